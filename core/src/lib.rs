@@ -1,0 +1,5 @@
+//! Bit-exact, integer-only inference core.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(clippy::float_arithmetic)]
+
+extern crate alloc;

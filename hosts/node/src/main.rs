@@ -1,0 +1,3 @@
+//! `oracle`: the node binary.
+
+fn main() {}

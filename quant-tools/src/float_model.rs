@@ -1,0 +1,91 @@
+//! A checkpoint in memory as plain `f32` arrays, in llama2.c's layout.
+//!
+//! Every importer produces this; the quantizer and the float reference consume it.
+//! Matrices are row-major `(out, in)`. Q and K use llama2.c's (Meta's) RoPE layout:
+//! rotation pairs are adjacent elements `(2i, 2i+1)` within each head.
+
+/// Hyper-parameters of a LLaMA-family model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatConfig {
+    /// Residual stream width.
+    pub dim: usize,
+    /// FFN hidden width.
+    pub hidden_dim: usize,
+    /// Number of transformer blocks.
+    pub n_layers: usize,
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads (GQA when fewer than `n_heads`).
+    pub n_kv_heads: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Maximum context length.
+    pub seq_len: usize,
+    /// RMSNorm epsilon.
+    pub norm_eps: f32,
+    /// RoPE base frequency.
+    pub rope_theta: f32,
+}
+
+/// A llama2.c-style BPE vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatTokenizer {
+    /// Token pieces as raw bytes (e.g. `b" the"`, `b"<0x0A>"`).
+    pub pieces: Vec<Vec<u8>>,
+    /// Merge scores; higher merges first.
+    pub scores: Vec<f32>,
+    /// Longest piece in bytes.
+    pub max_token_length: u32,
+}
+
+/// One transformer block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatLayer {
+    /// Attention RMSNorm weight: `(dim)`.
+    pub rms_att: Vec<f32>,
+    /// Query projection: `(n_heads * head_size, dim)`.
+    pub wq: Vec<f32>,
+    /// Key projection: `(n_kv_heads * head_size, dim)`.
+    pub wk: Vec<f32>,
+    /// Value projection: `(n_kv_heads * head_size, dim)`.
+    pub wv: Vec<f32>,
+    /// Output projection: `(dim, n_heads * head_size)`.
+    pub wo: Vec<f32>,
+    /// FFN RMSNorm weight: `(dim)`.
+    pub rms_ffn: Vec<f32>,
+    /// Gate projection: `(hidden_dim, dim)`.
+    pub w1: Vec<f32>,
+    /// Down projection: `(dim, hidden_dim)`.
+    pub w2: Vec<f32>,
+    /// Up projection: `(hidden_dim, dim)`.
+    pub w3: Vec<f32>,
+}
+
+/// A whole model in float.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatModel {
+    /// Hyper-parameters.
+    pub config: FloatConfig,
+    /// Token embedding table: `(vocab_size, dim)`.
+    pub token_embedding: Vec<f32>,
+    /// Transformer blocks.
+    pub layers: Vec<FloatLayer>,
+    /// Final RMSNorm weight: `(dim)`.
+    pub rms_final: Vec<f32>,
+    /// Classifier `(vocab_size, dim)`; `None` when shared with the embedding.
+    pub wcls: Option<Vec<f32>>,
+    /// Vocabulary, when the checkpoint carries one or one was given.
+    pub tokenizer: Option<FloatTokenizer>,
+}
+
+impl FloatConfig {
+    /// Width of one attention head.
+    pub fn head_size(&self) -> usize {
+        self.dim / self.n_heads
+    }
+
+    /// Width of the key/value projections.
+    pub fn kv_dim(&self) -> usize {
+        self.head_size() * self.n_kv_heads
+    }
+}

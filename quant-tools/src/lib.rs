@@ -1,0 +1,5 @@
+//! Offline model tooling (floats allowed here): checkpoint importers, a float32
+//! reference forward pass, the quantizer that writes the integer model file, and
+//! quality evaluation.
+
+pub mod float_model;

@@ -1,0 +1,3 @@
+//! `oracle-quant`: the offline model tool.
+
+fn main() {}
