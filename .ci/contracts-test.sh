@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Formats-checks, builds and tests the contracts with the npm-installed foundry, and
+# checks the committed gas snapshot. Run .ci/contracts-install.sh first.
+set -euo pipefail
+
+CONTRACTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../contracts" && pwd)"
+# shellcheck source=../contracts/env.sh
+. "$CONTRACTS_DIR/env.sh"
+cd "$CONTRACTS_DIR"
+
+for bin in "$FORGE" "$FOUNDRY_SOLC"; do
+  if [ ! -x "$bin" ]; then
+    echo "contracts-test: $bin missing; run .ci/contracts-install.sh" >&2
+    exit 1
+  fi
+done
+
+echo "== forge fmt --check"
+"$FORGE" fmt --check
+echo "== forge build"
+"$FORGE" build --sizes
+echo "== forge test"
+"$FORGE" test
+echo "== forge snapshot --check"
+"$FORGE" snapshot --check
