@@ -3,3 +3,8 @@
 #![deny(clippy::float_arithmetic)]
 
 extern crate alloc;
+
+pub mod fixed;
+pub mod kernels;
+pub mod math;
+pub mod quant;

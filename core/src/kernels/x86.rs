@@ -1,0 +1,97 @@
+//! AVX2 twins of [`super::scalar`]: 16 products per `vpmaddwd`, one group at a
+//! time, the same integer sums.
+
+use core::arch::x86_64::*;
+
+use crate::quant::{mantissa, q4_value, QMatrix, QType};
+
+/// AVX2 version of [`super::scalar::row_total`].
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn row_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> i64 {
+    let values = m.row_values(r);
+    let scales = m.row_scales(r);
+    let group = m.group as usize;
+    let cols = x.len();
+    let mut total: i64 = 0;
+    let mut start = 0;
+    let mut g = 0;
+    while start < cols {
+        let end = (start + group).min(cols);
+        // Safety: every load below reads `values[j..j+16]` (Q8), `values[j/2..j/2+16]`
+        // (Q4) and `x[j..j+16]` or `x[j..j+32]` with the loop bounds keeping `j + 16`
+        // (or `j + 32`) at most `end <= cols`, inside both slices.
+        let a = unsafe {
+            match m.qtype {
+                QType::Q8 => group_q8(values, x, start, end),
+                QType::Q4 => group_q4(values, x, start, end),
+            }
+        };
+        total += i64::from(a) * i64::from(mantissa(scales, g));
+        start = end;
+        g += 1;
+    }
+    total
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn group_q8(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    let mut j = start;
+    while j + 16 <= end {
+        // Safety: j + 16 <= end <= len of both slices (see the caller).
+        unsafe {
+            let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(values.as_ptr().add(j).cast()));
+            let xv = _mm256_loadu_si256(x.as_ptr().add(j).cast());
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, xv));
+        }
+        j += 16;
+    }
+    let mut a = hsum(acc);
+    while j < end {
+        a += i32::from(values[j] as i8) * i32::from(x[j]);
+        j += 1;
+    }
+    a
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn group_q4(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    let mut j = start;
+    let low = _mm_set1_epi8(0x0F);
+    let eight = _mm_set1_epi8(8);
+    // Groups start at a multiple of the (even) group size, so `j` is even and
+    // element j is the low nibble of byte j / 2.
+    while j + 32 <= end {
+        // Safety: bytes j/2 .. j/2 + 16 hold elements j .. j + 32 <= end.
+        unsafe {
+            let b = _mm_loadu_si128(values.as_ptr().add(j / 2).cast());
+            let lo = _mm_and_si128(b, low);
+            let hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
+            let first = _mm_sub_epi8(_mm_unpacklo_epi8(lo, hi), eight);
+            let second = _mm_sub_epi8(_mm_unpackhi_epi8(lo, hi), eight);
+            let x0 = _mm256_loadu_si256(x.as_ptr().add(j).cast());
+            let x1 = _mm256_loadu_si256(x.as_ptr().add(j + 16).cast());
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(first), x0));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(second), x1));
+        }
+        j += 32;
+    }
+    let mut a = hsum(acc);
+    while j < end {
+        a += q4_value(values, j) * i32::from(x[j]);
+        j += 1;
+    }
+    a
+}
+
+#[target_feature(enable = "avx2")]
+fn hsum(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
