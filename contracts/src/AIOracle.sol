@@ -1,0 +1,864 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {AIOracleCallbackReceiver} from "./AIOracleCallbackReceiver.sol";
+import {IAIOracle} from "./interfaces/IAIOracle.sol";
+import {GameParams, GameStatus, IDisputeGame, IDisputeGameFactory} from "./interfaces/IDisputeGame.sol";
+
+/// @title AIOracle
+/// @notice Optimistic AI oracle: permissionless model registry, paid requests with a callback, results
+///         posted by bonded operators, a per-model challenge window backed by a dispute game, finality, and
+///         a callback dispatched once that no receiver can block. Fees and bonds are pull-based.
+/// @dev See contracts/README.md for the fee rule, the bonds, and the request state machine.
+///      To keep `requestCallback` cheap, a request stores only a hash of its dispatch payload (input hash,
+///      callback contract, callback data hash); callers of `challenge`, `finalize` and `retryCallback`
+///      pass the payload back (it is in the `AICallbackRequest` event) and the contract checks it against
+///      the hash. Output bytes live in calldata and logs; storage keeps their hash.
+contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    // ------------------------------------------------------------------------------------------------
+    // Types
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Lifecycle of a request (see README for the transitions).
+    enum RequestStatus {
+        NONE,
+        PENDING,
+        SUBMITTED,
+        DISPUTED,
+        FINALIZED,
+        REFUNDED
+    }
+
+    /// @notice What happened to a request's callback.
+    enum CallbackStatus {
+        NONE,
+        SUCCEEDED,
+        FAILED,
+        SKIPPED
+    }
+
+    /// @notice A registered model. `modelRoot` and `programHash` never change.
+    struct Model {
+        bytes32 modelRoot;
+        bytes32 programHash;
+        address publisher;
+        uint32 challengeWindow;
+        uint32 maxInputSize;
+        uint32 maxCallbackGas;
+        address feeToken;
+        uint96 fee;
+        address feeReceiver;
+        uint16 receiverShareBps;
+    }
+
+    /// @notice Model parameters given at registration.
+    struct ModelConfig {
+        bytes32 modelRoot;
+        bytes32 programHash;
+        uint96 fee;
+        address feeToken;
+        address feeReceiver;
+        uint16 receiverShareBps;
+        uint32 challengeWindow;
+        uint32 maxInputSize;
+        uint32 maxCallbackGas;
+    }
+
+    /// @notice A request (three storage slots).
+    struct Request {
+        address requester;
+        uint32 modelId;
+        uint32 deadline;
+        uint32 gasLimit;
+        uint96 modelFee;
+        uint96 gasFee;
+        uint40 challengeDeadline;
+        RequestStatus status;
+        CallbackStatus callbackStatus;
+        uint8 callbackAttempts;
+        bytes32 payloadHash;
+    }
+
+    /// @dev What the requests of one call share (kept in memory).
+    struct Template {
+        uint32 modelId;
+        uint64 gasLimit;
+        uint32 maxInputSize;
+        uint96 modelFee;
+        uint96 gasFee;
+        address callbackContract;
+        bytes32 callbackDataHash;
+    }
+
+    /// @notice The current result of a request.
+    struct Result {
+        address submitter;
+        bool bondLocked;
+        bytes32 outputHash;
+        bytes32 claim;
+    }
+
+    /// @notice The (at most one) dispute of a request.
+    struct Dispute {
+        address challenger;
+        bool resolved;
+        IDisputeGame game;
+        bytes32 outputHash;
+        bytes32 claim;
+    }
+
+    /// @notice An operator's bond. `locked` backs results not yet final; `unbondAt` is 0 while bonded.
+    struct Operator {
+        uint96 bond;
+        uint96 locked;
+        uint40 unbondAt;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Constants and immutables
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Basis-point denominator.
+    uint256 public constant BPS = 10_000;
+    /// @notice Upper bound of the protocol's share of a model fee.
+    uint256 public constant MAX_PROTOCOL_FEE_BPS = 1000;
+    /// @notice Upper bound of the model receiver's share (so receiver + protocol never exceed 100%).
+    uint256 public constant MAX_RECEIVER_SHARE_BPS = BPS - MAX_PROTOCOL_FEE_BPS;
+    /// @notice Upper bound of the owner-set callback gas price floor (protects requesters).
+    uint256 public constant MAX_MIN_CALLBACK_GAS_PRICE = 1000 gwei;
+    /// @notice Challenge window bounds for a model.
+    uint32 public constant MIN_CHALLENGE_WINDOW = 1;
+    /// @notice Challenge window bounds for a model.
+    uint32 public constant MAX_CHALLENGE_WINDOW = 30 days;
+    /// @notice Upper bound of a model's callback gas (well under a block).
+    uint32 public constant MAX_CALLBACK_GAS = 15_000_000;
+    /// @notice Largest output a result may carry (bounds the callback's memory cost to the finalizer).
+    uint256 public constant MAX_OUTPUT_SIZE = 64 * 1024;
+    /// @notice Retries of a failed callback the requester may make after the first attempt.
+    uint8 public constant MAX_CALLBACK_RETRIES = 3;
+    /// @notice Bytes of a failed callback's revert data kept for the `CallbackDispatched` event.
+    uint256 public constant MAX_RETURNDATA_COPY = 128;
+    /// @notice Gas kept back for the bookkeeping after a callback returns.
+    uint256 public constant CALLBACK_RESERVE_GAS = 40_000;
+
+    /// @notice ETH an operator locks per submitted result; slashed if a challenger wins.
+    uint96 public immutable submissionBond;
+    /// @notice ETH a challenger posts; paid to the submitter if the submitter wins.
+    uint96 public immutable challengeBond;
+    /// @notice Share of a slashed submission bond paid to the winning challenger (rest to the treasury).
+    uint256 public immutable challengerRewardBps;
+    /// @notice Delay between `requestUnbond` and `withdrawBond`.
+    uint256 public immutable unbondDelay;
+    /// @notice Time an operator has to serve a request before it can be refunded.
+    uint256 public immutable requestTimeout;
+
+    // ------------------------------------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Receives the protocol share of fees and the non-reward part of slashed bonds.
+    address public treasury;
+    /// @notice Protocol share of every model fee, in basis points.
+    uint16 public protocolFeeBps;
+    /// @notice Floor of the callback gas price (the price is max(floor, basefee)).
+    uint128 public minCallbackGasPrice;
+    /// @notice Creates dispute games; challenges are disabled while unset.
+    IDisputeGameFactory public disputeGameFactory;
+
+    /// @notice Number of registered models; ids are 1..modelCount.
+    uint32 public modelCount;
+    /// @notice Id of the last request; ids start at 1.
+    uint256 public lastRequestId;
+
+    mapping(uint256 modelId => Model) internal _models;
+    mapping(uint256 requestId => Request) internal _requests;
+    mapping(uint256 requestId => Result) internal _results;
+    mapping(uint256 requestId => Dispute) internal _disputes;
+    mapping(address operator => Operator) internal _operators;
+    /// @notice Pull balances: account => token (address(0) for ETH) => amount withdrawable.
+    mapping(address account => mapping(address token => uint256)) public balanceOf;
+
+    // ------------------------------------------------------------------------------------------------
+    // Events
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice A model was registered.
+    event ModelRegistered(uint256 indexed modelId, address indexed publisher, ModelConfig config);
+    /// @notice A model's fee changed (applies to later requests).
+    event ModelFeeUpdated(uint256 indexed modelId, uint96 fee);
+    /// @notice A model's fee receiver or its share changed.
+    event ModelFeeReceiverUpdated(uint256 indexed modelId, address feeReceiver, uint16 receiverShareBps);
+    /// @notice An operator added to its bond (and is bonded again if it was unbonding).
+    event OperatorBonded(address indexed operator, uint256 amount, uint256 bond);
+    /// @notice An operator started unbonding; it may withdraw at `unbondAt`.
+    event UnbondRequested(address indexed operator, uint256 unbondAt);
+    /// @notice An operator withdrew its free bond.
+    event BondWithdrawn(address indexed operator, uint256 amount);
+    /// @notice A result was posted for a request.
+    event ResultSubmitted(uint256 indexed requestId, address indexed operator, bytes output, bytes32 claim);
+    /// @notice A result was challenged and a game opened.
+    event ResultChallenged(
+        uint256 indexed requestId, address indexed challenger, IDisputeGame game, bytes output, bytes32 claim
+    );
+    /// @notice A dispute's outcome was applied.
+    event DisputeResolved(uint256 indexed requestId, bool challengerWon);
+    /// @notice A callback ran (`success`), with at most MAX_RETURNDATA_COPY bytes of its revert data.
+    event CallbackDispatched(uint256 indexed requestId, uint8 attempt, bool success, bytes reason);
+    /// @notice An unserved request was refunded after its deadline.
+    event RequestRefunded(uint256 indexed requestId, address indexed requester);
+    /// @notice `account` withdrew `amount` of `token` (address(0) for ETH).
+    event Withdrawn(address indexed account, address indexed token, uint256 amount);
+    /// @notice Owner-set parameters changed.
+    event ParametersUpdated(
+        address treasury, uint16 protocolFeeBps, uint128 minCallbackGasPrice, IDisputeGameFactory factory
+    );
+
+    // ------------------------------------------------------------------------------------------------
+    // Errors
+    // ------------------------------------------------------------------------------------------------
+
+    error InvalidModelConfig();
+    error UnknownModel(uint256 modelId);
+    error NotModelPublisher();
+    error InputTooLarge(uint256 size, uint256 max);
+    error OutputTooLarge(uint256 size, uint256 max);
+    error GasLimitTooHigh(uint256 gasLimit, uint256 max);
+    error EmptyBatch();
+    error InsufficientFee(uint256 paid, uint256 required);
+    error UnexpectedEth();
+    error FeeTokenTransferMismatch();
+    error EthTransferFailed();
+    error InvalidStatus(RequestStatus status);
+    error RequestExpired();
+    error RequestNotExpired();
+    error NotBondedOperator();
+    error ZeroAmount();
+    error NotUnbonding();
+    error UnbondDelayNotElapsed();
+    error InvalidClaim();
+    error PayloadMismatch();
+    error OutputMismatch();
+    error ChallengeWindowClosed();
+    error ChallengeWindowOpen();
+    error AlreadyDisputed();
+    error DisputesDisabled();
+    error WrongBond(uint256 paid, uint256 required);
+    error CannotChallengeOwnResult();
+    error GameNotResolved();
+    error InsufficientGasForCallback();
+    error NotRequester();
+    error CallbackNotRetryable();
+    error InvalidParameters();
+
+    // ------------------------------------------------------------------------------------------------
+    // Construction and owner parameters
+    // ------------------------------------------------------------------------------------------------
+
+    /// @param initialOwner Owner of the protocol parameters.
+    /// @param treasury_ Receiver of protocol fees and slashed remainders.
+    /// @param submissionBond_ ETH locked per submitted result.
+    /// @param challengeBond_ ETH a challenger posts.
+    /// @param challengerRewardBps_ Share of a slashed submission bond paid to the winning challenger.
+    /// @param unbondDelay_ Delay before an unbonding operator may withdraw.
+    /// @param requestTimeout_ Time an operator has to serve a request.
+    constructor(
+        address initialOwner,
+        address treasury_,
+        uint256 submissionBond_,
+        uint256 challengeBond_,
+        uint256 challengerRewardBps_,
+        uint256 unbondDelay_,
+        uint256 requestTimeout_
+    ) Ownable(initialOwner) {
+        if (
+            treasury_ == address(0) || submissionBond_ == 0 || submissionBond_ > type(uint96).max
+                || challengeBond_ == 0 || challengerRewardBps_ > BPS || requestTimeout_ == 0
+                || requestTimeout_ > 365 days || unbondDelay_ > 365 days
+        ) revert InvalidParameters();
+        treasury = treasury_;
+        // casting to 'uint96' is safe because of the bound checked above
+        // forge-lint: disable-next-line(unsafe-typecast)
+        submissionBond = uint96(submissionBond_);
+        challengeBond = challengeBond_.toUint96();
+        challengerRewardBps = challengerRewardBps_;
+        unbondDelay = unbondDelay_;
+        requestTimeout = requestTimeout_;
+    }
+
+    /// @notice Set the treasury, protocol fee share, callback gas price floor and dispute game factory.
+    /// @dev The protocol share applies to requests finalized afterwards; it is capped by MAX_PROTOCOL_FEE_BPS.
+    function setParameters(
+        address treasury_,
+        uint16 protocolFeeBps_,
+        uint128 minCallbackGasPrice_,
+        IDisputeGameFactory factory_
+    ) external onlyOwner {
+        if (
+            treasury_ == address(0) || protocolFeeBps_ > MAX_PROTOCOL_FEE_BPS
+                || minCallbackGasPrice_ > MAX_MIN_CALLBACK_GAS_PRICE
+        ) revert InvalidParameters();
+        treasury = treasury_;
+        protocolFeeBps = protocolFeeBps_;
+        minCallbackGasPrice = minCallbackGasPrice_;
+        disputeGameFactory = factory_;
+        emit ParametersUpdated(treasury_, protocolFeeBps_, minCallbackGasPrice_, factory_);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Model registry
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Register a model; the caller becomes its publisher. Permissionless.
+    /// @return modelId The new model's id.
+    function registerModel(ModelConfig calldata c) external returns (uint256 modelId) {
+        if (
+            c.modelRoot == bytes32(0) || c.programHash == bytes32(0)
+                || c.challengeWindow < MIN_CHALLENGE_WINDOW || c.challengeWindow > MAX_CHALLENGE_WINDOW
+                || c.maxInputSize == 0 || c.maxCallbackGas == 0 || c.maxCallbackGas > MAX_CALLBACK_GAS
+                || c.receiverShareBps > MAX_RECEIVER_SHARE_BPS
+                || (c.feeReceiver == address(0) && c.receiverShareBps != 0)
+        ) revert InvalidModelConfig();
+        modelId = ++modelCount;
+        _models[modelId] = Model({
+            modelRoot: c.modelRoot,
+            programHash: c.programHash,
+            publisher: msg.sender,
+            challengeWindow: c.challengeWindow,
+            maxInputSize: c.maxInputSize,
+            maxCallbackGas: c.maxCallbackGas,
+            feeToken: c.feeToken,
+            fee: c.fee,
+            feeReceiver: c.feeReceiver,
+            receiverShareBps: c.receiverShareBps
+        });
+        emit ModelRegistered(modelId, msg.sender, c);
+    }
+
+    /// @notice Change a model's fee (publisher only). Requests already made keep the fee they paid.
+    function setModelFee(uint256 modelId, uint96 fee) external {
+        Model storage m = _publishedModel(modelId);
+        m.fee = fee;
+        emit ModelFeeUpdated(modelId, fee);
+    }
+
+    /// @notice Change a model's fee receiver and its share (publisher only); applies at finalization.
+    function setModelFeeReceiver(uint256 modelId, address feeReceiver, uint16 receiverShareBps) external {
+        Model storage m = _publishedModel(modelId);
+        if (receiverShareBps > MAX_RECEIVER_SHARE_BPS || (feeReceiver == address(0) && receiverShareBps != 0))
+        {
+            revert InvalidModelConfig();
+        }
+        m.feeReceiver = feeReceiver;
+        m.receiverShareBps = receiverShareBps;
+        emit ModelFeeReceiverUpdated(modelId, feeReceiver, receiverShareBps);
+    }
+
+    /// @notice A registered model.
+    function getModel(uint256 modelId) external view returns (Model memory) {
+        return _model(modelId);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Fees
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Price per unit of callback gas charged now: max(minCallbackGasPrice, block.basefee).
+    function callbackGasPrice() public view returns (uint256) {
+        uint256 floor = minCallbackGasPrice;
+        return block.basefee > floor ? block.basefee : floor;
+    }
+
+    /// @inheritdoc IAIOracle
+    /// @dev For an ERC-20 model this is the ETH part only (the callback gas); the token fee is pulled with
+    ///      transferFrom. `estimateFees` returns both.
+    function estimateFee(uint256 modelId, uint256 gasLimit) external view returns (uint256) {
+        (uint256 ethFee,,) = estimateFees(modelId, gasLimit);
+        return ethFee;
+    }
+
+    /// @notice Both parts of a request's price: the ETH to send, and the fee token with its amount
+    ///         (`token == address(0)` means the model fee is included in `ethFee`).
+    function estimateFees(uint256 modelId, uint256 gasLimit)
+        public
+        view
+        returns (uint256 ethFee, address token, uint256 tokenFee)
+    {
+        Model storage m = _model(modelId);
+        ethFee = gasLimit * callbackGasPrice();
+        token = m.feeToken;
+        if (token == address(0)) ethFee += m.fee;
+        else tokenFee = m.fee;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Requests
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAIOracle
+    function requestCallback(
+        uint256 modelId,
+        bytes calldata input,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData
+    ) external payable nonReentrant returns (uint256 requestId) {
+        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData);
+        requestId = _storeRequest(t, input, callbackData);
+        _collect(token, t.gasFee, t.modelFee, 1);
+    }
+
+    /// @notice Several requests to one model in one call, sharing the callback; pays n times the fee.
+    /// @return firstId The id of the first request; the others follow consecutively.
+    function requestCallbackBatch(
+        uint256 modelId,
+        bytes[] calldata inputs,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData
+    ) external payable nonReentrant returns (uint256 firstId) {
+        uint256 n = inputs.length;
+        if (n == 0) revert EmptyBatch();
+        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData);
+        firstId = lastRequestId + 1;
+        for (uint256 i; i < n; ++i) {
+            _storeRequest(t, inputs[i], callbackData);
+        }
+        _collect(token, t.gasFee, t.modelFee, n);
+    }
+
+    /// @notice A request as stored.
+    function getRequest(uint256 requestId) external view returns (Request memory) {
+        return _requests[requestId];
+    }
+
+    /// @notice The current result of a request (zero if none).
+    function getResult(uint256 requestId) external view returns (Result memory) {
+        return _results[requestId];
+    }
+
+    /// @notice The dispute of a request (zero if none).
+    function getDispute(uint256 requestId) external view returns (Dispute memory) {
+        return _disputes[requestId];
+    }
+
+    /// @inheritdoc IAIOracle
+    function isFinalized(uint256 requestId) external view returns (bool) {
+        return _requests[requestId].status == RequestStatus.FINALIZED;
+    }
+
+    /// @notice The payload hash a request stores: keccak256(abi.encode(inputHash, callbackContract,
+    ///         keccak256(callbackData))).
+    function payloadHash(bytes32 inputHash, address callbackContract, bytes32 callbackDataHash)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(inputHash, callbackContract, callbackDataHash));
+    }
+
+    /// @notice Refund an unserved request after its deadline to its requester's balance. Anyone may call.
+    function refund(uint256 requestId) external nonReentrant {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.PENDING) revert InvalidStatus(r.status);
+        if (block.timestamp <= r.deadline) revert RequestNotExpired();
+        r.status = RequestStatus.REFUNDED;
+        address requester = r.requester;
+        address token = _models[r.modelId].feeToken;
+        if (token == address(0)) {
+            _credit(requester, address(0), uint256(r.gasFee) + r.modelFee);
+        } else {
+            _credit(requester, address(0), r.gasFee);
+            _credit(requester, token, r.modelFee);
+        }
+        emit RequestRefunded(requestId, requester);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Operators
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Add `msg.value` to the caller's bond; registers the caller as an operator, and cancels a
+    ///         pending unbond.
+    function bond() external payable nonReentrant {
+        if (msg.value == 0) revert ZeroAmount();
+        Operator storage op = _operators[msg.sender];
+        uint96 newBond = op.bond + msg.value.toUint96();
+        op.bond = newBond;
+        op.unbondAt = 0;
+        emit OperatorBonded(msg.sender, msg.value, newBond);
+    }
+
+    /// @notice Stop submitting and start the unbond delay.
+    function requestUnbond() external {
+        Operator storage op = _operators[msg.sender];
+        if (op.bond == 0) revert NotBondedOperator();
+        uint256 at = block.timestamp + unbondDelay;
+        op.unbondAt = at.toUint40();
+        emit UnbondRequested(msg.sender, at);
+    }
+
+    /// @notice After the delay, withdraw the part of the bond not locked behind pending results.
+    function withdrawBond() external nonReentrant {
+        Operator storage op = _operators[msg.sender];
+        uint256 at = op.unbondAt;
+        if (at == 0) revert NotUnbonding();
+        if (block.timestamp < at) revert UnbondDelayNotElapsed();
+        uint256 amount = op.bond - op.locked;
+        if (amount == 0) revert ZeroAmount();
+        op.bond = op.locked;
+        emit BondWithdrawn(msg.sender, amount);
+        _sendEth(msg.sender, amount);
+    }
+
+    /// @notice An operator's bond.
+    function getOperator(address operator) external view returns (Operator memory) {
+        return _operators[operator];
+    }
+
+    /// @notice Whether `operator` may submit now.
+    function isBondedOperator(address operator) public view returns (bool) {
+        Operator storage op = _operators[operator];
+        return op.unbondAt == 0 && op.bond - op.locked >= submissionBond;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Results, challenges, finality
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Post the result of a pending request. The first valid submission wins; it locks
+    ///         `submissionBond` of the caller's bond until the result is final.
+    /// @param output The output bytes (kept in the log; storage keeps their hash).
+    /// @param claim The final VM state hash, the commitment a dispute game checks.
+    function submit(uint256 requestId, bytes calldata output, bytes32 claim) external nonReentrant {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.PENDING) revert InvalidStatus(r.status);
+        if (block.timestamp > r.deadline) revert RequestExpired();
+        if (claim == bytes32(0)) revert InvalidClaim();
+        if (output.length > MAX_OUTPUT_SIZE) revert OutputTooLarge(output.length, MAX_OUTPUT_SIZE);
+        Operator storage op = _operators[msg.sender];
+        uint96 locked = op.locked;
+        if (op.unbondAt != 0 || op.bond - locked < submissionBond) revert NotBondedOperator();
+        op.locked = locked + submissionBond;
+
+        r.status = RequestStatus.SUBMITTED;
+        r.challengeDeadline = (block.timestamp + _models[r.modelId].challengeWindow).toUint40();
+        _results[requestId] =
+            Result({submitter: msg.sender, bondLocked: true, outputHash: keccak256(output), claim: claim});
+        emit ResultSubmitted(requestId, msg.sender, output, claim);
+    }
+
+    /// @notice Dispute a submitted result within its model's challenge window, posting `challengeBond` and
+    ///         the output and claim the challenger holds to be right. Opens a game through the factory.
+    /// @param inputHash, callbackContract, callbackDataHash The request's payload (checked against its hash).
+    function challenge(
+        uint256 requestId,
+        bytes32 inputHash,
+        address callbackContract,
+        bytes32 callbackDataHash,
+        bytes calldata output,
+        bytes32 claim
+    ) external payable nonReentrant returns (IDisputeGame game) {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.SUBMITTED) revert InvalidStatus(r.status);
+        if (block.timestamp > r.challengeDeadline) revert ChallengeWindowClosed();
+        if (_disputes[requestId].challenger != address(0)) revert AlreadyDisputed();
+        if (msg.value != challengeBond) revert WrongBond(msg.value, challengeBond);
+        IDisputeGameFactory factory = disputeGameFactory;
+        if (address(factory) == address(0)) revert DisputesDisabled();
+        if (payloadHash(inputHash, callbackContract, callbackDataHash) != r.payloadHash) {
+            revert PayloadMismatch();
+        }
+        if (output.length > MAX_OUTPUT_SIZE) revert OutputTooLarge(output.length, MAX_OUTPUT_SIZE);
+        Result storage res = _results[requestId];
+        if (claim == bytes32(0) || claim == res.claim) revert InvalidClaim();
+        if (msg.sender == res.submitter) revert CannotChallengeOwnResult();
+
+        r.status = RequestStatus.DISPUTED;
+        bytes32 outputHash = keccak256(output);
+        game = _openGame(factory, r.modelId, requestId, inputHash, res, outputHash, claim);
+        _disputes[requestId] = Dispute({
+            challenger: msg.sender, resolved: false, game: game, outputHash: outputHash, claim: claim
+        });
+        emit ResultChallenged(requestId, msg.sender, game, output, claim);
+    }
+
+    /// @notice Apply a finished game's outcome. Anyone may call.
+    /// @dev Challenger wins: the submitter's locked bond is slashed (`challengerRewardBps` of it to the
+    ///      challenger, the rest to the treasury), the challenger's bond is returned, and the challenger's
+    ///      output and claim replace the result (the challenger then earns the operator share).
+    ///      Submitter wins: the challenger's bond goes to the submitter. Either way the request is
+    ///      SUBMITTED again and finalizes after its original window; it cannot be disputed again.
+    function resolveDispute(uint256 requestId) external nonReentrant {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.DISPUTED) revert InvalidStatus(r.status);
+        Dispute storage d = _disputes[requestId];
+        GameStatus outcome = d.game.status();
+        if (outcome == GameStatus.IN_PROGRESS) revert GameNotResolved();
+        d.resolved = true;
+        r.status = RequestStatus.SUBMITTED;
+        Result storage res = _results[requestId];
+        address challenger = d.challenger;
+        bool challengerWon = outcome == GameStatus.CHALLENGER_WINS;
+        if (challengerWon) {
+            uint96 slashed = submissionBond;
+            Operator storage op = _operators[res.submitter];
+            op.bond -= slashed;
+            op.locked -= slashed;
+            uint256 reward = slashed * challengerRewardBps / BPS;
+            _credit(challenger, address(0), challengeBond + reward);
+            _credit(treasury, address(0), slashed - reward);
+            res.submitter = challenger;
+            res.bondLocked = false;
+            res.outputHash = d.outputHash;
+            res.claim = d.claim;
+        } else {
+            _credit(res.submitter, address(0), challengeBond);
+        }
+        emit DisputeResolved(requestId, challengerWon);
+    }
+
+    /// @notice Make a result final after its challenge window (no open dispute), pay everyone, and
+    ///         dispatch the callback once with the requested gas. Anyone may call; the caller is paid the
+    ///         request's callback gas fee. A failing receiver does not block finality.
+    /// @param inputHash, callbackContract, callbackData The request's payload (checked against its hash).
+    /// @param output The result's output bytes (checked against the stored hash).
+    function finalize(
+        uint256 requestId,
+        bytes32 inputHash,
+        address callbackContract,
+        bytes calldata callbackData,
+        bytes calldata output
+    ) external nonReentrant {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.SUBMITTED) revert InvalidStatus(r.status);
+        if (block.timestamp <= r.challengeDeadline) revert ChallengeWindowOpen();
+        if (payloadHash(inputHash, callbackContract, keccak256(callbackData)) != r.payloadHash) {
+            revert PayloadMismatch();
+        }
+        Result storage res = _results[requestId];
+        if (keccak256(output) != res.outputHash) revert OutputMismatch();
+
+        r.status = RequestStatus.FINALIZED;
+        address submitter = res.submitter;
+        if (res.bondLocked) {
+            res.bondLocked = false;
+            _operators[submitter].locked -= submissionBond;
+        }
+        _payFees(r, submitter);
+
+        address requester = r.requester;
+        emit AICallbackResult(requester, requestId, msg.sender, output);
+        if (callbackContract == address(0)) {
+            r.callbackStatus = CallbackStatus.SKIPPED;
+        } else {
+            _dispatch(r, requestId, callbackContract, callbackData, output);
+        }
+    }
+
+    /// @notice Run a failed callback again (requester only, at most MAX_CALLBACK_RETRIES times). The caller
+    ///         pays the gas; the receiver gets the same gas limit as before.
+    function retryCallback(
+        uint256 requestId,
+        bytes32 inputHash,
+        address callbackContract,
+        bytes calldata callbackData,
+        bytes calldata output
+    ) external nonReentrant {
+        Request storage r = _requests[requestId];
+        if (msg.sender != r.requester) revert NotRequester();
+        if (r.callbackStatus != CallbackStatus.FAILED || r.callbackAttempts > MAX_CALLBACK_RETRIES) {
+            revert CallbackNotRetryable();
+        }
+        if (payloadHash(inputHash, callbackContract, keccak256(callbackData)) != r.payloadHash) {
+            revert PayloadMismatch();
+        }
+        if (keccak256(output) != _results[requestId].outputHash) revert OutputMismatch();
+        _dispatch(r, requestId, callbackContract, callbackData, output);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Withdrawals
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Withdraw the caller's whole balance of `token` (address(0) for ETH).
+    function withdraw(address token) external nonReentrant returns (uint256 amount) {
+        amount = balanceOf[msg.sender][token];
+        if (amount == 0) revert ZeroAmount();
+        balanceOf[msg.sender][token] = 0;
+        emit Withdrawn(msg.sender, token, amount);
+        if (token == address(0)) _sendEth(msg.sender, amount);
+        else IERC20(token).safeTransfer(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Internals
+    // ------------------------------------------------------------------------------------------------
+
+    function _model(uint256 modelId) internal view returns (Model storage m) {
+        m = _models[modelId];
+        if (m.publisher == address(0)) revert UnknownModel(modelId);
+    }
+
+    function _publishedModel(uint256 modelId) internal view returns (Model storage m) {
+        m = _model(modelId);
+        if (m.publisher != msg.sender) revert NotModelPublisher();
+    }
+
+    /// @dev What every request of one call shares: the model's limits and price, checked and computed once.
+    function _template(
+        uint256 modelId,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData
+    ) internal view returns (Template memory t, address token) {
+        Model storage m = _model(modelId);
+        uint256 maxGas = m.maxCallbackGas;
+        if (gasLimit > maxGas) revert GasLimitTooHigh(gasLimit, maxGas);
+        // casting to 'uint32' is safe because `_model` found the model, so modelId <= modelCount (uint32)
+        // forge-lint: disable-next-line(unsafe-typecast)
+        t.modelId = uint32(modelId);
+        t.gasLimit = gasLimit;
+        t.maxInputSize = m.maxInputSize;
+        t.modelFee = m.fee;
+        t.gasFee = (uint256(gasLimit) * callbackGasPrice()).toUint96();
+        t.callbackContract = callbackContract;
+        t.callbackDataHash = keccak256(callbackData);
+        token = m.feeToken;
+    }
+
+    function _storeRequest(Template memory t, bytes calldata input, bytes calldata callbackData)
+        internal
+        returns (uint256 requestId)
+    {
+        if (input.length > t.maxInputSize) revert InputTooLarge(input.length, t.maxInputSize);
+        requestId = ++lastRequestId;
+        Request storage r = _requests[requestId];
+        r.requester = msg.sender;
+        r.modelId = t.modelId;
+        r.deadline = (block.timestamp + requestTimeout).toUint32();
+        r.gasLimit = uint32(t.gasLimit);
+        r.modelFee = t.modelFee;
+        r.gasFee = t.gasFee;
+        r.status = RequestStatus.PENDING;
+        r.payloadHash = payloadHash(keccak256(input), t.callbackContract, t.callbackDataHash);
+        emit AICallbackRequest(
+            msg.sender, requestId, t.modelId, input, t.callbackContract, t.gasLimit, callbackData
+        );
+    }
+
+    /// @dev Take payment for `n` requests: ETH must cover the ETH part (excess refunded now); the token
+    ///      part is pulled and must arrive in full (fee-on-transfer tokens are refused).
+    function _collect(address token, uint256 gasFee, uint256 modelFee, uint256 n) internal {
+        uint256 ethDue = gasFee * n;
+        if (token == address(0)) {
+            ethDue += modelFee * n;
+        } else if (modelFee != 0) {
+            uint256 due = modelFee * n;
+            uint256 before = IERC20(token).balanceOf(address(this));
+            IERC20(token).safeTransferFrom(msg.sender, address(this), due);
+            if (IERC20(token).balanceOf(address(this)) - before != due) revert FeeTokenTransferMismatch();
+        }
+        if (msg.value < ethDue) revert InsufficientFee(msg.value, ethDue);
+        if (msg.value > ethDue) _sendEth(msg.sender, msg.value - ethDue);
+    }
+
+    /// @dev Split the model fee (receiver share, protocol share, rest to the result's submitter) and pay the
+    ///      callback gas fee to the finalizer. Every wei is credited to someone: the operator gets the
+    ///      remainder, so rounding never loses value.
+    function _payFees(Request storage r, address submitter) internal {
+        Model storage m = _models[r.modelId];
+        address token = m.feeToken;
+        uint256 fee = r.modelFee;
+        uint256 receiverAmt = fee * m.receiverShareBps / BPS;
+        uint256 protocolAmt = fee * protocolFeeBps / BPS;
+        uint256 operatorAmt = fee - receiverAmt - protocolAmt;
+        _credit(m.feeReceiver, token, receiverAmt);
+        _credit(treasury, token, protocolAmt);
+        if (token == address(0) && msg.sender == submitter) {
+            _credit(submitter, address(0), operatorAmt + r.gasFee);
+        } else {
+            _credit(submitter, token, operatorAmt);
+            _credit(msg.sender, address(0), r.gasFee);
+        }
+    }
+
+    /// @dev Create the game; its starting state comes from on-chain data only.
+    function _openGame(
+        IDisputeGameFactory factory,
+        uint256 modelId,
+        uint256 requestId,
+        bytes32 inputHash,
+        Result storage res,
+        bytes32 outputHash,
+        bytes32 claim
+    ) internal returns (IDisputeGame) {
+        GameParams memory p;
+        Model storage m = _models[modelId];
+        p.requestId = requestId;
+        p.modelRoot = m.modelRoot;
+        p.programHash = m.programHash;
+        p.inputHash = inputHash;
+        p.submitter = res.submitter;
+        p.submitterClaim = res.claim;
+        p.submitterOutputHash = res.outputHash;
+        p.challenger = msg.sender;
+        p.challengerClaim = claim;
+        p.challengerOutputHash = outputHash;
+        return factory.create(p);
+    }
+
+    function _credit(address account, address token, uint256 amount) internal {
+        if (amount != 0) balanceOf[account][token] += amount;
+    }
+
+    function _sendEth(address to, uint256 amount) internal {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert EthTransferFailed();
+    }
+
+    /// @dev Call the receiver with exactly the request's gas limit. The caller must leave enough gas that
+    ///      the callee really gets `gasLimit` (EIP-150 keeps 1/64 back) plus a reserve for the bookkeeping,
+    ///      so a finalizer cannot make a callback fail by starving it. At most MAX_RETURNDATA_COPY bytes of
+    ///      return data are copied, so a returndata bomb costs the callee, not us. Re-entry is blocked by the
+    ///      reentrancy guard held by the calling function.
+    function _dispatch(
+        Request storage r,
+        uint256 requestId,
+        address callbackContract,
+        bytes calldata callbackData,
+        bytes calldata output
+    ) internal {
+        uint256 gasLimit = r.gasLimit;
+        bytes memory data =
+            abi.encodeCall(AIOracleCallbackReceiver.aiOracleCallback, (requestId, output, callbackData));
+        if (gasleft() < gasLimit + gasLimit / 63 + CALLBACK_RESERVE_GAS) revert InsufficientGasForCallback();
+        bool success;
+        bytes memory reason;
+        uint256 maxCopy = MAX_RETURNDATA_COPY;
+        assembly ("memory-safe") {
+            success := call(gasLimit, callbackContract, 0, add(data, 0x20), mload(data), 0, 0)
+            if iszero(success) {
+                let size := returndatasize()
+                if gt(size, maxCopy) { size := maxCopy }
+                reason := mload(0x40)
+                mstore(reason, size)
+                returndatacopy(add(reason, 0x20), 0, size)
+                mstore(0x40, add(add(reason, 0x20), and(add(size, 31), not(31))))
+            }
+        }
+        uint8 attempt = r.callbackAttempts + 1;
+        r.callbackAttempts = attempt;
+        r.callbackStatus = success ? CallbackStatus.SUCCEEDED : CallbackStatus.FAILED;
+        emit CallbackDispatched(requestId, attempt, success, reason);
+    }
+}
