@@ -2,4 +2,6 @@
 //! reference forward pass, the quantizer that writes the integer model file, and
 //! quality evaluation.
 
+pub mod checkpoint;
 pub mod float_model;
+pub mod reference;

@@ -1,0 +1,210 @@
+//! Hugging Face `LlamaForCausalLM` checkpoints: `model.safetensors` + `config.json`.
+//!
+//! Tensor names: `model.embed_tokens.weight`, `model.layers.N.input_layernorm.weight`,
+//! `model.layers.N.self_attn.{q,k,v,o}_proj.weight`,
+//! `model.layers.N.post_attention_layernorm.weight`,
+//! `model.layers.N.mlp.{gate,down,up}_proj.weight`, `model.norm.weight`,
+//! `lm_head.weight` (absent, or `tie_word_embeddings`, means shared).
+//!
+//! HF's conversion script permutes Q and K rows for rotate-half RoPE:
+//! `permute(w, n_heads, d1, d2) = w.view(n_heads, d1/n_heads/2, 2, d2).transpose(1, 2)
+//! .reshape(d1, d2)`, i.e. `hf[h*hs + j*hs/2 + i] = meta[h*hs + 2*i + j]`.
+//! [`unpermute_qk`] inverts it (with `n_kv_heads` for K) back to llama2.c's layout.
+
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
+
+use super::reader::f16_to_f32;
+use super::{dedup_classifier, validate_config, CheckpointError};
+use crate::float_model::{FloatConfig, FloatLayer, FloatModel};
+
+/// Whether the bytes look like a safetensors file: a `u64` header length that fits
+/// in the file, then a JSON object.
+pub fn looks_like_safetensors(bytes: &[u8]) -> bool {
+    if bytes.len() < 10 {
+        return false;
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&bytes[..8]);
+    let n = u64::from_le_bytes(n);
+    n >= 2 && n <= bytes.len() as u64 - 8 && bytes[8] == b'{'
+}
+
+/// The fields of `config.json` that the importer reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HfConfig {
+    /// `dim`.
+    pub hidden_size: usize,
+    /// `hidden_dim`.
+    pub intermediate_size: usize,
+    /// `n_layers`.
+    pub num_hidden_layers: usize,
+    /// `n_heads`.
+    pub num_attention_heads: usize,
+    /// `n_kv_heads` (defaults to `num_attention_heads`).
+    pub num_key_value_heads: Option<usize>,
+    /// `vocab_size`.
+    pub vocab_size: usize,
+    /// `seq_len`.
+    pub max_position_embeddings: usize,
+    /// RMSNorm epsilon (default 1e-6 as in transformers' LlamaConfig).
+    pub rms_norm_eps: Option<f32>,
+    /// RoPE base (default 10000).
+    pub rope_theta: Option<f32>,
+    /// Shared classifier (transformers' default: false).
+    pub tie_word_embeddings: Option<bool>,
+    /// Activation; only `silu` is supported.
+    pub hidden_act: Option<String>,
+    /// Must be absent or null: scaled RoPE is not supported.
+    pub rope_scaling: Option<serde_json::Value>,
+    /// `model_type`; `llama` (or absent).
+    pub model_type: Option<String>,
+}
+
+impl HfConfig {
+    /// The equivalent [`FloatConfig`].
+    pub fn to_float_config(&self) -> Result<FloatConfig, CheckpointError> {
+        if let Some(t) = self.model_type.as_deref().filter(|t| *t != "llama") {
+            return Err(CheckpointError::Config(format!(
+                "model_type {t:?}, expected llama"
+            )));
+        }
+        if let Some(a) = self.hidden_act.as_deref().filter(|a| *a != "silu") {
+            return Err(CheckpointError::Config(format!(
+                "hidden_act {a:?}, expected silu"
+            )));
+        }
+        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(CheckpointError::Config(
+                "rope_scaling is not supported".into(),
+            ));
+        }
+        let c = FloatConfig {
+            dim: self.hidden_size,
+            hidden_dim: self.intermediate_size,
+            n_layers: self.num_hidden_layers,
+            n_heads: self.num_attention_heads,
+            n_kv_heads: self.num_key_value_heads.unwrap_or(self.num_attention_heads),
+            vocab_size: self.vocab_size,
+            seq_len: self.max_position_embeddings,
+            norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
+            rope_theta: self.rope_theta.unwrap_or(10_000.0),
+        };
+        validate_config(&c)?;
+        Ok(c)
+    }
+}
+
+/// Undoes HF's rotate-half permutation of a Q or K matrix `(n_heads * hs, cols)`:
+/// row `h*hs + 2*i + j` of the result is row `h*hs + j*hs/2 + i` of `w`.
+pub fn unpermute_qk(w: &[f32], n_heads: usize, cols: usize) -> Vec<f32> {
+    let rows = w.len() / cols;
+    let hs = rows / n_heads;
+    let mut out = vec![0.0; w.len()];
+    for h in 0..n_heads {
+        for i in 0..hs / 2 {
+            for j in 0..2 {
+                let dst = (h * hs + 2 * i + j) * cols;
+                let src = (h * hs + j * hs / 2 + i) * cols;
+                out[dst..dst + cols].copy_from_slice(&w[src..src + cols]);
+            }
+        }
+    }
+    out
+}
+
+/// Applies HF's permutation (the inverse of [`unpermute_qk`]).
+pub fn permute_qk(w: &[f32], n_heads: usize, cols: usize) -> Vec<f32> {
+    let rows = w.len() / cols;
+    let hs = rows / n_heads;
+    let mut out = vec![0.0; w.len()];
+    for h in 0..n_heads {
+        for i in 0..hs / 2 {
+            for j in 0..2 {
+                let src = (h * hs + 2 * i + j) * cols;
+                let dst = (h * hs + j * hs / 2 + i) * cols;
+                out[dst..dst + cols].copy_from_slice(&w[src..src + cols]);
+            }
+        }
+    }
+    out
+}
+
+/// Parses `model.safetensors` bytes with the bytes of its `config.json`.
+pub fn parse(safetensors: &[u8], config_json: &[u8]) -> Result<FloatModel, CheckpointError> {
+    let hf: HfConfig =
+        serde_json::from_slice(config_json).map_err(|e| CheckpointError::Config(e.to_string()))?;
+    let config = hf.to_float_config()?;
+    let st = SafeTensors::deserialize(safetensors)
+        .map_err(|e| CheckpointError::Safetensors(e.to_string()))?;
+    let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, CheckpointError> {
+        let t = st
+            .tensor(name)
+            .map_err(|_| CheckpointError::MissingTensor(name.to_string()))?;
+        if t.shape() != shape {
+            return Err(CheckpointError::BadShape {
+                name: name.to_string(),
+                got: t.shape().iter().map(|&d| d as u64).collect(),
+                expected: shape.iter().map(|&d| d as u64).collect(),
+            });
+        }
+        let d = t.data();
+        let v: Vec<f32> = match t.dtype() {
+            Dtype::F32 => super::reader::f32s_from_le(d),
+            Dtype::F16 => d
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            Dtype::BF16 => d
+                .chunks_exact(2)
+                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
+                .collect(),
+            other => {
+                return Err(CheckpointError::UnsupportedType {
+                    name: name.to_string(),
+                    kind: format!("{other:?}"),
+                })
+            }
+        };
+        if v.len() != shape.iter().product::<usize>() {
+            return Err(CheckpointError::Safetensors(format!("{name}: data length")));
+        }
+        Ok(v)
+    };
+    let c = &config;
+    let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
+    let mut layers = Vec::with_capacity(c.n_layers);
+    for i in 0..c.n_layers {
+        let n = |s: &str| format!("model.layers.{i}.{s}.weight");
+        layers.push(FloatLayer {
+            rms_att: get(&n("input_layernorm"), &[dim])?,
+            wq: unpermute_qk(&get(&n("self_attn.q_proj"), &[dim, dim])?, c.n_heads, dim),
+            wk: unpermute_qk(
+                &get(&n("self_attn.k_proj"), &[kv_dim, dim])?,
+                c.n_kv_heads,
+                dim,
+            ),
+            wv: get(&n("self_attn.v_proj"), &[kv_dim, dim])?,
+            wo: get(&n("self_attn.o_proj"), &[dim, dim])?,
+            rms_ffn: get(&n("post_attention_layernorm"), &[dim])?,
+            w1: get(&n("mlp.gate_proj"), &[hidden, dim])?,
+            w2: get(&n("mlp.down_proj"), &[dim, hidden])?,
+            w3: get(&n("mlp.up_proj"), &[hidden, dim])?,
+        });
+    }
+    let token_embedding = get("model.embed_tokens.weight", &[vocab, dim])?;
+    let tied = hf.tie_word_embeddings.unwrap_or(false);
+    let wcls = if tied || st.tensor("lm_head.weight").is_err() {
+        None
+    } else {
+        dedup_classifier(&token_embedding, get("lm_head.weight", &[vocab, dim])?)
+    };
+    Ok(FloatModel {
+        rms_final: get("model.norm.weight", &[dim])?,
+        config,
+        token_embedding,
+        layers,
+        wcls,
+        tokenizer: None,
+    })
+}

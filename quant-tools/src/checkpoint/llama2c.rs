@@ -1,0 +1,291 @@
+//! llama2.c checkpoints: the legacy format (version 0) and version 1.
+//!
+//! Legacy v0: 7 x `i32` header `dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+//! vocab_size, seq_len` (a negative `vocab_size` means a separate classifier), then
+//! `f32` weights: `token_embedding (vocab, dim)`, `rms_att (layer, dim)`,
+//! `wq (layer, dim, dim)`, `wk (layer, kv_dim, dim)`, `wv (layer, kv_dim, dim)`,
+//! `wo (layer, dim, dim)`, `rms_ffn (layer, dim)`, `w1 (layer, hidden, dim)`,
+//! `w2 (layer, dim, hidden)`, `w3 (layer, hidden, dim)`, `rms_final (dim)`,
+//! `freq_cis_real (seq_len, head_size/2)`, `freq_cis_imag (seq_len, head_size/2)`
+//! (both skipped), and `wcls (vocab, dim)` when unshared. v0 has no magic, so it is
+//! only accepted when the file size equals exactly what the header implies.
+//!
+//! Version 1 (export.py `version1_export`): 256-byte header (`u32` magic
+//! `0x616b3432`, `i32` version 1, the 7 `i32` above with a positive vocab size,
+//! `u8` shared_classifier, zero padding), then `f32`: all `rms_att`, all `rms_ffn`,
+//! `rms_final`, `token_embedding`, all `wq`, `wk`, `wv`, `wo`, `w1`, `w2`, `w3`, and
+//! `wcls` when unshared.
+
+use super::reader::Reader;
+use super::{validate_config, CheckpointError};
+use crate::float_model::{FloatConfig, FloatLayer, FloatModel};
+
+/// "ak42" as a little-endian `u32`: the magic of llama2.c's versioned exports.
+pub const V1_MAGIC: u32 = 0x616b_3432;
+
+/// Size of the version-1 header in bytes.
+pub const V1_HEADER_BYTES: usize = 256;
+
+/// llama2.c's default RMSNorm epsilon and RoPE base (not stored in its files).
+const NORM_EPS: f32 = 1e-5;
+const ROPE_THETA: f32 = 10_000.0;
+
+/// Reads the 7-int config; returns it and whether the classifier is shared.
+fn read_config(r: &mut Reader<'_>) -> Result<(FloatConfig, bool), CheckpointError> {
+    let mut v = [0i32; 7];
+    for x in &mut v {
+        *x = r.i32("llama2.c header")?;
+    }
+    let [dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab, seq_len] = v;
+    let pos = |x: i32, name: &str| {
+        usize::try_from(x)
+            .ok()
+            .filter(|&u| u > 0)
+            .ok_or_else(|| CheckpointError::BadHeader(format!("{name} = {x}")))
+    };
+    let shared = vocab > 0;
+    let config = FloatConfig {
+        dim: pos(dim, "dim")?,
+        hidden_dim: pos(hidden_dim, "hidden_dim")?,
+        n_layers: pos(n_layers, "n_layers")?,
+        n_heads: pos(n_heads, "n_heads")?,
+        n_kv_heads: pos(n_kv_heads, "n_kv_heads")?,
+        vocab_size: pos(vocab.checked_abs().unwrap_or(0), "vocab_size")?,
+        seq_len: pos(seq_len, "seq_len")?,
+        norm_eps: NORM_EPS,
+        rope_theta: ROPE_THETA,
+    };
+    validate_config(&config)?;
+    Ok((config, shared))
+}
+
+/// Number of `f32` weights after the header (`rope_tables` for v0's freq_cis).
+fn weight_count(c: &FloatConfig, shared: bool, rope_tables: bool) -> Option<u64> {
+    let (dim, hidden, layers, vocab) = (
+        c.dim as u64,
+        c.hidden_dim as u64,
+        c.n_layers as u64,
+        c.vocab_size as u64,
+    );
+    let kv_dim = c.kv_dim() as u64;
+    let per_layer = dim * 2 + dim * dim * 2 + kv_dim * dim * 2 + hidden * dim * 3;
+    let mut n = vocab * dim + layers.checked_mul(per_layer)? + dim;
+    if rope_tables {
+        n += (c.seq_len as u64).checked_mul(c.head_size() as u64)?;
+    }
+    if !shared {
+        n += vocab * dim;
+    }
+    Some(n)
+}
+
+/// Parses and checks a legacy v0 header against the file size.
+pub fn v0_header(bytes: &[u8]) -> Result<(FloatConfig, bool), CheckpointError> {
+    let mut r = Reader::new(bytes);
+    let (config, shared) = read_config(&mut r)?;
+    let expected = weight_count(&config, shared, true)
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| n.checked_add(28))
+        .ok_or_else(|| CheckpointError::BadHeader("size overflows".into()))?;
+    if expected != bytes.len() as u64 {
+        return Err(CheckpointError::BadHeader(format!(
+            "llama2.c v0 header implies {expected} bytes, file has {}",
+            bytes.len()
+        )));
+    }
+    Ok((config, shared))
+}
+
+fn empty_layer() -> FloatLayer {
+    FloatLayer {
+        rms_att: Vec::new(),
+        wq: Vec::new(),
+        wk: Vec::new(),
+        wv: Vec::new(),
+        wo: Vec::new(),
+        rms_ffn: Vec::new(),
+        w1: Vec::new(),
+        w2: Vec::new(),
+        w3: Vec::new(),
+    }
+}
+
+/// Parses a legacy (version 0) llama2.c checkpoint.
+pub fn parse_v0(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
+    let (c, shared) = v0_header(bytes)?;
+    let mut r = Reader::new(bytes);
+    r.skip(28, "llama2.c header")?;
+    let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
+    let token_embedding = r.f32s(vocab * dim, "token_embedding")?;
+    let mut layers: Vec<FloatLayer> = (0..c.n_layers).map(|_| empty_layer()).collect();
+    for l in &mut layers {
+        l.rms_att = r.f32s(dim, "rms_att")?;
+    }
+    for l in &mut layers {
+        l.wq = r.f32s(dim * dim, "wq")?;
+    }
+    for l in &mut layers {
+        l.wk = r.f32s(kv_dim * dim, "wk")?;
+    }
+    for l in &mut layers {
+        l.wv = r.f32s(kv_dim * dim, "wv")?;
+    }
+    for l in &mut layers {
+        l.wo = r.f32s(dim * dim, "wo")?;
+    }
+    for l in &mut layers {
+        l.rms_ffn = r.f32s(dim, "rms_ffn")?;
+    }
+    for l in &mut layers {
+        l.w1 = r.f32s(hidden * dim, "w1")?;
+    }
+    for l in &mut layers {
+        l.w2 = r.f32s(dim * hidden, "w2")?;
+    }
+    for l in &mut layers {
+        l.w3 = r.f32s(hidden * dim, "w3")?;
+    }
+    let rms_final = r.f32s(dim, "rms_final")?;
+    r.skip(c.seq_len * c.head_size() / 2 * 4 * 2, "freq_cis")?;
+    let wcls = if shared {
+        None
+    } else {
+        Some(r.f32s(vocab * dim, "wcls")?)
+    };
+    Ok(FloatModel {
+        config: c,
+        token_embedding,
+        layers,
+        rms_final,
+        wcls,
+        tokenizer: None,
+    })
+}
+
+/// Parses a version-1 llama2.c checkpoint.
+pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
+    let mut r = Reader::new(bytes);
+    let magic = r.u32("magic")?;
+    if magic != V1_MAGIC {
+        return Err(CheckpointError::BadHeader(format!("magic {magic:#x}")));
+    }
+    let version = r.i32("version")?;
+    if version != 1 {
+        return Err(CheckpointError::UnsupportedVersion {
+            format: "llama2.c",
+            version: version as u32,
+        });
+    }
+    let (c, vocab_positive) = read_config(&mut r)?;
+    let shared = match r.u8("shared_classifier")? {
+        0 => false,
+        1 => true,
+        x => {
+            return Err(CheckpointError::BadHeader(format!(
+                "shared_classifier = {x}"
+            )))
+        }
+    };
+    if !vocab_positive {
+        return Err(CheckpointError::BadHeader(
+            "negative vocab_size in v1 header".into(),
+        ));
+    }
+    let expected = weight_count(&c, shared, false)
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| n.checked_add(V1_HEADER_BYTES as u64))
+        .ok_or_else(|| CheckpointError::BadHeader("size overflows".into()))?;
+    if expected != bytes.len() as u64 {
+        return Err(CheckpointError::BadHeader(format!(
+            "llama2.c v1 header implies {expected} bytes, file has {}",
+            bytes.len()
+        )));
+    }
+    r.skip(V1_HEADER_BYTES - r.pos(), "header padding")?;
+    let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
+    let mut layers: Vec<FloatLayer> = (0..c.n_layers).map(|_| empty_layer()).collect();
+    for l in &mut layers {
+        l.rms_att = r.f32s(dim, "rms_att")?;
+    }
+    for l in &mut layers {
+        l.rms_ffn = r.f32s(dim, "rms_ffn")?;
+    }
+    let rms_final = r.f32s(dim, "rms_final")?;
+    let token_embedding = r.f32s(vocab * dim, "token_embedding")?;
+    for l in &mut layers {
+        l.wq = r.f32s(dim * dim, "wq")?;
+    }
+    for l in &mut layers {
+        l.wk = r.f32s(kv_dim * dim, "wk")?;
+    }
+    for l in &mut layers {
+        l.wv = r.f32s(kv_dim * dim, "wv")?;
+    }
+    for l in &mut layers {
+        l.wo = r.f32s(dim * dim, "wo")?;
+    }
+    for l in &mut layers {
+        l.w1 = r.f32s(hidden * dim, "w1")?;
+    }
+    for l in &mut layers {
+        l.w2 = r.f32s(dim * hidden, "w2")?;
+    }
+    for l in &mut layers {
+        l.w3 = r.f32s(hidden * dim, "w3")?;
+    }
+    let wcls = if shared {
+        None
+    } else {
+        Some(r.f32s(vocab * dim, "wcls")?)
+    };
+    Ok(FloatModel {
+        config: c,
+        token_embedding,
+        layers,
+        rms_final,
+        wcls,
+        tokenizer: None,
+    })
+}
+
+/// Serialises a model in llama2.c's version-1 layout (the tests use it to check
+/// the version-1 importer, since the fixtures are all version 0).
+pub fn write_v1(m: &FloatModel) -> Vec<u8> {
+    let c = &m.config;
+    let mut out = Vec::new();
+    out.extend_from_slice(&V1_MAGIC.to_le_bytes());
+    out.extend_from_slice(&1i32.to_le_bytes());
+    for v in [
+        c.dim,
+        c.hidden_dim,
+        c.n_layers,
+        c.n_heads,
+        c.n_kv_heads,
+        c.vocab_size,
+        c.seq_len,
+    ] {
+        out.extend_from_slice(&(v as i32).to_le_bytes());
+    }
+    out.push(u8::from(m.wcls.is_none()));
+    out.resize(V1_HEADER_BYTES, 0);
+    let mut put = |w: &[f32]| {
+        for x in w {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    };
+    m.layers.iter().for_each(|l| put(&l.rms_att));
+    m.layers.iter().for_each(|l| put(&l.rms_ffn));
+    put(&m.rms_final);
+    put(&m.token_embedding);
+    m.layers.iter().for_each(|l| put(&l.wq));
+    m.layers.iter().for_each(|l| put(&l.wk));
+    m.layers.iter().for_each(|l| put(&l.wv));
+    m.layers.iter().for_each(|l| put(&l.wo));
+    m.layers.iter().for_each(|l| put(&l.w1));
+    m.layers.iter().for_each(|l| put(&l.w2));
+    m.layers.iter().for_each(|l| put(&l.w3));
+    if let Some(w) = &m.wcls {
+        put(w);
+    }
+    out
+}
