@@ -1,0 +1,591 @@
+//! The model file: one little-endian file, parsed zero-copy from `&[u8]`.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `ORCLMDL\0` |
+//! | 8 | 4 | version (`1`) |
+//! | 12 | 4 | architecture (`1` = LLaMA) |
+//! | 16 | 4 | number of tensors |
+//! | 20 | 4 | reserved, `0` |
+//! | 24 | 8 | config offset (`64`) |
+//! | 32 | 8 | tokenizer offset |
+//! | 40 | 8 | tensor table offset |
+//! | 48 | 8 | data offset (multiple of 64) |
+//! | 56 | 8 | file length |
+//!
+//! **Config** (at 64, [`CONFIG_LEN`] bytes, sixteen `u32`): dim, hidden_dim,
+//! n_layers, n_heads, n_kv_heads, vocab_size, seq_len, flags (bit 0: classifier
+//! shared with the embedding), norm_eps in Q32, bos id, eos id, then reserved zeros.
+//!
+//! **Tokenizer**: `u32` token count (= vocab_size), `u32` max token length, then per
+//! token `i32` score key (an order-preserving integer image of the float score: only
+//! comparisons matter), `u32` length, the piece's bytes.
+//!
+//! **Tensor table**: one [`ENTRY_LEN`]-byte entry per tensor: name (48 bytes, UTF-8,
+//! zero-padded), dtype `u32` (1 = `i32`, 2 = Q8, 3 = Q4), group `u32`, exp `i32`
+//! (for `i32` tensors: fractional bits), rows `u32`, cols `u32`, reserved `u32`,
+//! offset `u64` (absolute, multiple of 64), byte length `u64`, 8 reserved bytes.
+//!
+//! **Data**: each tensor at its 64-byte-aligned offset, laid out as described in
+//! [`crate::quant`] (Q8/Q4) or as `rows * cols` little-endian `i32`.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::error::FormatError;
+use crate::quant::{QMatrix, QType, MANTISSA_LIMIT, MAX_COLS, MAX_GROUP};
+
+/// File magic.
+pub const MAGIC: [u8; 8] = *b"ORCLMDL\0";
+/// The version this build reads and writes.
+pub const VERSION: u32 = 1;
+/// Architecture id of LLaMA-family models.
+pub const ARCH_LLAMA: u32 = 1;
+/// Header length.
+pub const HEADER_LEN: usize = 64;
+/// Config section length.
+pub const CONFIG_LEN: usize = 64;
+/// Tensor table entry length.
+pub const ENTRY_LEN: usize = 96;
+/// Longest tensor name.
+pub const NAME_LEN: usize = 48;
+/// Alignment of tensor data.
+pub const ALIGN: usize = 64;
+
+/// Data type of a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    /// Little-endian `i32` (fixed point; `exp` gives the fractional bits).
+    I32,
+    /// Quantized weights.
+    Quant(QType),
+}
+
+impl DType {
+    fn from_code(code: u32) -> Option<DType> {
+        match code {
+            1 => Some(DType::I32),
+            2 => Some(DType::Quant(QType::Q8)),
+            3 => Some(DType::Quant(QType::Q4)),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> u32 {
+        match self {
+            DType::I32 => 1,
+            DType::Quant(QType::Q8) => 2,
+            DType::Quant(QType::Q4) => 3,
+        }
+    }
+
+    /// A short name for listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::I32 => "i32",
+            DType::Quant(q) => q.name(),
+        }
+    }
+}
+
+/// Hyper-parameters of a LLaMA-family model, as stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlamaConfig {
+    /// Residual stream width.
+    pub dim: u32,
+    /// FFN hidden width.
+    pub hidden_dim: u32,
+    /// Transformer blocks.
+    pub n_layers: u32,
+    /// Query heads.
+    pub n_heads: u32,
+    /// Key/value heads.
+    pub n_kv_heads: u32,
+    /// Vocabulary size.
+    pub vocab_size: u32,
+    /// Context length.
+    pub seq_len: u32,
+    /// Classifier shared with the token embedding.
+    pub shared_classifier: bool,
+    /// RMSNorm epsilon in Q32.
+    pub norm_eps_q32: u32,
+    /// Beginning-of-sequence token.
+    pub bos: u32,
+    /// End-of-sequence token.
+    pub eos: u32,
+}
+
+impl LlamaConfig {
+    /// Width of one head.
+    pub fn head_size(&self) -> u32 {
+        self.dim / self.n_heads
+    }
+
+    /// Width of the key/value projections.
+    pub fn kv_dim(&self) -> u32 {
+        self.head_size() * self.n_kv_heads
+    }
+
+    /// Check ranges and divisibility; every later index computation relies on it.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let bad = FormatError::BadConfig;
+        if self.dim == 0 || self.hidden_dim == 0 || self.n_layers == 0 || self.n_heads == 0 {
+            return Err(bad("zero dimension"));
+        }
+        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
+            return Err(bad("n_heads must be a multiple of n_kv_heads"));
+        }
+        if !self.dim.is_multiple_of(self.n_heads) || !self.head_size().is_multiple_of(2) {
+            return Err(bad("dim must split into heads of even size"));
+        }
+        if self.dim > MAX_COLS || self.hidden_dim > MAX_COLS {
+            return Err(bad("dim and hidden_dim are limited to 65536"));
+        }
+        if self.vocab_size < 3 || self.vocab_size > 1 << 20 || self.n_layers > 1024 {
+            return Err(bad("vocab_size or n_layers out of range"));
+        }
+        if self.seq_len == 0 || self.seq_len > 1 << 20 {
+            return Err(bad("seq_len out of range"));
+        }
+        if self.bos >= self.vocab_size || self.eos >= self.vocab_size {
+            return Err(bad("bos/eos outside the vocabulary"));
+        }
+        Ok(())
+    }
+
+    fn to_bytes(self) -> [u8; CONFIG_LEN] {
+        let fields = [
+            self.dim,
+            self.hidden_dim,
+            self.n_layers,
+            self.n_heads,
+            self.n_kv_heads,
+            self.vocab_size,
+            self.seq_len,
+            u32::from(self.shared_classifier),
+            self.norm_eps_q32,
+            self.bos,
+            self.eos,
+        ];
+        let mut out = [0u8; CONFIG_LEN];
+        for (i, f) in fields.iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(&f.to_le_bytes());
+        }
+        out
+    }
+
+    fn from_bytes(b: &[u8]) -> Result<LlamaConfig, FormatError> {
+        let r = Reader(b);
+        let f = |i: usize| r.u32(i * 4).ok_or(FormatError::SectionOutOfBounds("config"));
+        let flags = f(7)?;
+        if flags > 1 {
+            return Err(FormatError::BadConfig("unknown flags"));
+        }
+        let cfg = LlamaConfig {
+            dim: f(0)?,
+            hidden_dim: f(1)?,
+            n_layers: f(2)?,
+            n_heads: f(3)?,
+            n_kv_heads: f(4)?,
+            vocab_size: f(5)?,
+            seq_len: f(6)?,
+            shared_classifier: flags & 1 == 1,
+            norm_eps_q32: f(8)?,
+            bos: f(9)?,
+            eos: f(10)?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// One entry of the tensor table, resolved against the file.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorInfo<'a> {
+    /// Name (`layers.3.attention.wq`, ...).
+    pub name: &'a str,
+    /// Element type.
+    pub dtype: DType,
+    /// Group size (quantized types).
+    pub group: u32,
+    /// Scale exponent (quantized) or fractional bits (`i32`).
+    pub exp: i32,
+    /// Rows.
+    pub rows: u32,
+    /// Columns.
+    pub cols: u32,
+    /// Absolute offset of the data.
+    pub offset: u64,
+    /// The data.
+    pub data: &'a [u8],
+}
+
+impl<'a> TensorInfo<'a> {
+    /// The tensor as a quantized matrix, when it is one.
+    pub fn as_qmatrix(&self) -> Option<QMatrix<'a>> {
+        let DType::Quant(qtype) = self.dtype else {
+            return None;
+        };
+        let groups = (self.cols as usize).div_ceil(self.group as usize);
+        let scale_len = self.rows as usize * groups * 4;
+        let (scales, qs) = self.data.split_at(scale_len.min(self.data.len()));
+        Some(QMatrix {
+            qtype,
+            rows: self.rows,
+            cols: self.cols,
+            group: self.group,
+            exp: self.exp,
+            scales,
+            qs,
+        })
+    }
+
+    /// Element `i` of an `i32` tensor.
+    pub fn i32_at(&self, i: usize) -> i32 {
+        let b = &self.data[i * 4..i * 4 + 4];
+        i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    /// An `i32` tensor decoded into a vector.
+    pub fn to_i32_vec(&self) -> Vec<i32> {
+        self.data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+
+    fn expected_len(&self) -> Option<usize> {
+        let (rows, cols) = (self.rows as usize, self.cols as usize);
+        match self.dtype {
+            DType::I32 => rows.checked_mul(cols)?.checked_mul(4),
+            DType::Quant(q) => {
+                let groups = cols.div_ceil(self.group as usize);
+                rows.checked_mul(groups)?
+                    .checked_mul(4)?
+                    .checked_add(rows.checked_mul(q.row_bytes(self.cols))?)
+            }
+        }
+    }
+}
+
+/// A parsed, validated model file borrowing its bytes.
+#[derive(Debug, Clone)]
+pub struct ModelFile<'a> {
+    /// The whole file.
+    pub bytes: &'a [u8],
+    /// Architecture id.
+    pub arch: u32,
+    /// Hyper-parameters.
+    pub config: LlamaConfig,
+    /// The tokenizer section.
+    pub tokenizer: &'a [u8],
+    /// The tensor table.
+    pub tensors: Vec<TensorInfo<'a>>,
+}
+
+/// Bounds-checked little-endian reads.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn bytes(&self, at: usize, n: usize) -> Option<&[u8]> {
+        self.0.get(at..at.checked_add(n)?)
+    }
+    fn u32(&self, at: usize) -> Option<u32> {
+        let b = self.bytes(at, 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&self, at: usize) -> Option<u64> {
+        let b = self.bytes(at, 8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_le_bytes(a))
+    }
+}
+
+fn to_usize(v: u64, what: &'static str) -> Result<usize, FormatError> {
+    usize::try_from(v).map_err(|_| FormatError::SectionOutOfBounds(what))
+}
+
+impl<'a> ModelFile<'a> {
+    /// Parse and validate a model file. Every offset, length and shape is checked,
+    /// and every scale mantissa is checked against the overflow bound, so the
+    /// kernels may index without further checks.
+    pub fn parse(bytes: &'a [u8]) -> Result<ModelFile<'a>, FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::TooShort(bytes.len()));
+        }
+        if bytes[..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let r = Reader(bytes);
+        let hdr = |at| r.u32(at).ok_or(FormatError::TooShort(bytes.len()));
+        let hdr64 = |at| r.u64(at).ok_or(FormatError::TooShort(bytes.len()));
+        let version = hdr(8)?;
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version, VERSION));
+        }
+        let file_len = hdr64(56)?;
+        if file_len != bytes.len() as u64 {
+            return Err(FormatError::LengthMismatch {
+                expected: file_len,
+                actual: bytes.len() as u64,
+            });
+        }
+        let arch = hdr(12)?;
+        if arch != ARCH_LLAMA {
+            return Err(FormatError::UnsupportedArch(arch));
+        }
+        let n_tensors = hdr(16)? as usize;
+        let config_off = to_usize(hdr64(24)?, "config")?;
+        let tok_off = to_usize(hdr64(32)?, "tokenizer")?;
+        let table_off = to_usize(hdr64(40)?, "tensor table")?;
+        let data_off = to_usize(hdr64(48)?, "data")?;
+        let in_order = HEADER_LEN <= config_off
+            && config_off + CONFIG_LEN <= tok_off
+            && tok_off <= table_off
+            && table_off <= data_off
+            && data_off <= bytes.len();
+        if !in_order {
+            return Err(FormatError::SectionOutOfBounds("header"));
+        }
+        let config = LlamaConfig::from_bytes(&bytes[config_off..config_off + CONFIG_LEN])?;
+        let tokenizer = &bytes[tok_off..table_off];
+        let table_len = n_tensors
+            .checked_mul(ENTRY_LEN)
+            .filter(|&l| table_off + l <= data_off)
+            .ok_or(FormatError::SectionOutOfBounds("tensor table"))?;
+        let mut tensors = Vec::with_capacity(n_tensors);
+        for e in bytes[table_off..table_off + table_len].chunks_exact(ENTRY_LEN) {
+            tensors.push(parse_entry(bytes, e, data_off)?);
+        }
+        Ok(ModelFile {
+            bytes,
+            arch,
+            config,
+            tokenizer,
+            tensors,
+        })
+    }
+
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Result<&TensorInfo<'a>, FormatError> {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| FormatError::MissingTensor(name.to_string()))
+    }
+}
+
+fn parse_entry<'a>(bytes: &'a [u8], e: &'a [u8], data_off: usize) -> Result<TensorInfo<'a>, FormatError> {
+    let r = Reader(e);
+    let name_raw = &e[..NAME_LEN];
+    let name_end = name_raw.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+    let name = core::str::from_utf8(&name_raw[..name_end]).map_err(|_| FormatError::BadTensor {
+        name: String::from("<non-UTF-8>"),
+        reason: "name is not UTF-8",
+    })?;
+    let bad = |reason| FormatError::BadTensor {
+        name: name.to_string(),
+        reason,
+    };
+    let field = |at| r.u32(at).ok_or_else(|| bad("entry truncated"));
+    let dtype = DType::from_code(field(48)?).ok_or_else(|| bad("unknown dtype"))?;
+    let group = field(52)?;
+    let exp = field(56)? as i32;
+    let rows = field(60)?;
+    let cols = field(64)?;
+    let offset = r.u64(72).ok_or_else(|| bad("entry truncated"))?;
+    let len = r.u64(80).ok_or_else(|| bad("entry truncated"))?;
+    if rows == 0 || cols == 0 || cols > MAX_COLS && dtype != DType::I32 {
+        return Err(bad("bad shape"));
+    }
+    if !(-64..=64).contains(&exp) {
+        return Err(bad("exponent out of range"));
+    }
+    if let DType::Quant(q) = dtype {
+        let group_ok = (1..=MAX_GROUP).contains(&group) && (q == QType::Q8 || group.is_multiple_of(2));
+        if !group_ok {
+            return Err(bad("group size must be 1..=256 (even for q4)"));
+        }
+    }
+    let start = usize::try_from(offset).map_err(|_| bad("offset out of range"))?;
+    let len = usize::try_from(len).map_err(|_| bad("length out of range"))?;
+    if start < data_off || !start.is_multiple_of(ALIGN) {
+        return Err(bad("offset not in the data section or not 64-byte aligned"));
+    }
+    let data = start
+        .checked_add(len)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or_else(|| bad("data lies outside the file"))?;
+    let info = TensorInfo {
+        name,
+        dtype,
+        group,
+        exp,
+        rows,
+        cols,
+        offset,
+        data,
+    };
+    if info.expected_len() != Some(len) {
+        return Err(bad("byte length does not match dtype and shape"));
+    }
+    if let Some(m) = info.as_qmatrix() {
+        let scales_ok = m.scales.chunks_exact(4).all(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) < MANTISSA_LIMIT);
+        if !scales_ok {
+            return Err(bad("scale mantissa of 2^24 or more"));
+        }
+    }
+    Ok(info)
+}
+
+/// Builds a model file in memory (used by the offline tool and by tests).
+#[derive(Debug)]
+pub struct ModelWriter {
+    config: LlamaConfig,
+    tokenizer: Vec<u8>,
+    entries: Vec<PendingTensor>,
+}
+
+#[derive(Debug)]
+struct PendingTensor {
+    name: String,
+    dtype: DType,
+    group: u32,
+    exp: i32,
+    rows: u32,
+    cols: u32,
+    data: Vec<u8>,
+}
+
+/// A token of the vocabulary for [`ModelWriter::set_tokenizer`].
+#[derive(Debug, Clone)]
+pub struct TokenEntry<'t> {
+    /// Piece bytes.
+    pub piece: &'t [u8],
+    /// Order-preserving score key (see [`score_key`]).
+    pub score: i32,
+}
+
+/// The order-preserving integer image of an IEEE-754 `f32` bit pattern: for finite
+/// non-NaN floats `a < b` exactly when `score_key(a) < score_key(b)`, and `-0.0`
+/// maps like `+0.0`. Pure bit manipulation, no float arithmetic.
+pub fn score_key(bits: u32) -> i32 {
+    let magnitude = (bits & 0x7FFF_FFFF) as i32;
+    if bits & 0x8000_0000 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+impl ModelWriter {
+    /// Start a file for `config`.
+    pub fn new(config: LlamaConfig) -> ModelWriter {
+        ModelWriter {
+            config,
+            tokenizer: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Set the vocabulary (must have `vocab_size` entries).
+    pub fn set_tokenizer(&mut self, tokens: &[TokenEntry<'_>]) {
+        let max_len = tokens.iter().map(|t| t.piece.len()).max().unwrap_or(0) as u32;
+        let mut out = Vec::new();
+        out.extend_from_slice(&(tokens.len() as u32).to_le_bytes());
+        out.extend_from_slice(&max_len.to_le_bytes());
+        for t in tokens {
+            out.extend_from_slice(&t.score.to_le_bytes());
+            out.extend_from_slice(&(t.piece.len() as u32).to_le_bytes());
+            out.extend_from_slice(t.piece);
+        }
+        self.tokenizer = out;
+    }
+
+    /// Add an `i32` tensor with `frac` fractional bits.
+    pub fn add_i32(&mut self, name: &str, rows: u32, cols: u32, frac: i32, values: &[i32]) {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.entries.push(PendingTensor {
+            name: name.to_string(),
+            dtype: DType::I32,
+            group: 0,
+            exp: frac,
+            rows,
+            cols,
+            data,
+        });
+    }
+
+    /// Add a quantized tensor: `mantissas` (one per group, row-major) and `values`
+    /// in the layout of [`crate::quant`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_quant(
+        &mut self,
+        name: &str,
+        qtype: QType,
+        rows: u32,
+        cols: u32,
+        group: u32,
+        exp: i32,
+        mantissas: &[u32],
+        values: &[u8],
+    ) {
+        let mut data: Vec<u8> = mantissas.iter().flat_map(|m| m.to_le_bytes()).collect();
+        data.extend_from_slice(values);
+        self.entries.push(PendingTensor {
+            name: name.to_string(),
+            dtype: DType::Quant(qtype),
+            group,
+            exp,
+            rows,
+            cols,
+            data,
+        });
+    }
+
+    /// Lay the file out and return its bytes.
+    pub fn finish(self) -> Vec<u8> {
+        let align = |x: usize| x.div_ceil(ALIGN) * ALIGN;
+        let config_off = HEADER_LEN;
+        let tok_off = config_off + CONFIG_LEN;
+        let table_off = tok_off + self.tokenizer.len();
+        let data_off = align(table_off + self.entries.len() * ENTRY_LEN);
+        let mut offsets = Vec::with_capacity(self.entries.len());
+        let mut end = data_off;
+        for e in &self.entries {
+            offsets.push(end);
+            end = align(end + e.data.len());
+        }
+        let file_len = end;
+        let mut out = alloc::vec![0u8; file_len];
+        out[..8].copy_from_slice(&MAGIC);
+        let put32 = |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put64 = |o: &mut [u8], at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        put32(&mut out, 8, VERSION);
+        put32(&mut out, 12, ARCH_LLAMA);
+        put32(&mut out, 16, self.entries.len() as u32);
+        put64(&mut out, 24, config_off as u64);
+        put64(&mut out, 32, tok_off as u64);
+        put64(&mut out, 40, table_off as u64);
+        put64(&mut out, 48, data_off as u64);
+        put64(&mut out, 56, file_len as u64);
+        out[config_off..config_off + CONFIG_LEN].copy_from_slice(&self.config.to_bytes());
+        out[tok_off..table_off].copy_from_slice(&self.tokenizer);
+        for (i, (e, &off)) in self.entries.iter().zip(&offsets).enumerate() {
+            let at = table_off + i * ENTRY_LEN;
+            let name = e.name.as_bytes();
+            let n = name.len().min(NAME_LEN);
+            out[at..at + n].copy_from_slice(&name[..n]);
+            put32(&mut out, at + 48, e.dtype.code());
+            put32(&mut out, at + 52, e.group);
+            put32(&mut out, at + 56, e.exp as u32);
+            put32(&mut out, at + 60, e.rows);
+            put32(&mut out, at + 64, e.cols);
+            put64(&mut out, at + 72, off as u64);
+            put64(&mut out, at + 80, e.data.len() as u64);
+            out[off..off + e.data.len()].copy_from_slice(&e.data);
+        }
+        out
+    }
+}

@@ -1,0 +1,93 @@
+//! The generation loop of llama2.c's `run`: feed the prompt, then sample, stop at
+//! BOS or after `steps` positions, and print each token as it comes.
+
+use alloc::vec::Vec;
+use sha3::{Digest, Keccak256};
+
+use crate::error::RequestError;
+use crate::kernels::Exec;
+use crate::llama::{LlamaState, LlamaWeights};
+use crate::merkle::Hash;
+use crate::sampler::{Sampler, SamplingParams};
+use crate::tokenizer::Tokenizer;
+
+/// A text-generation request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'p> {
+    /// Prompt bytes (any bytes: invalid UTF-8 goes through byte fallback).
+    pub prompt: &'p [u8],
+    /// Positions to run, prompt included (llama2.c's `-n`); values above the
+    /// context length are clamped to it.
+    pub steps: u32,
+    /// Sampling parameters.
+    pub sampling: SamplingParams,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// Every token fed or produced, starting with BOS.
+    pub tokens: Vec<u32>,
+    /// Number of prompt tokens (BOS included).
+    pub prompt_tokens: usize,
+    /// The bytes printed: the prompt followed by the generated text.
+    pub text: Vec<u8>,
+    /// keccak256 over every logits vector computed, each as little-endian `i32`s.
+    pub logits_hash: Hash,
+}
+
+/// Run a request. `on_piece` receives each printed piece as it is produced.
+pub fn generate(
+    weights: &LlamaWeights<'_>,
+    tokenizer: &Tokenizer<'_>,
+    exec: Exec,
+    request: &Request<'_>,
+    mut on_piece: impl FnMut(&[u8]),
+) -> Result<Generation, RequestError> {
+    let c = weights.config;
+    request.sampling.validate()?;
+    if request.steps == 0 {
+        return Err(RequestError::ZeroSteps);
+    }
+    let prompt = tokenizer.encode(request.prompt, true, None);
+    if prompt.len() > c.seq_len as usize {
+        return Err(RequestError::PromptTooLong {
+            tokens: prompt.len(),
+            seq_len: c.seq_len as usize,
+        });
+    }
+    let steps = request.steps.min(c.seq_len);
+    let mut state = LlamaState::new(&c);
+    let mut sampler = Sampler::new(request.sampling, c.vocab_size as usize);
+    let mut hasher = Keccak256::new();
+    let mut tokens = Vec::with_capacity(steps as usize + 1);
+    tokens.push(prompt[0]);
+    let mut text = Vec::new();
+    let mut token = prompt[0];
+    let mut piece_buf = Vec::new();
+    for pos in 0..steps {
+        let logits = state.forward(weights, exec, token, pos)?;
+        for l in logits {
+            hasher.update(l.to_le_bytes());
+        }
+        let next = match prompt.get(pos as usize + 1) {
+            Some(&forced) => forced,
+            None => sampler.sample(logits),
+        };
+        if next == c.bos {
+            break;
+        }
+        tokens.push(next);
+        piece_buf.clear();
+        tokenizer.decode(token, next).push_printable(&mut piece_buf);
+        on_piece(&piece_buf);
+        text.extend_from_slice(&piece_buf);
+        token = next;
+    }
+    Ok(Generation {
+        tokens,
+        prompt_tokens: prompt.len(),
+        text,
+        logits_hash: hasher.finalize().into(),
+    })
+}

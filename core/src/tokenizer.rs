@@ -1,0 +1,192 @@
+//! llama2.c-style BPE tokenizer: pieces with merge scores and byte fallback.
+//!
+//! Encoding follows llama2.c's `encode`: optional BOS, a dummy-prefix space piece
+//! when the text is not empty, one piece per UTF-8 character (or byte-fallback
+//! tokens `<0xXX>` = id `byte + 3` for characters not in the vocabulary, and for
+//! bytes that are not valid UTF-8), then repeated merging of the adjacent pair with
+//! the highest score whose concatenation is a piece (the leftmost pair on ties).
+//! Decoding strips the leading space of the piece after BOS and turns `<0xXX>`
+//! pieces into raw bytes.
+
+use alloc::vec::Vec;
+
+use crate::error::FormatError;
+
+/// A vocabulary parsed from a model file's tokenizer section (borrows the bytes).
+#[derive(Debug, Clone)]
+pub struct Tokenizer<'a> {
+    pieces: Vec<&'a [u8]>,
+    scores: Vec<i32>,
+    /// Token ids sorted by piece bytes (lowest id first among equal pieces).
+    sorted: Vec<u32>,
+    bos: u32,
+}
+
+impl<'a> Tokenizer<'a> {
+    /// Parse the section; `vocab_size` must match its token count.
+    pub fn parse(section: &'a [u8], vocab_size: u32, bos: u32) -> Result<Tokenizer<'a>, FormatError> {
+        let bad = FormatError::BadTokenizer;
+        let read_u32 = |at: usize| -> Result<u32, FormatError> {
+            let b = section.get(at..at + 4).ok_or(bad("truncated"))?;
+            Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let count = read_u32(0)?;
+        if count != vocab_size {
+            return Err(bad("token count differs from vocab_size"));
+        }
+        let max_len = read_u32(4)? as usize;
+        let mut pieces = Vec::with_capacity(count as usize);
+        let mut scores = Vec::with_capacity(count as usize);
+        let mut at = 8usize;
+        for _ in 0..count {
+            let score = read_u32(at)? as i32;
+            let len = read_u32(at + 4)? as usize;
+            if len > max_len {
+                return Err(bad("piece longer than the declared maximum"));
+            }
+            let piece = section.get(at + 8..at + 8 + len).ok_or(bad("truncated"))?;
+            pieces.push(piece);
+            scores.push(score);
+            at += 8 + len;
+        }
+        if at != section.len() {
+            return Err(bad("trailing bytes"));
+        }
+        let mut sorted: Vec<u32> = (0..count).collect();
+        sorted.sort_by(|&a, &b| pieces[a as usize].cmp(pieces[b as usize]).then(a.cmp(&b)));
+        Ok(Tokenizer {
+            pieces,
+            scores,
+            sorted,
+            bos,
+        })
+    }
+
+    /// Number of tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The raw piece of a token.
+    pub fn piece(&self, id: u32) -> &'a [u8] {
+        self.pieces.get(id as usize).copied().unwrap_or_default()
+    }
+
+    /// The lowest id whose piece is exactly `bytes`.
+    pub fn lookup(&self, bytes: &[u8]) -> Option<u32> {
+        let i = self.sorted.partition_point(|&id| self.pieces[id as usize] < bytes);
+        let id = *self.sorted.get(i)?;
+        (self.pieces[id as usize] == bytes).then_some(id)
+    }
+
+    /// Encode bytes (any bytes; invalid UTF-8 goes through byte fallback).
+    pub fn encode(&self, text: &[u8], bos: bool, eos: Option<u32>) -> Vec<u32> {
+        let mut tokens: Vec<u32> = Vec::with_capacity(text.len() + 3);
+        if bos {
+            tokens.push(self.bos);
+        }
+        if !text.is_empty() {
+            if let Some(space) = self.lookup(b" ") {
+                tokens.push(space);
+            }
+        }
+        let mut i = 0;
+        while i < text.len() {
+            let len = utf8_char_len(&text[i..]);
+            let ch = &text[i..i + len];
+            match self.lookup(ch) {
+                Some(id) => tokens.push(id),
+                None => tokens.extend(ch.iter().map(|&b| u32::from(b) + 3)),
+            }
+            i += len;
+        }
+        self.merge(&mut tokens);
+        if let Some(eos) = eos {
+            tokens.push(eos);
+        }
+        tokens
+    }
+
+    /// Apply the best-scoring merges until none applies (BOS included, as llama2.c
+    /// does; no piece starts with BOS's text in practice).
+    fn merge(&self, tokens: &mut Vec<u32>) {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let mut best: Option<(i32, u32, usize)> = None;
+            for i in 0..tokens.len().saturating_sub(1) {
+                buf.clear();
+                buf.extend_from_slice(self.piece(tokens[i]));
+                buf.extend_from_slice(self.piece(tokens[i + 1]));
+                if let Some(id) = self.lookup(&buf) {
+                    let score = self.scores[id as usize];
+                    if best.is_none_or(|(s, _, _)| score > s) {
+                        best = Some((score, id, i));
+                    }
+                }
+            }
+            let Some((_, id, i)) = best else { break };
+            tokens[i] = id;
+            tokens.remove(i + 1);
+        }
+    }
+
+    /// The bytes token `id` stands for after token `prev`, as llama2.c prints them:
+    /// the leading space dropped after BOS, `<0xXX>` turned into the byte.
+    pub fn decode(&self, prev: u32, id: u32) -> Piece<'a> {
+        let mut piece = self.piece(id);
+        if prev == self.bos && piece.first() == Some(&b' ') {
+            piece = &piece[1..];
+        }
+        if let Some(byte) = parse_byte_piece(piece) {
+            return Piece::Byte(byte);
+        }
+        Piece::Text(piece)
+    }
+}
+
+/// What one token decodes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Ordinary piece bytes.
+    Text(&'a [u8]),
+    /// A byte-fallback token.
+    Byte(u8),
+}
+
+impl Piece<'_> {
+    /// Append what llama2.c's `safe_printf` would print: everything except a lone
+    /// byte that is neither printable ASCII nor whitespace.
+    pub fn push_printable(&self, out: &mut Vec<u8>) {
+        match *self {
+            Piece::Text(t) if t.len() == 1 => push_if_printable(t[0], out),
+            Piece::Text(t) => out.extend_from_slice(t),
+            Piece::Byte(b) => push_if_printable(b, out),
+        }
+    }
+}
+
+fn push_if_printable(b: u8, out: &mut Vec<u8>) {
+    // C's isprint || isspace in the "C" locale.
+    if (0x20..0x7F).contains(&b) || matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r') {
+        out.push(b);
+    }
+}
+
+/// `<0xAB>` -> `0xAB`.
+fn parse_byte_piece(p: &[u8]) -> Option<u8> {
+    if p.len() != 6 || &p[..3] != b"<0x" || p[5] != b'>' {
+        return None;
+    }
+    let hex = |c: u8| (c as char).to_digit(16);
+    Some((hex(p[3])? * 16 + hex(p[4])?) as u8)
+}
+
+/// Length of the UTF-8 character starting `s` the way llama2.c groups bytes: a
+/// lead byte followed by up to three continuation bytes (`10xxxxxx`).
+fn utf8_char_len(s: &[u8]) -> usize {
+    let mut n = 1;
+    while n < s.len() && n < 4 && s[n] & 0xC0 == 0x80 {
+        n += 1;
+    }
+    n
+}
