@@ -14,14 +14,18 @@ use crate::float_model::FloatTokenizer;
 /// Loads a tokenizer file: llama2.c `tokenizer.bin`, or any GGUF with a vocabulary
 /// (a vocabulary-only GGUF works). Detected from the bytes.
 pub fn load(path: &Path) -> Result<FloatTokenizer, CheckpointError> {
-    let bytes = read_file(path)?;
+    parse(&read_file(path)?)
+}
+
+/// Parses a tokenizer file held in memory (llama2.c `tokenizer.bin` or GGUF).
+pub fn parse(bytes: &[u8]) -> Result<FloatTokenizer, CheckpointError> {
     if bytes.starts_with(b"GGUF") {
-        let file = gguf::GgufFile::parse(&bytes)?;
+        let file = gguf::GgufFile::parse(bytes)?;
         gguf::tokenizer_from_gguf(&file)?.ok_or_else(|| {
             CheckpointError::Tokenizer("GGUF file has no tokenizer.ggml.tokens".into())
         })
     } else {
-        parse_tokenizer_bin(&bytes, None)
+        parse_tokenizer_bin(bytes, None)
     }
 }
 
