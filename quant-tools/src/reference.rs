@@ -220,7 +220,7 @@ impl<'a> FloatLlama<'a> {
     /// `prompt_tokens[0]` followed by what run.c prints (see [`decode`]). Returns
     /// an empty vector for an empty prompt.
     pub fn generate_greedy(&mut self, prompt_tokens: &[u32], steps: usize) -> Vec<u32> {
-        self.generate(prompt_tokens, steps, |logits| argmax(logits))
+        self.generate(prompt_tokens, steps, argmax)
     }
 
     /// Like [`FloatLlama::generate_greedy`] but samples each token with run.c's

@@ -361,6 +361,9 @@ fn f32_to_f16(x: f32) -> u16 {
     sign | h as u16
 }
 
+/// A reference quantizer: f32 values to ggml blocks.
+type Quantizer = fn(&[f32]) -> Vec<u8>;
+
 /// ggml's quantize_row_q8_0_reference.
 fn quantize_q8_0(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -408,7 +411,7 @@ fn reencode_gguf(encode: impl Fn(&[u64], &[f32]) -> Option<(u32, Vec<u8>)>) -> V
     for t in &f.tensors {
         let v = f.tensor_f32(&bytes, t).unwrap();
         let (ty, enc) = encode(&t.ne, &v).unwrap_or_else(|| (0, f32_bytes(&v)));
-        while data.len() % 32 != 0 {
+        while !data.len().is_multiple_of(32) {
             data.push(0);
         }
         let offset = data.len() as u64;
@@ -425,7 +428,7 @@ fn reencode_gguf(encode: impl Fn(&[u64], &[f32]) -> Option<(u32, Vec<u8>)>) -> V
     let meta_end = f.infos_offset as usize;
     let mut out = bytes[..meta_end].to_vec();
     out.extend(infos);
-    while out.len() % 32 != 0 {
+    while !out.len().is_multiple_of(32) {
         out.push(0);
     }
     out.extend(data);
@@ -439,7 +442,7 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 #[test]
 fn gguf_q8_0_and_q4_0_dequantize_like_ggml() {
     let a = llama2c_model();
-    let quants: [(u32, fn(&[f32]) -> Vec<u8>, f32); 2] = [
+    let quants: [(u32, Quantizer, f32); 2] = [
         (8, quantize_q8_0, 1.0 / 200.0),
         (2, quantize_q4_0, 1.0 / 7.0),
     ];

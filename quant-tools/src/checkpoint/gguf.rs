@@ -372,7 +372,7 @@ impl GgufFile {
             });
         }
         let data = &bytes[start as usize..end as usize];
-        Ok(dequantize(t.kind, data).ok_or_else(unsupported)?)
+        dequantize(t.kind, data).ok_or_else(unsupported)
     }
 }
 

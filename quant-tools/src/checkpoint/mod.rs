@@ -202,19 +202,19 @@ pub(crate) fn validate_config(c: &FloatConfig) -> Result<(), CheckpointError> {
     {
         return bad(format!("zero size in {c:?}"));
     }
-    if c.dim % c.n_heads != 0 {
+    if !c.dim.is_multiple_of(c.n_heads) {
         return bad(format!(
             "dim {} not divisible by n_heads {}",
             c.dim, c.n_heads
         ));
     }
-    if c.n_heads % c.n_kv_heads != 0 {
+    if !c.n_heads.is_multiple_of(c.n_kv_heads) {
         return bad(format!(
             "n_heads {} not divisible by n_kv_heads {}",
             c.n_heads, c.n_kv_heads
         ));
     }
-    if c.head_size() % 2 != 0 {
+    if !c.head_size().is_multiple_of(2) {
         return bad(format!("odd head size {}", c.head_size()));
     }
     // Keep every tensor size well inside usize on 64-bit and 32-bit hosts.
