@@ -1,0 +1,1066 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+import {AIOracle} from "../src/AIOracle.sol";
+import {IAIOracle} from "../src/interfaces/IAIOracle.sol";
+import {GameParams, GameStatus, IDisputeGame, IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
+import {BaseTest} from "./utils/BaseTest.sol";
+import {FeeOnTransferToken, MockDisputeGame} from "./utils/Mocks.sol";
+import {EthRefuser} from "./utils/Receivers.sol";
+
+contract AIOracleConstructorTest is BaseTest {
+    function test_constructor_succeeds() public view {
+        assertEq(oracle.owner(), owner);
+        assertEq(oracle.treasury(), treasury);
+        assertEq(oracle.submissionBond(), SUBMISSION_BOND);
+        assertEq(oracle.challengeBond(), CHALLENGE_BOND);
+        assertEq(oracle.challengerRewardBps(), REWARD_BPS);
+        assertEq(oracle.unbondDelay(), UNBOND_DELAY);
+        assertEq(oracle.requestTimeout(), REQUEST_TIMEOUT);
+    }
+
+    function test_RevertIf_constructorZeroTreasury() public {
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        new AIOracle(owner, address(0), 1, 1, 0, 0, 1);
+    }
+
+    function test_RevertIf_constructorZeroBonds() public {
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        new AIOracle(owner, treasury, 0, 1, 0, 0, 1);
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        new AIOracle(owner, treasury, 1, 0, 0, 0, 1);
+    }
+
+    function test_RevertIf_constructorRewardAboveBps() public {
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        new AIOracle(owner, treasury, 1, 1, 10_001, 0, 1);
+    }
+
+    function test_RevertIf_constructorBadTimeout() public {
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        new AIOracle(owner, treasury, 1, 1, 0, 0, 0);
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        new AIOracle(owner, treasury, 1, 1, 0, 0, 366 days);
+    }
+}
+
+contract AIOracleParametersTest is BaseTest {
+    function test_setParameters_succeeds() public {
+        address t2 = makeAddr("t2");
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ParametersUpdated(t2, 1000, 5 gwei, IDisputeGameFactory(address(0)));
+        vm.prank(owner);
+        oracle.setParameters(t2, 1000, 5 gwei, IDisputeGameFactory(address(0)));
+        assertEq(oracle.treasury(), t2);
+        assertEq(oracle.protocolFeeBps(), 1000);
+        assertEq(oracle.minCallbackGasPrice(), 5 gwei);
+        assertEq(address(oracle.disputeGameFactory()), address(0));
+    }
+
+    function test_RevertIf_setParametersNotOwner() public {
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        vm.prank(user);
+        oracle.setParameters(treasury, 0, 0, factoryIface());
+    }
+
+    function test_RevertIf_setParametersInvalid() public {
+        vm.startPrank(owner);
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        oracle.setParameters(address(0), 0, 0, factoryIface());
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        oracle.setParameters(treasury, 1001, 0, factoryIface());
+        vm.expectRevert(AIOracle.InvalidParameters.selector);
+        oracle.setParameters(treasury, 0, 1000 gwei + 1, factoryIface());
+        vm.stopPrank();
+    }
+
+    function test_transferOwnership_succeeds() public {
+        vm.prank(owner);
+        oracle.transferOwnership(user);
+        assertEq(oracle.owner(), owner, "two-step: not yet");
+        vm.prank(user);
+        oracle.acceptOwnership();
+        assertEq(oracle.owner(), user);
+    }
+
+    function factoryIface() internal view returns (IDisputeGameFactory) {
+        return IDisputeGameFactory(address(factory));
+    }
+}
+
+contract AIOracleModelTest is BaseTest {
+    function test_registerModel_succeeds() public {
+        AIOracle.ModelConfig memory c = _config(address(0));
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ModelRegistered(3, user, c);
+        vm.prank(user);
+        uint256 id = oracle.registerModel(c);
+        assertEq(id, 3);
+        assertEq(oracle.modelCount(), 3);
+        AIOracle.Model memory m = oracle.getModel(id);
+        assertEq(m.modelRoot, ROOT);
+        assertEq(m.programHash, PROGRAM);
+        assertEq(m.publisher, user);
+        assertEq(m.fee, MODEL_FEE);
+        assertEq(m.feeReceiver, feeReceiver);
+        assertEq(m.receiverShareBps, RECEIVER_BPS);
+        assertEq(m.challengeWindow, WINDOW);
+        assertEq(m.maxInputSize, MAX_INPUT);
+        assertEq(m.maxCallbackGas, MAX_GAS);
+        assertEq(m.feeToken, address(0));
+    }
+
+    function test_RevertIf_registerModelInvalid() public {
+        AIOracle.ModelConfig memory c;
+        c = _config(address(0));
+        c.modelRoot = 0;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.programHash = 0;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.challengeWindow = 0;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.challengeWindow = 30 days + 1;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.maxInputSize = 0;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.maxCallbackGas = 0;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.maxCallbackGas = 15_000_001;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.receiverShareBps = 9001;
+        _expectInvalid(c);
+        c = _config(address(0));
+        c.feeReceiver = address(0);
+        _expectInvalid(c);
+    }
+
+    function _expectInvalid(AIOracle.ModelConfig memory c) internal {
+        vm.expectRevert(AIOracle.InvalidModelConfig.selector);
+        oracle.registerModel(c);
+    }
+
+    function test_setModelFee_succeeds() public {
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ModelFeeUpdated(modelId, 1 ether);
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 1 ether);
+        assertEq(oracle.getModel(modelId).fee, 1 ether);
+        assertEq(oracle.estimateFee(modelId, 0), 1 ether);
+    }
+
+    function test_setModelFee_keepsPaidFeeOfEarlierRequests() public {
+        uint256 id = _request();
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 5 ether);
+        assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
+    }
+
+    function test_RevertIf_setModelFeeNotPublisher() public {
+        vm.expectRevert(AIOracle.NotModelPublisher.selector);
+        vm.prank(user);
+        oracle.setModelFee(modelId, 1);
+    }
+
+    function test_RevertIf_setModelFeeUnknownModel() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.UnknownModel.selector, 99));
+        vm.prank(publisher);
+        oracle.setModelFee(99, 1);
+    }
+
+    function test_setModelFeeReceiver_succeeds() public {
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ModelFeeReceiverUpdated(modelId, user, 9000);
+        vm.prank(publisher);
+        oracle.setModelFeeReceiver(modelId, user, 9000);
+        AIOracle.Model memory m = oracle.getModel(modelId);
+        assertEq(m.feeReceiver, user);
+        assertEq(m.receiverShareBps, 9000);
+        assertEq(m.modelRoot, ROOT, "root immutable");
+        assertEq(m.programHash, PROGRAM, "program immutable");
+    }
+
+    function test_RevertIf_setModelFeeReceiverNotPublisher() public {
+        vm.expectRevert(AIOracle.NotModelPublisher.selector);
+        vm.prank(user);
+        oracle.setModelFeeReceiver(modelId, user, 0);
+    }
+
+    function test_RevertIf_setModelFeeReceiverInvalid() public {
+        vm.startPrank(publisher);
+        vm.expectRevert(AIOracle.InvalidModelConfig.selector);
+        oracle.setModelFeeReceiver(modelId, user, 9001);
+        vm.expectRevert(AIOracle.InvalidModelConfig.selector);
+        oracle.setModelFeeReceiver(modelId, address(0), 1);
+        vm.stopPrank();
+    }
+
+    function test_RevertIf_getModelUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.UnknownModel.selector, 0));
+        oracle.getModel(0);
+    }
+}
+
+contract AIOracleFeeTest is BaseTest {
+    function test_estimateFee_succeeds() public view {
+        assertEq(oracle.estimateFee(modelId, GAS_LIMIT), MODEL_FEE + GAS_LIMIT * GAS_PRICE_FLOOR);
+        assertEq(oracle.estimateFee(tokenModelId, GAS_LIMIT), GAS_LIMIT * GAS_PRICE_FLOOR);
+    }
+
+    function test_estimateFee_usesBasefeeAboveFloor() public {
+        vm.fee(7 gwei);
+        assertEq(oracle.callbackGasPrice(), 7 gwei);
+        assertEq(oracle.estimateFee(modelId, GAS_LIMIT), MODEL_FEE + GAS_LIMIT * 7 gwei);
+        vm.fee(0.5 gwei);
+        assertEq(oracle.callbackGasPrice(), GAS_PRICE_FLOOR);
+    }
+
+    function test_estimateFees_succeeds() public view {
+        (uint256 eth, address tok, uint256 tokFee) = oracle.estimateFees(tokenModelId, GAS_LIMIT);
+        assertEq(eth, GAS_LIMIT * GAS_PRICE_FLOOR);
+        assertEq(tok, address(token));
+        assertEq(tokFee, MODEL_FEE);
+        (eth, tok, tokFee) = oracle.estimateFees(modelId, GAS_LIMIT);
+        assertEq(eth, MODEL_FEE + GAS_LIMIT * GAS_PRICE_FLOOR);
+        assertEq(tok, address(0));
+        assertEq(tokFee, 0);
+    }
+
+    function test_RevertIf_estimateFeeUnknownModel() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.UnknownModel.selector, 42));
+        oracle.estimateFee(42, 1);
+    }
+}
+
+contract AIOracleRequestTest is BaseTest {
+    function test_requestCallback_succeeds() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.expectEmit(address(oracle));
+        emit IAIOracle.AICallbackRequest(user, 1, modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        vm.prank(user);
+        uint256 id = oracle.requestCallback{value: fee}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(id, 1);
+        assertEq(oracle.lastRequestId(), 1);
+        AIOracle.Request memory r = oracle.getRequest(id);
+        assertEq(r.requester, user);
+        assertEq(r.modelId, modelId);
+        assertEq(r.gasLimit, GAS_LIMIT);
+        assertEq(r.deadline, block.timestamp + REQUEST_TIMEOUT);
+        assertEq(r.modelFee, MODEL_FEE);
+        assertEq(r.gasFee, GAS_LIMIT * GAS_PRICE_FLOOR);
+        assertEq(uint8(r.status), uint8(AIOracle.RequestStatus.PENDING));
+        assertEq(r.payloadHash, oracle.payloadHash(keccak256(INPUT), address(receiver), keccak256(CB_DATA)));
+        assertEq(address(oracle).balance, BONDS + fee);
+        assertFalse(oracle.isFinalized(id));
+    }
+
+    function test_requestCallback_refundsExcess() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        uint256 before = user.balance;
+        vm.prank(user);
+        oracle.requestCallback{value: fee + 3 ether}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(user.balance, before - fee);
+        assertEq(address(oracle).balance, BONDS + fee);
+    }
+
+    function test_requestCallback_tokenModel_succeeds() public {
+        uint256 fee = oracle.estimateFee(tokenModelId, GAS_LIMIT);
+        uint256 tokBefore = token.balanceOf(user);
+        vm.prank(user);
+        oracle.requestCallback{value: fee}(tokenModelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(token.balanceOf(user), tokBefore - MODEL_FEE);
+        assertEq(token.balanceOf(address(oracle)), MODEL_FEE);
+        assertEq(address(oracle).balance, BONDS + fee);
+    }
+
+    function test_RevertIf_requestCallbackUnknownModel() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.UnknownModel.selector, 7));
+        vm.prank(user);
+        oracle.requestCallback{value: 1 ether}(7, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+    }
+
+    function test_RevertIf_requestCallbackInsufficientFee() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, fee - 1, fee));
+        vm.prank(user);
+        oracle.requestCallback{value: fee - 1}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+    }
+
+    function test_RevertIf_requestCallbackInputTooLarge() public {
+        bytes memory big = new bytes(MAX_INPUT + 1);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InputTooLarge.selector, MAX_INPUT + 1, MAX_INPUT));
+        vm.prank(user);
+        oracle.requestCallback{value: 1 ether}(modelId, big, address(receiver), GAS_LIMIT, CB_DATA);
+    }
+
+    function test_RevertIf_requestCallbackGasLimitTooHigh() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.GasLimitTooHigh.selector, MAX_GAS + 1, MAX_GAS));
+        vm.prank(user);
+        oracle.requestCallback{value: 1 ether}(modelId, INPUT, address(receiver), MAX_GAS + 1, CB_DATA);
+    }
+
+    function test_RevertIf_requestCallbackRefundRejected() public {
+        EthRefuser refuser = new EthRefuser();
+        vm.deal(address(refuser), 1 ether);
+        uint256 fee = oracle.estimateFee(modelId, 0);
+        vm.expectRevert(AIOracle.EthTransferFailed.selector);
+        refuser.request(oracle, modelId, fee + 1);
+        assertEq(refuser.request(oracle, modelId, fee), 1, "exact payment needs no refund");
+    }
+
+    function test_RevertIf_requestCallbackFeeOnTransferToken() public {
+        FeeOnTransferToken fot = new FeeOnTransferToken();
+        vm.prank(publisher);
+        uint256 id = oracle.registerModel(_config(address(fot)));
+        fot.mint(user, 10 ether);
+        vm.startPrank(user);
+        fot.approve(address(oracle), type(uint256).max);
+        vm.expectRevert(AIOracle.FeeTokenTransferMismatch.selector);
+        oracle.requestCallback{value: 1 ether}(id, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        vm.stopPrank();
+    }
+
+    function test_RevertIf_requestCallbackTokenNotApproved() public {
+        vm.prank(user);
+        token.approve(address(oracle), 0);
+        vm.expectRevert();
+        vm.prank(user);
+        oracle.requestCallback{value: 1 ether}(tokenModelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+    }
+
+    function test_requestCallbackBatch_succeeds() public {
+        bytes[] memory inputs = new bytes[](3);
+        inputs[0] = "a";
+        inputs[1] = "bb";
+        inputs[2] = "ccc";
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.expectEmit(address(oracle));
+        emit IAIOracle.AICallbackRequest(user, 2, modelId, "bb", address(receiver), GAS_LIMIT, CB_DATA);
+        vm.prank(user);
+        uint256 first = oracle.requestCallbackBatch{value: 3 * fee + 1}(
+            modelId, inputs, address(receiver), GAS_LIMIT, CB_DATA
+        );
+        assertEq(first, 1);
+        assertEq(oracle.lastRequestId(), 3);
+        assertEq(address(oracle).balance, BONDS + 3 * fee);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(
+                oracle.getRequest(first + i).payloadHash,
+                oracle.payloadHash(keccak256(inputs[i]), address(receiver), keccak256(CB_DATA))
+            );
+        }
+    }
+
+    function test_requestCallbackBatch_tokenModel_succeeds() public {
+        bytes[] memory inputs = new bytes[](2);
+        inputs[0] = "a";
+        inputs[1] = "b";
+        uint256 fee = oracle.estimateFee(tokenModelId, GAS_LIMIT);
+        vm.prank(user);
+        oracle.requestCallbackBatch{value: 2 * fee}(
+            tokenModelId, inputs, address(receiver), GAS_LIMIT, CB_DATA
+        );
+        assertEq(token.balanceOf(address(oracle)), 2 * MODEL_FEE);
+    }
+
+    function test_RevertIf_requestCallbackBatchEmpty() public {
+        vm.expectRevert(AIOracle.EmptyBatch.selector);
+        vm.prank(user);
+        oracle.requestCallbackBatch(modelId, new bytes[](0), address(receiver), GAS_LIMIT, CB_DATA);
+    }
+
+    function test_RevertIf_requestCallbackBatchUnderpaid() public {
+        bytes[] memory inputs = new bytes[](2);
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, 2 * fee - 1, 2 * fee));
+        vm.prank(user);
+        oracle.requestCallbackBatch{value: 2 * fee - 1}(
+            modelId, inputs, address(receiver), GAS_LIMIT, CB_DATA
+        );
+    }
+
+    function test_RevertIf_requestCallbackBatchInputTooLarge() public {
+        bytes[] memory inputs = new bytes[](2);
+        inputs[1] = new bytes(MAX_INPUT + 1);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InputTooLarge.selector, MAX_INPUT + 1, MAX_INPUT));
+        vm.prank(user);
+        oracle.requestCallbackBatch{value: 1 ether}(modelId, inputs, address(receiver), GAS_LIMIT, CB_DATA);
+    }
+
+    function test_refund_succeeds() public {
+        uint256 id = _request();
+        AIOracle.Request memory r = oracle.getRequest(id);
+        vm.warp(r.deadline + 1);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RequestRefunded(id, user);
+        vm.prank(finalizer);
+        oracle.refund(id);
+        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.REFUNDED));
+        assertEq(oracle.balanceOf(user, address(0)), uint256(r.modelFee) + r.gasFee);
+        uint256 before = user.balance;
+        vm.prank(user);
+        oracle.withdraw(address(0));
+        assertEq(user.balance, before + r.modelFee + r.gasFee);
+        assertEq(address(oracle).balance, BONDS, "only the bonds remain");
+    }
+
+    function test_refund_tokenModel_succeeds() public {
+        uint256 fee = oracle.estimateFee(tokenModelId, GAS_LIMIT);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: fee}(tokenModelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        vm.warp(block.timestamp + REQUEST_TIMEOUT + 1);
+        oracle.refund(id);
+        assertEq(oracle.balanceOf(user, address(0)), fee);
+        assertEq(oracle.balanceOf(user, address(token)), MODEL_FEE);
+    }
+
+    function test_RevertIf_refundBeforeDeadline() public {
+        uint256 id = _request();
+        vm.warp(block.timestamp + REQUEST_TIMEOUT);
+        vm.expectRevert(AIOracle.RequestNotExpired.selector);
+        oracle.refund(id);
+    }
+
+    function test_RevertIf_refundServed() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + REQUEST_TIMEOUT + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+        );
+        oracle.refund(id);
+    }
+
+    function test_RevertIf_refundTwice() public {
+        uint256 id = _request();
+        vm.warp(block.timestamp + REQUEST_TIMEOUT + 1);
+        oracle.refund(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.REFUNDED)
+        );
+        oracle.refund(id);
+    }
+
+    function test_RevertIf_refundUnknownRequest() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.NONE));
+        oracle.refund(123);
+    }
+}
+
+contract AIOracleOperatorTest is BaseTest {
+    function test_bond_succeeds() public {
+        address op = makeAddr("newOp");
+        vm.deal(op, 2 ether);
+        assertFalse(oracle.isBondedOperator(op));
+        vm.expectEmit(address(oracle));
+        emit AIOracle.OperatorBonded(op, 1 ether, 1 ether);
+        vm.prank(op);
+        oracle.bond{value: 1 ether}();
+        assertTrue(oracle.isBondedOperator(op));
+        assertEq(oracle.getOperator(op).bond, 1 ether);
+    }
+
+    function test_bond_cancelsUnbond() public {
+        vm.startPrank(operator);
+        oracle.requestUnbond();
+        assertFalse(oracle.isBondedOperator(operator));
+        oracle.bond{value: 1}();
+        vm.stopPrank();
+        assertTrue(oracle.isBondedOperator(operator));
+        assertEq(oracle.getOperator(operator).unbondAt, 0);
+    }
+
+    function test_RevertIf_bondZero() public {
+        vm.expectRevert(AIOracle.ZeroAmount.selector);
+        vm.prank(operator);
+        oracle.bond();
+    }
+
+    function test_requestUnbond_succeeds() public {
+        vm.expectEmit(address(oracle));
+        emit AIOracle.UnbondRequested(operator, block.timestamp + UNBOND_DELAY);
+        vm.prank(operator);
+        oracle.requestUnbond();
+        assertEq(oracle.getOperator(operator).unbondAt, block.timestamp + UNBOND_DELAY);
+        assertFalse(oracle.isBondedOperator(operator));
+    }
+
+    function test_RevertIf_requestUnbondNotOperator() public {
+        vm.expectRevert(AIOracle.NotBondedOperator.selector);
+        vm.prank(user);
+        oracle.requestUnbond();
+    }
+
+    function test_withdrawBond_succeeds() public {
+        vm.prank(operator);
+        oracle.requestUnbond();
+        vm.warp(block.timestamp + UNBOND_DELAY);
+        uint256 before = operator.balance;
+        vm.expectEmit(address(oracle));
+        emit AIOracle.BondWithdrawn(operator, 10 ether);
+        vm.prank(operator);
+        oracle.withdrawBond();
+        assertEq(operator.balance, before + 10 ether);
+        assertEq(oracle.getOperator(operator).bond, 0);
+    }
+
+    function test_withdrawBond_keepsLockedPart() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.prank(operator);
+        oracle.requestUnbond();
+        vm.warp(block.timestamp + UNBOND_DELAY);
+        vm.prank(operator);
+        oracle.withdrawBond();
+        AIOracle.Operator memory op = oracle.getOperator(operator);
+        assertEq(op.bond, SUBMISSION_BOND);
+        assertEq(op.locked, SUBMISSION_BOND);
+        // once final, the lock is released and the rest can be withdrawn
+        _finalize(id, address(receiver));
+        vm.prank(operator);
+        oracle.withdrawBond();
+        assertEq(oracle.getOperator(operator).bond, 0);
+    }
+
+    function test_RevertIf_withdrawBondNotUnbonding() public {
+        vm.expectRevert(AIOracle.NotUnbonding.selector);
+        vm.prank(operator);
+        oracle.withdrawBond();
+    }
+
+    function test_RevertIf_withdrawBondTooEarly() public {
+        vm.prank(operator);
+        oracle.requestUnbond();
+        vm.warp(block.timestamp + UNBOND_DELAY - 1);
+        vm.expectRevert(AIOracle.UnbondDelayNotElapsed.selector);
+        vm.prank(operator);
+        oracle.withdrawBond();
+    }
+
+    function test_RevertIf_withdrawBondAllLocked() public {
+        address op = makeAddr("smallOp");
+        vm.deal(op, SUBMISSION_BOND);
+        vm.prank(op);
+        oracle.bond{value: SUBMISSION_BOND}();
+        uint256 id = _request();
+        vm.prank(op);
+        oracle.submit(id, OUTPUT, CLAIM);
+        vm.prank(op);
+        oracle.requestUnbond();
+        vm.warp(block.timestamp + UNBOND_DELAY);
+        vm.expectRevert(AIOracle.ZeroAmount.selector);
+        vm.prank(op);
+        oracle.withdrawBond();
+    }
+}
+
+contract AIOracleSubmitTest is BaseTest {
+    function test_submit_succeeds() public {
+        uint256 id = _request();
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ResultSubmitted(id, operator, OUTPUT, CLAIM);
+        _submit(id);
+        AIOracle.Request memory r = oracle.getRequest(id);
+        assertEq(uint8(r.status), uint8(AIOracle.RequestStatus.SUBMITTED));
+        assertEq(r.challengeDeadline, block.timestamp + WINDOW);
+        AIOracle.Result memory res = oracle.getResult(id);
+        assertEq(res.submitter, operator);
+        assertTrue(res.bondLocked);
+        assertEq(res.outputHash, keccak256(OUTPUT));
+        assertEq(res.claim, CLAIM);
+        assertEq(oracle.getOperator(operator).locked, SUBMISSION_BOND);
+    }
+
+    function test_submit_atDeadline_succeeds() public {
+        uint256 id = _request();
+        vm.warp(oracle.getRequest(id).deadline);
+        _submit(id);
+        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
+    }
+
+    function test_RevertIf_submitSecond() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+        );
+        vm.prank(operator2);
+        oracle.submit(id, "5", CLAIM);
+        assertEq(oracle.getResult(id).submitter, operator, "first submission wins");
+    }
+
+    function test_RevertIf_submitNotBonded() public {
+        uint256 id = _request();
+        vm.expectRevert(AIOracle.NotBondedOperator.selector);
+        vm.prank(user);
+        oracle.submit(id, OUTPUT, CLAIM);
+    }
+
+    function test_RevertIf_submitUnbonding() public {
+        uint256 id = _request();
+        vm.prank(operator);
+        oracle.requestUnbond();
+        vm.expectRevert(AIOracle.NotBondedOperator.selector);
+        _submit(id);
+    }
+
+    function test_RevertIf_submitBondFullyLocked() public {
+        address op = makeAddr("smallOp");
+        vm.deal(op, SUBMISSION_BOND);
+        vm.prank(op);
+        oracle.bond{value: SUBMISSION_BOND}();
+        uint256 a = _request();
+        uint256 b = _request();
+        vm.startPrank(op);
+        oracle.submit(a, OUTPUT, CLAIM);
+        vm.expectRevert(AIOracle.NotBondedOperator.selector);
+        oracle.submit(b, OUTPUT, CLAIM);
+        vm.stopPrank();
+    }
+
+    function test_RevertIf_submitExpired() public {
+        uint256 id = _request();
+        vm.warp(oracle.getRequest(id).deadline + 1);
+        vm.expectRevert(AIOracle.RequestExpired.selector);
+        _submit(id);
+    }
+
+    function test_RevertIf_submitZeroClaim() public {
+        uint256 id = _request();
+        vm.expectRevert(AIOracle.InvalidClaim.selector);
+        vm.prank(operator);
+        oracle.submit(id, OUTPUT, bytes32(0));
+    }
+
+    function test_RevertIf_submitOutputTooLarge() public {
+        uint256 id = _request();
+        bytes memory big = new bytes(64 * 1024 + 1);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.OutputTooLarge.selector, big.length, 64 * 1024));
+        vm.prank(operator);
+        oracle.submit(id, big, CLAIM);
+    }
+
+    function test_RevertIf_submitUnknownRequest() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.NONE));
+        vm.prank(operator);
+        oracle.submit(77, OUTPUT, CLAIM);
+    }
+}
+
+contract AIOracleFinalizeTest is BaseTest {
+    function test_finalize_succeeds() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectEmit(address(oracle));
+        emit IAIOracle.AICallbackResult(user, id, finalizer, OUTPUT);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.CallbackDispatched(id, 1, true, "");
+        _finalize(id, address(receiver));
+
+        assertTrue(oracle.isFinalized(id));
+        AIOracle.Request memory r = oracle.getRequest(id);
+        assertEq(uint8(r.callbackStatus), uint8(AIOracle.CallbackStatus.SUCCEEDED));
+        assertEq(r.callbackAttempts, 1);
+        assertEq(receiver.calls(), 1);
+        assertEq(receiver.lastRequestId(), id);
+        assertEq(receiver.lastOutput(), OUTPUT);
+        assertEq(receiver.lastCallbackData(), CB_DATA);
+        // the receiver got (almost all of) the requested gas, not less
+        assertGt(receiver.lastGas(), GAS_LIMIT - 5000);
+        assertLe(receiver.lastGas(), GAS_LIMIT);
+
+        // fee split: 20% receiver, 5% protocol, rest operator; gas fee to the finalizer
+        uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        assertEq(oracle.balanceOf(feeReceiver, address(0)), rAmt);
+        assertEq(oracle.balanceOf(treasury, address(0)), pAmt);
+        assertEq(oracle.balanceOf(operator, address(0)), MODEL_FEE - rAmt - pAmt);
+        assertEq(oracle.balanceOf(finalizer, address(0)), GAS_LIMIT * GAS_PRICE_FLOOR);
+        assertEq(oracle.getOperator(operator).locked, 0);
+    }
+
+    function test_finalize_bySubmitter_creditsOnce() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(operator);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, OUTPUT);
+        uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        assertEq(
+            oracle.balanceOf(operator, address(0)), MODEL_FEE - rAmt - pAmt + GAS_LIMIT * GAS_PRICE_FLOOR
+        );
+    }
+
+    function test_finalize_tokenModel_succeeds() public {
+        uint256 fee = oracle.estimateFee(tokenModelId, GAS_LIMIT);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: fee}(tokenModelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        assertEq(oracle.balanceOf(feeReceiver, address(token)), rAmt);
+        assertEq(oracle.balanceOf(treasury, address(token)), pAmt);
+        assertEq(oracle.balanceOf(operator, address(token)), MODEL_FEE - rAmt - pAmt);
+        assertEq(oracle.balanceOf(finalizer, address(0)), fee);
+        vm.prank(operator);
+        oracle.withdraw(address(token));
+        assertEq(token.balanceOf(operator), MODEL_FEE - rAmt - pAmt);
+    }
+
+    function test_finalize_noCallbackContract_skips() public {
+        uint256 id = _requestTo(address(0));
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(0));
+        assertEq(uint8(oracle.getRequest(id).callbackStatus), uint8(AIOracle.CallbackStatus.SKIPPED));
+        assertTrue(oracle.isFinalized(id));
+    }
+
+    function test_RevertIf_finalizeInWindow() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
+        _finalize(id, address(receiver));
+    }
+
+    function test_RevertIf_finalizePending() public {
+        uint256 id = _request();
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.PENDING)
+        );
+        _finalize(id, address(receiver));
+    }
+
+    function test_RevertIf_finalizeTwice() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.FINALIZED)
+        );
+        _finalize(id, address(receiver));
+        assertEq(receiver.calls(), 1);
+    }
+
+    function test_RevertIf_finalizeWrongPayload() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectRevert(AIOracle.PayloadMismatch.selector);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), "other", OUTPUT);
+        vm.expectRevert(AIOracle.PayloadMismatch.selector);
+        oracle.finalize(id, keccak256("x"), address(receiver), CB_DATA, OUTPUT);
+        vm.expectRevert(AIOracle.PayloadMismatch.selector);
+        oracle.finalize(id, keccak256(INPUT), address(this), CB_DATA, OUTPUT);
+    }
+
+    function test_RevertIf_finalizeWrongOutput() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectRevert(AIOracle.OutputMismatch.selector);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, "5");
+    }
+
+    function test_RevertIf_finalizeDisputed() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), "5", keccak256("other"));
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.DISPUTED)
+        );
+        _finalize(id, address(receiver));
+    }
+
+    function test_RevertIf_finalizeWithTooLittleGas() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        vm.expectRevert(AIOracle.InsufficientGasForCallback.selector);
+        oracle.finalize{gas: GAS_LIMIT}(id, keccak256(INPUT), address(receiver), CB_DATA, OUTPUT);
+        assertFalse(oracle.isFinalized(id));
+    }
+
+    function test_withdraw_succeeds() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        uint256 amt = oracle.balanceOf(operator, address(0));
+        uint256 before = operator.balance;
+        vm.expectEmit(address(oracle));
+        emit AIOracle.Withdrawn(operator, address(0), amt);
+        vm.prank(operator);
+        assertEq(oracle.withdraw(address(0)), amt);
+        assertEq(operator.balance, before + amt);
+        assertEq(oracle.balanceOf(operator, address(0)), 0);
+    }
+
+    function test_RevertIf_withdrawNothing() public {
+        vm.expectRevert(AIOracle.ZeroAmount.selector);
+        vm.prank(user);
+        oracle.withdraw(address(0));
+    }
+
+    function test_RevertIf_withdrawEthRejected() public {
+        EthRefuser refuser = new EthRefuser();
+        vm.deal(address(refuser), 1 ether);
+        uint256 fee = oracle.estimateFee(modelId, 0);
+        uint256 id = refuser.request(oracle, modelId, fee);
+        vm.warp(block.timestamp + REQUEST_TIMEOUT + 1);
+        oracle.refund(id);
+        vm.expectRevert(AIOracle.EthTransferFailed.selector);
+        vm.prank(address(refuser));
+        oracle.withdraw(address(0));
+        assertEq(oracle.balanceOf(address(refuser), address(0)), fee, "balance kept on failure");
+    }
+}
+
+contract AIOracleDisputeTest is BaseTest {
+    bytes internal constant GOOD = "5";
+    bytes32 internal constant GOOD_CLAIM = keccak256("honest final state");
+
+    function test_challenge_succeeds() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.prank(challenger);
+        IDisputeGame game = oracle.challenge{value: CHALLENGE_BOND}(
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+        );
+        assertEq(address(game), address(factory.lastGame()));
+        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.DISPUTED));
+        AIOracle.Dispute memory d = oracle.getDispute(id);
+        assertEq(d.challenger, challenger);
+        assertEq(address(d.game), address(game));
+        assertEq(d.outputHash, keccak256(GOOD));
+        assertEq(d.claim, GOOD_CLAIM);
+        GameParams memory p = MockDisputeGame(address(game)).params();
+        assertEq(p.requestId, id);
+        assertEq(p.modelRoot, ROOT);
+        assertEq(p.programHash, PROGRAM);
+        assertEq(p.inputHash, keccak256(INPUT));
+        assertEq(p.submitter, operator);
+        assertEq(p.submitterClaim, CLAIM);
+        assertEq(p.submitterOutputHash, keccak256(OUTPUT));
+        assertEq(p.challenger, challenger);
+        assertEq(p.challengerClaim, GOOD_CLAIM);
+        assertEq(p.challengerOutputHash, keccak256(GOOD));
+    }
+
+    function test_RevertIf_challengeAfterWindow() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+    }
+
+    function test_RevertIf_challengeTwice() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        factory.lastGame().setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(id);
+        vm.expectRevert(AIOracle.AlreadyDisputed.selector);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+    }
+
+    function test_RevertIf_challengeWhileDisputed() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.DISPUTED)
+        );
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+    }
+
+    function test_RevertIf_challengePending() public {
+        uint256 id = _request();
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.PENDING)
+        );
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+    }
+
+    function test_RevertIf_challengeWrongBond() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.WrongBond.selector, CHALLENGE_BOND - 1, CHALLENGE_BOND)
+        );
+        vm.prank(challenger);
+        oracle.challenge{value: CHALLENGE_BOND - 1}(
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+        );
+    }
+
+    function test_RevertIf_challengeDisabled() public {
+        vm.prank(owner);
+        oracle.setParameters(treasury, 0, 0, IDisputeGameFactory(address(0)));
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(AIOracle.DisputesDisabled.selector);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+    }
+
+    function test_RevertIf_challengeWrongPayload() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(AIOracle.PayloadMismatch.selector);
+        vm.prank(challenger);
+        oracle.challenge{value: CHALLENGE_BOND}(
+            id, keccak256("forged input"), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+        );
+    }
+
+    function test_RevertIf_challengeSameOrZeroClaim() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(AIOracle.InvalidClaim.selector);
+        _challenge(id, address(receiver), GOOD, CLAIM);
+        vm.expectRevert(AIOracle.InvalidClaim.selector);
+        _challenge(id, address(receiver), GOOD, bytes32(0));
+    }
+
+    function test_RevertIf_challengeOwnResult() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.deal(operator, 10 ether);
+        vm.expectRevert(AIOracle.CannotChallengeOwnResult.selector);
+        vm.prank(operator);
+        oracle.challenge{value: CHALLENGE_BOND}(
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+        );
+    }
+
+    function test_RevertIf_challengeOutputTooLarge() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.OutputTooLarge.selector, 64 * 1024 + 1, 64 * 1024));
+        _challenge(id, address(receiver), new bytes(64 * 1024 + 1), GOOD_CLAIM);
+    }
+
+    function test_resolveDispute_challengerWins_succeeds() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.DisputeResolved(id, true);
+        oracle.resolveDispute(id);
+
+        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
+        assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward);
+        assertEq(oracle.balanceOf(treasury, address(0)), SUBMISSION_BOND - reward);
+        AIOracle.Operator memory op = oracle.getOperator(operator);
+        assertEq(op.bond, 10 ether - SUBMISSION_BOND, "slashed");
+        assertEq(op.locked, 0);
+        AIOracle.Result memory res = oracle.getResult(id);
+        assertEq(res.submitter, challenger);
+        assertEq(res.outputHash, keccak256(GOOD));
+        assertEq(res.claim, GOOD_CLAIM);
+        assertFalse(res.bondLocked);
+        assertTrue(oracle.getDispute(id).resolved);
+
+        // the replaced result finalizes with the challenger's output; the operator share goes to them
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        assertEq(receiver.lastOutput(), GOOD);
+        uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - rAmt - pAmt);
+        assertEq(oracle.balanceOf(operator, address(0)), 0);
+        assertEq(oracle.getOperator(operator).locked, 0);
+    }
+
+    function test_resolveDispute_submitterWins_succeeds() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        factory.lastGame().setStatus(GameStatus.DEFENDER_WINS);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.DisputeResolved(id, false);
+        oracle.resolveDispute(id);
+        assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND);
+        assertEq(oracle.balanceOf(challenger, address(0)), 0);
+        assertEq(oracle.getResult(id).submitter, operator);
+        assertEq(oracle.getOperator(operator).locked, SUBMISSION_BOND, "still locked until final");
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        assertEq(receiver.lastOutput(), OUTPUT);
+        assertEq(oracle.getOperator(operator).locked, 0);
+        assertEq(oracle.getOperator(operator).bond, 10 ether);
+    }
+
+    function test_resolveDispute_afterWindow_finalizesImmediately() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        vm.warp(block.timestamp + 10 days);
+        factory.lastGame().setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(id);
+        _finalize(id, address(receiver));
+        assertTrue(oracle.isFinalized(id));
+    }
+
+    function test_RevertIf_resolveDisputeInProgress() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        vm.expectRevert(AIOracle.GameNotResolved.selector);
+        oracle.resolveDispute(id);
+    }
+
+    function test_RevertIf_resolveDisputeNotDisputed() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+        );
+        oracle.resolveDispute(id);
+    }
+
+    function test_RevertIf_resolveDisputeTwice() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+        );
+        oracle.resolveDispute(id);
+    }
+
+    function test_factoryChange_doesNotAffectOpenGame() public {
+        uint256 id = _request();
+        _submit(id);
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        MockDisputeGame game = factory.lastGame();
+        vm.prank(owner);
+        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(0)));
+        game.setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(id);
+        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
+    }
+}
