@@ -431,7 +431,10 @@ fn parse_entry<'a>(bytes: &'a [u8], e: &'a [u8], data_off: usize) -> Result<Tens
         return Err(bad("byte length does not match dtype and shape"));
     }
     if let Some(m) = info.as_qmatrix() {
-        let scales_ok = m.scales.chunks_exact(4).all(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) < MANTISSA_LIMIT);
+        let scales_ok = m
+            .scales
+            .chunks_exact(4)
+            .all(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() < MANTISSA_LIMIT as u32);
         if !scales_ok {
             return Err(bad("scale mantissa of 2^24 or more"));
         }
@@ -528,7 +531,7 @@ impl ModelWriter {
         cols: u32,
         group: u32,
         exp: i32,
-        mantissas: &[u32],
+        mantissas: &[i32],
         values: &[u8],
     ) {
         let mut data: Vec<u8> = mantissas.iter().flat_map(|m| m.to_le_bytes()).collect();

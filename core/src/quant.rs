@@ -3,11 +3,12 @@
 //! **Weights** are int8 ([`QType::Q8`]) or int4 ([`QType::Q4`]) in groups of
 //! `group` consecutive elements of a row. A row whose length is not a multiple of
 //! the group size simply ends with a shorter group (stories260K has rows of 172).
-//! Each group has a *dyadic* scale `m_g * 2^-exp`: a mantissa `m_g < 2^24` per group
+//! Each group has a *dyadic* scale `m_g * 2^-exp`: a signed mantissa `|m_g| < 2^24`
+//! per group
 //! and one exponent `exp` per tensor. Real weight = `q * m_g * 2^-exp`.
 //!
 //! Layout of a tensor's data (little-endian): `rows * ceil(cols / group)` mantissas
-//! as `u32`, row-major; then the quantized values, row-major: Q8 one `i8` per
+//! as `i32`, row-major; then the quantized values, row-major: Q8 one `i8` per
 //! element; Q4 `ceil(cols / 2)` bytes per row, element `2j` in the low nibble and
 //! `2j + 1` in the high nibble of byte `j`, each nibble holding `q + 8` for
 //! `q` in `[-8, 7]`.
@@ -18,7 +19,7 @@
 //!
 //! **Overflow bound of the products.** For a group, `|sum q_w * q_x| <= G * 128 *
 //! 32767 < G * 2^22`, which fits `i32` for `G <= 256` (enforced by the file parser).
-//! Multiplied by `m_g < 2^24` it is below `G * 2^46`, and the row total is below
+//! Multiplied by `|m_g| < 2^24` it is below `G * 2^46`, and the row total is below
 //! `cols * 2^46`, which fits `i64` because the parser limits `cols` to `2^16`. So
 //! every integer sum is exact and any split of a row (SIMD lanes, threads) gives the
 //! same bits.
@@ -29,8 +30,8 @@ use crate::fixed::{round_shift, sat_i32, scale_pow2};
 pub const MAX_GROUP: u32 = 256;
 /// Largest row length (keeps a row's scaled sum inside `i64`).
 pub const MAX_COLS: u32 = 1 << 16;
-/// Scale mantissas are below this.
-pub const MANTISSA_LIMIT: u32 = 1 << 24;
+/// Scale mantissas are below this in magnitude.
+pub const MANTISSA_LIMIT: i32 = 1 << 24;
 
 /// A weight tensor's element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub struct QMatrix<'a> {
     pub group: u32,
     /// Shared scale exponent: a group's scale is `m_g * 2^-exp`.
     pub exp: i32,
-    /// `rows * groups_per_row` little-endian `u32` mantissas.
+    /// `rows * groups_per_row` little-endian `i32` mantissas.
     pub scales: &'a [u8],
     /// Quantized values, `rows * qtype.row_bytes(cols)` bytes.
     pub qs: &'a [u8],
@@ -133,9 +134,9 @@ impl<'a> QMatrix<'a> {
 
 /// Mantissa `g` of a row's scale bytes.
 #[inline(always)]
-pub fn mantissa(row_scales: &[u8], g: usize) -> u32 {
+pub fn mantissa(row_scales: &[u8], g: usize) -> i32 {
     let b = &row_scales[g * 4..g * 4 + 4];
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// Element `j` of a Q4 row: the low nibble of byte `j/2` for even `j`, else the high.

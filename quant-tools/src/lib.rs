@@ -3,5 +3,8 @@
 //! quality evaluation.
 
 pub mod checkpoint;
+pub mod eval;
+pub mod export;
 pub mod float_model;
+pub mod quantize;
 pub mod reference;

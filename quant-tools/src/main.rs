@@ -1,3 +1,189 @@
-//! `oracle-quant`: the offline model tool.
+//! `oracle-quant`: the offline model tool (convert, inspect, eval). The logic lives
+//! in the library; this file only parses arguments and does I/O.
 
-fn main() {}
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use oracle_core::merkle::{model_root, to_hex, CHUNK_SIZE};
+use oracle_core::quant::QType;
+use oracle_core::ModelFile;
+use oracle_quant::checkpoint;
+use oracle_quant::export::{export, QuantOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "oracle-quant",
+    version,
+    about = "Convert, quantize, inspect and evaluate models for the oracle's integer core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Quant {
+    /// int8 weights in groups (default group 32)
+    Q8,
+    /// int4 weights in groups (default group 32)
+    Q4,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a checkpoint (llama2.c .bin, GGUF, or Hugging Face safetensors +
+    /// config.json; detected from the bytes) and write an integer model file.
+    Convert {
+        /// The checkpoint: a file, or a Hugging Face folder.
+        #[arg(long)]
+        input: PathBuf,
+        /// A llama2.c tokenizer.bin or a GGUF vocabulary, when the checkpoint has none.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// Weight type.
+        #[arg(long, value_enum)]
+        quant: Quant,
+        /// Group size along a row (1..=256; even for q4). Use 32 to import GGUF
+        /// Q8_0/Q4_0 blocks without loss.
+        #[arg(long)]
+        group: Option<usize>,
+        /// Where to write the model file.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Print a model file's config, tensors and model root.
+    Inspect {
+        /// The model file.
+        file: PathBuf,
+    },
+    /// Perplexity, top-1 agreement and KL of the integer model against the float
+    /// reference, teacher-forced on a text.
+    Eval(oracle_quant::eval::EvalArgs),
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Convert {
+            input,
+            tokenizer,
+            quant,
+            group,
+            output,
+        } => convert(input, tokenizer, quant, group, output),
+        Command::Inspect { file } => inspect(file),
+        Command::Eval(args) => {
+            let report = oracle_quant::eval::run(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn convert(
+    input: PathBuf,
+    tokenizer: Option<PathBuf>,
+    quant: Quant,
+    group: Option<usize>,
+    output: PathBuf,
+) -> Result<()> {
+    let started = Instant::now();
+    let model = checkpoint::load(&input, tokenizer.as_deref())
+        .with_context(|| format!("importing {}", input.display()))?;
+    let qtype = match quant {
+        Quant::Q8 => QType::Q8,
+        Quant::Q4 => QType::Q4,
+    };
+    let mut opts = QuantOptions::for_type(qtype);
+    if let Some(g) = group {
+        opts.group = g;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} tensors")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("quantizing");
+    let out = export(&model, opts, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .context("quantizing")?;
+    bar.finish_and_clear();
+    // Write to a temporary name and rename, so a crash never leaves half a model.
+    let tmp = output.with_extension("partial");
+    std::fs::write(&tmp, &out.bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &output).with_context(|| format!("renaming to {}", output.display()))?;
+    let inexact: Vec<_> = out.report.iter().filter(|t| !t.exact).collect();
+    let worst = out
+        .report
+        .iter()
+        .map(|t| t.max_abs_error)
+        .fold(0f64, f64::max);
+    eprintln!(
+        "wrote {} ({} bytes, {} tensors, {}: group {}) in {:.2}s",
+        output.display(),
+        out.bytes.len(),
+        out.report.len(),
+        qtype.name(),
+        opts.group,
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "largest weight error {worst:.3e}; {} of {} matrices reproduced exactly",
+        out.report.len() - inexact.len(),
+        out.report.len()
+    );
+    println!("model root {}", to_hex(&model_root(&out.bytes)));
+    Ok(())
+}
+
+fn inspect(path: PathBuf) -> Result<()> {
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let file = ModelFile::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+    let c = file.config;
+    println!("file        {} ({} bytes)", path.display(), bytes.len());
+    println!(
+        "model root  {} ({} chunks of {CHUNK_SIZE} bytes)",
+        to_hex(&model_root(&bytes)),
+        bytes.len().div_ceil(CHUNK_SIZE)
+    );
+    println!(
+        "config      dim {} hidden {} layers {} heads {} kv_heads {} vocab {} seq_len {} shared_classifier {} eps_q32 {}",
+        c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len, c.shared_classifier, c.norm_eps_q32
+    );
+    println!("tensors     {}", file.tensors.len());
+    for t in &file.tensors {
+        let extra = match t.dtype {
+            oracle_core::format::DType::I32 => format!("frac {}", t.exp),
+            _ => format!("group {} exp {}", t.group, t.exp),
+        };
+        println!(
+            "  {:<32} {:<4} {:>6} x {:<6} {:<18} {:>9} bytes @ {}",
+            t.name,
+            t.dtype.name(),
+            t.rows,
+            t.cols,
+            extra,
+            t.data.len(),
+            t.offset
+        );
+    }
+    if bytes.is_empty() {
+        bail!("empty file");
+    }
+    Ok(())
+}

@@ -150,7 +150,7 @@ mod tests {
         };
         let groups = cols.div_ceil(group) as usize;
         let scales: Vec<u8> = (0..rows as usize * groups)
-            .flat_map(|_| ((next() % (1 << 24)) as u32).to_le_bytes())
+            .flat_map(|_| ((next() % (1 << 25)) as i32 - (1 << 24) + 1).to_le_bytes())
             .collect();
         let qs: Vec<u8> = (0..rows as usize * qtype.row_bytes(cols)).map(|_| next() as u8).collect();
         (scales, qs)
