@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AIOracle} from "../src/AIOracle.sol";
+import {GameStatus} from "../src/interfaces/IDisputeGame.sol";
+import {BaseTest} from "./utils/BaseTest.sol";
+
+/// @notice Fuzz tests on amounts, sizes and timings.
+contract AIOracleFuzzTest is BaseTest {
+    /// Fee split is exact for any fee and shares: nothing is lost or created by rounding.
+    function testFuzz_finalize_feeSplitExact(
+        uint96 fee,
+        uint16 receiverBps,
+        uint16 protocolBps,
+        uint64 gasLimit
+    ) public {
+        receiverBps = uint16(bound(receiverBps, 0, 9000));
+        protocolBps = uint16(bound(protocolBps, 0, 1000));
+        gasLimit = uint64(bound(gasLimit, 0, MAX_GAS));
+        fee = uint96(bound(fee, 0, 50 ether));
+        vm.prank(owner);
+        oracle.setParameters(treasury, protocolBps, GAS_PRICE_FLOOR, factory);
+        vm.startPrank(publisher);
+        oracle.setModelFee(modelId, fee);
+        oracle.setModelFeeReceiver(modelId, feeReceiver, receiverBps);
+        vm.stopPrank();
+
+        uint256 total = oracle.estimateFee(modelId, gasLimit);
+        vm.deal(user, total);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: total}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+
+        uint256 sum = oracle.balanceOf(feeReceiver, address(0)) + oracle.balanceOf(treasury, address(0))
+            + oracle.balanceOf(operator, address(0)) + oracle.balanceOf(finalizer, address(0));
+        assertEq(sum, total, "every wei credited exactly once");
+        assertEq(oracle.balanceOf(feeReceiver, address(0)), uint256(fee) * receiverBps / 10_000);
+        assertEq(oracle.balanceOf(treasury, address(0)), uint256(fee) * protocolBps / 10_000);
+        assertEq(address(oracle).balance, BONDS + total);
+    }
+
+    /// Any overpayment comes back; any underpayment reverts.
+    function testFuzz_requestCallback_payment(uint256 value, uint64 gasLimit, uint256 basefee) public {
+        gasLimit = uint64(bound(gasLimit, 0, MAX_GAS));
+        basefee = bound(basefee, 0, 10_000 gwei);
+        vm.fee(basefee);
+        uint256 fee = oracle.estimateFee(modelId, gasLimit);
+        assertEq(fee, MODEL_FEE + gasLimit * (basefee > GAS_PRICE_FLOOR ? basefee : GAS_PRICE_FLOOR));
+        value = bound(value, 0, 100 ether);
+        vm.deal(user, value);
+        vm.prank(user);
+        if (value < fee) {
+            vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, value, fee));
+            oracle.requestCallback{value: value}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
+        } else {
+            uint256 id =
+                oracle.requestCallback{value: value}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
+            assertEq(user.balance, value - fee);
+            AIOracle.Request memory r = oracle.getRequest(id);
+            assertEq(uint256(r.modelFee) + r.gasFee, fee);
+        }
+    }
+
+    /// Input size limit holds at every size; the payload hash binds the input.
+    function testFuzz_requestCallback_inputSize(uint256 size, bytes32 seed) public {
+        size = bound(size, 0, MAX_INPUT * 2);
+        bytes memory input = new bytes(size);
+        if (size > 0) input[0] = seed[0];
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.prank(user);
+        if (size > MAX_INPUT) {
+            vm.expectRevert(abi.encodeWithSelector(AIOracle.InputTooLarge.selector, size, MAX_INPUT));
+            oracle.requestCallback{value: fee}(modelId, input, address(receiver), GAS_LIMIT, CB_DATA);
+        } else {
+            uint256 id =
+                oracle.requestCallback{value: fee}(modelId, input, address(receiver), GAS_LIMIT, CB_DATA);
+            assertEq(
+                oracle.getRequest(id).payloadHash,
+                oracle.payloadHash(keccak256(input), address(receiver), keccak256(CB_DATA))
+            );
+        }
+    }
+
+    /// Batch of any size charges n times the fee and numbers requests consecutively.
+    function testFuzz_requestCallbackBatch(uint8 n) public {
+        n = uint8(bound(n, 1, 20));
+        bytes[] memory inputs = new bytes[](n);
+        for (uint256 i; i < n; ++i) {
+            inputs[i] = abi.encode(i);
+        }
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.prank(user);
+        uint256 first = oracle.requestCallbackBatch{value: fee * n}(
+            modelId, inputs, address(receiver), GAS_LIMIT, CB_DATA
+        );
+        assertEq(oracle.lastRequestId(), first + n - 1);
+        assertEq(address(oracle).balance, BONDS + fee * n);
+    }
+
+    /// Submission is allowed exactly up to the deadline; refund exactly after it.
+    function testFuzz_deadline(uint256 dt) public {
+        dt = bound(dt, 0, 3 * REQUEST_TIMEOUT);
+        uint256 id = _request();
+        vm.warp(block.timestamp + dt);
+        if (dt <= REQUEST_TIMEOUT) {
+            _submit(id);
+            vm.expectRevert(
+                abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+            );
+            oracle.refund(id);
+        } else {
+            vm.expectRevert(AIOracle.RequestExpired.selector);
+            _submit(id);
+            oracle.refund(id);
+            assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.REFUNDED));
+        }
+    }
+
+    /// The challenge window is exact: challenge up to its end, finalize only after it.
+    function testFuzz_challengeWindow(uint256 dt) public {
+        dt = bound(dt, 0, 3 * WINDOW);
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + dt);
+        if (dt <= WINDOW) {
+            vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
+            _finalize(id, address(receiver));
+            _challenge(id, address(receiver), "5", keccak256("other"));
+        } else {
+            vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
+            _challenge(id, address(receiver), "5", keccak256("other"));
+            _finalize(id, address(receiver));
+        }
+    }
+
+    /// Slashing splits the submission bond exactly for any reward share.
+    function testFuzz_slashSplit(uint96 submissionBond, uint256 rewardBps) public {
+        submissionBond = uint96(bound(submissionBond, 1, 50 ether));
+        rewardBps = bound(rewardBps, 0, 10_000);
+        AIOracle o = new AIOracle(owner, treasury, submissionBond, CHALLENGE_BOND, rewardBps, 1 days, 1 days);
+        vm.prank(owner);
+        o.setParameters(treasury, 0, 0, factory);
+        vm.prank(publisher);
+        uint256 m = o.registerModel(_config(address(0)));
+        vm.prank(operator);
+        o.bond{value: submissionBond}();
+        vm.prank(user);
+        uint256 id = o.requestCallback{value: MODEL_FEE}(m, INPUT, address(0), 0, "");
+        vm.prank(operator);
+        o.submit(id, OUTPUT, CLAIM);
+        vm.prank(challenger);
+        o.challenge{value: CHALLENGE_BOND}(
+            id, keccak256(INPUT), address(0), keccak256(""), "5", keccak256("x")
+        );
+        factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
+        o.resolveDispute(id);
+        uint256 reward = uint256(submissionBond) * rewardBps / 10_000;
+        assertEq(o.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward);
+        assertEq(o.balanceOf(treasury, address(0)), submissionBond - reward);
+        assertEq(o.getOperator(operator).bond, 0);
+        assertEq(address(o).balance, MODEL_FEE + CHALLENGE_BOND + submissionBond);
+    }
+}
+
