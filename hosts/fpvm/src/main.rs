@@ -1,0 +1,134 @@
+//! `fpvm`: run an rv32im program in the fault-proof VM, get the state at a step, or
+//! the ABI-encoded witness of a step. The logic lives in the library; this is I/O.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use oracle_fpvm::checkpoint::Checkpoints;
+use oracle_fpvm::preimage::{InMemoryOracle, Request};
+use oracle_fpvm::state::state_hash;
+use oracle_fpvm::witness::prove_step;
+use oracle_fpvm::{DebugSink, SharedOracle, Vm};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "fpvm", version, about = "rv32im fault-proof VM")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the program to its end (or the step limit), fast mode.
+    Run {
+        #[command(flatten)]
+        program: Program,
+        /// Stop after this many steps.
+        #[arg(long, default_value_t = u64::MAX)]
+        steps_max: u64,
+    },
+    /// Print the encoded state (hex) and its hash at step N.
+    StateAt {
+        #[command(flatten)]
+        program: Program,
+        /// The step.
+        #[arg(long)]
+        step: u64,
+        /// Snapshot interval used to reach the step (memory/time trade-off).
+        #[arg(long, default_value_t = 1 << 20)]
+        checkpoint_interval: u64,
+    },
+    /// Print the witness of step N -> N+1 as hex `abi.encode(bytes state, bytes proof)`.
+    Prove {
+        #[command(flatten)]
+        program: Program,
+        /// The step.
+        #[arg(long)]
+        step: u64,
+        /// Prefix the `step(bytes,bytes)` selector (full calldata).
+        #[arg(long)]
+        calldata: bool,
+    },
+}
+
+/// What to run: the ELF and the request it serves.
+#[derive(Args)]
+struct Program {
+    /// The rv32im ELF to run.
+    #[arg(long)]
+    elf: PathBuf,
+    /// Input bytes of the request (served as a keccak preimage and a local input hash).
+    #[arg(long)]
+    input: Option<String>,
+}
+
+impl Program {
+    /// The request → preimages step: the future `--model/--prompt` options add here.
+    fn oracle(&self) -> SharedOracle {
+        let mut oracle = InMemoryOracle::new();
+        if let Some(input) = &self.input {
+            let req = Request { input: input.as_bytes().to_vec(), ..Default::default() };
+            req.install(&mut oracle);
+        }
+        Arc::new(oracle)
+    }
+
+    fn load(&self) -> Result<Vm> {
+        let bytes = std::fs::read(&self.elf)
+            .with_context(|| format!("reading {}", self.elf.display()))?;
+        Ok(Vm::from_elf(&bytes, self.oracle())?)
+    }
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Run { program, steps_max } => {
+            let mut vm = program.load()?;
+            vm.debug = DebugSink::Stdout;
+            let t = Instant::now();
+            vm.run(steps_max)?;
+            let secs = t.elapsed().as_secs_f64();
+            let mips = vm.cpu.step as f64 / secs.max(1e-9) / 1e6;
+            let status = match vm.cpu.status {
+                0 => "running (step limit)".to_string(),
+                1 => format!("exited code {}", vm.cpu.exit_code),
+                _ => format!("panicked code {}", vm.cpu.exit_code),
+            };
+            let hash = vm.state_hash();
+            eprintln!("status: {status}");
+            eprintln!("steps: {}", vm.cpu.step);
+            eprintln!("time: {secs:.3} s, {mips:.1} MIPS");
+            eprintln!("state hash: 0x{}", hex::encode(hash));
+        }
+        Cmd::StateAt { program, step, checkpoint_interval } => {
+            let mut vm = program.load()?;
+            let cp = Checkpoints::record(&mut vm, checkpoint_interval, step)?;
+            let mut at = cp.vm_at(step)?;
+            if at.cpu.step != step && !at.halted() {
+                bail!("could not reach step {step}");
+            }
+            let enc = at.encode_state();
+            println!("0x{}", hex::encode(enc));
+            eprintln!("step: {} (halted: {})", at.cpu.step, at.halted());
+            eprintln!("state hash: 0x{}", hex::encode(state_hash(&enc)));
+        }
+        Cmd::Prove { program, step, calldata } => {
+            let mut vm = program.load()?;
+            vm.run(step)?;
+            let w = prove_step(&mut vm)?;
+            let out = if calldata { w.calldata() } else { w.abi_encode() };
+            println!("0x{}", hex::encode(out));
+            let post = oracle_fpvm::step_from_witness_with_oracle(
+                &w.state,
+                &w.proof,
+                Some(vm.oracle().as_ref()),
+            )?;
+            eprintln!("step: {} (halted: {})", vm.cpu.step, vm.halted());
+            eprintln!("pre-state hash: 0x{}", hex::encode(vm.state_hash()));
+            eprintln!("post-state hash: 0x{}", hex::encode(post));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+# expect: panic 1
+# fpvm-only
+.include "macros.inc"
+TEST_BEGIN
+    .word 0x00000000
+    EXPECT_PANIC_TAIL
+TEST_END
