@@ -1,32 +1,96 @@
 //! The float32 reference forward pass, operation for operation as llama2.c's `run.c`.
 //!
-//! Every loop runs in the same order as `run.c` and every transcendental comes from
-//! the `libm` crate (`sqrtf`, `powf`, `cosf`, `sinf`, `expf`), so the logits are the
-//! same on every platform and equal to those of `run.c` built without
-//! `-ffast-math`/FMA contraction. This model is only used for measuring the integer
-//! engine; it never runs on chain.
+//! Every loop runs in the same order as `run.c`. The transcendentals (`sqrtf`,
+//! `powf`, `cosf`, `sinf`, `expf`) come from a [`Math`] implementation: by default
+//! [`PortableMath`], the `libm` crate, so the logits are the same on every platform.
+//! With [`PlatformMath`] (the platform's C library, as `run.c` links it) the logits
+//! are bit-identical to `run.c`'s on the same machine (a test checks it against
+//! glibc); the two differ by about one ulp in some `expf`/`powf`/`sinf`/`cosf`
+//! results, i.e. about 1e-5 in the logits, which does not change the reference texts.
+//! This model is only used for measuring the integer engine; it never runs on chain.
+
+use std::marker::PhantomData;
 
 use crate::float_model::{FloatConfig, FloatModel, FloatTokenizer};
+
+/// The `f32` math functions the forward pass uses.
+pub trait Math {
+    /// `e^x`.
+    fn expf(x: f32) -> f32;
+    /// Square root (correctly rounded in every implementation).
+    fn sqrtf(x: f32) -> f32;
+    /// `x^y`.
+    fn powf(x: f32, y: f32) -> f32;
+    /// Cosine.
+    fn cosf(x: f32) -> f32;
+    /// Sine.
+    fn sinf(x: f32) -> f32;
+}
+
+/// The `libm` crate: pure Rust, the same results on every platform (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PortableMath;
+
+impl Math for PortableMath {
+    fn expf(x: f32) -> f32 {
+        libm::expf(x)
+    }
+    fn sqrtf(x: f32) -> f32 {
+        libm::sqrtf(x)
+    }
+    fn powf(x: f32, y: f32) -> f32 {
+        libm::powf(x, y)
+    }
+    fn cosf(x: f32) -> f32 {
+        libm::cosf(x)
+    }
+    fn sinf(x: f32) -> f32 {
+        libm::sinf(x)
+    }
+}
+
+/// The platform's C math library through `std` (what `run.c` links): results depend
+/// on the platform, so use it only to compare with a C build on the same machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlatformMath;
+
+impl Math for PlatformMath {
+    fn expf(x: f32) -> f32 {
+        x.exp()
+    }
+    fn sqrtf(x: f32) -> f32 {
+        x.sqrt()
+    }
+    fn powf(x: f32, y: f32) -> f32 {
+        x.powf(y)
+    }
+    fn cosf(x: f32) -> f32 {
+        x.cos()
+    }
+    fn sinf(x: f32) -> f32 {
+        x.sin()
+    }
+}
 
 /// The beginning-of-sequence token of llama2.c's vocabularies; generation stops on it.
 pub const BOS: u32 = 1;
 
 /// `o = weight * (x / sqrt(mean(x^2) + eps))`, as run.c's `rmsnorm`.
-fn rmsnorm(o: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
+fn rmsnorm<M: Math>(o: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
     let mut ss = 0.0f32;
     for &v in x {
         ss += v * v;
     }
     ss /= x.len() as f32;
     ss += eps;
-    ss = 1.0 / libm::sqrtf(ss);
+    ss = 1.0 / M::sqrtf(ss);
     for ((o, &w), &v) in o.iter_mut().zip(weight).zip(x) {
         *o = w * (ss * v);
     }
 }
 
 /// In-place softmax with max subtraction, as run.c's `softmax`.
-fn softmax(x: &mut [f32]) {
+fn softmax<M: Math>(x: &mut [f32]) {
     let mut max = x[0];
     for &v in &x[1..] {
         if v > max {
@@ -35,7 +99,7 @@ fn softmax(x: &mut [f32]) {
     }
     let mut sum = 0.0f32;
     for v in x.iter_mut() {
-        *v = libm::expf(*v - max);
+        *v = M::expf(*v - max);
         sum += *v;
     }
     for v in x.iter_mut() {
@@ -57,9 +121,12 @@ fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
 }
 
 /// A float LLaMA with its run state: borrowed weights, owned activations and KV cache.
+/// `M` picks the math library ([`PortableMath`] unless built with
+/// [`FloatLlama::with_math`]).
 #[derive(Debug)]
-pub struct FloatLlama<'a> {
+pub struct FloatLlama<'a, M: Math = PortableMath> {
     model: &'a FloatModel,
+    math: PhantomData<M>,
     /// Residual stream `(dim)`.
     x: Vec<f32>,
     /// Scratch `(dim)`.
@@ -82,13 +149,23 @@ pub struct FloatLlama<'a> {
     value_cache: Vec<f32>,
 }
 
-impl<'a> FloatLlama<'a> {
-    /// Allocates the run state for `model` (KV cache for `config.seq_len` positions).
+impl<'a> FloatLlama<'a, PortableMath> {
+    /// Allocates the run state for `model` (KV cache for `config.seq_len` positions),
+    /// with the portable `libm` math.
     pub fn new(model: &'a FloatModel) -> Self {
+        Self::with_math(model)
+    }
+}
+
+impl<'a, M: Math> FloatLlama<'a, M> {
+    /// Like [`FloatLlama::new`] with the math library `M`, e.g.
+    /// `FloatLlama::<PlatformMath>::with_math(&model)`.
+    pub fn with_math(model: &'a FloatModel) -> Self {
         let c = &model.config;
         let cache = c.n_layers * c.seq_len * c.kv_dim();
         Self {
             model,
+            math: PhantomData,
             x: vec![0.0; c.dim],
             xb: vec![0.0; c.dim],
             xb2: vec![0.0; c.dim],
@@ -131,7 +208,7 @@ impl<'a> FloatLlama<'a> {
             .copy_from_slice(&m.token_embedding[t * dim..(t + 1) * dim]);
 
         for (l, w) in m.layers.iter().enumerate() {
-            rmsnorm(&mut self.xb, &self.x, &w.rms_att, c.norm_eps);
+            rmsnorm::<M>(&mut self.xb, &self.x, &w.rms_att, c.norm_eps);
             let loff = l * c.seq_len * kv_dim;
             let kpos = loff + pos * kv_dim;
             matmul(&mut self.q, &self.xb, &w.wq);
@@ -141,10 +218,10 @@ impl<'a> FloatLlama<'a> {
             // RoPE: rotate pairs (i, i+1) of q, and of k while i < kv_dim.
             for i in (0..dim).step_by(2) {
                 let head_dim = i % head_size;
-                let freq = 1.0 / libm::powf(c.rope_theta, head_dim as f32 / head_size as f32);
+                let freq = 1.0 / M::powf(c.rope_theta, head_dim as f32 / head_size as f32);
                 let val = pos as f32 * freq;
-                let fcr = libm::cosf(val);
-                let fci = libm::sinf(val);
+                let fcr = M::cosf(val);
+                let fci = M::sinf(val);
                 let rotate = |vec: &mut [f32]| {
                     let (v0, v1) = (vec[i], vec[i + 1]);
                     vec[i] = v0 * fcr - v1 * fci;
@@ -157,7 +234,7 @@ impl<'a> FloatLlama<'a> {
             }
 
             // Multi-head attention over positions 0..=pos.
-            let scale = libm::sqrtf(head_size as f32);
+            let scale = M::sqrtf(head_size as f32);
             for h in 0..c.n_heads {
                 let q = &self.q[h * head_size..(h + 1) * head_size];
                 let att = &mut self.att[h * c.seq_len..h * c.seq_len + pos + 1];
@@ -171,7 +248,7 @@ impl<'a> FloatLlama<'a> {
                     }
                     *a = score / scale;
                 }
-                softmax(att);
+                softmax::<M>(att);
                 let xb = &mut self.xb[h * head_size..(h + 1) * head_size];
                 xb.fill(0.0);
                 for (t, &a) in att.iter().enumerate() {
@@ -188,12 +265,12 @@ impl<'a> FloatLlama<'a> {
             }
 
             // SwiGLU FFN.
-            rmsnorm(&mut self.xb, &self.x, &w.rms_ffn, c.norm_eps);
+            rmsnorm::<M>(&mut self.xb, &self.x, &w.rms_ffn, c.norm_eps);
             matmul(&mut self.hb, &self.xb, &w.w1);
             matmul(&mut self.hb2, &self.xb, &w.w3);
             for (g, &u) in self.hb.iter_mut().zip(&self.hb2) {
                 let mut val = *g;
-                val *= 1.0 / (1.0 + libm::expf(-val));
+                val *= 1.0 / (1.0 + M::expf(-val));
                 val *= u;
                 *g = val;
             }
@@ -205,7 +282,7 @@ impl<'a> FloatLlama<'a> {
         }
 
         let x = self.x.clone();
-        rmsnorm(&mut self.x, &x, &m.rms_final, c.norm_eps);
+        rmsnorm::<M>(&mut self.x, &x, &m.rms_final, c.norm_eps);
         let wcls = m.wcls.as_deref().unwrap_or(&m.token_embedding);
         matmul(&mut self.logits, &self.x, wcls);
         &self.logits
@@ -238,7 +315,7 @@ impl<'a> FloatLlama<'a> {
             for v in &mut p {
                 *v /= temperature;
             }
-            softmax(&mut p);
+            softmax::<M>(&mut p);
             sample_mult(&p, rng.next_f32())
         })
     }
@@ -386,13 +463,17 @@ pub fn decode(tok: &FloatTokenizer, tokens: &[u32]) -> Vec<u8> {
 }
 
 /// Samples `samples` texts of at most `steps` positions each from BOS at
-/// temperature 1.0 (run.c's sampler with top-p off, xorshift64* seeded with `seed`,
-/// one generator across all samples) and joins the decoded texts with `\n`.
+/// temperature 1.0 with run.c's sampler (top-p off), sample `i` from a fresh
+/// xorshift64* generator seeded with `seed + i`, and joins the decoded texts with
+/// `\n`. Sample `i` is byte for byte what upstream llama2.c prints for
+/// `run model.bin -z tokenizer.bin -t 1.0 -p 1.0 -s <seed + i> -n <steps>`, so the
+/// whole text equals those runs' outputs concatenated, less the last newline.
 ///
 /// Returns the text and the number of generated tokens.
 ///
 /// # Panics
-/// If the model has no tokenizer.
+/// If the model has no tokenizer, or `seed + i` is 0 (run.c would seed from the
+/// clock).
 pub fn sample_text(
     model: &FloatModel,
     seed: u64,
@@ -403,10 +484,12 @@ pub fn sample_text(
         .tokenizer
         .as_ref()
         .expect("sample_text needs a tokenizer");
-    let mut rng = XorShiftRng::new(seed);
     let mut text = Vec::new();
     let mut n_tokens = 0;
     for i in 0..samples {
+        let s = seed + i as u64;
+        assert_ne!(s, 0, "seed 0 is not reproducible in run.c");
+        let mut rng = XorShiftRng::new(s);
         let mut llama = FloatLlama::new(model);
         let tokens = llama.generate_sampled(&[BOS], steps, 1.0, &mut rng);
         n_tokens += tokens.len() - 1;

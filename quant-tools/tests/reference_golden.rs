@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use oracle_quant::checkpoint;
 use oracle_quant::float_model::{FloatModel, FloatTokenizer};
-use oracle_quant::reference::{decode, decode_piece, FloatLlama, BOS};
+use oracle_quant::reference::{
+    decode, decode_piece, FloatLlama, Math, PlatformMath, PortableMath, XorShiftRng, BOS,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
@@ -135,6 +137,21 @@ fn full_context_generation_stops_at_bos() {
 }
 
 #[test]
+fn aidreams260k_reproduces_run_c() {
+    // Upstream run.c `aidreams260K.bin -z tok512.bin -t 0` (steps 256 clamped to
+    // seq_len 128), built with gcc -O3 on x86_64 when this test was written.
+    let dir = root().join("models/aidreams260K");
+    let m = checkpoint::load(&dir.join("aidreams260K.bin"), Some(&dir.join("tok512.bin"))).unwrap();
+    let (tokens, text) = greedy_text(&m, m.tokenizer.as_ref().unwrap(), STEPS);
+    assert_eq!(tokens.len(), 129);
+    let want = std::fs::read(root().join("golden/aidreams260K-greedy.txt")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        String::from_utf8_lossy(&want)
+    );
+}
+
+#[test]
 fn decode_follows_run_c() {
     let tok = FloatTokenizer {
         pieces: [
@@ -164,4 +181,58 @@ fn decode_follows_run_c() {
     assert_eq!(decode_piece(&tok, 3, 8), b"");
     assert_eq!(decode_piece(&tok, 3, 2), b"\n</s>\n");
     assert_eq!(decode(&tok, &[BOS, 3, 7, 4]), b"Once a\n");
+}
+
+/// FNV-1a 64 over the little-endian bytes of the logits of every position, feeding
+/// `tokens[pos]` at `pos` (the sequence a generate loop fed).
+fn logits_hash<M: Math>(model: &FloatModel, tokens: &[u32]) -> u64 {
+    let mut llama = FloatLlama::<M>::with_math(model);
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for (pos, &t) in tokens.iter().enumerate() {
+        for v in llama.forward(t, pos) {
+            for b in v.to_le_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    h
+}
+
+fn stories() -> FloatModel {
+    checkpoint::load(&root().join("models/stories260K/stories260K.bin"), None).unwrap()
+}
+
+/// With the platform's math library the forward pass is run.c's, bit for bit: the
+/// hashes are of the logits upstream run.c (gcc 12 -O3, glibc 2.36, x86_64) computed
+/// for `-t 0 -n 0` (346 positions) and `-t 1.0 -p 1.0 -s 3 -n 256`.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+fn logits_bit_identical_to_run_c_with_platform_math() {
+    let m = stories();
+    let greedy = FloatLlama::<PlatformMath>::with_math(&m).generate_greedy(&[BOS], 0);
+    assert_eq!(greedy.len(), 346);
+    assert_eq!(
+        logits_hash::<PlatformMath>(&m, &greedy),
+        0xc30f_3d1a_3d6b_7a8f
+    );
+    let mut rng = XorShiftRng::new(3);
+    let sampled =
+        FloatLlama::<PlatformMath>::with_math(&m).generate_sampled(&[BOS], 256, 1.0, &mut rng);
+    // run.c fed 256 positions; the last sampled token was never fed.
+    assert_eq!(
+        logits_hash::<PlatformMath>(&m, &sampled[..256]),
+        0x65c1_96c9_ccf4_6722
+    );
+}
+
+/// The portable (libm crate) logits are pinned: the same on every platform.
+#[test]
+fn portable_logits_are_pinned() {
+    let m = stories();
+    let greedy = FloatLlama::new(&m).generate_greedy(&[BOS], 0);
+    assert_eq!(
+        logits_hash::<PortableMath>(&m, &greedy),
+        0x7a9d_290d_980a_c526
+    );
 }
