@@ -58,7 +58,10 @@ impl Checkpoints {
                     cp.page_bytes += std::mem::size_of::<Page>();
                 }
             }
-            cp.snaps.push(Snapshot { cpu: vm.cpu.clone(), pages: Arc::new(current.clone()) });
+            cp.snaps.push(Snapshot {
+                cpu: vm.cpu.clone(),
+                pages: Arc::new(current.clone()),
+            });
             if vm.halted() {
                 cp.halted_at = Some(vm.cpu.step);
                 break;
@@ -95,7 +98,10 @@ impl Checkpoints {
     /// A VM at step `n` (or at the halt, if it halted before `n`), restored from the
     /// nearest snapshot and replayed.
     pub fn vm_at(&self, n: u64) -> Result<Vm, VmError> {
-        let idx = self.snaps.partition_point(|s| s.cpu.step <= n).saturating_sub(1);
+        let idx = self
+            .snaps
+            .partition_point(|s| s.cpu.step <= n)
+            .saturating_sub(1);
         let snap = &self.snaps[idx.min(self.snaps.len().saturating_sub(1))];
         let mem = Memory::from_pages(snap.pages.iter().map(|(&pi, p)| (pi, p.as_ref())));
         let mut vm = Vm::new(snap.cpu.clone(), mem, self.oracle.clone());

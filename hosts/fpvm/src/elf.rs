@@ -92,7 +92,12 @@ pub struct Elf<'a> {
 fn bytes<'a>(f: &'a [u8], what: &'static str, start: u64, n: u64) -> Result<&'a [u8], ElfError> {
     let end = start + n;
     if end > f.len() as u64 {
-        return Err(ElfError::Truncated { what, start, end, len: f.len() });
+        return Err(ElfError::Truncated {
+            what,
+            start,
+            end,
+            len: f.len(),
+        });
     }
     Ok(&f[start as usize..end as usize])
 }
@@ -148,10 +153,18 @@ impl<'a> Elf<'a> {
             let (offset, vaddr) = (u32_at(ph, 4), u32_at(ph, 8));
             let (filesz, memsz) = (u32_at(ph, 16), u32_at(ph, 20));
             if filesz > memsz {
-                return Err(ElfError::FileSizeExceedsMemSize { index, filesz, memsz });
+                return Err(ElfError::FileSizeExceedsMemSize {
+                    index,
+                    filesz,
+                    memsz,
+                });
             }
             if vaddr as u64 + memsz as u64 > 1 << 32 {
-                return Err(ElfError::SegmentOverflow { index, vaddr, memsz });
+                return Err(ElfError::SegmentOverflow {
+                    index,
+                    vaddr,
+                    memsz,
+                });
             }
             if memsz > 0 && vaddr < NULL_GUARD {
                 return Err(ElfError::SegmentInGuard { index, vaddr });

@@ -69,15 +69,18 @@ impl Program {
     fn oracle(&self) -> SharedOracle {
         let mut oracle = InMemoryOracle::new();
         if let Some(input) = &self.input {
-            let req = Request { input: input.as_bytes().to_vec(), ..Default::default() };
+            let req = Request {
+                input: input.as_bytes().to_vec(),
+                ..Default::default()
+            };
             req.install(&mut oracle);
         }
         Arc::new(oracle)
     }
 
     fn load(&self) -> Result<Vm> {
-        let bytes = std::fs::read(&self.elf)
-            .with_context(|| format!("reading {}", self.elf.display()))?;
+        let bytes =
+            std::fs::read(&self.elf).with_context(|| format!("reading {}", self.elf.display()))?;
         Ok(Vm::from_elf(&bytes, self.oracle())?)
     }
 }
@@ -102,7 +105,11 @@ fn main() -> Result<()> {
             eprintln!("time: {secs:.3} s, {mips:.1} MIPS");
             eprintln!("state hash: 0x{}", hex::encode(hash));
         }
-        Cmd::StateAt { program, step, checkpoint_interval } => {
+        Cmd::StateAt {
+            program,
+            step,
+            checkpoint_interval,
+        } => {
             let mut vm = program.load()?;
             let cp = Checkpoints::record(&mut vm, checkpoint_interval, step)?;
             let mut at = cp.vm_at(step)?;
@@ -114,11 +121,19 @@ fn main() -> Result<()> {
             eprintln!("step: {} (halted: {})", at.cpu.step, at.halted());
             eprintln!("state hash: 0x{}", hex::encode(state_hash(&enc)));
         }
-        Cmd::Prove { program, step, calldata } => {
+        Cmd::Prove {
+            program,
+            step,
+            calldata,
+        } => {
             let mut vm = program.load()?;
             vm.run(step)?;
             let w = prove_step(&mut vm)?;
-            let out = if calldata { w.calldata() } else { w.abi_encode() };
+            let out = if calldata {
+                w.calldata()
+            } else {
+                w.abi_encode()
+            };
             println!("0x{}", hex::encode(out));
             let post = oracle_fpvm::step_from_witness_with_oracle(
                 &w.state,

@@ -88,7 +88,11 @@ pub fn root_from_proof(addr: u32, leaf: &[u8; 32], siblings: &[Hash; TREE_DEPTH]
     let mut index = addr >> 5;
     let mut node = *leaf;
     for sib in siblings {
-        node = if index & 1 == 0 { hash_pair(&node, sib) } else { hash_pair(sib, &node) };
+        node = if index & 1 == 0 {
+            hash_pair(&node, sib)
+        } else {
+            hash_pair(sib, &node)
+        };
         index >>= 1;
     }
     node
@@ -367,7 +371,10 @@ impl Memory {
         for k in 0..PAGE_TREE_LEVELS {
             siblings[PAGE_LEVELS + k] = self.page_tree_node(k, (pi >> k) ^ 1);
         }
-        MemoryProof { leaf: self.leaf(addr), siblings }
+        MemoryProof {
+            leaf: self.leaf(addr),
+            siblings,
+        }
     }
 }
 
@@ -384,7 +391,10 @@ fn page_levels(p: &Page) -> Vec<Vec<Hash>> {
             .collect(),
     );
     for h in 0..PAGE_LEVELS {
-        let next = levels[h].chunks_exact(2).map(|c| hash_pair(&c[0], &c[1])).collect();
+        let next = levels[h]
+            .chunks_exact(2)
+            .map(|c| hash_pair(&c[0], &c[1]))
+            .collect();
         levels.push(next);
     }
     levels
@@ -410,7 +420,13 @@ mod tests {
     #[test]
     fn proofs_verify_and_track_updates() {
         let mut m = Memory::new();
-        let addrs = [0x0000_1000u32, 0x0000_1020, 0x8000_0000, 0xffff_ffe0, 0x0010_0004];
+        let addrs = [
+            0x0000_1000u32,
+            0x0000_1020,
+            0x8000_0000,
+            0xffff_ffe0,
+            0x0010_0004,
+        ];
         for (i, &a) in addrs.iter().enumerate() {
             m.store_u32(a, 0xdead_0000 + i as u32);
             let root = m.root();

@@ -102,7 +102,11 @@ pub fn stream_read(data: &[u8], offset: u64, out: &mut [u8]) -> usize {
     let prefix = (data.len() as u64).to_be_bytes();
     for (i, o) in out.iter_mut().take(n).enumerate() {
         let p = offset + i as u64;
-        *o = if p < 8 { prefix[p as usize] } else { data[(p - 8) as usize] };
+        *o = if p < 8 {
+            prefix[p as usize]
+        } else {
+            data[(p - 8) as usize]
+        };
     }
     n
 }
@@ -146,7 +150,10 @@ mod tests {
         let data = b"hello".to_vec();
         let mut out = [0u8; 32];
         assert_eq!(stream_read(&data, 0, &mut out), 13);
-        assert_eq!(&out[..13], &[0, 0, 0, 0, 0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o']);
+        assert_eq!(
+            &out[..13],
+            &[0, 0, 0, 0, 0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o']
+        );
         assert_eq!(stream_read(&data, 10, &mut out[..2]), 2);
         assert_eq!(&out[..2], b"ll");
         assert_eq!(stream_read(&data, 13, &mut out), 0);
@@ -160,7 +167,11 @@ mod tests {
         assert_eq!(l[0], 1);
         assert_eq!(l[31], 3);
         let mut o = InMemoryOracle::new();
-        Request { input: b"hi".to_vec(), ..Default::default() }.install(&mut o);
+        Request {
+            input: b"hi".to_vec(),
+            ..Default::default()
+        }
+        .install(&mut o);
         assert_eq!(o.get(keccak_key(b"hi")), Some(b"hi".to_vec()));
         assert_eq!(o.get(local_key(2)), Some(keccak256(b"hi").to_vec()));
     }

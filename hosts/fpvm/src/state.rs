@@ -110,7 +110,11 @@ mod tests {
 
     #[test]
     fn encode_decode_roundtrip() {
-        let mut s = CpuState { pc: 0x1_0000, step: 0x0102_0304_0506_0708, ..Default::default() };
+        let mut s = CpuState {
+            pc: 0x1_0000,
+            step: 0x0102_0304_0506_0708,
+            ..Default::default()
+        };
         s.regs[5] = 0xdead_beef;
         s.preimage_key[0] = 2;
         s.exit_code = 7;

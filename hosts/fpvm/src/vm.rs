@@ -13,13 +13,13 @@
 //! - `fence` (funct3 0) is a no-op; every other MISC-MEM/SYSTEM encoding (CSRs,
 //!   `fence.i`) is an invalid instruction.
 
+use crate::elf::{Elf, ElfError};
 use crate::hash::Hash;
 use crate::layout::memory::{NULL_GUARD, STACK_TOP};
 use crate::layout::{panic, state as off, status, syscall};
 use crate::memory::Memory;
 use crate::preimage::{stream_len, stream_read, PreimageOracle};
 use crate::state::{state_hash, CpuState};
-use crate::elf::{Elf, ElfError};
 use std::io::Write;
 use std::sync::Arc;
 use thiserror::Error;
@@ -148,7 +148,13 @@ pub fn alu_op(funct7: u32, funct3: u32, a: u32, b: u32) -> Option<u32> {
 impl Vm {
     /// A VM with empty memory at pc 0 (for tests and restores).
     pub fn new(cpu: CpuState, mem: Memory, oracle: SharedOracle) -> Self {
-        Vm { cpu, mem, oracle, cached: None, debug: DebugSink::Discard }
+        Vm {
+            cpu,
+            mem,
+            oracle,
+            cached: None,
+            debug: DebugSink::Discard,
+        }
     }
 
     /// The absolute prestate of an ELF program: its image loaded, pc = entry,
@@ -157,7 +163,10 @@ impl Vm {
         let elf = Elf::parse(file)?;
         let mut mem = Memory::new();
         elf.load_into(&mut mem);
-        let mut cpu = CpuState { pc: elf.entry, ..Default::default() };
+        let mut cpu = CpuState {
+            pc: elf.entry,
+            ..Default::default()
+        };
         cpu.regs[2] = STACK_TOP;
         Ok(Vm::new(cpu, mem, oracle))
     }
@@ -199,7 +208,11 @@ impl Vm {
             }
             self.step()?;
         }
-        Ok(if self.halted() { RunOutcome::Halted } else { RunOutcome::StepLimit })
+        Ok(if self.halted() {
+            RunOutcome::Halted
+        } else {
+            RunOutcome::StepLimit
+        })
     }
 
     #[cold]

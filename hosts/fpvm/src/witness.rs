@@ -110,8 +110,14 @@ pub fn data_access(cpu: &CpuState, insn: u32) -> Option<u32> {
     let rs1 = ((insn >> 15) & 31) as usize;
     let funct3 = (insn >> 12) & 7;
     let (addr, align) = match insn & 0x7f {
-        0x03 => (cpu.regs[rs1].wrapping_add(imm_i(insn)), [1u32, 2, 4, 0, 1, 2, 0, 0][funct3 as usize]),
-        0x23 => (cpu.regs[rs1].wrapping_add(imm_s(insn)), [1u32, 2, 4, 0, 0, 0, 0, 0][funct3 as usize]),
+        0x03 => (
+            cpu.regs[rs1].wrapping_add(imm_i(insn)),
+            [1u32, 2, 4, 0, 1, 2, 0, 0][funct3 as usize],
+        ),
+        0x23 => (
+            cpu.regs[rs1].wrapping_add(imm_s(insn)),
+            [1u32, 2, 4, 0, 0, 0, 0, 0][funct3 as usize],
+        ),
         0x73 if insn == 0x73 => match cpu.regs[17] {
             syscall::PREIMAGE_SET_KEY | syscall::COMMIT_OUTPUT => (cpu.regs[10], 32),
             syscall::PREIMAGE_READ => (cpu.regs[10], 1),
@@ -161,8 +167,9 @@ pub fn verify_step(
     proof: &[u8],
     local: Option<&dyn PreimageOracle>,
 ) -> Result<Hash, WitnessError> {
-    let enc: &[u8; off::SIZE] =
-        state.try_into().map_err(|_| WitnessError::BadStateLength(state.len()))?;
+    let enc: &[u8; off::SIZE] = state
+        .try_into()
+        .map_err(|_| WitnessError::BadStateLength(state.len()))?;
     if state_hash(enc) != *claimed_pre {
         return Err(WitnessError::PreStateMismatch);
     }
@@ -201,7 +208,12 @@ impl WitnessStep<'_> {
             return Err(WitnessError::InvalidInstructionProof);
         }
         let o = (self.s.pc & 31) as usize;
-        Ok(u32::from_le_bytes([leaf[o], leaf[o + 1], leaf[o + 2], leaf[o + 3]]))
+        Ok(u32::from_le_bytes([
+            leaf[o],
+            leaf[o + 1],
+            leaf[o + 2],
+            leaf[o + 3],
+        ]))
     }
 
     /// Reads the data leaf holding `addr` through the data proof.
@@ -418,7 +430,12 @@ impl WitnessStep<'_> {
     }
 
     fn ecall(&mut self) -> Result<(), WitnessError> {
-        let (a0, a1, a2, a7) = (self.s.regs[10], self.s.regs[11], self.s.regs[12], self.s.regs[17]);
+        let (a0, a1, a2, a7) = (
+            self.s.regs[10],
+            self.s.regs[11],
+            self.s.regs[12],
+            self.s.regs[17],
+        );
         match a7 {
             syscall::EXIT => {
                 self.s.status = status::EXITED;
@@ -457,7 +474,11 @@ impl WitnessStep<'_> {
                 }
                 let o = (a0 & 31) as usize;
                 let want = (a1.min(32 - o as u32)) as usize;
-                let n = stream_read(preimage, self.s.preimage_offset as u64, &mut leaf[o..o + want]);
+                let n = stream_read(
+                    preimage,
+                    self.s.preimage_offset as u64,
+                    &mut leaf[o..o + want],
+                );
                 self.write_leaf(a0, &leaf);
                 self.s.preimage_offset += n as u32;
                 self.set_rd(10, n as u32);
@@ -500,14 +521,20 @@ pub fn step_from_witness_with_oracle(
     let (s, root) = CpuState::decode(state).ok_or(WitnessError::BadStateLength(state.len()))?;
     if s.status != status::RUNNING {
         // A halted state is a fixed point.
-        let enc: &[u8; off::SIZE] =
-            state.try_into().map_err(|_| WitnessError::BadStateLength(state.len()))?;
+        let enc: &[u8; off::SIZE] = state
+            .try_into()
+            .map_err(|_| WitnessError::BadStateLength(state.len()))?;
         return Ok(state_hash(enc));
     }
     if proof.len() < poff::PREIMAGE {
         return Err(WitnessError::ProofTooShort(proof.len()));
     }
-    let mut w = WitnessStep { s, root, proof, local };
+    let mut w = WitnessStep {
+        s,
+        root,
+        proof,
+        local,
+    };
     w.execute()?;
     Ok(state_hash(&w.s.encode(&w.root)))
 }

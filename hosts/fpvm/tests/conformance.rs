@@ -12,7 +12,11 @@ const MAX_STEPS: u64 = 5_000_000;
 #[test]
 fn conformance_programs_end_as_expected() {
     let progs = programs();
-    assert!(progs.len() >= 60, "expected the full conformance suite, found {}", progs.len());
+    assert!(
+        progs.len() >= 60,
+        "expected the full conformance suite, found {}",
+        progs.len()
+    );
     let mut failures = Vec::new();
     for p in &progs {
         let elf = assemble(&p.src, &p.name);
@@ -27,7 +31,10 @@ fn conformance_programs_end_as_expected() {
             }
         };
         if got != p.expect {
-            failures.push(format!("{}: expected {:?}, got {:?} (pc {:#x})", p.name, p.expect, got, vm.cpu.pc));
+            failures.push(format!(
+                "{}: expected {:?}, got {:?} (pc {:#x})",
+                p.name, p.expect, got, vm.cpu.pc
+            ));
             continue;
         }
         // A passing program dumps 128 bytes of registers and 256 of testdata.
@@ -43,7 +50,12 @@ fn conformance_programs_end_as_expected() {
         }
         println!("ok {:<40} {:?} after {} steps", p.name, got, steps);
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -65,7 +77,10 @@ fn every_panic_code_is_covered() {
         panic::EBREAK,
         panic::MISALIGNED_SYSCALL_BUFFER,
     ] {
-        assert!(codes.contains(&code), "no conformance program panics with code {code}");
+        assert!(
+            codes.contains(&code),
+            "no conformance program panics with code {code}"
+        );
     }
 }
 
@@ -73,18 +88,67 @@ fn every_panic_code_is_covered() {
 fn every_instruction_has_a_program() {
     let names: Vec<String> = programs().into_iter().map(|p| p.name).collect();
     for insn in [
-        "lui", "auipc", "jal", "jalr", "beq", "bne", "blt", "bge", "bltu", "bgeu", "lb", "lh", "lw", "lbu", "lhu",
-        "sb", "sh", "sw", "addi", "slti", "sltiu", "xori", "ori", "andi", "slli", "srli", "srai", "add", "sub",
-        "sll", "slt", "sltu", "xor", "srl", "sra", "or", "and", "fence", "ecall_write", "mul", "mulh", "mulhsu",
-        "mulhu", "div", "divu", "rem", "remu",
+        "lui",
+        "auipc",
+        "jal",
+        "jalr",
+        "beq",
+        "bne",
+        "blt",
+        "bge",
+        "bltu",
+        "bgeu",
+        "lb",
+        "lh",
+        "lw",
+        "lbu",
+        "lhu",
+        "sb",
+        "sh",
+        "sw",
+        "addi",
+        "slti",
+        "sltiu",
+        "xori",
+        "ori",
+        "andi",
+        "slli",
+        "srli",
+        "srai",
+        "add",
+        "sub",
+        "sll",
+        "slt",
+        "sltu",
+        "xor",
+        "srl",
+        "sra",
+        "or",
+        "and",
+        "fence",
+        "ecall_write",
+        "mul",
+        "mulh",
+        "mulhsu",
+        "mulhu",
+        "div",
+        "divu",
+        "rem",
+        "remu",
     ] {
-        assert!(names.iter().any(|n| n == insn), "no conformance program for {insn}");
+        assert!(
+            names.iter().any(|n| n == insn),
+            "no conformance program for {insn}"
+        );
     }
 }
 
 #[test]
 fn preimage_program_commits_the_input_key() {
-    let p = programs().into_iter().find(|p| p.name == "preimage").expect("preimage.S");
+    let p = programs()
+        .into_iter()
+        .find(|p| p.name == "preimage")
+        .expect("preimage.S");
     let mut vm = load(&assemble(&p.src, "preimage-commit"));
     vm.run(MAX_STEPS).expect("host error");
     assert_eq!((vm.cpu.status, vm.cpu.exit_code), (status::EXITED, 0));

@@ -13,13 +13,20 @@ use std::process::Command;
 const QEMU: &str = "qemu-riscv32";
 
 fn require_qemu() {
-    let ok = Command::new(QEMU).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new(QEMU)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     assert!(ok, "`{QEMU}` not found: install Debian's `qemu-user` (apt-get install qemu-user, or run .ci/fpvm-install.sh)");
 }
 
 /// (stdout, exit code) under qemu.
 fn run_qemu(elf: &Path) -> (Vec<u8>, i32) {
-    let out = Command::new(QEMU).arg(elf).output().expect("run qemu-riscv32");
+    let out = Command::new(QEMU)
+        .arg(elf)
+        .output()
+        .expect("run qemu-riscv32");
     (out.stdout, out.status.code().unwrap_or(-1))
 }
 
@@ -27,19 +34,31 @@ fn run_qemu(elf: &Path) -> (Vec<u8>, i32) {
 fn run_fpvm(elf: &Path) -> (Vec<u8>, i32) {
     let mut vm = load(elf);
     vm.run(10_000_000).expect("host error");
-    assert_eq!(vm.cpu.status, status::EXITED, "{}: fpvm did not exit (exit code {})", elf.display(), vm.cpu.exit_code);
+    assert_eq!(
+        vm.cpu.status,
+        status::EXITED,
+        "{}: fpvm did not exit (exit code {})",
+        elf.display(),
+        vm.cpu.exit_code
+    );
     (vm.debug_output().to_vec(), vm.cpu.exit_code as i32)
 }
 
 fn dump_diff(a: &[u8], b: &[u8]) -> String {
     let words = |x: &[u8]| -> Vec<u32> {
-        x.chunks(4).map(|c| c.iter().rev().fold(0u32, |acc, &b| (acc << 8) | b as u32)).collect()
+        x.chunks(4)
+            .map(|c| c.iter().rev().fold(0u32, |acc, &b| (acc << 8) | b as u32))
+            .collect()
     };
     let (wa, wb) = (words(a), words(b));
     let mut s = String::new();
     for (i, (x, y)) in wa.iter().zip(&wb).enumerate() {
         if x != y {
-            let what = if i < 32 { format!("x{i}") } else { format!("testdata+{}", 4 * (i - 32)) };
+            let what = if i < 32 {
+                format!("x{i}")
+            } else {
+                format!("testdata+{}", 4 * (i - 32))
+            };
             s += &format!("  {what}: fpvm {x:#010x} qemu {y:#010x}\n");
         }
     }
@@ -58,7 +77,12 @@ fn conformance_programs_match_qemu() {
         let (q_out, q_code) = run_qemu(&elf);
         let (v_out, v_code) = run_fpvm(&elf);
         assert_eq!(q_code, v_code, "{}: exit code differs", p.name);
-        assert!(q_out == v_out, "{}: output differs\n{}", p.name, dump_diff(&v_out, &q_out));
+        assert!(
+            q_out == v_out,
+            "{}: output differs\n{}",
+            p.name,
+            dump_diff(&v_out, &q_out)
+        );
         n += 1;
     }
     assert!(n >= 45, "only {n} programs compared");
@@ -76,6 +100,10 @@ fn random_programs_match_qemu() {
         let (v_out, v_code) = run_fpvm(&elf);
         assert_eq!(q_code, v_code, "seed {seed}: exit code differs");
         assert_eq!(v_out.len(), 384, "seed {seed}: dump size");
-        assert!(q_out == v_out, "seed {seed}: state differs\n{}", dump_diff(&v_out, &q_out));
+        assert!(
+            q_out == v_out,
+            "seed {seed}: state differs\n{}",
+            dump_diff(&v_out, &q_out)
+        );
     }
 }

@@ -14,7 +14,8 @@ pub const AS: &str = "riscv64-unknown-elf-as";
 pub const LD: &str = "riscv64-unknown-elf-ld";
 
 /// The input of the conformance request (see tests/asm/preimage.S).
-pub const REQUEST_INPUT: &[u8] = b"The quick brown fox jumps over the lazy dog, twice over: 0123456789";
+pub const REQUEST_INPUT: &[u8] =
+    b"The quick brown fox jumps over the lazy dog, twice over: 0123456789";
 
 /// Folder of the assembly sources.
 pub fn asm_dir() -> PathBuf {
@@ -29,7 +30,11 @@ pub fn out_dir() -> PathBuf {
 }
 
 fn check_tool(tool: &str, package: &str) {
-    let ok = Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     assert!(
         ok,
         "`{tool}` not found: install Debian's `{package}` (apt-get install {package}, or run .ci/fpvm-install.sh)"
@@ -59,7 +64,12 @@ pub fn assemble(src: &Path, tag: &str) -> PathBuf {
         .arg(&obj)
         .output()
         .expect("run assembler");
-    assert!(st.status.success(), "assembling {}: {}", src.display(), String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "assembling {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&st.stderr)
+    );
     let st = Command::new(LD)
         .args(["-m", "elf32lriscv", "--no-relax", "-e", "_start"])
         .arg(&obj)
@@ -67,7 +77,12 @@ pub fn assemble(src: &Path, tag: &str) -> PathBuf {
         .arg(&elf)
         .output()
         .expect("run linker");
-    assert!(st.status.success(), "linking {}: {}", src.display(), String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "linking {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&st.stderr)
+    );
     elf
 }
 
@@ -115,14 +130,27 @@ pub fn programs() -> Vec<Program> {
                 let mut it = rest.split_whitespace();
                 let kind = it.next().unwrap_or("");
                 let n: u32 = it.next().and_then(|n| n.parse().ok()).expect("expect code");
-                expect = if kind == "panic" { Expect::Panic(n) } else { Expect::Exit(n) };
+                expect = if kind == "panic" {
+                    Expect::Panic(n)
+                } else {
+                    Expect::Exit(n)
+                };
             }
             if line.trim() == "# fpvm-only" {
                 fpvm_only = true;
             }
         }
-        let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-        v.push(Program { name, src: p, expect, fpvm_only });
+        let name = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        v.push(Program {
+            name,
+            src: p,
+            expect,
+            fpvm_only,
+        });
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
@@ -176,11 +204,26 @@ impl Rng {
 pub fn random_program(seed: u64, len: usize) -> String {
     let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let edge: [u32; 12] = [
-        0, 1, 2, 31, 32, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0xffff_fffe, 0x8000_0001, 0xffff_8000, 0x7fff,
+        0,
+        1,
+        2,
+        31,
+        32,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0xffff_fffe,
+        0x8000_0001,
+        0xffff_8000,
+        0x7fff,
     ];
     let mut s = String::from(".include \"macros.inc\"\nTEST_BEGIN\n");
     for reg in 1..30 {
-        let v = if r.below(2) == 0 { *r.pick(&edge) } else { r.next_u64() as u32 };
+        let v = if r.below(2) == 0 {
+            *r.pick(&edge)
+        } else {
+            r.next_u64() as u32
+        };
         s += &format!("    li x{reg}, {v:#x}\n");
     }
     s += "    la x31, testdata\n";
@@ -189,8 +232,8 @@ pub fn random_program(seed: u64, len: usize) -> String {
         s += &format!("    sw x{}, {}(x31)\n", k + 5, 32 * k);
     }
     let rr = [
-        "add", "sub", "sll", "slt", "sltu", "xor", "srl", "sra", "or", "and", "mul", "mulh", "mulhsu", "mulhu",
-        "div", "divu", "rem", "remu",
+        "add", "sub", "sll", "slt", "sltu", "xor", "srl", "sra", "or", "and", "mul", "mulh",
+        "mulhsu", "mulhu", "div", "divu", "rem", "remu",
     ];
     let ri = ["addi", "slti", "sltiu", "xori", "ori", "andi"];
     let sh = ["slli", "srli", "srai"];
@@ -204,7 +247,11 @@ pub fn random_program(seed: u64, len: usize) -> String {
         let (a, b) = (reg(&mut r), reg(&mut r));
         let line = match r.below(100) {
             0..=39 => format!("{} x{rd}, x{a}, x{b}", r.pick(&rr)),
-            40..=54 => format!("{} x{rd}, x{a}, {}", r.pick(&ri), r.below(4096) as i64 - 2048),
+            40..=54 => format!(
+                "{} x{rd}, x{a}, {}",
+                r.pick(&ri),
+                r.below(4096) as i64 - 2048
+            ),
             55..=62 => format!("{} x{rd}, x{a}, {}", r.pick(&sh), r.below(32)),
             63..=66 => format!("lui x{rd}, {:#x}", r.below(1 << 20)),
             67..=68 => format!("auipc x{rd}, {:#x}", r.below(1 << 20)),
@@ -216,9 +263,16 @@ pub fn random_program(seed: u64, len: usize) -> String {
                 let (op, size) = *r.pick(&sts);
                 format!("{op} x{a}, {}(x31)", r.below(256 / size) * size)
             }
-            89..=95 => format!("{} x{a}, x{b}, L{}", r.pick(&br), i + 1 + r.below(6) as usize),
+            89..=95 => format!(
+                "{} x{a}, x{b}, L{}",
+                r.pick(&br),
+                i + 1 + r.below(6) as usize
+            ),
             96..=97 => format!("jal x{rd}, L{}", i + 1 + r.below(6) as usize),
-            _ => format!("la x30, L{}\n    jalr x{rd}, 0(x30)", i + 1 + r.below(6) as usize),
+            _ => format!(
+                "la x30, L{}\n    jalr x{rd}, 0(x30)",
+                i + 1 + r.below(6) as usize
+            ),
         };
         s += &format!("    {line}\n");
     }
