@@ -28,7 +28,7 @@ struct Cli {
 enum Quant {
     /// int8 weights in groups (default group 32)
     Q8,
-    /// int4 weights in groups (default group 32)
+    /// int4 weights in groups (default group 16; the embedding stays int8)
     Q4,
 }
 

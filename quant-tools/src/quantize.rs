@@ -1,9 +1,9 @@
 //! Float weights to the core's quantized groups (the inverse of
 //! [`oracle_core::quant`]'s layout).
 //!
-//! Per group: Q8 takes `d = max|x| / 127`; Q4 takes the element of largest
-//! magnitude `v` and `d = v / -8` (so `v` maps to `-8` and the full `[-8, 7]` range
-//! is used, as ggml's Q4_0 does). The tensor's exponent `e` makes the largest
+//! Per group: Q8 takes `d = max|x| / 127`; Q4 starts from ggml's Q4_0 rule (the
+//! element of largest magnitude `v` and `d = v / -8`, so `v` maps to `-8`) and keeps
+//! whichever nearby scale gives the smallest squared error (see `q4_group_scale`). The tensor's exponent `e` makes the largest
 //! `|d| * 2^e` land in `[2^23, 2^24)`; each mantissa is `round(d * 2^e)` and each
 //! value `round(x / (m * 2^-e))` against the *rounded* scale, clamped to the type's
 //! range. All arithmetic is `f64` with exactly rounded operations only, so the
@@ -38,6 +38,59 @@ fn frexp_exponent(v: f64) -> i32 {
     libm::frexp(v).1
 }
 
+/// Squared error of quantizing `chunk` to `[-8, 7]` with scale `d`.
+fn q4_error(chunk: &[f32], d: f64) -> f64 {
+    if d == 0.0 {
+        return chunk.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    }
+    chunk
+        .iter()
+        .map(|&x| {
+            let x = f64::from(x);
+            let q = (x / d).round().clamp(-8.0, 7.0);
+            (x - q * d) * (x - q * d)
+        })
+        .sum()
+}
+
+/// The Q4 scale of one group: ggml's rule first (`v / -8` for the element `v` of
+/// largest magnitude), then a search over nearby scales of either sign, each refined
+/// by least squares for its rounding; the smallest squared error wins, the earlier
+/// candidate on ties (so exact Q4_0 blocks keep their own scale).
+fn q4_group_scale(chunk: &[f32]) -> f64 {
+    let v = chunk.iter().fold(0f64, |m, &x| {
+        if f64::from(x).abs() > m.abs() {
+            f64::from(x)
+        } else {
+            m
+        }
+    });
+    let first = v / -8.0;
+    let mut best = (q4_error(chunk, first), first);
+    if v == 0.0 {
+        return first;
+    }
+    for step in 0..=40 {
+        let t = 6.0 + f64::from(step) * 0.0625; // 6 ..= 8.5
+        for d in [v / -t, v / t] {
+            // Least-squares scale for the rounding that d induces.
+            let (mut xq, mut qq) = (0f64, 0f64);
+            for &x in chunk {
+                let q = (f64::from(x) / d).round().clamp(-8.0, 7.0);
+                xq += f64::from(x) * q;
+                qq += q * q;
+            }
+            for cand in [d, if qq > 0.0 { xq / qq } else { d }] {
+                let err = q4_error(chunk, cand);
+                if err < best.0 {
+                    best = (err, cand);
+                }
+            }
+        }
+    }
+    best.1
+}
+
 /// Quantize a row-major `(rows, cols)` matrix.
 pub fn quantize_matrix(
     w: &[f32],
@@ -59,16 +112,7 @@ pub fn quantize_matrix(
             let chunk = &w[r * cols + g * group..r * cols + ((g + 1) * group).min(cols)];
             let d = match qtype {
                 QType::Q8 => chunk.iter().fold(0f64, |m, &x| m.max(f64::from(x).abs())) / 127.0,
-                QType::Q4 => {
-                    let v = chunk.iter().fold(0f64, |m, &x| {
-                        if f64::from(x).abs() > m.abs() {
-                            f64::from(x)
-                        } else {
-                            m
-                        }
-                    });
-                    v / -8.0
-                }
+                QType::Q4 => q4_group_scale(chunk),
             };
             scales.push(d);
         }

@@ -1,1 +1,55 @@
-//! Shared helpers for the workspace-level tests.
+//! Shared helpers for the workspace-level tests: fixture paths and model files
+//! converted from the bundled checkpoints.
+
+use std::path::PathBuf;
+
+use oracle_core::quant::QType;
+use oracle_quant::checkpoint;
+use oracle_quant::export::{export, QuantOptions};
+use oracle_quant::float_model::FloatModel;
+
+/// The repository's `fixtures/` folder.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A bundled llama2.c model: name, checkpoint and tokenizer paths.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixture {
+    /// Short name.
+    pub name: &'static str,
+    /// Checkpoint path under `fixtures/models`.
+    pub checkpoint: &'static str,
+    /// Tokenizer path under `fixtures/models`.
+    pub tokenizer: &'static str,
+}
+
+/// The two bundled LLaMA-family models.
+pub const LLAMA_FIXTURES: [Fixture; 2] = [
+    Fixture {
+        name: "stories260K",
+        checkpoint: "stories260K/stories260K.bin",
+        tokenizer: "stories260K/tok512.bin",
+    },
+    Fixture {
+        name: "aidreams260K",
+        checkpoint: "aidreams260K/aidreams260K.bin",
+        tokenizer: "aidreams260K/tok512.bin",
+    },
+];
+
+impl Fixture {
+    /// Import the float checkpoint.
+    pub fn float_model(&self) -> FloatModel {
+        let models = fixtures().join("models");
+        checkpoint::load(&models.join(self.checkpoint), Some(&models.join(self.tokenizer)))
+            .unwrap_or_else(|e| panic!("loading fixture {}: {e}", self.name))
+    }
+
+    /// Convert to a model file with the default options for `qtype`.
+    pub fn model_file(&self, qtype: QType) -> Vec<u8> {
+        export(&self.float_model(), QuantOptions::for_type(qtype), |_, _| {})
+            .unwrap_or_else(|e| panic!("converting fixture {}: {e}", self.name))
+            .bytes
+    }
+}

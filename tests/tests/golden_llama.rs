@@ -1,0 +1,84 @@
+//! Golden outputs of the integer LLaMA core, pinned in `tests/golden/llama.txt`.
+//!
+//! For both bundled models, W8 and W4, three prompts, greedy and seeded sampling:
+//! the model root of the converted file, the token ids and a keccak256 of every
+//! logits vector. Each case runs with the scalar kernels, the SIMD kernels and two
+//! threads, which must agree exactly. The same test runs on aarch64 under qemu-user
+//! (see `.ci/run`), so equal pins there prove cross-target bit-exactness.
+//!
+//! To re-pin after an intended change: `ORACLE_BLESS=1 cargo test -p oracle-tests
+//! --test golden_llama`, then review the diff.
+
+use std::fmt::Write;
+
+use oracle_core::fixed::parse_q16;
+use oracle_core::merkle::{model_root, to_hex};
+use oracle_core::quant::QType;
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_tests::LLAMA_FIXTURES;
+
+const PROMPTS: [&str; 3] = ["", "Once upon a time", "Tom and his dog"];
+const STEPS: u32 = 40;
+
+fn seeded() -> SamplingParams {
+    SamplingParams {
+        temperature_q16: parse_q16("0.8").expect("decimal"),
+        top_p_q16: parse_q16("0.9").expect("decimal"),
+        seed: 42,
+    }
+}
+
+fn golden_text() -> String {
+    let mut out = String::new();
+    for fixture in LLAMA_FIXTURES {
+        for qtype in [QType::Q8, QType::Q4] {
+            let bytes = fixture.model_file(qtype);
+            let model = Model::load(&bytes).expect("fixture loads");
+            writeln!(out, "root {} {} {}", fixture.name, qtype.name(), to_hex(&model_root(&bytes))).unwrap();
+            for (p, prompt) in PROMPTS.iter().enumerate() {
+                for (label, sampling) in [("greedy", SamplingParams::GREEDY), ("seed42", seeded())] {
+                    let request = Request { prompt: prompt.as_bytes(), steps: STEPS, sampling };
+                    let runs: Vec<_> = [
+                        Exec::SCALAR,
+                        Exec { simd: true, threads: 1 },
+                        Exec { simd: true, threads: 2 },
+                    ]
+                    .into_iter()
+                    .map(|exec| model.generate(exec, &request, |_| {}).expect("generation"))
+                    .collect();
+                    assert_eq!(runs[0], runs[1], "SIMD differs from scalar: {} {} {p} {label}", fixture.name, qtype.name());
+                    assert_eq!(runs[0], runs[2], "2 threads differ from 1: {} {} {p} {label}", fixture.name, qtype.name());
+                    let g = &runs[0];
+                    let tokens: Vec<String> = g.tokens.iter().map(u32::to_string).collect();
+                    writeln!(
+                        out,
+                        "run {} {} prompt{p} {label} {} tokens={}",
+                        fixture.name,
+                        qtype.name(),
+                        to_hex(&g.logits_hash),
+                        tokens.join(",")
+                    )
+                    .unwrap();
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_outputs_are_pinned_and_equal_across_kernels() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/llama.txt");
+    let got = golden_text();
+    if std::env::var_os("ORACLE_BLESS").is_some() {
+        std::fs::write(&path, &got).expect("writing golden file");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).expect("golden file (run with ORACLE_BLESS=1 to create)");
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "golden line {} differs", i + 1);
+    }
+    assert_eq!(got.lines().count(), want.lines().count(), "number of golden lines");
+    // 2 models x 2 types x (1 root + 3 prompts x 2 samplings).
+    assert_eq!(want.lines().count(), 2 * 2 * 7);
+}
