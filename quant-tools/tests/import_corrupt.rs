@@ -141,6 +141,17 @@ fn truncated_or_corrupted_gguf_is_an_error() {
         }
         // Every tensor info field corrupted in turn: dims, type, offset.
         if is_model {
+            // Partial RoPE (rope.dimension_count below the head size) is refused.
+            let key = b"llama.rope.dimension_count";
+            let at = b.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+            assert_eq!(&b[at..at + 8], &[4, 0, 0, 0, 8, 0, 0, 0], "u32 8");
+            let mut c = b.clone();
+            c[at + 4] = 4;
+            assert!(matches!(
+                checkpoint::parse_bytes(&c, None),
+                Err(CheckpointError::BadHeader(_))
+            ));
+
             let mut c = b.clone();
             let first_info = f.infos_offset as usize;
             let name_len = f.tensors[0].name.len();
@@ -205,6 +216,19 @@ fn truncated_or_corrupted_safetensors_is_an_error() {
         ("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6"),
         ("\"vocab_size\": 512", "\"vocab_size\": 500"),
         ("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\""),
+        ("\"model_type\": \"llama\"", "\"model_type\": \"mistral\""),
+        (
+            "\"model_type\": \"llama\"",
+            "\"model_type\": \"llama\", \"head_dim\": 16",
+        ),
+        (
+            "\"model_type\": \"llama\"",
+            "\"model_type\": \"llama\", \"attention_bias\": true",
+        ),
+        (
+            "\"model_type\": \"llama\"",
+            "\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\"}",
+        ),
     ] {
         assert!(text.contains(from), "{from}");
         let c = text.replace(from, to);
@@ -213,6 +237,12 @@ fn truncated_or_corrupted_safetensors_is_an_error() {
             "{to}"
         );
     }
+    // Consistent optional keys are accepted.
+    let c = text.replace(
+        "\"model_type\": \"llama\"",
+        "\"model_type\": \"llama\", \"head_dim\": 8, \"rope_scaling\": null, \"mlp_bias\": false",
+    );
+    assert!(checkpoint::parse_bytes(&b, Some(c.as_bytes())).is_ok());
     // A missing config.json next to the file is an I/O error naming it.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("model.safetensors"), &b).unwrap();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use oracle_quant::checkpoint::{self, gguf, hf, llama2c, tokenizer, CheckpointError, Format};
-use oracle_quant::float_model::FloatModel;
+use oracle_quant::float_model::{FloatLayer, FloatModel};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models")
@@ -276,7 +276,7 @@ fn llama2c_v1_round_trip() {
     u.wcls = Some(a.token_embedding.iter().map(|x| x * 0.5).collect());
     let back = llama2c::parse_v1(&llama2c::write_v1(&u)).unwrap();
     assert_eq!(back.wcls, u.wcls);
-    // Version 2 (int8) is recognised and refused with a clear error.
+    // parse_v1 refuses version 2 (parse_bytes routes it to parse_v2).
     let mut v2 = bytes.clone();
     v2[4] = 2;
     assert!(matches!(
@@ -448,8 +448,9 @@ fn gguf_q8_0_and_q4_0_dequantize_like_ggml() {
     ];
     for (ty, quant, tol) in quants {
         // Blocks of 32 along ne[0]: ffn_down (ne[0] = 172) stays f32.
-        let bytes =
-            reencode_gguf(|ne, v| (ne.len() == 2 && ne[0] % 32 == 0).then(|| (ty, quant(v))));
+        let bytes = reencode_gguf(|ne, v| {
+            (ne.len() == 2 && ne[0].is_multiple_of(32)).then(|| (ty, quant(v)))
+        });
         let g = checkpoint::parse_bytes(&bytes, None).unwrap();
         let wq = &g.layers[0].wq;
         let amax = a.layers[0].wq.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -523,4 +524,93 @@ fn dequantize_known_blocks() {
         gguf::dequantize(gguf::GgmlType::F16, &[0x00, 0xc0]).unwrap(),
         [-2.0]
     );
+}
+
+/// export.py's `version2_export` + `quantize_q80`: Q8_0 over the flattened tensor.
+fn write_v2(m: &FloatModel, group: usize) -> Vec<u8> {
+    let c = &m.config;
+    let mut out = Vec::new();
+    out.extend_from_slice(&0x616b_3432u32.to_le_bytes());
+    out.extend_from_slice(&2i32.to_le_bytes());
+    for v in [
+        c.dim,
+        c.hidden_dim,
+        c.n_layers,
+        c.n_heads,
+        c.n_kv_heads,
+        c.vocab_size,
+        c.seq_len,
+    ] {
+        out.extend_from_slice(&(v as i32).to_le_bytes());
+    }
+    out.push(u8::from(m.wcls.is_none()));
+    out.extend_from_slice(&(group as i32).to_le_bytes());
+    out.resize(256, 0);
+    let f32s = |out: &mut Vec<u8>, w: &[f32]| out.extend(w.iter().flat_map(|x| x.to_le_bytes()));
+    for l in &m.layers {
+        f32s(&mut out, &l.rms_att);
+    }
+    for l in &m.layers {
+        f32s(&mut out, &l.rms_ffn);
+    }
+    f32s(&mut out, &m.rms_final);
+    let q8 = |out: &mut Vec<u8>, w: &[f32]| {
+        let mut scales = Vec::new();
+        for g in w.chunks(group) {
+            let wmax = g.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let scale = wmax / 127.0;
+            out.extend(g.iter().map(|v| (v / scale).round() as i8 as u8));
+            scales.push(scale);
+        }
+        f32s(out, &scales);
+    };
+    q8(&mut out, &m.token_embedding);
+    type Pick = fn(&FloatLayer) -> &Vec<f32>;
+    let picks: [Pick; 7] = [
+        |l| &l.wq,
+        |l| &l.wk,
+        |l| &l.wv,
+        |l| &l.wo,
+        |l| &l.w1,
+        |l| &l.w2,
+        |l| &l.w3,
+    ];
+    for pick in picks {
+        for l in &m.layers {
+            q8(&mut out, pick(l));
+        }
+    }
+    if let Some(w) = &m.wcls {
+        q8(&mut out, w);
+    }
+    out
+}
+
+#[test]
+fn llama2c_v2_q8_0_dequantizes_like_runq() {
+    let a = llama2c_model();
+    let bytes = write_v2(&a, 64);
+    assert_eq!(checkpoint::detect(&bytes).unwrap(), Format::Llama2cV1);
+    let b = checkpoint::parse_bytes(&bytes, None).unwrap();
+    assert_eq!(a.config, b.config);
+    assert_eq!(a.rms_final, b.rms_final);
+    assert_eq!(a.layers[3].rms_ffn, b.layers[3].rms_ffn);
+    for (x, y) in [
+        (&a.token_embedding, &b.token_embedding),
+        (&a.layers[2].w2, &b.layers[2].w2),
+    ] {
+        for (g, h) in x.chunks(64).zip(y.chunks(64)) {
+            let scale = g.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+            for (u, v) in g.iter().zip(h) {
+                assert!((u - v).abs() <= scale * 0.5 + 1e-6, "{u} vs {v}");
+            }
+        }
+    }
+    // A group size that does not divide a tensor, and truncation, are errors.
+    let mut bad = bytes.clone();
+    bad[37..41].copy_from_slice(&7i32.to_le_bytes());
+    assert!(checkpoint::parse_bytes(&bad, None).is_err());
+    for cut in [300, bytes.len() / 2, bytes.len() - 1] {
+        assert!(checkpoint::parse_bytes(&bytes[..cut], None).is_err());
+    }
 }

@@ -345,7 +345,7 @@ impl GgufFile {
         };
         let bad = || CheckpointError::BadHeader(format!("tensor {}: bad size {:?}", t.name, t.ne));
         let n = t.n_elements().ok_or_else(bad)?;
-        if t.ne.first().copied().unwrap_or(1) % per_block != 0 {
+        if !t.ne.first().copied().unwrap_or(1).is_multiple_of(per_block) {
             return Err(bad());
         }
         let size = (n / per_block).checked_mul(block_bytes).ok_or_else(bad)?;
@@ -526,6 +526,14 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
         rope_theta: float("rope.freq_base", 10_000.0)?,
     };
     validate_config(&config)?;
+    if let Some(v) = file.get(&format!("{arch}.rope.dimension_count")) {
+        if v.as_u64() != Some(config.head_size() as u64) {
+            return Err(CheckpointError::BadHeader(format!(
+                "{arch}.rope.dimension_count = {v:?}: partial RoPE is not supported (head size {})",
+                config.head_size()
+            )));
+        }
+    }
     let c = &config;
     // `shape` is outermost first, as in FloatModel's docs; GGUF's ne is reversed.
     let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, CheckpointError> {

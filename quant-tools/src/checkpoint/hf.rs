@@ -59,6 +59,12 @@ pub struct HfConfig {
     pub rope_scaling: Option<serde_json::Value>,
     /// `model_type`; `llama` (or absent).
     pub model_type: Option<String>,
+    /// Must be absent or `hidden_size / num_attention_heads`.
+    pub head_dim: Option<usize>,
+    /// Must be absent or false: biases are not supported.
+    pub attention_bias: Option<bool>,
+    /// Must be absent or false: biases are not supported.
+    pub mlp_bias: Option<bool>,
 }
 
 impl HfConfig {
@@ -79,6 +85,11 @@ impl HfConfig {
                 "rope_scaling is not supported".into(),
             ));
         }
+        if self.attention_bias == Some(true) || self.mlp_bias == Some(true) {
+            return Err(CheckpointError::Config(
+                "attention/MLP biases are not supported".into(),
+            ));
+        }
         let c = FloatConfig {
             dim: self.hidden_size,
             hidden_dim: self.intermediate_size,
@@ -91,6 +102,12 @@ impl HfConfig {
             rope_theta: self.rope_theta.unwrap_or(10_000.0),
         };
         validate_config(&c)?;
+        if let Some(h) = self.head_dim.filter(|&h| h != c.head_size()) {
+            return Err(CheckpointError::Config(format!(
+                "head_dim {h} != hidden_size / num_attention_heads = {}",
+                c.head_size()
+            )));
+        }
         Ok(c)
     }
 }

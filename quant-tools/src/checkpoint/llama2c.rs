@@ -15,6 +15,13 @@
 //! `u8` shared_classifier, zero padding), then `f32`: all `rms_att`, all `rms_ffn`,
 //! `rms_final`, `token_embedding`, all `wq`, `wk`, `wv`, `wo`, `w1`, `w2`, `w3`, and
 //! `wcls` when unshared.
+//!
+//! Version 2 (export.py `version2_export`, read by `runq.c`): the same header plus
+//! an `i32` group size after the shared flag; then `f32` `rms_att` (all layers),
+//! `rms_ffn`, `rms_final`; then `token_embedding`, all `wq`, `wk`, `wv`, `wo`, `w1`,
+//! `w2`, `w3` (and `wcls` when unshared) each as `i8 q[numel]` followed by
+//! `f32 s[numel / group_size]`, groups running over the flattened tensor. It is
+//! dequantized to `q * s` as runq.c does.
 
 use super::reader::Reader;
 use super::{validate_config, CheckpointError};
@@ -162,6 +169,16 @@ pub fn parse_v0(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     })
 }
 
+/// Parses a versioned ("ak42") llama2.c checkpoint: version 1 (f32) or 2 (Q8_0).
+pub fn parse_versioned(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
+    let mut r = Reader::new(bytes);
+    let _magic = r.u32("magic")?;
+    match r.i32("version")? {
+        2 => parse_v2(bytes),
+        _ => parse_v1(bytes),
+    }
+}
+
 /// Parses a version-1 llama2.c checkpoint.
 pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     let mut r = Reader::new(bytes);
@@ -237,6 +254,136 @@ pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
         None
     } else {
         Some(r.f32s(vocab * dim, "wcls")?)
+    };
+    Ok(FloatModel {
+        config: c,
+        token_embedding,
+        layers,
+        rms_final,
+        wcls,
+        tokenizer: None,
+    })
+}
+
+/// Reads `n` Q8_0 values (`i8 q[n]`, then `f32 s[n / group]`) as `q * s`.
+fn read_q8(
+    r: &mut Reader<'_>,
+    n: usize,
+    group: usize,
+    what: &'static str,
+) -> Result<Vec<f32>, CheckpointError> {
+    if !n.is_multiple_of(group) {
+        return Err(CheckpointError::BadHeader(format!(
+            "{what}: {n} values not a multiple of group size {group}"
+        )));
+    }
+    let q = r.bytes(n, what)?;
+    let s = r.f32s(n / group, what)?;
+    Ok(q.iter()
+        .enumerate()
+        .map(|(i, &q)| f32::from(q as i8) * s[i / group])
+        .collect())
+}
+
+/// Parses a version-2 (Q8_0) llama2.c checkpoint, dequantizing to `f32`.
+pub fn parse_v2(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
+    let mut r = Reader::new(bytes);
+    if r.u32("magic")? != V1_MAGIC {
+        return Err(CheckpointError::BadHeader("magic".into()));
+    }
+    let version = r.i32("version")?;
+    if version != 2 {
+        return Err(CheckpointError::UnsupportedVersion {
+            format: "llama2.c",
+            version: version as u32,
+        });
+    }
+    let (c, vocab_positive) = read_config(&mut r)?;
+    let shared = match r.u8("shared_classifier")? {
+        0 => false,
+        1 => true,
+        x => {
+            return Err(CheckpointError::BadHeader(format!(
+                "shared_classifier = {x}"
+            )))
+        }
+    };
+    if !vocab_positive {
+        return Err(CheckpointError::BadHeader(
+            "negative vocab_size in v2 header".into(),
+        ));
+    }
+    let group = r.i32("group_size")?;
+    let group = usize::try_from(group)
+        .ok()
+        .filter(|&g| g > 0)
+        .ok_or_else(|| CheckpointError::BadHeader(format!("group_size = {group}")))?;
+    // Exact size: norms in f32, every matrix as n bytes + n/group f32 scales.
+    let (dim, hidden, kv_dim, vocab, nl) =
+        (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size, c.n_layers);
+    let mut mats = vec![vocab * dim];
+    for n in [
+        dim * dim,
+        kv_dim * dim,
+        kv_dim * dim,
+        dim * dim,
+        hidden * dim,
+        dim * hidden,
+        hidden * dim,
+    ] {
+        mats.extend(std::iter::repeat_n(n, nl));
+    }
+    if !shared {
+        mats.push(vocab * dim);
+    }
+    let norms = (2 * nl as u64 + 1) * dim as u64 * 4;
+    let expected = mats
+        .iter()
+        .try_fold(V1_HEADER_BYTES as u64 + norms, |acc, &n| {
+            acc.checked_add(n as u64 + n as u64 / group as u64 * 4)
+        })
+        .ok_or_else(|| CheckpointError::BadHeader("size overflows".into()))?;
+    if expected != bytes.len() as u64 {
+        return Err(CheckpointError::BadHeader(format!(
+            "llama2.c v2 header implies {expected} bytes, file has {}",
+            bytes.len()
+        )));
+    }
+    r.skip(V1_HEADER_BYTES - r.pos(), "header padding")?;
+    let mut layers: Vec<FloatLayer> = (0..nl).map(|_| empty_layer()).collect();
+    for l in &mut layers {
+        l.rms_att = r.f32s(dim, "rms_att")?;
+    }
+    for l in &mut layers {
+        l.rms_ffn = r.f32s(dim, "rms_ffn")?;
+    }
+    let rms_final = r.f32s(dim, "rms_final")?;
+    let token_embedding = read_q8(&mut r, vocab * dim, group, "token_embedding")?;
+    for l in &mut layers {
+        l.wq = read_q8(&mut r, dim * dim, group, "wq")?;
+    }
+    for l in &mut layers {
+        l.wk = read_q8(&mut r, kv_dim * dim, group, "wk")?;
+    }
+    for l in &mut layers {
+        l.wv = read_q8(&mut r, kv_dim * dim, group, "wv")?;
+    }
+    for l in &mut layers {
+        l.wo = read_q8(&mut r, dim * dim, group, "wo")?;
+    }
+    for l in &mut layers {
+        l.w1 = read_q8(&mut r, hidden * dim, group, "w1")?;
+    }
+    for l in &mut layers {
+        l.w2 = read_q8(&mut r, dim * hidden, group, "w2")?;
+    }
+    for l in &mut layers {
+        l.w3 = read_q8(&mut r, hidden * dim, group, "w3")?;
+    }
+    let wcls = if shared {
+        None
+    } else {
+        Some(read_q8(&mut r, vocab * dim, group, "wcls")?)
     };
     Ok(FloatModel {
         config: c,

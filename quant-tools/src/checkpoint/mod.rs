@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `GGUF` | GGUF v2/v3 ([`gguf`]) |
 //! | `u64` header length, then `{` | safetensors + `config.json` beside it ([`hf`]) |
-//! | `u32` `0x616b3432` ("ak42"), version 1 | llama2.c version 1 ([`llama2c`]) |
+//! | `u32` `0x616b3432` ("ak42"), version 1 or 2 | llama2.c version 1 (f32) or 2 (Q8_0) ([`llama2c`]) |
 //! | 7 x `i32` whose implied size equals the file size exactly | llama2.c legacy v0 ([`llama2c`]) |
 //!
 //! Every parser is bounds-checked: a truncated or corrupted file gives a
@@ -96,7 +96,7 @@ pub enum CheckpointError {
 pub enum Format {
     /// llama2.c legacy checkpoint (7 x i32 header, f32 weights, RoPE tables).
     Llama2cV0,
-    /// llama2.c version 1 ("ak42" magic, 256-byte header, f32 weights).
+    /// llama2.c version 1 or 2 ("ak42" magic, 256-byte header; f32 or Q8_0 weights).
     Llama2cV1,
     /// GGUF (v2 or v3).
     Gguf,
@@ -177,7 +177,7 @@ pub fn parse_bytes(
 ) -> Result<FloatModel, CheckpointError> {
     match detect(bytes)? {
         Format::Llama2cV0 => llama2c::parse_v0(bytes),
-        Format::Llama2cV1 => llama2c::parse_v1(bytes),
+        Format::Llama2cV1 => llama2c::parse_versioned(bytes),
         Format::Gguf => gguf::model_from_gguf(&gguf::GgufFile::parse(bytes)?, bytes),
         Format::Safetensors => match config_json {
             Some(config) => hf::parse(bytes, config),
@@ -221,6 +221,8 @@ pub(crate) fn validate_config(c: &FloatConfig) -> Result<(), CheckpointError> {
     let limit = 1usize << 31;
     let big = [c.dim, c.hidden_dim, c.n_layers, c.vocab_size, c.seq_len];
     if big.iter().any(|&v| v >= limit)
+        || c.n_layers >= 1 << 16
+        || c.dim.checked_mul(c.dim).is_none_or(|v| v >= limit)
         || c.dim.checked_mul(c.vocab_size).is_none_or(|v| v >= limit)
         || c.dim.checked_mul(c.hidden_dim).is_none_or(|v| v >= limit)
     {
