@@ -100,8 +100,8 @@ pub fn root_from_proof(addr: u32, leaf: &[u8; 32], siblings: &[Hash; TREE_DEPTH]
 
 /// Sparse 32-bit memory with lazily recomputed Merkle root.
 pub struct Memory {
-    pages: Vec<Option<Box<Page>>>,
-    flags: Vec<u8>,
+    pages: Box<[Option<Box<Page>>; PAGE_COUNT]>,
+    flags: Box<[u8; PAGE_COUNT]>,
     /// Indices of allocated pages, in allocation order.
     present: Vec<u32>,
     merkle_dirty: Vec<u32>,
@@ -135,9 +135,17 @@ impl Memory {
     pub fn new() -> Self {
         let mut pages = Vec::with_capacity(PAGE_COUNT);
         pages.resize_with(PAGE_COUNT, || None);
+        let pages: Box<[Option<Box<Page>>; PAGE_COUNT]> = match pages.into_boxed_slice().try_into() {
+            Ok(p) => p,
+            Err(_) => unreachable!("the vector has PAGE_COUNT entries"),
+        };
+        let flags: Box<[u8; PAGE_COUNT]> = match vec![0u8; PAGE_COUNT].into_boxed_slice().try_into() {
+            Ok(f) => f,
+            Err(_) => unreachable!("the vector has PAGE_COUNT entries"),
+        };
         Self {
             pages,
-            flags: vec![0; PAGE_COUNT],
+            flags,
             present: Vec::new(),
             merkle_dirty: Vec::new(),
             snap_dirty: Vec::new(),
