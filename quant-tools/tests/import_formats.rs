@@ -614,3 +614,54 @@ fn llama2c_v2_q8_0_dequantizes_like_runq() {
         assert!(checkpoint::parse_bytes(&bytes[..cut], None).is_err());
     }
 }
+
+#[test]
+fn hf_sharded_checkpoint() {
+    let src = fixtures().join("stories260K-hf");
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = part
+            .iter()
+            .map(|n| (n.clone(), st.tensor(n).unwrap()))
+            .collect();
+        std::fs::write(
+            dir.path().join(file),
+            safetensors::serialize(views, &None).unwrap(),
+        )
+        .unwrap();
+        for n in part {
+            map.insert(n.clone(), serde_json::Value::String(file.into()));
+        }
+    }
+    let index = serde_json::json!({ "metadata": {}, "weight_map": map });
+    let index_path = dir.path().join("model.safetensors.index.json");
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+    let a = llama2c_model();
+    assert_same_weights(&a, &checkpoint::load(dir.path(), None).unwrap());
+    assert_same_weights(&a, &checkpoint::load(&index_path, None).unwrap());
+    // A missing shard, or a shard name that leaves the folder, is an error.
+    let bad = index
+        .to_string()
+        .replace("model-00002-of-00002", "../model-00002-of-00002");
+    std::fs::write(&index_path, bad).unwrap();
+    assert!(matches!(
+        checkpoint::load(dir.path(), None),
+        Err(CheckpointError::Safetensors(_))
+    ));
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    std::fs::remove_file(dir.path().join("model-00002-of-00002.safetensors")).unwrap();
+    assert!(matches!(
+        checkpoint::load(dir.path(), None),
+        Err(CheckpointError::Io { .. })
+    ));
+}

@@ -1,4 +1,5 @@
-//! Hugging Face `LlamaForCausalLM` checkpoints: `model.safetensors` + `config.json`.
+//! Hugging Face `LlamaForCausalLM` checkpoints: `model.safetensors` (or the shards
+//! listed in `model.safetensors.index.json`) + `config.json`.
 //!
 //! Tensor names: `model.embed_tokens.weight`, `model.layers.N.input_layernorm.weight`,
 //! `model.layers.N.self_attn.{q,k,v,o}_proj.weight`,
@@ -149,15 +150,61 @@ pub fn permute_qk(w: &[f32], n_heads: usize, cols: usize) -> Vec<f32> {
 
 /// Parses `model.safetensors` bytes with the bytes of its `config.json`.
 pub fn parse(safetensors: &[u8], config_json: &[u8]) -> Result<FloatModel, CheckpointError> {
+    parse_shards(&[safetensors], config_json)
+}
+
+/// The shard file names listed in a `model.safetensors.index.json` (its
+/// `weight_map` values, deduplicated, in order of first appearance). A name with a
+/// path separator or `..` is refused: shards live beside the index.
+pub fn shard_names(index_json: &[u8]) -> Result<Vec<String>, CheckpointError> {
+    #[derive(Deserialize)]
+    struct Index {
+        weight_map: std::collections::BTreeMap<String, String>,
+    }
+    let index: Index = serde_json::from_slice(index_json)
+        .map_err(|e| CheckpointError::Safetensors(format!("index: {e}")))?;
+    let mut names: Vec<String> = Vec::new();
+    for file in index.weight_map.values() {
+        if file.contains('/') || file.contains('\\') || file.contains("..") || file.is_empty() {
+            return Err(CheckpointError::Safetensors(format!(
+                "index: shard name {file:?}"
+            )));
+        }
+        if !names.contains(file) {
+            names.push(file.clone());
+        }
+    }
+    if names.is_empty() {
+        return Err(CheckpointError::Safetensors(
+            "index: empty weight_map".into(),
+        ));
+    }
+    Ok(names)
+}
+
+/// Parses a checkpoint split over several safetensors files (the shards of a
+/// `model.safetensors.index.json`) with the bytes of its `config.json`. A tensor
+/// name present in two shards is an error.
+pub fn parse_shards(shards: &[&[u8]], config_json: &[u8]) -> Result<FloatModel, CheckpointError> {
     let hf: HfConfig =
         serde_json::from_slice(config_json).map_err(|e| CheckpointError::Config(e.to_string()))?;
     let config = hf.to_float_config()?;
-    let st = SafeTensors::deserialize(safetensors)
-        .map_err(|e| CheckpointError::Safetensors(e.to_string()))?;
+    let mut tensors = std::collections::HashMap::new();
+    for bytes in shards {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| CheckpointError::Safetensors(e.to_string()))?;
+        for (name, view) in st.tensors() {
+            if tensors.insert(name.clone(), view).is_some() {
+                return Err(CheckpointError::Safetensors(format!(
+                    "{name} in two shards"
+                )));
+            }
+        }
+    }
     let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, CheckpointError> {
-        let t = st
-            .tensor(name)
-            .map_err(|_| CheckpointError::MissingTensor(name.to_string()))?;
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| CheckpointError::MissingTensor(name.to_string()))?;
         if t.shape() != shape {
             return Err(CheckpointError::BadShape {
                 name: name.to_string(),
@@ -211,7 +258,7 @@ pub fn parse(safetensors: &[u8], config_json: &[u8]) -> Result<FloatModel, Check
     }
     let token_embedding = get("model.embed_tokens.weight", &[vocab, dim])?;
     let tied = hf.tie_word_embeddings.unwrap_or(false);
-    let wcls = if tied || st.tensor("lm_head.weight").is_err() {
+    let wcls = if tied || !tensors.contains_key("lm_head.weight") {
         None
     } else {
         dedup_classifier(&token_embedding, get("lm_head.weight", &[vocab, dim])?)

@@ -136,24 +136,13 @@ pub fn detect(bytes: &[u8]) -> Result<Format, CheckpointError> {
 /// Loads a checkpoint, detecting its format from its bytes.
 ///
 /// `path` is a llama2.c `.bin`, a GGUF file, or a safetensors file (or the folder
-/// holding `model.safetensors`) with `config.json` beside it. `tokenizer`, when
+/// holding `model.safetensors`, or a sharded checkpoint's
+/// `model.safetensors.index.json` or its folder) with `config.json` beside it. `tokenizer`, when
 /// given, is a llama2.c `tokenizer.bin` or a GGUF file with a vocabulary, and takes
 /// precedence over a vocabulary embedded in the checkpoint. Without it, a GGUF
 /// checkpoint brings its own vocabulary and the others get `tokenizer: None`.
 pub fn load(path: &Path, tokenizer: Option<&Path>) -> Result<FloatModel, CheckpointError> {
-    let file = if path.is_dir() {
-        path.join("model.safetensors")
-    } else {
-        path.to_path_buf()
-    };
-    let bytes = read_file(&file)?;
-    let config = if detect(&bytes)? == Format::Safetensors {
-        let dir = file.parent().unwrap_or(Path::new("."));
-        Some(read_file(&dir.join("config.json"))?)
-    } else {
-        None
-    };
-    let mut model = parse_bytes(&bytes, config.as_deref())?;
+    let mut model = load_weights(path)?;
     if let Some(tok) = tokenizer {
         model.tokenizer = Some(tokenizer::load(tok)?);
     }
@@ -167,6 +156,39 @@ pub fn load(path: &Path, tokenizer: Option<&Path>) -> Result<FloatModel, Checkpo
         }
     }
     Ok(model)
+}
+
+/// Reads the weights of a checkpoint file or folder (see [`load`]).
+fn load_weights(path: &Path) -> Result<FloatModel, CheckpointError> {
+    let (dir, file) = if path.is_dir() {
+        let single = path.join("model.safetensors");
+        let index = path.join("model.safetensors.index.json");
+        if !single.exists() && index.exists() {
+            (path.to_path_buf(), index)
+        } else {
+            (path.to_path_buf(), single)
+        }
+    } else {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        (dir, path.to_path_buf())
+    };
+    let bytes = read_file(&file)?;
+    if bytes.first() == Some(&b'{') {
+        // A sharded Hugging Face checkpoint's index.
+        let config = read_file(&dir.join("config.json"))?;
+        let mut shards = Vec::new();
+        for name in hf::shard_names(&bytes)? {
+            shards.push(read_file(&dir.join(name))?);
+        }
+        let views: Vec<&[u8]> = shards.iter().map(Vec::as_slice).collect();
+        return hf::parse_shards(&views, &config);
+    }
+    let config = if detect(&bytes)? == Format::Safetensors {
+        Some(read_file(&dir.join("config.json"))?)
+    } else {
+        None
+    };
+    parse_bytes(&bytes, config.as_deref())
 }
 
 /// Parses a checkpoint held in memory, detecting its format. A safetensors
