@@ -89,3 +89,48 @@ impl FloatConfig {
         self.head_size() * self.n_kv_heads
     }
 }
+
+impl FloatModel {
+    /// Checks every array's length against the configuration, and the vocabulary's
+    /// size when there is one. The importers guarantee this; a hand-built model may
+    /// not, and the float reference indexes by these shapes.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = &self.config;
+        let (dim, hidden, kv, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
+        let check = |name: &str, len: usize, want: usize| {
+            if len == want {
+                Ok(())
+            } else {
+                Err(format!("{name}: {len} values, expected {want}"))
+            }
+        };
+        if self.layers.len() != c.n_layers {
+            return Err(format!(
+                "{} layers, expected {}",
+                self.layers.len(),
+                c.n_layers
+            ));
+        }
+        check("token_embedding", self.token_embedding.len(), vocab * dim)?;
+        for (i, l) in self.layers.iter().enumerate() {
+            check(&format!("layer {i} rms_att"), l.rms_att.len(), dim)?;
+            check(&format!("layer {i} wq"), l.wq.len(), dim * dim)?;
+            check(&format!("layer {i} wk"), l.wk.len(), kv * dim)?;
+            check(&format!("layer {i} wv"), l.wv.len(), kv * dim)?;
+            check(&format!("layer {i} wo"), l.wo.len(), dim * dim)?;
+            check(&format!("layer {i} rms_ffn"), l.rms_ffn.len(), dim)?;
+            check(&format!("layer {i} w1"), l.w1.len(), hidden * dim)?;
+            check(&format!("layer {i} w2"), l.w2.len(), dim * hidden)?;
+            check(&format!("layer {i} w3"), l.w3.len(), hidden * dim)?;
+        }
+        check("rms_final", self.rms_final.len(), dim)?;
+        if let Some(w) = &self.wcls {
+            check("wcls", w.len(), vocab * dim)?;
+        }
+        if let Some(t) = &self.tokenizer {
+            check("tokenizer pieces", t.pieces.len(), vocab)?;
+            check("tokenizer scores", t.scores.len(), vocab)?;
+        }
+        Ok(())
+    }
+}

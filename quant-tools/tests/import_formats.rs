@@ -69,6 +69,13 @@ fn llama2c_v0_stories260k() {
     // Without --tokenizer a llama2.c model has no vocabulary.
     let bare = checkpoint::load(&fixtures().join("stories260K/stories260K.bin"), None).unwrap();
     assert!(bare.tokenizer.is_none());
+    assert_eq!(m.validate(), Ok(()));
+    let mut broken = bare.clone();
+    broken.layers[4].w2.pop();
+    assert_eq!(
+        broken.validate(),
+        Err("layer 4 w2: 11007 values, expected 11008".into())
+    );
 }
 
 #[test]

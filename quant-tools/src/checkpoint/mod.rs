@@ -155,6 +155,7 @@ pub fn load(path: &Path, tokenizer: Option<&Path>) -> Result<FloatModel, Checkpo
             )));
         }
     }
+    model.validate().map_err(CheckpointError::BadHeader)?;
     Ok(model)
 }
 
