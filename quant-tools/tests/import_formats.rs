@@ -157,6 +157,11 @@ fn gguf_metadata() {
     let bytes = std::fs::read(fixtures().join("stories260K-gguf/stories260K-f32.gguf")).unwrap();
     let f = gguf::GgufFile::parse(&bytes).unwrap();
     assert_eq!(f.version, 3);
+    // Version 2 has the same layout (64-bit counts and lengths): accepted.
+    let mut v2 = bytes.clone();
+    v2[4] = 2;
+    let m2 = checkpoint::parse_bytes(&v2, None).unwrap();
+    assert_eq!(m2, checkpoint::parse_bytes(&bytes, None).unwrap());
     assert_eq!(f.alignment, 32);
     assert_eq!(f.metadata.len(), 19);
     assert_eq!(f.tensors.len(), 48);
