@@ -1,1 +1,104 @@
-//! Helpers for the criterion benches.
+//! Helpers for the criterion benches: synthetic quantized models with random
+//! weights from a fixed seed, and a memory-bandwidth probe.
+
+use std::time::Instant;
+
+use oracle_core::format::{LlamaConfig, ModelWriter, TokenEntry};
+use oracle_core::quant::QType;
+
+/// xorshift64 stream for synthetic weights.
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(n);
+        out
+    }
+}
+
+/// Random quantized matrix data: `(mantissas, values)` for `(rows, cols)` in groups.
+pub fn random_quant(rng: &mut Xorshift, qtype: QType, rows: usize, cols: usize, group: usize) -> (Vec<i32>, Vec<u8>) {
+    let groups = rows * cols.div_ceil(group);
+    // Mantissas around 2^20 with exponent 30: weights of about 1e-3 * q.
+    let mantissas = (0..groups).map(|_| (1 << 20) + (rng.next_u64() % (1 << 19)) as i32).collect();
+    (mantissas, rng.bytes(rows * qtype.row_bytes(cols as u32)))
+}
+
+/// The stories110M shape (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000)
+/// with `seq_len` positions.
+pub fn stories110m_config(seq_len: u32) -> LlamaConfig {
+    LlamaConfig {
+        dim: 768,
+        hidden_dim: 2048,
+        n_layers: 12,
+        n_heads: 12,
+        n_kv_heads: 12,
+        vocab_size: 32000,
+        seq_len,
+        shared_classifier: true,
+        norm_eps_q32: 42950,
+        bos: 1,
+        eos: 2,
+    }
+}
+
+/// A model file of `config`'s shape with random weights from `seed`.
+pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Xorshift(seed | 1);
+    let mut w = ModelWriter::new(config);
+    let pieces: Vec<Vec<u8>> = (0..config.vocab_size).map(|i| format!("t{i}").into_bytes()).collect();
+    let tokens: Vec<TokenEntry<'_>> = pieces.iter().map(|p| TokenEntry { piece: p, score: 0 }).collect();
+    w.set_tokenizer(&tokens);
+    let (dim, hidden, kv) = (config.dim as usize, config.hidden_dim as usize, config.kv_dim() as usize);
+    let mut add = |w: &mut ModelWriter, name: &str, rows: usize, cols: usize| {
+        let (m, v) = random_quant(&mut rng, qtype, rows, cols, group);
+        w.add_quant(name, qtype, rows as u32, cols as u32, group as u32, 30, &m, &v);
+    };
+    add(&mut w, "tok_embeddings", config.vocab_size as usize, dim);
+    let ones = vec![1 << 16; dim];
+    for l in 0..config.n_layers {
+        let n = |s: &str| format!("layers.{l}.{s}");
+        w.add_i32(&n("attention_norm"), 1, dim as u32, 16, &ones);
+        add(&mut w, &n("attention.wq"), dim, dim);
+        add(&mut w, &n("attention.wk"), kv, dim);
+        add(&mut w, &n("attention.wv"), kv, dim);
+        add(&mut w, &n("attention.wo"), dim, dim);
+        w.add_i32(&n("ffn_norm"), 1, dim as u32, 16, &ones);
+        add(&mut w, &n("feed_forward.w1"), hidden, dim);
+        add(&mut w, &n("feed_forward.w2"), dim, hidden);
+        add(&mut w, &n("feed_forward.w3"), hidden, dim);
+    }
+    w.add_i32("norm", 1, dim as u32, 16, &ones);
+    let hs = config.head_size() as usize;
+    let rope: Vec<i32> = (0..config.seq_len as usize * hs / 2).flat_map(|_| [1 << 30, 0]).collect();
+    w.add_i32("rope", config.seq_len, hs as u32, 30, &rope);
+    w.finish()
+}
+
+/// Read bandwidth in bytes per second: the best of `passes` sums over a buffer of
+/// `bytes` (larger than any cache).
+pub fn read_bandwidth(bytes: usize, passes: usize) -> f64 {
+    let buf: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
+    let mut best = f64::MAX;
+    let mut sink = 0u64;
+    for _ in 0..passes {
+        let t = Instant::now();
+        sink = sink.wrapping_add(buf.iter().fold(0u64, |a, &b| a.wrapping_add(b)));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(sink);
+    bytes as f64 / best
+}

@@ -1,0 +1,58 @@
+//! Decode speed on a synthetic model of the stories110M shape (W8, random weights
+//! from a fixed seed), next to the read bandwidth measured in the same run: the
+//! bandwidth limit is `bandwidth / model bytes` tokens per second, and the summary
+//! line prints the fraction of it reached with 1 and 2 threads.
+
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use oracle_benches::{read_bandwidth, stories110m_config, synthetic_model};
+use oracle_core::quant::QType;
+use oracle_core::{Exec, LlamaState, Model};
+
+fn tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
+    let mut state = LlamaState::new(&model.weights.config);
+    let mut best = f64::MAX;
+    for pos in 0..tokens {
+        let t = Instant::now();
+        let logits = state.forward(&model.weights, exec, 1 + pos, pos).expect("forward");
+        std::hint::black_box(logits);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    1.0 / best
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let bytes = synthetic_model(stories110m_config(256), QType::Q8, 32, 110);
+    let model = Model::load(&bytes).expect("synthetic model loads");
+    let bandwidth = read_bandwidth(1 << 30, 5);
+    let limit = bandwidth / bytes.len() as f64;
+    for threads in [1, 2] {
+        let tps = tokens_per_second(&model, Exec { simd: true, threads }, 12);
+        eprintln!(
+            "decode stories110M-shape W8: {threads} thread(s) {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
+            bandwidth / 1e9,
+            bytes.len() as f64 / 1e6,
+            100.0 * tps / limit
+        );
+    }
+    let mut group = c.benchmark_group("decode");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
+    for threads in [1, 2] {
+        let exec = Exec { simd: true, threads };
+        let mut state = LlamaState::new(&model.weights.config);
+        let mut pos = 0u32;
+        group.bench_function(format!("stories110M-w8-{threads}t"), |b| {
+            b.iter(|| {
+                let logits = state.forward(&model.weights, exec, 1, pos % 64).expect("forward");
+                std::hint::black_box(logits);
+                pos += 1;
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode);
+criterion_main!(benches);
