@@ -248,12 +248,12 @@ impl Vm {
         }
         let pc = self.cpu.pc;
         if pc & 3 != 0 {
-            self.cpu.step += 1;
+            self.cpu.step = self.cpu.step.wrapping_add(1);
             self.halt_panic(panic::MISALIGNED_FETCH);
             return Ok(());
         }
         if pc < NULL_GUARD {
-            self.cpu.step += 1;
+            self.cpu.step = self.cpu.step.wrapping_add(1);
             self.halt_panic(panic::OUT_OF_RANGE);
             return Ok(());
         }
@@ -404,13 +404,13 @@ impl Vm {
             _ => return self.panic_step(panic::INVALID_INSTRUCTION),
         }
         self.cpu.pc = next;
-        self.cpu.step += 1;
+        self.cpu.step = self.cpu.step.wrapping_add(1);
         Ok(())
     }
 
     #[cold]
     fn panic_step(&mut self, code: u32) -> Result<(), VmError> {
-        self.cpu.step += 1;
+        self.cpu.step = self.cpu.step.wrapping_add(1);
         self.halt_panic(code);
         Ok(())
     }
@@ -420,7 +420,7 @@ impl Vm {
         let (a0, a1, a2, a7) = (regs[10], regs[11], regs[12], regs[17]);
         match a7 {
             syscall::EXIT => {
-                self.cpu.step += 1;
+                self.cpu.step = self.cpu.step.wrapping_add(1);
                 self.cpu.status = status::EXITED;
                 self.cpu.exit_code = a0;
                 return Ok(());
@@ -461,7 +461,7 @@ impl Vm {
             _ => return self.panic_step(panic::UNKNOWN_SYSCALL),
         }
         self.cpu.pc = self.cpu.pc.wrapping_add(4);
-        self.cpu.step += 1;
+        self.cpu.step = self.cpu.step.wrapping_add(1);
         Ok(())
     }
 

@@ -245,7 +245,7 @@ impl WitnessStep<'_> {
     /// Executes the step; pc and step are updated here.
     fn execute(&mut self) -> Result<(), WitnessError> {
         self.s.regs[0] = 0;
-        self.s.step += 1;
+        self.s.step = self.s.step.wrapping_add(1);
         let pc = self.s.pc;
         if pc & 3 != 0 {
             self.halt(panic::MISALIGNED_FETCH);
