@@ -15,7 +15,9 @@ fn tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
     let mut best = f64::MAX;
     for pos in 0..tokens {
         let t = Instant::now();
-        let logits = state.forward(&model.weights, exec, 1 + pos, pos).expect("forward");
+        let logits = state
+            .forward(&model.weights, exec, 1 + pos, pos)
+            .expect("forward");
         std::hint::black_box(logits);
         best = best.min(t.elapsed().as_secs_f64());
     }
@@ -28,7 +30,14 @@ fn bench_decode(c: &mut Criterion) {
     let bandwidth = read_bandwidth(1 << 30, 5);
     let limit = bandwidth / bytes.len() as f64;
     for threads in [1, 2] {
-        let tps = tokens_per_second(&model, Exec { simd: true, threads }, 12);
+        let tps = tokens_per_second(
+            &model,
+            Exec {
+                simd: true,
+                threads,
+            },
+            12,
+        );
         eprintln!(
             "decode stories110M-shape W8: {threads} thread(s) {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
             bandwidth / 1e9,
@@ -40,12 +49,17 @@ fn bench_decode(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
     for threads in [1, 2] {
-        let exec = Exec { simd: true, threads };
+        let exec = Exec {
+            simd: true,
+            threads,
+        };
         let mut state = LlamaState::new(&model.weights.config);
         let mut pos = 0u32;
         group.bench_function(format!("stories110M-w8-{threads}t"), |b| {
             b.iter(|| {
-                let logits = state.forward(&model.weights, exec, 1, pos % 64).expect("forward");
+                let logits = state
+                    .forward(&model.weights, exec, 1, pos % 64)
+                    .expect("forward");
                 std::hint::black_box(logits);
                 pos += 1;
             })

@@ -8,11 +8,23 @@ use oracle_core::quant::{quantize_activations, QMatrix, QType};
 
 fn bench_gemv(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemv");
-    for (qtype, rows, cols) in [(QType::Q8, 1024, 1024), (QType::Q8, 4096, 4096), (QType::Q4, 4096, 4096)] {
+    for (qtype, rows, cols) in [
+        (QType::Q8, 1024, 1024),
+        (QType::Q8, 4096, 4096),
+        (QType::Q4, 4096, 4096),
+    ] {
         let mut rng = Xorshift(0x5EED);
         let (mantissas, values) = random_quant(&mut rng, qtype, rows, cols, 32);
         let scales: Vec<u8> = mantissas.iter().flat_map(|m| m.to_le_bytes()).collect();
-        let m = QMatrix { qtype, rows: rows as u32, cols: cols as u32, group: 32, exp: 30, scales: &scales, qs: &values };
+        let m = QMatrix {
+            qtype,
+            rows: rows as u32,
+            cols: cols as u32,
+            group: 32,
+            exp: 30,
+            scales: &scales,
+            qs: &values,
+        };
         let x: Vec<i32> = (0..cols).map(|_| (rng.next_u64() as i32) >> 10).collect();
         let mut xq = vec![0i16; cols];
         let shift = quantize_activations(&x, &mut xq);
@@ -22,9 +34,21 @@ fn bench_gemv(c: &mut Criterion) {
         matvec(Exec::default(), &m, &xq, shift, &mut got);
         assert_eq!(want, got, "SIMD and scalar kernels differ");
         group.throughput(Throughput::Elements((rows * cols) as u64));
-        for (name, exec) in [("scalar", Exec::SCALAR), ("simd", Exec::default()), ("simd-2threads", Exec { simd: true, threads: 2 })] {
+        for (name, exec) in [
+            ("scalar", Exec::SCALAR),
+            ("simd", Exec::default()),
+            (
+                "simd-2threads",
+                Exec {
+                    simd: true,
+                    threads: 2,
+                },
+            ),
+        ] {
             let id = BenchmarkId::new(format!("{}-{name}", qtype.name()), format!("{rows}x{cols}"));
-            group.bench_function(id, |b| b.iter(|| matvec(exec, &m, black_box(&xq), shift, &mut got)));
+            group.bench_function(id, |b| {
+                b.iter(|| matvec(exec, &m, black_box(&xq), shift, &mut got))
+            });
         }
     }
     group.finish();

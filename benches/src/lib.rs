@@ -30,10 +30,18 @@ impl Xorshift {
 }
 
 /// Random quantized matrix data: `(mantissas, values)` for `(rows, cols)` in groups.
-pub fn random_quant(rng: &mut Xorshift, qtype: QType, rows: usize, cols: usize, group: usize) -> (Vec<i32>, Vec<u8>) {
+pub fn random_quant(
+    rng: &mut Xorshift,
+    qtype: QType,
+    rows: usize,
+    cols: usize,
+    group: usize,
+) -> (Vec<i32>, Vec<u8>) {
     let groups = rows * cols.div_ceil(group);
     // Mantissas around 2^20 with exponent 30: weights of about 1e-3 * q.
-    let mantissas = (0..groups).map(|_| (1 << 20) + (rng.next_u64() % (1 << 19)) as i32).collect();
+    let mantissas = (0..groups)
+        .map(|_| (1 << 20) + (rng.next_u64() % (1 << 19)) as i32)
+        .collect();
     (mantissas, rng.bytes(rows * qtype.row_bytes(cols as u32)))
 }
 
@@ -59,13 +67,31 @@ pub fn stories110m_config(seq_len: u32) -> LlamaConfig {
 pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u64) -> Vec<u8> {
     let mut rng = Xorshift(seed | 1);
     let mut w = ModelWriter::new(config);
-    let pieces: Vec<Vec<u8>> = (0..config.vocab_size).map(|i| format!("t{i}").into_bytes()).collect();
-    let tokens: Vec<TokenEntry<'_>> = pieces.iter().map(|p| TokenEntry { piece: p, score: 0 }).collect();
+    let pieces: Vec<Vec<u8>> = (0..config.vocab_size)
+        .map(|i| format!("t{i}").into_bytes())
+        .collect();
+    let tokens: Vec<TokenEntry<'_>> = pieces
+        .iter()
+        .map(|p| TokenEntry { piece: p, score: 0 })
+        .collect();
     w.set_tokenizer(&tokens);
-    let (dim, hidden, kv) = (config.dim as usize, config.hidden_dim as usize, config.kv_dim() as usize);
+    let (dim, hidden, kv) = (
+        config.dim as usize,
+        config.hidden_dim as usize,
+        config.kv_dim() as usize,
+    );
     let mut add = |w: &mut ModelWriter, name: &str, rows: usize, cols: usize| {
         let (m, v) = random_quant(&mut rng, qtype, rows, cols, group);
-        w.add_quant(name, qtype, rows as u32, cols as u32, group as u32, 30, &m, &v);
+        w.add_quant(
+            name,
+            qtype,
+            rows as u32,
+            cols as u32,
+            group as u32,
+            30,
+            &m,
+            &v,
+        );
     };
     add(&mut w, "tok_embeddings", config.vocab_size as usize, dim);
     let ones = vec![1 << 16; dim];
@@ -83,7 +109,9 @@ pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u6
     }
     w.add_i32("norm", 1, dim as u32, 16, &ones);
     let hs = config.head_size() as usize;
-    let rope: Vec<i32> = (0..config.seq_len as usize * hs / 2).flat_map(|_| [1 << 30, 0]).collect();
+    let rope: Vec<i32> = (0..config.seq_len as usize * hs / 2)
+        .flat_map(|_| [1 << 30, 0])
+        .collect();
     w.add_i32("rope", config.seq_len, hs as u32, 30, &rope);
     w.finish()
 }

@@ -176,7 +176,10 @@ impl LlamaConfig {
 
     fn from_bytes(b: &[u8]) -> Result<LlamaConfig, FormatError> {
         let r = Reader(b);
-        let f = |i: usize| r.u32(i * 4).ok_or(FormatError::SectionOutOfBounds("config"));
+        let f = |i: usize| {
+            r.u32(i * 4)
+                .ok_or(FormatError::SectionOutOfBounds("config"))
+        };
         let flags = f(7)?;
         if flags > 1 {
             return Err(FormatError::BadConfig("unknown flags"));
@@ -376,7 +379,11 @@ impl<'a> ModelFile<'a> {
     }
 }
 
-fn parse_entry<'a>(bytes: &'a [u8], e: &'a [u8], data_off: usize) -> Result<TensorInfo<'a>, FormatError> {
+fn parse_entry<'a>(
+    bytes: &'a [u8],
+    e: &'a [u8],
+    data_off: usize,
+) -> Result<TensorInfo<'a>, FormatError> {
     let r = Reader(e);
     let name_raw = &e[..NAME_LEN];
     let name_end = name_raw.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
@@ -403,7 +410,8 @@ fn parse_entry<'a>(bytes: &'a [u8], e: &'a [u8], data_off: usize) -> Result<Tens
         return Err(bad("exponent out of range"));
     }
     if let DType::Quant(q) = dtype {
-        let group_ok = (1..=MAX_GROUP).contains(&group) && (q == QType::Q8 || group.is_multiple_of(2));
+        let group_ok =
+            (1..=MAX_GROUP).contains(&group) && (q == QType::Q8 || group.is_multiple_of(2));
         if !group_ok {
             return Err(bad("group size must be 1..=256 (even for q4)"));
         }
@@ -431,10 +439,9 @@ fn parse_entry<'a>(bytes: &'a [u8], e: &'a [u8], data_off: usize) -> Result<Tens
         return Err(bad("byte length does not match dtype and shape"));
     }
     if let Some(m) = info.as_qmatrix() {
-        let scales_ok = m
-            .scales
-            .chunks_exact(4)
-            .all(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() < MANTISSA_LIMIT as u32);
+        let scales_ok = m.scales.chunks_exact(4).all(|b| {
+            i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() < MANTISSA_LIMIT as u32
+        });
         if !scales_ok {
             return Err(bad("scale mantissa of 2^24 or more"));
         }
@@ -563,8 +570,10 @@ impl ModelWriter {
         let file_len = end;
         let mut out = alloc::vec![0u8; file_len];
         out[..8].copy_from_slice(&MAGIC);
-        let put32 = |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        let put64 = |o: &mut [u8], at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        let put32 =
+            |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put64 =
+            |o: &mut [u8], at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_le_bytes());
         put32(&mut out, 8, VERSION);
         put32(&mut out, 12, ARCH_LLAMA);
         put32(&mut out, 16, self.entries.len() as u32);

@@ -59,7 +59,10 @@ impl<'a> Model<'a> {
     }
 
     /// Parse, and first check the bytes against an expected model root.
-    pub fn load_verified(bytes: &'a [u8], expected_root: &merkle::Hash) -> Result<Model<'a>, FormatError> {
+    pub fn load_verified(
+        bytes: &'a [u8],
+        expected_root: &merkle::Hash,
+    ) -> Result<Model<'a>, FormatError> {
         let actual = merkle::model_root(bytes);
         if &actual != expected_root {
             return Err(FormatError::RootMismatch {

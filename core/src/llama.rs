@@ -53,19 +53,34 @@ pub struct LlamaWeights<'a> {
     pub rope: Vec<i32>,
 }
 
-fn matrix<'a>(file: &ModelFile<'a>, name: &str, rows: u32, cols: u32) -> Result<QMatrix<'a>, FormatError> {
+fn matrix<'a>(
+    file: &ModelFile<'a>,
+    name: &str,
+    rows: u32,
+    cols: u32,
+) -> Result<QMatrix<'a>, FormatError> {
     let t = file.tensor(name)?;
-    let m = t.as_qmatrix().ok_or_else(|| bad(t, "expected a quantized matrix"))?;
+    let m = t
+        .as_qmatrix()
+        .ok_or_else(|| bad(t, "expected a quantized matrix"))?;
     if m.rows != rows || m.cols != cols {
         return Err(bad(t, "shape does not match the config"));
     }
     Ok(m)
 }
 
-fn fixed_vec(file: &ModelFile<'_>, name: &str, len: u32, frac: i32) -> Result<Vec<i32>, FormatError> {
+fn fixed_vec(
+    file: &ModelFile<'_>,
+    name: &str,
+    len: u32,
+    frac: i32,
+) -> Result<Vec<i32>, FormatError> {
     let t = file.tensor(name)?;
     if t.dtype != DType::I32 || t.exp != frac || t.rows as u64 * t.cols as u64 != u64::from(len) {
-        return Err(bad(t, "expected an i32 vector of the config's length and precision"));
+        return Err(bad(
+            t,
+            "expected an i32 vector of the config's length and precision",
+        ));
     }
     Ok(t.to_i32_vec())
 }
@@ -207,8 +222,20 @@ impl LlamaState {
             let xq = &self.xq[..dim];
             let cache_at = (l * seq + pos) * kv_dim;
             matvec(exec, &lw.wq, xq, shift, &mut self.q);
-            matvec(exec, &lw.wk, xq, shift, &mut self.key_cache[cache_at..cache_at + kv_dim]);
-            matvec(exec, &lw.wv, xq, shift, &mut self.value_cache[cache_at..cache_at + kv_dim]);
+            matvec(
+                exec,
+                &lw.wk,
+                xq,
+                shift,
+                &mut self.key_cache[cache_at..cache_at + kv_dim],
+            );
+            matvec(
+                exec,
+                &lw.wv,
+                xq,
+                shift,
+                &mut self.value_cache[cache_at..cache_at + kv_dim],
+            );
 
             let rope = &w.rope[pos * hs..(pos + 1) * hs];
             rotate(&mut self.q, rope, hs);

@@ -74,7 +74,10 @@ pub fn sigmoid_q30(x: i32) -> u32 {
 /// SiLU `x * sigmoid(x)` on Q16.
 pub fn silu_q16(x: i32) -> i32 {
     // |x * s| < 2^31 * 2^30 = 2^61.
-    sat_i32(round_shift(i64::from(x) * i64::from(sigmoid_q30(x)), FRAC30))
+    sat_i32(round_shift(
+        i64::from(x) * i64::from(sigmoid_q30(x)),
+        FRAC30,
+    ))
 }
 
 /// Softmax of Q16 scores into Q30 probabilities (`out[i]` for `scores[i]`).

@@ -63,7 +63,11 @@ pub fn chunk_count(len: usize) -> usize {
 fn levels(data: &[u8]) -> Vec<Vec<Hash>> {
     let n = chunk_count(data.len());
     let mut level: Vec<Hash> = (0..n)
-        .map(|i| leaf_hash(&data[(i * CHUNK_SIZE).min(data.len())..((i + 1) * CHUNK_SIZE).min(data.len())]))
+        .map(|i| {
+            leaf_hash(
+                &data[(i * CHUNK_SIZE).min(data.len())..((i + 1) * CHUNK_SIZE).min(data.len())],
+            )
+        })
         .collect();
     level.resize(n.next_power_of_two(), [0u8; 32]);
     let mut out = vec![level];
@@ -86,7 +90,11 @@ pub fn root_with_length(tree_root: &Hash, len: u64) -> Hash {
 /// The model root of a file's bytes.
 pub fn model_root(data: &[u8]) -> Hash {
     let levels = levels(data);
-    let top = levels.last().and_then(|l| l.first()).copied().unwrap_or_default();
+    let top = levels
+        .last()
+        .and_then(|l| l.first())
+        .copied()
+        .unwrap_or_default();
     root_with_length(&top, data.len() as u64)
 }
 
@@ -145,15 +153,27 @@ mod tests {
             for i in 0..chunk_count(len) {
                 let chunk = &data[(i * CHUNK_SIZE).min(len)..((i + 1) * CHUNK_SIZE).min(len)];
                 let proof = chunk_proof(&data, i).unwrap();
-                assert!(verify_chunk(&root, len as u64, i as u64, chunk, &proof), "len {len} chunk {i}");
-                assert!(!verify_chunk(&root, len as u64 + 1, i as u64, chunk, &proof));
+                assert!(
+                    verify_chunk(&root, len as u64, i as u64, chunk, &proof),
+                    "len {len} chunk {i}"
+                );
+                assert!(!verify_chunk(
+                    &root,
+                    len as u64 + 1,
+                    i as u64,
+                    chunk,
+                    &proof
+                ));
                 if !chunk.is_empty() {
                     let mut bad = chunk.to_vec();
                     bad[0] ^= 1;
                     assert!(!verify_chunk(&root, len as u64, i as u64, &bad, &proof));
                 }
                 if !proof.is_empty() {
-                    assert!(!verify_chunk(&root, len as u64, (i ^ 1) as u64, chunk, &proof) || chunk_proof(&data, i ^ 1).is_some_and(|p| p == proof));
+                    assert!(
+                        !verify_chunk(&root, len as u64, (i ^ 1) as u64, chunk, &proof)
+                            || chunk_proof(&data, i ^ 1).is_some_and(|p| p == proof)
+                    );
                 }
             }
             assert!(chunk_proof(&data, chunk_count(len)).is_none());

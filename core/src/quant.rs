@@ -143,7 +143,11 @@ pub fn mantissa(row_scales: &[u8], g: usize) -> i32 {
 #[inline(always)]
 pub fn q4_value(row_values: &[u8], j: usize) -> i32 {
     let byte = row_values[j / 2];
-    let nibble = if j.is_multiple_of(2) { byte & 0x0F } else { byte >> 4 };
+    let nibble = if j.is_multiple_of(2) {
+        byte & 0x0F
+    } else {
+        byte >> 4
+    };
     i32::from(nibble) - 8
 }
 

@@ -19,7 +19,11 @@ impl Rng {
     /// constant.
     pub fn new(seed: u64) -> Rng {
         Rng {
-            state: if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed },
+            state: if seed == 0 {
+                0x9E37_79B9_7F4A_7C15
+            } else {
+                seed
+            },
         }
     }
 
@@ -121,7 +125,14 @@ impl Sampler {
         if top_p == 0 || top_p >= ONE as u32 {
             let total: u64 = self.probs.iter().map(|&p| u64::from(p)).sum();
             let target = (u64::from(self.rng.next_u32()) * total) >> 32;
-            return pick(self.probs.iter().copied().enumerate().map(|(i, p)| (i as u32, p)), target);
+            return pick(
+                self.probs
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .map(|(i, p)| (i as u32, p)),
+                target,
+            );
         }
         // Nucleus: most probable first (lowest index on ties), keep the shortest
         // prefix whose mass exceeds top_p, sample inside it.
@@ -142,7 +153,9 @@ impl Sampler {
         }
         let target = (u64::from(self.rng.next_u32()) * mass) >> 32;
         pick(
-            self.order[..kept].iter().map(|&id| (id, probs[id as usize])),
+            self.order[..kept]
+                .iter()
+                .map(|&id| (id, probs[id as usize])),
             target,
         )
     }
@@ -192,7 +205,11 @@ mod tests {
     #[test]
     fn sampling_is_seeded_and_respects_top_p() {
         let logits: Vec<i32> = (0..50).map(|i| (i % 7) << 16).collect();
-        let params = SamplingParams { temperature_q16: ONE as u32, top_p_q16: 65536, seed: 7 };
+        let params = SamplingParams {
+            temperature_q16: ONE as u32,
+            top_p_q16: 65536,
+            seed: 7,
+        };
         let a: Vec<u32> = {
             let mut s = Sampler::new(params, 50);
             (0..20).map(|_| s.sample(&logits)).collect()
@@ -204,7 +221,13 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.iter().collect::<alloc::collections::BTreeSet<_>>().len() > 1);
         // A tiny top-p keeps only the best tokens (logit 6: indices 6, 13, ...).
-        let mut s = Sampler::new(SamplingParams { top_p_q16: 1, ..params }, 50);
+        let mut s = Sampler::new(
+            SamplingParams {
+                top_p_q16: 1,
+                ..params
+            },
+            50,
+        );
         for _ in 0..20 {
             assert_eq!(s.sample(&logits), 6);
         }

@@ -24,7 +24,11 @@ pub struct Tokenizer<'a> {
 
 impl<'a> Tokenizer<'a> {
     /// Parse the section; `vocab_size` must match its token count.
-    pub fn parse(section: &'a [u8], vocab_size: u32, bos: u32) -> Result<Tokenizer<'a>, FormatError> {
+    pub fn parse(
+        section: &'a [u8],
+        vocab_size: u32,
+        bos: u32,
+    ) -> Result<Tokenizer<'a>, FormatError> {
         let bad = FormatError::BadTokenizer;
         let read_u32 = |at: usize| -> Result<u32, FormatError> {
             let b = section.get(at..at + 4).ok_or(bad("truncated"))?;
@@ -74,7 +78,9 @@ impl<'a> Tokenizer<'a> {
 
     /// The lowest id whose piece is exactly `bytes`.
     pub fn lookup(&self, bytes: &[u8]) -> Option<u32> {
-        let i = self.sorted.partition_point(|&id| self.pieces[id as usize] < bytes);
+        let i = self
+            .sorted
+            .partition_point(|&id| self.pieces[id as usize] < bytes);
         let id = *self.sorted.get(i)?;
         (self.pieces[id as usize] == bytes).then_some(id)
     }

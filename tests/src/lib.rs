@@ -42,14 +42,21 @@ impl Fixture {
     /// Import the float checkpoint.
     pub fn float_model(&self) -> FloatModel {
         let models = fixtures().join("models");
-        checkpoint::load(&models.join(self.checkpoint), Some(&models.join(self.tokenizer)))
-            .unwrap_or_else(|e| panic!("loading fixture {}: {e}", self.name))
+        checkpoint::load(
+            &models.join(self.checkpoint),
+            Some(&models.join(self.tokenizer)),
+        )
+        .unwrap_or_else(|e| panic!("loading fixture {}: {e}", self.name))
     }
 
     /// Convert to a model file with the default options for `qtype`.
     pub fn model_file(&self, qtype: QType) -> Vec<u8> {
-        export(&self.float_model(), QuantOptions::for_type(qtype), |_, _| {})
-            .unwrap_or_else(|e| panic!("converting fixture {}: {e}", self.name))
-            .bytes
+        export(
+            &self.float_model(),
+            QuantOptions::for_type(qtype),
+            |_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("converting fixture {}: {e}", self.name))
+        .bytes
     }
 }

@@ -15,7 +15,11 @@ fn model_bytes() -> &'static [u8] {
 }
 
 fn greedy(prompt: &[u8], steps: u32) -> Request<'_> {
-    Request { prompt, steps, sampling: SamplingParams::GREEDY }
+    Request {
+        prompt,
+        steps,
+        sampling: SamplingParams::GREEDY,
+    }
 }
 
 #[test]
@@ -24,7 +28,10 @@ fn truncated_files_are_rejected() {
     for cut in [0, 7, 63, 64, 200, bytes.len() / 2, bytes.len() - 1] {
         let err = Model::load(&bytes[..cut]).expect_err("truncated file must not load");
         assert!(
-            matches!(err, FormatError::TooShort(_) | FormatError::LengthMismatch { .. }),
+            matches!(
+                err,
+                FormatError::TooShort(_) | FormatError::LengthMismatch { .. }
+            ),
             "cut at {cut}: {err:?}"
         );
     }
@@ -37,7 +44,10 @@ fn wrong_magic_and_version_are_rejected() {
     assert_eq!(ModelFile::parse(&bytes).unwrap_err(), FormatError::BadMagic);
     let mut bytes = model_bytes().to_vec();
     bytes[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
-    assert_eq!(ModelFile::parse(&bytes).unwrap_err(), FormatError::UnsupportedVersion(VERSION + 1, VERSION));
+    assert_eq!(
+        ModelFile::parse(&bytes).unwrap_err(),
+        FormatError::UnsupportedVersion(VERSION + 1, VERSION)
+    );
 }
 
 #[test]
@@ -48,8 +58,14 @@ fn a_flipped_byte_fails_the_root_check() {
     let mut flipped = bytes.to_vec();
     let at = flipped.len() - 100; // inside the last tensor's data: still parses
     flipped[at] ^= 0x01;
-    assert!(Model::load(&flipped).is_ok(), "a weight byte flip alone is not a format error");
-    assert!(matches!(Model::load_verified(&flipped, &root), Err(FormatError::RootMismatch { .. })));
+    assert!(
+        Model::load(&flipped).is_ok(),
+        "a weight byte flip alone is not a format error"
+    );
+    assert!(matches!(
+        Model::load_verified(&flipped, &root),
+        Err(FormatError::RootMismatch { .. })
+    ));
 }
 
 #[test]
@@ -57,18 +73,31 @@ fn prompt_longer_than_context_is_an_error() {
     let model = Model::load(model_bytes()).unwrap();
     let seq_len = model.weights.config.seq_len as usize;
     let prompt = "the cat sat on the mat and ".repeat(seq_len);
-    let err = model.generate(Exec::default(), &greedy(prompt.as_bytes(), 8), |_| {}).unwrap_err();
-    assert!(matches!(err, RequestError::PromptTooLong { seq_len: s, .. } if s == seq_len), "{err:?}");
+    let err = model
+        .generate(Exec::default(), &greedy(prompt.as_bytes(), 8), |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(err, RequestError::PromptTooLong { seq_len: s, .. } if s == seq_len),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn non_utf8_prompt_goes_through_byte_fallback() {
     let model = Model::load(model_bytes()).unwrap();
     let prompt = [b'H', b'i', 0xFF, 0xC3, b' ', 0x80];
-    let g = model.generate(Exec::default(), &greedy(&prompt, 16), |_| {}).unwrap();
+    let g = model
+        .generate(Exec::default(), &greedy(&prompt, 16), |_| {})
+        .unwrap();
     // 0xFF is never part of a piece: it must appear as its byte token (0xFF + 3).
-    assert!(g.tokens[..g.prompt_tokens].contains(&(0xFF + 3)), "{:?}", g.tokens);
-    let again = model.generate(Exec::default(), &greedy(&prompt, 16), |_| {}).unwrap();
+    assert!(
+        g.tokens[..g.prompt_tokens].contains(&(0xFF + 3)),
+        "{:?}",
+        g.tokens
+    );
+    let again = model
+        .generate(Exec::default(), &greedy(&prompt, 16), |_| {})
+        .unwrap();
     assert_eq!(g, again);
 }
 
@@ -77,11 +106,17 @@ fn steps_beyond_the_context_are_clamped() {
     let model = Model::load(model_bytes()).unwrap();
     let seq_len = model.weights.config.seq_len as usize;
     let g = model
-        .generate(Exec::default(), &greedy(b"Once upon a time", 1_000_000), |_| {})
+        .generate(
+            Exec::default(),
+            &greedy(b"Once upon a time", 1_000_000),
+            |_| {},
+        )
         .unwrap();
     assert!(g.tokens.len() <= seq_len + 1, "{} tokens", g.tokens.len());
     assert_eq!(
-        model.generate(Exec::default(), &greedy(b"x", 0), |_| {}).unwrap_err(),
+        model
+            .generate(Exec::default(), &greedy(b"x", 0), |_| {})
+            .unwrap_err(),
         RequestError::ZeroSteps
     );
 }
@@ -92,9 +127,16 @@ fn out_of_range_sampling_is_an_error() {
     let request = Request {
         prompt: b"a",
         steps: 4,
-        sampling: SamplingParams { temperature_q16: 65536, top_p_q16: 65537, seed: 1 },
+        sampling: SamplingParams {
+            temperature_q16: 65536,
+            top_p_q16: 65537,
+            seed: 1,
+        },
     };
-    assert!(matches!(model.generate(Exec::default(), &request, |_| {}), Err(RequestError::BadSampling(_))));
+    assert!(matches!(
+        model.generate(Exec::default(), &request, |_| {}),
+        Err(RequestError::BadSampling(_))
+    ));
 }
 
 proptest! {

@@ -34,20 +34,50 @@ fn golden_text() -> String {
         for qtype in [QType::Q8, QType::Q4] {
             let bytes = fixture.model_file(qtype);
             let model = Model::load(&bytes).expect("fixture loads");
-            writeln!(out, "root {} {} {}", fixture.name, qtype.name(), to_hex(&model_root(&bytes))).unwrap();
+            writeln!(
+                out,
+                "root {} {} {}",
+                fixture.name,
+                qtype.name(),
+                to_hex(&model_root(&bytes))
+            )
+            .unwrap();
             for (p, prompt) in PROMPTS.iter().enumerate() {
-                for (label, sampling) in [("greedy", SamplingParams::GREEDY), ("seed42", seeded())] {
-                    let request = Request { prompt: prompt.as_bytes(), steps: STEPS, sampling };
+                for (label, sampling) in [("greedy", SamplingParams::GREEDY), ("seed42", seeded())]
+                {
+                    let request = Request {
+                        prompt: prompt.as_bytes(),
+                        steps: STEPS,
+                        sampling,
+                    };
                     let runs: Vec<_> = [
                         Exec::SCALAR,
-                        Exec { simd: true, threads: 1 },
-                        Exec { simd: true, threads: 2 },
+                        Exec {
+                            simd: true,
+                            threads: 1,
+                        },
+                        Exec {
+                            simd: true,
+                            threads: 2,
+                        },
                     ]
                     .into_iter()
                     .map(|exec| model.generate(exec, &request, |_| {}).expect("generation"))
                     .collect();
-                    assert_eq!(runs[0], runs[1], "SIMD differs from scalar: {} {} {p} {label}", fixture.name, qtype.name());
-                    assert_eq!(runs[0], runs[2], "2 threads differ from 1: {} {} {p} {label}", fixture.name, qtype.name());
+                    assert_eq!(
+                        runs[0],
+                        runs[1],
+                        "SIMD differs from scalar: {} {} {p} {label}",
+                        fixture.name,
+                        qtype.name()
+                    );
+                    assert_eq!(
+                        runs[0],
+                        runs[2],
+                        "2 threads differ from 1: {} {} {p} {label}",
+                        fixture.name,
+                        qtype.name()
+                    );
                     let g = &runs[0];
                     let tokens: Vec<String> = g.tokens.iter().map(u32::to_string).collect();
                     writeln!(
@@ -74,11 +104,16 @@ fn golden_outputs_are_pinned_and_equal_across_kernels() {
         std::fs::write(&path, &got).expect("writing golden file");
         return;
     }
-    let want = std::fs::read_to_string(&path).expect("golden file (run with ORACLE_BLESS=1 to create)");
+    let want =
+        std::fs::read_to_string(&path).expect("golden file (run with ORACLE_BLESS=1 to create)");
     for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
         assert_eq!(g, w, "golden line {} differs", i + 1);
     }
-    assert_eq!(got.lines().count(), want.lines().count(), "number of golden lines");
+    assert_eq!(
+        got.lines().count(),
+        want.lines().count(),
+        "number of golden lines"
+    );
     // 2 models x 2 types x (1 root + 3 prompts x 2 samplings).
     assert_eq!(want.lines().count(), 2 * 2 * 7);
 }

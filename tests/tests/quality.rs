@@ -13,10 +13,22 @@ fn w8_keeps_the_float_greedy_text_for_100_tokens() {
     let want = FloatLlama::new(&float).generate_greedy(&[1], 256);
     let bytes = fixture.model_file(QType::Q8);
     let model = Model::load(&bytes).unwrap();
-    let request = Request { prompt: b"", steps: 256, sampling: SamplingParams::GREEDY };
+    let request = Request {
+        prompt: b"",
+        steps: 256,
+        sampling: SamplingParams::GREEDY,
+    };
     let got = model.generate(Exec::default(), &request, |_| {}).unwrap();
-    let same = got.tokens.iter().zip(&want).take_while(|(a, b)| a == b).count();
-    eprintln!("W8 stories260K greedy: identical to float for {same} tokens (of {})", want.len());
+    let same = got
+        .tokens
+        .iter()
+        .zip(&want)
+        .take_while(|(a, b)| a == b)
+        .count();
+    eprintln!(
+        "W8 stories260K greedy: identical to float for {same} tokens (of {})",
+        want.len()
+    );
     assert!(same >= 100, "identical for only {same} tokens");
 }
 
@@ -31,7 +43,17 @@ fn eval_on_float_sampled_text_meets_targets() {
         let r = evaluate(&model, &float, &text, usize::MAX).unwrap();
         eprintln!("{}: {}", qtype.name(), r.table());
         assert!(r.tokens > 1500, "evaluated {} tokens", r.tokens);
-        assert!(r.ppl_rel_diff.abs() <= max_ppl_diff, "{} ppl diff {}", qtype.name(), r.ppl_rel_diff);
-        assert!(r.top1_agreement >= min_top1, "{} top-1 {}", qtype.name(), r.top1_agreement);
+        assert!(
+            r.ppl_rel_diff.abs() <= max_ppl_diff,
+            "{} ppl diff {}",
+            qtype.name(),
+            r.ppl_rel_diff
+        );
+        assert!(
+            r.top1_agreement >= min_top1,
+            "{} top-1 {}",
+            qtype.name(),
+            r.top1_agreement
+        );
     }
 }

@@ -140,7 +140,13 @@ mod tests {
     use proptest::prelude::*;
 
     /// A random matrix in the file layout, from a seed.
-    fn random_matrix(qtype: QType, rows: u32, cols: u32, group: u32, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    fn random_matrix(
+        qtype: QType,
+        rows: u32,
+        cols: u32,
+        group: u32,
+        seed: u64,
+    ) -> (Vec<u8>, Vec<u8>) {
         let mut s = seed | 1;
         let mut next = move || {
             s ^= s << 13;
@@ -152,7 +158,9 @@ mod tests {
         let scales: Vec<u8> = (0..rows as usize * groups)
             .flat_map(|_| ((next() % (1 << 25)) as i32 - (1 << 24) + 1).to_le_bytes())
             .collect();
-        let qs: Vec<u8> = (0..rows as usize * qtype.row_bytes(cols)).map(|_| next() as u8).collect();
+        let qs: Vec<u8> = (0..rows as usize * qtype.row_bytes(cols))
+            .map(|_| next() as u8)
+            .collect();
         (scales, qs)
     }
 
@@ -194,7 +202,14 @@ mod tests {
         }
     }
 
-    fn rows_for_test(simd: bool, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
+    fn rows_for_test(
+        simd: bool,
+        m: &QMatrix<'_>,
+        x: &[i16],
+        shift: u32,
+        first: usize,
+        out: &mut [i32],
+    ) {
         rows(simd, m, x, shift, first, out)
     }
 
@@ -203,15 +218,34 @@ mod tests {
         let (rows, cols, group) = (300u32, 512u32, 64u32);
         for qtype in [QType::Q8, QType::Q4] {
             let (scales, qs) = random_matrix(qtype, rows, cols, group, 7);
-            let m = QMatrix { qtype, rows, cols, group, exp: 30, scales: &scales, qs: &qs };
-            let x: Vec<i32> = (0..cols as i32).map(|i| (i * 7919) % 200_000 - 100_000).collect();
+            let m = QMatrix {
+                qtype,
+                rows,
+                cols,
+                group,
+                exp: 30,
+                scales: &scales,
+                qs: &qs,
+            };
+            let x: Vec<i32> = (0..cols as i32)
+                .map(|i| (i * 7919) % 200_000 - 100_000)
+                .collect();
             let mut xq = vec![0i16; cols as usize];
             let shift = quantize_activations(&x, &mut xq);
             let mut want = vec![0; rows as usize];
             matvec(Exec::SCALAR, &m, &xq, shift, &mut want);
             for threads in [2, 3] {
                 let mut got = vec![0; rows as usize];
-                matvec(Exec { simd: true, threads }, &m, &xq, shift, &mut got);
+                matvec(
+                    Exec {
+                        simd: true,
+                        threads,
+                    },
+                    &m,
+                    &xq,
+                    shift,
+                    &mut got,
+                );
                 assert_eq!(got, want);
             }
         }

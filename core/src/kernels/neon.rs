@@ -18,7 +18,9 @@ pub fn row_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> i64 {
         let end = (start + group).min(cols);
         let a = match m.qtype {
             QType::Q8 => group_q8(values, x, start, end),
-            QType::Q4 => (start..end).map(|j| q4_value(values, j) * i32::from(x[j])).sum(),
+            QType::Q4 => (start..end)
+                .map(|j| q4_value(values, j) * i32::from(x[j]))
+                .sum(),
         };
         total += i64::from(a) * i64::from(mantissa(scales, g));
         start = end;

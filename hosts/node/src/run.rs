@@ -57,11 +57,13 @@ fn parse_fraction(name: &str, text: &str) -> Result<u32> {
 
 /// Run the command.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let file = std::fs::File::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
+    let file = std::fs::File::open(&args.model)
+        .with_context(|| format!("opening {}", args.model.display()))?;
     // Safety: the map is read-only and the file is not modified while we run (if
     // it were, parsing re-validates nothing, but no memory unsafety follows for a
     // read-only mapping of a regular file beyond SIGBUS on truncation).
-    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {}", args.model.display()))?;
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("mapping {}", args.model.display()))?;
     let model = match &args.root {
         Some(root) => Model::load_verified(&map, &parse_root(root)?),
         None => Model::load(&map),
@@ -97,7 +99,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(e) = write_error {
         return Err(e).context("writing to stdout");
     }
-    writeln!(out).and_then(|()| out.flush()).context("writing to stdout")?;
+    writeln!(out)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
     let elapsed = started.elapsed().as_secs_f64();
     let positions = generation.tokens.len().max(1);
     eprintln!(
