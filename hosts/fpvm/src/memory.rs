@@ -135,11 +135,13 @@ impl Memory {
     pub fn new() -> Self {
         let mut pages = Vec::with_capacity(PAGE_COUNT);
         pages.resize_with(PAGE_COUNT, || None);
-        let pages: Box<[Option<Box<Page>>; PAGE_COUNT]> = match pages.into_boxed_slice().try_into() {
+        let pages: Box<[Option<Box<Page>>; PAGE_COUNT]> = match pages.into_boxed_slice().try_into()
+        {
             Ok(p) => p,
             Err(_) => unreachable!("the vector has PAGE_COUNT entries"),
         };
-        let flags: Box<[u8; PAGE_COUNT]> = match vec![0u8; PAGE_COUNT].into_boxed_slice().try_into() {
+        let flags: Box<[u8; PAGE_COUNT]> = match vec![0u8; PAGE_COUNT].into_boxed_slice().try_into()
+        {
             Ok(f) => f,
             Err(_) => unreachable!("the vector has PAGE_COUNT entries"),
         };

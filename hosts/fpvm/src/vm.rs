@@ -500,6 +500,29 @@ mod tests {
     }
 
     #[test]
+    fn missing_preimage_is_a_host_error_that_changes_nothing() {
+        let mut mem = Memory::new();
+        // li a7, 0x101; li a0, 0x2000; li a1, 8; ecall
+        for (i, w) in [0x1010_0893u32, 0x0000_2537, 0x0080_0593, 0x0000_0073]
+            .iter()
+            .enumerate()
+        {
+            mem.store_u32(0x1_0000 + 4 * i as u32, *w);
+        }
+        let cpu = CpuState {
+            pc: 0x1_0000,
+            ..Default::default()
+        };
+        let mut vm = Vm::new(cpu, mem, Arc::new(crate::preimage::InMemoryOracle::new()));
+        vm.run(3).unwrap();
+        assert_eq!(vm.cpu.regs[17], 0x101);
+        let before = vm.state_hash();
+        assert_eq!(vm.step(), Err(VmError::MissingPreimage([0; 32])));
+        assert_eq!(vm.state_hash(), before);
+        assert_eq!(vm.cpu.step, 3);
+    }
+
+    #[test]
     fn div_edge_cases() {
         assert_eq!(alu_op(1, 4, 7, 0), Some(u32::MAX));
         assert_eq!(alu_op(1, 4, 0x8000_0000, u32::MAX), Some(0x8000_0000));

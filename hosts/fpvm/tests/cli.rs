@@ -20,7 +20,11 @@ fn fpvm(args: &[&str], elf: &Path) -> Output {
 }
 
 fn hex_out(o: &Output) -> Vec<u8> {
-    assert!(o.status.success(), "fpvm failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "fpvm failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let s = String::from_utf8_lossy(&o.stdout);
     hex::decode(s.trim().trim_start_matches("0x")).expect("hex output")
 }
@@ -34,27 +38,46 @@ fn run_prints_debug_output_and_status() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(out.starts_with("hello\n"), "stdout: {out:?}");
     assert!(err.contains("status: exited code 0"), "stderr: {err}");
-    assert!(err.contains("MIPS") && err.contains("state hash: 0x"), "stderr: {err}");
+    assert!(
+        err.contains("MIPS") && err.contains("state hash: 0x"),
+        "stderr: {err}"
+    );
 
     let o = fpvm(&["run", "--steps-max", "10"], &elf);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("steps: 10") && err.contains("step limit"), "stderr: {err}");
+    assert!(
+        err.contains("steps: 10") && err.contains("step limit"),
+        "stderr: {err}"
+    );
 }
 
 #[test]
 fn prove_matches_state_at() {
     let elf = assemble(&asm_dir().join("sw.S"), "cli-prove");
     for n in [0u64, 5, 40] {
-        let pre = hex_out(&fpvm(&["state-at", "--step", &n.to_string(), "--checkpoint-interval", "7"], &elf));
+        let pre = hex_out(&fpvm(
+            &[
+                "state-at",
+                "--step",
+                &n.to_string(),
+                "--checkpoint-interval",
+                "7",
+            ],
+            &elf,
+        ));
         let post = hex_out(&fpvm(&["state-at", "--step", &(n + 1).to_string()], &elf));
-        let (state, proof) = decode_two_bytes(&hex_out(&fpvm(&["prove", "--step", &n.to_string()], &elf)))
-            .expect("ABI witness");
+        let (state, proof) =
+            decode_two_bytes(&hex_out(&fpvm(&["prove", "--step", &n.to_string()], &elf)))
+                .expect("ABI witness");
         assert_eq!(state, pre, "state of step {n}");
         let post: [u8; 245] = post.try_into().expect("245-byte state");
         assert_eq!(step_from_witness(&state, &proof), Ok(state_hash(&post)));
     }
     let cd = hex_out(&fpvm(&["prove", "--step", "3", "--calldata"], &elf));
-    assert_eq!(&cd[..4], &oracle_fpvm::hash::keccak256(b"step(bytes,bytes)")[..4]);
+    assert_eq!(
+        &cd[..4],
+        &oracle_fpvm::hash::keccak256(b"step(bytes,bytes)")[..4]
+    );
 }
 
 #[test]

@@ -64,19 +64,55 @@ fn malformed_headers_are_typed_errors() {
     assert_eq!(case(0, b"\x7fELG"), Some(ElfError::BadMagic));
     assert_eq!(case(4, &[2]), Some(ElfError::NotElf32(2)));
     assert_eq!(case(5, &[2]), Some(ElfError::NotLittleEndian(2)));
-    assert_eq!(case(16, &3u16.to_le_bytes()), Some(ElfError::NotExecutable(3)));
+    assert_eq!(
+        case(16, &3u16.to_le_bytes()),
+        Some(ElfError::NotExecutable(3))
+    );
     assert_eq!(case(18, &62u16.to_le_bytes()), Some(ElfError::NotRiscv(62)));
-    assert_eq!(case(36, &1u32.to_le_bytes()), Some(ElfError::CompressedNotSupported));
-    assert_eq!(case(42, &56u16.to_le_bytes()), Some(ElfError::BadPhentsize(56)));
-    assert!(matches!(case(28, &0xffff_fff0u32.to_le_bytes()), Some(ElfError::Truncated { .. })));
-    assert!(matches!(case(44, &0xffffu16.to_le_bytes()), Some(ElfError::Truncated { .. })));
-    assert!(matches!(case(52 + 4, &0xffff_0000u32.to_le_bytes()), Some(ElfError::Truncated { .. })));
-    assert!(matches!(case(52 + 16, &0x1000u32.to_le_bytes()), Some(ElfError::FileSizeExceedsMemSize { .. })));
-    assert!(matches!(case(52 + 8, &0xffff_fff0u32.to_le_bytes()), Some(ElfError::SegmentOverflow { .. })));
-    assert!(matches!(case(52 + 8, &0x0000_0800u32.to_le_bytes()), Some(ElfError::SegmentInGuard { .. })));
-    assert_eq!(case(52, &2u32.to_le_bytes()), Some(ElfError::NoLoadableSegment));
-    assert_eq!(case(24, &0x10002u32.to_le_bytes()), Some(ElfError::BadEntry(0x10002)));
-    assert_eq!(case(24, &0x100u32.to_le_bytes()), Some(ElfError::BadEntry(0x100)));
+    assert_eq!(
+        case(36, &1u32.to_le_bytes()),
+        Some(ElfError::CompressedNotSupported)
+    );
+    assert_eq!(
+        case(42, &56u16.to_le_bytes()),
+        Some(ElfError::BadPhentsize(56))
+    );
+    assert!(matches!(
+        case(28, &0xffff_fff0u32.to_le_bytes()),
+        Some(ElfError::Truncated { .. })
+    ));
+    assert!(matches!(
+        case(44, &0xffffu16.to_le_bytes()),
+        Some(ElfError::Truncated { .. })
+    ));
+    assert!(matches!(
+        case(52 + 4, &0xffff_0000u32.to_le_bytes()),
+        Some(ElfError::Truncated { .. })
+    ));
+    assert!(matches!(
+        case(52 + 16, &0x1000u32.to_le_bytes()),
+        Some(ElfError::FileSizeExceedsMemSize { .. })
+    ));
+    assert!(matches!(
+        case(52 + 8, &0xffff_fff0u32.to_le_bytes()),
+        Some(ElfError::SegmentOverflow { .. })
+    ));
+    assert!(matches!(
+        case(52 + 8, &0x0000_0800u32.to_le_bytes()),
+        Some(ElfError::SegmentInGuard { .. })
+    ));
+    assert_eq!(
+        case(52, &2u32.to_le_bytes()),
+        Some(ElfError::NoLoadableSegment)
+    );
+    assert_eq!(
+        case(24, &0x10002u32.to_le_bytes()),
+        Some(ElfError::BadEntry(0x10002))
+    );
+    assert_eq!(
+        case(24, &0x100u32.to_le_bytes()),
+        Some(ElfError::BadEntry(0x100))
+    );
     assert!(matches!(load(&good[..30]), Err(ElfError::Truncated { .. })));
     assert!(matches!(load(&[]), Err(ElfError::Truncated { .. })));
 }
@@ -95,7 +131,11 @@ fn every_truncation_and_random_corruption_is_handled() {
     let mut r = Rng(42);
     let tiny = tiny_elf(&code());
     for _ in 0..2_000 {
-        let mut f = if r.below(2) == 0 { elf.clone() } else { tiny.clone() };
+        let mut f = if r.below(2) == 0 {
+            elf.clone()
+        } else {
+            tiny.clone()
+        };
         for _ in 0..1 + r.below(4) {
             let at = r.below(f.len().min(120) as u64) as usize;
             f[at] = r.next_u64() as u8;

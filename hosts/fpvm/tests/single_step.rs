@@ -12,7 +12,9 @@ use oracle_fpvm::state::CpuState;
 use oracle_fpvm::witness::prove_step;
 use oracle_fpvm::{step_from_witness, step_from_witness_with_oracle, Vm, VmError};
 
-const OPCODES: [u32; 11] = [0x37, 0x17, 0x6f, 0x67, 0x63, 0x03, 0x23, 0x13, 0x33, 0x0f, 0x73];
+const OPCODES: [u32; 11] = [
+    0x37, 0x17, 0x6f, 0x67, 0x63, 0x03, 0x23, 0x13, 0x33, 0x0f, 0x73,
+];
 const CODE: u32 = 0x0001_0000;
 const DATA: u32 = 0x0002_0000;
 
@@ -48,10 +50,19 @@ fn random_single_steps_agree() {
     let oracle = request_oracle();
     let mut vm = Vm::new(CpuState::default(), Memory::new(), oracle.clone());
     let mut r = Rng(7);
-    let keys = [local_key(1), local_key(2), local_key(3), keccak_key(common::REQUEST_INPUT)];
+    let keys = [
+        local_key(1),
+        local_key(2),
+        local_key(3),
+        keccak_key(common::REQUEST_INPUT),
+    ];
     let mut checked = 0;
     for i in 0..30_000u32 {
-        let mut cpu = CpuState { pc: CODE + 4 * r.below(2048) as u32, step: i as u64, ..Default::default() };
+        let mut cpu = CpuState {
+            pc: CODE + 4 * r.below(2048) as u32,
+            step: i as u64,
+            ..Default::default()
+        };
         for reg in 1..32 {
             cpu.regs[reg] = random_reg(&mut r);
         }
@@ -81,7 +92,12 @@ fn random_single_steps_agree() {
             Err(VmError::MissingPreimage(_)) => unreachable!("all keys are known"),
             Err(e) => panic!("host error {e}"),
         }
-        assert_eq!(vm.state_hash(), from_witness, "insn {insn:#010x} regs {:x?}", w.state);
+        assert_eq!(
+            vm.state_hash(),
+            from_witness,
+            "insn {insn:#010x} regs {:x?}",
+            w.state
+        );
         checked += 1;
     }
     assert_eq!(checked, 30_000);
@@ -91,7 +107,11 @@ fn random_single_steps_agree() {
 fn garbage_witnesses_never_panic() {
     let mut r = Rng(99);
     for _ in 0..20_000 {
-        let slen = if r.below(4) == 0 { r.below(300) as usize } else { off::SIZE };
+        let slen = if r.below(4) == 0 {
+            r.below(300) as usize
+        } else {
+            off::SIZE
+        };
         let plen = r.below(2200) as usize;
         let mut state: Vec<u8> = (0..slen).map(|_| r.next_u64() as u8).collect();
         if slen == off::SIZE && r.below(2) == 0 {
