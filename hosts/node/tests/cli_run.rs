@@ -1,0 +1,126 @@
+//! `oracle run` as a user runs it: the real binary, a converted bundled model.
+
+use std::process::Command;
+
+use oracle_core::quant::QType;
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_tests::LLAMA_FIXTURES;
+
+fn oracle() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_oracle"))
+}
+
+#[test]
+fn stdout_is_prompt_plus_generation_whatever_the_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.bin");
+    let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
+    std::fs::write(&path, &bytes).unwrap();
+    let model = Model::load(&bytes).unwrap();
+    let sampling = SamplingParams {
+        temperature_q16: 52429,
+        top_p_q16: 58982,
+        seed: 9,
+    }; // 0.8, 0.9
+    let want = model
+        .generate(
+            Exec::default(),
+            &Request {
+                prompt: b"Lily",
+                steps: 50,
+                sampling,
+            },
+            |_| {},
+        )
+        .unwrap();
+    let mut outputs = Vec::new();
+    for extra in [&[][..], &["--scalar"][..], &["--threads", "2"][..]] {
+        let out = oracle()
+            .args(["run", "--model"])
+            .arg(&path)
+            .args([
+                "--prompt",
+                "Lily",
+                "--steps",
+                "50",
+                "--temperature",
+                "0.8",
+                "--top-p",
+                "0.9",
+                "--seed",
+                "9",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("tok/s"));
+        outputs.push(out.stdout);
+    }
+    let mut expected = want.text.clone();
+    expected.push(b'\n');
+    assert!(expected.starts_with(b"Lily"));
+    for o in &outputs {
+        assert_eq!(o, &expected);
+    }
+}
+
+#[test]
+fn bad_inputs_exit_non_zero_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, vec![7u8; 1000]).unwrap();
+    let good = dir.path().join("good.bin");
+    std::fs::write(&good, LLAMA_FIXTURES[1].model_file(QType::Q8)).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--model".into(),
+                dir.path().join("missing").display().to_string(),
+            ],
+            "opening",
+        ),
+        (
+            vec!["--model".into(), garbage.display().to_string()],
+            "not an oracle model file",
+        ),
+        (
+            vec![
+                "--model".into(),
+                good.display().to_string(),
+                "--temperature=-1".into(),
+            ],
+            "not a non-negative decimal",
+        ),
+        (
+            vec![
+                "--model".into(),
+                good.display().to_string(),
+                "--top-p".into(),
+                "1.5".into(),
+            ],
+            "top-p",
+        ),
+        (
+            vec![
+                "--model".into(),
+                good.display().to_string(),
+                "--root".into(),
+                "0x1234".into(),
+            ],
+            "32 bytes",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = oracle().arg("run").args(&args).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let help = oracle().args(["run", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--temperature"));
+}
