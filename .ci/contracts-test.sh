@@ -21,5 +21,7 @@ echo "== forge build"
 "$FORGE" build --sizes
 echo "== forge test"
 "$FORGE" test
+echo "== Rust bindings artifacts up to date"
+bash "$CONTRACTS_DIR/../hosts/contracts-bindings/update-artifacts.sh" --check
 echo "== forge snapshot --check"
 "$FORGE" snapshot --check --no-match-path "test/invariant/*"
