@@ -143,6 +143,57 @@ fn every_instruction_has_a_program() {
     }
 }
 
+/// The B-type encoding of `op x1, x2, .+offset` (funct3 from the op).
+fn branch_word(funct3: u32, offset: i32) -> u32 {
+    let i = offset as u32;
+    ((i >> 12) & 1) << 31
+        | ((i >> 5) & 0x3f) << 25
+        | 2 << 20
+        | 1 << 15
+        | funct3 << 12
+        | ((i >> 1) & 0xf) << 8
+        | ((i >> 11) & 1) << 7
+        | 0x63
+}
+
+#[test]
+fn branch_programs_contain_both_range_ends() {
+    // Guards against the assembler relaxing an extreme branch into branch + jal.
+    for (name, funct3) in [
+        ("beq", 0),
+        ("bne", 1),
+        ("blt", 4),
+        ("bge", 5),
+        ("bltu", 6),
+        ("bgeu", 7),
+    ] {
+        let elf = std::fs::read(assemble(
+            &common::asm_dir().join(format!("{name}.S")),
+            &format!("range-{name}"),
+        ))
+        .expect("read ELF");
+        for offset in [4092, -4096] {
+            let w = branch_word(funct3, offset).to_le_bytes();
+            assert!(
+                elf.windows(4).any(|x| x == w),
+                "{name}: no branch with offset {offset}"
+            );
+        }
+    }
+    let elf = std::fs::read(assemble(
+        &common::asm_dir().join("jal_range.S"),
+        "range-jal",
+    ))
+    .expect("read ELF");
+    for w in [0x7fdf_f0efu32, 0x8000_006f] {
+        // jal ra, .+1048572 and jal x0, .-1048576
+        assert!(
+            elf.windows(4).any(|x| x == w.to_le_bytes()),
+            "jal_range: no {w:#x}"
+        );
+    }
+}
+
 #[test]
 fn preimage_program_commits_the_input_key() {
     let p = programs()

@@ -183,14 +183,13 @@ TEST_BR_TAKEN 180, bgeu, 0x7fffffff, 0x55555555
 TEST_BR_TAKEN 181, bgeu, 0x7fffffff, 0x7fffffff
 TEST_BR_NOT_TAKEN 182, bgeu, 0x7fffffff, 0x80000000
 TEST_BR_TAKEN 183, bgeu, 0x7fffffff, 0x00000000
-# forward +4092 (the largest 4-aligned offset)
+# forward +4092 (the largest 4-aligned offset): bgeu x1, x2, .+4092
 li gp, 184
 li x1, 0x00000000
 li x2, 0x00000000
-bgeu x1, x2, 1f
+.word 0x7e20fee3
 j fail
 .fill 1021, 4, 0x00000013
-1:
 # backward -4096 (the smallest offset)
 li gp, 185
 li x1, 0x00000000
