@@ -1,5 +1,7 @@
 //! int8 / int4 GEMV: multiply-accumulates per second, scalar vs SIMD, measured in
 //! the same run. Each bench first checks that both kernels give equal outputs.
+// criterion's macros generate undocumented items.
+#![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use oracle_benches::{random_quant, Xorshift};

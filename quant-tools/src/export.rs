@@ -83,7 +83,7 @@ pub fn export(
     let c = &model.config;
     if opts.group == 0
         || opts.group > MAX_GROUP as usize
-        || (opts.qtype == QType::Q4 && opts.group % 2 != 0)
+        || (opts.qtype == QType::Q4 && !opts.group.is_multiple_of(2))
     {
         return Err(ExportError::BadGroup(opts.group));
     }
