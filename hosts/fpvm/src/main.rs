@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand};
 use oracle_fpvm::checkpoint::Checkpoints;
 use oracle_fpvm::preimage::{InMemoryOracle, Request};
 use oracle_fpvm::state::state_hash;
-use oracle_fpvm::witness::prove_step;
+use oracle_fpvm::step_from_witness_with_oracle;
+use oracle_fpvm::witness::{insn_class, prove_step};
 use oracle_fpvm::{DebugSink, SharedOracle, Vm};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +52,19 @@ enum Cmd {
         /// Prefix the `step(bytes,bytes)` selector (full calldata).
         #[arg(long)]
         calldata: bool,
+    },
+    /// Print test vectors for the Solidity twin: a JSON array with, for each step
+    /// from `--from`, {step, class, state, proof, post} (hex), `post` being the
+    /// post-state hash the on-chain `step` must return.
+    Witnesses {
+        #[command(flatten)]
+        program: Program,
+        /// First step.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most steps to print (stops earlier at the halt; the halted state is printed once).
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
     },
 }
 
@@ -135,14 +150,48 @@ fn main() -> Result<()> {
                 w.abi_encode()
             };
             println!("0x{}", hex::encode(out));
-            let post = oracle_fpvm::step_from_witness_with_oracle(
-                &w.state,
-                &w.proof,
-                Some(vm.oracle().as_ref()),
-            )?;
+            let post =
+                step_from_witness_with_oracle(&w.state, &w.proof, Some(vm.oracle().as_ref()))?;
             eprintln!("step: {} (halted: {})", vm.cpu.step, vm.halted());
             eprintln!("pre-state hash: 0x{}", hex::encode(vm.state_hash()));
             eprintln!("post-state hash: 0x{}", hex::encode(post));
+        }
+        Cmd::Witnesses {
+            program,
+            from,
+            count,
+        } => {
+            let mut vm = program.load()?;
+            vm.run(from)?;
+            let oracle = vm.oracle().clone();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            writeln!(out, "[")?;
+            for i in 0..count {
+                let insn = vm.mem.load_u32(vm.cpu.pc);
+                let class = insn_class(&vm.cpu, insn);
+                let w = prove_step(&mut vm)?;
+                let post =
+                    step_from_witness_with_oracle(&w.state, &w.proof, Some(oracle.as_ref()))?;
+                let step = vm.cpu.step;
+                let halted = vm.halted();
+                vm.step()?;
+                if vm.state_hash() != post {
+                    bail!("witness and fast VM disagree at step {step}");
+                }
+                let last = halted || i + 1 == count;
+                writeln!(
+                    out,
+                    "  {{\"step\": {step}, \"class\": \"{class}\", \"state\": \"0x{}\", \"proof\": \"0x{}\", \"post\": \"0x{}\"}}{}",
+                    hex::encode(&w.state),
+                    hex::encode(&w.proof),
+                    hex::encode(post),
+                    if last { "" } else { "," }
+                )?;
+                if last {
+                    break;
+                }
+            }
+            writeln!(out, "]")?;
         }
     }
     Ok(())

@@ -104,6 +104,41 @@ impl Witness {
     }
 }
 
+/// The instruction class of the next step, for coverage and per-class gas tables:
+/// `lui auipc jal jalr branch load store alu-imm alu mul div fence ecall-exit
+/// ecall-write ecall-preimage-set-key ecall-preimage-read ecall-commit-output
+/// ecall-unknown ebreak invalid halted`.
+pub fn insn_class(cpu: &CpuState, insn: u32) -> &'static str {
+    if cpu.halted() {
+        return "halted";
+    }
+    let funct7 = insn >> 25;
+    match insn & 0x7f {
+        0x37 => "lui",
+        0x17 => "auipc",
+        0x6f => "jal",
+        0x67 => "jalr",
+        0x63 => "branch",
+        0x03 => "load",
+        0x23 => "store",
+        0x13 => "alu-imm",
+        0x33 if funct7 == 1 && (insn >> 12) & 7 >= 4 => "div",
+        0x33 if funct7 == 1 => "mul",
+        0x33 => "alu",
+        0x0f => "fence",
+        0x73 if insn == 0x0010_0073 => "ebreak",
+        0x73 if insn == 0x73 => match cpu.regs[17] {
+            syscall::EXIT => "ecall-exit",
+            syscall::WRITE => "ecall-write",
+            syscall::PREIMAGE_SET_KEY => "ecall-preimage-set-key",
+            syscall::PREIMAGE_READ => "ecall-preimage-read",
+            syscall::COMMIT_OUTPUT => "ecall-commit-output",
+            _ => "ecall-unknown",
+        },
+        _ => "invalid",
+    }
+}
+
 /// The data leaf address the next step of `cpu` touches, if any (what the prover must
 /// prove). Mirrors the checks of the step: no address if the access would panic.
 pub fn data_access(cpu: &CpuState, insn: u32) -> Option<u32> {

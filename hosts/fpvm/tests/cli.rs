@@ -89,3 +89,45 @@ fn bad_elf_is_an_error_not_a_crash() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ELF"));
 }
+
+#[test]
+fn witnesses_are_json_test_vectors() {
+    let elf = assemble(&asm_dir().join("preimage.S"), "cli-vectors");
+    let o = Command::new(env!("CARGO_BIN_EXE_fpvm"))
+        .args(["witnesses", "--elf"])
+        .arg(&elf)
+        .args(["--count", "100000", "--input"])
+        .arg(std::str::from_utf8(common::REQUEST_INPUT).unwrap())
+        .output()
+        .expect("run fpvm");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let items = v.as_array().expect("array");
+    assert!(items.len() > 100);
+    let oracle = common::request_oracle();
+    let mut classes = std::collections::BTreeSet::new();
+    for it in items {
+        let h = |k: &str| hex::decode(it[k].as_str().unwrap().trim_start_matches("0x")).unwrap();
+        let post = oracle_fpvm::step_from_witness_with_oracle(
+            &h("state"),
+            &h("proof"),
+            Some(oracle.as_ref()),
+        );
+        assert_eq!(
+            post.map(|p| p.to_vec()),
+            Ok(h("post")),
+            "step {}",
+            it["step"]
+        );
+        classes.insert(it["class"].as_str().unwrap().to_string());
+    }
+    for c in [
+        "ecall-preimage-read",
+        "ecall-preimage-set-key",
+        "ecall-commit-output",
+        "ecall-exit",
+        "halted",
+    ] {
+        assert!(classes.contains(c), "class {c} missing");
+    }
+}
