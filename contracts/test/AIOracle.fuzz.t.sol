@@ -163,5 +163,25 @@ contract AIOracleFuzzTest is BaseTest {
         assertEq(o.getOperator(operator).bond, 0);
         assertEq(address(o).balance, MODEL_FEE + CHALLENGE_BOND + submissionBond);
     }
-}
 
+    /// Whatever gas the finalizer supplies, it either reverts or the receiver gets its full gas limit:
+    /// the RecordingReceiver needs well under GAS_LIMIT, so a starved callback would show as FAILED.
+    function testFuzz_finalize_callbackNeverStarved(uint256 gas) public {
+        gas = bound(gas, 20_000, 600_000);
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        (bool ok,) = address(oracle).call{gas: gas}(
+            abi.encodeCall(AIOracle.finalize, (id, keccak256(INPUT), address(receiver), CB_DATA, OUTPUT))
+        );
+        if (ok) {
+            assertTrue(oracle.isFinalized(id));
+            assertEq(uint8(oracle.getRequest(id).callbackStatus), uint8(AIOracle.CallbackStatus.SUCCEEDED));
+            assertGe(receiver.lastGas(), GAS_LIMIT - 5000);
+        } else {
+            assertFalse(oracle.isFinalized(id));
+            assertEq(receiver.calls(), 0);
+        }
+    }
+}

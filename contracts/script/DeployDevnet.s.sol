@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Script} from "forge-std/Script.sol";
+import {console2} from "forge-std/console2.sol";
+
+import {AIOracle} from "../src/AIOracle.sol";
+import {Prompt} from "../src/Prompt.sol";
+import {IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
+
+/// @notice Deploys AIOracle + Prompt and registers one model on a local devnet (anvil).
+/// @dev    . contracts/env.sh && cd contracts && "$ANVIL" &
+///         "$FORGE" script script/DeployDevnet.s.sol --rpc-url http://127.0.0.1:8545 --broadcast \
+///             --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+///         Optional env: MODEL_ROOT, PROGRAM_HASH (bytes32), MODEL_FEE (wei), CHALLENGE_WINDOW (s).
+contract DeployDevnet is Script {
+    /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly).
+    uint256 internal constant SUBMISSION_BOND = 1 ether;
+    uint256 internal constant CHALLENGE_BOND = 0.5 ether;
+    uint256 internal constant CHALLENGER_REWARD_BPS = 5000;
+    uint256 internal constant UNBOND_DELAY = 1 days;
+    uint256 internal constant REQUEST_TIMEOUT = 1 hours;
+
+    function run() external returns (AIOracle oracle, Prompt prompt, uint256 modelId) {
+        AIOracle.ModelConfig memory c = AIOracle.ModelConfig({
+            modelRoot: vm.envOr("MODEL_ROOT", keccak256("devnet model root")),
+            programHash: vm.envOr("PROGRAM_HASH", keccak256("devnet program")),
+            fee: uint96(vm.envOr("MODEL_FEE", uint256(0.001 ether))),
+            feeToken: address(0),
+            feeReceiver: address(0),
+            receiverShareBps: 0,
+            challengeWindow: uint32(vm.envOr("CHALLENGE_WINDOW", uint256(60))),
+            maxInputSize: 16 * 1024,
+            maxCallbackGas: 5_000_000
+        });
+
+        vm.startBroadcast();
+        (, address deployer,) = vm.readCallers();
+        oracle = new AIOracle(
+            deployer,
+            deployer,
+            SUBMISSION_BOND,
+            CHALLENGE_BOND,
+            CHALLENGER_REWARD_BPS,
+            UNBOND_DELAY,
+            REQUEST_TIMEOUT
+        );
+        // No dispute game yet (challenges disabled); 1 gwei floor for the callback gas price.
+        oracle.setParameters(deployer, 0, 1 gwei, IDisputeGameFactory(address(0)));
+        prompt = new Prompt(oracle, deployer);
+        modelId = oracle.registerModel(c);
+        vm.stopBroadcast();
+
+        console2.log("AIOracle", address(oracle));
+        console2.log("Prompt", address(prompt));
+        console2.log("modelId", modelId);
+    }
+}
