@@ -103,8 +103,21 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
 
 /// Rows `first..first + out.len()` of the product.
 fn rows(simd: bool, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
-    for (i, o) in out.iter_mut().enumerate() {
-        let r = first + i;
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        while i + 4 <= out.len() {
+            // Safety: `simd` is only true when `simd_available()` saw AVX2, and rows
+            // first + i .. first + i + 4 are inside the matrix.
+            let totals = unsafe { x86::rows4_total(m, first + i, x) };
+            for (o, t) in out[i..i + 4].iter_mut().zip(totals) {
+                *o = finish_row(t, m.exp, shift);
+            }
+            i += 4;
+        }
+    }
+    for (k, o) in out.iter_mut().enumerate().skip(i) {
+        let r = first + k;
         let total = if simd {
             simd_row_total(m, r, x)
         } else {
