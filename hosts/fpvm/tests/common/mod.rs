@@ -197,8 +197,8 @@ impl Rng {
     }
 }
 
-/// A random rv32im program (straight-line ALU/M ops, aligned loads and stores into
-/// `testdata`, forward branches and jumps), using the conformance harness so that it
+/// A random rv32im program (ALU/M ops, aligned loads and stores into `testdata`,
+/// forward branches and jumps, bounded loops), using the conformance harness so that it
 /// dumps registers and `testdata` at the end. x31 holds the `testdata` base; x30 is
 /// scratch for jalr.
 pub fn random_program(seed: u64, len: usize) -> String {
@@ -218,7 +218,8 @@ pub fn random_program(seed: u64, len: usize) -> String {
         0x7fff,
     ];
     let mut s = String::from(".include \"macros.inc\"\nTEST_BEGIN\n");
-    for reg in 1..30 {
+    // x29 (loop counter) stays 0 from TEST_BEGIN, x30/x31 are set below.
+    for reg in 1..29 {
         let v = if r.below(2) == 0 {
             *r.pick(&edge)
         } else {
@@ -240,9 +241,21 @@ pub fn random_program(seed: u64, len: usize) -> String {
     let br = ["beq", "bne", "blt", "bge", "bltu", "bgeu"];
     let lds = [("lb", 1), ("lh", 2), ("lw", 4), ("lbu", 1), ("lhu", 2)];
     let sts = [("sb", 1), ("sh", 2), ("sw", 4)];
-    let reg = |r: &mut Rng| r.below(30) as u32; // x0..x29 (x0 as a destination too)
+    let reg = |r: &mut Rng| r.below(29) as u32; // x0..x28 (x0 as a destination too)
+                                                // Bounded loops: x29 is the counter, set only at a loop head and counted down at
+                                                // its end with `bgtz`, so a jump into a body can never loop for long.
+    let mut open_loop: Option<(usize, usize)> = None;
     for i in 0..len {
         s += &format!("L{i}:\n");
+        if let Some((head, end)) = open_loop {
+            if i == end {
+                s += &format!("    addi x29, x29, -1\n    bgtz x29, B{head}\n");
+                open_loop = None;
+            }
+        } else if r.below(25) == 0 && i + 10 < len {
+            s += &format!("    li x29, {}\nB{i}:\n", 1 + r.below(8));
+            open_loop = Some((i, i + 2 + r.below(7) as usize));
+        }
         let rd = reg(&mut r);
         let (a, b) = (reg(&mut r), reg(&mut r));
         let line = match r.below(100) {
