@@ -8,6 +8,9 @@
 //! `hosts/contracts-bindings/update-artifacts.sh` (which runs `forge build` first);
 //! `.ci/contracts-test.sh` runs it with `--check` and fails if they are stale.
 //!
+//! [`devnet::deploy`] deploys AIOracle + Prompt and registers a model (what
+//! `contracts/script/DeployDevnet.s.sol` does with forge).
+//!
 //! # Finding the tools
 //!
 //! `.ci/contracts-install.sh` installs forge, anvil and cast from npm into
@@ -23,6 +26,8 @@
 //! ```
 
 use std::path::PathBuf;
+
+pub mod devnet;
 
 #[allow(missing_docs, clippy::too_many_arguments)]
 mod generated {

@@ -2,10 +2,14 @@
 
 use alloy::{
     node_bindings::Anvil,
-    primitives::{keccak256, Address, U256},
+    primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
 };
-use oracle_contracts::{anvil_path, AIOracle, Prompt};
+use oracle_contracts::{
+    anvil_path,
+    devnet::{self, DevnetConfig},
+    AIOracle, Prompt,
+};
 
 #[tokio::test]
 async fn deploys_oracle_and_prompt_and_reads_estimate_fee() {
@@ -20,63 +24,39 @@ async fn deploys_oracle_and_prompt_and_reads_estimate_fee() {
         .try_spawn()
         .unwrap_or_else(|e| panic!("could not start anvil at {}: {e}", path.display()));
     let deployer = anvil.addresses()[0];
-    let publisher = anvil.addresses()[1];
     // anvil's accounts are unlocked: transactions are sent unsigned with `from` and anvil signs them.
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
 
-    let oracle_address = AIOracle::deploy_builder(
-        &provider,
-        deployer,
-        deployer,
-        U256::from(10u64).pow(U256::from(18u64)),
-        U256::from(5u64).pow(U256::from(17u64)),
-        U256::from(5000u64),
-        U256::from(14 * 24 * 3600u64),
-        U256::from(24 * 3600u64),
-    )
-    .from(deployer)
-    .deploy()
-    .await
-    .expect("deploy AIOracle");
-    let oracle = AIOracle::new(oracle_address, &provider);
-    let prompt_address = Prompt::deploy_builder(&provider, oracle_address, deployer)
-        .from(deployer)
-        .deploy()
-        .await
-        .expect("deploy Prompt");
-    let prompt = Prompt::new(prompt_address, &provider);
-
+    let mut config = DevnetConfig::default();
     let model_fee = 10_000_000_000_000_000u128; // 0.01 ETH
-    let config = AIOracle::ModelConfig {
-        modelRoot: keccak256(b"model root"),
-        programHash: keccak256(b"program"),
-        fee: alloy::primitives::Uint::from(model_fee),
-        feeToken: Address::ZERO,
-        feeReceiver: publisher,
-        receiverShareBps: 2000,
-        challengeWindow: 3600,
-        maxInputSize: 4096,
-        maxCallbackGas: 2_000_000,
-    };
-    let receipt = oracle
-        .registerModel(config)
-        .from(publisher)
-        .send()
+    config.model.fee = alloy::primitives::Uint::from(model_fee);
+    config.model.feeReceiver = anvil.addresses()[1];
+    config.model.receiverShareBps = 2000;
+    let deployment = devnet::deploy(&provider, deployer, &config)
         .await
-        .expect("send registerModel")
-        .get_receipt()
-        .await
-        .expect("registerModel receipt");
-    assert!(receipt.status(), "registerModel reverted");
+        .expect("deploy the devnet contracts");
+    assert_eq!(deployment.model_id, U256::from(1));
+
+    let oracle = AIOracle::new(deployment.oracle, &provider);
+    let prompt = Prompt::new(deployment.prompt, &provider);
     assert_eq!(oracle.modelCount().call().await.unwrap(), 1);
+    assert_eq!(oracle.owner().call().await.unwrap(), deployer);
+    let model = oracle.getModel(deployment.model_id).call().await.unwrap();
+    assert_eq!(model.modelRoot, config.model.modelRoot);
+    assert_eq!(model.publisher, deployer);
 
     // Prompt's fee is the model fee plus its default callback gas at the oracle's gas price.
     let gas_price = oracle.callbackGasPrice().call().await.unwrap();
+    assert!(gas_price >= U256::from(config.min_callback_gas_price));
     let gas_limit = prompt.DEFAULT_CALLBACK_GAS_LIMIT().call().await.unwrap();
     let expected = U256::from(model_fee) + U256::from(gas_limit) * gas_price;
-    let via_prompt = prompt.estimateFee(U256::from(1)).call().await.unwrap();
+    let via_prompt = prompt
+        .estimateFee(deployment.model_id)
+        .call()
+        .await
+        .unwrap();
     let via_oracle = oracle
-        .estimateFee(U256::from(1), U256::from(gas_limit))
+        .estimateFee(deployment.model_id, U256::from(gas_limit))
         .call()
         .await
         .unwrap();
@@ -97,7 +77,8 @@ async fn deploys_oracle_and_prompt_and_reads_estimate_fee() {
     assert_eq!(decoded.map(|e| e.modelId), Some(U256::from(99)));
 
     // The runtime code is the embedded one, with the `aiOracle` immutable filled in.
-    let code = provider.get_code_at(*prompt.address()).await.unwrap();
+    let code = provider.get_code_at(deployment.prompt).await.unwrap();
     assert_eq!(code.len(), Prompt::DEPLOYED_BYTECODE.len());
-    assert_eq!(prompt.aiOracle().call().await.unwrap(), *oracle.address());
+    assert_eq!(prompt.aiOracle().call().await.unwrap(), deployment.oracle);
+    assert_ne!(deployment.oracle, Address::ZERO);
 }
