@@ -6,9 +6,9 @@
 //! input and seed give the same bytes on x86_64, aarch64 and the rv32im guest.
 //!
 //! Layers, lowest first: [`fixed`] and [`math`] (numerics) → [`quant`] and
-//! [`kernels`] (quantized matrix-vector products) → [`format`] and [`merkle`] (the
+//! [`kernels`] (quantized matrix-vector products) → [`format`](mod@format) and [`merkle`] (the
 //! model file and its commitment) → [`tokenizer`], [`sampler`], [`llama`],
-//! [`generate`].
+//! [`generate`](mod@generate).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(clippy::float_arithmetic)]
 

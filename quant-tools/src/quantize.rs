@@ -150,7 +150,11 @@ pub fn quantize_matrix(
                 QType::Q4 => {
                     let nibble = (q + 8) as u8;
                     let byte = &mut values[r * row_bytes + j / 2];
-                    *byte |= if j.is_multiple_of(2) { nibble } else { nibble << 4 };
+                    *byte |= if j.is_multiple_of(2) {
+                        nibble
+                    } else {
+                        nibble << 4
+                    };
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Matrix-vector products over quantized weights.
 //!
 //! [`scalar`] is the reference: plain loops in the order the format describes.
-//! [`x86`] (AVX2) and [`neon`] (aarch64) are the optimized twins, and rows may be
+//! `x86` (AVX2) and `neon` (aarch64) are the optimized twins, and rows may be
 //! split over threads. All of them compute the same exact integer sums (see the
 //! overflow bound in [`crate::quant`]), so their outputs are equal bit for bit; the
 //! tests in this module and the cross-target golden tests check it.

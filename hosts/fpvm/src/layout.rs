@@ -36,7 +36,7 @@ pub mod status {
     pub const RUNNING: u8 = 0;
     /// Halted by the `EXIT` syscall; EXIT_CODE holds the guest's code.
     pub const EXITED: u8 = 1;
-    /// Halted by undefined behaviour; EXIT_CODE holds a [`super::panic`] code.
+    /// Halted by undefined behaviour; EXIT_CODE holds a [`super::panic`](mod@super::panic) code.
     pub const PANICKED: u8 = 2;
 }
 

@@ -6,7 +6,7 @@
 //!   state, whose STEP field says when it halted.
 //! - Every executed instruction increments STEP, including the one that halts (EXIT
 //!   or a panic). A halting instruction leaves pc and registers unchanged.
-//! - Undefined behaviour halts with STATUS = PANICKED and a [`panic`] code:
+//! - Undefined behaviour halts with STATUS = PANICKED and a [`panic`](mod@crate::layout::panic) code:
 //!   invalid instruction, misaligned pc / jump or branch target, misaligned load or
 //!   store (checked before the range), any access below the null guard page, an
 //!   unknown syscall, `ebreak`.
