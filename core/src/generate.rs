@@ -23,6 +23,44 @@ pub struct Request<'p> {
     pub sampling: SamplingParams,
 }
 
+/// Length of [`Request::encode_params`]'s output.
+pub const PARAMS_LEN: usize = 20;
+
+impl Request<'_> {
+    /// The request's numeric parameters as the guest program reads them (the local
+    /// preimage "sampling parameters"): `steps`, `temperature_q16`, `top_p_q16` as
+    /// big-endian `u32`, then `seed` as big-endian `u64`.
+    pub fn encode_params(&self) -> [u8; PARAMS_LEN] {
+        let mut out = [0u8; PARAMS_LEN];
+        out[0..4].copy_from_slice(&self.steps.to_be_bytes());
+        out[4..8].copy_from_slice(&self.sampling.temperature_q16.to_be_bytes());
+        out[8..12].copy_from_slice(&self.sampling.top_p_q16.to_be_bytes());
+        out[12..20].copy_from_slice(&self.sampling.seed.to_be_bytes());
+        out
+    }
+
+    /// Decode [`Request::encode_params`] around a prompt; `None` unless exactly
+    /// [`PARAMS_LEN`] bytes.
+    pub fn decode_params<'p>(params: &[u8], prompt: &'p [u8]) -> Option<Request<'p>> {
+        if params.len() != PARAMS_LEN {
+            return None;
+        }
+        let u32_at =
+            |i: usize| u32::from_be_bytes([params[i], params[i + 1], params[i + 2], params[i + 3]]);
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&params[12..20]);
+        Some(Request {
+            prompt,
+            steps: u32_at(0),
+            sampling: SamplingParams {
+                temperature_q16: u32_at(4),
+                top_p_q16: u32_at(8),
+                seed: u64::from_be_bytes(seed),
+            },
+        })
+    }
+}
+
 /// What a run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {

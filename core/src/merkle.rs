@@ -113,6 +113,42 @@ pub fn chunk_proof(data: &[u8], index: usize) -> Option<Vec<Hash>> {
     Some(proof)
 }
 
+/// Every preimage a verifier needs to walk from the model root down to the chunks,
+/// each keyed by its keccak256: the 40-byte `treeRoot || uint64_be(len)`, the 64-byte
+/// inner nodes (those above at least one real chunk), and the chunks zero-padded to
+/// [`CHUNK_SIZE`]. The guest program fetches exactly these through the preimage
+/// oracle.
+pub fn preimages(data: &[u8]) -> Vec<Vec<u8>> {
+    let levels = levels(data);
+    let n = chunk_count(data.len());
+    let mut out = Vec::new();
+    let top = levels
+        .last()
+        .and_then(|l| l.first())
+        .copied()
+        .unwrap_or_default();
+    let mut head = top.to_vec();
+    head.extend_from_slice(&(data.len() as u64).to_be_bytes());
+    out.push(head);
+    for (height, level) in levels.iter().enumerate().skip(1) {
+        let covered = n.div_ceil(1 << height);
+        for i in 0..covered {
+            let below = &levels[height - 1];
+            let mut node = below[2 * i].to_vec();
+            node.extend_from_slice(&below[2 * i + 1]);
+            debug_assert_eq!(keccak(&node), level[i]);
+            out.push(node);
+        }
+    }
+    for i in 0..n {
+        let mut chunk = vec![0u8; CHUNK_SIZE];
+        let part = &data[(i * CHUNK_SIZE).min(data.len())..((i + 1) * CHUNK_SIZE).min(data.len())];
+        chunk[..part.len()].copy_from_slice(part);
+        out.push(chunk);
+    }
+    out
+}
+
 /// Check one chunk against a model root: `chunk` is the raw chunk (the last one may
 /// be short; it is zero-padded here), `proof` its sibling path.
 pub fn verify_chunk(root: &Hash, file_len: u64, index: u64, chunk: &[u8], proof: &[Hash]) -> bool {
@@ -177,6 +213,44 @@ mod tests {
                 }
             }
             assert!(chunk_proof(&data, chunk_count(len)).is_none());
+        }
+    }
+
+    #[test]
+    fn preimages_walk_from_root_to_every_chunk() {
+        for len in [0usize, 100, 4096, 3 * 4096 + 1, 5 * 4096] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let pre = preimages(&data);
+            let by_hash: alloc::collections::BTreeMap<Hash, &Vec<u8>> =
+                pre.iter().map(|p| (keccak(p), p)).collect();
+            let head = by_hash[&model_root(&data)];
+            assert_eq!(
+                u64::from_be_bytes(head[32..40].try_into().unwrap()),
+                len as u64
+            );
+            // Walk down, collecting chunks in order.
+            let mut frontier = vec![<[u8; 32]>::try_from(&head[..32]).unwrap()];
+            while frontier
+                .iter()
+                .any(|h| by_hash.get(h).is_some_and(|p| p.len() == 64))
+            {
+                frontier = frontier
+                    .iter()
+                    .flat_map(|h| match by_hash.get(h) {
+                        Some(p) if p.len() == 64 => {
+                            vec![p[..32].try_into().unwrap(), p[32..].try_into().unwrap()]
+                        }
+                        _ => vec![*h],
+                    })
+                    .collect();
+            }
+            let chunks: Vec<u8> = frontier
+                .iter()
+                .filter_map(|h| by_hash.get(h))
+                .filter(|p| p.len() == CHUNK_SIZE)
+                .flat_map(|p| p.iter().copied())
+                .collect();
+            assert_eq!(&chunks[..len], &data[..]);
         }
     }
 

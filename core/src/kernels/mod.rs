@@ -103,20 +103,12 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
 
 /// Rows `first..first + out.len()` of the product.
 fn rows(simd: bool, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
-    let mut i = 0;
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        while i + 4 <= out.len() {
-            // Safety: `simd` is only true when `simd_available()` saw AVX2, and rows
-            // first + i .. first + i + 4 are inside the matrix.
-            let totals = unsafe { x86::rows4_total(m, first + i, x) };
-            for (o, t) in out[i..i + 4].iter_mut().zip(totals) {
-                *o = finish_row(t, m.exp, shift);
-            }
-            i += 4;
-        }
-    }
-    for (k, o) in out.iter_mut().enumerate().skip(i) {
+    let done = if simd {
+        rows_by_four(m, x, shift, first, out)
+    } else {
+        0
+    };
+    for (k, o) in out.iter_mut().enumerate().skip(done) {
         let r = first + k;
         let total = if simd {
             simd_row_total(m, r, x)
@@ -125,6 +117,28 @@ fn rows(simd: bool, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &
         };
         *o = finish_row(total, m.exp, shift);
     }
+}
+
+/// The leading rows in blocks of four with the four-row AVX2 kernel; returns how
+/// many rows it wrote (only called when AVX2 is present).
+#[cfg(target_arch = "x86_64")]
+fn rows_by_four(m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) -> usize {
+    let mut i = 0;
+    while i + 4 <= out.len() {
+        // Safety: called only when `simd_available()` saw AVX2, and rows
+        // first + i .. first + i + 4 are inside the matrix.
+        let totals = unsafe { x86::rows4_total(m, first + i, x) };
+        for (o, t) in out[i..i + 4].iter_mut().zip(totals) {
+            *o = finish_row(t, m.exp, shift);
+        }
+        i += 4;
+    }
+    i
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn rows_by_four(_: &QMatrix<'_>, _: &[i16], _: u32, _: usize, _: &mut [i32]) -> usize {
+    0
 }
 
 #[inline]

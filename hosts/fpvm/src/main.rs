@@ -68,35 +68,97 @@ enum Cmd {
     },
 }
 
+/// The guest ELF that `hosts/guest/build.sh` builds, relative to the repository.
+const BUNDLED_GUEST: &str = "hosts/guest/target/riscv32im-unknown-none-elf/release/oracle-guest";
+
 /// What to run: the ELF and the request it serves.
 #[derive(Args)]
 struct Program {
-    /// The rv32im ELF to run.
+    /// The rv32im ELF to run (default: the bundled guest, built by
+    /// hosts/guest/build.sh).
     #[arg(long)]
-    elf: PathBuf,
-    /// Input bytes of the request (served as a keccak preimage and a local input hash).
-    #[arg(long)]
+    elf: Option<PathBuf>,
+    /// Raw input bytes of the request (served as a keccak preimage and a local input
+    /// hash), for programs other than the guest.
+    #[arg(long, conflicts_with = "prompt")]
     input: Option<String>,
+    /// Model file (from `oracle-quant convert`) for the guest: its root and every
+    /// tree preimage are served to the VM.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Prompt for the guest.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Positions to run, prompt included.
+    #[arg(long = "steps", default_value_t = 256)]
+    gen_steps: u32,
+    /// Sampling temperature as a decimal; 0 = greedy.
+    #[arg(long, default_value = "0")]
+    temperature: String,
+    /// Nucleus cut as a decimal in [0, 1].
+    #[arg(long, default_value = "0.9")]
+    top_p: String,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 impl Program {
-    /// The request → preimages step: the future `--model/--prompt` options add here.
-    fn oracle(&self) -> SharedOracle {
+    /// The request → preimages step.
+    fn oracle(&self) -> Result<SharedOracle> {
         let mut oracle = InMemoryOracle::new();
-        if let Some(input) = &self.input {
+        if let Some(model) = &self.model {
+            let bytes =
+                std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+            oracle_core::ModelFile::parse(&bytes)
+                .with_context(|| format!("parsing {}", model.display()))?;
+            let parse = |name: &str, text: &str| {
+                oracle_core::fixed::parse_q16(text)
+                    .ok_or_else(|| anyhow::anyhow!("--{name} {text:?} is not a decimal"))
+            };
+            let prompt = self.prompt.clone().unwrap_or_default().into_bytes();
+            let request = oracle_core::Request {
+                prompt: &prompt,
+                steps: self.gen_steps,
+                sampling: oracle_core::SamplingParams {
+                    temperature_q16: parse("temperature", &self.temperature)?,
+                    top_p_q16: parse("top-p", &self.top_p)?,
+                    seed: self.seed,
+                },
+            };
+            Request {
+                model_root: oracle_core::merkle::model_root(&bytes),
+                input: prompt.clone(),
+                sampling_params: request.encode_params().to_vec(),
+            }
+            .install(&mut oracle);
+            for preimage in oracle_core::merkle::preimages(&bytes) {
+                oracle.insert_keccak(preimage);
+            }
+        } else if self.prompt.is_some() {
+            bail!("--prompt needs --model");
+        } else if let Some(input) = &self.input {
             let req = Request {
                 input: input.as_bytes().to_vec(),
                 ..Default::default()
             };
             req.install(&mut oracle);
         }
-        Arc::new(oracle)
+        Ok(Arc::new(oracle))
     }
 
     fn load(&self) -> Result<Vm> {
-        let bytes =
-            std::fs::read(&self.elf).with_context(|| format!("reading {}", self.elf.display()))?;
-        Ok(Vm::from_elf(&bytes, self.oracle())?)
+        let elf = self
+            .elf
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(BUNDLED_GUEST));
+        let bytes = std::fs::read(&elf).with_context(|| {
+            format!(
+                "reading {} (build the bundled guest with hosts/guest/build.sh, or pass --elf)",
+                elf.display()
+            )
+        })?;
+        Ok(Vm::from_elf(&bytes, self.oracle()?)?)
     }
 }
 

@@ -1,0 +1,155 @@
+//! The guest program (hosts/guest, built here for riscv32im) runs a real request in
+//! the VM and produces exactly the bytes of the native `oracle run`, for both
+//! bundled models, greedy and seeded; a model byte that differs from the root is
+//! refused by the VM itself.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use oracle_core::merkle::{keccak, model_root, preimages};
+use oracle_core::quant::QType;
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_fpvm::preimage::{InMemoryOracle, Request as VmRequest};
+use oracle_fpvm::{DebugSink, Vm};
+use oracle_tests::LLAMA_FIXTURES;
+
+/// Build the guest once (a nested cargo build with its own target directory).
+fn guest_elf() -> &'static [u8] {
+    static ELF: OnceLock<Vec<u8>> = OnceLock::new();
+    ELF.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest");
+        let status = Command::new("bash")
+            .arg(dir.join("build.sh"))
+            .status()
+            .expect("running hosts/guest/build.sh");
+        assert!(
+            status.success(),
+            "building the guest failed (needs `rustup target add riscv32im-unknown-none-elf`)"
+        );
+        std::fs::read(dir.join("target/riscv32im-unknown-none-elf/release/oracle-guest"))
+            .expect("guest ELF")
+    })
+}
+
+struct Outcome {
+    status: u8,
+    exit_code: u32,
+    stdout: Vec<u8>,
+    output: [u8; 32],
+    steps: u64,
+}
+
+fn run_in_vm(model: &[u8], served: &[u8], request: &Request<'_>) -> Outcome {
+    let mut oracle = InMemoryOracle::new();
+    VmRequest {
+        model_root: model_root(model),
+        input: request.prompt.to_vec(),
+        sampling_params: request.encode_params().to_vec(),
+    }
+    .install(&mut oracle);
+    for p in preimages(served) {
+        oracle.insert_keccak(p);
+    }
+    let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).expect("guest ELF loads");
+    vm.debug = DebugSink::Buffer(Vec::new());
+    vm.run(u64::MAX).expect("no host error");
+    Outcome {
+        status: vm.cpu.status,
+        exit_code: vm.cpu.exit_code,
+        stdout: vm.debug_output().to_vec(),
+        output: vm.cpu.output,
+        steps: vm.cpu.step,
+    }
+}
+
+#[test]
+fn guest_output_equals_native_for_both_models() {
+    let seeded = SamplingParams {
+        temperature_q16: 52429,
+        top_p_q16: 58982,
+        seed: 11,
+    };
+    for fixture in LLAMA_FIXTURES {
+        let bytes = fixture.model_file(QType::Q8);
+        let model = Model::load(&bytes).unwrap();
+        for sampling in [SamplingParams::GREEDY, seeded] {
+            let request = Request {
+                prompt: b"Once upon a time",
+                steps: 24,
+                sampling,
+            };
+            let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
+            let mut want = native.text.clone();
+            want.push(b'\n');
+            let got = run_in_vm(&bytes, &bytes, &request);
+            assert_eq!(
+                (got.status, got.exit_code),
+                (1, 0),
+                "{} exited badly: {}",
+                fixture.name,
+                String::from_utf8_lossy(&got.stdout)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&got.stdout),
+                String::from_utf8_lossy(&want),
+                "{}",
+                fixture.name
+            );
+            assert_eq!(got.output, keccak(&want), "output commitment");
+            eprintln!(
+                "{} {:?}: {} VM steps",
+                fixture.name, sampling.seed, got.steps
+            );
+        }
+    }
+}
+
+#[test]
+fn a_model_that_does_not_match_the_root_is_refused() {
+    let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
+    let mut tampered = bytes.clone();
+    let at = tampered.len() - 100;
+    tampered[at] ^= 1;
+    let request = Request {
+        prompt: b"Hi",
+        steps: 4,
+        sampling: SamplingParams::GREEDY,
+    };
+    // The root is the honest model's, the chunks served are the tampered file's:
+    // the chunk under the honest leaf's key is missing, so the VM stops with a host
+    // error rather than running other weights.
+    let mut oracle = InMemoryOracle::new();
+    VmRequest {
+        model_root: model_root(&bytes),
+        input: request.prompt.to_vec(),
+        sampling_params: request.encode_params().to_vec(),
+    }
+    .install(&mut oracle);
+    for p in preimages(&tampered) {
+        oracle.insert_keccak(p);
+    }
+    let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).unwrap();
+    assert!(
+        vm.run(u64::MAX).is_err(),
+        "the tampered chunk has no preimage under the honest key"
+    );
+    assert!(!vm.halted());
+}
+
+#[test]
+fn bad_request_parameters_exit_with_a_defined_code() {
+    let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
+    let long_prompt = "word ".repeat(400);
+    let request = Request {
+        prompt: long_prompt.as_bytes(),
+        steps: 4,
+        sampling: SamplingParams::GREEDY,
+    };
+    let got = run_in_vm(&bytes, &bytes, &request);
+    assert_eq!(
+        (got.status, got.exit_code),
+        (1, 4),
+        "prompt longer than the context"
+    );
+}
