@@ -100,19 +100,26 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         bytes32 callbackDataHash;
     }
 
-    /// @notice The current result of a request.
+    /// @notice The current result of a request. It is backed either by `submissionBond` locked in the
+    ///         submitting operator's bond (`bondLocked`), or, once a challenger's result replaced it, by that
+    ///         challenger's `challengeBond` held by the oracle.
     struct Result {
         address submitter;
         bool bondLocked;
+        uint32 openDisputes;
         bytes32 outputHash;
         bytes32 claim;
     }
 
-    /// @notice The (at most one) dispute of a request.
+    /// @notice One dispute: a game between the challenger and the result it challenged (`defender`,
+    ///         `defenderClaim`). A request may have several, concurrently.
     struct Dispute {
+        uint256 requestId;
         address challenger;
         bool resolved;
+        address defender;
         IDisputeGame game;
+        bytes32 defenderClaim;
         bytes32 outputHash;
         bytes32 claim;
     }
@@ -183,7 +190,12 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     mapping(uint256 modelId => Model) internal _models;
     mapping(uint256 requestId => Request) internal _requests;
     mapping(uint256 requestId => Result) internal _results;
-    mapping(uint256 requestId => Dispute) internal _disputes;
+    /// @notice Number of disputes opened; ids are 1..disputeCount.
+    uint256 public disputeCount;
+    mapping(uint256 disputeId => Dispute) internal _disputes;
+    /// @notice Whether `challenger` already challenged the result `claim` of `requestId` (once each).
+    mapping(uint256 requestId => mapping(bytes32 claim => mapping(address challenger => bool))) public
+        hasChallenged;
     mapping(address operator => Operator) internal _operators;
     /// @notice Pull balances: account => token (address(0) for ETH) => amount withdrawable.
     mapping(address account => mapping(address token => uint256)) public balanceOf;
@@ -208,10 +220,17 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     event ResultSubmitted(uint256 indexed requestId, address indexed operator, bytes output, bytes32 claim);
     /// @notice A result was challenged and a game opened.
     event ResultChallenged(
-        uint256 indexed requestId, address indexed challenger, IDisputeGame game, bytes output, bytes32 claim
+        uint256 indexed requestId,
+        uint256 indexed disputeId,
+        address indexed challenger,
+        IDisputeGame game,
+        bytes output,
+        bytes32 claim
     );
-    /// @notice A dispute's outcome was applied.
-    event DisputeResolved(uint256 indexed requestId, bool challengerWon);
+    /// @notice A dispute's outcome was applied; `replaced` when the challenger's result became the result.
+    event DisputeResolved(
+        uint256 indexed requestId, uint256 indexed disputeId, bool challengerWon, bool replaced
+    );
     /// @notice A callback ran (`success`), with at most MAX_RETURNDATA_COPY bytes of its revert data.
     event CallbackDispatched(uint256 indexed requestId, uint8 attempt, bool success, bytes reason);
     /// @notice An unserved request was refunded after its deadline.
@@ -250,7 +269,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     error OutputMismatch();
     error ChallengeWindowClosed();
     error ChallengeWindowOpen();
-    error AlreadyDisputed();
+    error AlreadyChallenged();
+    error UnknownDispute(uint256 disputeId);
+    error DisputeAlreadyResolved();
     error DisputesDisabled();
     error WrongBond(uint256 paid, uint256 required);
     error CannotChallengeOwnResult();
@@ -446,9 +467,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         return _results[requestId];
     }
 
-    /// @notice The dispute of a request (zero if none).
-    function getDispute(uint256 requestId) external view returns (Dispute memory) {
-        return _disputes[requestId];
+    /// @notice A dispute (zero if none).
+    function getDispute(uint256 disputeId) external view returns (Dispute memory) {
+        return _disputes[disputeId];
     }
 
     /// @inheritdoc IAIOracle
@@ -552,14 +573,23 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
         r.status = RequestStatus.SUBMITTED;
         r.challengeDeadline = (block.timestamp + _models[r.modelId].challengeWindow).toUint40();
-        _results[requestId] =
-            Result({submitter: msg.sender, bondLocked: true, outputHash: keccak256(output), claim: claim});
+        _results[requestId] = Result({
+            submitter: msg.sender,
+            bondLocked: true,
+            openDisputes: 0,
+            outputHash: keccak256(output),
+            claim: claim
+        });
         emit ResultSubmitted(requestId, msg.sender, output, claim);
     }
 
-    /// @notice Dispute a submitted result within its model's challenge window, posting `challengeBond` and
-    ///         the output and claim the challenger holds to be right. Opens a game through the factory.
+    /// @notice Dispute the current result of a request within its challenge window, posting `challengeBond`
+    ///         and the output and claim the challenger holds to be right. Opens a game through the factory.
+    ///         Anyone may challenge, concurrently with other challengers (so a sock puppet that challenges
+    ///         first and then loses on purpose cannot shield a wrong result); each address may challenge
+    ///         each result once.
     /// @param inputHash, callbackContract, callbackDataHash The request's payload (checked against its hash).
+    /// @return disputeId The new dispute's id.
     function challenge(
         uint256 requestId,
         bytes32 inputHash,
@@ -567,64 +597,59 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         bytes32 callbackDataHash,
         bytes calldata output,
         bytes32 claim
-    ) external payable nonReentrant returns (IDisputeGame game) {
+    ) external payable nonReentrant returns (uint256 disputeId) {
         Request storage r = _requests[requestId];
-        if (r.status != RequestStatus.SUBMITTED) revert InvalidStatus(r.status);
+        RequestStatus status = r.status;
+        if (status != RequestStatus.SUBMITTED && status != RequestStatus.DISPUTED) {
+            revert InvalidStatus(status);
+        }
         if (block.timestamp > r.challengeDeadline) revert ChallengeWindowClosed();
-        if (_disputes[requestId].challenger != address(0)) revert AlreadyDisputed();
         if (msg.value != challengeBond) revert WrongBond(msg.value, challengeBond);
-        IDisputeGameFactory factory = disputeGameFactory;
-        if (address(factory) == address(0)) revert DisputesDisabled();
         if (payloadHash(inputHash, callbackContract, callbackDataHash) != r.payloadHash) {
             revert PayloadMismatch();
         }
         if (output.length > MAX_OUTPUT_SIZE) revert OutputTooLarge(output.length, MAX_OUTPUT_SIZE);
-        Result storage res = _results[requestId];
-        if (claim == bytes32(0) || claim == res.claim) revert InvalidClaim();
-        if (msg.sender == res.submitter) revert CannotChallengeOwnResult();
-
-        r.status = RequestStatus.DISPUTED;
-        bytes32 outputHash = keccak256(output);
-        game = _openGame(factory, r.modelId, requestId, inputHash, res, outputHash, claim);
-        _disputes[requestId] = Dispute({
-            challenger: msg.sender, resolved: false, game: game, outputHash: outputHash, claim: claim
-        });
-        emit ResultChallenged(requestId, msg.sender, game, output, claim);
+        IDisputeGame game;
+        (disputeId, game) = _openDispute(r, requestId, inputHash, keccak256(output), claim);
+        emit ResultChallenged(requestId, disputeId, msg.sender, game, output, claim);
     }
 
     /// @notice Apply a finished game's outcome. Anyone may call.
-    /// @dev Challenger wins: the submitter's locked bond is slashed (`challengerRewardBps` of it to the
-    ///      challenger, the rest to the treasury), the challenger's bond is returned, and the challenger's
-    ///      output and claim replace the result (the challenger then earns the operator share).
-    ///      Submitter wins: the challenger's bond goes to the submitter. Either way the request is
-    ///      SUBMITTED again and finalizes after its original window; it cannot be disputed again.
-    function resolveDispute(uint256 requestId) external nonReentrant {
-        Request storage r = _requests[requestId];
-        if (r.status != RequestStatus.DISPUTED) revert InvalidStatus(r.status);
-        Dispute storage d = _disputes[requestId];
+    /// @dev Challenger wins against the current result: the result's backing bond is slashed
+    ///      (`challengerRewardBps` of it to the challenger, the rest to the treasury) and the challenger's
+    ///      output and claim become the result, backed by the challenger's bond, with a fresh challenge
+    ///      window (so a wrong challenger can be challenged in turn). Challenger wins against a result that
+    ///      was already replaced: its bond is returned. Defender wins: the challenge bond goes to the
+    ///      defender. The request can finalize once no dispute is open and its window has passed.
+    function resolveDispute(uint256 disputeId) external nonReentrant {
+        Dispute storage d = _disputes[disputeId];
+        if (address(d.game) == address(0)) revert UnknownDispute(disputeId);
+        if (d.resolved) revert DisputeAlreadyResolved();
         GameStatus outcome = d.game.status();
         if (outcome == GameStatus.IN_PROGRESS) revert GameNotResolved();
         d.resolved = true;
-        r.status = RequestStatus.SUBMITTED;
+        uint256 requestId = d.requestId;
+        Request storage r = _requests[requestId];
         Result storage res = _results[requestId];
-        address challenger = d.challenger;
         bool challengerWon = outcome == GameStatus.CHALLENGER_WINS;
-        if (challengerWon) {
-            uint96 slashed = submissionBond;
-            Operator storage op = _operators[res.submitter];
-            op.bond -= slashed;
-            op.locked -= slashed;
-            uint256 reward = slashed * challengerRewardBps / BPS;
-            _credit(challenger, address(0), challengeBond + reward);
-            _credit(treasury, address(0), slashed - reward);
-            res.submitter = challenger;
+        bool replaced;
+        if (!challengerWon) {
+            _credit(d.defender, address(0), challengeBond);
+        } else if (d.defenderClaim != res.claim) {
+            _credit(d.challenger, address(0), challengeBond);
+        } else {
+            replaced = true;
+            _slashBacking(res, d.challenger);
+            res.submitter = d.challenger;
             res.bondLocked = false;
             res.outputHash = d.outputHash;
             res.claim = d.claim;
-        } else {
-            _credit(res.submitter, address(0), challengeBond);
+            r.challengeDeadline = (block.timestamp + _models[r.modelId].challengeWindow).toUint40();
         }
-        emit DisputeResolved(requestId, challengerWon);
+        uint32 open = res.openDisputes - 1;
+        res.openDisputes = open;
+        if (open == 0) r.status = RequestStatus.SUBMITTED;
+        emit DisputeResolved(requestId, disputeId, challengerWon, replaced);
     }
 
     /// @notice Make a result final after its challenge window (no open dispute), pay everyone, and
@@ -653,6 +678,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         if (res.bondLocked) {
             res.bondLocked = false;
             _operators[submitter].locked -= submissionBond;
+        } else {
+            // a challenger's result: its challenge bond backed it until now
+            _credit(submitter, address(0), challengeBond);
         }
         _payFees(r, submitter);
 
@@ -790,6 +818,56 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             _credit(submitter, token, operatorAmt);
             _credit(msg.sender, address(0), r.gasFee);
         }
+    }
+
+    /// @dev Slash the bond backing the current result in favour of `challenger`.
+    function _slashBacking(Result storage res, address challenger) internal {
+        uint256 slashed;
+        if (res.bondLocked) {
+            uint96 b = submissionBond;
+            Operator storage op = _operators[res.submitter];
+            op.bond -= b;
+            op.locked -= b;
+            slashed = b;
+        } else {
+            slashed = challengeBond;
+        }
+        uint256 reward = slashed * challengerRewardBps / BPS;
+        _credit(challenger, address(0), reward);
+        _credit(treasury, address(0), slashed - reward);
+    }
+
+    /// @dev Check the challenger against the current result, record the dispute, and create its game.
+    function _openDispute(
+        Request storage r,
+        uint256 requestId,
+        bytes32 inputHash,
+        bytes32 outputHash,
+        bytes32 claim
+    ) internal returns (uint256 disputeId, IDisputeGame game) {
+        IDisputeGameFactory factory = disputeGameFactory;
+        if (address(factory) == address(0)) revert DisputesDisabled();
+        Result storage res = _results[requestId];
+        bytes32 defenderClaim = res.claim;
+        if (claim == bytes32(0) || claim == defenderClaim) revert InvalidClaim();
+        if (msg.sender == res.submitter) revert CannotChallengeOwnResult();
+        if (hasChallenged[requestId][defenderClaim][msg.sender]) revert AlreadyChallenged();
+        hasChallenged[requestId][defenderClaim][msg.sender] = true;
+
+        r.status = RequestStatus.DISPUTED;
+        res.openDisputes += 1;
+        game = _openGame(factory, r.modelId, requestId, inputHash, res, outputHash, claim);
+        disputeId = ++disputeCount;
+        _disputes[disputeId] = Dispute({
+            requestId: requestId,
+            challenger: msg.sender,
+            resolved: false,
+            defender: res.submitter,
+            game: game,
+            defenderClaim: defenderClaim,
+            outputHash: outputHash,
+            claim: claim
+        });
     }
 
     /// @dev Create the game; its starting state comes from on-chain data only.

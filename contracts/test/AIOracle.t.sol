@@ -837,22 +837,29 @@ contract AIOracleFinalizeTest is BaseTest {
 contract AIOracleDisputeTest is BaseTest {
     bytes internal constant GOOD = "5";
     bytes32 internal constant GOOD_CLAIM = keccak256("honest final state");
+    address internal honest = makeAddr("honest");
 
     function test_challenge_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        vm.prank(challenger);
-        IDisputeGame game = oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
-        );
-        assertEq(address(game), address(factory.lastGame()));
+        vm.expectEmit(true, true, true, false, address(oracle));
+        emit AIOracle.ResultChallenged(id, 1, challenger, IDisputeGame(address(0)), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        assertEq(did, 1);
+        assertEq(oracle.disputeCount(), 1);
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.DISPUTED));
-        AIOracle.Dispute memory d = oracle.getDispute(id);
+        assertEq(oracle.getResult(id).openDisputes, 1);
+        assertTrue(oracle.hasChallenged(id, CLAIM, challenger));
+        AIOracle.Dispute memory d = oracle.getDispute(did);
+        assertEq(d.requestId, id);
         assertEq(d.challenger, challenger);
-        assertEq(address(d.game), address(game));
+        assertEq(d.defender, operator);
+        assertEq(d.defenderClaim, CLAIM);
+        assertEq(address(d.game), address(factory.lastGame()));
         assertEq(d.outputHash, keccak256(GOOD));
         assertEq(d.claim, GOOD_CLAIM);
-        GameParams memory p = MockDisputeGame(address(game)).params();
+        assertFalse(d.resolved);
+        GameParams memory p = MockDisputeGame(address(d.game)).params();
         assertEq(p.requestId, id);
         assertEq(p.modelRoot, ROOT);
         assertEq(p.programHash, PROGRAM);
@@ -865,6 +872,16 @@ contract AIOracleDisputeTest is BaseTest {
         assertEq(p.challengerOutputHash, keccak256(GOOD));
     }
 
+    function test_challenge_concurrent_succeeds() public {
+        uint256 id = _request();
+        _submit(id);
+        uint256 a = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        assertEq(oracle.getResult(id).openDisputes, 2);
+        assertTrue(address(_game(a)) != address(_game(b)));
+        assertEq(address(oracle).balance, BONDS + oracle.estimateFee(modelId, GAS_LIMIT) + 2 * CHALLENGE_BOND);
+    }
+
     function test_RevertIf_challengeAfterWindow() public {
         uint256 id = _request();
         _submit(id);
@@ -873,23 +890,15 @@ contract AIOracleDisputeTest is BaseTest {
         _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
     }
 
-    function test_RevertIf_challengeTwice() public {
+    function test_RevertIf_challengeTwiceBySameChallenger() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        factory.lastGame().setStatus(GameStatus.DEFENDER_WINS);
-        oracle.resolveDispute(id);
-        vm.expectRevert(AIOracle.AlreadyDisputed.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-    }
-
-    function test_RevertIf_challengeWhileDisputed() public {
-        uint256 id = _request();
-        _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        vm.expectRevert(
-            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.DISPUTED)
-        );
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        vm.expectRevert(AIOracle.AlreadyChallenged.selector);
+        _challenge(id, address(receiver), GOOD, keccak256("another claim"));
+        _game(did).setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(did);
+        vm.expectRevert(AIOracle.AlreadyChallenged.selector);
         _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
     }
 
@@ -897,6 +906,17 @@ contract AIOracleDisputeTest is BaseTest {
         uint256 id = _request();
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.PENDING)
+        );
+        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+    }
+
+    function test_RevertIf_challengeFinalized() public {
+        uint256 id = _request();
+        _submit(id);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.FINALIZED)
         );
         _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
     }
@@ -944,12 +964,8 @@ contract AIOracleDisputeTest is BaseTest {
     function test_RevertIf_challengeOwnResult() public {
         uint256 id = _request();
         _submit(id);
-        vm.deal(operator, 10 ether);
         vm.expectRevert(AIOracle.CannotChallengeOwnResult.selector);
-        vm.prank(operator);
-        oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
-        );
+        _challengeAs(operator, id, address(receiver), GOOD, GOOD_CLAIM);
     }
 
     function test_RevertIf_challengeOutputTooLarge() public {
@@ -962,14 +978,19 @@ contract AIOracleDisputeTest is BaseTest {
     function test_resolveDispute_challengerWins_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        vm.warp(block.timestamp + 10 minutes);
+        _game(did).setStatus(GameStatus.CHALLENGER_WINS);
         vm.expectEmit(address(oracle));
-        emit AIOracle.DisputeResolved(id, true);
-        oracle.resolveDispute(id);
+        emit AIOracle.DisputeResolved(id, did, true, true);
+        oracle.resolveDispute(did);
 
         uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
-        assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward);
+        assertEq(
+            oracle.balanceOf(challenger, address(0)),
+            reward,
+            "reward; the challenge bond now backs the result"
+        );
         assertEq(oracle.balanceOf(treasury, address(0)), SUBMISSION_BOND - reward);
         AIOracle.Operator memory op = oracle.getOperator(operator);
         assertEq(op.bond, 10 ether - SUBMISSION_BOND, "slashed");
@@ -979,10 +1000,17 @@ contract AIOracleDisputeTest is BaseTest {
         assertEq(res.outputHash, keccak256(GOOD));
         assertEq(res.claim, GOOD_CLAIM);
         assertFalse(res.bondLocked);
-        assertTrue(oracle.getDispute(id).resolved);
+        assertEq(res.openDisputes, 0);
+        assertTrue(oracle.getDispute(did).resolved);
+        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
+        assertEq(oracle.getRequest(id).challengeDeadline, block.timestamp + WINDOW, "fresh window");
 
-        // the replaced result finalizes with the challenger's output; the operator share goes to them
-        vm.warp(block.timestamp + WINDOW + 1);
+        // the replaced result finalizes with the challenger's output after its own window; the challenger
+        // gets its bond back and the operator share
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        vm.warp(block.timestamp + 1);
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD);
@@ -990,17 +1018,16 @@ contract AIOracleDisputeTest is BaseTest {
         uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
         assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - rAmt - pAmt);
         assertEq(oracle.balanceOf(operator, address(0)), 0);
-        assertEq(oracle.getOperator(operator).locked, 0);
     }
 
     function test_resolveDispute_submitterWins_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        factory.lastGame().setStatus(GameStatus.DEFENDER_WINS);
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _game(did).setStatus(GameStatus.DEFENDER_WINS);
         vm.expectEmit(address(oracle));
-        emit AIOracle.DisputeResolved(id, false);
-        oracle.resolveDispute(id);
+        emit AIOracle.DisputeResolved(id, did, false, false);
+        oracle.resolveDispute(did);
         assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND);
         assertEq(oracle.balanceOf(challenger, address(0)), 0);
         assertEq(oracle.getResult(id).submitter, operator);
@@ -1012,13 +1039,82 @@ contract AIOracleDisputeTest is BaseTest {
         assertEq(oracle.getOperator(operator).bond, 10 ether);
     }
 
+    /// The attack a single-dispute design allows: the submitter's sock puppet challenges first and loses on
+    /// purpose. Here the honest challenger's concurrent game still replaces the wrong result.
+    function test_sockPuppetCannotShieldWrongResult() public {
+        uint256 id = _request();
+        _submit(id); // wrong result
+        address sock = makeAddr("sock");
+        uint256 sockDispute = _challengeAs(sock, id, address(receiver), "junk", keccak256("junk"));
+        uint256 honestDispute = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        _game(sockDispute).setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(sockDispute);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.DISPUTED)
+        );
+        _finalize(id, address(receiver));
+        _game(honestDispute).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(honestDispute);
+        assertEq(oracle.getResult(id).claim, GOOD_CLAIM);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        assertEq(receiver.lastOutput(), GOOD);
+    }
+
+    /// A challenger's result is itself challengeable: a wrong challenger loses its bond to the next one.
+    function test_replacedResult_canBeChallenged() public {
+        uint256 id = _request();
+        _submit(id);
+        address wrong = makeAddr("wrongChallenger");
+        uint256 d1 = _challengeAs(wrong, id, address(receiver), "junk", keccak256("junk"));
+        _game(d1).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(d1);
+        assertEq(oracle.getResult(id).submitter, wrong);
+
+        uint256 d2 = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        AIOracle.Dispute memory d = oracle.getDispute(d2);
+        assertEq(d.defender, wrong);
+        assertEq(d.defenderClaim, keccak256("junk"));
+        _game(d2).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(d2);
+
+        uint256 reward = uint256(CHALLENGE_BOND) * REWARD_BPS / 10_000;
+        assertEq(oracle.balanceOf(honest, address(0)), reward);
+        assertEq(oracle.getResult(id).submitter, honest);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        assertEq(oracle.balanceOf(wrong, address(0)), uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000);
+        assertGt(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + reward, "bond back + operator share");
+    }
+
+    /// Two challengers win against the same (wrong) result: the first replaces it, the second gets its
+    /// bond back; the operator is slashed once.
+    function test_resolveDispute_staleWinner_refunded() public {
+        uint256 id = _request();
+        _submit(id);
+        uint256 a = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, keccak256("other honest encoding"));
+        _game(a).setStatus(GameStatus.CHALLENGER_WINS);
+        _game(b).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(a);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.DisputeResolved(id, b, true, false);
+        oracle.resolveDispute(b);
+        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND);
+        assertEq(oracle.getOperator(operator).bond, 10 ether - SUBMISSION_BOND, "slashed once");
+        assertEq(oracle.getResult(id).submitter, challenger);
+    }
+
     function test_resolveDispute_afterWindow_finalizesImmediately() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
         vm.warp(block.timestamp + 10 days);
-        factory.lastGame().setStatus(GameStatus.DEFENDER_WINS);
-        oracle.resolveDispute(id);
+        _game(did).setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(did);
         _finalize(id, address(receiver));
         assertTrue(oracle.isFinalized(id));
     }
@@ -1026,41 +1122,34 @@ contract AIOracleDisputeTest is BaseTest {
     function test_RevertIf_resolveDisputeInProgress() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
         vm.expectRevert(AIOracle.GameNotResolved.selector);
-        oracle.resolveDispute(id);
+        oracle.resolveDispute(did);
     }
 
-    function test_RevertIf_resolveDisputeNotDisputed() public {
-        uint256 id = _request();
-        _submit(id);
-        vm.expectRevert(
-            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
-        );
-        oracle.resolveDispute(id);
+    function test_RevertIf_resolveDisputeUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.UnknownDispute.selector, 1));
+        oracle.resolveDispute(1);
     }
 
     function test_RevertIf_resolveDisputeTwice() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
-        oracle.resolveDispute(id);
-        vm.expectRevert(
-            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
-        );
-        oracle.resolveDispute(id);
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _game(did).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(did);
+        vm.expectRevert(AIOracle.DisputeAlreadyResolved.selector);
+        oracle.resolveDispute(did);
     }
 
     function test_factoryChange_doesNotAffectOpenGame() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        MockDisputeGame game = factory.lastGame();
+        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
         vm.prank(owner);
         oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(0)));
-        game.setStatus(GameStatus.DEFENDER_WINS);
-        oracle.resolveDispute(id);
+        _game(did).setStatus(GameStatus.DEFENDER_WINS);
+        oracle.resolveDispute(did);
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
     }
 }

@@ -36,6 +36,8 @@ contract Handler is CommonBase, StdCheats, StdUtils {
 
     uint256[] public ids;
     mapping(uint256 => Req) internal _reqs;
+    uint256[] public disputeIds;
+    mapping(bytes32 claim => bytes output) internal _outputs;
 
     // ghosts
     mapping(uint256 => uint256) public finalizeCount;
@@ -184,39 +186,46 @@ contract Handler is CommonBase, StdCheats, StdUtils {
 
     function challenge(uint256 chSeed, uint256 idSeed) external {
         (uint256 id, bool ok) = _find(idSeed, AIOracle.RequestStatus.SUBMITTED);
+        if (!ok) (id, ok) = _find(idSeed, AIOracle.RequestStatus.DISPUTED);
         if (!ok) return;
-        AIOracle.Request memory r = oracle.getRequest(id);
-        if (r.status != AIOracle.RequestStatus.SUBMITTED || block.timestamp > r.challengeDeadline) return;
-        if (oracle.getDispute(id).challenger != address(0)) return;
+        if (block.timestamp > oracle.getRequest(id).challengeDeadline) return;
+        AIOracle.Result memory res = oracle.getResult(id);
         address c = _pick(challengers, chSeed);
+        for (uint256 i = 1; c == res.submitter || oracle.hasChallenged(id, res.claim, c); ++i) {
+            if (i > challengers.length) return;
+            c = _pick(challengers, (chSeed % challengers.length) + i);
+        }
+        bytes32 claim = keccak256(abi.encode(id, c, res.claim)) | bytes32(uint256(1));
+        bytes memory output = abi.encodePacked("alt", claim);
+        _outputs[claim] = output;
         Req storage q = _reqs[id];
         uint256 b = oracle.challengeBond();
         vm.deal(c, c.balance + b);
         vm.prank(c);
-        oracle.challenge{value: b}(
-            id,
-            keccak256(q.input),
-            q.cb,
-            keccak256(q.cbData),
-            abi.encodePacked("alt", id),
-            keccak256(abi.encode(id))
-        );
+        uint256 did =
+            oracle.challenge{value: b}(id, keccak256(q.input), q.cb, keccak256(q.cbData), output, claim);
+        disputeIds.push(did);
         calls["challenge"]++;
     }
 
-    function resolve(uint256 idSeed, bool challengerWins) external {
-        (uint256 id, bool ok) = _find(idSeed, AIOracle.RequestStatus.DISPUTED);
-        if (!ok) return;
-        if (oracle.getRequest(id).status != AIOracle.RequestStatus.DISPUTED) return;
-        AIOracle.Dispute memory d = oracle.getDispute(id);
-        MockDisputeGame(address(d.game))
-            .setStatus(challengerWins ? GameStatus.CHALLENGER_WINS : GameStatus.DEFENDER_WINS);
-        oracle.resolveDispute(id);
-        if (challengerWins) {
-            ghostBondSlashed += oracle.submissionBond();
-            _reqs[id].output = abi.encodePacked("alt", id);
+    function resolve(uint256 dSeed, bool challengerWins) external {
+        uint256 n = disputeIds.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 did = disputeIds[(dSeed % n + i) % n];
+            AIOracle.Dispute memory d = oracle.getDispute(did);
+            if (d.resolved) continue;
+            AIOracle.Result memory res = oracle.getResult(d.requestId);
+            bool replaces = challengerWins && d.defenderClaim == res.claim;
+            MockDisputeGame(address(d.game))
+                .setStatus(challengerWins ? GameStatus.CHALLENGER_WINS : GameStatus.DEFENDER_WINS);
+            oracle.resolveDispute(did);
+            if (replaces) {
+                if (res.bondLocked) ghostBondSlashed += oracle.submissionBond();
+                _reqs[d.requestId].output = _outputs[d.claim];
+            }
+            calls["resolve"]++;
+            return;
         }
-        calls["resolve"]++;
     }
 
     function finalize(uint256 idSeed, uint256 callerSeed) external {
@@ -296,11 +305,17 @@ contract Handler is CommonBase, StdCheats, StdUtils {
         }
     }
 
-    /// Challenge bonds held for disputes not yet resolved.
+    /// Challenge bonds held: one per unresolved dispute, and one backing each unfinalized result that a
+    /// challenger's result replaced.
     function openChallengeBonds() public view returns (uint256 total) {
+        uint256 bond = oracle.challengeBond();
+        for (uint256 i; i < disputeIds.length; ++i) {
+            if (!oracle.getDispute(disputeIds[i]).resolved) total += bond;
+        }
         for (uint256 i; i < ids.length; ++i) {
-            AIOracle.Dispute memory d = oracle.getDispute(ids[i]);
-            if (d.challenger != address(0) && !d.resolved) total += oracle.challengeBond();
+            AIOracle.RequestStatus st = oracle.getRequest(ids[i]).status;
+            if (st != AIOracle.RequestStatus.SUBMITTED && st != AIOracle.RequestStatus.DISPUTED) continue;
+            if (!oracle.getResult(ids[i]).bondLocked) total += bond;
         }
     }
 

@@ -5,7 +5,7 @@ import {Test} from "forge-std/Test.sol";
 
 import {AIOracle} from "../../src/AIOracle.sol";
 import {IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
-import {MockDisputeGameFactory, TestToken} from "./Mocks.sol";
+import {MockDisputeGame, MockDisputeGameFactory, TestToken} from "./Mocks.sol";
 import {RecordingReceiver} from "./Receivers.sol";
 
 /// @notice Shared deployment: an oracle, an ETH model, a token model, a bonded operator, a receiver.
@@ -112,9 +112,27 @@ abstract contract BaseTest is Test {
         oracle.finalize(id, keccak256(INPUT), cb, CB_DATA, OUTPUT);
     }
 
-    function _challenge(uint256 id, address cb, bytes memory output, bytes32 claim) internal {
-        vm.prank(challenger);
-        oracle.challenge{value: CHALLENGE_BOND}(id, keccak256(INPUT), cb, keccak256(CB_DATA), output, claim);
+    function _challenge(uint256 id, address cb, bytes memory output, bytes32 claim)
+        internal
+        returns (uint256)
+    {
+        return _challengeAs(challenger, id, cb, output, claim);
+    }
+
+    function _challengeAs(address who, uint256 id, address cb, bytes memory output, bytes32 claim)
+        internal
+        returns (uint256)
+    {
+        vm.deal(who, who.balance + CHALLENGE_BOND);
+        vm.prank(who);
+        return
+            oracle.challenge{value: CHALLENGE_BOND}(
+                id, keccak256(INPUT), cb, keccak256(CB_DATA), output, claim
+            );
+    }
+
+    function _game(uint256 disputeId) internal view returns (MockDisputeGame) {
+        return MockDisputeGame(address(oracle.getDispute(disputeId).game));
     }
 
     function _status(uint256 id) internal view returns (AIOracle.RequestStatus) {
