@@ -125,6 +125,7 @@ pub unsafe fn rows4_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> [i64; 4] {
     let mut g = 0;
     let low = _mm_set1_epi8(0x0F);
     let eight = _mm_set1_epi8(8);
+    let ahead = 4 * m.qtype.row_bytes(m.cols);
     while start < cols {
         let end = (start + group).min(cols);
         let mut acc = [_mm256_setzero_si256(); 4];
@@ -135,6 +136,13 @@ pub unsafe fn rows4_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> [i64; 4] {
                     // Safety: j + 16 <= end <= cols, the length of x and of each row.
                     unsafe {
                         let xv = _mm256_loadu_si256(x.as_ptr().add(j).cast());
+                        // The next four rows, same column: a prefetch never faults,
+                        // even past the end of the tensor.
+                        for row in &vals {
+                            _mm_prefetch::<_MM_HINT_T0>(
+                                row.as_ptr().wrapping_add(j + ahead).cast(),
+                            );
+                        }
                         for k in 0..4 {
                             let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(
                                 vals[k].as_ptr().add(j).cast(),
