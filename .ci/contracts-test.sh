@@ -28,3 +28,5 @@ echo "== forge snapshot --check"
 # run, the invariant campaign would double CI time, and test/vm belongs to the VM's own checks.
 # Regenerate with the same filters: forge snapshot --no-match-path "test/{invariant,vm}/**" --no-match-test "^testFuzz_"
 "$FORGE" snapshot --check --no-match-path "test/{invariant,vm}/**" --no-match-test "^testFuzz_"
+echo "== end-to-end on anvil (deploy script, request, submit, finalize, callback)"
+bash "$CONTRACTS_DIR/script/demo.sh"
