@@ -6,55 +6,26 @@
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use oracle_core::merkle::{model_root, preimages};
 use oracle_core::quant::QType;
 use oracle_core::{Request, SamplingParams};
 use oracle_fpvm::checkpoint::Checkpoints;
-use oracle_fpvm::preimage::{InMemoryOracle, Request as VmRequest};
+use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{SharedOracle, Vm};
 use oracle_tests::LLAMA_FIXTURES;
 
-fn guest_elf() -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hosts/guest");
-    let ok = Command::new("bash")
-        .arg(dir.join("build.sh"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "building the guest failed");
-    std::fs::read(dir.join("target/riscv32im-unknown-none-elf/release/oracle-guest"))
-        .expect("guest ELF")
-}
-
-fn oracle_for(model: &[u8], request: &Request<'_>) -> SharedOracle {
-    let mut oracle = InMemoryOracle::new();
-    VmRequest {
-        model_root: model_root(model),
-        input: request.prompt.to_vec(),
-        sampling_params: request.encode_params().to_vec(),
-    }
-    .install(&mut oracle);
-    for p in preimages(model) {
-        oracle.insert_keccak(p);
-    }
-    Arc::new(oracle)
-}
-
 fn bench_fpvm(c: &mut Criterion) {
-    let elf = guest_elf();
+    let elf = oracle_tests::guest_elf();
     let model = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let request = Request {
         prompt: b"",
         steps: 64,
         sampling: SamplingParams::GREEDY,
     };
-    let oracle = oracle_for(&model, &request);
+    let oracle: SharedOracle = Arc::new(guest_oracle(&model, &request));
 
     let mut vm = Vm::from_elf(&elf, oracle.clone()).expect("guest loads");
     let t = Instant::now();

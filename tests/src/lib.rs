@@ -8,6 +8,24 @@ use oracle_quant::checkpoint;
 use oracle_quant::export::{export, QuantOptions};
 use oracle_quant::float_model::FloatModel;
 
+/// Build the guest program for riscv32im (`hosts/guest/build.sh`, a nested cargo
+/// build with its own target directory) and return the ELF. Panics with the fix
+/// when the build fails.
+pub fn guest_elf() -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hosts/guest");
+    let ok = std::process::Command::new("bash")
+        .arg(dir.join("build.sh"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "building the guest failed (needs `rustup target add riscv32im-unknown-none-elf`)"
+    );
+    std::fs::read(dir.join("target/riscv32im-unknown-none-elf/release/oracle-guest"))
+        .expect("guest ELF")
+}
+
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oracle_fpvm::checkpoint::Checkpoints;
-use oracle_fpvm::preimage::{InMemoryOracle, Request};
+use oracle_fpvm::preimage::{guest_oracle, InMemoryOracle, Request};
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::step_from_witness_with_oracle;
 use oracle_fpvm::witness::{insn_class, prove_step};
@@ -126,15 +126,7 @@ impl Program {
                     seed: self.seed,
                 },
             };
-            Request {
-                model_root: oracle_core::merkle::model_root(&bytes),
-                input: prompt.clone(),
-                sampling_params: request.encode_params().to_vec(),
-            }
-            .install(&mut oracle);
-            for preimage in oracle_core::merkle::preimages(&bytes) {
-                oracle.insert_keccak(preimage);
-            }
+            oracle = guest_oracle(&bytes, &request);
         } else if self.prompt.is_some() {
             bail!("--prompt needs --model");
         } else if let Some(input) = &self.input {

@@ -113,8 +113,8 @@ pub fn stream_read(data: &[u8], offset: u64, out: &mut [u8]) -> usize {
 
 /// A request the guest will serve: what becomes its local preimages.
 ///
-/// This is the "request → local preimages" builder: the CLI's future
-/// `--model/--prompt/--seed/--temperature` options fill it in.
+/// This is the "request → local preimages" builder; [`guest_oracle`] fills it in
+/// from a model file and an inference request.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
     /// Merkle root of the model file.
@@ -139,6 +139,23 @@ impl Request {
         oracle.insert_local(local_ident::SAMPLING_PARAMS, self.sampling_params.clone());
         oracle.insert_keccak(self.input.clone());
     }
+}
+
+/// Everything the guest program reads for one inference request: the local data
+/// (model root, input hash, encoded request parameters), the input bytes, and every
+/// preimage of the model's Merkle tree (head, inner nodes, chunks).
+pub fn guest_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemoryOracle {
+    let mut oracle = InMemoryOracle::new();
+    Request {
+        model_root: oracle_core::merkle::model_root(model),
+        input: request.prompt.to_vec(),
+        sampling_params: request.encode_params().to_vec(),
+    }
+    .install(&mut oracle);
+    for preimage in oracle_core::merkle::preimages(model) {
+        oracle.insert_keccak(preimage);
+    }
+    oracle
 }
 
 #[cfg(test)]

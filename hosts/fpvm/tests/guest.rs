@@ -3,33 +3,19 @@
 //! bundled models, greedy and seeded; a model byte that differs from the root is
 //! refused by the VM itself.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use oracle_core::merkle::{keccak, model_root, preimages};
+use oracle_core::merkle::{keccak, model_root};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
-use oracle_fpvm::preimage::{InMemoryOracle, Request as VmRequest};
+use oracle_fpvm::layout::local_ident;
+use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{DebugSink, Vm};
 use oracle_tests::LLAMA_FIXTURES;
 
-/// Build the guest once (a nested cargo build with its own target directory).
 fn guest_elf() -> &'static [u8] {
     static ELF: OnceLock<Vec<u8>> = OnceLock::new();
-    ELF.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest");
-        let status = Command::new("bash")
-            .arg(dir.join("build.sh"))
-            .status()
-            .expect("running hosts/guest/build.sh");
-        assert!(
-            status.success(),
-            "building the guest failed (needs `rustup target add riscv32im-unknown-none-elf`)"
-        );
-        std::fs::read(dir.join("target/riscv32im-unknown-none-elf/release/oracle-guest"))
-            .expect("guest ELF")
-    })
+    ELF.get_or_init(oracle_tests::guest_elf)
 }
 
 struct Outcome {
@@ -40,17 +26,8 @@ struct Outcome {
     steps: u64,
 }
 
-fn run_in_vm(model: &[u8], served: &[u8], request: &Request<'_>) -> Outcome {
-    let mut oracle = InMemoryOracle::new();
-    VmRequest {
-        model_root: model_root(model),
-        input: request.prompt.to_vec(),
-        sampling_params: request.encode_params().to_vec(),
-    }
-    .install(&mut oracle);
-    for p in preimages(served) {
-        oracle.insert_keccak(p);
-    }
+fn run_in_vm(served: &[u8], request: &Request<'_>) -> Outcome {
+    let oracle = guest_oracle(served, request);
     let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).expect("guest ELF loads");
     vm.debug = DebugSink::Buffer(Vec::new());
     vm.run(u64::MAX).expect("no host error");
@@ -82,7 +59,7 @@ fn guest_output_equals_native_for_both_models() {
             let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
             let mut want = native.text.clone();
             want.push(b'\n');
-            let got = run_in_vm(&bytes, &bytes, &request);
+            let got = run_in_vm(&bytes, &request);
             assert_eq!(
                 (got.status, got.exit_code),
                 (1, 0),
@@ -119,16 +96,9 @@ fn a_model_that_does_not_match_the_root_is_refused() {
     // The root is the honest model's, the chunks served are the tampered file's:
     // the chunk under the honest leaf's key is missing, so the VM stops with a host
     // error rather than running other weights.
-    let mut oracle = InMemoryOracle::new();
-    VmRequest {
-        model_root: model_root(&bytes),
-        input: request.prompt.to_vec(),
-        sampling_params: request.encode_params().to_vec(),
-    }
-    .install(&mut oracle);
-    for p in preimages(&tampered) {
-        oracle.insert_keccak(p);
-    }
+    // Serve the tampered file's tree, but with the honest root as local data.
+    let mut oracle = guest_oracle(&tampered, &request);
+    oracle.insert_local(local_ident::MODEL_ROOT, model_root(&bytes).to_vec());
     let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).unwrap();
     assert!(
         vm.run(u64::MAX).is_err(),
@@ -146,7 +116,7 @@ fn bad_request_parameters_exit_with_a_defined_code() {
         steps: 4,
         sampling: SamplingParams::GREEDY,
     };
-    let got = run_in_vm(&bytes, &bytes, &request);
+    let got = run_in_vm(&bytes, &request);
     assert_eq!(
         (got.status, got.exit_code),
         (1, 4),
