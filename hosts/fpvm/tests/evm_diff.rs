@@ -446,3 +446,209 @@ fn tampered_witnesses_revert_with_the_rust_codes() {
         state_hash(enc)
     );
 }
+
+/// The first witness of `class` in `program` (any program if `None`) whose VM state
+/// satisfies `when`.
+fn pick(program: Option<&str>, class: &str, when: impl Fn(&Vm) -> bool) -> Witness {
+    for p in programs() {
+        if program.is_some_and(|n| n != p.name) {
+            continue;
+        }
+        let mut vm = load(&assemble(&p.src, &format!("evm-v-{}", p.name)));
+        while !vm.halted() {
+            let insn = vm.mem.load_u32(vm.cpu.pc & !3);
+            if insn_class(&vm.cpu, insn) == class && when(&vm) {
+                return prove_step(&mut vm).expect("prove");
+            }
+            vm.step().expect("host error");
+        }
+    }
+    panic!("no {class} step in {program:?}");
+}
+
+/// A `PREIMAGE_READ` of 32 bytes from the middle of a 4 KiB keccak preimage (a model
+/// chunk's size), into a leaf at offset 0: the most expensive step.
+fn preimage_read_4k() -> Witness {
+    let chunk: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut o = oracle_fpvm::InMemoryOracle::new();
+    let key = o.insert_keccak(chunk);
+    let mut vm = Vm::new(CpuState::default(), Memory::new(), std::sync::Arc::new(o));
+    vm.cpu.pc = CODE;
+    vm.mem.store_u32(CODE, 0x73);
+    vm.cpu.regs[17] = syscall::PREIMAGE_READ;
+    vm.cpu.regs[10] = DATA;
+    vm.cpu.regs[11] = 32;
+    vm.cpu.preimage_key = key;
+    vm.cpu.preimage_offset = 2048;
+    prove_step(&mut vm).expect("prove")
+}
+
+/// The gas vectors for the forge tests (contracts/test/vm/vectors/*.json): one
+/// witness per instruction class, each with its post-state hash.
+fn gas_vectors() -> Vec<(&'static str, &'static str, Witness)> {
+    let any = |_: &Vm| true;
+    let key_type = |t: u8| move |vm: &Vm| vm.cpu.preimage_key[0] == t;
+    let mut v = vec![
+        ("lui", "lui", pick(Some("lui"), "lui", any)),
+        ("auipc", "auipc", pick(Some("auipc"), "auipc", any)),
+        ("jal", "jal", pick(Some("jal"), "jal", any)),
+        ("jalr", "jalr", pick(Some("jalr"), "jalr", any)),
+        ("branch", "branch", pick(Some("beq"), "branch", any)),
+        ("load_word", "load", pick(Some("lw"), "load", any)),
+        ("load_byte", "load", pick(Some("lb"), "load", any)),
+        ("store_word", "store", pick(Some("sw"), "store", any)),
+        ("store_byte", "store", pick(Some("sb"), "store", any)),
+        ("alu_imm", "alu-imm", pick(Some("addi"), "alu-imm", any)),
+        ("alu", "alu", pick(Some("add"), "alu", any)),
+        ("mul", "mul", pick(Some("mulh"), "mul", any)),
+        ("div", "div", pick(Some("div"), "div", any)),
+        ("fence", "fence", pick(Some("fence"), "fence", any)),
+        (
+            "ecall_write",
+            "ecall-write",
+            pick(Some("ecall_write"), "ecall-write", any),
+        ),
+        (
+            "ecall_exit",
+            "ecall-exit",
+            pick(Some("exit_code"), "ecall-exit", any),
+        ),
+        (
+            "preimage_set_key",
+            "ecall-preimage-set-key",
+            pick(Some("preimage"), "ecall-preimage-set-key", any),
+        ),
+        (
+            "preimage_read_local",
+            "ecall-preimage-read",
+            pick(Some("preimage"), "ecall-preimage-read", key_type(1)),
+        ),
+        (
+            "preimage_read_keccak",
+            "ecall-preimage-read",
+            pick(Some("preimage"), "ecall-preimage-read", key_type(2)),
+        ),
+        (
+            "preimage_read_4k",
+            "ecall-preimage-read",
+            preimage_read_4k(),
+        ),
+        (
+            "commit_output",
+            "ecall-commit-output",
+            pick(None, "ecall-commit-output", any),
+        ),
+        (
+            "ecall_unknown",
+            "ecall-unknown",
+            pick(Some("panic_unknown_syscall"), "ecall-unknown", any),
+        ),
+        (
+            "ebreak",
+            "ebreak",
+            pick(Some("panic_ebreak"), "ebreak", any),
+        ),
+        (
+            "invalid",
+            "invalid",
+            pick(Some("panic_invalid_zero"), "invalid", any),
+        ),
+        (
+            "misaligned_load",
+            "load",
+            pick(Some("panic_misaligned_lw"), "load", |vm: &Vm| {
+                let insn = vm.mem.load_u32(vm.cpu.pc);
+                let a = vm.cpu.regs[((insn >> 15) & 31) as usize]
+                    .wrapping_add(oracle_fpvm::vm::imm_i(insn));
+                a & 3 != 0
+            }),
+        ),
+    ];
+    let mut halted = v[15].2.clone();
+    halted.state[off::STATUS] = 1;
+    halted.proof.clear();
+    v.push(("halted", "halted", halted));
+    v
+}
+
+/// The local data of the conformance request, as the forge tests load it.
+fn local_json() -> String {
+    let oracle = request_oracle();
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "context".into(),
+        format!("0x{}", hex::encode(evm::LOCAL_CONTEXT)).into(),
+    );
+    for ident in 1..=3 {
+        let data = oracle.get(local_key(ident)).expect("local data");
+        m.insert(
+            format!("ident{ident}"),
+            format!("0x{}", hex::encode(data)).into(),
+        );
+    }
+    serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap() + "\n"
+}
+
+/// The committed forge gas vectors are what this code generates, and each one's
+/// `post` is what the EVM returns; prints the gas of each. `FPVM_UPDATE_VECTORS=1`
+/// rewrites them.
+#[test]
+fn gas_vectors_are_current_and_verify() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/test/vm/vectors");
+    let update = std::env::var_os("FPVM_UPDATE_VECTORS").is_some();
+    if update {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    let mut evm = Evm::new();
+    evm.load_request(request_oracle().as_ref());
+    let mut files = vec![("local.json".to_string(), local_json())];
+    let mut table = String::from("| vector | class | gas |\n| --- | --- | ---: |\n");
+    for (name, class, w) in gas_vectors() {
+        let oracle = request_oracle();
+        let post = step_from_witness_with_oracle(&w.state, &w.proof, Some(oracle.as_ref()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let Outcome::Ok { post: got, gas } = evm.step(&w) else {
+            panic!("{name}: EVM step failed");
+        };
+        assert_eq!(got, post, "{name}");
+        table += &format!("| {name} | {class} | {gas} |\n");
+        let mut m = serde_json::Map::new();
+        m.insert("class".into(), class.into());
+        m.insert(
+            "state".into(),
+            format!("0x{}", hex::encode(&w.state)).into(),
+        );
+        m.insert(
+            "proof".into(),
+            format!("0x{}", hex::encode(&w.proof)).into(),
+        );
+        m.insert("post".into(), format!("0x{}", hex::encode(post)).into());
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap() + "\n";
+        files.push((format!("{name}.json"), text));
+    }
+    println!("{table}");
+    for (file, text) in &files {
+        let path = dir.join(file);
+        if update {
+            std::fs::write(&path, text).unwrap();
+        } else {
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == *text,
+                "{} is stale: run FPVM_UPDATE_VECTORS=1 cargo test -p oracle-fpvm --test evm_diff gas_vectors",
+                path.display()
+            );
+        }
+    }
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    on_disk.sort();
+    let mut want: Vec<String> = files.into_iter().map(|(f, _)| f).collect();
+    want.sort();
+    assert_eq!(on_disk, want, "files in {}", dir.display());
+}
