@@ -47,7 +47,7 @@ pub enum DebugSink {
     Discard,
     /// Append to a buffer.
     Buffer(Vec<u8>),
-    /// Write to the process's stdout.
+    /// Write to the process's stdout (fd 2 to its stderr).
     Stdout,
 }
 
@@ -426,7 +426,7 @@ impl Vm {
                 return Ok(());
             }
             syscall::WRITE => {
-                self.debug_write(a1, a2);
+                self.debug_write(a0, a1, a2);
                 self.set_rd(10, a2);
             }
             syscall::PREIMAGE_SET_KEY | syscall::COMMIT_OUTPUT => {
@@ -465,7 +465,7 @@ impl Vm {
         Ok(())
     }
 
-    fn debug_write(&mut self, buf: u32, len: u32) {
+    fn debug_write(&mut self, fd: u32, buf: u32, len: u32) {
         if matches!(self.debug, DebugSink::Discard) {
             return;
         }
@@ -474,9 +474,14 @@ impl Vm {
         match &mut self.debug {
             DebugSink::Buffer(b) => b.extend_from_slice(&bytes),
             DebugSink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                // Debug output is best effort: a closed stdout must not stop the VM.
-                let _ = out.write_all(&bytes).and_then(|_| out.flush());
+                // Debug output is best effort: a closed stream must not stop the VM.
+                if fd == 2 {
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(&bytes).and_then(|_| err.flush());
+                } else {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&bytes).and_then(|_| out.flush());
+                }
             }
             DebugSink::Discard => {}
         }

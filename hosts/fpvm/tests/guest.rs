@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use oracle_core::merkle::{keccak, model_root};
+use oracle_core::merkle::{keccak, model_root, to_hex};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
 use oracle_fpvm::layout::local_ident;
@@ -67,9 +67,13 @@ fn guest_output_equals_native_for_both_models() {
                 fixture.name,
                 String::from_utf8_lossy(&got.stdout)
             );
+            // fd 1 carries the text, then fd 2 the logits hash line.
+            let mut printed = want.clone();
+            printed
+                .extend_from_slice(format!("logits {}\n", to_hex(&native.logits_hash)).as_bytes());
             assert_eq!(
                 String::from_utf8_lossy(&got.stdout),
-                String::from_utf8_lossy(&want),
+                String::from_utf8_lossy(&printed),
                 "{}",
                 fixture.name
             );
@@ -122,4 +126,46 @@ fn bad_request_parameters_exit_with_a_defined_code() {
         (1, 4),
         "prompt longer than the context"
     );
+}
+
+/// The VM reproduces the pinned golden logits hashes of the native core
+/// (`tests/golden/llama.txt`, written by the x86_64 golden test and checked on
+/// aarch64 too): both models, W8 and W4, the empty prompt, greedy and seeded.
+#[test]
+fn vm_matches_the_pinned_golden_logits() {
+    let golden = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/llama.txt"),
+    )
+    .unwrap();
+    let seeded = SamplingParams {
+        temperature_q16: 52429,
+        top_p_q16: 58982,
+        seed: 42,
+    };
+    let mut checked = 0;
+    for fixture in LLAMA_FIXTURES {
+        for qtype in [QType::Q8, QType::Q4] {
+            let bytes = fixture.model_file(qtype);
+            for (label, sampling) in [("greedy", SamplingParams::GREEDY), ("seed42", seeded)] {
+                let prefix = format!("run {} {} prompt0 {label} ", fixture.name, qtype.name());
+                let line = golden
+                    .lines()
+                    .find(|l| l.starts_with(&prefix))
+                    .expect("golden line");
+                let want = line[prefix.len()..].split(' ').next().unwrap();
+                let request = Request {
+                    prompt: b"",
+                    steps: 40,
+                    sampling,
+                };
+                let got = run_in_vm(&bytes, &request);
+                assert_eq!((got.status, got.exit_code), (1, 0));
+                let out = String::from_utf8_lossy(&got.stdout);
+                let logits = out.rsplit("logits ").next().unwrap().trim();
+                assert_eq!(logits, want, "{prefix}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8);
 }

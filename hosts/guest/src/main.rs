@@ -11,7 +11,8 @@
 //!    rejects a preimage that does not hash to its key, so every chunk is checked
 //!    against the model root (no prover can feed other weights).
 //! 4. Run the request exactly as `oracle run` does, write the text to fd 1, commit
-//!    keccak256(text) as the output and exit 0.
+//!    keccak256(text) as the output, write `logits 0x<keccak of all logits>` to
+//!    fd 2 (for the cross-target golden tests) and exit 0.
 //!
 //! Exit codes: 0 success; 2 bad request parameters; 3 the model file does not load;
 //! 4 the request is rejected (e.g. prompt too long); 5 a malformed preimage; 101 a
@@ -29,6 +30,8 @@ use alloc::vec::Vec;
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
 use oracle_core::{Exec, Model, Request};
 use sha3::{Digest, Keccak256};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[global_allocator]
 static HEAP: heap::Bump = heap::Bump::new();
@@ -116,11 +119,20 @@ extern "C" fn _start() -> ! {
         Ok(g) => g,
         Err(_) => fail(EXIT_BAD_REQUEST, "the request was rejected"),
     };
-    let mut text = generation.text;
+    let mut text = generation.text.clone();
     text.push(b'\n');
     syscall::write(1, &text);
     let digest: Hash = Keccak256::digest(&text).into();
     syscall::commit_output(&digest);
+    // For the cross-target golden tests: the hash of every logits vector, on fd 2.
+    let mut line = Vec::with_capacity(76);
+    line.extend_from_slice(b"logits 0x");
+    for b in generation.logits_hash {
+        line.push(HEX[usize::from(b >> 4)]);
+        line.push(HEX[usize::from(b & 15)]);
+    }
+    line.push(b'\n');
+    syscall::write(2, &line);
     syscall::exit(0)
 }
 
