@@ -652,3 +652,61 @@ fn gas_vectors_are_current_and_verify() {
     want.sort();
     assert_eq!(on_disk, want, "files in {}", dir.display());
 }
+
+/// Garbage and half-valid witnesses: the EVM returns the same hash, or reverts with
+/// the same code, as the Rust verifier (never another failure).
+#[test]
+fn garbage_witnesses_agree_with_rust() {
+    let oracle = request_oracle();
+    let mut evm = Evm::new();
+    evm.load_request(oracle.as_ref());
+    let valid = gas_vectors();
+    let mut r = Rng(0x6a7b);
+    let mut codes = BTreeSet::new();
+    for i in 0..3000 {
+        let (mut state, mut proof) = if i % 2 == 0 {
+            let w = &valid[r.below(valid.len() as u64) as usize].2;
+            (w.state.clone(), w.proof.clone())
+        } else {
+            let slen = if r.below(4) == 0 {
+                r.below(300) as usize
+            } else {
+                off::SIZE
+            };
+            let plen = r.below(2200) as usize;
+            (
+                (0..slen).map(|_| r.next_u64() as u8).collect(),
+                (0..plen).map(|_| r.next_u64() as u8).collect(),
+            )
+        };
+        // A few random byte flips, truncations or running states.
+        for _ in 0..r.below(4) {
+            match r.below(5) {
+                0 if !state.is_empty() => {
+                    let at = r.below(state.len() as u64) as usize;
+                    state[at] ^= 1 << r.below(8);
+                }
+                1 if !proof.is_empty() => {
+                    let at = r.below(proof.len() as u64) as usize;
+                    proof[at] ^= 1 << r.below(8);
+                }
+                2 if state.len() == off::SIZE => state[off::STATUS] = 0,
+                3 => proof.truncate(r.below(proof.len() as u64 + 1) as usize),
+                _ => {}
+            }
+        }
+        let rust = step_from_witness_with_oracle(&state, &proof, Some(oracle.as_ref()));
+        let evm_out = evm.step_raw(Entry::WithOracle, &state, &proof);
+        match rust {
+            Ok(h) => assert_eq!(evm_out.post("garbage"), h, "case {i}"),
+            Err(e) => {
+                assert_eq!(evm_out, Outcome::Revert(e.code()), "case {i}: {e}");
+                codes.insert(e.code());
+            }
+        }
+    }
+    println!("revert codes seen: {codes:?}");
+    for c in [1, 3, 4, 5] {
+        assert!(codes.contains(&c), "code {c} never produced");
+    }
+}
