@@ -59,9 +59,9 @@ fn parse_fraction(name: &str, text: &str) -> Result<u32> {
 pub fn run(args: &RunArgs) -> Result<()> {
     let file = std::fs::File::open(&args.model)
         .with_context(|| format!("opening {}", args.model.display()))?;
-    // Safety: the map is read-only and the file is not modified while we run (if
-    // it were, parsing re-validates nothing, but no memory unsafety follows for a
-    // read-only mapping of a regular file beyond SIGBUS on truncation).
+    // Safety: a read-only private mapping of a regular file. Another process
+    // truncating the file while we run could fault the process (SIGBUS); model
+    // files are written once (by rename) and never modified in place.
     let map = unsafe { memmap2::Mmap::map(&file) }
         .with_context(|| format!("mapping {}", args.model.display()))?;
     let model = match &args.root {
