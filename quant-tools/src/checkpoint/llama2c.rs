@@ -179,21 +179,24 @@ pub fn parse_versioned(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     }
 }
 
-/// Parses a version-1 llama2.c checkpoint.
-pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
-    let mut r = Reader::new(bytes);
+/// The magic, version, config and shared-classifier flag that open a version-1 or
+/// version-2 checkpoint (the vocabulary size must be positive there).
+fn read_versioned_header(
+    r: &mut Reader<'_>,
+    want: i32,
+) -> Result<(FloatConfig, bool), CheckpointError> {
     let magic = r.u32("magic")?;
     if magic != V1_MAGIC {
         return Err(CheckpointError::BadHeader(format!("magic {magic:#x}")));
     }
     let version = r.i32("version")?;
-    if version != 1 {
+    if version != want {
         return Err(CheckpointError::UnsupportedVersion {
             format: "llama2.c",
             version: version as u32,
         });
     }
-    let (c, vocab_positive) = read_config(&mut r)?;
+    let (c, vocab_positive) = read_config(r)?;
     let shared = match r.u8("shared_classifier")? {
         0 => false,
         1 => true,
@@ -204,10 +207,17 @@ pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
         }
     };
     if !vocab_positive {
-        return Err(CheckpointError::BadHeader(
-            "negative vocab_size in v1 header".into(),
-        ));
+        return Err(CheckpointError::BadHeader(format!(
+            "negative vocab_size in v{want} header"
+        )));
     }
+    Ok((c, shared))
+}
+
+/// Parses a version-1 llama2.c checkpoint.
+pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
+    let mut r = Reader::new(bytes);
+    let (c, shared) = read_versioned_header(&mut r, 1)?;
     let expected = weight_count(&c, shared, false)
         .and_then(|n| n.checked_mul(4))
         .and_then(|n| n.checked_add(V1_HEADER_BYTES as u64))
@@ -288,31 +298,7 @@ fn read_q8(
 /// Parses a version-2 (Q8_0) llama2.c checkpoint, dequantizing to `f32`.
 pub fn parse_v2(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     let mut r = Reader::new(bytes);
-    if r.u32("magic")? != V1_MAGIC {
-        return Err(CheckpointError::BadHeader("magic".into()));
-    }
-    let version = r.i32("version")?;
-    if version != 2 {
-        return Err(CheckpointError::UnsupportedVersion {
-            format: "llama2.c",
-            version: version as u32,
-        });
-    }
-    let (c, vocab_positive) = read_config(&mut r)?;
-    let shared = match r.u8("shared_classifier")? {
-        0 => false,
-        1 => true,
-        x => {
-            return Err(CheckpointError::BadHeader(format!(
-                "shared_classifier = {x}"
-            )))
-        }
-    };
-    if !vocab_positive {
-        return Err(CheckpointError::BadHeader(
-            "negative vocab_size in v2 header".into(),
-        ));
-    }
+    let (c, shared) = read_versioned_header(&mut r, 2)?;
     let group = r.i32("group_size")?;
     let group = usize::try_from(group)
         .ok()
