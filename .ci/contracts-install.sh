@@ -15,7 +15,13 @@ fi
 
 stamp="node_modules/.oracle-install-stamp"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+bins_present() {
+  for t in forge anvil cast; do
+    [ -x "node_modules/@foundry-rs/$t-linux-amd64/bin/$t" ] || return 1
+  done
+  [ -f node_modules/solc/soljson.js ]
+}
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && bins_present; then
   echo "contracts-install: up to date"
 else
   # --ignore-scripts: the binaries come as optional per-platform packages; the
