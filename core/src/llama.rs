@@ -307,3 +307,26 @@ fn add_residual(x: &mut [i32], y: &[i32]) {
         *a = a.saturating_add(b);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::float_arithmetic)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// RoPE against f64 with the same Q30 table entries: within one Q16 unit.
+        #[test]
+        fn rotation_matches_f64(x0 in any::<i32>(), x1 in any::<i32>(), angle in 0u32..6283) {
+            let a = f64::from(angle) / 1000.0;
+            let cs = [(a.cos() * 2f64.powi(30)).round() as i32, (a.sin() * 2f64.powi(30)).round() as i32];
+            let mut v = [x0, x1];
+            rotate(&mut v, &cs, 2);
+            let (c, s) = (f64::from(cs[0]) / 2f64.powi(30), f64::from(cs[1]) / 2f64.powi(30));
+            let want0 = (f64::from(x0) * c - f64::from(x1) * s).clamp(f64::from(i32::MIN), f64::from(i32::MAX));
+            let want1 = (f64::from(x0) * s + f64::from(x1) * c).clamp(f64::from(i32::MIN), f64::from(i32::MAX));
+            prop_assert!((f64::from(v[0]) - want0).abs() <= 1.0);
+            prop_assert!((f64::from(v[1]) - want1).abs() <= 1.0);
+        }
+    }
+}

@@ -11,6 +11,11 @@
 //! - [`softmax_q30`]: each probability within 32 units of Q30 plus the input's own
 //!   Q16 quantisation.
 //! - [`rmsnorm_q16`]: at most 1 unit of Q16 plus the weight's quantisation.
+//!
+//! Elsewhere: a quantized matrix-vector product is exact up to its final rounding
+//! (at most half a Q16 unit against the same quantized operands in `f64`;
+//! `kernels` tests), and a RoPE rotation is within one Q16 unit of `f64` with the
+//! same table entries (`llama` tests).
 
 use crate::fixed::{round_shift, round_shift_wide, sat_i32, sat_i32_wide, FRAC, FRAC30, ONE30};
 
