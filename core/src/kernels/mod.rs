@@ -263,7 +263,7 @@ mod tests {
             let shift = quantize_activations(&x, &mut xq);
             let mut out = vec![0; rows as usize];
             matvec(Exec::SCALAR, &m, &xq, shift, &mut out);
-            for r in 0..rows as usize {
+            for (r, &got) in out.iter().enumerate() {
                 let mut want = 0f64;
                 for (j, &xv) in xq.iter().enumerate() {
                     let w = f64::from(m.value(m.row_values(r), j)) * f64::from(crate::quant::mantissa(m.row_scales(r), j / group as usize));
@@ -271,7 +271,7 @@ mod tests {
                 }
                 let want = want * 2f64.powi(shift as i32 - exp);
                 if want.abs() < 2e9 {
-                    prop_assert!((f64::from(out[r]) - want).abs() <= 0.5 + want.abs() * 1e-12, "row {r}: {} vs {want}", out[r]);
+                    prop_assert!((f64::from(got) - want).abs() <= 0.5 + want.abs() * 1e-12, "row {r}: {got} vs {want}");
                 }
             }
         }
