@@ -1,55 +1,25 @@
 //! Differential test on the real guest: a stories260K W8 request ("Once upon a time",
-//! 24 greedy positions) runs in the fast VM; for the first 20,000 steps, for windows
-//! at seeded random offsets and for the last steps up to the exit, every step's
-//! witness goes through `RISCV.step` in revm and its post-state hash must equal the
-//! Rust VM's. Prints the gas per instruction class of those steps.
+//! 24 greedy positions) runs in the fast VM, and every step of these windows goes
+//! through `RISCV.step` in revm, whose post-state hash must equal the Rust VM's: the
+//! first 20,000 steps, 500 steps at 6 seeded random offsets, 500 steps around the
+//! output commitment, and the last 500 steps up to the exit. Prints the gas per
+//! instruction class of those steps.
 
 mod common;
 mod evm;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use common::Rng;
 use evm::{Evm, GasTable, Outcome};
-use oracle_core::merkle::{model_root, preimages};
 use oracle_core::quant::QType;
 use oracle_core::{Request, SamplingParams};
-use oracle_fpvm::preimage::{InMemoryOracle, Request as VmRequest};
+use oracle_fpvm::layout::syscall;
+use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::witness::{insn_class, prove_step};
 use oracle_fpvm::{step_from_witness_with_oracle, SharedOracle, Vm};
-use oracle_tests::LLAMA_FIXTURES;
+use oracle_tests::{guest_elf, LLAMA_FIXTURES};
 use std::collections::BTreeSet;
-
-fn guest_elf() -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest");
-    let ok = Command::new("bash")
-        .arg(dir.join("build.sh"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "building the guest failed (needs `rustup target add riscv32im-unknown-none-elf`)"
-    );
-    std::fs::read(dir.join("target/riscv32im-unknown-none-elf/release/oracle-guest"))
-        .expect("guest ELF")
-}
-
-fn oracle_for(model: &[u8], request: &Request<'_>) -> SharedOracle {
-    let mut oracle = InMemoryOracle::new();
-    VmRequest {
-        model_root: model_root(model),
-        input: request.prompt.to_vec(),
-        sampling_params: request.encode_params().to_vec(),
-    }
-    .install(&mut oracle);
-    for p in preimages(model) {
-        oracle.insert_keccak(p);
-    }
-    Arc::new(oracle)
-}
 
 /// Steps `vm` until `end` (or its halt), each step checked in the EVM.
 fn window(
@@ -95,12 +65,19 @@ fn guest_steps_match_evm() {
         steps: 24,
         sampling: SamplingParams::GREEDY,
     };
-    let oracle = oracle_for(&model, &request);
+    let oracle: SharedOracle = Arc::new(guest_oracle(&model, &request));
 
     // The length of the whole run, in fast mode.
     let mut vm = Vm::from_elf(&elf, oracle.clone()).expect("guest loads");
-    vm.run(u64::MAX).expect("runs");
+    let mut commit_at = None;
+    while !vm.halted() {
+        if vm.cpu.regs[17] == syscall::COMMIT_OUTPUT && vm.mem.load_u32(vm.cpu.pc & !3) == 0x73 {
+            commit_at = Some(vm.cpu.step);
+        }
+        vm.step().expect("runs");
+    }
     let total = vm.cpu.step;
+    let commit_at = commit_at.expect("the guest commits its output");
     assert_eq!((vm.cpu.status, vm.cpu.exit_code), (1, 0), "guest exits 0");
 
     let mut evm = Evm::new();
@@ -115,8 +92,9 @@ fn guest_steps_match_evm() {
     // Windows of 500 steps at seeded random offsets, then the last 500 steps.
     let mut r = Rng(0x6e57);
     let mut starts: Vec<u64> = (0..6).map(|_| 20_000 + r.below(total - 21_000)).collect();
-    starts.sort_unstable();
+    starts.push(commit_at.saturating_sub(250).max(20_000));
     starts.push(total - 500);
+    starts.sort_unstable();
     for start in &starts {
         if *start > vm.cpu.step {
             vm.run(*start).expect("runs");
