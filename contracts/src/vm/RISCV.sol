@@ -17,6 +17,9 @@ import {PreimageOracle} from "./PreimageOracle.sol";
 ///  `PreimageOracle` under `localize(key, msg.sender, localContext)`.
 ///  The state lives in memory as its encoding; fields are read and written in place
 ///  and the post-state hash is keccak256 of that buffer with byte 0 = VM status.
+// Truncating casts are the semantics here: registers, pc and addresses are 32-bit
+// wrapping values, sign extension goes through int8/int16/int32.
+// forge-lint: disable-start(unsafe-typecast)
 contract RISCV {
     // ---- layout::state: byte offsets of the state encoding, one chain ----
     uint256 internal constant MEM_ROOT = 0;
@@ -60,6 +63,7 @@ contract RISCV {
 
     // ---- layout::memory ----
     uint256 internal constant LEAF_BITS = 5;
+    // forge-lint: disable-next-line(incorrect-shift)
     uint256 internal constant LEAF_SIZE = 1 << LEAF_BITS;
     uint256 internal constant TREE_DEPTH = 27;
     uint256 internal constant PROOF_SIZE = LEAF_SIZE * (1 + TREE_DEPTH);
@@ -707,3 +711,4 @@ contract RISCV {
         }
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

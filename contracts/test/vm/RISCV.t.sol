@@ -217,7 +217,9 @@ contract PreimageOracleTest is Test {
         assertEq(key << 8, keccak256(data) << 8);
         (bytes32 dat, uint256 len) = oracle.readPreimage(key, 0);
         assertEq(len, 32);
+        // forge-lint: disable-next-line(unsafe-typecast)
         assertEq(bytes8(dat), bytes8(uint64(data.length)));
+        // forge-lint: disable-next-line(unsafe-typecast)
         assertEq(bytes24(dat << 64), bytes24(bytes.concat(data)));
         oracle.loadKeccak256PreimagePart(40, data);
         (dat, len) = oracle.readPreimage(key, 40);
@@ -239,6 +241,7 @@ contract PreimageOracleTest is Test {
         assertEq(digest, keccak256(hex"aabb"));
         (bytes32 dat, uint256 len) = oracle.readPreimage(localized, 0);
         assertEq(len, 10);
+        // forge-lint: disable-next-line(unsafe-typecast)
         assertEq(bytes10(dat), bytes10(hex"0000000000000002aabb"));
         // The same data again is a no-op; other data reverts.
         oracle.loadLocalData(2, ctx, hex"aabb");
