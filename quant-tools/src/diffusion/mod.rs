@@ -10,6 +10,7 @@
 //! - [`unet2d`]: diffusers' `UNet2DModel` (ResNet blocks, self-attention,
 //!   down/up sampling, sinusoidal timestep embedding).
 //! - [`ddim`]: diffusers' `DDIMScheduler` (eta 0).
+//! - [`blocks`], [`ops`]: the layers the architectures share.
 //!
 //! Every tensor is batch 1 and row-major; images are `(C, H, W)`. Loader names
 //! mirror the checkpoints' tensor names (`down_blocks.N.resnets.M.conv1`), so a
@@ -17,10 +18,13 @@
 //! from the `libm` crate, so results are the same on every platform. These models
 //! never run on chain; they exist to measure the integer engine.
 
+pub mod blocks;
+pub mod ddim;
 pub mod ddpm_mnist;
-
+pub mod diffusers;
 pub mod ops;
 pub mod pth;
+pub mod unet2d;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
