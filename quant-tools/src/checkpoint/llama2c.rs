@@ -103,6 +103,48 @@ pub fn v0_header(bytes: &[u8]) -> Result<(FloatConfig, bool), CheckpointError> {
     Ok((config, shared))
 }
 
+/// `wq, wk, wv, wo` of every layer, each matrix kind for all layers in turn (the
+/// order of llama2.c's f32 exports).
+fn read_attention(
+    r: &mut Reader<'_>,
+    layers: &mut [FloatLayer],
+    c: &FloatConfig,
+) -> Result<(), CheckpointError> {
+    let (dim, kv_dim) = (c.dim, c.kv_dim());
+    for l in layers.iter_mut() {
+        l.wq = r.f32s(dim * dim, "wq")?;
+    }
+    for l in layers.iter_mut() {
+        l.wk = r.f32s(kv_dim * dim, "wk")?;
+    }
+    for l in layers.iter_mut() {
+        l.wv = r.f32s(kv_dim * dim, "wv")?;
+    }
+    for l in layers.iter_mut() {
+        l.wo = r.f32s(dim * dim, "wo")?;
+    }
+    Ok(())
+}
+
+/// `w1, w2, w3` of every layer, in the same order.
+fn read_ffn(
+    r: &mut Reader<'_>,
+    layers: &mut [FloatLayer],
+    c: &FloatConfig,
+) -> Result<(), CheckpointError> {
+    let (dim, hidden) = (c.dim, c.hidden_dim);
+    for l in layers.iter_mut() {
+        l.w1 = r.f32s(hidden * dim, "w1")?;
+    }
+    for l in layers.iter_mut() {
+        l.w2 = r.f32s(dim * hidden, "w2")?;
+    }
+    for l in layers.iter_mut() {
+        l.w3 = r.f32s(hidden * dim, "w3")?;
+    }
+    Ok(())
+}
+
 fn empty_layer() -> FloatLayer {
     FloatLayer {
         rms_att: Vec::new(),
@@ -122,36 +164,17 @@ pub fn parse_v0(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     let (c, shared) = v0_header(bytes)?;
     let mut r = Reader::new(bytes);
     r.skip(28, "llama2.c header")?;
-    let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
+    let (dim, vocab) = (c.dim, c.vocab_size);
     let token_embedding = r.f32s(vocab * dim, "token_embedding")?;
     let mut layers: Vec<FloatLayer> = (0..c.n_layers).map(|_| empty_layer()).collect();
     for l in &mut layers {
         l.rms_att = r.f32s(dim, "rms_att")?;
     }
-    for l in &mut layers {
-        l.wq = r.f32s(dim * dim, "wq")?;
-    }
-    for l in &mut layers {
-        l.wk = r.f32s(kv_dim * dim, "wk")?;
-    }
-    for l in &mut layers {
-        l.wv = r.f32s(kv_dim * dim, "wv")?;
-    }
-    for l in &mut layers {
-        l.wo = r.f32s(dim * dim, "wo")?;
-    }
+    read_attention(&mut r, &mut layers, &c)?;
     for l in &mut layers {
         l.rms_ffn = r.f32s(dim, "rms_ffn")?;
     }
-    for l in &mut layers {
-        l.w1 = r.f32s(hidden * dim, "w1")?;
-    }
-    for l in &mut layers {
-        l.w2 = r.f32s(dim * hidden, "w2")?;
-    }
-    for l in &mut layers {
-        l.w3 = r.f32s(hidden * dim, "w3")?;
-    }
+    read_ffn(&mut r, &mut layers, &c)?;
     let rms_final = r.f32s(dim, "rms_final")?;
     r.skip(c.seq_len * c.head_size() / 2 * 4 * 2, "freq_cis")?;
     let wcls = if shared {
@@ -229,7 +252,7 @@ pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
         )));
     }
     r.skip(V1_HEADER_BYTES - r.pos(), "header padding")?;
-    let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
+    let (dim, vocab) = (c.dim, c.vocab_size);
     let mut layers: Vec<FloatLayer> = (0..c.n_layers).map(|_| empty_layer()).collect();
     for l in &mut layers {
         l.rms_att = r.f32s(dim, "rms_att")?;
@@ -239,27 +262,8 @@ pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     }
     let rms_final = r.f32s(dim, "rms_final")?;
     let token_embedding = r.f32s(vocab * dim, "token_embedding")?;
-    for l in &mut layers {
-        l.wq = r.f32s(dim * dim, "wq")?;
-    }
-    for l in &mut layers {
-        l.wk = r.f32s(kv_dim * dim, "wk")?;
-    }
-    for l in &mut layers {
-        l.wv = r.f32s(kv_dim * dim, "wv")?;
-    }
-    for l in &mut layers {
-        l.wo = r.f32s(dim * dim, "wo")?;
-    }
-    for l in &mut layers {
-        l.w1 = r.f32s(hidden * dim, "w1")?;
-    }
-    for l in &mut layers {
-        l.w2 = r.f32s(dim * hidden, "w2")?;
-    }
-    for l in &mut layers {
-        l.w3 = r.f32s(hidden * dim, "w3")?;
-    }
+    read_attention(&mut r, &mut layers, &c)?;
+    read_ffn(&mut r, &mut layers, &c)?;
     let wcls = if shared {
         None
     } else {
