@@ -10,6 +10,9 @@
 //! - [`unet2d`]: diffusers' `UNet2DModel` (ResNet blocks, self-attention,
 //!   down/up sampling, sinusoidal timestep embedding).
 //! - [`ddim`]: diffusers' `DDIMScheduler` (eta 0).
+//! - [`unet2d_condition`], [`clip`], [`vae`], [`sd`]: the Stable-Diffusion-shaped
+//!   pipeline: `UNet2DConditionModel` with cross-attention, the CLIP tokenizer and
+//!   text encoder, the `AutoencoderKL` decoder, classifier-free guidance.
 //! - [`blocks`], [`ops`]: the layers the architectures share.
 //!
 //! Every tensor is batch 1 and row-major; images are `(C, H, W)`. Loader names
@@ -19,12 +22,16 @@
 //! never run on chain; they exist to measure the integer engine.
 
 pub mod blocks;
+pub mod clip;
 pub mod ddim;
 pub mod ddpm_mnist;
 pub mod diffusers;
 pub mod ops;
 pub mod pth;
+pub mod sd;
 pub mod unet2d;
+pub mod unet2d_condition;
+pub mod vae;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

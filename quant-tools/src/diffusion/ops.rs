@@ -330,6 +330,11 @@ pub fn tokens_to_image(t: &Tensor, h: usize, w: usize) -> Tensor {
 /// heads * head_dim`; softmax(q k^T / sqrt(head_dim)) v per head, in f32 with
 /// max subtraction. Returns `(Nq, D)`.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Tensor {
+    attention_masked(q, k, v, heads, false)
+}
+
+/// [`attention`], with a causal mask when `causal` (query `i` sees keys `0..=i`).
+pub fn attention_masked(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal: bool) -> Tensor {
     let (nq, d) = (q.shape[0], q.shape[1]);
     let nk = k.shape[0];
     let hd = d / heads;
@@ -340,6 +345,8 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Tensor {
         for i in 0..nq {
             let qi = &q.data[i * d + h * hd..i * d + (h + 1) * hd];
             let mut max = f32::NEG_INFINITY;
+            let seen = if causal { (i + 1).min(nk) } else { nk };
+            let scores = &mut scores[..seen];
             for (j, s) in scores.iter_mut().enumerate() {
                 let kj = &k.data[j * d + h * hd..j * d + (h + 1) * hd];
                 let mut acc = 0.0f32;
@@ -350,7 +357,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Tensor {
                 max = max.max(*s);
             }
             let mut sum = 0.0f32;
-            for s in &mut scores {
+            for s in scores.iter_mut() {
                 *s = libm::expf(*s - max);
                 sum += *s;
             }

@@ -1,0 +1,479 @@
+//! diffusers `UNet2DConditionModel` (Stable Diffusion's UNet with text
+//! cross-attention), float32, driven by its `config.json`.
+//!
+//! Supported: `CrossAttnDownBlock2D`/`DownBlock2D`, `UpBlock2D`/
+//! `CrossAttnUpBlock2D`, mid block `UNetMidBlock2DCrossAttn`, positional time
+//! embedding, conv projections in the transformers (`use_linear_projection`
+//! false), one `transformer_layers_per_block` value for all blocks, no class or
+//! addition embeddings. Anything else is [`DiffusionError::Unsupported`].
+//!
+//! Naming quirk: here `attention_head_dim` is the NUMBER of heads (unless
+//! `num_attention_heads` is set); head size = channels / heads.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::blocks::{Downsample2D, ResnetBlock2D, TimestepEmbedding, Transformer2D, Upsample2D};
+use super::diffusers::{read_config, read_weights};
+use super::ops::{cat_channels, silu, timestep_embedding, Conv2d, GroupNorm};
+use super::{DiffusionError, Tensor, Vb, Weights};
+
+/// The fields of `unet/config.json` that the reference reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UNet2DConditionConfig {
+    /// Latent side.
+    #[serde(default)]
+    pub sample_size: Option<usize>,
+    /// Latent channels in.
+    #[serde(default = "four")]
+    pub in_channels: usize,
+    /// Latent channels out.
+    #[serde(default = "four")]
+    pub out_channels: usize,
+    /// Down block types.
+    pub down_block_types: Vec<String>,
+    /// Up block types.
+    pub up_block_types: Vec<String>,
+    /// Mid block type.
+    #[serde(default = "mid_name")]
+    pub mid_block_type: Option<String>,
+    /// Channels per resolution.
+    pub block_out_channels: Vec<usize>,
+    /// ResNets per down block.
+    #[serde(default = "two")]
+    pub layers_per_block: usize,
+    /// Heads (sic) when `num_attention_heads` is null.
+    #[serde(default = "eight")]
+    pub attention_head_dim: usize,
+    /// Heads.
+    #[serde(default)]
+    pub num_attention_heads: Option<usize>,
+    /// Width of the text embeddings.
+    #[serde(default = "cross_dim")]
+    pub cross_attention_dim: usize,
+    /// Transformer blocks per attention (one value).
+    #[serde(default = "one_json")]
+    pub transformer_layers_per_block: serde_json::Value,
+    /// GroupNorm groups.
+    #[serde(default = "thirty_two")]
+    pub norm_num_groups: usize,
+    /// GroupNorm epsilon.
+    #[serde(default = "norm_eps")]
+    pub norm_eps: f32,
+    /// `[cos, sin]` order.
+    #[serde(default = "yes")]
+    pub flip_sin_to_cos: bool,
+    /// Frequency shift.
+    #[serde(default)]
+    pub freq_shift: f32,
+    /// Downsampling conv padding.
+    #[serde(default = "one")]
+    pub downsample_padding: usize,
+    /// Output scale of the mid block.
+    #[serde(default = "one_f")]
+    pub mid_block_scale_factor: f32,
+    /// `silu` only.
+    #[serde(default = "silu_name")]
+    pub act_fn: String,
+    /// Must be false.
+    #[serde(default)]
+    pub use_linear_projection: bool,
+    /// Must be false.
+    #[serde(default)]
+    pub only_cross_attention: serde_json::Value,
+    /// Must be false.
+    #[serde(default)]
+    pub dual_cross_attention: bool,
+    /// Must be false.
+    #[serde(default)]
+    pub upcast_attention: bool,
+    /// Must be false.
+    #[serde(default)]
+    pub center_input_sample: bool,
+    /// 3 only.
+    #[serde(default = "three")]
+    pub conv_in_kernel: usize,
+    /// 3 only.
+    #[serde(default = "three")]
+    pub conv_out_kernel: usize,
+    /// `positional` only.
+    #[serde(default = "positional")]
+    pub time_embedding_type: String,
+    /// `default` only.
+    #[serde(default = "default_name")]
+    pub resnet_time_scale_shift: String,
+    /// Must be null.
+    #[serde(default)]
+    pub class_embed_type: Option<String>,
+    /// Must be null.
+    #[serde(default)]
+    pub addition_embed_type: Option<String>,
+    /// Must be null.
+    #[serde(default)]
+    pub encoder_hid_dim: Option<usize>,
+    /// Must be null.
+    #[serde(default)]
+    pub time_cond_proj_dim: Option<usize>,
+    /// Must be null.
+    #[serde(default)]
+    pub num_class_embeds: Option<usize>,
+}
+
+fn four() -> usize {
+    4
+}
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
+fn eight() -> usize {
+    8
+}
+fn one() -> usize {
+    1
+}
+fn one_f() -> f32 {
+    1.0
+}
+fn one_json() -> serde_json::Value {
+    serde_json::json!(1)
+}
+fn cross_dim() -> usize {
+    1280
+}
+fn thirty_two() -> usize {
+    32
+}
+fn norm_eps() -> f32 {
+    1e-5
+}
+fn yes() -> bool {
+    true
+}
+fn silu_name() -> String {
+    "silu".into()
+}
+fn positional() -> String {
+    "positional".into()
+}
+fn default_name() -> String {
+    "default".into()
+}
+fn mid_name() -> Option<String> {
+    Some("UNetMidBlock2DCrossAttn".into())
+}
+
+impl UNet2DConditionConfig {
+    /// Checks that every setting is one the reference implements; returns the
+    /// transformer depth.
+    pub fn validate(&self) -> Result<usize, DiffusionError> {
+        let unsupported = |what: &'static str, name: &str| {
+            Err(DiffusionError::Unsupported {
+                what,
+                name: name.to_string(),
+            })
+        };
+        for t in &self.down_block_types {
+            if t != "DownBlock2D" && t != "CrossAttnDownBlock2D" {
+                return unsupported("down block type", t);
+            }
+        }
+        for t in &self.up_block_types {
+            if t != "UpBlock2D" && t != "CrossAttnUpBlock2D" {
+                return unsupported("up block type", t);
+            }
+        }
+        match self.mid_block_type.as_deref() {
+            Some("UNetMidBlock2DCrossAttn") => {}
+            Some(t) => return unsupported("mid block type", t),
+            None => return unsupported("mid block type", "null"),
+        }
+        let flags = [
+            ("use_linear_projection", self.use_linear_projection),
+            ("dual_cross_attention", self.dual_cross_attention),
+            ("upcast_attention", self.upcast_attention),
+            ("center_input_sample", self.center_input_sample),
+            (
+                "only_cross_attention",
+                self.only_cross_attention.as_bool() == Some(true)
+                    || self.only_cross_attention.is_array(),
+            ),
+            (
+                "class/addition/encoder_hid/time_cond embeddings",
+                self.class_embed_type.is_some()
+                    || self.addition_embed_type.is_some()
+                    || self.encoder_hid_dim.is_some()
+                    || self.time_cond_proj_dim.is_some()
+                    || self.num_class_embeds.is_some(),
+            ),
+            (
+                "conv_in/out kernel other than 3",
+                self.conv_in_kernel != 3 || self.conv_out_kernel != 3,
+            ),
+        ];
+        for (name, on) in flags {
+            if on {
+                return unsupported("setting", name);
+            }
+        }
+        if self.act_fn != "silu" {
+            return unsupported("act_fn", &self.act_fn);
+        }
+        if self.time_embedding_type != "positional" {
+            return unsupported("time_embedding_type", &self.time_embedding_type);
+        }
+        if self.resnet_time_scale_shift != "default" {
+            return unsupported("resnet_time_scale_shift", &self.resnet_time_scale_shift);
+        }
+        let Some(depth) = self.transformer_layers_per_block.as_u64() else {
+            return unsupported(
+                "transformer_layers_per_block",
+                &self.transformer_layers_per_block.to_string(),
+            );
+        };
+        let n = self.block_out_channels.len();
+        if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
+            return Err(DiffusionError::Input(format!(
+                "{n} block_out_channels for {} down and {} up blocks",
+                self.down_block_types.len(),
+                self.up_block_types.len()
+            )));
+        }
+        if self.layers_per_block == 0 || self.block_out_channels.contains(&0) || depth == 0 {
+            return Err(DiffusionError::Input("zero layers or channels".into()));
+        }
+        Ok(depth as usize)
+    }
+
+    /// Number of attention heads.
+    pub fn heads(&self) -> usize {
+        self.num_attention_heads.unwrap_or(self.attention_head_dim)
+    }
+}
+
+/// A down block: `resnets.M` (+ `attentions.M` transformers), `downsamplers.0`.
+#[derive(Debug, Clone)]
+pub struct CondDownBlock {
+    /// `resnets.M`.
+    pub resnets: Vec<ResnetBlock2D>,
+    /// `attentions.M` (empty for `DownBlock2D`).
+    pub attentions: Vec<Transformer2D>,
+    /// `downsamplers.0`.
+    pub downsampler: Option<Downsample2D>,
+}
+
+/// The mid block `UNetMidBlock2DCrossAttn`: `resnets.0`, `attentions.0`, `resnets.1`.
+#[derive(Debug, Clone)]
+pub struct CondMidBlock {
+    /// `resnets.0`, `resnets.1`.
+    pub resnets: Vec<ResnetBlock2D>,
+    /// `attentions.0`.
+    pub attention: Transformer2D,
+}
+
+/// An up block: `resnets.M` on `cat(h, skip)` (+ `attentions.M`), `upsamplers.0`.
+#[derive(Debug, Clone)]
+pub struct CondUpBlock {
+    /// `resnets.M`.
+    pub resnets: Vec<ResnetBlock2D>,
+    /// `attentions.M` (empty for `UpBlock2D`).
+    pub attentions: Vec<Transformer2D>,
+    /// `upsamplers.0`.
+    pub upsampler: Option<Upsample2D>,
+}
+
+/// The float `UNet2DConditionModel`.
+#[derive(Debug, Clone)]
+pub struct UNet2DConditionModel {
+    /// The configuration it was built from.
+    pub config: UNet2DConditionConfig,
+    /// `conv_in`.
+    pub conv_in: Conv2d,
+    /// `time_embedding`.
+    pub time_embedding: TimestepEmbedding,
+    /// `down_blocks.N`.
+    pub down_blocks: Vec<CondDownBlock>,
+    /// `mid_block`.
+    pub mid_block: CondMidBlock,
+    /// `up_blocks.N`.
+    pub up_blocks: Vec<CondUpBlock>,
+    /// `conv_norm_out`.
+    pub conv_norm_out: GroupNorm,
+    /// `conv_out`.
+    pub conv_out: Conv2d,
+}
+
+impl UNet2DConditionModel {
+    /// Loads a `unet` component folder.
+    pub fn load_dir(dir: &Path) -> Result<Self, DiffusionError> {
+        let cfg: UNet2DConditionConfig =
+            read_config(dir, "config.json", "unet", "UNet2DConditionModel")?;
+        Self::load(&read_weights(dir, "unet")?, cfg)
+    }
+
+    /// Builds the model from its weights and config.
+    pub fn load(w: &Weights, cfg: UNet2DConditionConfig) -> Result<Self, DiffusionError> {
+        let depth = cfg.validate()?;
+        let vb = w.root();
+        let boc = cfg.block_out_channels.clone();
+        let (g, eps) = (cfg.norm_num_groups, cfg.norm_eps);
+        let heads = cfg.heads();
+        let ctx = cfg.cross_attention_dim;
+        let temb = boc[0] * 4;
+        let n = boc.len();
+        let resnet = |vb: &Vb, cin: usize, cout: usize, scale: f32| {
+            ResnetBlock2D::load(vb, cin, cout, Some(temb), g, eps, scale)
+        };
+        let transformer = |vb: &Vb, c: usize| Transformer2D::load(vb, c, heads, depth, ctx, g);
+        let mut down_blocks = Vec::with_capacity(n);
+        let mut out_c = boc[0];
+        for (i, ty) in cfg.down_block_types.iter().enumerate() {
+            let in_c = out_c;
+            out_c = boc[i];
+            let b = vb.pp("down_blocks").pp(i);
+            let mut resnets = Vec::new();
+            let mut attentions = Vec::new();
+            for m in 0..cfg.layers_per_block {
+                let cin = if m == 0 { in_c } else { out_c };
+                resnets.push(resnet(&b.pp("resnets").pp(m), cin, out_c, 1.0)?);
+                if ty == "CrossAttnDownBlock2D" {
+                    attentions.push(transformer(&b.pp("attentions").pp(m), out_c)?);
+                }
+            }
+            let downsampler = if i + 1 < n {
+                Some(Downsample2D::load(
+                    &b.pp("downsamplers.0"),
+                    out_c,
+                    cfg.downsample_padding,
+                )?)
+            } else {
+                None
+            };
+            down_blocks.push(CondDownBlock {
+                resnets,
+                attentions,
+                downsampler,
+            });
+        }
+        let mid_c = boc[n - 1];
+        let mb = vb.pp("mid_block");
+        let s = cfg.mid_block_scale_factor;
+        let mid_block = CondMidBlock {
+            resnets: vec![
+                resnet(&mb.pp("resnets.0"), mid_c, mid_c, s)?,
+                resnet(&mb.pp("resnets.1"), mid_c, mid_c, s)?,
+            ],
+            attention: transformer(&mb.pp("attentions.0"), mid_c)?,
+        };
+        let rev: Vec<usize> = boc.iter().rev().copied().collect();
+        let mut up_blocks = Vec::with_capacity(n);
+        let mut out_c = rev[0];
+        for (i, ty) in cfg.up_block_types.iter().enumerate() {
+            let prev_c = out_c;
+            out_c = rev[i];
+            let in_c = rev[(i + 1).min(n - 1)];
+            let b = vb.pp("up_blocks").pp(i);
+            let layers = cfg.layers_per_block + 1;
+            let mut resnets = Vec::new();
+            let mut attentions = Vec::new();
+            for m in 0..layers {
+                let skip_c = if m == layers - 1 { in_c } else { out_c };
+                let res_in = if m == 0 { prev_c } else { out_c };
+                resnets.push(resnet(&b.pp("resnets").pp(m), res_in + skip_c, out_c, 1.0)?);
+                if ty == "CrossAttnUpBlock2D" {
+                    attentions.push(transformer(&b.pp("attentions").pp(m), out_c)?);
+                }
+            }
+            let upsampler = if i + 1 < n {
+                Some(Upsample2D::load(&b.pp("upsamplers.0"), out_c)?)
+            } else {
+                None
+            };
+            up_blocks.push(CondUpBlock {
+                resnets,
+                attentions,
+                upsampler,
+            });
+        }
+        Ok(Self {
+            conv_in: Conv2d::load(&vb.pp("conv_in"), cfg.in_channels, boc[0], 3, 1, 1)?,
+            time_embedding: TimestepEmbedding::load(&vb.pp("time_embedding"), boc[0], temb)?,
+            down_blocks,
+            mid_block,
+            up_blocks,
+            conv_norm_out: GroupNorm::load(&vb.pp("conv_norm_out"), g, boc[0], eps)?,
+            conv_out: Conv2d::load(&vb.pp("conv_out"), boc[0], cfg.out_channels, 3, 1, 1)?,
+            config: cfg,
+        })
+    }
+
+    /// The predicted noise for `sample (in_channels, H, W)` at timestep `t` with
+    /// text embeddings `context (tokens, cross_attention_dim)`.
+    pub fn forward(
+        &self,
+        sample: &Tensor,
+        t: f32,
+        context: &Tensor,
+    ) -> Result<Tensor, DiffusionError> {
+        let c = &self.config;
+        let f = 1usize << (c.block_out_channels.len() - 1);
+        if sample.shape.len() != 3
+            || sample.shape[0] != c.in_channels
+            || sample.shape[1] == 0
+            || sample.shape[2] == 0
+            || !sample.shape[1].is_multiple_of(f)
+            || !sample.shape[2].is_multiple_of(f)
+        {
+            return Err(DiffusionError::Input(format!(
+                "sample of shape {:?} for {} channels and sides divisible by {f}",
+                sample.shape, c.in_channels
+            )));
+        }
+        if context.shape.len() != 2 || context.shape[1] != c.cross_attention_dim {
+            return Err(DiffusionError::Input(format!(
+                "context of shape {:?}, expected (tokens, {})",
+                context.shape, c.cross_attention_dim
+            )));
+        }
+        let e = timestep_embedding(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+        let temb = self.time_embedding.forward(&e);
+        let temb = Some(temb.as_slice());
+        let mut h = self.conv_in.forward(sample);
+        let mut skips = vec![h.clone()];
+        for b in &self.down_blocks {
+            for (m, r) in b.resnets.iter().enumerate() {
+                h = r.forward(&h, temb);
+                if let Some(a) = b.attentions.get(m) {
+                    h = a.forward(&h, context);
+                }
+                skips.push(h.clone());
+            }
+            if let Some(d) = &b.downsampler {
+                h = d.forward(&h);
+                skips.push(h.clone());
+            }
+        }
+        let mb = &self.mid_block;
+        h = mb.resnets[0].forward(&h, temb);
+        h = mb.attention.forward(&h, context);
+        h = mb.resnets[1].forward(&h, temb);
+        for b in &self.up_blocks {
+            for (m, r) in b.resnets.iter().enumerate() {
+                let skip = skips.pop().expect("skip states counted at load");
+                h = r.forward(&cat_channels(&h, &skip), temb);
+                if let Some(a) = b.attentions.get(m) {
+                    h = a.forward(&h, context);
+                }
+            }
+            if let Some(u) = &b.upsampler {
+                h = u.forward(&h);
+            }
+        }
+        let mut h = self.conv_norm_out.forward(&h);
+        h.data.iter_mut().for_each(|v| *v = silu(*v));
+        Ok(self.conv_out.forward(&h))
+    }
+}
