@@ -6,6 +6,8 @@
 //! overflow bound in [`crate::quant`]), so their outputs are equal bit for bit; the
 //! tests in this module and the cross-target golden tests check it.
 
+#[cfg(feature = "std")]
+pub mod pool;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -89,11 +91,15 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
     {
         let macs = m.rows as usize * m.cols as usize;
         if exec.threads > 1 && macs >= PARALLEL_MIN_MACS {
-            let per = out.len().div_ceil(exec.threads);
-            std::thread::scope(|s| {
-                for (i, chunk) in out.chunks_mut(per).enumerate() {
-                    s.spawn(move || rows(simd, m, x, shift, i * per, chunk));
-                }
+            // Parts of whole blocks of four rows (the AVX2 kernel's unit).
+            let per = out.len().div_ceil(exec.threads).div_ceil(4) * 4;
+            let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> =
+                out.chunks_mut(per).map(std::sync::Mutex::new).collect();
+            pool::run(exec.threads, chunks.len(), &|i| {
+                let mut chunk = chunks[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                rows(simd, m, x, shift, i * per, &mut chunk);
             });
             return;
         }
