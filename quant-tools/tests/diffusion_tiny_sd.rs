@@ -225,6 +225,49 @@ fn bad_tiny_sd_folders_are_clear_errors() {
 }
 
 #[test]
+fn tokenizer_matches_transformers() {
+    // CLIPTokenizer.from_pretrained(tokenizer)(text).input_ids
+    let sd_tok =
+        oracle_quant::diffusion::clip::ClipTokenizer::load_dir(&fixture().join("tokenizer"))
+            .unwrap();
+    let cases: [(&str, &[u32]); 6] = [
+        ("hello world", &[960, 71, 755, 75, 334, 86, 519, 540, 961]),
+        (
+            "The QUICK brown fox; jumps... over the lazy dog!!",
+            &[
+                960, 936, 884, 72, 66, 330, 694, 552, 343, 282, 73, 84, 76, 79, 338, 13, 13, 269,
+                862, 936, 530, 89, 344, 745, 0, 256, 961,
+            ],
+        ),
+        (
+            "you're we've they'll i'd don't",
+            &[
+                960, 88, 78, 340, 6, 599, 86, 324, 6, 609, 562, 68, 344, 6, 75, 331, 328, 6, 323,
+                738, 333, 6, 339, 961,
+            ],
+        ),
+        (
+            "zzzqx 1999 $%&",
+            &[960, 89, 89, 89, 80, 343, 272, 280, 280, 280, 3, 4, 261, 961],
+        ),
+        (
+            "naïve café",
+            &[960, 77, 64, 127, 107, 609, 523, 69, 127, 358, 961],
+        ),
+        (
+            "  tabs\tand\nnewlines  ",
+            &[960, 83, 567, 338, 634, 593, 86, 75, 512, 68, 338, 961],
+        ),
+    ];
+    for (text, want) in cases {
+        let mut ids = vec![sd_tok.bos];
+        ids.extend(sd_tok.encode_raw(text));
+        ids.push(sd_tok.eos);
+        assert_eq!(ids, want, "{text:?}");
+    }
+}
+
+#[test]
 fn bad_inputs_are_errors() {
     let sd = StableDiffusion::load_dir(&fixture()).unwrap();
     let emb = sd.encode_prompt("a cat").unwrap();

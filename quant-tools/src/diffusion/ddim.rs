@@ -197,14 +197,14 @@ impl Ddim {
                 (0..n).rev().map(|i| i * ratio + off).collect()
             }
             "trailing" => {
+                // round(arange(T, 0, -T / n)) - 1.
                 let ratio = t as f64 / n as f64;
-                let mut v = Vec::new();
-                let mut x = t as f64;
-                while x > 0.0 && v.len() < n {
-                    v.push((x.round() as usize).saturating_sub(1));
-                    x -= ratio;
-                }
-                v
+                (0..n)
+                    .map(|i| {
+                        let x = t as f64 - i as f64 * ratio;
+                        (x.round_ties_even() as usize).saturating_sub(1)
+                    })
+                    .collect()
             }
             _ => {
                 // linspace(0, T - 1, n).round(), descending.
@@ -300,6 +300,20 @@ mod tests {
         );
         assert_eq!(d.final_alpha_cumprod, d.alphas_cumprod[0]);
         assert!((d.alphas_cumprod[999] - 0.004_660_095).abs() < 1e-8);
+    }
+
+    #[test]
+    fn timestep_spacings_match_diffusers() {
+        // DDIMScheduler(timestep_spacing=..., steps_offset=0).set_timesteps(7).
+        for (spacing, want) in [
+            ("leading", [852, 710, 568, 426, 284, 142, 0]),
+            ("trailing", [999, 856, 713, 570, 428, 285, 142]),
+            ("linspace", [999, 832, 666, 500, 333, 166, 0]),
+        ] {
+            let mut d = Ddim::new(cfg(&format!(r#"{{"timestep_spacing":"{spacing}"}}"#))).unwrap();
+            d.set_timesteps(7).unwrap();
+            assert_eq!(d.timesteps, want, "{spacing}");
+        }
     }
 
     #[test]
