@@ -1,7 +1,11 @@
-//! `oracle`: the node binary. Today: `oracle run` for local inference; the
-//! operator, validator and devnet roles come next.
+//! `oracle`: the node binary: `run` (local inference), `devnet` (a local chain
+//! with the contracts and an operator) and `request` (ask the Prompt contract).
 
+mod devnet;
+mod operator;
+mod request;
 mod run;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,15 +29,29 @@ enum Command {
     /// Generate text locally from a model file (prompt + continuation on stdout,
     /// statistics on stderr).
     Run(run::RunArgs),
+    /// Start a local chain (anvil) with the contracts deployed, the model registered
+    /// and an operator serving requests; Ctrl-C stops everything.
+    Devnet(devnet::DevnetArgs),
+    /// Ask the Prompt contract for a completion and print it when the callback
+    /// arrives (against a running `oracle devnet` no other flag is needed).
+    Request(request::RequestArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Devnet(args) => runtime().and_then(|rt| rt.block_on(devnet::run(&args))),
+        Command::Request(args) => runtime().and_then(|rt| rt.block_on(request::run(&args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

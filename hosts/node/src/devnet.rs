@@ -1,0 +1,182 @@
+//! `oracle devnet`: a local chain with everything deployed and an operator serving.
+//!
+//! Starts anvil (the npm-installed binary), deploys AIOracle and Prompt, registers
+//! the model file with its model root and the guest's program hash, bonds an
+//! operator, writes what `oracle request` needs to a state file, prints how to use
+//! it, and serves requests until Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::node_bindings::Anvil;
+use alloy::primitives::U256;
+use alloy::providers::ProviderBuilder;
+use anyhow::{Context, Result};
+use oracle_contracts::devnet::{deploy, DevnetConfig};
+use oracle_contracts::{anvil_path, AIOracle};
+use serde::{Deserialize, Serialize};
+
+use crate::operator::{Operator, ServedModel};
+use crate::serve::program_hash;
+
+/// Where `oracle devnet` leaves its addresses for `oracle request`.
+pub const DEFAULT_STATE_FILE: &str = "target/devnet.json";
+
+/// Arguments of `oracle devnet`.
+#[derive(Debug, clap::Args)]
+pub struct DevnetArgs {
+    /// Model file to register and serve (from `oracle-quant convert`).
+    #[arg(long, default_value = "target/models/stories260K-q8.bin")]
+    pub model: PathBuf,
+    /// The guest program (built by hosts/guest/build.sh); its prestate hash is the
+    /// registered program hash and the operator's claims come from running it.
+    #[arg(
+        long,
+        default_value = "hosts/guest/target/riscv32im-unknown-none-elf/release/oracle-guest"
+    )]
+    pub guest: PathBuf,
+    /// Challenge window of the model, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub challenge_window: u64,
+    /// Positions the operator runs per request.
+    #[arg(long, default_value_t = 64)]
+    pub steps: u32,
+    /// Port for anvil (0 = any free port).
+    #[arg(long, default_value_t = 8545)]
+    pub port: u16,
+    /// Where to write the addresses for `oracle request`.
+    #[arg(long, default_value = DEFAULT_STATE_FILE)]
+    pub state_file: PathBuf,
+}
+
+/// What a devnet leaves for clients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DevnetState {
+    /// JSON-RPC URL of the chain.
+    pub rpc: String,
+    /// AIOracle address.
+    pub oracle: String,
+    /// Prompt address.
+    pub prompt: String,
+    /// The registered model's id.
+    pub model_id: u64,
+    /// An unlocked account for requests.
+    pub user: String,
+}
+
+/// Run the devnet until Ctrl-C.
+pub async fn run(args: &DevnetArgs) -> Result<()> {
+    let model = std::fs::read(&args.model).with_context(|| {
+        format!(
+            "reading {} (make it with scripts/quickstart.sh or oracle-quant convert)",
+            args.model.display()
+        )
+    })?;
+    oracle_core::Model::load(&model)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let guest = std::fs::read(&args.guest).with_context(|| {
+        format!(
+            "reading {} (build it with hosts/guest/build.sh)",
+            args.guest.display()
+        )
+    })?;
+
+    let anvil_bin = anvil_path();
+    let anvil = Anvil::at(&anvil_bin)
+        .port(args.port)
+        .try_spawn()
+        .with_context(|| {
+            format!(
+                "starting anvil at {} (run .ci/contracts-install.sh)",
+                anvil_bin.display()
+            )
+        })?;
+    let accounts = anvil.addresses().to_vec();
+    let (deployer, operator, user) = (accounts[0], accounts[1], accounts[2]);
+    let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+
+    let mut config = DevnetConfig::default();
+    config.model.modelRoot = oracle_core::merkle::model_root(&model).into();
+    config.model.programHash = program_hash(&guest)?.into();
+    config.model.challengeWindow = args
+        .challenge_window
+        .try_into()
+        .context("--challenge-window too large")?;
+    let deployment = deploy(&provider, deployer, &config)
+        .await
+        .context("deploying the contracts")?;
+    let oracle = AIOracle::new(deployment.oracle, &provider);
+    let receipt = oracle
+        .bond()
+        .value(config.submission_bond * U256::from(10))
+        .from(operator)
+        .send()
+        .await
+        .context("bonding the operator")?
+        .get_receipt()
+        .await?;
+    anyhow::ensure!(receipt.status(), "bonding the operator reverted");
+
+    let state = DevnetState {
+        rpc: anvil.endpoint_url().to_string(),
+        oracle: deployment.oracle.to_string(),
+        prompt: deployment.prompt.to_string(),
+        model_id: deployment.model_id.to::<u64>(),
+        user: user.to_string(),
+    };
+    if let Some(dir) = args.state_file.parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    std::fs::write(&args.state_file, serde_json::to_vec_pretty(&state)?)
+        .with_context(|| format!("writing {}", args.state_file.display()))?;
+
+    println!("devnet up");
+    println!("  rpc       {}", state.rpc);
+    println!("  AIOracle  {}", state.oracle);
+    println!("  Prompt    {}", state.prompt);
+    println!(
+        "  model     id {} root {}",
+        state.model_id,
+        oracle_core::merkle::to_hex(&oracle_core::merkle::model_root(&model))
+    );
+    println!(
+        "  operator  {operator} (bonded), challenge window {}s",
+        args.challenge_window
+    );
+    println!();
+    println!("ask for a story (another terminal):");
+    println!("  ./target/release/oracle request --prompt \"Once upon a time\"");
+    println!("or with cast:");
+    println!(
+        "  cast send {} 'calculateAIResult(uint256,string)' {} \"Once upon a time\" --value $(cast call {} 'estimateFee(uint256)(uint256)' {} --rpc-url {}) --from {} --unlocked --rpc-url {}",
+        state.prompt, state.model_id, state.prompt, state.model_id, state.rpc, state.user, state.rpc
+    );
+    println!(
+        "  cast call {} 'getAIResult(uint256,string)(string)' {} \"Once upon a time\" --rpc-url {}",
+        state.prompt, state.model_id, state.rpc
+    );
+    println!();
+    println!("serving; Ctrl-C stops everything");
+
+    let served = ServedModel {
+        id: deployment.model_id,
+        bytes: Arc::new(model),
+        steps: args.steps,
+    };
+    let op = Operator::new(
+        provider.clone(),
+        deployment.oracle,
+        operator,
+        served,
+        Arc::new(guest),
+    );
+    tokio::select! {
+        r = op.run(Duration::from_millis(500)) => r,
+        _ = tokio::signal::ctrl_c() => {
+            println!("stopping");
+            Ok(())
+        }
+    }
+    // `anvil` is dropped here, which stops the chain.
+}

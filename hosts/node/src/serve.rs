@@ -1,0 +1,64 @@
+//! What an operator computes for one request: the output bytes (exactly what
+//! `oracle run` prints) and the claim, the final state hash of the guest program run
+//! on the same request in the fault-proof VM.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use oracle_core::merkle::keccak;
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_fpvm::preimage::guest_oracle;
+use oracle_fpvm::Vm;
+
+/// The result of serving one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// Output bytes: the prompt and its continuation, then a newline.
+    pub output: Vec<u8>,
+    /// The guest's final VM state hash for the same request.
+    pub claim: [u8; 32],
+    /// VM steps of the guest run.
+    pub steps: u64,
+}
+
+/// Run `prompt` natively and in the VM; fail if the VM disagrees with the native
+/// output (that would be a bug in one of them, and submitting would lose the bond).
+pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) -> Result<Served> {
+    let model = Model::load(model_bytes).context("loading the model")?;
+    let request = Request {
+        prompt,
+        steps,
+        sampling: SamplingParams::GREEDY,
+    };
+    let generation = model
+        .generate(Exec::default(), &request, |_| {})
+        .context("running the request")?;
+    let mut output = generation.text;
+    output.push(b'\n');
+    let oracle = Arc::new(guest_oracle(model_bytes, &request));
+    let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
+    vm.run(u64::MAX).context("running the guest in the VM")?;
+    if vm.cpu.status != 1 || vm.cpu.exit_code != 0 {
+        bail!(
+            "the guest halted with status {} code {}",
+            vm.cpu.status,
+            vm.cpu.exit_code
+        );
+    }
+    if vm.cpu.output != keccak(&output) {
+        bail!("the VM's output commitment differs from the native output");
+    }
+    Ok(Served {
+        output,
+        claim: vm.state_hash(),
+        steps: vm.cpu.step,
+    })
+}
+
+/// The program hash a model is registered with: the state hash of the guest's
+/// absolute prestate (its image loaded, nothing else).
+pub fn program_hash(guest_elf: &[u8]) -> Result<[u8; 32]> {
+    let oracle = Arc::new(oracle_fpvm::preimage::InMemoryOracle::new());
+    let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
+    Ok(vm.state_hash())
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install and build what the devnet needs, then start it: anvil with AIOracle and
+# Prompt deployed, the bundled stories260K (W8) registered with its model root and
+# the guest's program hash, and an operator serving requests. Then, in another
+# terminal: ./target/release/oracle request --prompt "Once upon a time"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/contracts-install.sh >/dev/null
+rustup target add riscv32im-unknown-none-elf >/dev/null
+cargo build --release -q -p oracle-node -p oracle-quant
+hosts/guest/build.sh -q
+mkdir -p target/models
+./target/release/oracle-quant convert \
+  --input fixtures/models/stories260K/stories260K.bin \
+  --tokenizer fixtures/models/stories260K/tok512.bin \
+  --quant q8 --output target/models/stories260K-q8.bin >/dev/null
+exec ./target/release/oracle devnet "$@"
