@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::defaults::yes;
 use super::diffusers::read_config;
 use super::DiffusionError;
 
@@ -64,9 +65,6 @@ fn beta_end() -> f32 {
 }
 fn linear() -> String {
     "linear".into()
-}
-fn yes() -> bool {
-    true
 }
 fn one() -> f32 {
     1.0

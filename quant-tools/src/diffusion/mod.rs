@@ -25,6 +25,7 @@ pub mod blocks;
 pub mod clip;
 pub mod ddim;
 pub mod ddpm_mnist;
+mod defaults;
 pub mod diffusers;
 pub mod ops;
 pub mod pth;

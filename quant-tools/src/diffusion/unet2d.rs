@@ -14,6 +14,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::blocks::{Downsample2D, ResnetBlock2D, SpatialAttention, TimestepEmbedding, Upsample2D};
+use super::defaults::{
+    default_name, norm_eps, one, one_f, positional, silu_name, thirty_two, three, two, yes,
+};
 use super::diffusers::{read_config, read_weights};
 use super::ops::{cat_channels, silu, timestep_embedding, Conv2d, GroupNorm};
 use super::{DiffusionError, Tensor, Vb, Weights};
@@ -96,36 +99,6 @@ pub struct UNet2DConfig {
     pub num_class_embeds: Option<usize>,
 }
 
-fn three() -> usize {
-    3
-}
-fn two() -> usize {
-    2
-}
-fn one() -> usize {
-    1
-}
-fn one_f() -> f32 {
-    1.0
-}
-fn thirty_two() -> usize {
-    32
-}
-fn norm_eps() -> f32 {
-    1e-5
-}
-fn yes() -> bool {
-    true
-}
-fn silu_name() -> String {
-    "silu".into()
-}
-fn positional() -> String {
-    "positional".into()
-}
-fn default_name() -> String {
-    "default".into()
-}
 fn conv_name() -> String {
     "conv".into()
 }

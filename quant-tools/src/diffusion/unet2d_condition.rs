@@ -15,6 +15,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::blocks::{Downsample2D, ResnetBlock2D, TimestepEmbedding, Transformer2D, Upsample2D};
+use super::defaults::{
+    default_name, four, norm_eps, one, one_f, positional, silu_name, thirty_two, three, two, yes,
+};
 use super::diffusers::{read_config, read_weights};
 use super::ops::{cat_channels, silu, timestep_embedding, Conv2d, GroupNorm};
 use super::{DiffusionError, Tensor, Vb, Weights};
@@ -120,47 +123,14 @@ pub struct UNet2DConditionConfig {
     pub num_class_embeds: Option<usize>,
 }
 
-fn four() -> usize {
-    4
-}
-fn two() -> usize {
-    2
-}
-fn three() -> usize {
-    3
-}
 fn eight() -> usize {
     8
-}
-fn one() -> usize {
-    1
-}
-fn one_f() -> f32 {
-    1.0
 }
 fn one_json() -> serde_json::Value {
     serde_json::json!(1)
 }
 fn cross_dim() -> usize {
     1280
-}
-fn thirty_two() -> usize {
-    32
-}
-fn norm_eps() -> f32 {
-    1e-5
-}
-fn yes() -> bool {
-    true
-}
-fn silu_name() -> String {
-    "silu".into()
-}
-fn positional() -> String {
-    "positional".into()
-}
-fn default_name() -> String {
-    "default".into()
 }
 fn mid_name() -> Option<String> {
     Some("UNetMidBlock2DCrossAttn".into())

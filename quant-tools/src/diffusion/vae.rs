@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::blocks::{ResnetBlock2D, Upsample2D};
+use super::defaults::{four, one, silu_name, thirty_two, three, yes};
 use super::diffusers::{read_config, read_weights};
 use super::ops::{silu, Conv2d, GroupNorm};
 use super::unet2d::{MidBlock, MidBlockConfig};
@@ -49,26 +50,8 @@ pub struct VaeConfig {
     pub use_post_quant_conv: bool,
 }
 
-fn three() -> usize {
-    3
-}
-fn one() -> usize {
-    1
-}
-fn four() -> usize {
-    4
-}
-fn thirty_two() -> usize {
-    32
-}
 fn scaling() -> f32 {
     0.18215
-}
-fn silu_name() -> String {
-    "silu".into()
-}
-fn yes() -> bool {
-    true
 }
 
 /// Epsilon of every VAE norm.
