@@ -97,7 +97,8 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
 
     let mut config = DevnetConfig::default();
-    config.model.modelRoot = oracle_core::merkle::model_root(&model).into();
+    let root = oracle_core::merkle::model_root(&model);
+    config.model.modelRoot = root.into();
     config.model.programHash = program_hash(&guest)?.into();
     config.model.challengeWindow = args
         .challenge_window
@@ -138,7 +139,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     println!(
         "  model     id {} root {}",
         state.model_id,
-        oracle_core::merkle::to_hex(&oracle_core::merkle::model_root(&model))
+        oracle_core::merkle::to_hex(&root)
     );
     println!(
         "  operator  {operator} (bonded), challenge window {}s",

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use oracle_core::fixed::parse_q16;
-use oracle_core::merkle::{model_root, to_hex, Hash};
+use oracle_core::merkle::Hash;
 use oracle_core::{Exec, Model, Request, SamplingParams};
 
 /// Arguments of `oracle run`.
@@ -105,13 +105,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let positions = generation.tokens.len().max(1);
     eprintln!(
-        "achieved tok/s: {:.1} ({} positions in {:.3}s, kernel {}, {} thread(s)); model root {}",
+        "achieved tok/s: {:.1} ({} positions in {:.3}s, kernel {}, {} thread(s)){}",
         positions as f64 / elapsed.max(1e-9),
         positions,
         elapsed,
         exec.kernel_name(),
         exec.threads,
-        to_hex(&model_root(&map))
+        if args.root.is_some() {
+            "; model root verified"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
