@@ -22,6 +22,7 @@ pub mod kernels;
 pub mod llama;
 pub mod math;
 pub mod merkle;
+pub mod nn;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;
