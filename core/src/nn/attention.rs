@@ -1,0 +1,103 @@
+//! Scaled dot-product attention over heads, in integers:
+//! `out = softmax(q kᵀ / sqrt(head_dim)) v` per head, optionally causal (CLIP).
+//!
+//! Layout: `q` is `[lq × heads·head_dim]`, `k` and `v` are `[lk × heads·head_dim]`,
+//! `out` is `[lq × heads·head_dim]`, all Q16 row-major; head `h` is columns
+//! `h·head_dim .. (h+1)·head_dim` of every row (diffusers' and CLIP's head split).
+//!
+//! Numerics and bounds, per query row and head:
+//! - score `s_j = q·k_j` exactly in `i128` (each product below `2^62`, so any
+//!   `head_dim < 2^64` fits), times `1/sqrt(head_dim)` in Q30 ([`inv_sqrt_q30`],
+//!   rounded to nearest), narrowed to Q16 with the core's rounding and saturation;
+//! - probabilities by [`softmax_q30`] (max subtracted first);
+//! - `out_i = Σ_j p_j v_ji` in `i64`: `|v| <= 2^31` and `Σ p_j <= 2^30 + lk/2`, so
+//!   the sum stays below `2^62` for `lk < 2^30`; one rounding back to Q16.
+//!
+//! Error against `f64` with the same Q16 inputs (property test in
+//! `core/tests/attention_vs_f64.rs`): the probabilities are within a few units of
+//! Q30 plus the Q16 rounding of the scores, so an output is within about
+//! `1 + lk · max|v| · 2^-16` Q16 units (typically 1–2 units).
+
+use alloc::vec;
+
+use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
+use crate::kernels::Exec;
+use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, softmax_q30};
+
+/// `softmax(q kᵀ / sqrt(head_dim)) v` per head, every query seeing every key.
+///
+/// `exec` is accepted for symmetry with the matrix products; the result never
+/// depends on it (this loop is scalar).
+///
+/// # Panics
+/// If a slice is shorter than its shape says (a caller bug, not bad input).
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    exec: Exec,
+    q: &[i32],
+    k: &[i32],
+    v: &[i32],
+    lq: usize,
+    lk: usize,
+    heads: usize,
+    head_dim: usize,
+    out: &mut [i32],
+) {
+    attention_masked(exec, q, k, v, lq, lk, heads, head_dim, false, out);
+}
+
+/// [`attention`] with a causal mask when `causal`: query `i` sees keys
+/// `0..=min(i, lk - 1)` (CLIP's text encoder).
+///
+/// # Panics
+/// If a slice is shorter than its shape says (a caller bug, not bad input).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_masked(
+    _exec: Exec,
+    q: &[i32],
+    k: &[i32],
+    v: &[i32],
+    lq: usize,
+    lk: usize,
+    heads: usize,
+    head_dim: usize,
+    causal: bool,
+    out: &mut [i32],
+) {
+    let d = heads * head_dim;
+    assert!(
+        q.len() >= lq * d && k.len() >= lk * d && v.len() >= lk * d && out.len() >= lq * d,
+        "attention: slices shorter than [{lq}|{lk} × {d}]"
+    );
+    if lk == 0 {
+        out[..lq * d].fill(0);
+        return;
+    }
+    let inv_sqrt = i128::from(inv_sqrt_q30(head_dim as u32));
+    let mut scores = vec![0i32; lk];
+    let mut probs = vec![0u32; lk];
+    for i in 0..lq {
+        let seen = if causal { (i + 1).min(lk) } else { lk };
+        for h in 0..heads {
+            let cols = h * head_dim..(h + 1) * head_dim;
+            let qi = &q[i * d..(i + 1) * d][cols.clone()];
+            for (j, s) in scores[..seen].iter_mut().enumerate() {
+                let dot = dot_q32(qi, &k[j * d..(j + 1) * d][cols.clone()]);
+                // Q32 · Q30 -> Q16; |dot| < head_dim · 2^62 and the factor is at
+                // most 2^30, so the product fits i128 for head_dim < 2^35.
+                *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
+            }
+            softmax_q30(&scores[..seen], &mut probs[..seen]);
+            let o = &mut out[i * d..(i + 1) * d][cols.clone()];
+            for (c, ov) in o.iter_mut().enumerate() {
+                // |p · v| <= 2^30 · 2^31 per term; Σ p <= 2^30 + seen/2, so the
+                // sum is below 2^62 for seen < 2^30.
+                let mut acc: i64 = 0;
+                for (j, &p) in probs[..seen].iter().enumerate() {
+                    acc += i64::from(p) * i64::from(v[j * d + h * head_dim + c]);
+                }
+                *ov = sat_i32(round_shift(acc, FRAC30));
+            }
+        }
+    }
+}

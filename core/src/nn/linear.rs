@@ -1,0 +1,79 @@
+//! A linear layer over token rows: `out[t] = W x[t] + b` for each row `t` of a
+//! `[tokens × in]` Q16 tensor, giving `[tokens × out]`.
+//!
+//! Each row goes through [`quantize_activations`] and [`matvec`], exactly as in the
+//! LLaMA path, so SIMD and threads apply and never change a bit (the bounds are
+//! the ones stated in [`crate::quant`]). The bias is Q16 and is added with
+//! saturation after the product's own rounding: one rounding per output.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::FormatError;
+use crate::kernels::{matvec, Exec};
+use crate::quant::{quantize_activations, QMatrix};
+
+/// `y = W x + b` with quantized `W: (out, in)` and an optional Q16 bias `(out)`.
+#[derive(Debug, Clone)]
+pub struct Linear<'a> {
+    /// `weight: (out, in)`.
+    pub weight: QMatrix<'a>,
+    /// `bias: (out)`, Q16; `None` for bias-free projections (`to_q`, ...).
+    pub bias: Option<Vec<i32>>,
+}
+
+impl<'a> Linear<'a> {
+    /// A layer from its weight and bias, checking that the bias has one entry
+    /// per output.
+    pub fn new(weight: QMatrix<'a>, bias: Option<Vec<i32>>) -> Result<Self, FormatError> {
+        if let Some(b) = &bias {
+            if b.len() != weight.rows as usize {
+                return Err(FormatError::BadConfig(
+                    "linear bias length differs from the weight's rows",
+                ));
+            }
+        }
+        Ok(Linear { weight, bias })
+    }
+
+    /// Input width.
+    pub fn in_dim(&self) -> usize {
+        self.weight.cols as usize
+    }
+
+    /// Output width.
+    pub fn out_dim(&self) -> usize {
+        self.weight.rows as usize
+    }
+
+    /// `x: [tokens × in]` -> `out: [tokens × out]`, Q16.
+    ///
+    /// # Panics
+    /// If `x` or `out` is shorter than its shape (a caller bug, not bad input).
+    pub fn forward(&self, exec: Exec, x: &[i32], tokens: usize, out: &mut [i32]) {
+        let (cin, cout) = (self.in_dim(), self.out_dim());
+        assert!(
+            x.len() >= tokens * cin && out.len() >= tokens * cout,
+            "linear: slices shorter than [{tokens} × {cin}] -> [{tokens} × {cout}]"
+        );
+        let mut xq = vec![0i16; cin];
+        for t in 0..tokens {
+            let row = &x[t * cin..(t + 1) * cin];
+            let o = &mut out[t * cout..(t + 1) * cout];
+            let shift = quantize_activations(row, &mut xq);
+            matvec(exec, &self.weight, &xq, shift, o);
+            if let Some(b) = &self.bias {
+                for (v, &bv) in o.iter_mut().zip(b) {
+                    *v = v.saturating_add(bv);
+                }
+            }
+        }
+    }
+
+    /// [`Linear::forward`] into a new vector.
+    pub fn forward_vec(&self, exec: Exec, x: &[i32], tokens: usize) -> Vec<i32> {
+        let mut out = vec![0; tokens * self.out_dim()];
+        self.forward(exec, x, tokens, &mut out);
+        out
+    }
+}
