@@ -6,5 +6,6 @@
 
 pub mod attention;
 pub mod gelu;
+pub mod groupnorm;
 pub mod layernorm;
 pub mod linear;
