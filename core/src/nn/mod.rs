@@ -5,6 +5,7 @@
 //! ([`crate::fixed::round_shift`]) and a stated overflow bound.
 
 pub mod attention;
+pub mod conv2d;
 pub mod gelu;
 pub mod groupnorm;
 pub mod layernorm;
