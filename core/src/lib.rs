@@ -23,6 +23,7 @@ pub mod llama;
 pub mod math;
 pub mod merkle;
 pub mod nn;
+pub mod position;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;

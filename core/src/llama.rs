@@ -190,6 +190,37 @@ impl LlamaState {
         (&self.key_cache, &self.value_cache)
     }
 
+    /// The cached key and value rows of `layer` at `pos`, each `(kv_dim)`; `None`
+    /// outside the cache.
+    pub fn kv_row(&self, layer: u32, pos: u32) -> Option<(&[i32], &[i32])> {
+        let at = self.kv_offset(layer, pos)?;
+        let kv_dim = self.config.kv_dim() as usize;
+        Some((
+            &self.key_cache[at..at + kv_dim],
+            &self.value_cache[at..at + kv_dim],
+        ))
+    }
+
+    /// The key and value rows of `layer` at `pos`, writable (to restore a cache
+    /// from a checkpoint); `None` outside the cache.
+    pub fn kv_row_mut(&mut self, layer: u32, pos: u32) -> Option<(&mut [i32], &mut [i32])> {
+        let at = self.kv_offset(layer, pos)?;
+        let kv_dim = self.config.kv_dim() as usize;
+        Some((
+            &mut self.key_cache[at..at + kv_dim],
+            &mut self.value_cache[at..at + kv_dim],
+        ))
+    }
+
+    /// Offset of row (`layer`, `pos`) in the caches.
+    fn kv_offset(&self, layer: u32, pos: u32) -> Option<usize> {
+        let c = self.config;
+        if layer >= c.n_layers || pos >= c.seq_len {
+            return None;
+        }
+        Some((layer as usize * c.seq_len as usize + pos as usize) * c.kv_dim() as usize)
+    }
+
     /// Run one position: feed `token` at `pos`, return the Q16 logits of the next
     /// token.
     pub fn forward(

@@ -27,6 +27,12 @@ impl Rng {
         }
     }
 
+    /// A generator resumed from a raw [`Rng::state`] (a decode checkpoint), taken as
+    /// is.
+    pub fn from_state(state: u64) -> Rng {
+        Rng { state }
+    }
+
     /// The next 32 random bits.
     pub fn next_u32(&mut self) -> u32 {
         self.state ^= self.state >> 12;
@@ -102,6 +108,14 @@ impl Sampler {
             scaled: alloc::vec![0; vocab],
             probs: alloc::vec![0; vocab],
             order: Vec::with_capacity(vocab),
+        }
+    }
+
+    /// A sampler resumed with a given generator (from a decode checkpoint).
+    pub fn with_rng(params: SamplingParams, vocab: usize, rng: Rng) -> Sampler {
+        Sampler {
+            rng,
+            ..Sampler::new(params, vocab)
         }
     }
 
