@@ -15,7 +15,7 @@
 //!
 //! Errors are checked against `f64` over the input range in `core/tests/gelu_vs_f64.rs`.
 
-use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30, ONE30};
+use crate::fixed::{round_shift, round_shift_wide, sat_i32, FRAC, FRAC30, ONE30};
 use crate::math::{exp_q30, sigmoid_q30};
 
 /// `p` of A&S 7.1.26 in Q30 (`0.3275911`).
@@ -31,13 +31,25 @@ const A_Q30: [i64; 5] = [
 /// `1 / √2` in Q30.
 const INV_SQRT2_Q30: i64 = 759_250_125;
 
+/// Inputs at or beyond this magnitude (10.0 in Q16) take `Φ = 1` or `0`:
+/// `1 - Φ(10) < 1e-23`.
+const CDF_SATURATION_Q16: i64 = 10 << 16;
+
 /// `Φ(x)`, the standard normal CDF of a Q16 input, as Q30 in `[0, 2^30]`.
+///
+/// Intermediates are Q30 so that no step loses more than a unit of Q30:
+/// `z = |x| / √2 < 7.1` (below `2^33` in Q30), `p z < 2^62`; `z²` is formed in
+/// `i128` and kept to Q32, its Q16 part goes through [`exp_q30`] and the remaining
+/// `δ < 2^-16` through `e^{-δ} ≈ 1 - δ` (error below `2^-33`).
 pub fn normal_cdf_q30(x: i32) -> i64 {
     let ax = i64::from(x).abs(); // <= 2^31
-    // z = |x| / √2 in Q16; the product is below 2^61.
-    let z = round_shift(ax * INV_SQRT2_Q30, FRAC30);
-    // t = 1 / (1 + p z) in Q30: the denominator is Q30, at most 2^30 + 2^45.
-    let den = ONE30 + round_shift(P_Q30 * z, FRAC);
+    if ax >= CDF_SATURATION_Q16 {
+        return if x > 0 { ONE30 } else { 0 };
+    }
+    // z = |x| / √2 in Q30: |x| < 10 · 2^16, so the product is below 2^50.
+    let z = round_shift(ax * INV_SQRT2_Q30, FRAC);
+    // t = 1 / (1 + p z) in Q30: p z < 2^29 · 2^33.
+    let den = ONE30 + round_shift(P_Q30 * z, FRAC30);
     let t = ((1i64 << 60) + den / 2) / den;
     // Horner in Q30: coefficients below 2^31, t <= 2^30, products below 2^61.
     let mut acc = A_Q30[4];
@@ -45,9 +57,11 @@ pub fn normal_cdf_q30(x: i32) -> i64 {
         acc = a + round_shift(acc * t, FRAC30);
     }
     let poly = round_shift(acc * t, FRAC30);
-    // e^{-z²}: z < 2^31 so z·z < 2^62; clamp the Q16 square into i32.
-    let z_sq = round_shift(z * z, FRAC).min(i64::from(i32::MAX));
-    let e = i64::from(exp_q30(-(z_sq as i32)));
+    // z² in Q32 (z² < 50, so below 2^38), split into a Q16 part and a remainder.
+    let zz = round_shift_wide(i128::from(z) * i128::from(z), 2 * FRAC30 - 32) as i64;
+    let (whole, rest) = (zz >> FRAC, zz & 0xFFFF);
+    let e0 = i64::from(exp_q30(-(whole as i32)));
+    let e = e0 - round_shift(e0 * rest, 32);
     // erfc(z) in Q30 (poly <= ~2^30, e <= 2^30).
     let erfc = round_shift(poly * e, FRAC30).clamp(0, 2 * ONE30);
     let half = round_shift(erfc, 1);

@@ -1,0 +1,108 @@
+//! `oracle_core::nn::attention` against `f64` attention on the same Q16 inputs,
+//! causal and not, and equal whatever `Exec` is given.
+#![allow(clippy::float_arithmetic)]
+
+use oracle_core::nn::attention::{attention, attention_masked};
+use oracle_core::Exec;
+use proptest::prelude::*;
+
+const Q16: f64 = 65536.0;
+
+#[allow(clippy::too_many_arguments)]
+fn reference(
+    q: &[i32],
+    k: &[i32],
+    v: &[i32],
+    lq: usize,
+    lk: usize,
+    heads: usize,
+    hd: usize,
+    causal: bool,
+) -> Vec<f64> {
+    let d = heads * hd;
+    let f = |x: i32| f64::from(x) / Q16;
+    let mut out = vec![0.0; lq * d];
+    for h in 0..heads {
+        for i in 0..lq {
+            let seen = if causal { (i + 1).min(lk) } else { lk };
+            let s: Vec<f64> = (0..seen)
+                .map(|j| {
+                    (0..hd)
+                        .map(|c| f(q[i * d + h * hd + c]) * f(k[j * d + h * hd + c]))
+                        .sum::<f64>()
+                        / (hd as f64).sqrt()
+                })
+                .collect();
+            let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for c in 0..hd {
+                out[i * d + h * hd + c] = (0..seen)
+                    .map(|j| e[j] / sum * f(v[j * d + h * hd + c]))
+                    .sum::<f64>()
+                    * Q16;
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Within `2 + lk · max|v| · 2^-14` Q16 units: the scores' Q16 rounding
+    /// (half a unit each, so a relative 2^-17 on each probability) and the
+    /// probabilities' Q30 rounding.
+    #[test]
+    fn close_to_f64(
+        lq in 1usize..20,
+        lk in 1usize..40,
+        heads in 1usize..5,
+        hd in 1usize..17,
+        causal in any::<bool>(),
+        mag in 10u32..22,
+        seed in any::<u64>(),
+    ) {
+        let d = heads * hd;
+        let mut s = seed | 1;
+        let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; ((s as i64) >> (64 - mag - 1)) as i32 };
+        let q: Vec<i32> = (0..lq * d).map(|_| next()).collect();
+        let k: Vec<i32> = (0..lk * d).map(|_| next()).collect();
+        let v: Vec<i32> = (0..lk * d).map(|_| next()).collect();
+        let mut got = vec![0; lq * d];
+        attention_masked(Exec::SCALAR, &q, &k, &v, lq, lk, heads, hd, causal, &mut got);
+        let want = reference(&q, &k, &v, lq, lk, heads, hd, causal);
+        let vmax = v.iter().map(|x| f64::from(x.unsigned_abs())).fold(0.0, f64::max);
+        let bound = 2.0 + lk as f64 * vmax / 16384.0;
+        for (g, w) in got.iter().zip(&want) {
+            prop_assert!((f64::from(*g) - w).abs() <= bound, "got {g} want {w} bound {bound}");
+        }
+        // Any execution mode gives the same bits.
+        let mut other = vec![0; lq * d];
+        attention_masked(Exec { simd: true, threads: 3 }, &q, &k, &v, lq, lk, heads, hd, causal, &mut other);
+        prop_assert_eq!(&other, &got);
+        if !causal {
+            attention(Exec::default(), &q, &k, &v, lq, lk, heads, hd, &mut other);
+            prop_assert_eq!(&other, &got);
+        }
+    }
+}
+
+#[test]
+fn one_key_copies_its_value() {
+    let (q, k, v) = ([1 << 16, -3 << 16], [5 << 16, 7], [123_456, -654_321]);
+    let mut out = [0; 2];
+    attention(Exec::SCALAR, &q, &k, &v, 1, 1, 1, 2, &mut out);
+    assert_eq!(out, v);
+}
+
+#[test]
+fn causal_first_query_sees_only_the_first_key() {
+    // Two queries, three keys, one head of width 1.
+    let q = [1 << 16, 1 << 16];
+    let k = [0, 0, 0];
+    let v = [10 << 16, 20 << 16, 30 << 16];
+    let mut out = [0; 2];
+    attention_masked(Exec::SCALAR, &q, &k, &v, 2, 3, 1, 1, true, &mut out);
+    assert_eq!(out, [10 << 16, 15 << 16]);
+}
