@@ -10,3 +10,5 @@ pub mod gelu;
 pub mod groupnorm;
 pub mod layernorm;
 pub mod linear;
+pub mod resample;
+pub mod timestep;
