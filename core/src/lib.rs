@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod clip;
 pub mod error;
 pub mod fixed;
 pub mod format;
