@@ -19,6 +19,7 @@ pub mod error;
 pub mod fixed;
 pub mod format;
 pub mod generate;
+pub mod image_format;
 pub mod kernels;
 pub mod llama;
 pub mod math;
