@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AIOracle} from "../../src/AIOracle.sol";
+import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
+import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
+import {IStepVerifier} from "../../src/dispute/IStepVerifier.sol";
+import {GameStatus, IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
+import {PreimageOracle} from "../../src/vm/PreimageOracle.sol";
+import {BaseTest} from "../utils/BaseTest.sol";
+
+/// @notice A synthetic deterministic trace: the hash after `i` steps. Position 0 is the program hash,
+///         positions `1..len-1` are running states, every position from `len` on is the final state (a halted
+///         state is a fixed point). A lying trace follows `truth` below `lieFrom` and its own hashes after.
+contract SyntheticTrace {
+    bytes32 public immutable PROGRAM;
+    bytes32 public immutable SEED;
+    uint64 public immutable LEN;
+    bytes32 public immutable FINAL;
+    SyntheticTrace public immutable TRUTH;
+    uint64 public immutable LIE_FROM;
+
+    constructor(
+        bytes32 program,
+        bytes32 seed,
+        uint64 len,
+        bytes32 finalHash,
+        SyntheticTrace truth,
+        uint64 lieFrom
+    ) {
+        PROGRAM = program;
+        SEED = seed;
+        LEN = len;
+        FINAL = finalHash;
+        TRUTH = truth;
+        LIE_FROM = lieFrom;
+    }
+
+    /// @notice The hash this trace holds at position `i`.
+    function at(uint64 i) public view returns (bytes32) {
+        if (address(TRUTH) != address(0) && i < LIE_FROM) return TRUTH.at(i);
+        if (i == 0) return PROGRAM;
+        if (i >= LEN) return FINAL;
+        bytes32 h = keccak256(abi.encode(SEED, i));
+        // byte 0 = 3: a running state
+        return (h & ~bytes32(uint256(0xff) << 248)) | bytes32(uint256(3) << 248);
+    }
+}
+
+/// @notice A step verifier over a synthetic trace, with `RISCV.verifyStep`'s interface: the "state" is
+///         `abi.encode(uint64 i)`, valid for the agreed pre-state if the true trace has `claimedPre` at `i`;
+///         the post-state is the true hash at `i + 1`. It also checks that the calling game wrote its local
+///         data under its own localization, as `RISCV.step` would read it.
+contract TraceVerifier is IStepVerifier {
+    SyntheticTrace public truth;
+    PreimageOracle public immutable ORACLE;
+
+    error BadPreState();
+    error LocalDataMissing();
+
+    constructor(PreimageOracle oracle) {
+        ORACLE = oracle;
+    }
+
+    function setTruth(SyntheticTrace t) external {
+        truth = t;
+    }
+
+    function verifyStep(bytes32 claimedPre, bytes calldata state, bytes calldata, bytes32 localContext)
+        external
+        view
+        returns (bytes32)
+    {
+        for (uint64 ident = 1; ident <= 3; ident++) {
+            (bool set,) = ORACLE.localData(ORACLE.localize(ORACLE.localKey(ident), msg.sender, localContext));
+            if (!set) revert LocalDataMissing();
+        }
+        uint64 i = abi.decode(state, (uint64));
+        if (truth.at(i) != claimedPre) revert BadPreState();
+        return truth.at(i + 1);
+    }
+}
+
+/// @notice AIOracle with the real factory over a synthetic trace, and scripted players.
+abstract contract DisputeBase is BaseTest {
+    uint8 internal constant DEPTH = 10;
+    uint32 internal constant CLOCK = 1 hours;
+    bytes internal constant SAMPLING = hex"0000004000000000000000000000000000000000"; // 64 steps, greedy
+
+    PreimageOracle internal preimages;
+    TraceVerifier internal verifier;
+    DisputeGameFactory internal gameFactory;
+
+    bytes internal constant GOOD = "four";
+    bytes internal constant BAD = "five";
+
+    function setUp() public virtual override {
+        super.setUp();
+        preimages = new PreimageOracle();
+        verifier = new TraceVerifier(preimages);
+        gameFactory = _newFactory(DEPTH);
+    }
+
+    function _newFactory(uint8 depth) internal returns (DisputeGameFactory f) {
+        f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, depth, CLOCK);
+        vm.startPrank(owner);
+        f.setSamplingParams(ROOT, PROGRAM, SAMPLING);
+        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
+        vm.stopPrank();
+    }
+
+    /// @notice A 245-byte halted state encoding with `output` committed after `steps` steps.
+    function _finalState(bytes memory output, uint64 steps, uint32 exitCode, uint8 status)
+        internal
+        pure
+        returns (bytes memory s)
+    {
+        s = new bytes(245);
+        bytes32 out = keccak256(output);
+        for (uint256 i = 0; i < 32; i++) {
+            s[64 + i] = out[i];
+        }
+        for (uint256 i = 0; i < 8; i++) {
+            s[104 + i] = bytes1(uint8(steps >> (8 * (7 - i))));
+        }
+        for (uint256 i = 0; i < 4; i++) {
+            s[112 + i] = bytes1(uint8(exitCode >> (8 * (3 - i))));
+        }
+        s[116] = bytes1(status);
+        s[0] = 0x42; // some memory root
+    }
+
+    function _hash(bytes memory state) internal view returns (bytes32) {
+        return gameFactory.IMPLEMENTATION().stateHash(state);
+    }
+
+    /// @notice The honest trace of `len` steps ending in `finalState`, installed as the verifier's truth.
+    function _truth(uint64 len, bytes memory finalState) internal returns (SyntheticTrace t) {
+        t = new SyntheticTrace(
+            PROGRAM, keccak256("honest"), len, _hash(finalState), SyntheticTrace(address(0)), 0
+        );
+        verifier.setTruth(t);
+    }
+
+    function _liar(SyntheticTrace truth, uint64 lieFrom, uint64 len, bytes memory finalState)
+        internal
+        returns (SyntheticTrace)
+    {
+        return new SyntheticTrace(PROGRAM, keccak256("lie"), len, _hash(finalState), truth, lieFrom);
+    }
+
+    /// @notice Request, submit `subOut`/`subState`, challenge with `chOut`/`chState`; returns the game.
+    function _open(bytes memory subOut, bytes memory subState, bytes memory chOut, bytes memory chState)
+        internal
+        returns (uint256 id, uint256 did, DisputeGame g)
+    {
+        id = _request();
+        bytes32 subClaim = _hash(subState);
+        bytes32 chClaim = _hash(chState);
+        vm.prank(operator);
+        oracle.submit(id, subOut, subClaim);
+        did = _challenge(id, address(receiver), chOut, chClaim);
+        g = DisputeGame(address(oracle.getDispute(did).game));
+    }
+
+    /// @notice The move the player holding `trace` makes now (verdict on the pending midpoint, new midpoint).
+    function _nextMove(DisputeGame g, SyntheticTrace trace) internal view returns (bool agree, bytes32 mid) {
+        DisputeGame.GameView memory v = g.gameState();
+        uint64 lo = v.lo;
+        uint64 hi = v.hi;
+        if (v.midHash != bytes32(0)) {
+            agree = trace.at(v.mid) == v.midHash;
+            if (agree) lo = v.mid;
+            else hi = v.mid;
+        }
+        if (hi - lo > 1) mid = trace.at(lo + (hi - lo) / 2);
+    }
+
+    /// @notice Play to the end: each side answers from its trace; at one step the side to move executes it
+    ///         (a liar to move gives up and runs out its clock when `liarStalls`). Returns the moves made.
+    function _play(
+        DisputeGame g,
+        SyntheticTrace defenderTrace,
+        SyntheticTrace challengerTrace,
+        bool liarStalls
+    ) internal returns (uint256 moves) {
+        SyntheticTrace truth = verifier.truth();
+        while (g.status() == GameStatus.IN_PROGRESS) {
+            DisputeGame.GameView memory v = g.gameState();
+            bool defender = v.defenderToMove;
+            SyntheticTrace t = defender ? defenderTrace : challengerTrace;
+            vm.warp(block.timestamp + 1 minutes);
+            if (v.hi - v.lo == 1) {
+                if (address(t) != address(truth) && liarStalls) {
+                    vm.warp(v.deadline + 1);
+                    g.claimTimeout();
+                } else {
+                    g.step(abi.encode(v.lo), "");
+                }
+            } else {
+                (bool agree, bytes32 mid) = _nextMove(g, t);
+                vm.prank(defender ? operator : challenger);
+                g.move(agree, mid);
+            }
+            moves++;
+        }
+    }
+
+    /// @notice Sum of what AIOracle owes in ETH to the accounts of these tests (credits and bonds).
+    function _owed() internal view returns (uint256 sum) {
+        address[8] memory who =
+            [treasury, publisher, feeReceiver, operator, operator2, challenger, user, finalizer];
+        for (uint256 i = 0; i < who.length; i++) {
+            sum += oracle.balanceOf(who[i], address(0));
+        }
+        sum += oracle.getOperator(operator).bond + oracle.getOperator(operator2).bond;
+    }
+}
