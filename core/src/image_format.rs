@@ -288,12 +288,16 @@ fn parse_entry<'a>(
     Ok(info)
 }
 
+/// A tensor waiting for [`ImageModelWriter::finish`]: name, dtype, group, exp,
+/// rows, cols, data.
+type PendingTensor = (String, DType, u32, i32, u32, u32, Vec<u8>);
+
 /// Builds an image model file in memory (used by the offline tool and by tests).
 #[derive(Debug)]
 pub struct ImageModelWriter {
     arch: u32,
     config: Vec<u32>,
-    entries: Vec<(String, DType, u32, i32, u32, u32, Vec<u8>)>,
+    entries: Vec<PendingTensor>,
 }
 
 impl ImageModelWriter {

@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod clip;
 pub mod error;
 pub mod fixed;
+pub mod diffusion;
 pub mod format;
 pub mod generate;
 pub mod image_format;

@@ -155,7 +155,7 @@ mod tests {
             let sum: i64 = half.iter().map(|&v| i64::from(v)).sum();
             let sq: i64 = half
                 .iter()
-                .map(|&v| i64::from(v) * i64::from(v) >> 16)
+                .map(|&v| (i64::from(v) * i64::from(v)) >> 16)
                 .sum();
             assert!(sum.abs() <= 32, "{sum}");
             assert!((sq / 32 - i64::from(ONE)).abs() <= 64, "{sq}");
