@@ -37,13 +37,33 @@ contract SyntheticTrace {
     }
 
     /// @notice The hash this trace holds at position `i`.
-    function at(uint64 i) public view returns (bytes32) {
+    function at(uint64 i) public view virtual returns (bytes32) {
         if (address(TRUTH) != address(0) && i < LIE_FROM) return TRUTH.at(i);
         if (i == 0) return PROGRAM;
         if (i >= LEN) return FINAL;
         bytes32 h = keccak256(abi.encode(SEED, i));
         // byte 0 = 3: a running state
         return (h & ~bytes32(uint256(0xff) << 248)) | bytes32(uint256(3) << 248);
+    }
+}
+
+/// @notice A liar that lies at scattered positions (about one in `ODDS`, chosen by its seed) and tells the
+///         truth elsewhere, with its own claim at the top position.
+contract FlakyTrace is SyntheticTrace {
+    uint64 public immutable TOP;
+    uint256 public immutable ODDS;
+
+    constructor(SyntheticTrace truth, bytes32 seed, bytes32 claim, uint64 top, uint256 odds)
+        SyntheticTrace(truth.PROGRAM(), seed, 0, claim, truth, 0)
+    {
+        TOP = top;
+        ODDS = odds;
+    }
+
+    function at(uint64 i) public view override returns (bytes32) {
+        if (i >= TOP) return FINAL;
+        if (i == 0 || uint256(keccak256(abi.encode(SEED, i))) % ODDS != 0) return TRUTH.at(i);
+        return keccak256(abi.encode(SEED, "lie", i));
     }
 }
 
