@@ -1,0 +1,177 @@
+//! Decode positions as dispute states (`oracle_core::position`): running a request
+//! one position at a time, restoring the decoder from each `P_t`'s preimages before
+//! the next position, reproduces `generate` token for token and its output
+//! commitment, for both bundled models, greedy and seeded.
+
+use std::collections::HashMap;
+
+use oracle_core::merkle::{keccak, model_root, Hash};
+use oracle_core::position::{output_hash, Decoder, PositionError, PositionState};
+use oracle_core::quant::QType;
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_tests::LLAMA_FIXTURES;
+
+const SEEDED: SamplingParams = SamplingParams {
+    temperature_q16: 52429,
+    top_p_q16: 58982,
+    seed: 11,
+};
+
+/// A preimage store keyed by keccak256, as the VM's oracle serves them.
+fn store(preimages: Vec<Vec<u8>>) -> HashMap<Hash, Vec<u8>> {
+    preimages.into_iter().map(|p| (keccak(&p), p)).collect()
+}
+
+/// Run `request` position by position, restoring from `P_t`'s preimages before
+/// every step; return the chain `P_0..P_T` and the final tokens.
+fn chain(model: &Model<'_>, root: &Hash, request: &Request<'_>) -> (Vec<Hash>, Vec<u32>) {
+    let mut d = Decoder::start(&model.weights, &model.tokenizer, *root, request).unwrap();
+    let mut hashes = vec![d.state().hash()];
+    for _ in 0..d.steps() {
+        let map = store(d.preimages());
+        let mut restored = Decoder::restore(&model.weights, root, hashes.last().unwrap(), |h| {
+            map.get(h).cloned()
+        })
+        .unwrap();
+        assert_eq!(restored.state(), d.state(), "restore at {}", d.pos());
+        restored.step(Exec::SCALAR).unwrap();
+        d.step(Exec::default()).unwrap();
+        assert_eq!(
+            restored.state(),
+            d.state(),
+            "step after restore at {}",
+            d.pos()
+        );
+        hashes.push(d.state().hash());
+    }
+    (hashes, d.tokens().to_vec())
+}
+
+#[test]
+fn position_chain_reproduces_generate_for_both_models() {
+    let mut finals = Vec::new();
+    for fixture in LLAMA_FIXTURES {
+        let bytes = fixture.model_file(QType::Q8);
+        let root = model_root(&bytes);
+        let model = Model::load(&bytes).unwrap();
+        for sampling in [SamplingParams::GREEDY, SEEDED] {
+            let request = Request {
+                prompt: b"Once upon a time",
+                steps: 48,
+                sampling,
+            };
+            let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
+            let (hashes, tokens) = chain(&model, &root, &request);
+            assert_eq!(tokens, native.tokens, "{} {:?}", fixture.name, sampling);
+            let mut text = native.text.clone();
+            text.push(b'\n');
+            assert_eq!(output_hash(&model.tokenizer, &tokens), keccak(&text));
+            assert_eq!(hashes.len(), 49);
+            // Every state differs until generation stops (pos is in the state).
+            let distinct: std::collections::HashSet<_> = hashes.iter().collect();
+            assert_eq!(distinct.len(), hashes.len());
+            finals.push(format!(
+                "{} {} {}",
+                fixture.name,
+                sampling.seed,
+                oracle_core::merkle::to_hex(hashes.last().unwrap())
+            ));
+        }
+    }
+    // Pinned from a run of this code: the final states P_48.
+    assert_eq!(
+        finals,
+        [
+            "stories260K 0 0x46ea1d053e750361963b72dabd71796fa4921a2a66b00db28003c6688f065095",
+            "stories260K 11 0x270a31ae87a47dcabfe0fc6526523ed040ccf57f04144da6c9a1cb089616f611",
+            "aidreams260K 0 0xa5c32042542ad4162896ba1a26ad4a77d4a70a71983986e2135103c4f2c5ca35",
+            "aidreams260K 11 0x8b6928c45787b909444704243b85cf0d71501c0e634c59b2dd242ee5177c7b33",
+        ]
+    );
+}
+
+#[test]
+fn a_stopped_generation_is_a_fixed_point() {
+    // Seeded at a high temperature, stories260K samples BOS well before 400
+    // positions; the states after it repeat.
+    let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
+    let root = model_root(&bytes);
+    let model = Model::load(&bytes).unwrap();
+    let request = Request {
+        prompt: b"",
+        steps: 400,
+        sampling: SamplingParams {
+            temperature_q16: 2 << 16,
+            top_p_q16: 65536,
+            seed: 3,
+        },
+    };
+    let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
+    let mut d = Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap();
+    while !d.done() {
+        d.step(Exec::default()).unwrap();
+    }
+    let stopped_at = d.pos();
+    assert!(stopped_at < 400, "no BOS sampled in 400 positions");
+    assert_eq!(d.tokens(), native.tokens.as_slice());
+    let at_stop = d.state();
+    d.step(Exec::default()).unwrap();
+    assert_eq!(d.state(), at_stop);
+    // A restored done state steps to itself too.
+    let map = store(d.preimages());
+    let mut r = Decoder::restore(&model.weights, &root, &at_stop.hash(), |h| {
+        map.get(h).cloned()
+    })
+    .unwrap();
+    r.step(Exec::SCALAR).unwrap();
+    assert_eq!(r.state().hash(), at_stop.hash());
+}
+
+#[test]
+fn restore_refuses_a_wrong_model_and_missing_or_bad_preimages() {
+    let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
+    let root = model_root(&bytes);
+    let model = Model::load(&bytes).unwrap();
+    let request = Request {
+        prompt: b"Hi",
+        steps: 8,
+        sampling: SamplingParams::GREEDY,
+    };
+    let mut d = Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap();
+    for _ in 0..4 {
+        d.step(Exec::default()).unwrap();
+    }
+    let hash = d.state().hash();
+    let map = store(d.preimages());
+    let other_root = [7u8; 32];
+    assert_eq!(
+        Decoder::restore(&model.weights, &other_root, &hash, |h| map.get(h).cloned()).err(),
+        Some(PositionError::WrongModel)
+    );
+    // Without a KV row.
+    let row_key = map
+        .iter()
+        .find(|(_, v)| v.len() == 8 * model.weights.config.kv_dim() as usize)
+        .map(|(k, _)| *k)
+        .unwrap();
+    let missing = Decoder::restore(&model.weights, &root, &hash, |h| {
+        (h != &row_key).then(|| map.get(h).cloned()).flatten()
+    });
+    assert_eq!(
+        missing.err(),
+        Some(PositionError::MissingPreimage("a KV row"))
+    );
+    // A state whose position runs past its tokens.
+    let mut lying = d.state();
+    lying.pos += 1;
+    let enc = lying.encode().to_vec();
+    let lying_hash = keccak(&enc);
+    let mut map2 = map.clone();
+    map2.insert(lying_hash, enc);
+    assert!(matches!(
+        Decoder::restore(&model.weights, &root, &lying_hash, |h| map2.get(h).cloned()),
+        Err(PositionError::BadState(_))
+    ));
+    // Decoding garbage never panics.
+    assert!(PositionState::decode(&[0u8; 3]).is_err());
+}
