@@ -14,9 +14,23 @@
 //!    keccak256(text) as the output, write `logits 0x<keccak of all logits>` to
 //!    fd 2 (for the cross-target golden tests) and exit 0.
 //!
-//! Exit codes: 0 success; 2 bad request parameters; 3 the model file does not load;
-//! 4 the request is rejected (e.g. prompt too long); 5 a malformed preimage; 101 a
-//! panic (a bug).
+//! **Transition modes** (the second phase of the two-phase dispute game, see
+//! `docs/dispute.md`): the same ELF runs one transition of the decode-position chain
+//! when local 3 is 21 bytes, the 20 request parameters followed by a mode byte.
+//! Every mode reads locals 1..3 and the input first, as above.
+//! - mode 1, *init*: tokenize, validate, commit `P_0` (`oracle_core::position`);
+//! - mode 2, *position*: read the pre-state hash `P_t` from local 4 (`PRE_STATE`),
+//!   fetch the state (whose model root must be local 1), its token lists, KV tree
+//!   and rows and the model as keccak preimages, run exactly one position and
+//!   commit `P_{t+1}`;
+//! - mode 3, *output*: read `P_T` from local 4, which must be done, fetch its tokens
+//!   and the model's tokenizer, write the text and commit `keccak256(text ‖ "\n")`,
+//!   the whole-request output commitment.
+//!
+//! Exit codes: 0 success; 2 bad request parameters (or an unknown mode); 3 the model
+//! file does not load; 4 the request is rejected (e.g. prompt too long); 5 a
+//! malformed preimage; 6 a decode state that cannot be restored, or an output step
+//! on a state that is not done; 101 a panic (a bug).
 #![no_std]
 #![no_main]
 
@@ -28,6 +42,7 @@ mod syscall;
 use alloc::vec;
 use alloc::vec::Vec;
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
+use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request};
 use sha3::{Digest, Keccak256};
 
@@ -44,6 +59,17 @@ pub const EXIT_BAD_MODEL: u32 = 3;
 pub const EXIT_BAD_REQUEST: u32 = 4;
 /// Exit code: a malformed preimage.
 pub const EXIT_BAD_PREIMAGE: u32 = 5;
+/// Exit code: a decode state that cannot be restored, or not done for the output.
+pub const EXIT_BAD_STATE: u32 = 6;
+
+/// Local ident of the pre-state hash `P_t` of a position or output transition.
+const LOCAL_PRE_STATE: u64 = 4;
+/// Transition mode byte (the 21st byte of local 3): request → `P_0`.
+const MODE_INIT: u8 = 1;
+/// Transition mode byte: `P_t` → `P_{t+1}`.
+const MODE_POSITION: u8 = 2;
+/// Transition mode byte: `P_T` → output commitment.
+const MODE_OUTPUT: u8 = 3;
 
 /// Report on fd 2 and exit with `code`.
 pub fn fail(code: u32, message: &str) -> ! {
@@ -101,20 +127,103 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     data
 }
 
+/// The model committed to by `root`, parsed.
+fn load_model(bytes: &[u8]) -> Model<'_> {
+    match Model::load(bytes) {
+        Ok(m) => m,
+        Err(_) => fail(EXIT_BAD_MODEL, "the model file does not load"),
+    }
+}
+
+/// The keccak preimage of `hash` (the VM checks it against the key).
+fn keccak_preimage(hash: &Hash) -> Vec<u8> {
+    syscall::preimage(&syscall::keccak_key(hash))
+}
+
+/// The decode state `P_t` named by local 4; it must commit to the game's model.
+fn pre_state(model_root: &Hash) -> (Hash, PositionState) {
+    let hash = hash32(&syscall::preimage(&syscall::local_key(LOCAL_PRE_STATE)));
+    match PositionState::decode(&keccak_preimage(&hash)) {
+        Ok(state) if &state.model_root == model_root => (hash, state),
+        _ => fail(
+            EXIT_BAD_STATE,
+            "the pre-state is not a decode state of this model",
+        ),
+    }
+}
+
+/// Mode 1: the request's first decode state `P_0`.
+fn init(model_root: &Hash, request: &Request<'_>) -> ! {
+    let bytes = fetch_model(model_root);
+    let model = load_model(&bytes);
+    match Decoder::start(&model.weights, &model.tokenizer, *model_root, request) {
+        Ok(d) => syscall::commit_output(&d.state().hash()),
+        Err(_) => fail(EXIT_BAD_REQUEST, "the request was rejected"),
+    }
+    syscall::exit(0)
+}
+
+/// Mode 2: one position, `P_t` → `P_{t+1}`.
+fn position(model_root: &Hash) -> ! {
+    let (hash, state) = pre_state(model_root);
+    let bytes = fetch_model(&state.model_root);
+    let model = load_model(&bytes);
+    let restored = Decoder::restore(&model.weights, &state.model_root, &hash, |h| {
+        Some(keccak_preimage(h))
+    });
+    let mut decoder = match restored {
+        Ok(d) => d,
+        Err(_) => fail(EXIT_BAD_STATE, "the pre-state cannot be restored"),
+    };
+    if decoder.step(Exec::SCALAR).is_err() {
+        fail(EXIT_BAD_STATE, "the position cannot run");
+    }
+    syscall::commit_output(&decoder.state().hash());
+    syscall::exit(0)
+}
+
+/// Mode 3: the final state's output commitment.
+fn output(model_root: &Hash) -> ! {
+    let (_, state) = pre_state(model_root);
+    if !state.done {
+        fail(EXIT_BAD_STATE, "the output step needs a done state");
+    }
+    let tokens = match decode_tokens(&keccak_preimage(&state.tokens_hash)) {
+        Ok(t) => t,
+        Err(_) => fail(EXIT_BAD_STATE, "the token list is malformed"),
+    };
+    let bytes = fetch_model(&state.model_root);
+    let model = load_model(&bytes);
+    let mut text = tokens_text(&model.tokenizer, &tokens);
+    text.push(b'\n');
+    syscall::write(1, &text);
+    syscall::commit_output(&Keccak256::digest(&text).into());
+    syscall::exit(0)
+}
+
 #[no_mangle]
 extern "C" fn _start() -> ! {
     let model_root = hash32(&syscall::preimage(&syscall::local_key(1)));
     let input_hash = hash32(&syscall::preimage(&syscall::local_key(2)));
     let params = syscall::preimage(&syscall::local_key(3));
     let input = syscall::preimage(&syscall::keccak_key(&input_hash));
-    let Some(request) = Request::decode_params(&params, &input) else {
+    let (params, mode) = match params.len() {
+        20 => (&params[..], None),
+        21 => (&params[..20], Some(params[20])),
+        _ => fail(EXIT_BAD_PARAMS, "request parameters are not 20 bytes"),
+    };
+    let Some(request) = Request::decode_params(params, &input) else {
         fail(EXIT_BAD_PARAMS, "request parameters are not 20 bytes")
     };
+    match mode {
+        None => {}
+        Some(MODE_INIT) => init(&model_root, &request),
+        Some(MODE_POSITION) => position(&model_root),
+        Some(MODE_OUTPUT) => output(&model_root),
+        Some(_) => fail(EXIT_BAD_PARAMS, "unknown transition mode"),
+    }
     let bytes = fetch_model(&model_root);
-    let model = match Model::load(&bytes) {
-        Ok(m) => m,
-        Err(_) => fail(EXIT_BAD_MODEL, "the model file does not load"),
-    };
+    let model = load_model(&bytes);
     let generation = match model.generate(Exec::SCALAR, &request, |_| {}) {
         Ok(g) => g,
         Err(_) => fail(EXIT_BAD_REQUEST, "the request was rejected"),
