@@ -6,6 +6,8 @@ pub mod checkpoint;
 pub mod diffusion;
 pub mod eval;
 pub mod export;
+pub mod image_clip;
 pub mod float_model;
+pub mod image;
 pub mod quantize;
 pub mod reference;

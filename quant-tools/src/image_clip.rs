@@ -1,0 +1,299 @@
+//! The text side of the diffusion family, float -> integer: quantizes the float
+//! references' CLIP text encoder (and the transformer blocks' linear layers and
+//! LayerNorms) into owned buffers that lend the integer core's structs, and writes
+//! the CLIP tokenizer blob that `oracle_core::clip::ClipTokenizer` parses.
+//!
+//! Matrices are quantized with [`crate::quantize::quantize_matrix`] (per-group
+//! dyadic scales), vectors (biases, norm weights, position embeddings) become Q16
+//! with [`crate::quantize::to_fixed`], epsilons Q32 rounded to nearest.
+
+use oracle_core::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
+use oracle_core::nn::layernorm::LayerNorm as IntLayerNorm;
+use oracle_core::nn::linear::Linear as IntLinear;
+use oracle_core::quant::{QMatrix, QType};
+
+use crate::diffusion::clip::{ClipTextModel, ClipTokenizer};
+use crate::diffusion::ops::{LayerNorm, Linear};
+use crate::diffusion::DiffusionError;
+use crate::quantize::{quantize_matrix, to_fixed};
+
+/// A quantized matrix that owns its bytes (the model file's layout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedMatrix {
+    /// Element type.
+    pub qtype: QType,
+    /// Output dimension.
+    pub rows: u32,
+    /// Input dimension.
+    pub cols: u32,
+    /// Group size.
+    pub group: u32,
+    /// Shared scale exponent.
+    pub exp: i32,
+    /// Little-endian `i32` mantissas, `rows * ceil(cols / group)`.
+    pub scales: Vec<u8>,
+    /// Quantized values.
+    pub qs: Vec<u8>,
+}
+
+impl OwnedMatrix {
+    /// Quantize a row-major `(rows, cols)` float matrix.
+    pub fn quantize(w: &[f32], rows: usize, cols: usize, qtype: QType, group: u32) -> Self {
+        let q = quantize_matrix(w, rows, cols, qtype, group as usize);
+        OwnedMatrix {
+            qtype,
+            rows: rows as u32,
+            cols: cols as u32,
+            group,
+            exp: q.exp,
+            scales: q.mantissas.iter().flat_map(|m| m.to_le_bytes()).collect(),
+            qs: q.values,
+        }
+    }
+
+    /// The borrowed view the kernels take.
+    pub fn matrix(&self) -> QMatrix<'_> {
+        QMatrix {
+            qtype: self.qtype,
+            rows: self.rows,
+            cols: self.cols,
+            group: self.group,
+            exp: self.exp,
+            scales: &self.scales,
+            qs: &self.qs,
+        }
+    }
+}
+
+/// A quantized linear layer that owns its weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedLinear {
+    /// `weight: (out, in)`.
+    pub weight: OwnedMatrix,
+    /// `bias: (out)` in Q16.
+    pub bias: Option<Vec<i32>>,
+}
+
+impl OwnedLinear {
+    /// Quantize a float `Linear` (weight `(out, in)`, optional bias).
+    pub fn quantize(l: &Linear, qtype: QType, group: u32) -> Self {
+        let (rows, cols) = (l.weight.shape[0], l.weight.shape[1]);
+        OwnedLinear {
+            weight: OwnedMatrix::quantize(&l.weight.data, rows, cols, qtype, group),
+            bias: l.bias.as_ref().map(|b| to_fixed(&b.data, 16)),
+        }
+    }
+
+    /// Quantize a square 1x1 convolution `(out, in, 1, 1)` with bias as a linear
+    /// layer over pixels.
+    pub fn quantize_conv1x1(
+        weight: &[f32],
+        bias: &[f32],
+        cout: usize,
+        cin: usize,
+        qtype: QType,
+        group: u32,
+    ) -> Self {
+        OwnedLinear {
+            weight: OwnedMatrix::quantize(weight, cout, cin, qtype, group),
+            bias: Some(to_fixed(bias, 16)),
+        }
+    }
+
+    /// The core layer, borrowing the weight bytes.
+    pub fn linear(&self) -> IntLinear<'_> {
+        IntLinear {
+            weight: self.weight.matrix(),
+            bias: self.bias.clone(),
+        }
+    }
+}
+
+/// An epsilon in Q32, rounded to nearest (`1e-5` -> 42950).
+pub fn eps_q32(eps: f32) -> u32 {
+    (f64::from(eps) * 4_294_967_296.0)
+        .round()
+        .clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+/// A float LayerNorm in the core's form.
+pub fn layer_norm(l: &LayerNorm) -> IntLayerNorm {
+    IntLayerNorm {
+        weight: to_fixed(&l.weight.data, 16),
+        bias: to_fixed(&l.bias.data, 16),
+        eps_q32: eps_q32(l.eps),
+    }
+}
+
+/// One quantized `encoder.layers.N`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedClipLayer {
+    /// `layer_norm1`.
+    pub layer_norm1: IntLayerNorm,
+    /// `self_attn.q_proj`.
+    pub q_proj: OwnedLinear,
+    /// `self_attn.k_proj`.
+    pub k_proj: OwnedLinear,
+    /// `self_attn.v_proj`.
+    pub v_proj: OwnedLinear,
+    /// `self_attn.out_proj`.
+    pub out_proj: OwnedLinear,
+    /// `layer_norm2`.
+    pub layer_norm2: IntLayerNorm,
+    /// `mlp.fc1`.
+    pub fc1: OwnedLinear,
+    /// `mlp.fc2`.
+    pub fc2: OwnedLinear,
+}
+
+/// A quantized CLIP text encoder that owns its buffers; [`QuantizedClip::model`]
+/// lends the core's [`IntClip`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedClip {
+    /// Hyper-parameters.
+    pub config: ClipTextConfig,
+    /// `embeddings.token_embedding`.
+    pub token_embedding: OwnedMatrix,
+    /// `embeddings.position_embedding`, Q16.
+    pub position_embedding: Vec<i32>,
+    /// `encoder.layers.N`.
+    pub layers: Vec<OwnedClipLayer>,
+    /// `final_layer_norm`.
+    pub final_layer_norm: IntLayerNorm,
+}
+
+impl QuantizedClip {
+    /// Quantize the float reference's weights (`qtype` in groups of `group`).
+    pub fn quantize(m: &ClipTextModel, qtype: QType, group: u32) -> Self {
+        let c = &m.config;
+        let lin = |l: &Linear| OwnedLinear::quantize(l, qtype, group);
+        QuantizedClip {
+            config: ClipTextConfig {
+                hidden: c.hidden_size as u32,
+                intermediate: c.intermediate_size as u32,
+                layers: c.num_hidden_layers as u32,
+                heads: c.num_attention_heads as u32,
+                vocab: c.vocab_size as u32,
+                max_positions: c.max_position_embeddings as u32,
+                eps_q32: eps_q32(c.layer_norm_eps),
+            },
+            token_embedding: OwnedMatrix::quantize(
+                &m.token_embedding.data,
+                c.vocab_size,
+                c.hidden_size,
+                qtype,
+                group,
+            ),
+            position_embedding: to_fixed(&m.position_embedding.data, 16),
+            layers: m
+                .layers
+                .iter()
+                .map(|l| OwnedClipLayer {
+                    layer_norm1: layer_norm(&l.layer_norm1),
+                    q_proj: lin(&l.q_proj),
+                    k_proj: lin(&l.k_proj),
+                    v_proj: lin(&l.v_proj),
+                    out_proj: lin(&l.out_proj),
+                    layer_norm2: layer_norm(&l.layer_norm2),
+                    fc1: lin(&l.fc1),
+                    fc2: lin(&l.fc2),
+                })
+                .collect(),
+            final_layer_norm: layer_norm(&m.final_layer_norm),
+        }
+    }
+
+    /// The core's model, borrowing these buffers.
+    pub fn model(&self) -> IntClip<'_> {
+        IntClip {
+            config: self.config,
+            token_embedding: self.token_embedding.matrix(),
+            position_embedding: self.position_embedding.clone(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| ClipLayer {
+                    layer_norm1: l.layer_norm1.clone(),
+                    q_proj: l.q_proj.linear(),
+                    k_proj: l.k_proj.linear(),
+                    v_proj: l.v_proj.linear(),
+                    out_proj: l.out_proj.linear(),
+                    layer_norm2: l.layer_norm2.clone(),
+                    fc1: l.fc1.linear(),
+                    fc2: l.fc2.linear(),
+                })
+                .collect(),
+            final_layer_norm: self.final_layer_norm.clone(),
+        }
+    }
+}
+
+/// GPT-2's bytes-to-unicode table, inverted: the byte each symbol char stands for.
+fn unicode_to_byte(c: char) -> Option<u8> {
+    let mut n = 0u32;
+    for b in 0..=255u8 {
+        let v = u32::from(b);
+        let printable =
+            (33..=126).contains(&v) || (161..=172).contains(&v) || (174..=255).contains(&v);
+        let mapped = if printable {
+            v
+        } else {
+            n += 1;
+            255 + n
+        };
+        if mapped == u32::from(c) {
+            return Some(b);
+        }
+    }
+    None
+}
+
+/// A vocabulary or merge string mapped back to the bytes it stands for.
+fn symbol_bytes(s: &str) -> Result<Vec<u8>, DiffusionError> {
+    let bytes = s
+        .chars()
+        .map(|c| {
+            unicode_to_byte(c).ok_or_else(|| {
+                DiffusionError::Input(format!(
+                    "tokenizer symbol {s:?} has a char outside the byte table"
+                ))
+            })
+        })
+        .collect::<Result<Vec<u8>, _>>()?;
+    if bytes.len() > usize::from(u16::MAX) {
+        return Err(DiffusionError::Input(format!(
+            "tokenizer symbol of {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    out.extend_from_slice(s);
+}
+
+/// The tokenizer blob of `oracle_core::clip::tokenizer` (layout in its docs):
+/// vocabulary sorted by id, merges by rank, every symbol as its bytes.
+pub fn tokenizer_blob(t: &ClipTokenizer) -> Result<Vec<u8>, DiffusionError> {
+    let mut out = oracle_core::clip::tokenizer::MAGIC.to_vec();
+    for v in [t.max_len as u32, t.bos, t.eos, t.pad] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut vocab: Vec<(&String, &u32)> = t.vocab.iter().collect();
+    vocab.sort_by_key(|&(_, &id)| id);
+    out.extend_from_slice(&(vocab.len() as u32).to_le_bytes());
+    for (s, &id) in vocab {
+        out.extend_from_slice(&id.to_le_bytes());
+        put_str(&mut out, &symbol_bytes(s)?);
+    }
+    let mut merges: Vec<(&(String, String), &usize)> = t.ranks.iter().collect();
+    merges.sort_by_key(|&(_, &r)| r);
+    out.extend_from_slice(&(merges.len() as u32).to_le_bytes());
+    for ((a, b), _) in merges {
+        put_str(&mut out, &symbol_bytes(a)?);
+        put_str(&mut out, &symbol_bytes(b)?);
+    }
+    Ok(out)
+}
