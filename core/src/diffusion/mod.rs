@@ -1,7 +1,9 @@
 //! Image diffusion models on the integer core: networks, schedulers and noise.
 //!
 //! - [`noise`]: Gaussian noise from the seeded integer PRNG (Box–Muller in integers).
+//! - [`transformer`]: `Transformer2DModel` (self- and cross-attention blocks).
 //! - [`ddpm_mnist`]: the ddpm-mnist CNN noise predictor and its DDPM sampling loop.
 
 pub mod ddpm_mnist;
 pub mod noise;
+pub mod transformer;
