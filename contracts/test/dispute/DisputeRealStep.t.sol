@@ -108,12 +108,21 @@ contract DisputeRealStepTest is BaseTest {
         s[116] = 0x01; // exited, code 0
     }
 
+    /// @dev Metered: the `step` call alone, with the contracts it touches cooled (a transaction of its own).
     function test_step_realRiscvLocalRead_succeeds() public {
+        vm.pauseGasMetering();
         DisputeGame g = _gameAtOneStep(VECTOR_ROOT, REQUEST_INPUT, VECTOR_PARAMS);
+        (bytes memory s, bytes memory p) = (preState, proof);
+        vm.cool(address(g));
+        vm.cool(address(riscv));
+        vm.cool(address(preimages));
         vm.expectEmit(address(g));
         emit DisputeGame.StepVerified(0, post);
-        g.step(preState, proof);
+        vm.resumeGasMetering();
+        g.step(s, p);
+        vm.pauseGasMetering();
         assertEq(uint8(g.status()), uint8(GameStatus.CHALLENGER_WINS));
+        vm.resumeGasMetering();
     }
 
     function test_RevertIf_stepRealRiscvOtherRequestData() public {

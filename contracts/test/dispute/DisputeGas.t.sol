@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
+import {GameStatus} from "../../src/interfaces/IDisputeGame.sol";
+import {DisputeBase, SyntheticTrace} from "./DisputeBase.sol";
+import {console2} from "forge-std/console2.sol";
+
+/// @notice Gas of each kind of move (the metered part of each test is the one call; .gas-snapshot keeps them),
+///         and a whole game at the depth that covers 10^10 steps (2^34), with the gas per side. Every call is
+///         measured with the touched contracts cooled (`vm.cool`), as in a transaction of its own; the 21,000
+///         base gas and calldata of a transaction are not included.
+contract DisputeGasTest is DisputeBase {
+    uint64 internal constant LEN = 300;
+    bytes internal goodState;
+    bytes internal badState;
+    SyntheticTrace internal truth;
+    SyntheticTrace internal liar;
+
+    function setUp() public override {
+        super.setUp();
+        goodState = _finalState(GOOD, LEN, 0, 1);
+        badState = _finalState(BAD, LEN, 0, 1);
+        truth = _truth(LEN, goodState);
+        liar = _liar(truth, 100, LEN, badState);
+    }
+
+    function _ready() internal returns (DisputeGame g) {
+        (,, g) = _open(GOOD, goodState, BAD, badState);
+        g.reveal(goodState);
+        g.reveal(badState);
+    }
+
+    function _moveFrom(DisputeGame g) internal {
+        DisputeGame.GameView memory v = g.gameState();
+        (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
+        vm.prank(v.defenderToMove ? operator : challenger);
+        g.move(agree, mid);
+    }
+
+    /// @dev Cool every contract a game call touches (and the game, if any).
+    function _cool(address game) internal {
+        vm.cool(address(oracle));
+        vm.cool(address(gameFactory));
+        vm.cool(address(gameFactory.IMPLEMENTATION()));
+        vm.cool(address(preimages));
+        vm.cool(address(verifier));
+        vm.cool(address(verifier.truth()));
+        if (game != address(0)) vm.cool(game);
+    }
+
+    function test_gas_challengeCreatesGame() public {
+        vm.pauseGasMetering();
+        uint256 id = _request();
+        bytes32 subClaim = _hash(goodState);
+        bytes32 chClaim = _hash(badState);
+        vm.prank(operator);
+        oracle.submit(id, GOOD, subClaim);
+        vm.deal(challenger, CHALLENGE_BOND);
+        _cool(address(0));
+        vm.prank(challenger);
+        vm.resumeGasMetering();
+        oracle.challenge{value: CHALLENGE_BOND}(
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, chClaim
+        );
+    }
+
+    function test_gas_reveal() public {
+        vm.pauseGasMetering();
+        (,, DisputeGame g) = _open(GOOD, goodState, BAD, badState);
+        bytes memory s = goodState;
+        _cool(address(g));
+        vm.resumeGasMetering();
+        g.reveal(s);
+    }
+
+    function test_gas_firstMove() public {
+        vm.pauseGasMetering();
+        DisputeGame g = _ready();
+        bytes32 mid = liar.at(512);
+        _cool(address(g));
+        vm.prank(challenger);
+        vm.resumeGasMetering();
+        g.move(false, mid);
+    }
+
+    function test_gas_verdictMove() public {
+        vm.pauseGasMetering();
+        DisputeGame g = _ready();
+        _moveFrom(g);
+        _moveFrom(g);
+        (bool agree, bytes32 mid) = _nextMove(g, liar);
+        _cool(address(g));
+        vm.prank(challenger);
+        vm.resumeGasMetering();
+        g.move(agree, mid);
+    }
+
+    function test_gas_step() public {
+        vm.pauseGasMetering();
+        DisputeGame g = _ready();
+        while (g.gameState().hi - g.gameState().lo > 1) {
+            _moveFrom(g);
+        }
+        bytes memory s = abi.encode(g.gameState().lo);
+        _cool(address(g));
+        vm.resumeGasMetering();
+        g.step(s, "");
+    }
+
+    function test_gas_claimTimeout() public {
+        vm.pauseGasMetering();
+        DisputeGame g = _ready();
+        vm.warp(block.timestamp + CLOCK + 1);
+        _cool(address(g));
+        vm.resumeGasMetering();
+        g.claimTimeout();
+    }
+
+    /// @notice A whole game over a trace bound of 2^34 >= 10^10 steps, the liar departing near the end of a
+    ///         10^10-step trace: counts the transactions and sums the execution gas of each side's calls.
+    function test_gas_wholeGameDepth34() public {
+        gameFactory = _newFactory(34);
+        uint64 len = 10_000_000_000;
+        bytes memory honest = _finalState(GOOD, len, 0, 1);
+        bytes memory lying = _finalState(BAD, len, 0, 1);
+        truth = _truth(len, honest);
+        liar = _liar(truth, len - 1000, len, lying);
+        (,, DisputeGame g) = _open(GOOD, honest, BAD, lying);
+        uint256[2] memory gasOf; // [defender, challenger]
+        uint256[2] memory txs;
+        _cool(address(g));
+        uint256 before = gasleft();
+        g.reveal(honest);
+        gasOf[0] += before - gasleft();
+        _cool(address(g));
+        before = gasleft();
+        g.reveal(lying);
+        gasOf[1] += before - gasleft();
+        txs[0] = txs[1] = 1;
+        while (g.status() == GameStatus.IN_PROGRESS) {
+            DisputeGame.GameView memory v = g.gameState();
+            uint256 side = v.defenderToMove ? 0 : 1;
+            bytes memory stepState = abi.encode(v.lo);
+            (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
+            _cool(address(g));
+            vm.prank(v.defenderToMove ? operator : challenger);
+            before = gasleft();
+            if (v.hi - v.lo == 1) g.step(stepState, "");
+            else g.move(agree, mid);
+            gasOf[side] += before - gasleft();
+            txs[side]++;
+        }
+        assertEq(uint8(g.status()), uint8(GameStatus.DEFENDER_WINS));
+        assertEq(txs[0] + txs[1], 38, "2 reveals + 35 moves + 1 step");
+        console2.log("depth 34: transactions defender / challenger", txs[0], txs[1]);
+        console2.log("depth 34: execution gas defender / challenger", gasOf[0], gasOf[1]);
+    }
+}
