@@ -8,12 +8,16 @@
 //! with [`crate::quantize::to_fixed`], epsilons Q32 rounded to nearest.
 
 use oracle_core::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
+use oracle_core::diffusion::transformer::{
+    BasicTransformerBlock, CrossAttention as IntCrossAttention, Transformer2D as IntTransformer2D,
+};
 use oracle_core::nn::layernorm::LayerNorm as IntLayerNorm;
 use oracle_core::nn::linear::Linear as IntLinear;
 use oracle_core::quant::{QMatrix, QType};
 
+use crate::diffusion::blocks::{CrossAttention, Transformer2D};
 use crate::diffusion::clip::{ClipTextModel, ClipTokenizer};
-use crate::diffusion::ops::{LayerNorm, Linear};
+use crate::diffusion::ops::{Conv2d, LayerNorm, Linear};
 use crate::diffusion::DiffusionError;
 use crate::quantize::{quantize_matrix, to_fixed};
 
@@ -296,4 +300,139 @@ pub fn tokenizer_blob(t: &ClipTokenizer) -> Result<Vec<u8>, DiffusionError> {
         put_str(&mut out, &symbol_bytes(b)?);
     }
     Ok(out)
+}
+
+/// A quantized `Attention` (`attn1`/`attn2`) that owns its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedCrossAttention {
+    /// `to_q`.
+    pub to_q: OwnedLinear,
+    /// `to_k`.
+    pub to_k: OwnedLinear,
+    /// `to_v`.
+    pub to_v: OwnedLinear,
+    /// `to_out.0`.
+    pub to_out: OwnedLinear,
+    /// Heads.
+    pub heads: u32,
+}
+
+impl OwnedCrossAttention {
+    fn quantize(a: &CrossAttention, qtype: QType, group: u32) -> Self {
+        let lin = |l: &Linear| OwnedLinear::quantize(l, qtype, group);
+        OwnedCrossAttention {
+            to_q: lin(&a.to_q),
+            to_k: lin(&a.to_k),
+            to_v: lin(&a.to_v),
+            to_out: lin(&a.to_out),
+            heads: a.heads as u32,
+        }
+    }
+
+    fn attention(&self) -> IntCrossAttention<'_> {
+        IntCrossAttention {
+            to_q: self.to_q.linear(),
+            to_k: self.to_k.linear(),
+            to_v: self.to_v.linear(),
+            to_out: self.to_out.linear(),
+            heads: self.heads,
+        }
+    }
+}
+
+/// A quantized `BasicTransformerBlock` that owns its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedTransformerBlock {
+    /// `norm1`.
+    pub norm1: IntLayerNorm,
+    /// `attn1`.
+    pub attn1: OwnedCrossAttention,
+    /// `norm2`.
+    pub norm2: IntLayerNorm,
+    /// `attn2`.
+    pub attn2: OwnedCrossAttention,
+    /// `norm3`.
+    pub norm3: IntLayerNorm,
+    /// `ff.net.0.proj`.
+    pub ff_proj: OwnedLinear,
+    /// `ff.net.2`.
+    pub ff_out: OwnedLinear,
+}
+
+/// A quantized `Transformer2DModel` that owns its buffers;
+/// [`QuantizedTransformer2D::model`] lends the core's struct.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedTransformer2D {
+    /// `norm.weight`, Q16.
+    pub norm_weight: Vec<i32>,
+    /// `norm.bias`, Q16.
+    pub norm_bias: Vec<i32>,
+    /// GroupNorm groups.
+    pub norm_groups: u32,
+    /// GroupNorm epsilon, Q32.
+    pub norm_eps_q32: u32,
+    /// `proj_in` (1x1 convolution as a linear layer).
+    pub proj_in: OwnedLinear,
+    /// `transformer_blocks.N`.
+    pub blocks: Vec<OwnedTransformerBlock>,
+    /// `proj_out`.
+    pub proj_out: OwnedLinear,
+}
+
+fn conv1x1(c: &Conv2d, qtype: QType, group: u32) -> OwnedLinear {
+    let (cout, cin) = (c.weight.shape[0], c.weight.shape[1]);
+    OwnedLinear::quantize_conv1x1(&c.weight.data, &c.bias.data, cout, cin, qtype, group)
+}
+
+impl QuantizedTransformer2D {
+    /// Quantize the float reference's `Transformer2D`.
+    pub fn quantize(t: &Transformer2D, qtype: QType, group: u32) -> Self {
+        let lin = |l: &Linear| OwnedLinear::quantize(l, qtype, group);
+        QuantizedTransformer2D {
+            norm_weight: to_fixed(&t.norm.weight.data, 16),
+            norm_bias: to_fixed(&t.norm.bias.data, 16),
+            norm_groups: t.norm.groups as u32,
+            norm_eps_q32: eps_q32(t.norm.eps),
+            proj_in: conv1x1(&t.proj_in, qtype, group),
+            blocks: t
+                .transformer_blocks
+                .iter()
+                .map(|b| OwnedTransformerBlock {
+                    norm1: layer_norm(&b.norm1),
+                    attn1: OwnedCrossAttention::quantize(&b.attn1, qtype, group),
+                    norm2: layer_norm(&b.norm2),
+                    attn2: OwnedCrossAttention::quantize(&b.attn2, qtype, group),
+                    norm3: layer_norm(&b.norm3),
+                    ff_proj: lin(&b.ff_proj),
+                    ff_out: lin(&b.ff_out),
+                })
+                .collect(),
+            proj_out: conv1x1(&t.proj_out, qtype, group),
+        }
+    }
+
+    /// The core's `Transformer2D`, borrowing these buffers.
+    pub fn model(&self) -> IntTransformer2D<'_> {
+        IntTransformer2D {
+            norm_weight: self.norm_weight.clone(),
+            norm_bias: self.norm_bias.clone(),
+            norm_groups: self.norm_groups,
+            norm_eps_q32: self.norm_eps_q32,
+            proj_in: self.proj_in.linear(),
+            transformer_blocks: self
+                .blocks
+                .iter()
+                .map(|b| BasicTransformerBlock {
+                    norm1: b.norm1.clone(),
+                    attn1: b.attn1.attention(),
+                    norm2: b.norm2.clone(),
+                    attn2: b.attn2.attention(),
+                    norm3: b.norm3.clone(),
+                    ff_proj: b.ff_proj.linear(),
+                    ff_out: b.ff_out.linear(),
+                })
+                .collect(),
+            proj_out: self.proj_out.linear(),
+        }
+    }
 }
