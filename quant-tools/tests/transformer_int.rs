@@ -39,7 +39,7 @@ fn compare(int: &[i32], float: &[f32]) -> (f64, f64) {
 
 /// The float inputs of the three transformers of the float UNet at t = 501:
 /// `down_blocks.0.attentions.0`, `mid_block.attentions.0`, `up_blocks.1.attentions.0`
-/// (the last one fed the output of its resnet on the real skip connection).
+/// (the last one: its real resnet applied to a stand-in input, see below).
 fn block_inputs(unet: &UNet2DConditionModel, context: &Tensor) -> Vec<(&'static str, Tensor)> {
     let lat = Tensor::new(
         vec![4, 8, 8],
