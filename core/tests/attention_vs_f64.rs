@@ -106,3 +106,43 @@ fn causal_first_query_sees_only_the_first_key() {
     attention_masked(Exec::SCALAR, &q, &k, &v, 2, 3, 1, 1, true, &mut out);
     assert_eq!(out, [10 << 16, 15 << 16]);
 }
+
+#[test]
+fn threaded_large_attention_equals_scalar() {
+    // 256 queries × 300 keys × 64 wide: above the threading threshold.
+    let (lq, lk, heads, hd) = (256usize, 300usize, 8usize, 8usize);
+    let d = heads * hd;
+    let mut s = 12345u64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        ((s as i64) >> 44) as i32
+    };
+    let q: Vec<i32> = (0..lq * d).map(|_| next()).collect();
+    let k: Vec<i32> = (0..lk * d).map(|_| next()).collect();
+    let v: Vec<i32> = (0..lk * d).map(|_| next()).collect();
+    for causal in [false, true] {
+        let mut want = vec![0; lq * d];
+        attention_masked(Exec::SCALAR, &q, &k, &v, lq, lk, heads, hd, causal, &mut want);
+        for threads in [2, 3] {
+            let mut got = vec![0; lq * d];
+            attention_masked(
+                Exec {
+                    simd: true,
+                    threads,
+                },
+                &q,
+                &k,
+                &v,
+                lq,
+                lk,
+                heads,
+                hd,
+                causal,
+                &mut got,
+            );
+            assert_eq!(got, want, "{threads} threads, causal {causal}");
+        }
+    }
+}

@@ -26,8 +26,9 @@ use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, softmax_q30};
 
 /// `softmax(q kᵀ / sqrt(head_dim)) v` per head, every query seeing every key.
 ///
-/// `exec` is accepted for symmetry with the matrix products; the result never
-/// depends on it (this loop is scalar).
+/// With `exec.threads > 1` (and the `std` feature) large products split their
+/// query rows over the worker pool; each row is computed by the same code either
+/// way, so the result never depends on `exec`.
 ///
 /// # Panics
 /// If a slice is shorter than its shape says (a caller bug, not bad input).
@@ -46,6 +47,19 @@ pub fn attention(
     attention_masked(exec, q, k, v, lq, lk, heads, head_dim, false, out);
 }
 
+/// Products below this many score multiply-accumulates (`lq · lk · dim`) stay on
+/// one thread.
+pub const PARALLEL_MIN_MACS: u64 = 1 << 18;
+
+/// The shapes of one attention call.
+#[derive(Clone, Copy)]
+struct Shape {
+    lk: usize,
+    heads: usize,
+    head_dim: usize,
+    causal: bool,
+}
+
 /// [`attention`] with a causal mask when `causal`: query `i` sees keys
 /// `0..=min(i, lk - 1)` (CLIP's text encoder).
 ///
@@ -53,7 +67,7 @@ pub fn attention(
 /// If a slice is shorter than its shape says (a caller bug, not bad input).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_masked(
-    _exec: Exec,
+    exec: Exec,
     q: &[i32],
     k: &[i32],
     v: &[i32],
@@ -69,15 +83,47 @@ pub fn attention_masked(
         q.len() >= lq * d && k.len() >= lk * d && v.len() >= lk * d && out.len() >= lq * d,
         "attention: slices shorter than [{lq}|{lk} × {d}]"
     );
-    if lk == 0 {
+    if lk == 0 || d == 0 {
         out[..lq * d].fill(0);
         return;
     }
+    let shape = Shape {
+        lk,
+        heads,
+        head_dim,
+        causal,
+    };
+    let out = &mut out[..lq * d];
+    #[cfg(feature = "std")]
+    {
+        let macs = lq as u64 * lk as u64 * d as u64;
+        if exec.threads > 1 && lq > 1 && macs >= PARALLEL_MIN_MACS {
+            let per = lq.div_ceil(exec.threads);
+            let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> =
+                out.chunks_mut(per * d).map(std::sync::Mutex::new).collect();
+            crate::kernels::pool::run(exec.threads, chunks.len(), &|i| {
+                let mut chunk = chunks[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                query_rows(q, k, v, shape, i * per, &mut chunk);
+            });
+            return;
+        }
+    }
+    let _ = exec;
+    query_rows(q, k, v, shape, 0, out);
+}
+
+/// Query rows `first .. first + out.len() / dim` of the attention.
+fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut [i32]) {
+    let (lk, heads, head_dim) = (s.lk, s.heads, s.head_dim);
+    let d = heads * head_dim;
     let inv_sqrt = i128::from(inv_sqrt_q30(head_dim as u32));
     let mut scores = vec![0i32; lk];
     let mut probs = vec![0u32; lk];
-    for i in 0..lq {
-        let seen = if causal { (i + 1).min(lk) } else { lk };
+    for (r, orow) in out.chunks_exact_mut(d).enumerate() {
+        let i = first + r;
+        let seen = if s.causal { (i + 1).min(lk) } else { lk };
         for h in 0..heads {
             let cols = h * head_dim..(h + 1) * head_dim;
             let qi = &q[i * d..(i + 1) * d][cols.clone()];
@@ -88,8 +134,7 @@ pub fn attention_masked(
                 *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
             }
             softmax_q30(&scores[..seen], &mut probs[..seen]);
-            let o = &mut out[i * d..(i + 1) * d][cols.clone()];
-            for (c, ov) in o.iter_mut().enumerate() {
+            for (c, ov) in orow[cols].iter_mut().enumerate() {
                 // |p · v| <= 2^30 · 2^31 per term; Σ p <= 2^30 + seen/2, so the
                 // sum is below 2^62 for seen < 2^30.
                 let mut acc: i64 = 0;
