@@ -62,6 +62,9 @@ enum Command {
     /// Perplexity, top-1 agreement and KL of the integer model against the float
     /// reference, teacher-forced on a text.
     Eval(oracle_quant::eval::EvalArgs),
+    /// PSNR and max abs error of an integer image model against its float
+    /// checkpoint, from the same noise (optionally a PNG grid of both).
+    EvalImage(oracle_quant::image::cli::EvalImageArgs),
 }
 
 fn main() {
@@ -90,7 +93,23 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::EvalImage(args) => eval_image(&args),
     }
+}
+
+fn eval_image(args: &oracle_quant::image::cli::EvalImageArgs) -> Result<()> {
+    use oracle_quant::image::cli;
+    let (rows, samples) = cli::eval_image(args).context("evaluating the image model")?;
+    if let Some(path) = &args.grid {
+        std::fs::write(path, cli::grid_png(&samples))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", cli::table(&rows));
+    }
+    Ok(())
 }
 
 fn convert(
@@ -101,6 +120,22 @@ fn convert(
     output: PathBuf,
 ) -> Result<()> {
     let started = Instant::now();
+    if let Some(kind) = oracle_quant::image::cli::detect(&input) {
+        if matches!(quant, Quant::Q4) {
+            bail!("image models are converted with --quant q8 only");
+        }
+        let bytes = oracle_quant::image::cli::convert(&input, kind, group)
+            .with_context(|| format!("converting {}", input.display()))?;
+        std::fs::write(&output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+        eprintln!(
+            "wrote {} ({} bytes) in {:.2}s",
+            output.display(),
+            bytes.len(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("model root {}", to_hex(&model_root(&bytes)));
+        return Ok(());
+    }
     let model = checkpoint::load(&input, tokenizer.as_deref())
         .with_context(|| format!("importing {}", input.display()))?;
     let qtype = match quant {

@@ -2,11 +2,13 @@
 //! model file ([`oracle_core::image_format`]) and evaluation of the integer
 //! pipelines against the float32 references of [`crate::diffusion`].
 //!
+//! - [`cli`]: what `oracle-quant convert` / `eval-image` do for image models.
 //! - [`ddpm`]: ddpm-mnist (PyTorch zip checkpoint) → `ARCH_DDPM_MNIST`.
 //! - [`eval`]: PSNR and max abs error of integer vs float from the same noise.
 //! - [`quantize`]: the shared weight encoders (conv/linear to Q8 groups, biases to
 //!   Q16).
 
+pub mod cli;
 pub mod ddpm;
 pub mod eval;
 pub mod quantize;

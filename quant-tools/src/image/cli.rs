@@ -1,0 +1,163 @@
+//! What `oracle-quant convert` and `oracle-quant eval-image` do for image models
+//! (the binary only parses arguments and writes files).
+
+use std::path::{Path, PathBuf};
+
+use oracle_core::diffusion::png::{encode, ColorType};
+use oracle_core::kernels::Exec;
+use serde::Serialize;
+
+use super::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
+use super::eval::{eval_ddpm, DdpmSample};
+use super::ImageError;
+use crate::diffusion::ddpm_mnist::{DdpmMnist, SIZE};
+use crate::diffusion::DiffusionError;
+
+/// Which image checkpoint a `--input` path holds, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageInput {
+    /// A PyTorch zip checkpoint (`.pth`): ddpm-mnist.
+    DdpmMnistPth,
+    /// A diffusers pipeline folder (`model_index.json`).
+    DiffusersFolder,
+}
+
+/// Detect an image checkpoint: a diffusers folder, or a zip (`PK`) `.pth` file.
+/// `None` for anything else (LLaMA checkpoints go their own way).
+pub fn detect(input: &Path) -> Option<ImageInput> {
+    if input.is_dir() && input.join("model_index.json").is_file() {
+        return Some(ImageInput::DiffusersFolder);
+    }
+    let is_pth = input.extension().is_some_and(|e| e == "pth" || e == "pt");
+    let mut magic = [0u8; 2];
+    let zip = std::fs::File::open(input)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PK";
+    (is_pth && zip).then_some(ImageInput::DdpmMnistPth)
+}
+
+/// Convert an image checkpoint to image model file bytes (Q8 weights in groups of
+/// `group`, default [`DEFAULT_GROUP`]).
+///
+/// # Errors
+/// A checkpoint that cannot be loaded, or a diffusers pipeline (not yet supported
+/// by the integer core: [`DiffusionError::Unsupported`]).
+pub fn convert(
+    input: &Path,
+    kind: ImageInput,
+    group: Option<usize>,
+) -> Result<Vec<u8>, ImageError> {
+    let group = group.unwrap_or(DEFAULT_GROUP);
+    match kind {
+        ImageInput::DdpmMnistPth => export_ddpm_mnist(&DdpmMnist::load_pth(input)?, group),
+        ImageInput::DiffusersFolder => Err(DiffusionError::Unsupported {
+            what: "integer pipeline for diffusers folder",
+            name: input.display().to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Arguments of `oracle-quant eval-image`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalImageArgs {
+    /// The integer image model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The float checkpoint it was converted from (ddpm-mnist `.pth`).
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// Seeds of the noise (the integer PRNG's; both pipelines get the same values).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Sampling steps (ddpm-mnist: the last `steps` of its 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Threads for the integer pipeline (never changes its output).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Write a PNG grid: one row per seed, integer sample left, float twin right.
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalImageRow {
+    /// Noise seed.
+    pub seed: u64,
+    /// Steps run.
+    pub steps: usize,
+    /// PSNR of the integer image against the float one, dB.
+    pub psnr_db: f64,
+    /// Largest absolute pixel difference in `[0, 1]`.
+    pub max_abs: f64,
+}
+
+/// Run the comparison; returns the rows and the samples (for the grid).
+///
+/// # Errors
+/// Unreadable files or bad arguments.
+pub fn eval_image(
+    args: &EvalImageArgs,
+) -> Result<(Vec<EvalImageRow>, Vec<DdpmSample>), ImageError> {
+    let bytes = std::fs::read(&args.model).map_err(|source| DiffusionError::Io {
+        path: args.model.clone(),
+        source,
+    })?;
+    let float = DdpmMnist::load_pth(&args.reference)?;
+    let exec = Exec {
+        simd: true,
+        threads: args.threads.max(1),
+    };
+    let mut rows = Vec::new();
+    let mut samples = Vec::new();
+    for &seed in &args.seeds {
+        let s = eval_ddpm(&bytes, &float, seed, args.steps, exec)?;
+        rows.push(EvalImageRow {
+            seed,
+            steps: args.steps,
+            psnr_db: s.cmp.psnr_db,
+            max_abs: s.cmp.max_abs,
+        });
+        samples.push(s);
+    }
+    Ok((rows, samples))
+}
+
+/// A plain-text table of the rows.
+pub fn table(rows: &[EvalImageRow]) -> String {
+    let mut out = String::from("seed  steps  PSNR(dB)  max_abs\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<5} {:<6} {:>8.2}  {:.4}\n",
+            r.seed, r.steps, r.psnr_db, r.max_abs
+        ));
+    }
+    out
+}
+
+/// A gray PNG grid of 28×28 samples: one row per sample, integer left, float right,
+/// 2-pixel white gaps.
+pub fn grid_png(samples: &[DdpmSample]) -> Vec<u8> {
+    let gap = 2;
+    let w = 2 * SIZE + 3 * gap;
+    let h = samples.len() * (SIZE + gap) + gap;
+    let mut px = vec![255u8; w * h];
+    let to8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    for (r, s) in samples.iter().enumerate() {
+        for (col, img) in [&s.int_image, &s.float_image].into_iter().enumerate() {
+            let (x0, y0) = (gap + col * (SIZE + gap), gap + r * (SIZE + gap));
+            for y in 0..SIZE {
+                for x in 0..SIZE {
+                    px[(y0 + y) * w + x0 + x] = to8(img[y * SIZE + x]);
+                }
+            }
+        }
+    }
+    encode(&px, w as u32, h.max(1) as u32, ColorType::Gray).unwrap_or_default()
+}
