@@ -11,6 +11,7 @@ use oracle_core::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
 use oracle_core::diffusion::transformer::{
     BasicTransformerBlock, CrossAttention as IntCrossAttention, Transformer2D as IntTransformer2D,
 };
+use oracle_core::image_format::ImageModelWriter;
 use oracle_core::nn::layernorm::LayerNorm as IntLayerNorm;
 use oracle_core::nn::linear::Linear as IntLinear;
 use oracle_core::quant::{QMatrix, QType};
@@ -434,5 +435,106 @@ impl QuantizedTransformer2D {
                 .collect(),
             proj_out: self.proj_out.linear(),
         }
+    }
+}
+
+/// Add a quantized matrix as `name`.
+fn write_matrix(w: &mut ImageModelWriter, name: &str, m: &OwnedMatrix) {
+    let mantissas: Vec<i32> = m
+        .scales
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    w.add_quant(
+        name, m.qtype, m.rows, m.cols, m.group, m.exp, &mantissas, &m.qs,
+    );
+}
+
+/// Add `{name}.weight` and, if present, `{name}.bias` (Q16).
+pub fn write_linear(w: &mut ImageModelWriter, name: &str, l: &OwnedLinear) {
+    write_matrix(w, &format!("{name}.weight"), &l.weight);
+    if let Some(b) = &l.bias {
+        w.add_i32(&format!("{name}.bias"), 1, b.len() as u32, 16, b);
+    }
+}
+
+/// Add `{name}.weight` and `{name}.bias` of a LayerNorm (Q16).
+pub fn write_layer_norm(w: &mut ImageModelWriter, name: &str, n: &IntLayerNorm) {
+    w.add_i32(
+        &format!("{name}.weight"),
+        1,
+        n.weight.len() as u32,
+        16,
+        &n.weight,
+    );
+    w.add_i32(&format!("{name}.bias"), 1, n.bias.len() as u32, 16, &n.bias);
+}
+
+/// Add the tokenizer blob as the `i32` tensor `name` that
+/// `oracle_core::clip::ClipTokenizer::load` reads.
+pub fn write_tokenizer(w: &mut ImageModelWriter, name: &str, blob: &[u8]) {
+    let words = oracle_core::clip::ClipTokenizer::blob_words(blob);
+    w.add_i32(name, 1, words.len() as u32, 0, &words);
+}
+
+impl QuantizedClip {
+    /// Add every tensor under `prefix` (e.g. `"text_encoder.text_model."`), names
+    /// as in the checkpoint, as `oracle_core::clip::ClipTextModel::load` reads them.
+    pub fn write(&self, w: &mut ImageModelWriter, prefix: &str) {
+        let c = &self.config;
+        write_matrix(
+            w,
+            &format!("{prefix}embeddings.token_embedding.weight"),
+            &self.token_embedding,
+        );
+        w.add_i32(
+            &format!("{prefix}embeddings.position_embedding.weight"),
+            c.max_positions,
+            c.hidden,
+            16,
+            &self.position_embedding,
+        );
+        for (i, l) in self.layers.iter().enumerate() {
+            let n = |s: &str| format!("{prefix}encoder.layers.{i}.{s}");
+            write_layer_norm(w, &n("layer_norm1"), &l.layer_norm1);
+            write_linear(w, &n("self_attn.q_proj"), &l.q_proj);
+            write_linear(w, &n("self_attn.k_proj"), &l.k_proj);
+            write_linear(w, &n("self_attn.v_proj"), &l.v_proj);
+            write_linear(w, &n("self_attn.out_proj"), &l.out_proj);
+            write_layer_norm(w, &n("layer_norm2"), &l.layer_norm2);
+            write_linear(w, &n("mlp.fc1"), &l.fc1);
+            write_linear(w, &n("mlp.fc2"), &l.fc2);
+        }
+        write_layer_norm(
+            w,
+            &format!("{prefix}final_layer_norm"),
+            &self.final_layer_norm,
+        );
+    }
+}
+
+impl QuantizedTransformer2D {
+    /// Add every tensor under `prefix` (e.g. `"unet.mid_block.attentions.0."`), as
+    /// `oracle_core::diffusion::transformer::Transformer2D::load` reads them.
+    pub fn write(&self, w: &mut ImageModelWriter, prefix: &str) {
+        let c = self.norm_weight.len() as u32;
+        w.add_i32(&format!("{prefix}norm.weight"), 1, c, 16, &self.norm_weight);
+        w.add_i32(&format!("{prefix}norm.bias"), 1, c, 16, &self.norm_bias);
+        write_linear(w, &format!("{prefix}proj_in"), &self.proj_in);
+        for (i, b) in self.blocks.iter().enumerate() {
+            let n = |s: &str| format!("{prefix}transformer_blocks.{i}.{s}");
+            write_layer_norm(w, &n("norm1"), &b.norm1);
+            for (a, att) in [("attn1", &b.attn1), ("attn2", &b.attn2)] {
+                write_linear(w, &n(&format!("{a}.to_q")), &att.to_q);
+                write_linear(w, &n(&format!("{a}.to_k")), &att.to_k);
+                write_linear(w, &n(&format!("{a}.to_v")), &att.to_v);
+                write_linear(w, &n(&format!("{a}.to_out.0")), &att.to_out);
+            }
+            write_layer_norm(w, &n("norm2"), &b.norm2);
+            write_layer_norm(w, &n("norm3"), &b.norm3);
+            write_linear(w, &n("ff.net.0.proj"), &b.ff_proj);
+            write_linear(w, &n("ff.net.2"), &b.ff_out);
+        }
+        write_linear(w, &format!("{prefix}proj_out"), &self.proj_out);
     }
 }

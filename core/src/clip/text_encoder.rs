@@ -6,10 +6,13 @@
 //! `h += out_proj(attn(q_proj, k_proj, v_proj of layer_norm1(h)))`, then
 //! `h += fc2(quick_gelu(fc1(layer_norm2(h))))`. Residual additions saturate.
 
+use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{FormatError, RequestError};
+use crate::fixed::FRAC;
+use crate::image_format::ImageModelFile;
 use crate::kernels::Exec;
 use crate::nn::attention::attention_masked;
 use crate::nn::gelu::quick_gelu_q16;
@@ -101,6 +104,57 @@ fn check_norm(n: &LayerNorm, dim: u32, what: &'static str) -> Result<(), FormatE
 }
 
 impl<'a> ClipTextModel<'a> {
+    /// Bind the weights from an image model file, names as in the checkpoint under
+    /// `prefix` (e.g. `"text_encoder.text_model."`):
+    /// `embeddings.token_embedding.weight` (quantized),
+    /// `embeddings.position_embedding.weight` (`i32` Q16), `encoder.layers.N.*`,
+    /// `final_layer_norm.*`. Shapes are checked against `config`.
+    pub fn load(
+        file: &ImageModelFile<'a>,
+        prefix: &str,
+        config: ClipTextConfig,
+    ) -> Result<Self, FormatError> {
+        let c = config;
+        let (d, f) = (c.hidden as usize, c.intermediate as usize);
+        if d == 0 || d > MAX_LEN || f == 0 || c.heads == 0 || d % c.heads as usize != 0 {
+            return Err(FormatError::BadConfig(
+                "CLIP hidden size, heads or intermediate size",
+            ));
+        }
+        let n = |s: &str| format!("{prefix}{s}");
+        let mut layers = Vec::with_capacity(c.layers as usize);
+        for i in 0..c.layers {
+            let l = |s: &str| format!("{prefix}encoder.layers.{i}.{s}");
+            layers.push(ClipLayer {
+                layer_norm1: LayerNorm::load(file, &l("layer_norm1"), d, c.eps_q32)?,
+                q_proj: Linear::load(file, &l("self_attn.q_proj"), d, d, true)?,
+                k_proj: Linear::load(file, &l("self_attn.k_proj"), d, d, true)?,
+                v_proj: Linear::load(file, &l("self_attn.v_proj"), d, d, true)?,
+                out_proj: Linear::load(file, &l("self_attn.out_proj"), d, d, true)?,
+                layer_norm2: LayerNorm::load(file, &l("layer_norm2"), d, c.eps_q32)?,
+                fc1: Linear::load(file, &l("mlp.fc1"), f, d, true)?,
+                fc2: Linear::load(file, &l("mlp.fc2"), d, f, true)?,
+            });
+        }
+        let model = ClipTextModel {
+            config: c,
+            token_embedding: file.qmatrix(
+                &n("embeddings.token_embedding.weight"),
+                c.vocab as usize,
+                d,
+            )?,
+            position_embedding: file.i32s(
+                &n("embeddings.position_embedding.weight"),
+                c.max_positions as usize * d,
+                FRAC as i32,
+            )?,
+            layers,
+            final_layer_norm: LayerNorm::load(file, &n("final_layer_norm"), d, c.eps_q32)?,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+
     /// Check every shape against the config (call once after binding weights).
     pub fn validate(&self) -> Result<(), FormatError> {
         let c = self.config;

@@ -13,11 +13,13 @@
 //! [`crate::nn::attention`]; GEGLU's product `a · gelu(g)` (`|a · gelu(g)| <
 //! 2^62`) once, half up; residual sums saturate.
 
+use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32, FRAC};
+use crate::image_format::ImageModelFile;
 use crate::kernels::Exec;
 use crate::nn::attention::attention;
 use crate::nn::gelu::gelu_q16;
@@ -172,7 +174,87 @@ pub struct Transformer2D<'a> {
     pub proj_out: Linear<'a>,
 }
 
-impl Transformer2D<'_> {
+/// Shapes of a `Transformer2DModel` (from the UNet's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transformer2DConfig {
+    /// Channels of the map (`inner_dim`, as `use_linear_projection` is false).
+    pub channels: u32,
+    /// Heads (diffusers' `attention_head_dim` in SD 1.x configs).
+    pub heads: u32,
+    /// `transformer_layers_per_block`.
+    pub layers: u32,
+    /// `cross_attention_dim`.
+    pub context_dim: u32,
+    /// `norm_num_groups`.
+    pub groups: u32,
+}
+
+/// diffusers' fixed epsilons of the blocks: GroupNorm `1e-6`, LayerNorms `1e-5`, in Q32.
+const NORM_EPS_Q32: u32 = 4295;
+const LAYER_NORM_EPS_Q32: u32 = 42950;
+
+fn load_attention<'a>(
+    file: &ImageModelFile<'a>,
+    name: &str,
+    dim: usize,
+    context_dim: usize,
+    heads: u32,
+) -> Result<CrossAttention<'a>, FormatError> {
+    let l =
+        |s: &str, rows, cols, bias| Linear::load(file, &format!("{name}.{s}"), rows, cols, bias);
+    Ok(CrossAttention {
+        to_q: l("to_q", dim, dim, false)?,
+        to_k: l("to_k", dim, context_dim, false)?,
+        to_v: l("to_v", dim, context_dim, false)?,
+        to_out: l("to_out.0", dim, dim, true)?,
+        heads,
+    })
+}
+
+impl<'a> Transformer2D<'a> {
+    /// Bind the weights under `prefix` (e.g.
+    /// `"unet.down_blocks.0.attentions.0."`), names as in the checkpoint; the 1x1
+    /// convolutions `proj_in`/`proj_out` are `(C, C)` matrices. Shapes are checked.
+    pub fn load(
+        file: &ImageModelFile<'a>,
+        prefix: &str,
+        cfg: Transformer2DConfig,
+    ) -> Result<Self, FormatError> {
+        let (c, ctx) = (cfg.channels as usize, cfg.context_dim as usize);
+        if c == 0 || c > crate::nn::layernorm::MAX_LEN || cfg.heads == 0 || cfg.groups == 0 {
+            return Err(FormatError::BadConfig(
+                "Transformer2D channels, heads or groups",
+            ));
+        }
+        let ff = 4 * c;
+        let mut transformer_blocks = Vec::with_capacity(cfg.layers as usize);
+        for i in 0..cfg.layers {
+            let b = |s: &str| format!("{prefix}transformer_blocks.{i}.{s}");
+            let ln = |s: &str| LayerNorm::load(file, &b(s), c, LAYER_NORM_EPS_Q32);
+            transformer_blocks.push(BasicTransformerBlock {
+                norm1: ln("norm1")?,
+                attn1: load_attention(file, &b("attn1"), c, c, cfg.heads)?,
+                norm2: ln("norm2")?,
+                attn2: load_attention(file, &b("attn2"), c, ctx, cfg.heads)?,
+                norm3: ln("norm3")?,
+                ff_proj: Linear::load(file, &b("ff.net.0.proj"), 2 * ff, c, true)?,
+                ff_out: Linear::load(file, &b("ff.net.2"), c, ff, true)?,
+            });
+        }
+        let n = |s: &str| format!("{prefix}{s}");
+        let t = Transformer2D {
+            norm_weight: file.i32s(&n("norm.weight"), c, FRAC as i32)?,
+            norm_bias: file.i32s(&n("norm.bias"), c, FRAC as i32)?,
+            norm_groups: cfg.groups,
+            norm_eps_q32: NORM_EPS_Q32,
+            proj_in: Linear::load(file, &n("proj_in"), c, c, true)?,
+            transformer_blocks,
+            proj_out: Linear::load(file, &n("proj_out"), c, c, true)?,
+        };
+        t.validate(cfg.context_dim)?;
+        Ok(t)
+    }
+
     /// Channels of the map.
     pub fn channels(&self) -> usize {
         self.norm_weight.len()

@@ -17,7 +17,11 @@
 //! `D · 2^32 < 2^124`; `|n X - S| < n · 2^32 <= 2^47`, times `|gamma| < 2^31` and
 //! `2^16` is below `2^94` (`i128`).
 
+use alloc::format;
+
+use crate::error::FormatError;
 use crate::fixed::{sat_i32_wide, FRAC};
+use crate::image_format::ImageModelFile;
 use crate::math::{div_round_i128, isqrt_u128};
 
 /// Longest row [`layer_norm`] accepts (keeps every intermediate in its type).
@@ -76,6 +80,23 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
+    /// Bind `{name}.weight` and `{name}.bias` `(dim)`, Q16, from an image model file.
+    pub fn load(
+        file: &ImageModelFile<'_>,
+        name: &str,
+        dim: usize,
+        eps_q32: EpsQ32,
+    ) -> Result<LayerNorm, FormatError> {
+        if dim == 0 || dim > MAX_LEN {
+            return Err(FormatError::BadConfig("LayerNorm width outside 1..=32768"));
+        }
+        Ok(LayerNorm {
+            weight: file.i32s(&format!("{name}.weight"), dim, FRAC as i32)?,
+            bias: file.i32s(&format!("{name}.bias"), dim, FRAC as i32)?,
+            eps_q32,
+        })
+    }
+
     /// Width.
     pub fn dim(&self) -> usize {
         self.weight.len()

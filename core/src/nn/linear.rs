@@ -9,7 +9,10 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use alloc::format;
+
 use crate::error::FormatError;
+use crate::image_format::ImageModelFile;
 use crate::kernels::{matvec, Exec};
 use crate::quant::{quantize_activations, QMatrix};
 
@@ -34,6 +37,24 @@ impl<'a> Linear<'a> {
             }
         }
         Ok(Linear { weight, bias })
+    }
+
+    /// Bind `{name}.weight` `(rows, cols)` (quantized) and, when `bias`,
+    /// `{name}.bias` `(rows)` (Q16) from an image model file.
+    pub fn load(
+        file: &ImageModelFile<'a>,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        bias: bool,
+    ) -> Result<Self, FormatError> {
+        let weight = file.qmatrix(&format!("{name}.weight"), rows, cols)?;
+        let bias = if bias {
+            Some(file.i32s(&format!("{name}.bias"), rows, crate::fixed::FRAC as i32)?)
+        } else {
+            None
+        };
+        Linear::new(weight, bias)
     }
 
     /// Input width.
