@@ -2,11 +2,13 @@
 //!
 //! Starts anvil (the npm-installed binary), deploys AIOracle and Prompt, registers
 //! the model file with its model root and the guest's program hash, bonds an
-//! operator, writes what `oracle request` needs to a state file, prints how to use
-//! it, and serves requests until Ctrl-C.
+//! operator (anvil account 1) and a validator (account 3), writes what `oracle
+//! request` needs to a state file, prints how to use it, and runs the operator and
+//! the validator in-process (each with its own key and database, under
+//! `--data-dir`, emptied at start: the chain is new) until Ctrl-C.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::node_bindings::Anvil;
@@ -17,8 +19,10 @@ use oracle_contracts::devnet::{deploy, DevnetConfig};
 use oracle_contracts::{anvil_path, AIOracle};
 use serde::{Deserialize, Serialize};
 
-use crate::operator::{Operator, ServedModel};
+use crate::daemon::{start, DEFAULT_GUEST};
+use crate::operator::Operator;
 use crate::serve::program_hash;
+use crate::validator::Validator;
 
 /// Where `oracle devnet` leaves its addresses for `oracle request`.
 pub const DEFAULT_STATE_FILE: &str = "target/devnet.json";
@@ -31,10 +35,7 @@ pub struct DevnetArgs {
     pub model: PathBuf,
     /// The guest program (built by hosts/guest/build.sh); its prestate hash is the
     /// registered program hash and the operator's claims come from running it.
-    #[arg(
-        long,
-        default_value = "hosts/guest/target/riscv32im-unknown-none-elf/release/oracle-guest"
-    )]
+    #[arg(long, default_value = DEFAULT_GUEST)]
     pub guest: PathBuf,
     /// Challenge window of the model, in seconds.
     #[arg(long, default_value_t = 5)]
@@ -48,6 +49,18 @@ pub struct DevnetArgs {
     /// Where to write the addresses for `oracle request`.
     #[arg(long, default_value = DEFAULT_STATE_FILE)]
     pub state_file: PathBuf,
+    /// Where the operator's and the validator's databases live (emptied at start).
+    #[arg(long, default_value = "target/devnet")]
+    pub data_dir: PathBuf,
+    /// Do not start the validator.
+    #[arg(long)]
+    pub no_validator: bool,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Milliseconds between the nodes' polls of the chain.
+    #[arg(long, default_value_t = 200)]
+    pub poll_ms: u64,
 }
 
 /// What a devnet leaves for clients.
@@ -93,7 +106,10 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             )
         })?;
     let accounts = anvil.addresses().to_vec();
-    let (deployer, operator, user) = (accounts[0], accounts[1], accounts[2]);
+    let keys = anvil.keys().to_vec();
+    anyhow::ensure!(accounts.len() >= 4, "anvil has fewer than 4 accounts");
+    let (deployer, operator, user, validator) =
+        (accounts[0], accounts[1], accounts[2], accounts[3]);
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
 
     let mut config = DevnetConfig::default();
@@ -110,7 +126,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     let oracle = AIOracle::new(deployment.oracle, &provider);
     let receipt = oracle
         .bond()
-        .value(config.submission_bond * U256::from(10))
+        .value(config.submission_bond * U256::from(100))
         .from(operator)
         .send()
         .await
@@ -145,6 +161,10 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         "  operator  {operator} (bonded), challenge window {}s",
         args.challenge_window
     );
+    if !args.no_validator {
+        println!("  validator {validator}");
+    }
+    println!("  data      {}", args.data_dir.display());
     println!();
     println!("ask for a story (another terminal):");
     println!("  ./target/release/oracle request --prompt \"Once upon a time\"");
@@ -160,20 +180,51 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     println!();
     println!("serving; Ctrl-C stops everything");
 
-    let served = ServedModel {
-        id: deployment.model_id,
-        bytes: Arc::new(model),
-        steps: args.steps,
-    };
-    let op = Operator::new(
-        provider.clone(),
+    if args.data_dir.exists() {
+        std::fs::remove_dir_all(&args.data_dir)
+            .with_context(|| format!("emptying {}", args.data_dir.display()))?;
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    if let Some(addr) = args.metrics_addr {
+        crate::telemetry::serve_metrics(addr)?;
+    }
+    let interval = Duration::from_millis(args.poll_ms);
+    let rpc = anvil.endpoint_url().to_string();
+    let op_node = start(
+        &rpc,
         deployment.oracle,
-        operator,
-        served,
-        Arc::new(guest),
-    );
+        keys[1].clone().into(),
+        &args.model,
+        guest.clone(),
+        args.steps,
+        0,
+        interval,
+        &args.data_dir.join("operator.redb"),
+    )
+    .await?;
+    let op = Operator::new(op_node, false);
+    let validator_task = async {
+        if args.no_validator {
+            return std::future::pending().await;
+        }
+        let node = start(
+            &rpc,
+            deployment.oracle,
+            keys[3].clone().into(),
+            &args.model,
+            guest.clone(),
+            args.steps,
+            0,
+            interval,
+            &args.data_dir.join("validator.redb"),
+        )
+        .await?;
+        Validator::new(node).run().await
+    };
     tokio::select! {
-        r = op.run(Duration::from_millis(500)) => r,
+        r = op.run() => r,
+        r = validator_task => r,
         _ = tokio::signal::ctrl_c() => {
             println!("stopping");
             Ok(())

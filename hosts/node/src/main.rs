@@ -1,11 +1,20 @@
-//! `oracle`: the node binary: `run` (local inference), `devnet` (a local chain
-//! with the contracts and an operator) and `request` (ask the Prompt contract).
+//! `oracle`: the node binary: `run` (local inference), `operator` and `validator`
+//! (the daemons), `devnet` (a local chain with the contracts, an operator and a
+//! validator), `request` (ask the Prompt contract) and `status` (from a database).
 
+mod chain;
+mod daemon;
+mod db;
 mod devnet;
+mod models;
+mod node;
 mod operator;
 mod request;
 mod run;
 mod serve;
+mod status;
+mod telemetry;
+mod validator;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,8 +39,14 @@ enum Command {
     /// statistics on stderr).
     Run(run::RunArgs),
     /// Start a local chain (anvil) with the contracts deployed, the model registered
-    /// and an operator serving requests; Ctrl-C stops everything.
+    /// and an operator and a validator running; Ctrl-C stops everything.
     Devnet(devnet::DevnetArgs),
+    /// Serve requests: follow AICallbackRequest, run the model, submit, finalize.
+    Operator(daemon::OperatorArgs),
+    /// Re-execute submitted results within their window and challenge wrong ones.
+    Validator(daemon::ValidatorArgs),
+    /// Requests seen / served / pending / finalized / failed, from a node's database.
+    Status(status::StatusArgs),
     /// Ask the Prompt contract for a completion and print it when the callback
     /// arrives (against a running `oracle devnet` no other flag is needed).
     Request(request::RequestArgs),
@@ -39,9 +54,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    telemetry::init_logs();
     let result: Result<()> = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Devnet(args) => runtime().and_then(|rt| rt.block_on(devnet::run(&args))),
+        Command::Operator(args) => runtime().and_then(|rt| rt.block_on(daemon::operator(&args))),
+        Command::Validator(args) => runtime().and_then(|rt| rt.block_on(daemon::validator(&args))),
+        Command::Status(args) => status::run(&args),
         Command::Request(args) => runtime().and_then(|rt| rt.block_on(request::run(&args))),
     };
     if let Err(e) = result {

@@ -1,211 +1,409 @@
-//! The operator loop: follow `AICallbackRequest` events, serve each request for the
-//! models this node holds (inference on a blocking thread, never on the async
-//! runtime), submit the output with its claim, and finalize results whose
-//! challenge window has passed so the callbacks are delivered.
+//! The operator: follow `AICallbackRequest` events (backfilling from the last
+//! recorded block, `--confirmations` deep), serve each request for the models this
+//! node holds (on the blocking pool), submit the output with its claim, and finalize
+//! results whose challenge window has passed so the callbacks are delivered.
 //!
-//! This first version keeps its progress in memory; the embedded database that
-//! makes a restart lose nothing comes next (issue #6).
+//! Every step is recorded in the database before the next one starts, and every
+//! transaction is preceded by a look at the chain, so a crash at any point neither
+//! loses a request nor sends a second submission:
+//!
+//! | crash after | on restart |
+//! |---|---|
+//! | the event is recorded (`Seen`) | serve it again (inference is deterministic) |
+//! | inference (`Served`) | check the chain, then submit |
+//! | `Submitting` recorded, before or after broadcasting | the chain decides: our result is there → `Submitted`; another's → `Skipped`; the reserved nonce unused → send again with that same nonce (so at most one of the two can ever be mined) |
+//! | `Submitted` | finalize after the window unless the chain says it is final |
+//!
+//! Bad input never stops the node: a prompt longer than the model's context (or
+//! any other request the core rejects) is recorded as `Failed` with the core's
+//! reason and not submitted (the requester is refunded by the contract after its
+//! timeout); a prompt that is not UTF-8 is served like any other, losslessly (the
+//! tokenizer's byte fallback); a request for a model this node does not hold is
+//! `Skipped`. If another operator's result is already on chain, the request is
+//! `Skipped` without sending a losing transaction.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{keccak256, Address, Bytes, FixedBytes, U256};
+use alloy::primitives::{keccak256, Bytes, B256};
 use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
 use oracle_contracts::AIOracle;
 
-use crate::serve::serve;
+use crate::chain::{chain_now, on_chain, Backoff, Status};
+use crate::db::{RequestRecord, RequestState};
+use crate::node::{crash_point, Node};
 
-/// A model this operator serves.
-#[derive(Clone)]
-pub struct ServedModel {
-    /// Its id on the AIOracle.
-    pub id: U256,
-    /// The model file.
-    pub bytes: Arc<Vec<u8>>,
-    /// Positions to run per request.
-    pub steps: u32,
+/// The operator.
+pub struct Operator {
+    node: Node,
+    /// Test-only: corrupt every output and claim (so a validator can be tested).
+    corrupt: bool,
 }
 
-/// A submitted result waiting for its window to pass.
-struct Pending {
-    request_id: U256,
-    input_hash: FixedBytes<32>,
-    callback: Address,
-    callback_data: Bytes,
-    output: Bytes,
-    deadline: u64,
-}
-
-/// The operator's state.
-pub struct Operator<P> {
-    provider: P,
-    oracle: Address,
-    account: Address,
-    model: ServedModel,
-    guest: Arc<Vec<u8>>,
-    next_block: u64,
-    pending: Vec<Pending>,
-}
-
-impl<P: Provider + Clone> Operator<P> {
-    /// An operator sending from `account` (unlocked on the node).
-    pub fn new(
-        provider: P,
-        oracle: Address,
-        account: Address,
-        model: ServedModel,
-        guest: Arc<Vec<u8>>,
-    ) -> Self {
-        Operator {
-            provider,
-            oracle,
-            account,
-            model,
-            guest,
-            next_block: 0,
-            pending: Vec::new(),
+impl Operator {
+    /// An operator; `corrupt` is the test-only switch that makes its results wrong.
+    pub fn new(node: Node, corrupt: bool) -> Self {
+        if corrupt {
+            tracing::warn!(
+                "operator: --corrupt-output-for-tests is on: every result this node posts is WRONG"
+            );
         }
+        Operator { node, corrupt }
     }
 
-    /// Serve until the future is dropped, polling every `interval`.
-    pub async fn run(mut self, interval: Duration) -> Result<()> {
+    /// Serve forever (until the future is dropped); RPC failures back off.
+    pub async fn run(self) -> Result<()> {
+        let mut backoff = Backoff::new(self.node.interval, Duration::from_secs(10));
         loop {
-            if let Err(e) = self.poll().await {
-                eprintln!("operator: {e:#}");
-            }
-            tokio::time::sleep(interval).await;
+            let delay = match self.round().await {
+                Ok(()) => backoff.succeed(),
+                Err(e) => {
+                    let d = backoff.fail();
+                    tracing::warn!("operator: {e:#} (retrying in {d:?})");
+                    d
+                }
+            };
+            tokio::time::sleep(delay).await;
         }
     }
 
-    /// One round: new requests, then due finalizations.
-    pub async fn poll(&mut self) -> Result<()> {
-        let head = self
-            .provider
-            .get_block_number()
-            .await
-            .context("reading the block number")?;
-        if head >= self.next_block {
-            let filter = Filter::new()
-                .address(self.oracle)
-                .event_signature(AIOracle::AICallbackRequest::SIGNATURE_HASH)
-                .from_block(self.next_block)
-                .to_block(head);
-            let logs = self
-                .provider
-                .get_logs(&filter)
-                .await
-                .context("reading request events")?;
-            for log in logs {
-                let event = log
-                    .log_decode::<AIOracle::AICallbackRequest>()
-                    .context("decoding a request event")?
-                    .inner
-                    .data;
-                if let Err(e) = self.handle(event).await {
-                    eprintln!("operator: request failed: {e:#}");
+    /// One round: record new events, then move every open request one step on.
+    pub async fn round(&self) -> Result<()> {
+        self.sync().await?;
+        let mut open: Vec<RequestRecord> = self
+            .node
+            .db
+            .requests()?
+            .into_iter()
+            .filter(|r| !r.state.is_terminal())
+            .collect();
+        // Settle interrupted submissions before anything else reserves a nonce.
+        open.sort_by_key(|r| (r.state != RequestState::Submitting, r.id));
+        for record in open {
+            let id = record.id;
+            if let Err(e) = self.step(record).await {
+                tracing::warn!("operator: request {id}: {e:#} (will retry)");
+            }
+        }
+        self.publish_counts()
+    }
+
+    fn publish_counts(&self) -> Result<()> {
+        let counts = self.node.db.counts()?;
+        for (state, n) in counts.requests {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("oracle_requests", "state" => state).set(n as f64);
+        }
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<()> {
+        let Some((from, to)) = self.node.next_range("requests").await? else {
+            return Ok(());
+        };
+        let logs = self
+            .node
+            .logs(AIOracle::AICallbackRequest::SIGNATURE_HASH, from, to)
+            .await?;
+        let mut records = Vec::new();
+        for log in logs {
+            let block = log.block_number.unwrap_or(to);
+            match log.log_decode::<AIOracle::AICallbackRequest>() {
+                Ok(decoded) => {
+                    let e = decoded.inner.data;
+                    tracing::info!(
+                        "operator: request {} for model {} ({} input bytes) seen in block {block}",
+                        e.requestId,
+                        e.modelId,
+                        e.input.len()
+                    );
+                    records.push(RequestRecord::seen(
+                        e.requestId,
+                        e.modelId,
+                        e.input,
+                        e.callbackContract,
+                        e.gasLimit,
+                        e.callbackData,
+                        block,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!("operator: undecodable request event in block {block}: {e}")
                 }
             }
-            self.next_block = head + 1;
         }
-        self.finalize_due().await
+        self.node.db.record_requests(&records, to)?;
+        if !records.is_empty() {
+            crash_point("seen");
+        }
+        Ok(())
     }
 
-    async fn handle(&mut self, event: AIOracle::AICallbackRequest) -> Result<()> {
-        if event.modelId != self.model.id {
-            return Ok(());
+    fn save(&self, r: &RequestRecord) -> Result<()> {
+        self.node.db.put_request(r).context("recording the request")
+    }
+
+    fn close(&self, mut r: RequestRecord, state: RequestState, why: String) -> Result<()> {
+        match state {
+            RequestState::Failed => tracing::error!("operator: request {} failed: {why}", r.id),
+            _ => tracing::info!("operator: request {} {}: {why}", r.id, state.name()),
         }
-        let id = event.requestId;
-        let (bytes, guest, steps) = (
-            self.model.bytes.clone(),
-            self.guest.clone(),
-            self.model.steps,
-        );
-        let input = event.input.to_vec();
-        let served = tokio::task::spawn_blocking(move || serve(&bytes, &guest, &input, steps))
-            .await
-            .context("the inference task")??;
-        eprintln!(
-            "operator: request {id}: {} output bytes, claim 0x{} ({} VM steps)",
-            served.output.len(),
-            hex::encode(served.claim),
-            served.steps
-        );
-        let oracle = AIOracle::new(self.oracle, &self.provider);
-        let output = Bytes::from(served.output);
-        let receipt = oracle
-            .submit(id, output.clone(), served.claim.into())
-            .from(self.account)
+        r.state = state;
+        r.error = Some(why);
+        self.save(&r)
+    }
+
+    async fn step(&self, mut r: RequestRecord) -> Result<()> {
+        if r.state == RequestState::Seen {
+            let Some(model) = self.node.models.get(&r.model_id) else {
+                let why = format!("model {} is not served by this node", r.model_id);
+                return self.close(r, RequestState::Skipped, why);
+            };
+            let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+            if chain.status != Status::Pending {
+                return self.settle_not_pending(r, chain.status, chain.submitter);
+            }
+            let timed = match self.node.serve(model, &r.input).await? {
+                Ok(t) => t,
+                Err(e) => return self.close(r, RequestState::Failed, format!("{e:#}")),
+            };
+            let mut output = timed.served.output;
+            let mut claim = timed.served.claim;
+            if self.corrupt {
+                output.extend_from_slice(b" [corrupted for tests]");
+                claim[0] ^= 0xff;
+            }
+            tracing::info!(
+                "operator: request {} served: {} output bytes, {} tokens in {:.2}s, claim {} ({} VM steps)",
+                r.id,
+                output.len(),
+                timed.served.tokens,
+                timed.seconds,
+                B256::from(claim),
+                timed.served.steps
+            );
+            r.output = Some(Bytes::from(output));
+            r.claim = Some(claim.into());
+            r.state = RequestState::Served;
+            self.save(&r)?;
+            crash_point("served");
+        }
+        match r.state {
+            RequestState::Served => self.submit(r, None).await,
+            RequestState::Submitting => self.recover_submission(r).await,
+            RequestState::Submitted => self.finalize(r).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// A request we have not submitted is no longer pending: another operator's
+    /// result, or refunded.
+    fn settle_not_pending(
+        &self,
+        mut r: RequestRecord,
+        status: Status,
+        submitter: alloy::primitives::Address,
+    ) -> Result<()> {
+        if submitter == self.node.account {
+            tracing::info!("operator: request {}: our submission is on chain", r.id);
+            r.state = RequestState::Submitted;
+            return self.save(&r);
+        }
+        let why = if submitter.is_zero() {
+            format!("request is {status:?} on chain")
+        } else {
+            format!("{submitter} submitted first ({status:?}); no losing transaction sent")
+        };
+        self.close(r, RequestState::Skipped, why)
+    }
+
+    async fn submit(&self, mut r: RequestRecord, nonce: Option<u64>) -> Result<()> {
+        let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+        if chain.status != Status::Pending {
+            return self.settle_not_pending(r, chain.status, chain.submitter);
+        }
+        let (Some(output), Some(claim)) = (r.output.clone(), r.claim) else {
+            return self.close(r, RequestState::Failed, "served without output".into());
+        };
+        let nonce = match nonce {
+            Some(n) => n,
+            None => self
+                .node
+                .provider
+                .get_transaction_count(self.node.account)
+                .pending()
+                .await
+                .context("reading the nonce")?,
+        };
+        // Write-ahead: the nonce is reserved before anything is broadcast.
+        r.state = RequestState::Submitting;
+        r.submit_nonce = Some(nonce);
+        self.save(&r)?;
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
+        let pending = oracle
+            .submit(r.id, output, claim)
+            .nonce(nonce)
             .send()
             .await
-            .context("sending the submission")?
+            .context("sending the submission")?;
+        crash_point("sent");
+        let tx = *pending.tx_hash();
+        r.state = RequestState::Submitted;
+        r.submit_tx = Some(tx);
+        self.save(&r)?;
+        crash_point("submitted");
+        let receipt = pending
             .get_receipt()
             .await
             .context("waiting for the submission")?;
-        anyhow::ensure!(receipt.status(), "the submission of request {id} reverted");
-        let deadline = oracle
-            .getRequest(id)
-            .call()
-            .await
-            .context("reading the request")?
-            .challengeDeadline;
-        self.pending.push(Pending {
-            request_id: id,
-            input_hash: keccak256(&event.input),
-            callback: event.callbackContract,
-            callback_data: event.callbackData,
-            output,
-            deadline: deadline.to::<u64>(),
-        });
-        Ok(())
+        r.gas_used = r
+            .gas_used
+            .saturating_add(self.node.account_gas(&receipt, "submit"));
+        if receipt.status() {
+            tracing::info!("operator: request {} submitted in tx {tx}", r.id);
+            metrics::counter!("oracle_submissions_total").increment(1);
+            return self.save(&r);
+        }
+        let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+        if !chain.submitter.is_zero() && chain.submitter != self.node.account {
+            let why = format!(
+                "lost the race to {} (our tx {tx} reverted)",
+                chain.submitter
+            );
+            return self.close(r, RequestState::Skipped, why);
+        }
+        self.close(
+            r,
+            RequestState::Failed,
+            format!("the submission {tx} reverted"),
+        )
     }
 
-    async fn finalize_due(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
+    /// After a crash between reserving a nonce and recording the hash.
+    async fn recover_submission(&self, r: RequestRecord) -> Result<()> {
+        let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+        if chain.status != Status::Pending {
+            return self.settle_not_pending(r, chain.status, chain.submitter);
+        }
+        let Some(nonce) = r.submit_nonce else {
+            return self.submit(r, None).await;
+        };
+        let p = &self.node.provider;
+        let mined = p
+            .get_transaction_count(self.node.account)
+            .latest()
+            .await
+            .context("reading the nonce")?;
+        if mined > nonce {
+            let why =
+                format!("our submission with nonce {nonce} was mined without a result (reverted)");
+            return self.close(r, RequestState::Failed, why);
+        }
+        let pending = p
+            .get_transaction_count(self.node.account)
+            .pending()
+            .await
+            .context("reading the pending nonce")?;
+        if pending > nonce {
+            tracing::info!(
+                "operator: request {}: submission with nonce {nonce} still pending",
+                r.id
+            );
             return Ok(());
         }
-        // The finalize transaction's block carries the current time (anvil mines
-        // on demand), so the wall clock says whether the window has passed.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let oracle = AIOracle::new(self.oracle, &self.provider);
-        let mut still = Vec::new();
-        for p in std::mem::take(&mut self.pending) {
-            if now <= p.deadline {
-                still.push(p);
-                continue;
+        tracing::info!(
+            "operator: request {}: resending the interrupted submission with nonce {nonce}",
+            r.id
+        );
+        self.submit(r, Some(nonce)).await
+    }
+
+    async fn finalize(&self, mut r: RequestRecord) -> Result<()> {
+        let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+        match chain.status {
+            Status::Finalized => {
+                tracing::info!("operator: request {} is final", r.id);
+                r.state = RequestState::Finalized;
+                return self.save(&r);
             }
-            let sent = oracle
-                .finalize(
-                    p.request_id,
-                    p.input_hash,
-                    p.callback,
-                    p.callback_data.clone(),
-                    p.output.clone(),
-                )
-                .from(self.account)
-                .send()
-                .await;
-            match sent {
-                Ok(pending_tx) => {
-                    let receipt = pending_tx.get_receipt().await?;
-                    eprintln!(
-                        "operator: request {} finalized (status {})",
-                        p.request_id,
-                        receipt.status()
+            Status::Pending => {
+                // Our submission is not mined (yet): was its nonce used?
+                let mined = self
+                    .node
+                    .provider
+                    .get_transaction_count(self.node.account)
+                    .latest()
+                    .await?;
+                if r.submit_nonce.is_some_and(|n| mined > n) {
+                    return self.close(
+                        r,
+                        RequestState::Failed,
+                        "the submission was not accepted".into(),
                     );
                 }
-                Err(e) => {
-                    eprintln!("operator: finalizing request {} failed: {e}", p.request_id);
-                    still.push(p);
-                }
+                return Ok(());
             }
+            Status::Disputed => {
+                tracing::info!(
+                    "operator: request {} is disputed; waiting for the game",
+                    r.id
+                );
+                return Ok(());
+            }
+            Status::None | Status::Refunded => {
+                let why = format!("request is {:?} on chain", chain.status);
+                return self.close(r, RequestState::Skipped, why);
+            }
+            Status::Submitted => {}
         }
-        self.pending = still;
-        Ok(())
+        if chain.submitter != self.node.account {
+            let why = format!(
+                "the result is now {}'s (replaced after a dispute)",
+                chain.submitter
+            );
+            return self.close(r, RequestState::Skipped, why);
+        }
+        if chain_now(&self.node.provider).await? <= chain.challenge_deadline {
+            return Ok(());
+        }
+        let Some(output) = r.output.clone() else {
+            return self.close(r, RequestState::Failed, "submitted without output".into());
+        };
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
+        let pending = oracle
+            .finalize(
+                r.id,
+                keccak256(&r.input),
+                r.callback,
+                r.callback_data.clone(),
+                output,
+            )
+            .send()
+            .await
+            .context("sending the finalization (window not yet passed on chain?)")?;
+        let tx = *pending.tx_hash();
+        let receipt = pending
+            .get_receipt()
+            .await
+            .context("waiting for the finalization")?;
+        r.gas_used = r
+            .gas_used
+            .saturating_add(self.node.account_gas(&receipt, "finalize"));
+        if receipt.status() {
+            tracing::info!(
+                "operator: request {} finalized in tx {tx}; callback dispatched",
+                r.id
+            );
+            metrics::counter!("oracle_finalizations_total").increment(1);
+            r.state = RequestState::Finalized;
+            r.finalize_tx = Some(tx);
+        } else {
+            tracing::warn!(
+                "operator: the finalization of request {} reverted ({tx}); will check again",
+                r.id
+            );
+        }
+        self.save(&r)
     }
 }

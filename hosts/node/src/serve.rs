@@ -19,6 +19,8 @@ pub struct Served {
     pub claim: [u8; 32],
     /// VM steps of the guest run.
     pub steps: u64,
+    /// Tokens generated (prompt excluded).
+    pub tokens: u64,
 }
 
 /// Run `prompt` natively and in the VM; fail if the VM disagrees with the native
@@ -33,6 +35,10 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
     let generation = model
         .generate(Exec::default(), &request, |_| {})
         .context("running the request")?;
+    let generated = generation
+        .tokens
+        .len()
+        .saturating_sub(generation.prompt_tokens);
     let mut output = generation.text;
     output.push(b'\n');
     let oracle = Arc::new(guest_oracle(model_bytes, &request));
@@ -52,6 +58,7 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
         output,
         claim: vm.state_hash(),
         steps: vm.cpu.step,
+        tokens: u64::try_from(generated).unwrap_or(u64::MAX),
     })
 }
 

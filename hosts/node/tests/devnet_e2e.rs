@@ -56,6 +56,8 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
         .arg(&guest)
         .arg("--state-file")
         .arg(&state)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .stdout(Stdio::null())
         .spawn()
         .expect("starting oracle devnet");

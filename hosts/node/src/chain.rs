@@ -1,0 +1,180 @@
+//! Connecting to the chain: the local signer (a private key from a file or an
+//! environment variable), a provider that signs with it, and retry with backoff.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{bail, Context, Result};
+use oracle_contracts::AIOracle;
+
+/// Environment variable read when `--key` is not given.
+pub const KEY_ENV: &str = "ORACLE_PRIVATE_KEY";
+
+/// Load the signing key. `spec` is `env:NAME` (the variable holds the key), a path
+/// to a file holding the key (hex, optional `0x`, surrounding whitespace ignored),
+/// or absent (then `$ORACLE_PRIVATE_KEY`).
+pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
+    let text = match spec {
+        None => std::env::var(KEY_ENV)
+            .with_context(|| format!("no --key given and ${KEY_ENV} is not set"))?,
+        Some(s) => match s.strip_prefix("env:") {
+            Some(var) => {
+                std::env::var(var).with_context(|| format!("reading the key from ${var}"))?
+            }
+            None => std::fs::read_to_string(Path::new(s))
+                .with_context(|| format!("reading the key file {s}"))?,
+        },
+    };
+    let trimmed = text.trim();
+    let hex_part = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    if hex_part.len() != 64 {
+        bail!("the private key must be 32 bytes of hex (64 digits)");
+    }
+    hex_part
+        .parse::<PrivateKeySigner>()
+        .context("the private key is not valid hex or not a valid secp256k1 key")
+}
+
+/// A provider at `rpc` that signs with `signer` (nonce, gas and chain id filled in).
+pub fn connect(rpc: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
+    let url = rpc
+        .parse()
+        .with_context(|| format!("bad RPC URL {rpc:?}"))?;
+    Ok(ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
+}
+
+/// Exponential backoff between retries of a failing RPC round: doubles from
+/// `start` up to `max`, back to `start` after a success.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    start: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    /// A backoff from `start` to `max`.
+    pub fn new(start: Duration, max: Duration) -> Self {
+        Backoff {
+            start,
+            max,
+            current: start,
+        }
+    }
+
+    /// The next delay after a failure.
+    pub fn fail(&mut self) -> Duration {
+        let d = self.current;
+        self.current = (self.current * 2).min(self.max);
+        d
+    }
+
+    /// Reset after a success; returns the normal interval.
+    pub fn succeed(&mut self) -> Duration {
+        self.current = self.start;
+        self.start
+    }
+}
+
+/// Retry `f` up to `attempts` times with backoff (for one-shot reads at startup).
+pub async fn retry<T, F, Fut>(what: &str, attempts: u32, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut last = None;
+    for _ in 0..attempts.max(1) {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                tracing::warn!("{what}: {e:#}; retrying");
+                last = Some(e);
+                tokio::time::sleep(backoff.fail()).await;
+            }
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("{what}: no attempt"), |e| e))
+        .with_context(|| format!("{what}: giving up"))
+}
+
+/// The current chain time as the next block will see it: the later of the latest
+/// block's timestamp and the wall clock (anvil mines on demand, so the latest block
+/// can be old; a block carries at least the wall-clock time).
+pub async fn chain_now(provider: &DynProvider) -> Result<u64> {
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .context("reading the latest block")?
+        .context("no latest block")?;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(block.header.timestamp.max(wall))
+}
+
+/// An AIOracle request's status as the contract's enum (`RequestStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No such request.
+    None,
+    /// Waiting for a result.
+    Pending,
+    /// A result is posted.
+    Submitted,
+    /// A result is disputed.
+    Disputed,
+    /// Final.
+    Finalized,
+    /// Refunded.
+    Refunded,
+}
+
+impl Status {
+    /// From the contract's `uint8`.
+    pub fn from_u8(v: u8) -> Status {
+        match v {
+            1 => Status::Pending,
+            2 => Status::Submitted,
+            3 => Status::Disputed,
+            4 => Status::Finalized,
+            5 => Status::Refunded,
+            _ => Status::None,
+        }
+    }
+}
+
+/// A request's status, challenge deadline and current result's submitter and claim.
+#[derive(Debug, Clone, Copy)]
+pub struct OnChain {
+    /// Request status.
+    pub status: Status,
+    /// End of the challenge window (seconds).
+    pub challenge_deadline: u64,
+    /// Current result's submitter (zero if none).
+    pub submitter: Address,
+    /// Current result's claim (zero if none).
+    pub claim: alloy::primitives::B256,
+}
+
+/// Read a request and its result from the AIOracle.
+pub async fn on_chain(provider: &DynProvider, oracle: Address, id: U256) -> Result<OnChain> {
+    let c = AIOracle::new(oracle, provider);
+    let r = c.getRequest(id).call().await.context("getRequest")?;
+    let res = c.getResult(id).call().await.context("getResult")?;
+    Ok(OnChain {
+        status: Status::from_u8(r.status),
+        challenge_deadline: r.challengeDeadline.to::<u64>(),
+        submitter: res.submitter,
+        claim: res.claim,
+    })
+}

@@ -1,0 +1,113 @@
+//! The models a node serves: every model file in `--models <dir>`, matched to the
+//! AIOracle registry by its Merkle root. A file whose root is registered under no id
+//! is refused (logged), and so is a registered model whose program hash differs from
+//! the guest this node runs (its claims would lose every dispute).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::DynProvider;
+use anyhow::{Context, Result};
+use oracle_contracts::AIOracle;
+
+use crate::serve::program_hash;
+
+/// One model file this node serves under a registered id.
+#[derive(Clone)]
+pub struct ServedModel {
+    /// Its id on the AIOracle.
+    pub id: U256,
+    /// The model file.
+    pub bytes: Arc<Vec<u8>>,
+    /// Its file name (for logs).
+    pub name: String,
+}
+
+/// Registered model id → the file that serves it.
+pub type ModelSet = BTreeMap<U256, ServedModel>;
+
+/// Read every file in `dir` (or the one file `dir` names), compute its root, and
+/// keep those registered on the oracle with the guest's program hash. Refusals are
+/// logged, not errors.
+pub async fn load(
+    dir: &Path,
+    provider: &DynProvider,
+    oracle: Address,
+    guest_elf: &[u8],
+) -> Result<ModelSet> {
+    let program: B256 = program_hash(guest_elf)?.into();
+    let paths = if dir.is_file() {
+        vec![dir.to_path_buf()]
+    } else {
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("listing models in {}", dir.display()))?
+        {
+            paths.push(entry?.path());
+        }
+        paths.sort();
+        paths
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if let Err(e) = oracle_core::Model::load(&bytes) {
+            tracing::warn!("refusing {}: not a model file ({e})", path.display());
+            continue;
+        }
+        let root: B256 = oracle_core::merkle::model_root(&bytes).into();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((root, name, Arc::new(bytes)));
+    }
+    let c = AIOracle::new(oracle, provider);
+    let count = c.modelCount().call().await.context("reading modelCount")?;
+    let mut set = ModelSet::new();
+    let mut matched = vec![false; files.len()];
+    for id in 1..=count {
+        let id = U256::from(id);
+        let m = c
+            .getModel(id)
+            .call()
+            .await
+            .with_context(|| format!("reading model {id}"))?;
+        for (i, (root, name, bytes)) in files.iter().enumerate() {
+            if *root != m.modelRoot {
+                continue;
+            }
+            matched[i] = true;
+            if m.programHash != program {
+                tracing::error!(
+                    "refusing {name} for model {id}: registered program hash {} differs from this guest's {}",
+                    m.programHash,
+                    program
+                );
+                continue;
+            }
+            tracing::info!("serving model {id} from {name} (root {root})");
+            set.insert(
+                id,
+                ServedModel {
+                    id,
+                    bytes: bytes.clone(),
+                    name: name.clone(),
+                },
+            );
+        }
+    }
+    for (i, (root, name, _)) in files.iter().enumerate() {
+        if !matched[i] {
+            tracing::error!(
+                "refusing {name}: its model root {root} is not registered on the oracle (a different file than the one registered?)"
+            );
+        }
+    }
+    Ok(set)
+}
