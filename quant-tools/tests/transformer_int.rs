@@ -3,11 +3,14 @@
 //! tiny-sd's real UNet weights (Q8, groups of 32), fed the real activations that
 //! reach each block in the float UNet at t = 501 and the real CLIP hidden states
 //! of a prompt. Reports max abs error and SNR per block, with pinned thresholds;
-//! scalar, SIMD and two-thread runs must give the same bits.
+//! scalar, SIMD and two-thread runs must give the same bits; a keccak256 of each
+//! block's integer output is pinned in `tests/golden/transformer_int.txt` (re-pin
+//! with `ORACLE_BLESS=1 cargo test -p oracle-quant --test transformer_int`).
 #![allow(clippy::float_arithmetic)]
 
 use std::path::{Path, PathBuf};
 
+use oracle_core::merkle::{keccak, to_hex};
 use oracle_core::quant::QType;
 use oracle_core::Exec;
 use oracle_quant::diffusion::blocks::Transformer2D;
@@ -103,6 +106,7 @@ fn transformer_blocks_close_to_float_and_equal_across_kernels() {
     let int_context = qclip.model().forward(Exec::SCALAR, &ids).unwrap();
     let float_context = to_fixed(&context.data, 16);
 
+    let mut golden = String::new();
     for ((name, x), block) in block_inputs(&unet, &context).into_iter().zip(blocks(&unet)) {
         let want = block.forward(&x, &context);
         let q = QuantizedTransformer2D::quantize(block, QType::Q8, 32);
@@ -141,7 +145,21 @@ fn transformer_blocks_close_to_float_and_equal_across_kernels() {
             model.forward(exec, &xi, hw, &float_context, 77, &mut other);
             assert_eq!(other, got, "{name} {exec:?}");
         }
+        for (label, out) in [("float-context", &got), ("int-context", &e2e)] {
+            let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+            golden.push_str(&format!(
+                "{name} q8g32 {label} {}\n",
+                to_hex(&keccak(&bytes))
+            ));
+        }
     }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/transformer_int.txt");
+    if std::env::var_os("ORACLE_BLESS").is_some() {
+        std::fs::write(&path, &golden).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).expect("golden file (ORACLE_BLESS=1 creates it)");
+    assert_eq!(golden, want);
 }
 
 #[test]
