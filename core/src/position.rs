@@ -180,7 +180,7 @@ pub fn encode_tokens(tokens: &[u32]) -> Vec<u8> {
 
 /// Parse [`encode_tokens`]' output.
 pub fn decode_tokens(bytes: &[u8]) -> Result<Vec<u32>, PositionError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(PositionError::BadState(
             "token list is not a multiple of 4 bytes",
         ));

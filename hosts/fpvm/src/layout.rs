@@ -135,7 +135,23 @@ pub mod local_ident {
     /// The 32-byte keccak256 of the request input bytes (itself a keccak key).
     pub const INPUT_HASH: u64 = 2;
     /// Sampling parameters (encoding defined by the guest: steps, seed, temperature).
+    /// 20 bytes for a whole request; 21 bytes (the 20, then a
+    /// [`super::transition`] mode byte) for one transition of the two-phase game.
     pub const SAMPLING_PARAMS: u64 = 3;
+    /// The 32-byte pre-state hash `P_t` of a position or output transition (a
+    /// keccak key of the 165-byte decode state, `oracle_core::position`).
+    pub const PRE_STATE: u64 = 4;
+}
+
+/// Transition modes of the guest (the byte after the request parameters in local
+/// [`local_ident::SAMPLING_PARAMS`]); see `docs/dispute.md`.
+pub mod transition {
+    /// Request → `P_0`: commits the first decode state's hash.
+    pub const INIT: u8 = 1;
+    /// `P_t` → `P_{t+1}`: runs one position, commits the next state's hash.
+    pub const POSITION: u8 = 2;
+    /// `P_T` → `keccak256(text ‖ "\n")`: commits the request's output.
+    pub const OUTPUT: u8 = 3;
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use oracle_core::position::Decoder;
 use oracle_fpvm::checkpoint::Checkpoints;
-use oracle_fpvm::preimage::{guest_oracle, InMemoryOracle, Request};
+use oracle_fpvm::preimage::{
+    guest_oracle, init_oracle, output_oracle, position_oracle, InMemoryOracle, Request,
+};
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::step_from_witness_with_oracle;
 use oracle_fpvm::witness::{insn_class, prove_step};
@@ -101,6 +104,21 @@ struct Program {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Two-phase game, phase 2: run only the init transition (request -> P_0).
+    #[arg(long, requires = "model", conflicts_with_all = ["position", "output_step"])]
+    init: bool,
+    /// Two-phase game, phase 2: run only position T (P_T -> P_{T+1}); the host
+    /// computes P_T natively and serves it as local data.
+    #[arg(
+        long,
+        value_name = "T",
+        requires = "model",
+        conflicts_with = "output_step"
+    )]
+    position: Option<u32>,
+    /// Two-phase game, phase 2: run only the output transition of the final state.
+    #[arg(long, requires = "model")]
+    output_step: bool,
 }
 
 impl Program {
@@ -126,7 +144,11 @@ impl Program {
                     seed: self.seed,
                 },
             };
-            oracle = guest_oracle(&bytes, &request);
+            oracle = if self.init || self.position.is_some() || self.output_step {
+                transition(&bytes, &request, self.position, self.output_step)?
+            } else {
+                guest_oracle(&bytes, &request)
+            };
         } else if self.prompt.is_some() {
             bail!("--prompt needs --model");
         } else if let Some(input) = &self.input {
@@ -154,6 +176,58 @@ impl Program {
     }
 }
 
+/// The local data of one phase-2 transition: init (neither `position` nor
+/// `output`), position `t`, or the output of the final state. Prints the native
+/// commitment the VM's output must equal.
+fn transition(
+    bytes: &[u8],
+    request: &oracle_core::Request<'_>,
+    position: Option<u32>,
+    output: bool,
+) -> Result<InMemoryOracle> {
+    let model = oracle_core::Model::load(bytes).context("loading the model")?;
+    let root = oracle_core::merkle::model_root(bytes);
+    let mut decoder = Decoder::start(&model.weights, &model.tokenizer, root, request)
+        .context("the request is rejected")?;
+    if !output && position.is_none() {
+        eprintln!("native P_0: 0x{}", hex::encode(decoder.state().hash()));
+        return Ok(init_oracle(bytes, request));
+    }
+    let target = position.unwrap_or(u32::MAX);
+    while decoder.pos() < target && !decoder.done() {
+        decoder.step(oracle_core::Exec::default())?;
+    }
+    if output {
+        let tokens = decoder.tokens();
+        let digest = oracle_core::position::output_hash(&model.tokenizer, tokens);
+        eprintln!(
+            "native P_T (T = {}): 0x{}",
+            decoder.pos(),
+            hex::encode(decoder.state().hash())
+        );
+        eprintln!("native output: 0x{}", hex::encode(digest));
+        return Ok(output_oracle(bytes, request, &decoder));
+    }
+    if decoder.pos() != target {
+        bail!(
+            "generation stops after {} positions: position {target} is a fixed point",
+            decoder.pos()
+        );
+    }
+    let mut next = decoder.clone();
+    next.step(oracle_core::Exec::default())?;
+    eprintln!(
+        "native P_{target}: 0x{}",
+        hex::encode(decoder.state().hash())
+    );
+    eprintln!(
+        "native P_{}: 0x{}",
+        target + 1,
+        hex::encode(next.state().hash())
+    );
+    Ok(position_oracle(bytes, request, &decoder))
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Run { program, steps_max } => {
@@ -173,6 +247,7 @@ fn main() -> Result<()> {
             eprintln!("steps: {}", vm.cpu.step);
             eprintln!("time: {secs:.3} s, {mips:.1} MIPS");
             eprintln!("state hash: 0x{}", hex::encode(hash));
+            eprintln!("output commitment: 0x{}", hex::encode(vm.cpu.output));
         }
         Cmd::StateAt {
             program,

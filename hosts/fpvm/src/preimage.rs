@@ -158,6 +158,65 @@ pub fn guest_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemor
     oracle
 }
 
+/// The local data and preimages of one transition of the two-phase game: the
+/// request's (as [`guest_oracle`]), the local parameters extended by the `mode`
+/// byte ([`crate::layout::transition`]), and, for a position or output
+/// transition, the pre-state hash (local [`local_ident::PRE_STATE`]) with every
+/// preimage of the pre-state ([`oracle_core::position::Decoder::preimages`]).
+fn transition_oracle(
+    model: &[u8],
+    request: &oracle_core::Request<'_>,
+    mode: u8,
+    pre_state: Option<&oracle_core::position::Decoder<'_, '_>>,
+) -> InMemoryOracle {
+    let mut oracle = guest_oracle(model, request);
+    let mut params = request.encode_params().to_vec();
+    params.push(mode);
+    oracle.insert_local(local_ident::SAMPLING_PARAMS, params);
+    if let Some(decoder) = pre_state {
+        oracle.insert_local(local_ident::PRE_STATE, decoder.state().hash().to_vec());
+        for preimage in decoder.preimages() {
+            oracle.insert_keccak(preimage);
+        }
+    }
+    oracle
+}
+
+/// Local data for the init transition (request → `P_0`).
+pub fn init_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemoryOracle {
+    transition_oracle(model, request, crate::layout::transition::INIT, None)
+}
+
+/// Local data for one position: the guest restores `checkpoint` (the decoder at
+/// `P_t`) from its preimages, runs position `t` and commits `P_{t+1}`.
+pub fn position_oracle(
+    model: &[u8],
+    request: &oracle_core::Request<'_>,
+    checkpoint: &oracle_core::position::Decoder<'_, '_>,
+) -> InMemoryOracle {
+    transition_oracle(
+        model,
+        request,
+        crate::layout::transition::POSITION,
+        Some(checkpoint),
+    )
+}
+
+/// Local data for the output transition: `checkpoint` is the final, done state
+/// `P_T`; the guest commits `keccak256(text ‖ "\n")`.
+pub fn output_oracle(
+    model: &[u8],
+    request: &oracle_core::Request<'_>,
+    checkpoint: &oracle_core::position::Decoder<'_, '_>,
+) -> InMemoryOracle {
+    transition_oracle(
+        model,
+        request,
+        crate::layout::transition::OUTPUT,
+        Some(checkpoint),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
