@@ -43,3 +43,33 @@ fn ddpm_mnist_integer_matches_float() {
         );
     }
 }
+
+#[test]
+fn tiny_unet2d_integer_matches_float() {
+    use oracle_quant::image::eval::eval_unet2d;
+    use oracle_quant::image::unet2d::{export_unet2d, load_folder};
+    let (unet, ddim) =
+        load_folder(&fixtures().join("models/tiny-unet2d")).expect("tiny-unet2d loads");
+    let bytes = export_unet2d(&unet, &ddim, DEFAULT_GROUP).expect("export");
+    let exec = Exec {
+        simd: true,
+        threads: 2,
+    };
+    for seed in [1u64, 2, 3] {
+        let e = eval_unet2d(&bytes, &unet, &ddim, seed, 10, exec).expect("eval");
+        println!(
+            "tiny-unet2d seed {seed}: forward PSNR {:.2} dB (max abs {:.4}); DDIM 10 steps PSNR {:.2} dB raw (max abs {:.4}), {:.2} dB image",
+            e.forward.psnr_db, e.forward.max_abs, e.sample_raw.psnr_db, e.sample_raw.max_abs, e.sample_image.psnr_db
+        );
+        assert!(
+            e.forward.psnr_db >= 40.0,
+            "forward {:.2} dB",
+            e.forward.psnr_db
+        );
+        assert!(
+            e.sample_raw.psnr_db >= 30.0,
+            "DDIM {:.2} dB",
+            e.sample_raw.psnr_db
+        );
+    }
+}

@@ -8,4 +8,5 @@
 pub mod ddpm_mnist;
 pub mod noise;
 pub mod png;
+pub mod unet2d;
 pub mod transformer;

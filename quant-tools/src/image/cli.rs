@@ -51,11 +51,10 @@ pub fn convert(
     let group = group.unwrap_or(DEFAULT_GROUP);
     match kind {
         ImageInput::DdpmMnistPth => export_ddpm_mnist(&DdpmMnist::load_pth(input)?, group),
-        ImageInput::DiffusersFolder => Err(DiffusionError::Unsupported {
-            what: "integer pipeline for diffusers folder",
-            name: input.display().to_string(),
+        ImageInput::DiffusersFolder => {
+            let (unet, ddim) = super::unet2d::load_folder(input)?;
+            super::unet2d::export_unet2d(&unet, &ddim, group)
         }
-        .into()),
     }
 }
 

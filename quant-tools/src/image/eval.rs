@@ -100,3 +100,99 @@ pub fn eval_ddpm(
         cmp,
     })
 }
+
+/// PSNR of two raw tensors with the float tensor's range (`max − min`) as the peak,
+/// and their largest absolute difference.
+pub fn compare_raw(int: &[f32], float: &[f32]) -> ImageComparison {
+    let (lo, hi) = float
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let peak = f64::from(hi - lo).max(1e-12);
+    let n = int.len().max(1) as f64;
+    let (mut se, mut max) = (0f64, 0f64);
+    for (&x, &y) in int.iter().zip(float) {
+        let d = f64::from(x) - f64::from(y);
+        se += d * d;
+        max = max.max(d.abs());
+    }
+    let mse = se / n;
+    ImageComparison {
+        psnr_db: if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (peak * peak / mse).log10()
+        },
+        max_abs: max,
+    }
+}
+
+/// UNet2D figures for one seed: the single forward (at the first DDIM timestep of
+/// `steps`) compared raw, and the final DDIM sample compared raw and as an image
+/// (`clamp(x / 2 + 0.5, 0, 1)`, diffusers' conversion).
+#[derive(Debug, Clone)]
+pub struct UNetEval {
+    /// The seed of the start noise.
+    pub seed: u64,
+    /// One forward, integer vs float, raw.
+    pub forward: ImageComparison,
+    /// The final sample after `steps` DDIM steps, raw.
+    pub sample_raw: ImageComparison,
+    /// The final sample as an image in `[0, 1]`.
+    pub sample_image: ImageComparison,
+}
+
+/// Run tiny-unet2d-style models integer and float from the same start noise.
+///
+/// # Errors
+/// A bad model file or float model failure.
+pub fn eval_unet2d(
+    file_bytes: &[u8],
+    float: &crate::diffusion::unet2d::UNet2DModel,
+    ddim: &crate::diffusion::ddim::Ddim,
+    seed: u64,
+    steps: usize,
+    exec: Exec,
+) -> Result<UNetEval, ImageError> {
+    use oracle_core::diffusion::unet2d::UNet2D;
+    let file = ImageModelFile::parse(file_bytes)?;
+    let int = UNet2D::from_file(&file)?;
+    let side = int.sample_size.max(int.side_multiple());
+    let n = int.in_channels * side * side;
+    let mut rng = Rng::new(seed);
+    let mut start = vec![0i32; n];
+    fill_normal_q16(&mut rng, &mut start);
+    let start_f = Tensor::new(vec![int.in_channels, side, side], q16_to_f32(&start))?;
+    let ts = int
+        .ddim
+        .timesteps(steps)
+        .ok_or_else(|| DiffusionErrorInput(format!("{steps} steps")))?;
+    let e_int = q16_to_f32(&int.forward(exec, &start, side, side, ts[0] as u32));
+    let e_float = float.forward(&start_f, ts[0] as f32)?;
+    let forward = compare_raw(&e_int, &e_float.data);
+    let z_int = int
+        .sample(exec, start.clone(), side, side, steps)
+        .map_err(|e| DiffusionErrorInput(e.to_string()))?;
+    let mut sch = ddim.clone();
+    sch.set_timesteps(steps)?;
+    let mut x = start_f;
+    for &t in &sch.timesteps {
+        let eps = float.forward(&x, t as f32)?;
+        x.data = sch.step(&eps.data, t, &x.data)?;
+    }
+    let zi = q16_to_f32(&z_int);
+    let img =
+        |v: &[f32]| -> Vec<f32> { v.iter().map(|&a| (a / 2.0 + 0.5).clamp(0.0, 1.0)).collect() };
+    Ok(UNetEval {
+        seed,
+        forward,
+        sample_raw: compare_raw(&zi, &x.data),
+        sample_image: compare(&img(&zi), &img(&x.data)),
+    })
+}
+
+#[allow(non_snake_case)]
+fn DiffusionErrorInput(msg: String) -> ImageError {
+    crate::diffusion::DiffusionError::Input(msg).into()
+}

@@ -1,0 +1,250 @@
+//! A diffusers `UNet2DModel` + `DDIMScheduler` folder to an `ARCH_UNET2D` image
+//! model file (config words and tables in [`oracle_core::diffusion::unet2d`]).
+
+use std::path::Path;
+
+use oracle_core::diffusion::unet2d::*;
+use oracle_core::image_format::{ImageModelWriter, ARCH_UNET2D};
+
+use super::quantize::{add_conv, add_linear, add_q16, q30};
+use super::ImageError;
+use crate::diffusion::blocks::{ResnetBlock2D, SpatialAttention};
+use crate::diffusion::ddim::Ddim;
+use crate::diffusion::diffusers::PipelineFolder;
+use crate::diffusion::ops::GroupNorm;
+use crate::diffusion::unet2d::UNet2DModel;
+use crate::diffusion::DiffusionError;
+
+/// Load the float UNet and scheduler of a diffusers folder.
+///
+/// # Errors
+/// Missing components, bad configs or shapes, unsupported blocks.
+pub fn load_folder(dir: &Path) -> Result<(UNet2DModel, Ddim), ImageError> {
+    let p = PipelineFolder::open(dir)?;
+    let unet = UNet2DModel::load_dir(&p.component("unet", "UNet2DModel")?)?;
+    let ddim = Ddim::load_dir(&p.component("scheduler", "DDIMScheduler")?)?;
+    Ok((unet, ddim))
+}
+
+fn add_norm(w: &mut ImageModelWriter, p: &str, n: &GroupNorm) {
+    add_q16(w, &format!("{p}.weight"), &n.weight);
+    add_q16(w, &format!("{p}.bias"), &n.bias);
+}
+
+fn add_resnet(
+    w: &mut ImageModelWriter,
+    p: &str,
+    r: &ResnetBlock2D,
+    g: usize,
+) -> Result<(), ImageError> {
+    if r.output_scale_factor != 1.0 {
+        return Err(unsupported(
+            "output_scale_factor",
+            &r.output_scale_factor.to_string(),
+        ));
+    }
+    add_norm(w, &format!("{p}.norm1"), &r.norm1);
+    add_conv(w, &format!("{p}.conv1"), &r.conv1, g);
+    let proj = r
+        .time_emb_proj
+        .as_ref()
+        .ok_or_else(|| unsupported("ResNet without time_emb_proj", p))?;
+    add_linear(w, &format!("{p}.time_emb_proj"), proj, g);
+    add_norm(w, &format!("{p}.norm2"), &r.norm2);
+    add_conv(w, &format!("{p}.conv2"), &r.conv2, g);
+    if let Some(c) = &r.conv_shortcut {
+        add_conv(w, &format!("{p}.conv_shortcut"), c, g);
+    }
+    Ok(())
+}
+
+fn add_attention(
+    w: &mut ImageModelWriter,
+    p: &str,
+    a: &SpatialAttention,
+    g: usize,
+) -> Result<(), ImageError> {
+    if a.rescale != 1.0 {
+        return Err(unsupported("rescale_output_factor", &a.rescale.to_string()));
+    }
+    add_norm(w, &format!("{p}.group_norm"), &a.group_norm);
+    add_linear(w, &format!("{p}.to_q"), &a.to_q, g);
+    add_linear(w, &format!("{p}.to_k"), &a.to_k, g);
+    add_linear(w, &format!("{p}.to_v"), &a.to_v, g);
+    add_linear(w, &format!("{p}.to_out.0"), &a.to_out, g);
+    Ok(())
+}
+
+fn unsupported(what: &'static str, name: &str) -> ImageError {
+    DiffusionError::Unsupported {
+        what,
+        name: name.to_string(),
+    }
+    .into()
+}
+
+/// The image model file of a float UNet2D and its DDIM scheduler.
+///
+/// # Errors
+/// Settings the integer core does not implement.
+pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u8>, ImageError> {
+    let c = &m.config;
+    let n = c.block_out_channels.len();
+    if c.mid_block_scale_factor != 1.0 {
+        return Err(unsupported(
+            "mid_block_scale_factor",
+            &c.mid_block_scale_factor.to_string(),
+        ));
+    }
+    if ddim.config.prediction_type != "epsilon" {
+        return Err(unsupported("prediction_type", &ddim.config.prediction_type));
+    }
+    if c.freq_shift != 0.0 && c.freq_shift != 1.0 {
+        return Err(unsupported("freq_shift", &c.freq_shift.to_string()));
+    }
+    let mut words = vec![0u32; W_CHANNELS + 3 * n];
+    words[W_IN] = c.in_channels as u32;
+    words[W_OUT] = c.out_channels as u32;
+    words[W_BLOCKS] = n as u32;
+    words[W_LAYERS] = c.layers_per_block as u32;
+    words[W_HEAD_DIM] = c.attention_head_dim.unwrap_or(0) as u32;
+    words[W_GROUPS] = c.norm_num_groups as u32;
+    words[W_ATTN_GROUPS] = c.attn_norm_num_groups.unwrap_or(c.norm_num_groups) as u32;
+    words[W_EPS] = (f64::from(c.norm_eps) * 4_294_967_296.0).round() as u32;
+    words[W_FLIP] = u32::from(c.flip_sin_to_cos);
+    words[W_DOWN_PAD] = c.downsample_padding as u32;
+    words[W_MID] = match (&m.mid_block, c.add_attention) {
+        (None, _) => 0,
+        (Some(_), true) => 1,
+        (Some(_), false) => 2,
+    };
+    words[W_SAMPLE] = c.sample_size.unwrap_or(0) as u32;
+    let t = ddim.config.num_train_timesteps;
+    words[W_TRAIN_T] = t as u32;
+    words[W_SPACING] = match ddim.config.timestep_spacing.as_str() {
+        "leading" => 0,
+        "trailing" => 1,
+        _ => 2,
+    };
+    words[W_OFFSET] = ddim.config.steps_offset as u32;
+    words[W_CLIP] = u32::from(ddim.config.clip_sample);
+    words[W_CLIP_RANGE] = (f64::from(ddim.config.clip_sample_range) * 65536.0).round() as u32;
+    for i in 0..n {
+        words[W_CHANNELS + i] = c.block_out_channels[i] as u32;
+        words[W_CHANNELS + n + i] = u32::from(c.down_block_types[i] == "AttnDownBlock2D");
+        words[W_CHANNELS + 2 * n + i] = u32::from(c.up_block_types[i] == "AttnUpBlock2D");
+    }
+    let mut w = ImageModelWriter::new(ARCH_UNET2D, words);
+    add_conv(&mut w, "conv_in", &m.conv_in, group);
+    add_linear(
+        &mut w,
+        "time_embedding.linear_1",
+        &m.time_embedding.linear_1,
+        group,
+    );
+    add_linear(
+        &mut w,
+        "time_embedding.linear_2",
+        &m.time_embedding.linear_2,
+        group,
+    );
+    for (i, b) in m.down_blocks.iter().enumerate() {
+        for (k, r) in b.resnets.iter().enumerate() {
+            add_resnet(&mut w, &format!("down_blocks.{i}.resnets.{k}"), r, group)?;
+        }
+        for (k, a) in b.attentions.iter().enumerate() {
+            add_attention(&mut w, &format!("down_blocks.{i}.attentions.{k}"), a, group)?;
+        }
+        if let Some(d) = &b.downsampler {
+            add_conv(
+                &mut w,
+                &format!("down_blocks.{i}.downsamplers.0.conv"),
+                &d.conv,
+                group,
+            );
+        }
+    }
+    if let Some(mb) = &m.mid_block {
+        add_resnet(&mut w, "mid_block.resnets.0", &mb.resnets[0], group)?;
+        if let Some(a) = &mb.attention {
+            add_attention(&mut w, "mid_block.attentions.0", a, group)?;
+        }
+        add_resnet(&mut w, "mid_block.resnets.1", &mb.resnets[1], group)?;
+    }
+    for (i, b) in m.up_blocks.iter().enumerate() {
+        for (k, r) in b.resnets.iter().enumerate() {
+            add_resnet(&mut w, &format!("up_blocks.{i}.resnets.{k}"), r, group)?;
+        }
+        for (k, a) in b.attentions.iter().enumerate() {
+            add_attention(&mut w, &format!("up_blocks.{i}.attentions.{k}"), a, group)?;
+        }
+        if let Some(u) = &b.upsampler {
+            add_conv(
+                &mut w,
+                &format!("up_blocks.{i}.upsamplers.0.conv"),
+                &u.conv,
+                group,
+            );
+        }
+    }
+    add_norm(&mut w, "conv_norm_out", &m.conv_norm_out);
+    add_conv(&mut w, "conv_out", &m.conv_out, group);
+    // Frequencies exp(-ln(10000) i / (half - shift)) / (2π), turns per timestep.
+    let half = c.block_out_channels[0] / 2;
+    let turns: Vec<f64> = (0..half)
+        .map(|i| {
+            let e = -libm::log(10000.0) * i as f64 / (half as f64 - f64::from(c.freq_shift));
+            libm::exp(e) / (2.0 * std::f64::consts::PI)
+        })
+        .collect();
+    let frac = 32;
+    let fq: Vec<i32> = turns
+        .iter()
+        .map(|&v| libm::round(libm::ldexp(v, frac)) as i32)
+        .collect();
+    w.add_i32("time_proj.freqs", 1, half as u32, frac, &fq);
+    let a: Vec<f64> = ddim.alphas_cumprod.iter().map(|&v| f64::from(v)).collect();
+    let table = |name: &str, f: &dyn Fn(f64) -> f64, frac: i32| -> Result<Vec<i32>, ImageError> {
+        a.iter()
+            .map(|&x| {
+                let v = libm::round(libm::ldexp(f(x), frac));
+                (v.abs() < 2_147_483_647.0)
+                    .then_some(v as i32)
+                    .ok_or_else(|| ImageError::Export {
+                        what: name.into(),
+                        why: format!("value {} does not fit", f(x)),
+                    })
+            })
+            .collect()
+    };
+    w.add_i32(
+        "scheduler.sqrt_alphas_cumprod",
+        1,
+        t as u32,
+        30,
+        &table("sqrt_alphas_cumprod", &|x| x.sqrt(), 30)?,
+    );
+    w.add_i32(
+        "scheduler.sqrt_one_minus_alphas_cumprod",
+        1,
+        t as u32,
+        30,
+        &table("sqrt_one_minus", &|x| (1.0 - x).sqrt(), 30)?,
+    );
+    w.add_i32(
+        "scheduler.inv_sqrt_alphas_cumprod",
+        1,
+        t as u32,
+        20,
+        &table("inv_sqrt_alphas_cumprod", &|x| 1.0 / x.sqrt(), 20)?,
+    );
+    let fa = f64::from(ddim.final_alpha_cumprod);
+    let fin = [
+        q30(fa.sqrt()),
+        q30((1.0 - fa).sqrt()),
+        q30(1.0 / fa.sqrt() / 1024.0),
+    ];
+    let fin: Vec<i32> = fin.iter().map(|v| v.unwrap_or(0)).collect();
+    w.add_i32("scheduler.final", 1, 3, 30, &fin);
+    Ok(w.finish())
+}
