@@ -114,13 +114,41 @@ pub fn attention_masked(
     query_rows(q, k, v, shape, 0, out);
 }
 
+/// Whether every `q·k` of one head fits an `i64` accumulator: each product is at
+/// most `max|q| · max|k|` and there are `head_dim` of them.
+fn dots_fit_i64(q: &[i32], k: &[i32], head_dim: usize) -> bool {
+    let max = |x: &[i32]| u128::from(x.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0));
+    max(q) * max(k) * head_dim as u128 <= i64::MAX as u128
+}
+
+/// `q·k` exactly: in `i64` when [`dots_fit_i64`] said so (the same value, faster),
+/// else in `i128` via [`dot_q32`].
+#[inline]
+fn dot(a: &[i32], b: &[i32], narrow: bool) -> i128 {
+    if narrow {
+        let mut acc: i64 = 0;
+        for (&x, &y) in a.iter().zip(b) {
+            acc += i64::from(x) * i64::from(y);
+        }
+        i128::from(acc)
+    } else {
+        dot_q32(a, b)
+    }
+}
+
 /// Query rows `first .. first + out.len() / dim` of the attention.
+///
+/// The sums are exact integers, so the order of the loops (keys outer, channels
+/// inner for `p · v`) and the width of the score accumulator change nothing.
 fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut [i32]) {
     let (lk, heads, head_dim) = (s.lk, s.heads, s.head_dim);
     let d = heads * head_dim;
+    let rows = out.len() / d;
+    let narrow = dots_fit_i64(&q[first * d..(first + rows) * d], &k[..lk * d], head_dim);
     let inv_sqrt = i128::from(inv_sqrt_q30(head_dim as u32));
     let mut scores = vec![0i32; lk];
     let mut probs = vec![0u32; lk];
+    let mut acc = vec![0i64; head_dim];
     for (r, orow) in out.chunks_exact_mut(d).enumerate() {
         let i = first + r;
         let seen = if s.causal { (i + 1).min(lk) } else { lk };
@@ -128,20 +156,23 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
             let cols = h * head_dim..(h + 1) * head_dim;
             let qi = &q[i * d..(i + 1) * d][cols.clone()];
             for (j, s) in scores[..seen].iter_mut().enumerate() {
-                let dot = dot_q32(qi, &k[j * d..(j + 1) * d][cols.clone()]);
+                let dot = dot(qi, &k[j * d..(j + 1) * d][cols.clone()], narrow);
                 // Q32 · Q30 -> Q16; |dot| < head_dim · 2^62 and the factor is at
                 // most 2^30, so the product fits i128 for head_dim < 2^35.
                 *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
             }
             softmax_q30(&scores[..seen], &mut probs[..seen]);
-            for (c, ov) in orow[cols].iter_mut().enumerate() {
-                // |p · v| <= 2^30 · 2^31 per term; Σ p <= 2^30 + seen/2, so the
-                // sum is below 2^62 for seen < 2^30.
-                let mut acc: i64 = 0;
-                for (j, &p) in probs[..seen].iter().enumerate() {
-                    acc += i64::from(p) * i64::from(v[j * d + h * head_dim + c]);
+            // |p · v| <= 2^30 · 2^31 per term; Σ p <= 2^30 + seen/2, so each sum
+            // is below 2^62 for seen < 2^30.
+            acc.fill(0);
+            for (j, &p) in probs[..seen].iter().enumerate() {
+                let p = i64::from(p);
+                for (a, &vv) in acc.iter_mut().zip(&v[j * d..(j + 1) * d][cols.clone()]) {
+                    *a += p * i64::from(vv);
                 }
-                *ov = sat_i32(round_shift(acc, FRAC30));
+            }
+            for (ov, &a) in orow[cols].iter_mut().zip(&acc) {
+                *ov = sat_i32(round_shift(a, FRAC30));
             }
         }
     }
