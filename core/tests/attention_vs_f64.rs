@@ -146,3 +146,53 @@ fn threaded_large_attention_equals_scalar() {
         }
     }
 }
+
+#[test]
+fn operands_beyond_the_i64_bound_take_the_wide_sum() {
+    // max|q| · max|k| · head_dim = 2^30 · 2^30 · 16 > 2^63 forces the i128 sums;
+    // the large entries sit in channels the other operand zeroes, so the scores
+    // stay moderate and the f64 reference still applies.
+    let (lq, lk, hd) = (4usize, 6usize, 16usize);
+    let mut s = 99u64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s as i32) >> 14
+    };
+    let mut q: Vec<i32> = (0..lq * hd).map(|_| next()).collect();
+    let mut k: Vec<i32> = (0..lk * hd).map(|_| next()).collect();
+    let v: Vec<i32> = (0..lk * hd).map(|_| next()).collect();
+    for i in 0..lq {
+        q[i * hd] = 1 << 30;
+        q[i * hd + 1] = 0;
+    }
+    for j in 0..lk {
+        k[j * hd] = 0;
+        k[j * hd + 1] = -(1 << 30);
+    }
+    let want = reference(&q, &k, &v, lq, lk, 1, hd, false);
+    let vmax = v.iter().map(|x| f64::from(x.unsigned_abs())).fold(0.0, f64::max);
+    let bound = 2.0 + lk as f64 * vmax / 16384.0;
+    let mut scalar = vec![0; lq * hd];
+    attention(Exec::SCALAR, &q, &k, &v, lq, lk, 1, hd, &mut scalar);
+    for (g, w) in scalar.iter().zip(&want) {
+        assert!((f64::from(*g) - w).abs() <= bound, "got {g} want {w}");
+    }
+    let mut simd = vec![0; lq * hd];
+    attention(
+        Exec {
+            simd: true,
+            threads: 1,
+        },
+        &q,
+        &k,
+        &v,
+        lq,
+        lk,
+        1,
+        hd,
+        &mut simd,
+    );
+    assert_eq!(simd, scalar);
+}

@@ -21,7 +21,7 @@
 use alloc::vec;
 
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
-use crate::kernels::Exec;
+use crate::kernels::{simd_available, Exec};
 use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, softmax_q30};
 
 /// `softmax(q kᵀ / sqrt(head_dim)) v` per head, every query seeing every key.
@@ -54,6 +54,7 @@ pub const PARALLEL_MIN_MACS: u64 = 1 << 18;
 /// The shapes of one attention call.
 #[derive(Clone, Copy)]
 struct Shape {
+    simd: bool,
     lk: usize,
     heads: usize,
     head_dim: usize,
@@ -88,6 +89,7 @@ pub fn attention_masked(
         return;
     }
     let shape = Shape {
+        simd: exec.simd,
         lk,
         heads,
         head_dim,
@@ -121,11 +123,27 @@ fn dots_fit_i64(q: &[i32], k: &[i32], head_dim: usize) -> bool {
     max(q) * max(k) * head_dim as u128 <= i64::MAX as u128
 }
 
-/// `q·k` exactly: in `i64` when [`dots_fit_i64`] said so (the same value, faster),
-/// else in `i128` via [`dot_q32`].
+/// How a score's dot product is accumulated; every choice gives the same exact sum.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DotKind {
+    /// `i128` ([`dot_q32`]): always exact.
+    Wide,
+    /// Scalar `i64`, when [`dots_fit_i64`] holds.
+    Narrow,
+    /// AVX2 `i64` lanes ([`x86::dot_i64`]), when [`dots_fit_i64`] holds.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+/// `q·k` exactly, accumulated as `kind` says.
 #[inline]
-fn dot(a: &[i32], b: &[i32], narrow: bool) -> i128 {
-    if narrow {
+fn dot(a: &[i32], b: &[i32], kind: DotKind) -> i128 {
+    #[cfg(target_arch = "x86_64")]
+    if kind == DotKind::Avx2 {
+        // Safety: `Avx2` is only chosen after `simd_available()` saw AVX2.
+        return i128::from(unsafe { x86::dot_i64(a, b) });
+    }
+    if kind == DotKind::Narrow {
         let mut acc: i64 = 0;
         for (&x, &y) in a.iter().zip(b) {
             acc += i64::from(x) * i64::from(y);
@@ -144,7 +162,20 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
     let (lk, heads, head_dim) = (s.lk, s.heads, s.head_dim);
     let d = heads * head_dim;
     let rows = out.len() / d;
-    let narrow = dots_fit_i64(&q[first * d..(first + rows) * d], &k[..lk * d], head_dim);
+    let kind = if !dots_fit_i64(&q[first * d..(first + rows) * d], &k[..lk * d], head_dim) {
+        DotKind::Wide
+    } else if s.simd && cfg!(target_arch = "x86_64") && simd_available() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            DotKind::Avx2
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            DotKind::Narrow
+        }
+    } else {
+        DotKind::Narrow
+    };
     let inv_sqrt = i128::from(inv_sqrt_q30(head_dim as u32));
     let mut scores = vec![0i32; lk];
     let mut probs = vec![0u32; lk];
@@ -156,7 +187,7 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
             let cols = h * head_dim..(h + 1) * head_dim;
             let qi = &q[i * d..(i + 1) * d][cols.clone()];
             for (j, s) in scores[..seen].iter_mut().enumerate() {
-                let dot = dot(qi, &k[j * d..(j + 1) * d][cols.clone()], narrow);
+                let dot = dot(qi, &k[j * d..(j + 1) * d][cols.clone()], kind);
                 // Q32 · Q30 -> Q16; |dot| < head_dim · 2^62 and the factor is at
                 // most 2^30, so the product fits i128 for head_dim < 2^35.
                 *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
@@ -175,5 +206,52 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
                 *ov = sat_i32(round_shift(a, FRAC30));
             }
         }
+    }
+}
+
+/// The AVX2 twin of the scalar `i64` dot product.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    /// `Σ a_i · b_i` in `i64` lanes: `vpmuldq` multiplies the even 32-bit lanes,
+    /// a 32-bit shift brings the odd ones down for a second `vpmuldq`. The caller
+    /// guarantees `Σ |a_i · b_i| <= i64::MAX`, so every lane's partial sum and the
+    /// total are exact: the same value as the scalar loop.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot_i64(a: &[i32], b: &[i32]) -> i64 {
+        let n = a.len().min(b.len());
+        let mut even = _mm256_setzero_si256();
+        let mut odd = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 8 <= n {
+            // Safety: `i + 8 <= n` keeps both 8-lane loads inside the slices.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_si256(a.as_ptr().add(i).cast::<__m256i>()),
+                    _mm256_loadu_si256(b.as_ptr().add(i).cast::<__m256i>()),
+                )
+            };
+            even = _mm256_add_epi64(even, _mm256_mul_epi32(x, y));
+            let (xo, yo) = (_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(y));
+            odd = _mm256_add_epi64(odd, _mm256_mul_epi32(xo, yo));
+            i += 8;
+        }
+        let mut lanes = [0i64; 4];
+        // Safety: `lanes` is 32 bytes, one unaligned store.
+        unsafe {
+            _mm256_storeu_si256(
+                lanes.as_mut_ptr().cast::<__m256i>(),
+                _mm256_add_epi64(even, odd),
+            )
+        };
+        let mut total = lanes.iter().sum::<i64>();
+        for j in i..n {
+            total += i64::from(a[j]) * i64::from(b[j]);
+        }
+        total
     }
 }
