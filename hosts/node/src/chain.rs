@@ -102,7 +102,7 @@ where
             }
         }
     }
-    Err(last.map_or_else(|| anyhow::anyhow!("{what}: no attempt"), |e| e))
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("{what}: no attempt")))
         .with_context(|| format!("{what}: giving up"))
 }
 

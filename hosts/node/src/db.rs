@@ -29,25 +29,32 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// Opening or creating the file failed (locked by another process, corrupt, ...).
-    #[error("opening the database: {0}")]
-    Open(#[from] redb::DatabaseError),
-    /// A transaction could not start.
-    #[error("database transaction: {0}")]
-    Transaction(#[from] redb::TransactionError),
-    /// A table could not be opened.
-    #[error("database table: {0}")]
-    Table(#[from] redb::TableError),
-    /// Reading or writing a value failed.
-    #[error("database storage: {0}")]
-    Storage(#[from] redb::StorageError),
-    /// A commit failed.
-    #[error("database commit: {0}")]
-    Commit(#[from] redb::CommitError),
+    /// redb failed: opening (locked by another process, corrupt), a transaction,
+    /// a table, storage or a commit. Boxed: redb's errors are large.
+    #[error("database: {0}")]
+    Redb(Box<redb::Error>),
     /// A stored record does not parse (written by an incompatible version).
     #[error("database record: {0}")]
     Record(#[from] serde_json::Error),
 }
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DbError {
+            fn from(e: $t) -> Self {
+                DbError::Redb(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 /// Where a request stands for this operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

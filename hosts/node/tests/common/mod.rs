@@ -1,0 +1,320 @@
+//! A real chain for the node tests: anvil (from npm), AIOracle + Prompt deployed
+//! with stories260K (W8) registered under its real model root and the guest's
+//! program hash, bonded operators, and helpers to run the `oracle` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use oracle_contracts::devnet::{deploy, DevnetConfig};
+use oracle_contracts::{anvil_path, AIOracle, Prompt};
+use oracle_core::quant::QType;
+use oracle_tests::LLAMA_FIXTURES;
+
+/// Positions per request in the tests (few, to keep the VM runs short).
+pub const STEPS: &str = "16";
+
+/// The model file and the guest, built once per test binary.
+pub fn assets() -> &'static (Vec<u8>, Vec<u8>) {
+    static ASSETS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        (
+            LLAMA_FIXTURES[0].model_file(QType::Q8),
+            oracle_tests::guest_elf(),
+        )
+    })
+}
+
+/// The guest's program hash (its absolute prestate).
+pub fn program_hash(guest: &[u8]) -> B256 {
+    let oracle = Arc::new(oracle_fpvm::preimage::InMemoryOracle::new());
+    let mut vm = oracle_fpvm::Vm::from_elf(guest, oracle).expect("guest ELF");
+    vm.state_hash().into()
+}
+
+/// A deployed chain.
+pub struct Chain {
+    /// The anvil process (dropped = stopped).
+    pub anvil: Option<AnvilInstance>,
+    /// RPC URL.
+    pub rpc: String,
+    /// Provider using anvil's unlocked accounts.
+    pub provider: DynProvider,
+    /// AIOracle.
+    pub oracle: Address,
+    /// Prompt.
+    pub prompt: Address,
+    /// The registered stories260K id.
+    pub model_id: U256,
+    /// anvil's accounts and their keys (hex).
+    pub accounts: Vec<(Address, String)>,
+    /// Temp dir with `models/` and `guest.elf`.
+    pub dir: tempfile::TempDir,
+}
+
+/// A free TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start anvil on `port` (0 = any), with `extra` arguments.
+pub fn start_anvil(port: u16, extra: &[&str]) -> AnvilInstance {
+    Anvil::at(anvil_path())
+        .port(port)
+        .args(extra.iter().map(|s| s.to_string()))
+        .try_spawn()
+        .expect("starting anvil (run .ci/contracts-install.sh)")
+}
+
+impl Chain {
+    /// Deploy on a fresh anvil; model window `window` seconds; accounts 1 and 4 bonded.
+    pub async fn new(window: u32) -> Chain {
+        Self::on(start_anvil(0, &[]), window).await
+    }
+
+    /// Deploy on `anvil`.
+    pub async fn on(anvil: AnvilInstance, window: u32) -> Chain {
+        let (model, guest) = assets();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("models")).unwrap();
+        std::fs::write(dir.path().join("models/stories260K-q8.bin"), model).unwrap();
+        std::fs::write(dir.path().join("guest.elf"), guest).unwrap();
+        let rpc = anvil.endpoint_url().to_string();
+        let provider = ProviderBuilder::new()
+            .connect_http(anvil.endpoint_url())
+            .erased();
+        let accounts: Vec<(Address, String)> = anvil
+            .addresses()
+            .iter()
+            .zip(anvil.keys())
+            .map(|(a, k)| (*a, hex::encode(k.to_bytes())))
+            .collect();
+        let mut config = DevnetConfig::default();
+        config.model.modelRoot = oracle_core::merkle::model_root(model).into();
+        config.model.programHash = program_hash(guest);
+        config.model.challengeWindow = window;
+        let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
+        let oracle = AIOracle::new(d.oracle, &provider);
+        for i in [1usize, 4] {
+            let r = oracle
+                .bond()
+                .value(config.submission_bond * U256::from(50))
+                .from(accounts[i].0)
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+            assert!(r.status());
+        }
+        Chain {
+            anvil: Some(anvil),
+            rpc,
+            provider,
+            oracle: d.oracle,
+            prompt: d.prompt,
+            model_id: d.model_id,
+            accounts,
+            dir,
+        }
+    }
+
+    /// Path in the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `oracle <role>` against this chain with account `account`'s key.
+    pub fn node(&self, role: &str, account: usize, db: &str, extra: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_oracle"));
+        c.arg(role)
+            .args(["--rpc", &self.rpc, "--oracle", &self.oracle.to_string()])
+            .args([
+                "--key",
+                "env:TEST_NODE_KEY",
+                "--steps",
+                STEPS,
+                "--poll-ms",
+                "100",
+            ])
+            .arg("--models")
+            .arg(self.path("models"))
+            .arg("--guest")
+            .arg(self.path("guest.elf"))
+            .arg("--db")
+            .arg(self.path(db))
+            .args(extra)
+            .env("TEST_NODE_KEY", &self.accounts[account].1)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null());
+        c
+    }
+
+    /// Ask Prompt for `prompt` from account 2; returns the request id.
+    pub async fn ask(&self, prompt: &str) -> U256 {
+        let p = Prompt::new(self.prompt, &self.provider);
+        let fee = p.estimateFee(self.model_id).call().await.unwrap();
+        let call = p
+            .calculateAIResult(self.model_id, prompt.to_string())
+            .value(fee)
+            .from(self.accounts[2].0);
+        let id = call.call().await.unwrap();
+        let r = call.send().await.unwrap().get_receipt().await.unwrap();
+        assert!(r.status());
+        id
+    }
+
+    /// A raw request straight to the oracle (any input bytes, any callback).
+    pub async fn ask_raw(&self, model: U256, input: Vec<u8>, callback: Address) -> U256 {
+        let o = AIOracle::new(self.oracle, &self.provider);
+        let gas = 200_000u64;
+        let fee = o.estimateFee(model, U256::from(gas)).call().await.unwrap();
+        let call = o
+            .requestCallback(model, Bytes::from(input), callback, gas, Bytes::new())
+            .value(fee)
+            .from(self.accounts[2].0);
+        let id = call.call().await.unwrap();
+        let r = call.send().await.unwrap().get_receipt().await.unwrap();
+        assert!(r.status());
+        id
+    }
+
+    /// Wait until request `id` is final.
+    pub async fn wait_final(&self, id: U256, timeout: Duration) {
+        let o = AIOracle::new(self.oracle, &self.provider);
+        let started = Instant::now();
+        while !o.isFinalized(id).call().await.unwrap() {
+            assert!(
+                started.elapsed() < timeout,
+                "request {id} not final after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `ResultSubmitted` events per request id.
+    pub async fn submissions(&self, id: U256) -> Vec<AIOracle::ResultSubmitted> {
+        let filter = Filter::new()
+            .address(self.oracle)
+            .event_signature(AIOracle::ResultSubmitted::SIGNATURE_HASH)
+            .topic1(B256::from(id))
+            .from_block(0);
+        self.provider
+            .get_logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| {
+                l.log_decode::<AIOracle::ResultSubmitted>()
+                    .unwrap()
+                    .inner
+                    .data
+            })
+            .collect()
+    }
+
+    /// Every transaction `from` sent, with its receipt status.
+    pub async fn txs_from(&self, from: Address) -> Vec<(B256, bool)> {
+        let head = self.provider.get_block_number().await.unwrap();
+        let mut out = Vec::new();
+        for n in 0..=head {
+            let block = self
+                .provider
+                .get_block_by_number(n.into())
+                .full()
+                .await
+                .unwrap()
+                .unwrap();
+            for tx in block.transactions.into_transactions() {
+                if tx.inner.signer() == from {
+                    let h = *tx.inner.tx_hash();
+                    let r = self
+                        .provider
+                        .get_transaction_receipt(h)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    out.push((h, r.status()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Keccak of bytes as B256 (for payload hashes).
+pub fn hash(b: &[u8]) -> B256 {
+    keccak256(b)
+}
+
+/// A child process stopped with SIGINT (clean shutdown) when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    /// Stop with SIGINT and wait.
+    pub fn stop(&mut self) {
+        // Safety: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// Still running?
+    pub fn running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.running() {
+            self.stop();
+        }
+    }
+}
+
+/// `oracle status --list --db <db>` output.
+pub fn status(db: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .args(["status", "--list", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Wait until `f` holds.
+pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
