@@ -11,6 +11,7 @@ mod node;
 mod operator;
 mod request;
 mod run;
+mod run_image;
 mod serve;
 mod status;
 mod telemetry;

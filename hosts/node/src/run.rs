@@ -41,6 +41,15 @@ pub struct RunArgs {
     /// Refuse the model unless its root (0x-prefixed hex) matches.
     #[arg(long)]
     pub root: Option<String>,
+    /// Image models: where to write the PNG.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Image models: start from this float32 `.npy` noise (see `run_image`).
+    #[arg(long)]
+    pub noise: Option<PathBuf>,
+    /// Image models with a prompt: classifier-free guidance scale (decimal).
+    #[arg(long)]
+    pub guidance: Option<String>,
 }
 
 fn parse_root(text: &str) -> Result<Hash> {
@@ -57,6 +66,9 @@ fn parse_fraction(name: &str, text: &str) -> Result<u32> {
 
 /// Run the command.
 pub fn run(args: &RunArgs) -> Result<()> {
+    if crate::run_image::is_image_model_file(&args.model)? {
+        return crate::run_image::run(args);
+    }
     let file = std::fs::File::open(&args.model)
         .with_context(|| format!("opening {}", args.model.display()))?;
     // Safety: a read-only private mapping of a regular file. Another process
