@@ -154,6 +154,23 @@ fn dot(a: &[i32], b: &[i32], kind: DotKind) -> i128 {
     }
 }
 
+/// `acc += p · v` in `i64` (the caller's bound keeps every sum exact); the AVX2
+/// twin when `kind` is `Avx2`.
+#[inline]
+fn axpy(acc: &mut [i64], p: u32, v: &[i32], kind: DotKind) {
+    #[cfg(target_arch = "x86_64")]
+    if kind == DotKind::Avx2 {
+        // Safety: `Avx2` is only chosen after `simd_available()` saw AVX2.
+        unsafe { x86::axpy_i64(acc, p, v) };
+        return;
+    }
+    let _ = kind;
+    let p = i64::from(p);
+    for (a, &vv) in acc.iter_mut().zip(v) {
+        *a += p * i64::from(vv);
+    }
+}
+
 /// Query rows `first .. first + out.len() / dim` of the attention.
 ///
 /// The sums are exact integers, so the order of the loops (keys outer, channels
@@ -197,10 +214,7 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
             // is below 2^62 for seen < 2^30.
             acc.fill(0);
             for (j, &p) in probs[..seen].iter().enumerate() {
-                let p = i64::from(p);
-                for (a, &vv) in acc.iter_mut().zip(&v[j * d..(j + 1) * d][cols.clone()]) {
-                    *a += p * i64::from(vv);
-                }
+                axpy(&mut acc, p, &v[j * d..(j + 1) * d][cols.clone()], kind);
             }
             for (ov, &a) in orow[cols].iter_mut().zip(&acc) {
                 *ov = sat_i32(round_shift(a, FRAC30));
@@ -253,5 +267,31 @@ mod x86 {
             total += i64::from(a[j]) * i64::from(b[j]);
         }
         total
+    }
+
+    /// `acc[c] += p · v[c]` in `i64` lanes, four channels per `vpmuldq` (`p <=
+    /// 2^30` is a valid signed 32-bit factor). The same sums as the scalar loop.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn axpy_i64(acc: &mut [i64], p: u32, v: &[i32]) {
+        let n = acc.len().min(v.len());
+        let pv = _mm256_set1_epi64x(i64::from(p));
+        let mut i = 0;
+        while i + 4 <= n {
+            // Safety: `i + 4 <= n` keeps the 4-lane load of `v` and the 4-lane
+            // load and store of `acc` inside the slices.
+            unsafe {
+                let x = _mm256_cvtepi32_epi64(_mm_loadu_si128(v.as_ptr().add(i).cast::<__m128i>()));
+                let at = acc.as_mut_ptr().add(i).cast::<__m256i>();
+                let sum = _mm256_add_epi64(_mm256_loadu_si256(at), _mm256_mul_epi32(x, pv));
+                _mm256_storeu_si256(at, sum);
+            }
+            i += 4;
+        }
+        for j in i..n {
+            acc[j] += i64::from(p) * i64::from(v[j]);
+        }
     }
 }
