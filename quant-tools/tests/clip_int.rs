@@ -146,6 +146,20 @@ fn encoder_rejects_bad_ids() {
     assert!(model.forward(Exec::SCALAR, &[]).is_err());
     assert!(model.forward(Exec::SCALAR, &[1000]).is_err());
     assert!(model.forward(Exec::SCALAR, &[0; 78]).is_err());
+    // A prompt's bytes, tokenized and encoded in one call (the CFG branches).
+    let (_, tok) = tokenizers();
+    for p in ["", "a red cat"] {
+        assert_eq!(
+            model
+                .encode_prompt(Exec::SCALAR, &tok, p.as_bytes())
+                .unwrap(),
+            model.forward(Exec::SCALAR, &tok.encode_padded(p)).unwrap()
+        );
+    }
+    // Invalid UTF-8 is replaced, not rejected: a deterministic encoding.
+    assert!(model
+        .encode_prompt(Exec::SCALAR, &tok, b"\xff\xfe cat")
+        .is_ok());
 }
 
 #[test]

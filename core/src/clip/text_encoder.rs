@@ -10,6 +10,7 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::clip::tokenizer::ClipTokenizer;
 use crate::error::{FormatError, RequestError};
 use crate::fixed::FRAC;
 use crate::image_format::ImageModelFile;
@@ -184,6 +185,18 @@ impl<'a> ClipTextModel<'a> {
             check_linear(&l.fc2, d, f, "CLIP fc2 shape")?;
         }
         Ok(())
+    }
+
+    /// Tokenize prompt bytes (padded to the tokenizer's `max_len`) and encode them:
+    /// the conditioning of one classifier-free-guidance branch; the empty prompt
+    /// gives the unconditional one, as the Stable Diffusion pipeline does.
+    pub fn encode_prompt(
+        &self,
+        exec: Exec,
+        tokenizer: &ClipTokenizer,
+        prompt: &[u8],
+    ) -> Result<Vec<i32>, RequestError> {
+        self.forward(exec, &tokenizer.encode_padded_bytes(prompt))
     }
 
     /// `last_hidden_state [ids.len() × hidden]` (Q16) for token ids, causal
