@@ -7,6 +7,8 @@
 //! (`784` values: `(28, 28)`, `(1, 28, 28)` or `(1, 1, 28, 28)`; the later noise
 //! then comes from the seeded PRNG) or a stack `(steps, 1, 28, 28)` where entry 0
 //! is the start and entry k the noise added after the k-th update.
+//! For a diffusers UNet2DModel (DDIM, `--steps` inference steps) the array has the
+//! sample's shape `(C, H, W)`; the PNG is `clamp(x / 2 + 0.5, 0, 1)` as RGB or gray.
 //! Without `--noise` all noise comes from the integer PRNG seeded with `--seed`.
 //!
 //! The PNG bytes are deterministic (core's stored-deflate encoder); their
@@ -17,9 +19,12 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, PIXELS, SIZE};
+use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::png::{encode, ColorType};
-use oracle_core::image_format::{is_image_model, ImageModelFile, ARCH_DDPM_MNIST};
+use oracle_core::diffusion::unet2d::UNet2D;
+use oracle_core::image_format::{is_image_model, ImageModelFile, ARCH_DDPM_MNIST, ARCH_UNET2D};
 use oracle_core::merkle::{keccak, model_root, to_hex};
+use oracle_core::sampler::Rng;
 use oracle_core::Exec;
 
 use crate::run::RunArgs;
@@ -186,6 +191,51 @@ pub fn run(args: &RunArgs) -> Result<()> {
             };
             let z = model.sample(exec, steps, source)?;
             (to_pixels(&z), SIZE as u32, SIZE as u32, ColorType::Gray)
+        }
+        ARCH_UNET2D => {
+            if !args.prompt.is_empty() || args.guidance.is_some() {
+                bail!("a UNet2DModel is unconditional: it takes no --prompt or --guidance");
+            }
+            let model = UNet2D::from_file(&file).context("binding the UNet2D")?;
+            let side = model.sample_size.max(model.side_multiple());
+            let n = model.in_channels * side * side;
+            let start = match &args.noise {
+                Some(path) => {
+                    let raw = std::fs::read(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let npy =
+                        parse_npy(&raw).with_context(|| format!("parsing {}", path.display()))?;
+                    if npy.data.len() != n {
+                        bail!(
+                            "noise {} has shape {:?}: expected the sample's ({}, {side}, {side})",
+                            path.display(),
+                            npy.shape,
+                            model.in_channels
+                        );
+                    }
+                    noise_to_q16(&npy.data)?
+                }
+                None => {
+                    let mut rng = Rng::new(args.seed);
+                    let mut z = vec![0i32; n];
+                    fill_normal_q16(&mut rng, &mut z);
+                    z
+                }
+            };
+            let x = model.sample(exec, start, side, side, args.steps as usize)?;
+            let color = match model.in_channels {
+                1 => ColorType::Gray,
+                3 => ColorType::Rgb,
+                c => bail!("{c}-channel samples have no PNG form"),
+            };
+            // clamp(x / 2 + 0.5, 0, 1) · 255, rounded half up; CHW -> HWC.
+            let hw = side * side;
+            let mut px = vec![0u8; n];
+            for (i, &v) in x.iter().enumerate() {
+                let q = (i64::from(v) / 2 + 32768).clamp(0, 65536);
+                px[(i % hw) * model.in_channels + i / hw] = ((q * 255 + 32768) >> 16) as u8;
+            }
+            (px, side as u32, side as u32, color)
         }
         other => bail!("image architecture {other} is not supported by this build"),
     };
