@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oracle_core::clip::{ClipTextModel as IntClip, ClipTokenizer as IntTokenizer};
+use oracle_core::clip::{ClipTextConfig, ClipTextModel as IntClip, ClipTokenizer as IntTokenizer};
 use oracle_core::diffusion::transformer::{Transformer2D, Transformer2DConfig};
 use oracle_core::image_format::{ImageModelFile, ImageModelWriter, ARCH_UNET2D};
 use oracle_core::quant::QType;
@@ -41,7 +41,7 @@ fn parts() -> Parts {
 }
 
 fn file_bytes(p: &Parts, skip_mid: bool) -> Vec<u8> {
-    let mut w = ImageModelWriter::new(ARCH_UNET2D, vec![]);
+    let mut w = ImageModelWriter::new(ARCH_UNET2D, p.clip.config.to_words().to_vec());
     write_tokenizer(&mut w, "tokenizer", &p.blob);
     p.clip.write(&mut w, CLIP);
     if !skip_mid {
@@ -70,7 +70,10 @@ fn file_round_trip_gives_the_same_bits() {
     assert_eq!(tok, IntTokenizer::parse(&p.blob).unwrap());
     let ids = tok.encode_padded("a red cat on the moon");
 
-    let clip = IntClip::load(&file, CLIP, p.clip.config).unwrap();
+    let config = ClipTextConfig::from_words(&file.config).unwrap();
+    assert_eq!(config, p.clip.config);
+    assert!(ClipTextConfig::from_words(&file.config[..6]).is_err());
+    let clip = IntClip::load(&file, CLIP, config).unwrap();
     let ctx = clip.forward(Exec::default(), &ids).unwrap();
     assert_eq!(ctx, p.clip.model().forward(Exec::SCALAR, &ids).unwrap());
 

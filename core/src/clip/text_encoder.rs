@@ -40,6 +40,42 @@ pub struct ClipTextConfig {
     pub eps_q32: u32,
 }
 
+impl ClipTextConfig {
+    /// Number of `u32` words of [`ClipTextConfig::to_words`].
+    pub const WORDS: usize = 7;
+
+    /// The config as words for an image model file's config section, in field
+    /// order: hidden, intermediate, layers, heads, vocab, max_positions, eps_q32.
+    pub fn to_words(&self) -> [u32; Self::WORDS] {
+        [
+            self.hidden,
+            self.intermediate,
+            self.layers,
+            self.heads,
+            self.vocab,
+            self.max_positions,
+            self.eps_q32,
+        ]
+    }
+
+    /// The inverse of [`ClipTextConfig::to_words`] (`BadConfig` if too few words).
+    pub fn from_words(w: &[u32]) -> Result<ClipTextConfig, FormatError> {
+        let w: &[u32; Self::WORDS] = w
+            .get(..Self::WORDS)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(FormatError::BadConfig("CLIP config needs 7 words"))?;
+        Ok(ClipTextConfig {
+            hidden: w[0],
+            intermediate: w[1],
+            layers: w[2],
+            heads: w[3],
+            vocab: w[4],
+            max_positions: w[5],
+            eps_q32: w[6],
+        })
+    }
+}
+
 /// `encoder.layers.N`.
 #[derive(Debug, Clone)]
 pub struct ClipLayer<'a> {

@@ -12,6 +12,11 @@
 //! Roundings: every linear output once (see [`crate::nn::linear`]); attention per
 //! [`crate::nn::attention`]; GEGLU's product `a · gelu(g)` (`|a · gelu(g)| <
 //! 2^62`) once, half up; residual sums saturate.
+//!
+//! Measured on tiny-sd's three transformers with Q8 weights in groups of 32, fed
+//! the float UNet's real activations and CLIP states
+//! (`quant-tools/tests/transformer_int.rs`): output SNR 56–59 dB against float32,
+//! max abs error below 0.006; the block's own change (output minus input) 41–43 dB.
 
 use alloc::format;
 use alloc::vec;
