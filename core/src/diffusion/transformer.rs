@@ -1,6 +1,8 @@
-//! diffusers' `Transformer2DModel` (conv projections, `use_linear_projection`
-//! false) with `BasicTransformerBlock`s, in integers: the cross-attention block of
-//! Stable Diffusion's UNet.
+//! diffusers' `Transformer2DModel` with `BasicTransformerBlock`s, in integers: the
+//! cross-attention block of Stable Diffusion's UNet. Both projection styles load:
+//! 1x1 convolutions (`use_linear_projection` false, SD 1.x) and linear layers (SD
+//! 2.x) are the same `(C, C)` product over pixel tokens, since the file stores a
+//! convolution as `cout` rows of `cin·k·k` columns.
 //!
 //! `out = x + proj_out(blocks(proj_in(group_norm(x))))` over a `[C × HW]` Q16 map,
 //! where the 1x1 `proj_in`/`proj_out` convolutions are [`Linear`] layers over the
