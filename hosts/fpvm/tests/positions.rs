@@ -106,3 +106,48 @@ fn transitions_refuse_bad_pre_states() {
     let (code, _, _) = run(oracle);
     assert_eq!(code, 2);
 }
+
+/// `fpvm run --position T` prints the native `P_{T+1}` and the VM's output
+/// commitment, and they agree; `--output-step` commits what the whole run commits.
+#[test]
+fn cli_runs_one_position_and_the_output_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("stories-q8.bin");
+    std::fs::write(&model, LLAMA_FIXTURES[0].model_file(QType::Q8)).unwrap();
+    let elf = dir.path().join("guest.elf");
+    std::fs::write(&elf, guest_elf()).unwrap();
+    let run = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fpvm"))
+            .args(["run", "--prompt", "Lily", "--steps", "12", "--model"])
+            .arg(&model)
+            .arg("--elf")
+            .arg(&elf)
+            .args(extra)
+            .output()
+            .expect("run fpvm");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let field = |text: &str, name: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        line[name.len()..].trim().to_string()
+    };
+    let err = run(&["--position", "4"]);
+    assert_eq!(
+        field(&err, "output commitment:"),
+        field(&err, "native P_5:")
+    );
+    let out = run(&["--output-step"]);
+    let whole = run(&[]);
+    assert_eq!(
+        field(&out, "native output:"),
+        field(&out, "output commitment:")
+    );
+    assert_eq!(
+        field(&out, "output commitment:"),
+        field(&whole, "output commitment:")
+    );
+}
