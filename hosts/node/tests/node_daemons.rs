@@ -87,9 +87,10 @@ async fn a_crash_at_any_phase_neither_loses_nor_doubles_a_submission() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_operators_share_the_requests() {
     let chain = Chain::new(1).await;
+    let metrics = format!("127.0.0.1:{}", common::free_port());
     let mut a = Proc(
         chain
-            .node("operator", 1, "a.redb", &[])
+            .node("operator", 1, "a.redb", &["--metrics-addr", &metrics])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -110,6 +111,22 @@ async fn two_operators_share_the_requests() {
         assert_eq!(chain.submissions(*id).await.len(), 1);
     }
     assert!(a.running() && b.running());
+    // Operator a's metrics: every request is in a final state, and what it served
+    // was timed.
+    let done = |page: &str| {
+        ["finalized", "skipped"]
+            .iter()
+            .map(|s| {
+                common::metric(page, &format!("oracle_requests{{state=\"{s}\"}}")).unwrap_or(0.0)
+            })
+            .sum::<f64>()
+    };
+    wait_for("operator a's metrics", Duration::from_secs(20), || {
+        done(&common::http_get(&metrics, "/metrics")) == 4.0
+    })
+    .await;
+    let page = common::http_get(&metrics, "/metrics");
+    assert!(page.contains("# TYPE oracle_requests gauge"), "{page}");
     a.stop();
     b.stop();
     for who in [1usize, 4] {

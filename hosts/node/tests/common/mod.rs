@@ -318,3 +318,23 @@ pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// GET `path` from `addr` over plain HTTP/1.0 (for the metrics endpoint); the body.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting to the metrics endpoint");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// A metric's value from a Prometheus text page (first line starting with `name`).
+pub fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
