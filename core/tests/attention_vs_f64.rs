@@ -124,7 +124,18 @@ fn threaded_large_attention_equals_scalar() {
     let v: Vec<i32> = (0..lk * d).map(|_| next()).collect();
     for causal in [false, true] {
         let mut want = vec![0; lq * d];
-        attention_masked(Exec::SCALAR, &q, &k, &v, lq, lk, heads, hd, causal, &mut want);
+        attention_masked(
+            Exec::SCALAR,
+            &q,
+            &k,
+            &v,
+            lq,
+            lk,
+            heads,
+            hd,
+            causal,
+            &mut want,
+        );
         for threads in [2, 3] {
             let mut got = vec![0; lq * d];
             attention_masked(
@@ -172,7 +183,10 @@ fn operands_beyond_the_i64_bound_take_the_wide_sum() {
         k[j * hd + 1] = -(1 << 30);
     }
     let want = reference(&q, &k, &v, lq, lk, 1, hd, false);
-    let vmax = v.iter().map(|x| f64::from(x.unsigned_abs())).fold(0.0, f64::max);
+    let vmax = v
+        .iter()
+        .map(|x| f64::from(x.unsigned_abs()))
+        .fold(0.0, f64::max);
     let bound = 2.0 + lk as f64 * vmax / 16384.0;
     let mut scalar = vec![0; lq * hd];
     attention(Exec::SCALAR, &q, &k, &v, lq, lk, 1, hd, &mut scalar);
