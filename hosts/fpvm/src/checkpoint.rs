@@ -6,10 +6,14 @@
 //! since the previous snapshot; the others are shared with it. Memory cost of the
 //! whole trace ≈ Σ over snapshots of (~300 B CPU state + 40 B per resident page for
 //! the page map + 4 KiB per page written during the preceding interval), plus one
-//! copy of every resident page. Restoring copies the snapshot's pages (4 KiB each)
-//! and recomputes the Merkle root from scratch (127 + ~20 keccaks per resident page).
+//! copy of every resident page, plus ~40 B per resident page for the page roots
+//! kept with each snapshot. Restoring copies the snapshot's pages (4 KiB each) and
+//! hashes only the page tree above them (≤ 20 keccaks per resident page, fewer
+//! where pages share ancestors): each page's own root (255 keccaks) is recorded
+//! once, when the page is snapshotted.
 
-use crate::memory::{Memory, Page};
+use crate::hash::Hash;
+use crate::memory::{page_root, Memory, Page};
 use crate::state::CpuState;
 use crate::vm::{SharedOracle, Vm, VmError};
 use crate::witness::{prove_step, Witness};
@@ -29,6 +33,8 @@ pub struct Snapshot {
 pub struct Checkpoints {
     interval: u64,
     snaps: Vec<Snapshot>,
+    /// The page roots of each snapshot's pages (same order as `snaps`).
+    roots: Vec<Arc<HashMap<u32, Hash>>>,
     oracle: SharedOracle,
     /// Step at which the program halted, if it did within the recorded range.
     pub halted_at: Option<u64>,
@@ -44,16 +50,19 @@ impl Checkpoints {
         let mut cp = Checkpoints {
             interval,
             snaps: Vec::new(),
+            roots: Vec::new(),
             oracle: vm.oracle().clone(),
             halted_at: None,
             page_bytes: 0,
         };
         // The current page map, updated with the pages dirtied since the last snapshot.
         let mut current: HashMap<u32, Arc<Page>> = HashMap::new();
+        let mut current_roots: HashMap<u32, Hash> = HashMap::new();
         // Snapshots at the start, at every multiple of `interval`, and at the end.
         loop {
             for pi in vm.mem.take_snap_dirty() {
                 if let Some(p) = vm.mem.page(pi) {
+                    current_roots.insert(pi, page_root(p));
                     current.insert(pi, Arc::new(*p));
                     cp.page_bytes += std::mem::size_of::<Page>();
                 }
@@ -62,6 +71,7 @@ impl Checkpoints {
                 cpu: vm.cpu.clone(),
                 pages: Arc::new(current.clone()),
             });
+            cp.roots.push(Arc::new(current_roots.clone()));
             if vm.halted() {
                 cp.halted_at = Some(vm.cpu.step);
                 break;
@@ -91,7 +101,7 @@ impl Checkpoints {
             + self
                 .snaps
                 .iter()
-                .map(|s| std::mem::size_of::<Snapshot>() + 40 * s.pages.len())
+                .map(|s| std::mem::size_of::<Snapshot>() + 80 * s.pages.len())
                 .sum::<usize>()
     }
 
@@ -102,8 +112,12 @@ impl Checkpoints {
             .snaps
             .partition_point(|s| s.cpu.step <= n)
             .saturating_sub(1);
-        let snap = &self.snaps[idx.min(self.snaps.len().saturating_sub(1))];
-        let mem = Memory::from_pages(snap.pages.iter().map(|(&pi, p)| (pi, p.as_ref())));
+        let idx = idx.min(self.snaps.len().saturating_sub(1));
+        let (snap, roots) = (&self.snaps[idx], &self.roots[idx]);
+        let mem = Memory::from_pages_with_roots(snap.pages.iter().map(|(&pi, p)| {
+            let root = roots.get(&pi).copied().unwrap_or_else(|| page_root(p));
+            (pi, p.as_ref(), root)
+        }));
         let mut vm = Vm::new(snap.cpu.clone(), mem, self.oracle.clone());
         vm.run(n)?;
         Ok(vm)

@@ -165,6 +165,26 @@ impl Memory {
         m
     }
 
+    /// Memory holding the given pages with their known page roots ([`page_root`],
+    /// kept by checkpoints): only the page tree above them is hashed, not the
+    /// 255 hashes inside each page. The caller vouches for the roots.
+    pub fn from_pages_with_roots<'a>(
+        pages: impl IntoIterator<Item = (u32, &'a Page, Hash)>,
+    ) -> Self {
+        let mut m = Memory::new();
+        let mut parents = Vec::new();
+        for (pi, p, root) in pages {
+            m.insert_page(pi, p);
+            m.page_roots.insert(pi, root);
+            parents.push(pi);
+        }
+        for pi in std::mem::take(&mut m.merkle_dirty) {
+            m.flags[pi as usize] &= !MERKLE_DIRTY;
+        }
+        m.hash_page_tree(parents);
+        m
+    }
+
     fn insert_page(&mut self, pi: u32, data: &Page) {
         let page = self.page_mut(pi);
         page.copy_from_slice(data);
@@ -348,6 +368,12 @@ impl Memory {
             self.page_roots.insert(pi, root);
             parents.push(pi);
         }
+        self.hash_page_tree(parents)
+    }
+
+    /// Recompute the page-tree ancestors of the pages `parents` (whose page roots
+    /// are current) and return the root.
+    fn hash_page_tree(&mut self, mut parents: Vec<u32>) -> Hash {
         for level in 1..=PAGE_TREE_LEVELS {
             for p in parents.iter_mut() {
                 *p >>= 1;
@@ -389,6 +415,11 @@ impl Memory {
 }
 
 /// All tree levels of one page: `[0]` = its 128 leaves, ..., `[7]` = its root.
+/// The Merkle root of one page (its subtree of height 7).
+pub fn page_root(p: &Page) -> Hash {
+    page_levels(p)[PAGE_LEVELS][0]
+}
+
 fn page_levels(p: &Page) -> Vec<Vec<Hash>> {
     let mut levels: Vec<Vec<Hash>> = Vec::with_capacity(PAGE_LEVELS + 1);
     levels.push(
@@ -413,6 +444,30 @@ fn page_levels(p: &Page) -> Vec<Vec<Hash>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restoring_with_page_roots_gives_the_same_root_and_proofs() {
+        let mut m = Memory::new();
+        for (i, addr) in [0x1000u32, 0x1040, 0x8000_0000, 0x7fff_eff0, 0x2345_6780]
+            .into_iter()
+            .enumerate()
+        {
+            m.store_u32(addr, 0x0101_0101 * (i as u32 + 1));
+        }
+        let pages: Vec<(u32, Page)> = (0..PAGE_COUNT as u32)
+            .filter_map(|pi| m.page(pi).map(|p| (pi, *p)))
+            .collect();
+        let mut plain = Memory::from_pages(pages.iter().map(|(pi, p)| (*pi, p)));
+        let mut fast =
+            Memory::from_pages_with_roots(pages.iter().map(|(pi, p)| (*pi, p, page_root(p))));
+        assert_eq!(fast.root(), m.root());
+        assert_eq!(plain.root(), m.root());
+        assert_eq!(fast.proof(0x1040).encode(), m.proof(0x1040).encode());
+        // Later writes still update the root.
+        fast.store_u32(0x2345_6784, 7);
+        m.store_u32(0x2345_6784, 7);
+        assert_eq!(fast.root(), m.root());
+    }
 
     #[test]
     fn empty_root_is_zero_hash() {
