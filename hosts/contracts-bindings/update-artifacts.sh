@@ -10,7 +10,7 @@ mode="${1:-write}"
 (cd "$CONTRACTS_DIR" && "$FORGE" build --quiet)
 out_dir="$HERE/artifacts"
 [ "$mode" = "--check" ] && out_dir="$(mktemp -d)"
-for c in AIOracle Prompt; do
+for c in AIOracle Prompt DisputeGame DisputeGameFactory RISCV PreimageOracle; do
   node -e '
     const fs = require("fs");
     const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));

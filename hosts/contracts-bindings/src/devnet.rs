@@ -1,4 +1,5 @@
-//! Deploy the oracle contracts on a devnet (anvil) in one call: AIOracle, Prompt, one model.
+//! Deploy the oracle contracts on a devnet (anvil) in one call: AIOracle, Prompt, the dispute game
+//! factory (with the RISC-V step verifier and the preimage oracle), one model.
 //!
 //! Mirrors `contracts/script/DeployDevnet.s.sol`. Transactions are sent with `from` set and no
 //! signer, which suits anvil's unlocked accounts; use a provider with a wallet elsewhere.
@@ -8,7 +9,7 @@ use alloy::{
     providers::Provider,
 };
 
-use crate::{AIOracle, Prompt};
+use crate::{AIOracle, DisputeGameFactory, PreimageOracle, Prompt, RISCV};
 
 /// Parameters of a devnet deployment. [`Default`] gives short windows for demos.
 #[derive(Clone, Debug)]
@@ -27,6 +28,23 @@ pub struct DevnetConfig {
     pub min_callback_gas_price: u128,
     /// The model to register (its publisher is the deployer).
     pub model: AIOracle::ModelConfig,
+    /// Traces of a disputed request are at most `2^game_max_depth` VM steps (1..=63); a game takes
+    /// `game_max_depth + 1` moves and the step.
+    pub game_max_depth: u8,
+    /// Seconds each side of a dispute game has in total for its turns (chess clock).
+    pub game_clock: u32,
+    /// The model's sampling parameters, the guest's local preimage 3 (see [`greedy_params`]); they
+    /// must be what the operator serves with, or the VM trace the game checks is another one.
+    pub sampling_params: Vec<u8>,
+}
+
+/// Sampling parameters of greedy decoding of `steps` positions, as the guest reads them
+/// (`oracle_core::generate::Request::encode_params`: steps, temperature Q16, top-p Q16 as big-endian
+/// `u32`, seed as big-endian `u64`).
+pub fn greedy_params(steps: u32) -> Vec<u8> {
+    let mut out = vec![0u8; 20];
+    out[0..4].copy_from_slice(&steps.to_be_bytes());
+    out
 }
 
 impl Default for DevnetConfig {
@@ -50,6 +68,9 @@ impl Default for DevnetConfig {
                 maxInputSize: 16 * 1024,
                 maxCallbackGas: 5_000_000,
             },
+            game_max_depth: 32,
+            game_clock: 120,
+            sampling_params: greedy_params(64),
         }
     }
 }
@@ -63,6 +84,12 @@ pub struct Deployment {
     pub prompt: Address,
     /// The id of the registered model.
     pub model_id: U256,
+    /// The dispute game factory (set on AIOracle).
+    pub game_factory: Address,
+    /// The RISC-V step verifier.
+    pub riscv: Address,
+    /// The preimage oracle the step verifier reads.
+    pub preimage_oracle: Address,
 }
 
 /// Why a deployment failed.
@@ -79,8 +106,9 @@ pub enum DeployError {
     Reverted(&'static str),
 }
 
-/// Deploy AIOracle (owner and treasury `from`), set its parameters (no dispute game yet), deploy
-/// Prompt, and register `config.model` published by `from`.
+/// Deploy AIOracle (owner and treasury `from`), the PreimageOracle, RISCV and the dispute game
+/// factory (owner `from`), set AIOracle's parameters with that factory, deploy Prompt, register
+/// `config.model` published by `from`, and set its sampling parameters on the factory.
 pub async fn deploy<P: Provider>(
     provider: &P,
     from: Address,
@@ -101,8 +129,29 @@ pub async fn deploy<P: Provider>(
     .await?;
     let oracle_contract = AIOracle::new(oracle, provider);
 
+    let preimage_oracle = PreimageOracle::deploy_builder(provider)
+        .from(from)
+        .deploy()
+        .await?;
+    let riscv = RISCV::deploy_builder(provider, preimage_oracle)
+        .from(from)
+        .deploy()
+        .await?;
+    let game_factory = DisputeGameFactory::deploy_builder(
+        provider,
+        from,
+        oracle,
+        riscv,
+        preimage_oracle,
+        config.game_max_depth,
+        config.game_clock,
+    )
+    .from(from)
+    .deploy()
+    .await?;
+
     let receipt = oracle_contract
-        .setParameters(from, 0, config.min_callback_gas_price, Address::ZERO)
+        .setParameters(from, 0, config.min_callback_gas_price, game_factory)
         .from(from)
         .send()
         .await?
@@ -125,9 +174,27 @@ pub async fn deploy<P: Provider>(
     if !receipt.status() {
         return Err(DeployError::Reverted("registerModel"));
     }
+
+    let receipt = DisputeGameFactory::new(game_factory, provider)
+        .setSamplingParams(
+            config.model.modelRoot,
+            config.model.programHash,
+            config.sampling_params.clone().into(),
+        )
+        .from(from)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    if !receipt.status() {
+        return Err(DeployError::Reverted("setSamplingParams"));
+    }
     Ok(Deployment {
         oracle,
         prompt,
         model_id,
+        game_factory,
+        riscv,
+        preimage_oracle,
     })
 }

@@ -8,8 +8,10 @@
 //! `hosts/contracts-bindings/update-artifacts.sh` (which runs `forge build` first);
 //! `.ci/contracts-test.sh` runs it with `--check` and fails if they are stale.
 //!
-//! [`devnet::deploy`] deploys AIOracle + Prompt and registers a model (what
-//! `contracts/script/DeployDevnet.s.sol` does with forge).
+//! [`devnet::deploy`] deploys AIOracle + Prompt, the dispute game factory (with the RISC-V step
+//! verifier and the preimage oracle) and registers a model (what
+//! `contracts/script/DeployDevnet.s.sol` does with forge). [`game`] is the API a player of the
+//! dispute game uses: read a game, decide a move from its own trace, send it.
 //!
 //! # Finding the tools
 //!
@@ -28,6 +30,7 @@
 use std::path::PathBuf;
 
 pub mod devnet;
+pub mod game;
 
 #[allow(missing_docs, clippy::too_many_arguments)]
 mod generated {
@@ -42,9 +45,33 @@ mod generated {
         Prompt,
         "artifacts/Prompt.json"
     );
+
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        DisputeGame,
+        "artifacts/DisputeGame.json"
+    );
+
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        DisputeGameFactory,
+        "artifacts/DisputeGameFactory.json"
+    );
+
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        RISCV,
+        "artifacts/RISCV.json"
+    );
+
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        PreimageOracle,
+        "artifacts/PreimageOracle.json"
+    );
 }
 
-pub use generated::{AIOracle, Prompt};
+pub use generated::{AIOracle, DisputeGame, DisputeGameFactory, PreimageOracle, Prompt, RISCV};
 
 /// The `contracts/` directory of this checkout (or `CONTRACTS_DIR` if set).
 pub fn contracts_dir() -> PathBuf {

@@ -1,0 +1,452 @@
+//! Playing the dispute game (`contracts/src/dispute/DisputeGame.sol`) from Rust.
+//!
+//! Three layers, each usable alone:
+//! - [`GameState`]: a typed snapshot of a game ([`GameClient::state`]): the disputed range
+//!   `[lo, hi]`, the agreed hash at `lo`, the asserted hash at `hi` and who owns it, the pending
+//!   midpoint, whose turn it is and until when.
+//! - [`decide`]: the honest strategy as a pure function of that snapshot, the player's side, the
+//!   time, and the player's own trace (`hash_at(position)` = its VM state hash after `position`
+//!   steps; past the halt, the final state). It returns the next [`Action`].
+//! - [`GameClient`]: sends that action (`reveal`, `move`, `step`, `claimTimeout`) and returns the
+//!   receipt.
+//!
+//! A player answers `hash_at` from VM checkpoints (`oracle_fpvm::checkpoint::Checkpoints::vm_at`)
+//! and the final step's witness from `Checkpoints::witness_at(lo)`; see
+//! `tests/anvil_game.rs` for a whole game against a real guest trace.
+//!
+//! ```no_run
+//! # async fn play<P: alloy::providers::Provider>(provider: P, game: alloy::primitives::Address,
+//! #     me: alloy::primitives::Address, now: u64) -> Result<(), oracle_contracts::game::GameError> {
+//! use oracle_contracts::game::{decide, Action, GameClient, Side};
+//! let client = GameClient::new(game, &provider);
+//! let state = client.state().await?;
+//! let hash_at = |_pos: u64| Ok::<_, std::convert::Infallible>(alloy::primitives::B256::ZERO);
+//! match decide(&state, Side::Defender, now, hash_at).unwrap() {
+//!     Action::Move { agree, mid_hash, .. } => { client.make_move(me, agree, mid_hash).await?; }
+//!     _ => {}
+//! }
+//! # Ok(()) }
+//! ```
+
+use alloy::{
+    primitives::{Address, Bytes, B256},
+    providers::Provider,
+    rpc::types::TransactionReceipt,
+};
+
+use crate::{AIOracle, DisputeGame};
+
+/// A side of a game.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The submitter of the challenged result.
+    Defender,
+    /// The challenger.
+    Challenger,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Defender => Side::Challenger,
+            Side::Challenger => Side::Defender,
+        }
+    }
+}
+
+/// A game's outcome so far (`GameStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Still being played.
+    InProgress,
+    /// The challenger won: the challenged result is replaced.
+    ChallengerWins,
+    /// The defender won: the result stands.
+    DefenderWins,
+}
+
+/// A snapshot of a game (`DisputeGame.gameState()`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GameState {
+    /// Outcome so far.
+    pub status: Status,
+    /// Lower end of the disputed range (steps); its hash is agreed.
+    pub lo: u64,
+    /// Upper end of the disputed range (steps); its hash is asserted by `hi_owner`.
+    pub hi: u64,
+    /// The midpoint position (of the pending hash, or the next one to post).
+    pub mid: u64,
+    /// The agreed state hash at `lo`.
+    pub lo_hash: B256,
+    /// The state hash at `hi` asserted by `hi_owner`.
+    pub hi_hash: B256,
+    /// The opponent's hash at `mid` awaiting a verdict (zero before the first move and at one step).
+    pub mid_hash: B256,
+    /// Whose turn it is.
+    pub to_move: Side,
+    /// Who asserts `hi_hash`.
+    pub hi_owner: Side,
+    /// Whether the defender revealed its final state.
+    pub defender_revealed: bool,
+    /// Whether the challenger revealed its final state.
+    pub challenger_revealed: bool,
+    /// Unix time after which the side to move has run out of time.
+    pub deadline: u64,
+    /// Seconds the defender had left at its last move.
+    pub defender_clock: u32,
+    /// Seconds the challenger had left at its last move.
+    pub challenger_clock: u32,
+}
+
+impl GameState {
+    /// Whether the range is one step (the next action is `step`).
+    pub fn at_one_step(&self) -> bool {
+        self.hi - self.lo == 1
+    }
+
+    /// Whether `side` revealed its final state.
+    pub fn revealed(&self, side: Side) -> bool {
+        match side {
+            Side::Defender => self.defender_revealed,
+            Side::Challenger => self.challenger_revealed,
+        }
+    }
+
+    /// The winner, once the game is over.
+    pub fn winner(&self) -> Option<Side> {
+        match self.status {
+            Status::InProgress => None,
+            Status::ChallengerWins => Some(Side::Challenger),
+            Status::DefenderWins => Some(Side::Defender),
+        }
+    }
+}
+
+/// What a player does next ([`decide`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The game is over.
+    Over,
+    /// Show the final state behind the own claim (`reveal`), before anything else.
+    Reveal,
+    /// The opponent is to move and still has time.
+    Wait,
+    /// The opponent's clock ran out: `claimTimeout`.
+    ClaimTimeout,
+    /// `move(agree, mid_hash)`: the verdict on the pending midpoint and the own hash at the new one
+    /// (`mid_position`; none, and a zero hash, when the verdict leaves one step).
+    Move {
+        /// Whether the opponent's pending midpoint hash is right.
+        agree: bool,
+        /// The own hash at `mid_position`.
+        mid_hash: B256,
+        /// Position of `mid_hash`.
+        mid_position: Option<u64>,
+    },
+    /// `step(state, proof)` with the witness of the step from `pre` (the agreed `lo`).
+    Step {
+        /// The pre-state position.
+        pre: u64,
+    },
+}
+
+/// The honest strategy: the next action of `me` in `state` at unix time `now`, where `hash_at(i)`
+/// is `me`'s state hash after `i` steps. Agree with a pending midpoint exactly when it equals the
+/// own hash there; post the own hash at the new midpoint. At one step, execute it.
+pub fn decide<E>(
+    state: &GameState,
+    me: Side,
+    now: u64,
+    mut hash_at: impl FnMut(u64) -> Result<B256, E>,
+) -> Result<Action, E> {
+    if state.status != Status::InProgress {
+        return Ok(Action::Over);
+    }
+    if state.to_move != me {
+        return Ok(if now > state.deadline {
+            Action::ClaimTimeout
+        } else if !state.revealed(me) {
+            Action::Reveal
+        } else {
+            Action::Wait
+        });
+    }
+    if !state.revealed(me) {
+        return Ok(Action::Reveal);
+    }
+    if state.at_one_step() {
+        return Ok(Action::Step { pre: state.lo });
+    }
+    let (mut lo, mut hi) = (state.lo, state.hi);
+    let mut agree = false;
+    if state.mid_hash != B256::ZERO {
+        agree = hash_at(state.mid)? == state.mid_hash;
+        if agree {
+            lo = state.mid;
+        } else {
+            hi = state.mid;
+        }
+    }
+    if hi - lo == 1 {
+        return Ok(Action::Move {
+            agree,
+            mid_hash: B256::ZERO,
+            mid_position: None,
+        });
+    }
+    let mid = lo + (hi - lo) / 2;
+    Ok(Action::Move {
+        agree,
+        mid_hash: hash_at(mid)?,
+        mid_position: Some(mid),
+    })
+}
+
+/// Why a game call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GameError {
+    /// Sending or estimating a call failed (RPC error, revert on estimation, ...).
+    #[error("game call failed: {0}")]
+    Contract(#[from] alloy::contract::Error),
+    /// Waiting for a transaction's receipt failed.
+    #[error("waiting for the receipt failed: {0}")]
+    Pending(#[from] alloy::providers::PendingTransactionError),
+    /// A transaction was mined but reverted.
+    #[error("`{0}` reverted")]
+    Reverted(&'static str),
+    /// The contract returned a status this crate does not know.
+    #[error("unknown game status {0}")]
+    UnknownStatus(u8),
+}
+
+/// A dispute game on chain.
+pub struct GameClient<P> {
+    game: DisputeGame::DisputeGameInstance<P>,
+}
+
+impl<P: Provider> GameClient<P> {
+    /// The game at `address`.
+    pub fn new(address: Address, provider: P) -> Self {
+        Self {
+            game: DisputeGame::new(address, provider),
+        }
+    }
+
+    /// The game of dispute `dispute_id` of `oracle` (`AIOracle.getDispute(id).game`).
+    pub async fn of_dispute(
+        oracle: &AIOracle::AIOracleInstance<P>,
+        dispute_id: alloy::primitives::U256,
+        provider: P,
+    ) -> Result<Self, GameError> {
+        let d = oracle.getDispute(dispute_id).call().await?;
+        Ok(Self::new(d.game, provider))
+    }
+
+    /// The game's address.
+    pub fn address(&self) -> Address {
+        *self.game.address()
+    }
+
+    /// The typed binding, for anything this API does not wrap.
+    pub fn contract(&self) -> &DisputeGame::DisputeGameInstance<P> {
+        &self.game
+    }
+
+    /// The game's parameters (request, players, claims, output hashes, model).
+    pub async fn params(&self) -> Result<crate::DisputeGame::GameParams, GameError> {
+        Ok(self.game.params().call().await?)
+    }
+
+    /// The side `who` plays, if any.
+    pub async fn side_of(&self, who: Address) -> Result<Option<Side>, GameError> {
+        let p = self.params().await?;
+        Ok(if who == p.submitter {
+            Some(Side::Defender)
+        } else if who == p.challenger {
+            Some(Side::Challenger)
+        } else {
+            None
+        })
+    }
+
+    /// A snapshot of the game.
+    pub async fn state(&self) -> Result<GameState, GameError> {
+        let v = self.game.gameState().call().await?;
+        let status = match v.status {
+            0 => Status::InProgress,
+            1 => Status::ChallengerWins,
+            2 => Status::DefenderWins,
+            s => return Err(GameError::UnknownStatus(s)),
+        };
+        let side = |defender: bool| {
+            if defender {
+                Side::Defender
+            } else {
+                Side::Challenger
+            }
+        };
+        Ok(GameState {
+            status,
+            lo: v.lo,
+            hi: v.hi,
+            mid: v.mid,
+            lo_hash: v.loHash,
+            hi_hash: v.hiHash,
+            mid_hash: v.midHash,
+            to_move: side(v.defenderToMove),
+            hi_owner: side(v.defenderOwnsHi),
+            defender_revealed: v.defenderRevealed,
+            challenger_revealed: v.challengerRevealed,
+            deadline: v.deadline.saturating_to::<u64>(),
+            defender_clock: v.defenderClock,
+            challenger_clock: v.challengerClock,
+        })
+    }
+
+    /// `reveal(state)`: the 245-byte final state encoding behind a claim.
+    pub async fn reveal(
+        &self,
+        from: Address,
+        final_state: Vec<u8>,
+    ) -> Result<TransactionReceipt, GameError> {
+        let call = self.game.reveal(Bytes::from(final_state)).from(from);
+        finish(call.send().await?.get_receipt().await?, "reveal")
+    }
+
+    /// `move(agree, midHash)`.
+    pub async fn make_move(
+        &self,
+        from: Address,
+        agree: bool,
+        mid_hash: B256,
+    ) -> Result<TransactionReceipt, GameError> {
+        let call = self.game.r#move(agree, mid_hash).from(from);
+        finish(call.send().await?.get_receipt().await?, "move")
+    }
+
+    /// `step(state, proof)`: the witness of the step from the agreed `lo` (`fpvm` witness).
+    pub async fn step(
+        &self,
+        from: Address,
+        state: Vec<u8>,
+        proof: Vec<u8>,
+    ) -> Result<TransactionReceipt, GameError> {
+        let call = self
+            .game
+            .step(Bytes::from(state), Bytes::from(proof))
+            .from(from);
+        finish(call.send().await?.get_receipt().await?, "step")
+    }
+
+    /// `claimTimeout()`.
+    pub async fn claim_timeout(&self, from: Address) -> Result<TransactionReceipt, GameError> {
+        let call = self.game.claimTimeout().from(from);
+        finish(call.send().await?.get_receipt().await?, "claimTimeout")
+    }
+}
+
+fn finish(receipt: TransactionReceipt, what: &'static str) -> Result<TransactionReceipt, GameError> {
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(GameError::Reverted(what))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    fn h(i: u64) -> B256 {
+        B256::left_padding_from(&i.to_be_bytes())
+    }
+
+    fn state(lo: u64, hi: u64, mid_hash: B256, to_move: Side) -> GameState {
+        GameState {
+            status: Status::InProgress,
+            lo,
+            hi,
+            mid: lo + (hi - lo) / 2,
+            lo_hash: h(lo),
+            hi_hash: h(hi),
+            mid_hash,
+            to_move,
+            hi_owner: Side::Defender,
+            defender_revealed: true,
+            challenger_revealed: true,
+            deadline: 100,
+            defender_clock: 60,
+            challenger_clock: 60,
+        }
+    }
+
+    #[test]
+    fn decide_follows_the_rules() {
+        let trace = |i: u64| Ok::<_, Infallible>(h(i));
+        // first move: no verdict, the own hash at the midpoint
+        let s = state(0, 16, B256::ZERO, Side::Challenger);
+        assert_eq!(
+            decide(&s, Side::Challenger, 0, trace).unwrap(),
+            Action::Move {
+                agree: false,
+                mid_hash: h(8),
+                mid_position: Some(8)
+            }
+        );
+        // a right midpoint is agreed: lo moves up, the next midpoint is 12
+        let s = state(0, 16, h(8), Side::Defender);
+        assert_eq!(
+            decide(&s, Side::Defender, 0, trace).unwrap(),
+            Action::Move {
+                agree: true,
+                mid_hash: h(12),
+                mid_position: Some(12)
+            }
+        );
+        // a wrong one is denied: hi moves down to 8, the next midpoint is 4
+        let s = state(0, 16, h(99), Side::Defender);
+        assert_eq!(
+            decide(&s, Side::Defender, 0, trace).unwrap(),
+            Action::Move {
+                agree: false,
+                mid_hash: h(4),
+                mid_position: Some(4)
+            }
+        );
+        // a verdict that leaves one step posts nothing; at one step, step
+        let s = state(4, 6, h(5), Side::Defender);
+        assert_eq!(
+            decide(&s, Side::Defender, 0, trace).unwrap(),
+            Action::Move {
+                agree: true,
+                mid_hash: B256::ZERO,
+                mid_position: None
+            }
+        );
+        let s = state(5, 6, B256::ZERO, Side::Defender);
+        assert_eq!(
+            decide(&s, Side::Defender, 0, trace).unwrap(),
+            Action::Step { pre: 5 }
+        );
+        // the opponent's turn: wait, or claim the timeout after its deadline
+        assert_eq!(
+            decide(&s, Side::Challenger, 100, trace).unwrap(),
+            Action::Wait
+        );
+        assert_eq!(
+            decide(&s, Side::Challenger, 101, trace).unwrap(),
+            Action::ClaimTimeout
+        );
+        // reveal first
+        let mut s = state(0, 16, B256::ZERO, Side::Challenger);
+        s.challenger_revealed = false;
+        assert_eq!(
+            decide(&s, Side::Challenger, 0, trace).unwrap(),
+            Action::Reveal
+        );
+        s.status = Status::DefenderWins;
+        assert_eq!(decide(&s, Side::Challenger, 0, trace).unwrap(), Action::Over);
+    }
+}
