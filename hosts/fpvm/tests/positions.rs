@@ -151,3 +151,102 @@ fn cli_runs_one_position_and_the_output_step() {
         field(&whole, "output commitment:")
     );
 }
+
+/// The two-phase game off chain: a liar whose chain is wrong at one position only
+/// (it posts a different token at position 10, then continues honestly from its
+/// own state) is found at that position by bisecting the phase-1 commitments, and
+/// the VM run of that single transition, from the agreed pre-state, commits the
+/// honest post-state, not the liar's.
+#[test]
+fn a_lie_at_one_position_is_found_there_and_settled_by_that_position_alone() {
+    use oracle_core::position::{encode_tokens, PositionState};
+    use std::collections::HashMap;
+
+    let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
+    let root = model_root(&bytes);
+    let model = Model::load(&bytes).unwrap();
+    let request = Request {
+        prompt: b"Once upon a time",
+        steps: 24,
+        sampling: SamplingParams::GREEDY,
+    };
+    // Honest commitments s_0..s_N: s_0 = the request, s_{t+1} = P_t, s_N = output.
+    let request_commitment = keccak(
+        &[
+            &root[..],
+            &keccak(request.prompt)[..],
+            &request.encode_params()[..],
+        ]
+        .concat(),
+    );
+    let mut honest =
+        vec![Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap()];
+    while honest.len() <= 24 {
+        let mut d = honest.last().unwrap().clone();
+        d.step(Exec::default()).unwrap();
+        honest.push(d);
+    }
+    let output =
+        |d: &Decoder<'_, '_>| oracle_core::position::output_hash(&model.tokenizer, d.tokens());
+    let mut s_honest = vec![request_commitment];
+    s_honest.extend(honest.iter().map(|d| d.state().hash()));
+    s_honest.push(output(honest.last().unwrap()));
+
+    // The liar: honest up to P_10, a different last token in P_11, honest after.
+    let lie_at = 10usize;
+    let truth = &honest[lie_at + 1];
+    let mut tokens = truth.tokens().to_vec();
+    let last = tokens.last_mut().unwrap();
+    *last = if *last == 5 { 6 } else { 5 };
+    let lied_tokens = encode_tokens(&tokens);
+    let lied_state = PositionState {
+        tokens_hash: keccak(&lied_tokens),
+        ..truth.state()
+    };
+    let mut store: HashMap<Hash, Vec<u8>> = truth
+        .preimages()
+        .into_iter()
+        .map(|p| (keccak(&p), p))
+        .collect();
+    store.insert(keccak(&lied_tokens), lied_tokens);
+    store.insert(lied_state.hash(), lied_state.encode().to_vec());
+    let mut liar = Decoder::restore(&model.weights, &root, &lied_state.hash(), |h| {
+        store.get(h).cloned()
+    })
+    .unwrap();
+    let mut s_liar = s_honest[..lie_at + 2].to_vec();
+    s_liar.push(liar.state().hash());
+    while liar.pos() < 24 {
+        liar.step(Exec::default()).unwrap();
+        s_liar.push(liar.state().hash());
+    }
+    s_liar.push(output(&liar));
+    let n = s_honest.len() - 1;
+    assert_eq!(s_liar.len(), n + 1);
+    assert_ne!(s_liar[n], s_honest[n], "the lie changes the posted output");
+
+    // Phase 1: bisection over 0..N; s_0 agreed, s_N disputed.
+    let (mut lo, mut hi, mut moves) = (0usize, n, 0);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if s_liar[mid] == s_honest[mid] {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        moves += 1;
+    }
+    assert!(moves <= (n as f64).log2().ceil() as usize);
+    // Transition lo -> lo + 1 is position lo - 1: the position of the lie.
+    assert_eq!(lo, lie_at + 1);
+    assert_eq!(s_liar[lo], s_honest[lo]);
+
+    // Phase 2: the VM runs that one position from the agreed pre-state.
+    let (code, out, steps) = run(position_oracle(&bytes, &request, &honest[lie_at]));
+    assert_eq!(code, 0);
+    assert_eq!(out, s_honest[lo + 1]);
+    assert_ne!(out, s_liar[lo + 1]);
+    eprintln!(
+        "lie at position {lie_at}: found after {moves} phase-1 moves; phase-2 trace {steps} steps"
+    );
+}
