@@ -221,9 +221,10 @@ pub struct KvTree {
 }
 
 impl KvTree {
-    /// An empty cache: every leaf `bytes32(0)`.
+    /// An empty cache: every leaf `bytes32(0)`. `seq_len` is at most 2^20 (the model
+    /// format checks it), so the capacity cannot overflow.
     pub fn new(n_layers: u32, seq_len: u32) -> KvTree {
-        let cap = seq_len.max(1).next_power_of_two();
+        let cap = seq_len.clamp(1, 1 << 20).next_power_of_two();
         let depth = cap.trailing_zeros();
         // empty[h]: root of an empty subtree of height h.
         let mut empty = vec![[0u8; 32]; depth as usize + 1];
