@@ -21,6 +21,7 @@ pub mod diffusion;
 pub mod format;
 pub mod generate;
 pub mod image_format;
+pub mod image_request;
 pub mod kernels;
 pub mod llama;
 pub mod math;

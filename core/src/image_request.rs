@@ -1,0 +1,121 @@
+//! One seeded image request, from the model file's bytes to the PNG bytes.
+//!
+//! This is the whole request path shared by the native `oracle run` (without
+//! `--noise`) and the VM guest, so both produce the same bytes by construction:
+//!
+//! - **ddpm-mnist** ([`ARCH_DDPM_MNIST`]): DDPM over the last `steps` of the 1000
+//!   steps, every noise (start and per step) from the integer PRNG seeded with
+//!   `seed` ([`DdpmNoise::Seed`]); the PNG is 28×28 gray, `clamp(z + 0.5, 0, 1)`.
+//! - **UNet2DModel** ([`ARCH_UNET2D`]): the start noise `(C, S, S)` from the PRNG
+//!   seeded with `seed` ([`fill_normal_q16`]), `S = max(sample_size,
+//!   side_multiple)`, then `steps` DDIM steps; the PNG is
+//!   `clamp(x / 2 + 0.5, 0, 1) · 255` (rounded half up) as gray (`C = 1`) or RGB
+//!   (`C = 3`), channels interleaved.
+//!
+//! Both models are unconditional: a non-empty prompt is rejected.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SampleError, SIZE};
+use crate::diffusion::noise::fill_normal_q16;
+use crate::diffusion::png::{encode, ColorType};
+use crate::diffusion::unet2d::{UNet2D, UNetError};
+use crate::error::FormatError;
+use crate::fixed::round_shift;
+use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST, ARCH_UNET2D};
+use crate::kernels::Exec;
+use crate::sampler::Rng;
+
+/// Why an image request produced no image.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageRequestError {
+    /// The file is not a loadable image model.
+    #[error("image model: {0}")]
+    Model(#[from] FormatError),
+    /// The model takes no prompt.
+    #[error("the model is unconditional: it takes no prompt")]
+    Prompt,
+    /// DDPM sampling rejected the request (steps outside `1..=1000`).
+    #[error("ddpm: {0}")]
+    Ddpm(#[from] SampleError),
+    /// DDIM sampling rejected the request (steps outside the schedule).
+    #[error("unet2d: {0}")]
+    UNet(#[from] UNetError),
+    /// The sample has a channel count with no PNG form, or a size PNG cannot hold.
+    #[error("a {channels}-channel {side}x{side} sample has no PNG form")]
+    NoPng {
+        /// Channels of the sample.
+        channels: usize,
+        /// Side of the sample.
+        side: usize,
+    },
+}
+
+/// An image request: the seed of the integer PRNG and the sampler's step count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageRequest<'p> {
+    /// Prompt bytes (must be empty for the unconditional models).
+    pub prompt: &'p [u8],
+    /// DDPM steps (the last `steps` of 1000) or DDIM inference steps.
+    pub steps: u32,
+    /// Seed of every noise draw.
+    pub seed: u64,
+}
+
+/// Run `request` on the image model file `bytes` and return the PNG bytes.
+///
+/// `exec` only changes speed: every kernel choice gives the same bytes.
+pub fn run_image_request(
+    bytes: &[u8],
+    exec: Exec,
+    request: &ImageRequest<'_>,
+) -> Result<Vec<u8>, ImageRequestError> {
+    let file = ImageModelFile::parse(bytes)?;
+    if !request.prompt.is_empty() {
+        return Err(ImageRequestError::Prompt);
+    }
+    let steps = request.steps as usize;
+    match file.arch {
+        ARCH_DDPM_MNIST => {
+            let model = DdpmMnist::from_file(&file)?;
+            let z = model.sample(exec, steps, DdpmNoise::Seed(request.seed))?;
+            let side = SIZE as u32;
+            encode(&to_pixels(&z), side, side, ColorType::Gray).ok_or(ImageRequestError::NoPng {
+                channels: 1,
+                side: SIZE,
+            })
+        }
+        ARCH_UNET2D => {
+            let model = UNet2D::from_file(&file)?;
+            let side = model.sample_size.max(model.side_multiple());
+            let channels = model.in_channels;
+            let no_png = ImageRequestError::NoPng { channels, side };
+            let color = match channels {
+                1 => ColorType::Gray,
+                3 => ColorType::Rgb,
+                _ => return Err(no_png),
+            };
+            // PNG sides are u32; a side past 2^16 would not fit memory anyway.
+            let side_u32 = u32::try_from(side)
+                .ok()
+                .filter(|&s| s <= 1 << 16)
+                .ok_or(no_png.clone())?;
+            let hw = side.checked_mul(side).ok_or(no_png.clone())?;
+            let n = hw.checked_mul(channels).ok_or(no_png.clone())?;
+            let mut start = vec![0i32; n];
+            fill_normal_q16(&mut Rng::new(request.seed), &mut start);
+            let x = model.sample(exec, start, side, side, steps)?;
+            let mut px = vec![0u8; n];
+            for (i, &v) in x.iter().enumerate() {
+                // clamp(x / 2 + 0.5, 0, 1) in Q16 (the halving truncates toward
+                // zero, as `oracle run` always did), times 255, rounded half up:
+                // at most 65536 · 255 < 2^24, so the result is at most 255.
+                let q = (i64::from(v) / 2 + 32768).clamp(0, 65536);
+                px[(i % hw) * channels + i / hw] = round_shift(q * 255, 16) as u8;
+            }
+            encode(&px, side_u32, side_u32, color).ok_or(no_png)
+        }
+        other => Err(FormatError::UnsupportedArch(other).into()),
+    }
+}
