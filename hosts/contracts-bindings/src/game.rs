@@ -346,7 +346,10 @@ impl<P: Provider> GameClient<P> {
     }
 }
 
-fn finish(receipt: TransactionReceipt, what: &'static str) -> Result<TransactionReceipt, GameError> {
+fn finish(
+    receipt: TransactionReceipt,
+    what: &'static str,
+) -> Result<TransactionReceipt, GameError> {
     if receipt.status() {
         Ok(receipt)
     } else {
@@ -447,6 +450,9 @@ mod tests {
             Action::Reveal
         );
         s.status = Status::DefenderWins;
-        assert_eq!(decide(&s, Side::Challenger, 0, trace).unwrap(), Action::Over);
+        assert_eq!(
+            decide(&s, Side::Challenger, 0, trace).unwrap(),
+            Action::Over
+        );
     }
 }

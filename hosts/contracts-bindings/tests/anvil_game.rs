@@ -1,0 +1,415 @@
+//! A whole dispute game on a real anvil, against a real guest trace: the stories260K W8 model,
+//! the real guest ELF, a short greedy request. The honest side answers every bisection query
+//! from `oracle_fpvm` checkpoints and proves the final step with an `fpvm` witness executed by
+//! `RISCV.step` through the game; the liar follows the true trace up to a point and its own
+//! after it. Two games: an honest operator against a lying challenger, and a lying operator
+//! against an honest challenger. Each must end with the honest side winning, AIOracle applying
+//! the outcome (the honest output is what finalizes) and the bonds moving to the winner. Prints
+//! the moves and the gas per side (receipts' `gasUsed`, 21,000 base included).
+
+use std::sync::Arc;
+
+use alloy::{
+    node_bindings::Anvil,
+    primitives::{keccak256, Address, Bytes, B256, U256},
+    providers::{Provider, ProviderBuilder},
+};
+use oracle_contracts::{
+    anvil_path,
+    devnet::{self, DevnetConfig},
+    game::{decide, Action, GameClient, Side, Status},
+    AIOracle,
+};
+use oracle_core::quant::QType;
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_fpvm::layout::state as off;
+use oracle_fpvm::preimage::guest_oracle;
+use oracle_fpvm::state::state_hash;
+use oracle_fpvm::{Checkpoints, SharedOracle, Vm};
+use oracle_tests::{guest_elf, LLAMA_FIXTURES};
+
+const PROMPT: &[u8] = b"Once upon a time";
+const POSITIONS: u32 = 4;
+
+/// The true trace of the request, answered from checkpoints.
+struct Trace {
+    cp: Checkpoints,
+    total: u64,
+    final_state: Vec<u8>,
+    final_hash: B256,
+    output: Vec<u8>,
+}
+
+impl Trace {
+    fn hash_at(&self, i: u64) -> B256 {
+        if i >= self.total {
+            return self.final_hash;
+        }
+        let mut vm = self.cp.vm_at(i).expect("replay from a checkpoint");
+        B256::from(vm.state_hash())
+    }
+}
+
+/// A liar: the true trace below `from`, its own running states from there, its claim at `top`.
+struct Liar<'a> {
+    truth: &'a Trace,
+    from: u64,
+    top: u64,
+    final_state: Vec<u8>,
+    final_hash: B256,
+    output: Vec<u8>,
+}
+
+impl Liar<'_> {
+    fn new(truth: &Trace, from: u64, top: u64) -> Liar<'_> {
+        let output = b"Once upon a time there was a lie.\n".to_vec();
+        let mut fs = truth.final_state.clone();
+        fs[off::OUTPUT..off::OUTPUT + 32].copy_from_slice(keccak256(&output).as_slice());
+        let enc: [u8; off::SIZE] = fs.as_slice().try_into().expect("state size");
+        Liar {
+            truth,
+            from,
+            top,
+            final_hash: B256::from(state_hash(&enc)),
+            final_state: fs,
+            output,
+        }
+    }
+
+    fn hash_at(&self, i: u64) -> B256 {
+        if i < self.from {
+            return self.truth.hash_at(i);
+        }
+        if i >= self.top {
+            return self.final_hash;
+        }
+        let mut h = keccak256([b"lie".as_slice(), &i.to_be_bytes()].concat());
+        h.0[0] = 3; // a running state
+        h
+    }
+}
+
+fn true_trace(model: &[u8], elf: &[u8]) -> (Trace, B256) {
+    let request = Request {
+        prompt: PROMPT,
+        steps: POSITIONS,
+        sampling: SamplingParams::GREEDY,
+    };
+    let loaded = Model::load(model).expect("model loads");
+    let mut output = loaded
+        .generate(Exec::default(), &request, |_| {})
+        .expect("native run")
+        .text;
+    output.push(b'\n');
+    let oracle: SharedOracle = Arc::new(guest_oracle(model, &request));
+    let mut vm = Vm::from_elf(elf, oracle).expect("guest loads");
+    let program = B256::from(vm.state_hash());
+    let cp = Checkpoints::record(&mut vm, 1 << 20, u64::MAX).expect("guest runs");
+    assert_eq!((vm.cpu.status, vm.cpu.exit_code), (1, 0), "guest exits 0");
+    assert_eq!(
+        vm.cpu.output,
+        *keccak256(&output),
+        "VM output = native output"
+    );
+    let trace = Trace {
+        total: vm.cpu.step,
+        final_state: vm.encode_state().to_vec(),
+        final_hash: B256::from(vm.state_hash()),
+        output,
+        cp,
+    };
+    (trace, program)
+}
+
+/// Gas and transactions of one side.
+#[derive(Default, Debug)]
+struct Tally {
+    txs: u64,
+    gas: u64,
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn whole_game_against_the_real_guest_trace() {
+    let elf = guest_elf();
+    let model = LLAMA_FIXTURES[0].model_file(QType::Q8);
+    let (truth, program) = true_trace(&model, &elf);
+    println!(
+        "stories260K W8, {POSITIONS} greedy positions: {} VM steps, {} checkpoints",
+        truth.total,
+        truth.cp.len()
+    );
+
+    let anvil = Anvil::at(anvil_path())
+        .port(0u16)
+        .try_spawn()
+        .expect("anvil starts (run .ci/contracts-install.sh)");
+    let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+    let accounts = anvil.addresses();
+    let (deployer, operator, challenger, user) =
+        (accounts[0], accounts[1], accounts[2], accounts[3]);
+
+    let mut config = DevnetConfig::default();
+    config.model.modelRoot = B256::from(oracle_core::merkle::model_root(&model));
+    config.model.programHash = program;
+    config.sampling_params = Request {
+        prompt: PROMPT,
+        steps: POSITIONS,
+        sampling: SamplingParams::GREEDY,
+    }
+    .encode_params()
+    .to_vec();
+    let depth = config.game_max_depth;
+    let top = 1u64 << depth;
+    assert!(truth.total < top, "the trace fits the bound");
+    let d = devnet::deploy(&provider, deployer, &config)
+        .await
+        .expect("deploy");
+    let oracle = AIOracle::new(d.oracle, provider.clone());
+    let bond = oracle
+        .bond()
+        .value(U256::from(10u128 * 10u128.pow(18)))
+        .from(operator);
+    assert!(bond
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+        .status());
+
+    // game 1: honest operator, lying challenger (departs a third of the way in)
+    let liar = Liar::new(&truth, truth.total / 3, top);
+    let (winner, def, chal) = play_one(
+        &provider,
+        &oracle,
+        d.model_id,
+        user,
+        (operator, challenger),
+        &truth,
+        &liar,
+        true,
+    )
+    .await;
+    assert_eq!(winner, Side::Defender);
+    report("honest operator vs lying challenger", depth, &def, &chal);
+
+    // game 2: lying operator (departs 1000 steps before the end), honest challenger
+    let liar = Liar::new(&truth, truth.total - 1000, top);
+    let (winner, def, chal) = play_one(
+        &provider,
+        &oracle,
+        d.model_id,
+        user,
+        (operator, challenger),
+        &truth,
+        &liar,
+        false,
+    )
+    .await;
+    assert_eq!(winner, Side::Challenger);
+    report("lying operator vs honest challenger", depth, &def, &chal);
+}
+
+fn report(what: &str, depth: u8, def: &Tally, chal: &Tally) {
+    println!(
+        "{what} (depth {depth}): {} transactions; defender {} txs {} gas, challenger {} txs {} gas (challenge included), total {} gas",
+        def.txs + chal.txs,
+        def.txs,
+        def.gas,
+        chal.txs,
+        chal.gas,
+        def.gas + chal.gas
+    );
+}
+
+/// Request, submit, challenge, play to the end, resolve, finalize. Returns the winner and the
+/// gas per side.
+#[allow(clippy::too_many_arguments)]
+async fn play_one<P: Provider + Clone>(
+    provider: &P,
+    oracle: &AIOracle::AIOracleInstance<P>,
+    model_id: U256,
+    user: Address,
+    (operator, challenger): (Address, Address),
+    truth: &Trace,
+    liar: &Liar<'_>,
+    operator_honest: bool,
+) -> (Side, Tally, Tally) {
+    let (mut def, mut chal) = (Tally::default(), Tally::default());
+    let gas_limit = 200_000u64;
+    let fee = oracle
+        .estimateFee(model_id, U256::from(gas_limit))
+        .call()
+        .await
+        .unwrap();
+    let req = oracle
+        .requestCallback(
+            model_id,
+            Bytes::from(PROMPT.to_vec()),
+            Address::ZERO,
+            gas_limit,
+            Bytes::new(),
+        )
+        .value(fee)
+        .from(user);
+    let id = req.call().await.unwrap();
+    assert!(req
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+        .status());
+
+    let (sub_out, sub_claim, ch_out, ch_claim) = if operator_honest {
+        (
+            &truth.output,
+            truth.final_hash,
+            &liar.output,
+            liar.final_hash,
+        )
+    } else {
+        (
+            &liar.output,
+            liar.final_hash,
+            &truth.output,
+            truth.final_hash,
+        )
+    };
+    let r = oracle
+        .submit(id, Bytes::from(sub_out.clone()), sub_claim)
+        .from(operator)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+    let bond = oracle.challengeBond().call().await.unwrap();
+    let ch = oracle
+        .challenge(
+            id,
+            keccak256(PROMPT),
+            Address::ZERO,
+            keccak256([]),
+            Bytes::from(ch_out.clone()),
+            ch_claim,
+        )
+        .value(U256::from(bond))
+        .from(challenger);
+    let did = ch.call().await.unwrap();
+    let r = ch.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(r.status());
+    chal.txs += 1;
+    chal.gas += r.gas_used;
+    println!(
+        "challenge (opens the game, writes its local data): {} gas",
+        r.gas_used
+    );
+
+    let game = GameClient::of_dispute(oracle, did, provider.clone())
+        .await
+        .unwrap();
+    assert_eq!(game.side_of(operator).await.unwrap(), Some(Side::Defender));
+    let (def_state, ch_state) = if operator_honest {
+        (&truth.final_state, &liar.final_state)
+    } else {
+        (&liar.final_state, &truth.final_state)
+    };
+    let r = game.reveal(operator, def_state.clone()).await.unwrap();
+    (def.txs, def.gas) = (def.txs + 1, def.gas + r.gas_used);
+    let r = game.reveal(challenger, ch_state.clone()).await.unwrap();
+    (chal.txs, chal.gas) = (chal.txs + 1, chal.gas + r.gas_used);
+
+    loop {
+        let s = game.state().await.unwrap();
+        if s.status != Status::InProgress {
+            break;
+        }
+        let me = s.to_move;
+        let honest = (me == Side::Defender) == operator_honest;
+        let from = if me == Side::Defender {
+            operator
+        } else {
+            challenger
+        };
+        let action = decide(&s, me, 0, |i| {
+            Ok::<_, std::convert::Infallible>(if honest {
+                truth.hash_at(i)
+            } else {
+                liar.hash_at(i)
+            })
+        })
+        .unwrap();
+        let r = match action {
+            Action::Move {
+                agree, mid_hash, ..
+            } => game.make_move(from, agree, mid_hash).await.unwrap(),
+            Action::Step { pre } => {
+                // the step is the true one whoever sends it: the chain executes it
+                let w = truth.cp.witness_at(pre).expect("witness from checkpoints");
+                let r = game.step(from, w.state, w.proof).await.unwrap();
+                println!("final step from {pre}: {} gas", r.gas_used);
+                r
+            }
+            other => panic!("unexpected action {other:?}"),
+        };
+        let t = if me == Side::Defender {
+            &mut def
+        } else {
+            &mut chal
+        };
+        t.txs += 1;
+        t.gas += r.gas_used;
+    }
+    let winner = game.state().await.unwrap().winner().expect("over");
+
+    let r = oracle
+        .resolveDispute(did)
+        .from(user)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+    let window = oracle
+        .getModel(model_id)
+        .call()
+        .await
+        .unwrap()
+        .challengeWindow;
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (u64::from(window) + 1,))
+        .await
+        .unwrap();
+    provider
+        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+        .await
+        .unwrap();
+    let r = oracle
+        .finalize(
+            id,
+            keccak256(PROMPT),
+            Address::ZERO,
+            Bytes::new(),
+            Bytes::from(truth.output.clone()),
+        )
+        .from(user)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status(), "the honest output finalizes");
+    assert_eq!(
+        oracle.getResult(id).call().await.unwrap().outputHash,
+        keccak256(&truth.output)
+    );
+    (winner, def, chal)
+}
