@@ -5,7 +5,8 @@
 //! after it. Two games: an honest operator against a lying challenger, and a lying operator
 //! against an honest challenger. Each must end with the honest side winning, AIOracle applying
 //! the outcome (the honest output is what finalizes) and the bonds moving to the winner. Prints
-//! the moves and the gas per side (receipts' `gasUsed`, 21,000 base included).
+//! the moves and the gas per side (receipts' `gasUsed`, 21,000 base included). A third game: the
+//! challenger stops answering and the operator wins on time (`claimTimeout`).
 
 use std::sync::Arc;
 
@@ -209,6 +210,163 @@ async fn whole_game_against_the_real_guest_trace() {
     .await;
     assert_eq!(winner, Side::Challenger);
     report("lying operator vs honest challenger", depth, &def, &chal);
+
+    // game 3: the challenger stops answering after its challenge; the operator claims the timeout
+    silent_challenger_loses_on_time(
+        &provider,
+        &oracle,
+        d.model_id,
+        user,
+        (operator, challenger),
+        &truth,
+        &liar,
+    )
+    .await;
+}
+
+/// The latest block's timestamp.
+async fn now<P: Provider>(provider: &P) -> u64 {
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .expect("latest block");
+    block.header.timestamp
+}
+
+async fn advance<P: Provider>(provider: &P, seconds: u64) {
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (seconds,))
+        .await
+        .unwrap();
+    provider
+        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+        .await
+        .unwrap();
+}
+
+async fn silent_challenger_loses_on_time<P: Provider + Clone>(
+    provider: &P,
+    oracle: &AIOracle::AIOracleInstance<P>,
+    model_id: U256,
+    user: Address,
+    (operator, challenger): (Address, Address),
+    truth: &Trace,
+    liar: &Liar<'_>,
+) {
+    let id = request(oracle, model_id, user).await;
+    let r = oracle
+        .submit(id, Bytes::from(truth.output.clone()), truth.final_hash)
+        .from(operator)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+    let did = challenge(oracle, id, challenger, &liar.output, liar.final_hash)
+        .await
+        .0;
+    let game = GameClient::of_dispute(oracle, did, provider.clone())
+        .await
+        .unwrap();
+    let hash_at = |i: u64| Ok::<_, std::convert::Infallible>(truth.hash_at(i));
+    let s = game.state().await.unwrap();
+    assert_eq!(
+        decide(&s, Side::Defender, now(provider).await, hash_at).unwrap(),
+        Action::Reveal
+    );
+    game.reveal(operator, truth.final_state.clone())
+        .await
+        .unwrap();
+    let s = game.state().await.unwrap();
+    assert_eq!(
+        decide(&s, Side::Defender, now(provider).await, hash_at).unwrap(),
+        Action::Wait
+    );
+    let clock = s.challenger_clock;
+    advance(provider, u64::from(clock) + 1).await;
+    let s = game.state().await.unwrap();
+    assert_eq!(
+        decide(&s, Side::Defender, now(provider).await, hash_at).unwrap(),
+        Action::ClaimTimeout
+    );
+    let r = game.claim_timeout(operator).await.unwrap();
+    println!(
+        "silent challenger: claimTimeout after {clock} s, {} gas",
+        r.gas_used
+    );
+    assert_eq!(game.state().await.unwrap().winner(), Some(Side::Defender));
+    let r = oracle
+        .resolveDispute(did)
+        .from(user)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+}
+
+async fn request<P: Provider>(
+    oracle: &AIOracle::AIOracleInstance<P>,
+    model_id: U256,
+    user: Address,
+) -> U256 {
+    let gas_limit = 200_000u64;
+    let fee = oracle
+        .estimateFee(model_id, U256::from(gas_limit))
+        .call()
+        .await
+        .unwrap();
+    let req = oracle
+        .requestCallback(
+            model_id,
+            Bytes::from(PROMPT.to_vec()),
+            Address::ZERO,
+            gas_limit,
+            Bytes::new(),
+        )
+        .value(fee)
+        .from(user);
+    let id = req.call().await.unwrap();
+    assert!(req
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+        .status());
+    id
+}
+
+/// `challenge` with the challenge bond; returns the dispute id and the gas used.
+async fn challenge<P: Provider>(
+    oracle: &AIOracle::AIOracleInstance<P>,
+    id: U256,
+    challenger: Address,
+    output: &[u8],
+    claim: B256,
+) -> (U256, u64) {
+    let bond = oracle.challengeBond().call().await.unwrap();
+    let ch = oracle
+        .challenge(
+            id,
+            keccak256(PROMPT),
+            Address::ZERO,
+            keccak256([]),
+            Bytes::from(output.to_vec()),
+            claim,
+        )
+        .value(U256::from(bond))
+        .from(challenger);
+    let did = ch.call().await.unwrap();
+    let r = ch.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(r.status());
+    (did, r.gas_used)
 }
 
 fn report(what: &str, depth: u8, def: &Tally, chal: &Tally) {
