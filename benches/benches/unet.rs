@@ -1,0 +1,327 @@
+//! UNet step time, integer vs float32 in the same run, for each image fixture
+//! (ddpm-mnist's CNN, tiny-unet2d's UNet2DModel and its 10-step DDIM pipeline), and
+//! a synthetic UNet2DModel of Stable Diffusion 1.5's shape (channels
+//! 320/640/1280/1280, two ResNets per block, self-attention at the first three
+//! levels and in the mid block, heads of 40, 4×64×64 latents, random Q8 weights):
+//! seconds per UNet step on one core, to plan real-size serving. The synthetic UNet
+//! has no cross-attention (that is UNet2DConditionModel's); it is the conv and
+//! self-attention cost, which dominates.
+//!
+//! Each fixture bench first checks that scalar, SIMD and two threads give the same
+//! integer output. `cargo bench -p oracle-benches --bench unet`.
+// criterion's macros generate undocumented items.
+#![allow(missing_docs)]
+#![allow(clippy::float_arithmetic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use oracle_benches::{random_quant, Xorshift};
+use oracle_core::diffusion::ddpm_mnist::DdpmMnist as IntDdpm;
+use oracle_core::diffusion::noise::fill_normal_q16;
+use oracle_core::diffusion::unet2d::*;
+use oracle_core::image_format::{ImageModelFile, ImageModelWriter, ARCH_UNET2D};
+use oracle_core::quant::QType;
+use oracle_core::sampler::Rng;
+use oracle_core::Exec;
+use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
+use oracle_quant::diffusion::Tensor;
+use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
+use oracle_quant::image::unet2d::{export_unet2d, load_folder};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+fn q16_to_f32(v: &[i32]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32 / 65536.0).collect()
+}
+
+fn ddpm_mnist(c: &mut Criterion) {
+    let float = DdpmMnist::load_pth(&fixtures().join("models/ddpm-mnist/ddpm_mnist.pth")).unwrap();
+    let bytes = export_ddpm_mnist(&float, DEFAULT_GROUP).unwrap();
+    let file = ImageModelFile::parse(&bytes).unwrap();
+    let int = IntDdpm::from_file(&file).unwrap();
+    let mut z = vec![0i32; 784];
+    fill_normal_q16(&mut Rng::new(1), &mut z);
+    let zf = Tensor::new(vec![1, 28, 28], q16_to_f32(&z)).unwrap();
+    let simd = Exec {
+        simd: true,
+        threads: 1,
+    };
+    let want = int.eps(Exec::SCALAR, &z, 500);
+    assert_eq!(int.eps(simd, &z, 500), want);
+    assert_eq!(
+        int.eps(
+            Exec {
+                simd: true,
+                threads: 2
+            },
+            &z,
+            500
+        ),
+        want
+    );
+    let mut g = c.benchmark_group("ddpm-mnist step");
+    g.sample_size(20);
+    g.bench_function("integer", |b| b.iter(|| int.eps(simd, black_box(&z), 500)));
+    g.bench_function("float32", |b| {
+        b.iter(|| float.eps(black_box(&zf), 0.5).unwrap())
+    });
+    g.finish();
+}
+
+fn tiny_unet2d(c: &mut Criterion) {
+    let (float, ddim) = load_folder(&fixtures().join("models/tiny-unet2d")).unwrap();
+    let bytes = export_unet2d(&float, &ddim, DEFAULT_GROUP).unwrap();
+    let file = ImageModelFile::parse(&bytes).unwrap();
+    let int = UNet2D::from_file(&file).unwrap();
+    let mut x = vec![0i32; 3 * 16 * 16];
+    fill_normal_q16(&mut Rng::new(1), &mut x);
+    let xf = Tensor::new(vec![3, 16, 16], q16_to_f32(&x)).unwrap();
+    let simd = Exec {
+        simd: true,
+        threads: 1,
+    };
+    let want = int.forward(Exec::SCALAR, &x, 16, 16, 901);
+    assert_eq!(int.forward(simd, &x, 16, 16, 901), want);
+    assert_eq!(
+        int.forward(
+            Exec {
+                simd: true,
+                threads: 2
+            },
+            &x,
+            16,
+            16,
+            901
+        ),
+        want
+    );
+    let mut g = c.benchmark_group("tiny-unet2d");
+    g.sample_size(20);
+    g.bench_function("step integer", |b| {
+        b.iter(|| int.forward(simd, black_box(&x), 16, 16, 901))
+    });
+    g.bench_function("step float32", |b| {
+        b.iter(|| float.forward(black_box(&xf), 901.0).unwrap())
+    });
+    g.bench_function("DDIM 10 steps integer", |b| {
+        b.iter(|| int.sample(simd, black_box(x.clone()), 16, 16, 10).unwrap())
+    });
+    g.bench_function("DDIM 10 steps float32", |b| {
+        b.iter(|| {
+            let mut s = ddim.clone();
+            s.set_timesteps(10).unwrap();
+            let mut v = xf.clone();
+            for &t in &s.timesteps {
+                let e = float.forward(&v, t as f32).unwrap();
+                v.data = s.step(&e.data, t, &v.data).unwrap();
+            }
+            v
+        })
+    });
+    g.finish();
+}
+
+/// Random tensors for a UNet2DModel of the given shape, named as the loader wants.
+struct Synth {
+    w: ImageModelWriter,
+    rng: Xorshift,
+}
+
+impl Synth {
+    fn mat(&mut self, name: &str, rows: usize, cols: usize) {
+        let group = cols.min(64);
+        let (mut m, q) = random_quant(&mut self.rng, QType::Q8, rows, cols, group);
+        // Weights of standard deviation about 1/sqrt(cols): |q| ~ 73, scale 2^-30 m.
+        let target = ((1u64 << 30) as f64 / (73.0 * (cols as f64).sqrt())) as i32;
+        m.iter_mut()
+            .for_each(|v| *v = target + (*v).rem_euclid(target.max(2) / 2));
+        self.w.add_quant(
+            name,
+            QType::Q8,
+            rows as u32,
+            cols as u32,
+            group as u32,
+            30,
+            &m,
+            &q,
+        );
+    }
+    fn vec(&mut self, name: &str, n: usize, value: i32) {
+        self.w.add_i32(name, 1, n as u32, 16, &vec![value; n]);
+    }
+    fn conv(&mut self, p: &str, cin: usize, cout: usize, k: usize) {
+        self.mat(&format!("{p}.weight"), cout, cin * k * k);
+        self.vec(&format!("{p}.bias"), cout, 0);
+    }
+    fn lin(&mut self, p: &str, cin: usize, cout: usize) {
+        self.mat(&format!("{p}.weight"), cout, cin);
+        self.vec(&format!("{p}.bias"), cout, 0);
+    }
+    fn norm(&mut self, p: &str, c: usize) {
+        self.vec(&format!("{p}.weight"), c, 1 << 16);
+        self.vec(&format!("{p}.bias"), c, 0);
+    }
+    fn resnet(&mut self, p: &str, cin: usize, cout: usize, temb: usize) {
+        self.norm(&format!("{p}.norm1"), cin);
+        self.conv(&format!("{p}.conv1"), cin, cout, 3);
+        self.lin(&format!("{p}.time_emb_proj"), temb, cout);
+        self.norm(&format!("{p}.norm2"), cout);
+        self.conv(&format!("{p}.conv2"), cout, cout, 3);
+        if cin != cout {
+            self.conv(&format!("{p}.conv_shortcut"), cin, cout, 1);
+        }
+    }
+    fn attn(&mut self, p: &str, c: usize) {
+        self.norm(&format!("{p}.group_norm"), c);
+        for n in ["to_q", "to_k", "to_v", "to_out.0"] {
+            self.lin(&format!("{p}.{n}"), c, c);
+        }
+    }
+}
+
+/// The image model file of a random UNet2DModel with SD 1.5's channels.
+fn sd15_shaped_unet() -> Vec<u8> {
+    let boc = [320usize, 640, 1280, 1280];
+    let down_attn = [1u32, 1, 1, 0];
+    let up_attn = [0u32, 1, 1, 1];
+    let (n, layers, t) = (boc.len(), 2usize, 1000usize);
+    let mut words = vec![0u32; W_CHANNELS + 3 * n];
+    words[W_IN] = 4;
+    words[W_OUT] = 4;
+    words[W_BLOCKS] = n as u32;
+    words[W_LAYERS] = layers as u32;
+    words[W_HEAD_DIM] = 40;
+    words[W_GROUPS] = 32;
+    words[W_ATTN_GROUPS] = 32;
+    words[W_EPS] = 42950;
+    words[W_FLIP] = 1;
+    words[W_DOWN_PAD] = 1;
+    words[W_MID] = 1;
+    words[W_SAMPLE] = 64;
+    words[W_TRAIN_T] = t as u32;
+    for i in 0..n {
+        words[W_CHANNELS + i] = boc[i] as u32;
+        words[W_CHANNELS + n + i] = down_attn[i];
+        words[W_CHANNELS + 2 * n + i] = up_attn[i];
+    }
+    let mut s = Synth {
+        w: ImageModelWriter::new(ARCH_UNET2D, words),
+        rng: Xorshift(0x5D15),
+    };
+    let temb = boc[0] * 4;
+    s.conv("conv_in", 4, boc[0], 3);
+    s.lin("time_embedding.linear_1", boc[0], temb);
+    s.lin("time_embedding.linear_2", temb, temb);
+    let mut out_c = boc[0];
+    for i in 0..n {
+        let in_c = out_c;
+        out_c = boc[i];
+        for m in 0..layers {
+            s.resnet(
+                &format!("down_blocks.{i}.resnets.{m}"),
+                if m == 0 { in_c } else { out_c },
+                out_c,
+                temb,
+            );
+            if down_attn[i] == 1 {
+                s.attn(&format!("down_blocks.{i}.attentions.{m}"), out_c);
+            }
+        }
+        if i + 1 < n {
+            s.conv(
+                &format!("down_blocks.{i}.downsamplers.0.conv"),
+                out_c,
+                out_c,
+                3,
+            );
+        }
+    }
+    s.resnet("mid_block.resnets.0", boc[3], boc[3], temb);
+    s.attn("mid_block.attentions.0", boc[3]);
+    s.resnet("mid_block.resnets.1", boc[3], boc[3], temb);
+    let rev: Vec<usize> = boc.iter().rev().copied().collect();
+    let mut out_c = rev[0];
+    for i in 0..n {
+        let prev_c = out_c;
+        out_c = rev[i];
+        let in_c = rev[(i + 1).min(n - 1)];
+        for m in 0..=layers {
+            let skip = if m == layers { in_c } else { out_c };
+            let res_in = if m == 0 { prev_c } else { out_c };
+            s.resnet(
+                &format!("up_blocks.{i}.resnets.{m}"),
+                res_in + skip,
+                out_c,
+                temb,
+            );
+            if up_attn[i] == 1 {
+                s.attn(&format!("up_blocks.{i}.attentions.{m}"), out_c);
+            }
+        }
+        if i + 1 < n {
+            s.conv(&format!("up_blocks.{i}.upsamplers.0.conv"), out_c, out_c, 3);
+        }
+    }
+    s.norm("conv_norm_out", boc[0]);
+    s.conv("conv_out", boc[0], 4, 3);
+    let half = boc[0] / 2;
+    let freqs: Vec<i32> = (0..half)
+        .map(|i| {
+            ((-(10000f64.ln()) * i as f64 / half as f64).exp() / std::f64::consts::TAU
+                * 2f64.powi(32)) as i32
+        })
+        .collect();
+    s.w.add_i32("time_proj.freqs", 1, half as u32, 32, &freqs);
+    let ones = vec![1 << 30; t];
+    s.w.add_i32("scheduler.sqrt_alphas_cumprod", 1, t as u32, 30, &ones);
+    s.w.add_i32(
+        "scheduler.sqrt_one_minus_alphas_cumprod",
+        1,
+        t as u32,
+        30,
+        &vec![0; t],
+    );
+    s.w.add_i32(
+        "scheduler.inv_sqrt_alphas_cumprod",
+        1,
+        t as u32,
+        20,
+        &vec![1 << 20; t],
+    );
+    s.w.add_i32("scheduler.final", 1, 3, 30, &[1 << 30, 0, 1 << 30]);
+    s.w.finish()
+}
+
+fn sd15_shape(c: &mut Criterion) {
+    let bytes = sd15_shaped_unet();
+    let file = ImageModelFile::parse(&bytes).unwrap();
+    let unet = UNet2D::from_file(&file).unwrap();
+    let mut x = vec![0i32; 4 * 64 * 64];
+    fill_normal_q16(&mut Rng::new(1), &mut x);
+    let mut g = c.benchmark_group("sd15-shaped unet2d 64x64");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(1));
+    g.bench_function("integer step, 1 thread", |b| {
+        b.iter(|| {
+            unet.forward(
+                Exec {
+                    simd: true,
+                    threads: 1,
+                },
+                black_box(&x),
+                64,
+                64,
+                500,
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ddpm_mnist, tiny_unet2d, sd15_shape);
+criterion_main!(benches);
