@@ -6,13 +6,20 @@ import {console2} from "forge-std/console2.sol";
 
 import {AIOracle} from "../src/AIOracle.sol";
 import {Prompt} from "../src/Prompt.sol";
+import {DisputeGameFactory} from "../src/dispute/DisputeGameFactory.sol";
+import {IStepVerifier} from "../src/dispute/IStepVerifier.sol";
 import {IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
+import {PreimageOracle} from "../src/vm/PreimageOracle.sol";
+import {RISCV} from "../src/vm/RISCV.sol";
 
-/// @notice Deploys AIOracle + Prompt and registers one model on a local devnet (anvil).
+/// @notice Deploys AIOracle + Prompt, the dispute game factory (with RISCV and the PreimageOracle), and
+///         registers one model with its sampling parameters on a local devnet (anvil).
 /// @dev    . contracts/env.sh && cd contracts && "$ANVIL" &
 ///         "$FORGE" script script/DeployDevnet.s.sol --rpc-url http://127.0.0.1:8545 --broadcast \
 ///             --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-///         Optional env: MODEL_ROOT, PROGRAM_HASH (bytes32), MODEL_FEE (wei), CHALLENGE_WINDOW (s).
+///         Optional env: MODEL_ROOT, PROGRAM_HASH (bytes32), MODEL_FEE (wei), CHALLENGE_WINDOW (s),
+///         GAME_MAX_DEPTH (traces <= 2^depth steps, default 32), GAME_CLOCK (s per side, default 120),
+///         SAMPLING_PARAMS (bytes, default greedy with 64 positions).
 contract DeployDevnet is Script {
     /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly).
     uint256 internal constant SUBMISSION_BOND = 1 ether;
@@ -20,6 +27,8 @@ contract DeployDevnet is Script {
     uint256 internal constant CHALLENGER_REWARD_BPS = 5000;
     uint256 internal constant UNBOND_DELAY = 1 days;
     uint256 internal constant REQUEST_TIMEOUT = 1 hours;
+    /// @notice Greedy decoding of 64 positions (`Request::encode_params`), what `oracle devnet` serves.
+    bytes internal constant DEFAULT_SAMPLING_PARAMS = hex"0000004000000000000000000000000000000000";
 
     function run() external returns (AIOracle oracle, Prompt prompt, uint256 modelId) {
         AIOracle.ModelConfig memory c = AIOracle.ModelConfig({
@@ -45,11 +54,28 @@ contract DeployDevnet is Script {
             UNBOND_DELAY,
             REQUEST_TIMEOUT
         );
-        // No dispute game yet (challenges disabled); 1 gwei floor for the callback gas price.
-        oracle.setParameters(deployer, 0, 1 gwei, IDisputeGameFactory(address(0)));
+        PreimageOracle preimages = new PreimageOracle();
+        RISCV riscv = new RISCV(preimages);
+        DisputeGameFactory factory = new DisputeGameFactory(
+            deployer,
+            address(oracle),
+            IStepVerifier(address(riscv)),
+            preimages,
+            uint8(vm.envOr("GAME_MAX_DEPTH", uint256(32))),
+            uint32(vm.envOr("GAME_CLOCK", uint256(120)))
+        );
+        // 1 gwei floor for the callback gas price.
+        oracle.setParameters(deployer, 0, 1 gwei, IDisputeGameFactory(address(factory)));
         prompt = new Prompt(oracle, deployer);
         modelId = oracle.registerModel(c);
+        factory.setSamplingParams(
+            c.modelRoot, c.programHash, vm.envOr("SAMPLING_PARAMS", DEFAULT_SAMPLING_PARAMS)
+        );
         vm.stopBroadcast();
+
+        console2.log("DisputeGameFactory", address(factory));
+        console2.log("RISCV", address(riscv));
+        console2.log("PreimageOracle", address(preimages));
 
         console2.log("AIOracle", address(oracle));
         console2.log("Prompt", address(prompt));
