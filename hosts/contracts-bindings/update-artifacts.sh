@@ -10,7 +10,11 @@ mode="${1:-write}"
 (cd "$CONTRACTS_DIR" && "$FORGE" build --quiet)
 out_dir="$HERE/artifacts"
 [ "$mode" = "--check" ] && out_dir="$(mktemp -d)"
-for c in AIOracle Prompt DisputeGame DisputeGameFactory RISCV PreimageOracle; do
+# Each entry is <source file stem>:<contract>; the test receiver comes from test/utils/Receivers.sol.
+for entry in AIOracle:AIOracle Prompt:Prompt DisputeGame:DisputeGame DisputeGameFactory:DisputeGameFactory \
+  RISCV:RISCV PreimageOracle:PreimageOracle Receivers:RevertingReceiver; do
+  file="${entry%%:*}"
+  c="${entry##*:}"
   node -e '
     const fs = require("fs");
     const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
@@ -20,7 +24,7 @@ for c in AIOracle Prompt DisputeGame DisputeGameFactory RISCV PreimageOracle; do
       deployedBytecode: { object: a.deployedBytecode.object },
     };
     fs.writeFileSync(process.argv[2], JSON.stringify(trimmed, null, 1) + "\n");
-  ' "$CONTRACTS_DIR/out/$c.sol/$c.json" "$out_dir/$c.json"
+  ' "$CONTRACTS_DIR/out/$file.sol/$c.json" "$out_dir/$c.json"
 done
 if [ "$mode" = "--check" ]; then
   if ! diff -q "$out_dir" "$HERE/artifacts" >/dev/null; then

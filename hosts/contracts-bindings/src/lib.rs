@@ -69,9 +69,17 @@ mod generated {
         PreimageOracle,
         "artifacts/PreimageOracle.json"
     );
+
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        RevertingReceiver,
+        "artifacts/RevertingReceiver.json"
+    );
 }
 
-pub use generated::{AIOracle, DisputeGame, DisputeGameFactory, PreimageOracle, Prompt, RISCV};
+pub use generated::{
+    AIOracle, DisputeGame, DisputeGameFactory, PreimageOracle, Prompt, RevertingReceiver, RISCV,
+};
 
 /// The `contracts/` directory of this checkout (or `CONTRACTS_DIR` if set).
 pub fn contracts_dir() -> PathBuf {
