@@ -64,13 +64,14 @@ pub struct EvalImageArgs {
     /// The integer image model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// The float checkpoint it was converted from (ddpm-mnist `.pth`).
+    /// The float checkpoint it was converted from (ddpm-mnist `.pth`, or a diffusers
+    /// UNet2DModel folder).
     #[arg(long)]
     pub reference: PathBuf,
     /// Seeds of the noise (the integer PRNG's; both pipelines get the same values).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     pub seeds: Vec<u64>,
-    /// Sampling steps (ddpm-mnist: the last `steps` of its 1000).
+    /// Sampling steps (ddpm-mnist: the last `steps` of its 1000; UNet2D: DDIM steps).
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
     /// Threads for the integer pipeline (never changes its output).
@@ -93,8 +94,10 @@ pub struct EvalImageRow {
     pub steps: usize,
     /// PSNR of the integer image against the float one, dB.
     pub psnr_db: f64,
-    /// Largest absolute pixel difference in `[0, 1]`.
+    /// Largest absolute pixel difference in `[0, 1]` (UNet2D: of the raw sample).
     pub max_abs: f64,
+    /// UNet2D only: PSNR of one UNet forward (peak = the float output's range).
+    pub forward_psnr_db: Option<f64>,
 }
 
 /// Run the comparison; returns the rows and the samples (for the grid).
@@ -108,12 +111,28 @@ pub fn eval_image(
         path: args.model.clone(),
         source,
     })?;
-    let float = DdpmMnist::load_pth(&args.reference)?;
     let exec = Exec {
         simd: true,
         threads: args.threads.max(1),
     };
     let mut rows = Vec::new();
+    if args.reference.is_dir() {
+        // A diffusers UNet2DModel folder: DDIM from seeded start noise; PSNR of the
+        // final sample with the float sample's range as the peak.
+        let (unet, ddim) = super::unet2d::load_folder(&args.reference)?;
+        for &seed in &args.seeds {
+            let e = super::eval::eval_unet2d(&bytes, &unet, &ddim, seed, args.steps, exec)?;
+            rows.push(EvalImageRow {
+                seed,
+                steps: args.steps,
+                psnr_db: e.sample_raw.psnr_db,
+                max_abs: e.sample_raw.max_abs,
+                forward_psnr_db: Some(e.forward.psnr_db),
+            });
+        }
+        return Ok((rows, Vec::new()));
+    }
+    let float = DdpmMnist::load_pth(&args.reference)?;
     let mut samples = Vec::new();
     for &seed in &args.seeds {
         let s = eval_ddpm(&bytes, &float, seed, args.steps, exec)?;
@@ -122,6 +141,7 @@ pub fn eval_image(
             steps: args.steps,
             psnr_db: s.cmp.psnr_db,
             max_abs: s.cmp.max_abs,
+            forward_psnr_db: None,
         });
         samples.push(s);
     }
@@ -130,10 +150,13 @@ pub fn eval_image(
 
 /// A plain-text table of the rows.
 pub fn table(rows: &[EvalImageRow]) -> String {
-    let mut out = String::from("seed  steps  PSNR(dB)  max_abs\n");
+    let mut out = String::from("seed  steps  PSNR(dB)  max_abs  forward PSNR(dB)\n");
     for r in rows {
+        let fwd = r
+            .forward_psnr_db
+            .map_or("-".to_string(), |v| format!("{v:.2}"));
         out.push_str(&format!(
-            "{:<5} {:<6} {:>8.2}  {:.4}\n",
+            "{:<5} {:<6} {:>8.2}  {:.4}  {fwd}\n",
             r.seed, r.steps, r.psnr_db, r.max_abs
         ));
     }
