@@ -103,3 +103,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    #[test]
+    fn normal_pair_within_one_unit_of_box_muller(seed in any::<u64>()) {
+        use oracle_core::diffusion::noise::normal_pair_q16;
+        use oracle_core::sampler::Rng;
+        let mut rng = Rng::new(seed);
+        let mut twin = rng.clone();
+        let (z0, z1) = normal_pair_q16(&mut rng);
+        let (a, b) = (twin.next_u32(), twin.next_u32());
+        let u = (a as f64 + 1.0) / 4294967296.0;
+        let th = b as f64 / 4294967296.0 * std::f64::consts::TAU;
+        let r = (-2.0 * u.ln()).sqrt();
+        prop_assert!((z0 as f64 - r * th.cos() * Q16).abs() <= 1.0, "{z0} vs {}", r * th.cos() * Q16);
+        prop_assert!((z1 as f64 - r * th.sin() * Q16).abs() <= 1.0, "{z1} vs {}", r * th.sin() * Q16);
+    }
+}
