@@ -140,11 +140,13 @@ abstract contract DisputeBase is BaseTest {
         for (uint256 i = 0; i < 32; i++) {
             s[64 + i] = out[i];
         }
+        bytes8 stepBytes = bytes8(steps);
         for (uint256 i = 0; i < 8; i++) {
-            s[104 + i] = bytes1(uint8(steps >> (8 * (7 - i))));
+            s[104 + i] = stepBytes[i];
         }
+        bytes4 exitBytes = bytes4(exitCode);
         for (uint256 i = 0; i < 4; i++) {
-            s[112 + i] = bytes1(uint8(exitCode >> (8 * (3 - i))));
+            s[112 + i] = exitBytes[i];
         }
         s[116] = bytes1(status);
         s[0] = 0x42; // some memory root
