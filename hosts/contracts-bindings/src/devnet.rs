@@ -38,13 +38,16 @@ pub struct DevnetConfig {
     pub sampling_params: Vec<u8>,
 }
 
-/// Sampling parameters of greedy decoding of `steps` positions, as the guest reads them
-/// (`oracle_core::generate::Request::encode_params`: steps, temperature Q16, top-p Q16 as big-endian
-/// `u32`, seed as big-endian `u64`).
+/// Sampling parameters of greedy decoding of `steps` positions, as the guest reads them and the
+/// operator encodes them (`oracle_core::Request::encode_params` with `SamplingParams::GREEDY`).
 pub fn greedy_params(steps: u32) -> Vec<u8> {
-    let mut out = vec![0u8; 20];
-    out[0..4].copy_from_slice(&steps.to_be_bytes());
-    out
+    oracle_core::Request {
+        prompt: b"",
+        steps,
+        sampling: oracle_core::SamplingParams::GREEDY,
+    }
+    .encode_params()
+    .to_vec()
 }
 
 impl Default for DevnetConfig {
