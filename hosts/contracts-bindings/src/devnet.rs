@@ -41,13 +41,24 @@ pub struct DevnetConfig {
 /// Sampling parameters of greedy decoding of `steps` positions, as the guest reads them and the
 /// operator encodes them (`oracle_core::Request::encode_params` with `SamplingParams::GREEDY`).
 pub fn greedy_params(steps: u32) -> Vec<u8> {
-    oracle_core::Request {
-        prompt: b"",
-        steps,
-        sampling: oracle_core::SamplingParams::GREEDY,
+    const TOP_P_ONE_Q16: u32 = 1 << 16;
+    let mut out = vec![0u8; 20];
+    out[0..4].copy_from_slice(&steps.to_be_bytes());
+    out[8..12].copy_from_slice(&TOP_P_ONE_Q16.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn greedy_params_are_what_the_operator_encodes() {
+        let request = oracle_core::Request {
+            prompt: b"",
+            steps: 16,
+            sampling: oracle_core::SamplingParams::GREEDY,
+        };
+        assert_eq!(super::greedy_params(16), request.encode_params().to_vec());
     }
-    .encode_params()
-    .to_vec()
 }
 
 impl Default for DevnetConfig {
