@@ -27,8 +27,9 @@ contract DeployDevnet is Script {
     uint256 internal constant CHALLENGER_REWARD_BPS = 5000;
     uint256 internal constant UNBOND_DELAY = 1 days;
     uint256 internal constant REQUEST_TIMEOUT = 1 hours;
-    /// @notice Greedy decoding of 64 positions (`Request::encode_params`), what `oracle devnet` serves.
-    bytes internal constant DEFAULT_SAMPLING_PARAMS = hex"0000004000000000000000000000000000000000";
+    /// @notice Greedy decoding of 64 positions (steps 64, temperature 0, top-p 1.0 in Q16, seed 0:
+    ///         `Request::encode_params` of `SamplingParams::GREEDY`), what `oracle devnet` serves.
+    bytes internal constant DEFAULT_SAMPLING_PARAMS = hex"0000004000000000000100000000000000000000";
 
     function run() external returns (AIOracle oracle, Prompt prompt, uint256 modelId) {
         AIOracle.ModelConfig memory c = AIOracle.ModelConfig({

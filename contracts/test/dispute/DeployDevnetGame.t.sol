@@ -22,7 +22,7 @@ contract DeployDevnetGameTest is Test {
         AIOracle.Model memory m = oracle.getModel(modelId);
         assertEq(
             f.samplingParams(f.modelKey(m.modelRoot, m.programHash)),
-            hex"0000004000000000000000000000000000000000"
+            hex"0000004000000000000100000000000000000000"
         );
     }
 }

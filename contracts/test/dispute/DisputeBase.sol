@@ -105,7 +105,7 @@ contract TraceVerifier is IStepVerifier {
 abstract contract DisputeBase is BaseTest {
     uint8 internal constant DEPTH = 10;
     uint32 internal constant CLOCK = 1 hours;
-    bytes internal constant SAMPLING = hex"0000004000000000000000000000000000000000"; // 64 steps, greedy
+    bytes internal constant SAMPLING = hex"0000004000000000000100000000000000000000"; // greedy, 64 positions
 
     PreimageOracle internal preimages;
     TraceVerifier internal verifier;
