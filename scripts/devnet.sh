@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install and build what the devnet needs, then start it: anvil with AIOracle and
 # Prompt deployed, the bundled stories260K (W8) registered with its model root and
-# the guest's program hash, and an operator serving requests. Then, in another
-# terminal: ./target/release/oracle request --prompt "Once upon a time"
+# the guest's program hash, an operator and a validator. Then, in another
+# terminal: ./target/release/oracle request --wait --prompt "Once upon a time"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/contracts-install.sh >/dev/null

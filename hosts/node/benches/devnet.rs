@@ -69,17 +69,16 @@ async fn main() {
     let metrics = format!("127.0.0.1:{}", common::free_port());
     let mut op = Proc(
         chain
-            .node(
-                "operator",
-                1,
-                "op.redb",
-                &["--metrics-addr", &metrics, "--steps", STEPS],
-            )
+            .node_steps("operator", 1, "op.redb", STEPS, &["--metrics-addr", &metrics])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let timeout = Duration::from_secs(600);
+    common::wait_for("the metrics endpoint", Duration::from_secs(60), || {
+        std::net::TcpStream::connect(&metrics).is_ok()
+    })
+    .await;
 
     // Latency, one request at a time.
     let rounds = 5;

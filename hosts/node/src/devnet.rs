@@ -167,7 +167,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     println!("  data      {}", args.data_dir.display());
     println!();
     println!("ask for a story (another terminal):");
-    println!("  ./target/release/oracle request --prompt \"Once upon a time\"");
+    println!("  ./target/release/oracle request --wait --prompt \"Once upon a time\"");
     println!("or with cast:");
     println!(
         "  cast send {} 'calculateAIResult(uint256,string)' {} \"Once upon a time\" --value $(cast call {} 'estimateFee(uint256)(uint256)' {} --rpc-url {}) --from {} --unlocked --rpc-url {}",
@@ -178,6 +178,11 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         state.prompt, state.model_id, state.rpc
     );
     println!();
+    println!(
+        "logs: RUST_LOG=debug for more; databases in {} (oracle status --db {}/operator.redb once stopped)",
+        args.data_dir.display(),
+        args.data_dir.display()
+    );
     println!("serving; Ctrl-C stops everything");
 
     if args.data_dir.exists() {

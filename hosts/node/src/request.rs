@@ -1,5 +1,6 @@
-//! `oracle request`: ask the Prompt contract for a completion and wait for the
-//! callback. Against a running `oracle devnet` it needs no flags.
+//! `oracle request`: ask the Prompt contract for a completion and, with `--wait`,
+//! wait for the callback and print the text. Against a running `oracle devnet` it
+//! needs no other flag.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -27,6 +28,9 @@ pub struct RequestArgs {
     /// Model id (overrides the state file).
     #[arg(long)]
     pub model_id: Option<u64>,
+    /// Wait for the callback and print the delivered text on stdout.
+    #[arg(long)]
+    pub wait: bool,
     /// Give up waiting for the result after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -53,17 +57,26 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
         .call()
         .await
         .context("estimating the fee")?;
-    let receipt = prompt
+    let call = prompt
         .calculateAIResult(model_id, args.prompt.clone())
         .value(fee)
-        .from(user)
+        .from(user);
+    let request_id = call.call().await.context("simulating the request")?;
+    let receipt = call
         .send()
         .await
         .context("sending the request")?
         .get_receipt()
         .await?;
     anyhow::ensure!(receipt.status(), "the request reverted");
-    eprintln!("request sent (fee {fee} wei); waiting for the result");
+    if !args.wait {
+        println!("{request_id}");
+        eprintln!(
+            "request {request_id} sent (fee {fee} wei); add --wait to wait for the text, or read it with Prompt.getAIResult({model_id}, prompt)"
+        );
+        return Ok(());
+    }
+    eprintln!("request {request_id} sent (fee {fee} wei); waiting for the result");
     let started = Instant::now();
     loop {
         let result = prompt

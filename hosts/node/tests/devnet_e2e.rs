@@ -77,7 +77,7 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
 
     let prompt = "Once upon a time";
     let out = oracle()
-        .args(["request", "--timeout", "120", "--prompt", prompt])
+        .args(["request", "--wait", "--timeout", "120", "--prompt", prompt])
         .arg("--state-file")
         .arg(&state)
         .output()

@@ -22,6 +22,9 @@ use oracle_tests::LLAMA_FIXTURES;
 /// Positions per request in the tests (few, to keep the VM runs short).
 pub const STEPS: &str = "16";
 
+/// Seconds each side of a dispute game has for all its moves.
+pub const GAME_CLOCK: u32 = 90;
+
 /// The model file and the guest, built once per test binary.
 pub fn assets() -> &'static (Vec<u8>, Vec<u8>) {
     static ASSETS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
@@ -105,6 +108,8 @@ impl Chain {
         config.model.modelRoot = oracle_core::merkle::model_root(model).into();
         config.model.programHash = program_hash(guest);
         config.model.challengeWindow = window;
+        config.sampling_params = oracle_contracts::devnet::greedy_params(STEPS.parse().unwrap());
+        config.game_clock = GAME_CLOCK;
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
         let oracle = AIOracle::new(d.oracle, &provider);
         for i in [1usize, 4] {
@@ -139,6 +144,18 @@ impl Chain {
 
     /// `oracle <role>` against this chain with account `account`'s key.
     pub fn node(&self, role: &str, account: usize, db: &str, extra: &[&str]) -> Command {
+        self.node_steps(role, account, db, STEPS, extra)
+    }
+
+    /// [`Chain::node`] running `steps` positions per request.
+    pub fn node_steps(
+        &self,
+        role: &str,
+        account: usize,
+        db: &str,
+        steps: &str,
+        extra: &[&str],
+    ) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_oracle"));
         c.arg(role)
             .args(["--rpc", &self.rpc, "--oracle", &self.oracle.to_string()])
@@ -146,7 +163,7 @@ impl Chain {
                 "--key",
                 "env:TEST_NODE_KEY",
                 "--steps",
-                STEPS,
+                steps,
                 "--poll-ms",
                 "100",
             ])
