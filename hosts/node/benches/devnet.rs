@@ -69,7 +69,13 @@ async fn main() {
     let metrics = format!("127.0.0.1:{}", common::free_port());
     let mut op = Proc(
         chain
-            .node_steps("operator", 1, "op.redb", STEPS, &["--metrics-addr", &metrics])
+            .node_steps(
+                "operator",
+                1,
+                "op.redb",
+                STEPS,
+                &["--metrics-addr", &metrics],
+            )
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -87,7 +93,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let before = inference(&http_get(&metrics, "/metrics"));
         let started = Instant::now();
-        let id = chain.ask(&format!("Once upon a time, a cat number {i}")).await;
+        let id = chain
+            .ask(&format!("Once upon a time, a cat number {i}"))
+            .await;
         chain.wait_final(id, timeout).await;
         let elapsed = started.elapsed().as_secs_f64();
         let mut after = inference(&http_get(&metrics, "/metrics"));
@@ -118,7 +126,11 @@ async fn main() {
     let started = Instant::now();
     let mut ids = Vec::new();
     for i in 0..batch {
-        ids.push(chain.ask(&format!("Lily and Tom went to the park {i}")).await);
+        ids.push(
+            chain
+                .ask(&format!("Lily and Tom went to the park {i}"))
+                .await,
+        );
     }
     for id in &ids {
         chain.wait_final(*id, timeout).await;
