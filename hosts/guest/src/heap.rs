@@ -1,5 +1,7 @@
-//! A bump allocator: the guest runs one request and exits, so memory is never
-//! returned. The heap runs from the end of the image to [`HEAP_END`], below the
+//! A bump allocator: the guest runs one request and exits, so memory is mostly
+//! never returned. Only the most recent block is reclaimed when freed, and grown or
+//! shrunk in place when reallocated (the temporaries of a layer are freed in
+//! reverse order often enough that long image sampling loops stay bounded). The heap runs from the end of the image to [`HEAP_END`], below the
 //! stack the VM sets at 0x7fff_f000; untouched memory costs nothing in the VM.
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -30,7 +32,8 @@ impl Bump {
     }
 }
 
-// Safety: returns aligned, non-overlapping blocks inside [_end, HEAP_END), or null.
+// Safety: returns aligned, non-overlapping blocks inside [_end, HEAP_END), or null;
+// a block is reused only after it was freed or reallocated.
 unsafe impl GlobalAlloc for Bump {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // Safety: single-threaded; `next` is only touched here.
@@ -48,5 +51,37 @@ unsafe impl GlobalAlloc for Bump {
         }
     }
 
-    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // Safety: single-threaded; `next` is only touched here.
+        let next = unsafe { &mut *self.next.get() };
+        // The last block handed out: give its bytes back.
+        if ptr as usize + layout.size() == *next {
+            *next = ptr as usize;
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Safety: single-threaded; `next` is only touched here.
+        let next = unsafe { &mut *self.next.get() };
+        let start = ptr as usize;
+        if start + layout.size() == *next {
+            // The last block: grow or shrink it in place.
+            return match start.checked_add(new_size) {
+                Some(end) if end <= HEAP_END => {
+                    *next = end;
+                    ptr
+                }
+                _ => core::ptr::null_mut(),
+            };
+        }
+        // Safety: the caller's contract (a live block of `layout`, `new_size` > 0
+        // fitting the alignment) is passed on unchanged.
+        let new =
+            unsafe { self.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
+        if !new.is_null() {
+            // Safety: both blocks are live, distinct and at least this long.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+        }
+        new
+    }
 }

@@ -27,6 +27,13 @@
 //!   and the model's tokenizer, write the text and commit `keccak256(text ‖ "\n")`,
 //!   the whole-request output commitment.
 //!
+//! **Image models** (files with the `ORCLIMG` magic, `oracle_core::image_format`):
+//! after step 3 the guest runs the seeded image request instead
+//! (`oracle_core::image_request`: `steps` and `seed` from the 20 parameter bytes,
+//! temperature and top-p ignored, the input must be empty), writes the PNG bytes to
+//! fd 1 and commits keccak256(PNG). The transition modes are LLaMA-only (an image
+//! model fails them with exit 3).
+//!
 //! Exit codes: 0 success; 2 bad request parameters (or an unknown mode); 3 the model
 //! file does not load; 4 the request is rejected (e.g. prompt too long); 5 a
 //! malformed preimage; 6 a decode state that cannot be restored, or an output step
@@ -41,6 +48,8 @@ mod syscall;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use oracle_core::image_format::is_image_model;
+use oracle_core::image_request::{run_image_request, ImageRequest, ImageRequestError};
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
 use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request};
@@ -201,6 +210,26 @@ fn output(model_root: &Hash) -> ! {
     syscall::exit(0)
 }
 
+/// An image model (`ORCLIMG` magic): run the seeded image request exactly as
+/// `oracle run` does ([`run_image_request`]), write the PNG to fd 1 and commit
+/// keccak256(PNG). The request's `steps` and `seed` are the 20-byte parameters'
+/// fields; temperature and top-p are ignored; the input must be empty.
+fn image(bytes: &[u8], request: &Request<'_>) -> ! {
+    let image = ImageRequest {
+        prompt: request.prompt,
+        steps: request.steps,
+        seed: request.sampling.seed,
+    };
+    let png = match run_image_request(bytes, Exec::SCALAR, &image) {
+        Ok(png) => png,
+        Err(ImageRequestError::Model(_)) => fail(EXIT_BAD_MODEL, "the image model does not load"),
+        Err(_) => fail(EXIT_BAD_REQUEST, "the image request was rejected"),
+    };
+    syscall::write(1, &png);
+    syscall::commit_output(&Keccak256::digest(&png).into());
+    syscall::exit(0)
+}
+
 #[no_mangle]
 extern "C" fn _start() -> ! {
     let model_root = hash32(&syscall::preimage(&syscall::local_key(1)));
@@ -223,6 +252,9 @@ extern "C" fn _start() -> ! {
         Some(_) => fail(EXIT_BAD_PARAMS, "unknown transition mode"),
     }
     let bytes = fetch_model(&model_root);
+    if is_image_model(&bytes) {
+        image(&bytes, &request);
+    }
     let model = load_model(&bytes);
     let generation = match model.generate(Exec::SCALAR, &request, |_| {}) {
         Ok(g) => g,

@@ -1,0 +1,166 @@
+//! The guest runs the small image models in the VM and writes exactly the PNG bytes
+//! of the native pipeline: ddpm-mnist (converted from the bundled checkpoint) and
+//! tiny-unet2d (the diffusers folder), two seeds each, a reduced step count (the
+//! full 1000-step DDPM loop is the same code with a larger count; see
+//! `hosts/fpvm/README.md` for its estimated VM cost).
+//!
+//! The native bytes are rebuilt here from the model APIs the way `oracle run`
+//! builds them (sample, pixels, PNG), independently of
+//! `oracle_core::image_request`, which both the guest and this test's second check
+//! use. ddpm-mnist at 8 steps is also checked against the pinned
+//! `tests/golden/diffusion.txt` PNG hashes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SIZE};
+use oracle_core::diffusion::noise::fill_normal_q16;
+use oracle_core::diffusion::png::{encode, ColorType};
+use oracle_core::diffusion::unet2d::UNet2D;
+use oracle_core::image_format::ImageModelFile;
+use oracle_core::image_request::{run_image_request, ImageRequest};
+use oracle_core::merkle::{keccak, to_hex};
+use oracle_core::sampler::{Rng, SamplingParams};
+use oracle_core::{Exec, Request};
+use oracle_fpvm::preimage::guest_oracle;
+use oracle_fpvm::{DebugSink, Vm};
+use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
+use oracle_quant::image::unet2d::{export_unet2d, load_folder};
+
+const SEEDS: [u64; 2] = [0, 42];
+
+fn guest_elf() -> &'static [u8] {
+    static ELF: OnceLock<Vec<u8>> = OnceLock::new();
+    ELF.get_or_init(oracle_tests::guest_elf)
+}
+
+fn fixtures() -> PathBuf {
+    oracle_tests::fixtures()
+}
+
+fn ddpm_file() -> Vec<u8> {
+    let float = oracle_quant::diffusion::ddpm_mnist::DdpmMnist::load_pth(
+        &fixtures().join("models/ddpm-mnist/ddpm_mnist.pth"),
+    )
+    .expect("ddpm-mnist loads");
+    export_ddpm_mnist(&float, DEFAULT_GROUP).expect("export")
+}
+
+fn unet_file() -> Vec<u8> {
+    let (unet, ddim) = load_folder(&fixtures().join("models/tiny-unet2d")).expect("loads");
+    export_unet2d(&unet, &ddim, DEFAULT_GROUP).expect("export")
+}
+
+/// The 20-byte request of `seed` and `steps` (temperature and top-p unused).
+fn request(steps: u32, seed: u64) -> Request<'static> {
+    Request {
+        prompt: b"",
+        steps,
+        sampling: SamplingParams {
+            temperature_q16: 0,
+            top_p_q16: 0,
+            seed,
+        },
+    }
+}
+
+struct Outcome {
+    status: u8,
+    exit_code: u32,
+    stdout: Vec<u8>,
+    output: [u8; 32],
+    steps: u64,
+}
+
+fn run_in_vm(model: &[u8], request: &Request<'_>) -> Outcome {
+    let oracle = guest_oracle(model, request);
+    let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).expect("guest ELF loads");
+    vm.debug = DebugSink::Buffer(Vec::new());
+    vm.run(u64::MAX).expect("no host error");
+    Outcome {
+        status: vm.cpu.status,
+        exit_code: vm.cpu.exit_code,
+        stdout: vm.debug_output().to_vec(),
+        output: vm.cpu.output,
+        steps: vm.cpu.step,
+    }
+}
+
+/// ddpm-mnist's PNG as `oracle run --seed --steps` builds it.
+fn native_ddpm(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
+    let file = ImageModelFile::parse(bytes).unwrap();
+    let model = DdpmMnist::from_file(&file).unwrap();
+    let z = model
+        .sample(Exec::default(), steps as usize, DdpmNoise::Seed(seed))
+        .unwrap();
+    encode(&to_pixels(&z), SIZE as u32, SIZE as u32, ColorType::Gray).unwrap()
+}
+
+/// tiny-unet2d's PNG as `oracle run --seed --steps` builds it (RGB, HWC).
+fn native_unet(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
+    let file = ImageModelFile::parse(bytes).unwrap();
+    let model = UNet2D::from_file(&file).unwrap();
+    let side = model.sample_size.max(model.side_multiple());
+    let c = model.in_channels;
+    assert_eq!(c, 3, "tiny-unet2d is RGB");
+    let mut start = vec![0i32; c * side * side];
+    fill_normal_q16(&mut Rng::new(seed), &mut start);
+    let x = model
+        .sample(Exec::default(), start, side, side, steps as usize)
+        .unwrap();
+    let hw = side * side;
+    let mut px = vec![0u8; x.len()];
+    for (i, &v) in x.iter().enumerate() {
+        let q = (i64::from(v) / 2 + 32768).clamp(0, 65536);
+        px[(i % hw) * c + i / hw] = ((q * 255 + 32768) >> 16) as u8;
+    }
+    encode(&px, side as u32, side as u32, ColorType::Rgb).unwrap()
+}
+
+/// Run both seeds in the VM and compare with `native`; returns VM steps per run.
+fn check(name: &str, bytes: &[u8], steps: u32, native: impl Fn(&[u8], u32, u64) -> Vec<u8>) {
+    for seed in SEEDS {
+        let want = native(bytes, steps, seed);
+        let shared = run_image_request(
+            bytes,
+            Exec::default(),
+            &ImageRequest {
+                prompt: b"",
+                steps,
+                seed,
+            },
+        )
+        .unwrap();
+        assert_eq!(shared, want, "{name} seed {seed}: run_image_request");
+        let got = run_in_vm(bytes, &request(steps, seed));
+        assert_eq!(
+            (got.status, got.exit_code),
+            (1, 0),
+            "{name} seed {seed} exited badly: {}",
+            String::from_utf8_lossy(&got.stdout)
+        );
+        assert!(got.stdout == want, "{name} seed {seed}: VM PNG bytes differ");
+        assert_eq!(got.output, keccak(&want), "{name} seed {seed}: commitment");
+        eprintln!(
+            "{name} seed {seed} steps {steps}: {} VM steps ({} per UNet evaluation), png {}",
+            got.steps,
+            got.steps / u64::from(steps),
+            to_hex(&keccak(&want))
+        );
+    }
+}
+
+/// DDPM steps of the ddpm-mnist VM case.
+const DDPM_STEPS: u32 = 2;
+/// DDIM steps of the tiny-unet2d VM case.
+const DDIM_STEPS: u32 = 2;
+
+#[test]
+fn ddpm_mnist_png_in_the_vm_equals_native() {
+    check("ddpm-mnist", &ddpm_file(), DDPM_STEPS, native_ddpm);
+}
+
+#[test]
+fn tiny_unet2d_png_in_the_vm_equals_native() {
+    check("tiny-unet2d", &unet_file(), DDIM_STEPS, native_unet);
+}
