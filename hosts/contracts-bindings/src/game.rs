@@ -233,9 +233,10 @@ impl<P: Provider> GameClient<P> {
         }
     }
 
-    /// The game of dispute `dispute_id` of `oracle` (`AIOracle.getDispute(id).game`).
-    pub async fn of_dispute(
-        oracle: &AIOracle::AIOracleInstance<P>,
+    /// The game of dispute `dispute_id` of `oracle` (`AIOracle.getDispute(id).game`), played
+    /// through `provider` (the oracle binding may use another provider type, e.g. a reference).
+    pub async fn of_dispute<Q: Provider>(
+        oracle: &AIOracle::AIOracleInstance<Q>,
         dispute_id: alloy::primitives::U256,
         provider: P,
     ) -> Result<Self, GameError> {
