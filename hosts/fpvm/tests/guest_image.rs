@@ -1,14 +1,14 @@
 //! The guest runs the small image models in the VM and writes exactly the PNG bytes
 //! of the native pipeline: ddpm-mnist (converted from the bundled checkpoint) and
-//! tiny-unet2d (the diffusers folder), two seeds each, a reduced step count (the
-//! full 1000-step DDPM loop is the same code with a larger count; see
-//! `hosts/fpvm/README.md` for its estimated VM cost).
+//! tiny-unet2d (the diffusers folder), two seeds each with a reduced step count
+//! (seed 0 one step, seed 42 two steps: the difference of their VM steps is the
+//! cost of one UNet evaluation; the full 1000-step DDPM loop is the same code with
+//! a larger count, see `hosts/fpvm/README.md` for its estimated VM cost).
 //!
 //! The native bytes are rebuilt here from the model APIs the way `oracle run`
 //! builds them (sample, pixels, PNG), independently of
-//! `oracle_core::image_request`, which both the guest and this test's second check
-//! use. ddpm-mnist at 8 steps is also checked against the pinned
-//! `tests/golden/diffusion.txt` PNG hashes.
+//! `oracle_core::image_request`, which the guest runs and which is checked
+//! against them too.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -27,7 +27,8 @@ use oracle_fpvm::{DebugSink, Vm};
 use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
 use oracle_quant::image::unet2d::{export_unet2d, load_folder};
 
-const SEEDS: [u64; 2] = [0, 42];
+/// (seed, steps) of each VM run.
+const CASES: [(u64, u32); 2] = [(0, 1), (42, 2)];
 
 fn guest_elf() -> &'static [u8] {
     static ELF: OnceLock<Vec<u8>> = OnceLock::new();
@@ -117,9 +118,10 @@ fn native_unet(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
     encode(&px, side as u32, side as u32, ColorType::Rgb).unwrap()
 }
 
-/// Run both seeds in the VM and compare with `native`; returns VM steps per run.
-fn check(name: &str, bytes: &[u8], steps: u32, native: impl Fn(&[u8], u32, u64) -> Vec<u8>) {
-    for seed in SEEDS {
+/// Run both cases in the VM and compare with `native`; print the VM steps.
+fn check(name: &str, bytes: &[u8], native: impl Fn(&[u8], u32, u64) -> Vec<u8>) {
+    let mut vm_steps = Vec::new();
+    for (seed, steps) in CASES {
         let want = native(bytes, steps, seed);
         let shared = run_image_request(
             bytes,
@@ -139,28 +141,50 @@ fn check(name: &str, bytes: &[u8], steps: u32, native: impl Fn(&[u8], u32, u64) 
             "{name} seed {seed} exited badly: {}",
             String::from_utf8_lossy(&got.stdout)
         );
-        assert!(got.stdout == want, "{name} seed {seed}: VM PNG bytes differ");
+        assert!(
+            got.stdout == want,
+            "{name} seed {seed}: VM PNG bytes differ"
+        );
         assert_eq!(got.output, keccak(&want), "{name} seed {seed}: commitment");
         eprintln!(
-            "{name} seed {seed} steps {steps}: {} VM steps ({} per UNet evaluation), png {}",
+            "{name} seed {seed} steps {steps}: {} VM steps, png {}",
             got.steps,
-            got.steps / u64::from(steps),
             to_hex(&keccak(&want))
         );
+        vm_steps.push(got.steps);
     }
+    eprintln!(
+        "{name}: {} VM steps per UNet evaluation, {} outside the loop",
+        vm_steps[1] - vm_steps[0],
+        2 * vm_steps[0] - vm_steps[1]
+    );
 }
-
-/// DDPM steps of the ddpm-mnist VM case.
-const DDPM_STEPS: u32 = 2;
-/// DDIM steps of the tiny-unet2d VM case.
-const DDIM_STEPS: u32 = 2;
 
 #[test]
 fn ddpm_mnist_png_in_the_vm_equals_native() {
-    check("ddpm-mnist", &ddpm_file(), DDPM_STEPS, native_ddpm);
+    check("ddpm-mnist", &ddpm_file(), native_ddpm);
 }
 
 #[test]
 fn tiny_unet2d_png_in_the_vm_equals_native() {
-    check("tiny-unet2d", &unet_file(), DDIM_STEPS, native_unet);
+    check("tiny-unet2d", &unet_file(), native_unet);
+}
+
+/// A prompt for an unconditional image model, or steps outside the schedule:
+/// exit 4 (the request is rejected), before any sampling.
+#[test]
+fn bad_image_requests_exit_with_code_4() {
+    let bytes = ddpm_file();
+    let mut with_prompt = request(1, 0);
+    with_prompt.prompt = b"a digit";
+    for (what, req) in [
+        ("prompt", with_prompt),
+        ("0 steps", request(0, 0)),
+        ("1001 steps", request(1001, 0)),
+    ] {
+        let got = run_in_vm(&bytes, &req);
+        assert_eq!((got.status, got.exit_code), (1, 4), "{what}");
+        assert_eq!(got.output, [0u8; 32], "{what}: nothing committed");
+        eprintln!("ddpm-mnist {what}: exit 4 after {} VM steps", got.steps);
+    }
 }
