@@ -33,6 +33,10 @@ enum Cmd {
         /// Stop after this many steps.
         #[arg(long, default_value_t = u64::MAX)]
         steps_max: u64,
+        /// Write the guest's stdout (fd 1, e.g. the PNG of an image model) to this
+        /// file instead of the terminal, if the program exits with code 0.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Print the encoded state (hex) and its hash at step N.
     StateAt {
@@ -86,7 +90,8 @@ struct Program {
     #[arg(long, conflicts_with = "prompt")]
     input: Option<String>,
     /// Model file (from `oracle-quant convert`) for the guest: its root and every
-    /// tree preimage are served to the VM.
+    /// tree preimage are served to the VM. An image model (ddpm-mnist, UNet2D) runs
+    /// the seeded image request of `--seed` and `--steps` (no prompt).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Prompt for the guest.
@@ -128,8 +133,19 @@ impl Program {
         if let Some(model) = &self.model {
             let bytes =
                 std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-            oracle_core::ModelFile::parse(&bytes)
-                .with_context(|| format!("parsing {}", model.display()))?;
+            let image = oracle_core::image_format::is_image_model(&bytes);
+            if image {
+                oracle_core::image_format::ImageModelFile::parse(&bytes)
+                    .with_context(|| format!("parsing {}", model.display()))?;
+                if self.init || self.position.is_some() || self.output_step {
+                    bail!(
+                        "image models have no transition modes (--init, --position, --output-step)"
+                    );
+                }
+            } else {
+                oracle_core::ModelFile::parse(&bytes)
+                    .with_context(|| format!("parsing {}", model.display()))?;
+            }
             let parse = |name: &str, text: &str| {
                 oracle_core::fixed::parse_q16(text)
                     .ok_or_else(|| anyhow::anyhow!("--{name} {text:?} is not a decimal"))
@@ -230,9 +246,16 @@ fn transition(
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Run { program, steps_max } => {
+        Cmd::Run {
+            program,
+            steps_max,
+            output,
+        } => {
             let mut vm = program.load()?;
-            vm.debug = DebugSink::Stdout;
+            vm.debug = match output {
+                Some(_) => DebugSink::Buffer(Vec::new()),
+                None => DebugSink::Stdout,
+            };
             let t = Instant::now();
             vm.run(steps_max)?;
             let secs = t.elapsed().as_secs_f64();
@@ -248,6 +271,23 @@ fn main() -> Result<()> {
             eprintln!("time: {secs:.3} s, {mips:.1} MIPS");
             eprintln!("state hash: 0x{}", hex::encode(hash));
             eprintln!("output commitment: 0x{}", hex::encode(vm.cpu.output));
+            if let Some(path) = output {
+                let bytes = vm.debug_output();
+                if vm.cpu.status != 1 || vm.cpu.exit_code != 0 {
+                    bail!(
+                        "the program did not exit with code 0; its output: {}",
+                        String::from_utf8_lossy(bytes)
+                    );
+                }
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "wrote {} ({} bytes, keccak 0x{})",
+                    path.display(),
+                    bytes.len(),
+                    hex::encode(oracle_core::merkle::keccak(bytes))
+                );
+            }
         }
         Cmd::StateAt {
             program,

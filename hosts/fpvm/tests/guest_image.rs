@@ -71,6 +71,8 @@ struct Outcome {
     stdout: Vec<u8>,
     output: [u8; 32],
     steps: u64,
+    /// Resident VM memory pages at the end (4 KiB each).
+    pages: usize,
 }
 
 fn run_in_vm(model: &[u8], request: &Request<'_>) -> Outcome {
@@ -84,6 +86,7 @@ fn run_in_vm(model: &[u8], request: &Request<'_>) -> Outcome {
         stdout: vm.debug_output().to_vec(),
         output: vm.cpu.output,
         steps: vm.cpu.step,
+        pages: vm.mem.page_count(),
     }
 }
 
@@ -147,8 +150,9 @@ fn check(name: &str, bytes: &[u8], native: impl Fn(&[u8], u32, u64) -> Vec<u8>) 
         );
         assert_eq!(got.output, keccak(&want), "{name} seed {seed}: commitment");
         eprintln!(
-            "{name} seed {seed} steps {steps}: {} VM steps, png {}",
+            "{name} seed {seed} steps {steps}: {} VM steps, {} KiB resident, png {}",
             got.steps,
+            got.pages * 4,
             to_hex(&keccak(&want))
         );
         vm_steps.push(got.steps);
