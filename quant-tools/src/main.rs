@@ -188,6 +188,13 @@ fn convert(
 
 fn inspect(path: PathBuf) -> Result<()> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if oracle_core::image_format::is_image_model(&bytes) {
+        print!(
+            "{}",
+            oracle_quant::image::cli::inspect(&bytes).context("parsing the image model")?
+        );
+        return Ok(());
+    }
     let file = ModelFile::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
     let c = file.config;
     println!("file        {} ({} bytes)", path.display(), bytes.len());

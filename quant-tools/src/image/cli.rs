@@ -183,3 +183,40 @@ pub fn grid_png(samples: &[DdpmSample]) -> Vec<u8> {
     }
     encode(&px, w as u32, h.max(1) as u32, ColorType::Gray).unwrap_or_default()
 }
+
+/// The `oracle-quant inspect` text of an image model file: architecture, config
+/// words, model root and tensor table.
+///
+/// # Errors
+/// A file the core rejects.
+pub fn inspect(bytes: &[u8]) -> Result<String, ImageError> {
+    use oracle_core::merkle::{model_root, to_hex};
+    let f = oracle_core::image_format::ImageModelFile::parse(bytes)?;
+    let arch = match f.arch {
+        oracle_core::image_format::ARCH_DDPM_MNIST => "ddpm-mnist",
+        _ => "unet2d",
+    };
+    let mut out = format!(
+        "image model  {arch} ({} bytes)\nmodel root   {}\nconfig words {:?}\ntensors      {}\n",
+        bytes.len(),
+        to_hex(&model_root(bytes)),
+        f.config,
+        f.tensors.len()
+    );
+    for t in &f.tensors {
+        let extra = match t.dtype {
+            oracle_core::format::DType::I32 => format!("frac {}", t.exp),
+            _ => format!("group {} exp {}", t.group, t.exp),
+        };
+        out.push_str(&format!(
+            "  {:<56} {:<4} {:>6} x {:<6} {:<18} {:>9} bytes\n",
+            t.name,
+            t.dtype.name(),
+            t.rows,
+            t.cols,
+            extra,
+            t.data.len()
+        ));
+    }
+    Ok(out)
+}
