@@ -53,8 +53,9 @@ fn minus_two_ln_q30(a: u32) -> i64 {
         v << (31 - bits)
     };
     let log2_v = (i64::from(bits - 1) << 30) + log2_frac_q30(m) as i64;
-    let minus_log2_u = (32 << 30) - log2_v; // in [0, 32 · 2^30]
-    // The product is below 2^35 · 2^31 = 2^66: formed in i128; the result < 45 · 2^30.
+    // −log2(u) in [0, 32 · 2^30]; times 2 ln 2 the product is below 2^35 · 2^31 =
+    // 2^66, so it is formed in i128; the result is below 45 · 2^30.
+    let minus_log2_u = (32 << 30) - log2_v;
     round_shift_wide(i128::from(minus_log2_u) * i128::from(TWO_LN2_Q30), FRAC30) as i64
 }
 
