@@ -192,3 +192,36 @@ fn bad_image_requests_exit_with_code_4() {
         eprintln!("ddpm-mnist {what}: exit 4 after {} VM steps", got.steps);
     }
 }
+
+/// `fpvm run --model <image model> --seed --steps --output` writes the VM's PNG,
+/// equal to the native bytes; image models have no transition modes.
+#[test]
+fn fpvm_run_writes_the_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("ddpm.bin");
+    let png = dir.path().join("out.png");
+    let bytes = ddpm_file();
+    std::fs::write(&model, &bytes).unwrap();
+    let elf = dir.path().join("guest.elf");
+    std::fs::write(&elf, guest_elf()).unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fpvm"))
+            .args(["run", "--elf"])
+            .arg(&elf)
+            .arg("--model")
+            .arg(&model)
+            .args(["--seed", "7", "--steps", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--output", png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want = native_ddpm(&bytes, 1, 7);
+    assert!(std::fs::read(&png).unwrap() == want, "PNG differs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains(&format!("output commitment: {}", to_hex(&keccak(&want)))));
+    let out = run(&["--init"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no transition modes"));
+}
