@@ -216,7 +216,11 @@ fn fpvm_run_writes_the_png() {
             .unwrap()
     };
     let out = run(&["--output", png.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let want = native_ddpm(&bytes, 1, 7);
     assert!(std::fs::read(&png).unwrap() == want, "PNG differs");
     let log = String::from_utf8_lossy(&out.stderr);
