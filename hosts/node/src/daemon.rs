@@ -66,7 +66,8 @@ pub struct NodeArgs {
 pub struct OperatorArgs {
     #[command(flatten)]
     node: NodeArgs,
-    /// Test only: post wrong outputs and claims (to test validators).
+    /// Test only: post wrong results (another prompt's answer, with its VM trace),
+    /// to test validators and the dispute game.
     #[arg(long, hide = true)]
     corrupt_output_for_tests: bool,
 }
@@ -76,6 +77,20 @@ pub struct OperatorArgs {
 pub struct ValidatorArgs {
     #[command(flatten)]
     node: NodeArgs,
+    /// Test only: challenge correct results with a wrong claim, to test that
+    /// operators defend.
+    #[arg(long, hide = true)]
+    challenge_correct_for_tests: bool,
+}
+
+/// Arguments of `oracle challenge`.
+#[derive(Debug, clap::Args)]
+pub struct ChallengeArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The request whose result to check and, if wrong, challenge.
+    #[arg(long)]
+    request: u64,
 }
 
 /// Where a role's database lives unless `--db` says.
@@ -191,9 +206,21 @@ pub async fn operator(args: &OperatorArgs) -> Result<()> {
 /// Run `oracle validator` until Ctrl-C.
 pub async fn validator(args: &ValidatorArgs) -> Result<()> {
     let node = open(&args.node, "validator").await?;
-    let v = Validator::new(node);
+    let v = Validator::new(node, args.challenge_correct_for_tests);
     tokio::select! {
         r = v.run() => r,
+        _ = tokio::signal::ctrl_c() => { tracing::info!("stopping"); Ok(()) }
+    }
+}
+
+/// Run `oracle challenge --request N`: re-execute the request's result; if it is
+/// wrong, challenge it and play the game to the end (Ctrl-C stops; run the same
+/// command again to resume the game from the database).
+pub async fn challenge(args: &ChallengeArgs) -> Result<()> {
+    let node = open(&args.node, "challenge").await?;
+    let v = Validator::new(node, false);
+    tokio::select! {
+        r = v.challenge_one(alloy::primitives::U256::from(args.request)) => r,
         _ = tokio::signal::ctrl_c() => { tracing::info!("stopping"); Ok(()) }
     }
 }

@@ -5,8 +5,8 @@
 //!   operator's write-ahead record of every request it has seen;
 //! - `checks`: request id → [`CheckRecord`] (JSON), the validator's record of every
 //!   submitted result it re-executed;
-//! - `disputes`: dispute id → JSON; reserved for the bisection game's state (the
-//!   node that plays games stores them here, next to the requests they belong to);
+//! - `disputes`: dispute id → [`DisputeRecord`] (JSON), every game this node plays
+//!   (the board itself is on chain);
 //! - `meta`: name → u64, e.g. `last_block`, the last block whose events are
 //!   recorded.
 //!
@@ -20,6 +20,8 @@ use std::path::Path;
 use alloy::primitives::{Address, Bytes, B256, U256};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+
+use crate::dispute::DisputeRecord;
 
 const REQUESTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("requests");
 const CHECKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("checks");
@@ -362,10 +364,61 @@ impl Db {
         Ok(out)
     }
 
-    /// Number of dispute records (the game state a later node stores).
+    /// Number of dispute records (the games this node plays or played).
     pub fn dispute_count(&self) -> Result<u64, DbError> {
         let tx = self.db.begin_read()?;
         Ok(tx.open_table(DISPUTES)?.len()?)
+    }
+
+    /// Record that the events of `cursor` are handled up to `block`.
+    pub fn set_cursor(&self, cursor: &str, block: u64) -> Result<(), DbError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(META)?.insert(cursor, block)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One check's record.
+    pub fn check(&self, id: U256) -> Result<Option<CheckRecord>, DbError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(CHECKS)?;
+        let v = t.get(key(id))?;
+        Ok(match v {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Store a dispute record.
+    pub fn put_dispute(&self, r: &DisputeRecord) -> Result<(), DbError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(DISPUTES)?
+            .insert(key(r.dispute), serde_json::to_vec(r)?.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One dispute's record.
+    pub fn dispute(&self, id: U256) -> Result<Option<DisputeRecord>, DbError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(DISPUTES)?;
+        let v = t.get(key(id))?;
+        Ok(match v {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Every dispute record, by id.
+    pub fn disputes(&self) -> Result<Vec<DisputeRecord>, DbError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(DISPUTES)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
     }
 
     /// Requests per state, checks and the cursor.

@@ -43,6 +43,9 @@ pub struct DevnetArgs {
     /// Positions the operator runs per request.
     #[arg(long, default_value_t = 64)]
     pub steps: u32,
+    /// Seconds each side of a dispute game has for all its moves (chess clock).
+    #[arg(long, default_value_t = 120)]
+    pub game_clock: u32,
     /// Port for anvil (0 = any free port).
     #[arg(long, default_value_t = 8545)]
     pub port: u16,
@@ -120,6 +123,14 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .challenge_window
         .try_into()
         .context("--challenge-window too large")?;
+    config.sampling_params = oracle_core::Request {
+        prompt: b"",
+        steps: args.steps,
+        sampling: oracle_core::SamplingParams::GREEDY,
+    }
+    .encode_params()
+    .to_vec();
+    config.game_clock = args.game_clock;
     let deployment = deploy(&provider, deployer, &config)
         .await
         .context("deploying the contracts")?;
@@ -225,7 +236,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             &args.data_dir.join("validator.redb"),
         )
         .await?;
-        Validator::new(node).run().await
+        Validator::new(node, false).run().await
     };
     tokio::select! {
         r = op.run() => r,

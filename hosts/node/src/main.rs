@@ -6,6 +6,7 @@ mod chain;
 mod daemon;
 mod db;
 mod devnet;
+mod dispute;
 mod models;
 mod node;
 mod operator;
@@ -46,6 +47,9 @@ enum Command {
     Operator(daemon::OperatorArgs),
     /// Re-execute submitted results within their window and challenge wrong ones.
     Validator(daemon::ValidatorArgs),
+    /// Check one request's result and, if it is wrong, challenge it and play the
+    /// dispute game to the end (the challenge bond is paid from --key's account).
+    Challenge(daemon::ChallengeArgs),
     /// Requests seen / served / pending / finalized / failed, from a node's database.
     Status(status::StatusArgs),
     /// Ask the Prompt contract for a completion and print it when the callback
@@ -61,6 +65,7 @@ fn main() {
         Command::Devnet(args) => runtime().and_then(|rt| rt.block_on(devnet::run(&args))),
         Command::Operator(args) => runtime().and_then(|rt| rt.block_on(daemon::operator(&args))),
         Command::Validator(args) => runtime().and_then(|rt| rt.block_on(daemon::validator(&args))),
+        Command::Challenge(args) => runtime().and_then(|rt| rt.block_on(daemon::challenge(&args))),
         Command::Status(args) => status::run(&args),
         Command::Request(args) => runtime().and_then(|rt| rt.block_on(request::run(&args))),
     };

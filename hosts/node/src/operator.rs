@@ -32,13 +32,18 @@ use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, Backoff, Status};
 use crate::db::{RequestRecord, RequestState};
+use crate::dispute::{lie, Disputes};
 use crate::node::{crash_point, Node};
 
 /// The operator.
 pub struct Operator {
     node: Node,
-    /// Test-only: corrupt every output and claim (so a validator can be tested).
+    /// Test-only: answer another prompt than the one asked (so a validator can be
+    /// tested): a wrong result with a consistent VM trace, which loses its game at
+    /// the step that reads the request's input.
     corrupt: bool,
+    /// The games played in defence of our results.
+    disputes: Disputes,
 }
 
 impl Operator {
@@ -49,7 +54,12 @@ impl Operator {
                 "operator: --corrupt-output-for-tests is on: every result this node posts is WRONG"
             );
         }
-        Operator { node, corrupt }
+        let disputes = Disputes::new(node.clone(), corrupt);
+        Operator {
+            node,
+            corrupt,
+            disputes,
+        }
     }
 
     /// Serve forever (until the future is dropped); RPC failures back off.
@@ -85,6 +95,9 @@ impl Operator {
             if let Err(e) = self.step(record).await {
                 tracing::warn!("operator: request {id}: {e:#} (will retry)");
             }
+        }
+        if let Err(e) = self.disputes.round().await {
+            tracing::warn!("operator: disputes: {e:#} (will retry)");
         }
         self.publish_counts()
     }
@@ -164,16 +177,17 @@ impl Operator {
             if chain.status != Status::Pending {
                 return self.settle_not_pending(r, chain.status, chain.submitter);
             }
-            let timed = match self.node.serve(model, &r.input).await? {
+            let input = if self.corrupt {
+                lie(&r.input)
+            } else {
+                r.input.to_vec()
+            };
+            let timed = match self.node.serve(model, &input).await? {
                 Ok(t) => t,
                 Err(e) => return self.close(r, RequestState::Failed, format!("{e:#}")),
             };
-            let mut output = timed.served.output;
-            let mut claim = timed.served.claim;
-            if self.corrupt {
-                output.extend_from_slice(b" [corrupted for tests]");
-                claim[0] ^= 0xff;
-            }
+            let output = timed.served.output;
+            let claim = timed.served.claim;
             tracing::info!(
                 "operator: request {} served: {} output bytes, {} tokens in {:.2}s, claim {} ({} VM steps)",
                 r.id,

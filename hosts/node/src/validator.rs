@@ -8,8 +8,8 @@
 //! says whether it went through. A contract without a dispute game factory refuses
 //! every challenge with `DisputesDisabled`: the validator records and logs that.
 //!
-//! Extending it to play the bisection game: a `Challenged` record carries the
-//! request; the game's state belongs in the database's `disputes` table.
+//! A challenge that opens a game is recorded as a dispute and played to the end
+//! ([`crate::dispute`]); a won game's result is finalized by the validator.
 
 use std::time::Duration;
 
@@ -17,22 +17,38 @@ use alloy::primitives::{keccak256, Bytes, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, Backoff};
 use crate::db::{CheckRecord, CheckState};
+use crate::dispute::{lie, DisputeRecord, DisputeState, Disputes};
 use crate::node::Node;
 
 /// The validator.
 pub struct Validator {
     node: Node,
+    /// Test only: challenge correct results with a wrong one (another prompt's).
+    lying: bool,
+    /// The games our challenges opened.
+    disputes: Disputes,
 }
 
 impl Validator {
-    /// A validator.
-    pub fn new(node: Node) -> Self {
-        Validator { node }
+    /// A validator; `lying` is the test-only switch that makes it challenge correct
+    /// results with a wrong claim (to test that operators defend).
+    pub fn new(node: Node, lying: bool) -> Self {
+        if lying {
+            tracing::warn!(
+                "validator: --challenge-correct-for-tests is on: this node challenges CORRECT results"
+            );
+        }
+        let disputes = Disputes::new(node.clone(), lying);
+        Validator {
+            node,
+            lying,
+            disputes,
+        }
     }
 
     /// Check forever (until the future is dropped); RPC failures back off.
@@ -67,7 +83,103 @@ impl Validator {
                 tracing::warn!("validator: request {id}: {e:#} (will retry)");
             }
         }
-        Ok(())
+        self.disputes.round().await
+    }
+
+    /// `oracle challenge`: check request `id`'s current result; if it is wrong,
+    /// challenge it and play the game until it is decided and (when we win) our
+    /// result is final.
+    pub async fn challenge_one(&self, id: U256) -> Result<()> {
+        let check = match self.node.db.check(id)? {
+            Some(c) => c,
+            None => {
+                let filter = Filter::new()
+                    .address(self.node.oracle)
+                    .event_signature(AIOracle::ResultSubmitted::SIGNATURE_HASH)
+                    .topic1(B256::from(id))
+                    .from_block(0);
+                let logs = self
+                    .node
+                    .provider
+                    .get_logs(&filter)
+                    .await
+                    .context("reading the result event")?;
+                let Some((e, block)) = logs.into_iter().rev().find_map(|l| {
+                    let block = l.block_number.unwrap_or_default();
+                    l.log_decode::<AIOracle::ResultSubmitted>()
+                        .ok()
+                        .map(|d| (d.inner.data, block))
+                }) else {
+                    bail!("request {id} has no submitted result");
+                };
+                let c = CheckRecord {
+                    id,
+                    submitter: e.operator,
+                    output: e.output,
+                    claim: e.claim,
+                    block,
+                    state: CheckState::Pending,
+                    our_output: None,
+                    our_claim: None,
+                    challenge_tx: None,
+                    error: None,
+                };
+                self.node.db.put_check(&c)?;
+                c
+            }
+        };
+        let mut check = check;
+        let mut backoff = Backoff::new(self.node.interval, Duration::from_secs(10));
+        while !check.state.is_terminal() {
+            if let Err(e) = self.step(check).await {
+                tracing::warn!("request {id}: {e:#} (retrying)");
+                tokio::time::sleep(backoff.fail()).await;
+            }
+            check = self
+                .node
+                .db
+                .check(id)?
+                .context("the check record vanished")?;
+        }
+        match check.state {
+            CheckState::Agreed => {
+                println!(
+                    "request {id}: the result is correct (equal to our re-execution); no challenge"
+                );
+                return Ok(());
+            }
+            CheckState::Challenged => {}
+            other => bail!(
+                "request {id}: not challenged ({other:?}): {}",
+                check.error.unwrap_or_default()
+            ),
+        }
+        loop {
+            if let Err(e) = self.disputes.round().await {
+                tracing::warn!("disputes: {e:#} (retrying)");
+            }
+            let ours: Vec<DisputeRecord> = self
+                .node
+                .db
+                .disputes()?
+                .into_iter()
+                .filter(|d| d.request == id && !d.defending)
+                .collect();
+            if let Some(d) = ours.iter().find(|d| d.state != DisputeState::Playing) {
+                match d.state {
+                    DisputeState::Lost => bail!("request {id}: we LOST dispute {}", d.dispute),
+                    DisputeState::Finalized => {
+                        println!(
+                            "request {id}: dispute {} won in {} moves; our result is final",
+                            d.dispute, d.moves
+                        );
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(self.node.interval).await;
+        }
     }
 
     async fn sync(&self) -> Result<()> {
@@ -152,7 +264,12 @@ impl Validator {
                 let why = format!("model {} is not held by this node", req.modelId);
                 return self.close(c, CheckState::Skipped, why);
             };
-            let timed = match self.node.serve(model, &req.input).await? {
+            let input = if self.lying {
+                lie(&req.input)
+            } else {
+                req.input.to_vec()
+            };
+            let timed = match self.node.serve(model, &input).await? {
                 Ok(t) => t,
                 Err(e) => {
                     let why =
@@ -279,6 +396,21 @@ impl Validator {
             c.submitter
         );
         metrics::counter!("oracle_challenges_total").increment(1);
+        if let Some((dispute, game)) = dispute {
+            self.disputes.join(DisputeRecord {
+                dispute,
+                request: c.id,
+                game,
+                defending: false,
+                model: req.modelId,
+                prompt: req.input.clone(),
+                output: c.our_output.clone().unwrap_or_default(),
+                callback: req.callbackContract,
+                callback_data: req.callbackData.clone(),
+                state: DisputeState::Playing,
+                moves: 0,
+            })?;
+        }
         c.state = CheckState::Challenged;
         c.challenge_tx = Some(tx);
         self.node.db.put_check(&c).context("recording the check")

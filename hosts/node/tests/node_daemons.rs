@@ -178,7 +178,8 @@ async fn the_validator_catches_a_corrupting_operator() {
     }
     let submitted = chain.submissions(id).await;
     assert_eq!(submitted.len(), 1);
-    assert!(submitted[0].output.ends_with(b" [corrupted for tests]"));
+    // the corrupting operator answers another prompt (`dispute::lie`)
+    assert!(submitted[0].output.starts_with(b"TomOnce upon a time"));
     validator.stop();
     bad.stop();
     let s = status(&chain.path("val.redb"));

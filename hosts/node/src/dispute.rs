@@ -1,0 +1,484 @@
+//! Playing dispute games: the operator defends its results, the validator (or
+//! `oracle challenge`) attacks wrong ones, each to the end of the game.
+//!
+//! A side answers bisection queries from its own trace of the request in the
+//! fault-proof VM, recorded once as checkpoints ([`Trace`]): the state hash at any
+//! step is a restore of the nearest snapshot plus a replay shorter than
+//! [`CHECKPOINT_INTERVAL`] steps, never a run from step 0. The moves themselves are
+//! chosen by the honest strategy of [`oracle_contracts::game::decide`].
+//!
+//! A game is recorded in the database ([`DisputeRecord`]) before the first move, so
+//! a restarted node finds it, records its trace again and carries on from whatever
+//! the chain says the game's state is: the chain, not the database, holds the board.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use anyhow::{bail, Context, Result};
+use oracle_contracts::game::{decide, Action, GameClient, Side, Status};
+use oracle_contracts::AIOracle;
+use oracle_core::{Request, SamplingParams};
+use oracle_fpvm::preimage::guest_oracle;
+use oracle_fpvm::{Checkpoints, SharedOracle, Vm};
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{chain_now, on_chain, Status as RequestStatus};
+use crate::node::Node;
+
+/// Steps between two checkpoints of a trace: a query replays fewer than this many
+/// steps (about 5 ms at the VM's ~200 M steps/s).
+pub const CHECKPOINT_INTERVAL: u64 = 1 << 20;
+
+/// A request's run of the guest program in the fault-proof VM, kept as checkpoints.
+pub struct Trace {
+    checkpoints: Checkpoints,
+    total: u64,
+    final_state: Vec<u8>,
+    final_hash: B256,
+}
+
+impl Trace {
+    /// Run the guest on `prompt` with `model_bytes` (greedy, `steps` positions, as the
+    /// operator serves) and record it.
+    pub fn record(
+        model_bytes: &[u8],
+        guest_elf: &[u8],
+        prompt: &[u8],
+        steps: u32,
+    ) -> Result<Trace> {
+        let request = Request {
+            prompt,
+            steps,
+            sampling: SamplingParams::GREEDY,
+        };
+        let oracle: SharedOracle = Arc::new(guest_oracle(model_bytes, &request));
+        let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
+        let checkpoints = Checkpoints::record(&mut vm, CHECKPOINT_INTERVAL, u64::MAX)
+            .context("running the guest in the VM")?;
+        if !vm.halted() {
+            bail!("the guest did not halt");
+        }
+        Ok(Trace {
+            checkpoints,
+            total: vm.cpu.step,
+            final_state: vm.encode_state().to_vec(),
+            final_hash: B256::from(vm.state_hash()),
+        })
+    }
+
+    /// Steps until the guest halted.
+    pub fn steps(&self) -> u64 {
+        self.total
+    }
+
+    /// The state hash after `step` steps (the final state from the halt on: a halted
+    /// state is a fixed point).
+    pub fn hash_at(&self, step: u64) -> Result<B256> {
+        if step >= self.total {
+            return Ok(self.final_hash);
+        }
+        let mut vm = self
+            .checkpoints
+            .vm_at(step)
+            .with_context(|| format!("replaying to step {step}"))?;
+        Ok(B256::from(vm.state_hash()))
+    }
+
+    /// The witness (encoded pre-state and proof) of the step from `pre`.
+    pub fn witness(&self, pre: u64) -> Result<oracle_fpvm::Witness> {
+        self.checkpoints
+            .witness_at(pre)
+            .with_context(|| format!("proving the step from {pre}"))
+    }
+}
+
+/// Where this node stands in a game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DisputeState {
+    /// The game is being played.
+    Playing,
+    /// The game ended in our favour and the outcome was applied on AIOracle (a
+    /// challenger that won then finalizes its result after the new window).
+    Won,
+    /// We won as challenger and our result was finalized.
+    Finalized,
+    /// The game ended against us and the outcome was applied on AIOracle.
+    Lost,
+}
+
+/// A game this node plays, as recorded in the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeRecord {
+    /// The dispute's id on AIOracle.
+    pub dispute: U256,
+    /// The request it is about.
+    pub request: U256,
+    /// The game contract.
+    pub game: Address,
+    /// Our side: true when we defend our own result.
+    pub defending: bool,
+    /// The model that serves the request.
+    pub model: U256,
+    /// The request's input (the prompt our trace runs).
+    pub prompt: Bytes,
+    /// Our output for the request (finalized by us if we win as challenger).
+    pub output: Bytes,
+    /// The request's callback contract.
+    pub callback: Address,
+    /// The request's callback data.
+    pub callback_data: Bytes,
+    /// Where we stand.
+    pub state: DisputeState,
+    /// Transactions we sent in this game.
+    pub moves: u64,
+}
+
+impl DisputeRecord {
+    fn side(&self) -> Side {
+        if self.defending {
+            Side::Defender
+        } else {
+            Side::Challenger
+        }
+    }
+}
+
+/// The games a node plays, with their traces cached in memory.
+pub struct Disputes {
+    node: Node,
+    traces: Mutex<HashMap<U256, Arc<Trace>>>,
+    /// Test only: the prompt our traces run is altered (see [`lie`]).
+    lying: bool,
+}
+
+/// Test only: the prompt a lying node answers instead of `prompt`.
+pub fn lie(prompt: &[u8]) -> Vec<u8> {
+    let mut p = b"Tom".to_vec();
+    p.extend_from_slice(prompt);
+    p
+}
+
+impl Disputes {
+    /// The games of `node`; `lying` (tests only) plays from a trace of another prompt.
+    pub fn new(node: Node, lying: bool) -> Self {
+        Disputes {
+            node,
+            traces: Mutex::new(HashMap::new()),
+            lying,
+        }
+    }
+
+    /// Record a game to play (idempotent).
+    pub fn join(&self, record: DisputeRecord) -> Result<()> {
+        if self.node.db.dispute(record.dispute)?.is_none() {
+            tracing::warn!(
+                "dispute {} over request {}: playing as {} in game {}",
+                record.dispute,
+                record.request,
+                if record.defending {
+                    "defender"
+                } else {
+                    "challenger"
+                },
+                record.game
+            );
+            self.node.db.put_dispute(&record)?;
+        }
+        Ok(())
+    }
+
+    /// Play every open game as far as it goes now: each side moves until it waits
+    /// for the opponent.
+    pub async fn round(&self) -> Result<()> {
+        self.sync().await?;
+        for record in self.node.db.disputes()? {
+            let id = record.dispute;
+            let done = match record.state {
+                DisputeState::Playing => self.play(record).await,
+                DisputeState::Won if !record.defending => self.finalize(record).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = done {
+                tracing::warn!("dispute {id}: {e:#} (will retry)");
+            }
+        }
+        Ok(())
+    }
+
+    /// Join every game we play that is not recorded yet: those opened against our
+    /// results (the operator's side) and our own challenges (recorded by the
+    /// validator when it challenges, found here again after a crash in between).
+    async fn sync(&self) -> Result<()> {
+        let Some((from, to)) = self.node.next_range("challenges").await? else {
+            return Ok(());
+        };
+        let logs = self
+            .node
+            .logs(AIOracle::ResultChallenged::SIGNATURE_HASH, from, to)
+            .await?;
+        for log in logs {
+            let Ok(e) = log.log_decode::<AIOracle::ResultChallenged>() else {
+                continue;
+            };
+            let e = e.inner.data;
+            if self.node.db.dispute(e.disputeId)?.is_some() {
+                continue;
+            }
+            let game = GameClient::new(e.game, self.node.provider.clone());
+            let Some(side) = game.side_of(self.node.account).await? else {
+                continue;
+            };
+            let Some(request) = request_event(&self.node, e.requestId).await? else {
+                tracing::error!(
+                    "dispute {}: no request event for request {}",
+                    e.disputeId,
+                    e.requestId
+                );
+                continue;
+            };
+            self.join(DisputeRecord {
+                dispute: e.disputeId,
+                request: e.requestId,
+                game: e.game,
+                defending: side == Side::Defender,
+                model: request.modelId,
+                prompt: request.input,
+                output: if side == Side::Challenger {
+                    e.output
+                } else {
+                    Bytes::new()
+                },
+                callback: request.callbackContract,
+                callback_data: request.callbackData,
+                state: DisputeState::Playing,
+                moves: 0,
+            })?;
+        }
+        self.node.db.set_cursor("challenges", to)?;
+        Ok(())
+    }
+
+    /// A challenger that won holds the result: finalize it after its new window.
+    async fn finalize(&self, mut record: DisputeRecord) -> Result<()> {
+        let chain = on_chain(&self.node.provider, self.node.oracle, record.request).await?;
+        match chain.status {
+            RequestStatus::Finalized => {
+                record.state = DisputeState::Finalized;
+                return Ok(self.node.db.put_dispute(&record)?);
+            }
+            RequestStatus::Submitted if chain.submitter == self.node.account => {}
+            _ => return Ok(()),
+        }
+        if chain_now(&self.node.provider).await? <= chain.challenge_deadline {
+            return Ok(());
+        }
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
+        let receipt = oracle
+            .finalize(
+                record.request,
+                keccak256(&record.prompt),
+                record.callback,
+                record.callback_data.clone(),
+                record.output.clone(),
+            )
+            .send()
+            .await
+            .context("sending the finalization")?
+            .get_receipt()
+            .await
+            .context("waiting for the finalization")?;
+        self.node.account_gas(&receipt, "finalize");
+        if receipt.status() {
+            tracing::info!(
+                "dispute {}: our result for request {} finalized; callback dispatched",
+                record.dispute,
+                record.request
+            );
+            record.state = DisputeState::Finalized;
+            self.node.db.put_dispute(&record)?;
+        }
+        Ok(())
+    }
+
+    async fn trace(&self, record: &DisputeRecord) -> Result<Arc<Trace>> {
+        if let Some(t) = self
+            .traces
+            .lock()
+            .expect("trace cache")
+            .get(&record.dispute)
+        {
+            return Ok(t.clone());
+        }
+        let Some(model) = self.node.models.get(&record.model) else {
+            bail!("model {} is not held by this node", record.model);
+        };
+        let bytes = model.bytes.clone();
+        let guest = self.node.guest.clone();
+        let prompt = if self.lying {
+            lie(&record.prompt)
+        } else {
+            record.prompt.to_vec()
+        };
+        let steps = self.node.steps;
+        let started = std::time::Instant::now();
+        let trace =
+            tokio::task::spawn_blocking(move || Trace::record(&bytes, &guest, &prompt, steps))
+                .await
+                .context("the trace task panicked")??;
+        tracing::info!(
+            "dispute {}: recorded our trace ({} steps) in {:.1} s",
+            record.dispute,
+            trace.steps(),
+            started.elapsed().as_secs_f64()
+        );
+        let trace = Arc::new(trace);
+        self.traces
+            .lock()
+            .expect("trace cache")
+            .insert(record.dispute, trace.clone());
+        Ok(trace)
+    }
+
+    async fn play(&self, mut record: DisputeRecord) -> Result<()> {
+        let game = GameClient::new(record.game, self.node.provider.clone());
+        let side = record.side();
+        loop {
+            let state = game.state().await.context("reading the game")?;
+            if state.status != Status::InProgress {
+                return self.finish(record, state.winner() == Some(side)).await;
+            }
+            let now = chain_now(&self.node.provider).await?;
+            let trace = self.trace(&record).await?;
+            let (lo, hi) = (state.lo, state.hi);
+            let action = {
+                let trace = trace.clone();
+                tokio::task::spawn_blocking(move || decide(&state, side, now, |i| trace.hash_at(i)))
+                    .await
+                    .context("the bisection task panicked")??
+            };
+            let receipt = match action {
+                Action::Over => continue,
+                Action::Wait => return Ok(()),
+                Action::Reveal => {
+                    tracing::info!("dispute {}: revealing our final state", record.dispute);
+                    game.reveal(self.node.account, trace.final_state.clone())
+                        .await
+                }
+                Action::ClaimTimeout => {
+                    tracing::warn!(
+                        "dispute {}: the opponent's clock ran out; claiming the game",
+                        record.dispute
+                    );
+                    game.claim_timeout(self.node.account).await
+                }
+                Action::Move {
+                    agree,
+                    mid_hash,
+                    mid_position,
+                } => {
+                    tracing::info!(
+                        "dispute {}: range {}..{}: {} the midpoint, ours at {mid_position:?}",
+                        record.dispute,
+                        lo,
+                        hi,
+                        if agree { "agree with" } else { "deny" }
+                    );
+                    game.make_move(self.node.account, agree, mid_hash).await
+                }
+                Action::Step { pre } => {
+                    let witness = {
+                        let trace = trace.clone();
+                        tokio::task::spawn_blocking(move || trace.witness(pre))
+                            .await
+                            .context("the witness task panicked")??
+                    };
+                    tracing::warn!(
+                        "dispute {}: one step left ({pre} → {}): executing it on chain",
+                        record.dispute,
+                        pre + 1
+                    );
+                    game.step(self.node.account, witness.state, witness.proof)
+                        .await
+                }
+            }
+            .with_context(|| format!("sending {action:?}"))?;
+            self.node.account_gas(&receipt, "dispute");
+            metrics::counter!("oracle_dispute_moves_total").increment(1);
+            record.moves += 1;
+            self.node.db.put_dispute(&record)?;
+        }
+    }
+
+    /// Apply the outcome on AIOracle (anyone may; the loser has no reason to) and
+    /// close the record.
+    async fn finish(&self, mut record: DisputeRecord, won: bool) -> Result<()> {
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
+        let d = oracle
+            .getDispute(record.dispute)
+            .call()
+            .await
+            .context("reading the dispute")?;
+        if !d.resolved {
+            let receipt = oracle
+                .resolveDispute(record.dispute)
+                .send()
+                .await
+                .context("sending resolveDispute")?
+                .get_receipt()
+                .await
+                .context("waiting for resolveDispute")?;
+            self.node.account_gas(&receipt, "resolveDispute");
+            if !receipt.status() {
+                let again = oracle.getDispute(record.dispute).call().await?;
+                if !again.resolved {
+                    bail!("resolveDispute reverted");
+                }
+            }
+        }
+        record.state = if won {
+            DisputeState::Won
+        } else {
+            DisputeState::Lost
+        };
+        if won {
+            tracing::warn!(
+                "dispute {} over request {}: WON in {} of our moves",
+                record.dispute,
+                record.request,
+                record.moves
+            );
+        } else {
+            tracing::error!(
+                "dispute {} over request {}: LOST (our bond is forfeit)",
+                record.dispute,
+                record.request
+            );
+        }
+        metrics::counter!("oracle_disputes_total", "outcome" => if won { "won" } else { "lost" })
+            .increment(1);
+        self.node.db.put_dispute(&record)?;
+        Ok(())
+    }
+}
+
+/// The `AICallbackRequest` event of request `id` (its input and callback payload).
+pub async fn request_event(node: &Node, id: U256) -> Result<Option<AIOracle::AICallbackRequest>> {
+    let filter = Filter::new()
+        .address(node.oracle)
+        .event_signature(AIOracle::AICallbackRequest::SIGNATURE_HASH)
+        .topic2(B256::from(id))
+        .from_block(0);
+    let logs = node
+        .provider
+        .get_logs(&filter)
+        .await
+        .context("reading the request event")?;
+    Ok(logs
+        .into_iter()
+        .find_map(|l| l.log_decode::<AIOracle::AICallbackRequest>().ok())
+        .map(|l| l.inner.data))
+}

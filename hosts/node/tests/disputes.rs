@@ -1,0 +1,258 @@
+//! Dispute games played by the node on a real chain (anvil, the real contracts and
+//! game factory, the real guest and stories260K): a lying operator loses to the
+//! validator at one VM step executed on chain and the true result is delivered; a
+//! lying challenger loses to the operator; a player that stops answering loses on
+//! time. The liars are the test-only switches (`--corrupt-output-for-tests`,
+//! `--challenge-correct-for-tests`): they answer another prompt, with a consistent
+//! VM trace, so the game must bisect down to the step where the traces part.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use common::{assets, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
+use oracle_contracts::game::{GameClient, Side, Status};
+use oracle_contracts::{AIOracle, Prompt};
+use oracle_core::{Exec, Model, Request, SamplingParams};
+
+/// AIOracle numbers disputes from 1.
+const FIRST_DISPUTE: U256 = U256::from_limbs([1, 0, 0, 0]);
+
+/// Long enough for re-execution, the whole game and a second window.
+const FINAL: Duration = Duration::from_secs(240);
+
+/// What `oracle run` prints for `prompt` (the honest output).
+fn honest_output(prompt: &str) -> Vec<u8> {
+    let (model, _) = assets();
+    let model = Model::load(model).unwrap();
+    let request = Request {
+        prompt: prompt.as_bytes(),
+        steps: STEPS.parse().unwrap(),
+        sampling: SamplingParams::GREEDY,
+    };
+    let mut text = model
+        .generate(Exec::default(), &request, |_| {})
+        .unwrap()
+        .text;
+    text.push(b'\n');
+    text
+}
+
+/// The `DisputeResolved` events: (dispute id, challenger won).
+async fn resolutions(chain: &Chain) -> Vec<(U256, bool)> {
+    let filter = Filter::new()
+        .address(chain.oracle)
+        .event_signature(AIOracle::DisputeResolved::SIGNATURE_HASH)
+        .from_block(0);
+    chain
+        .provider
+        .get_logs(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let e = l
+                .log_decode::<AIOracle::DisputeResolved>()
+                .unwrap()
+                .inner
+                .data;
+            (e.disputeId, e.challengerWon)
+        })
+        .collect()
+}
+
+/// The game of the first dispute: its state.
+async fn game_state(chain: &Chain) -> oracle_contracts::game::GameState {
+    let oracle = AIOracle::new(chain.oracle, &chain.provider);
+    let game = GameClient::of_dispute(&oracle, FIRST_DISPUTE, &chain.provider)
+        .await
+        .unwrap();
+    game.state().await.unwrap()
+}
+
+/// The result the Prompt contract received for `prompt`.
+async fn delivered(chain: &Chain, prompt: &str) -> Vec<u8> {
+    let p = Prompt::new(chain.prompt, &chain.provider);
+    let r = p
+        .getAIResult(chain.model_id, prompt.to_string())
+        .call()
+        .await
+        .unwrap();
+    r.into_bytes()
+}
+
+async fn operator_bond(chain: &Chain, account: usize) -> U256 {
+    let oracle = AIOracle::new(chain.oracle, &chain.provider);
+    oracle
+        .getOperator(chain.accounts[account].0)
+        .call()
+        .await
+        .unwrap()
+        .bond
+        .to::<U256>()
+}
+
+/// A lying operator is challenged; the validator is killed mid-game and restarted
+/// (it resumes from its database); the game ends at one step executed on chain; the
+/// operator loses its bond and the Prompt contract receives the true text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
+    let chain = Chain::new(20).await;
+    let bond_before = operator_bond(&chain, 1).await;
+    let mut liar = Proc(
+        chain
+            .node("operator", 1, "liar.redb", &["--corrupt-output-for-tests"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let log = chain.path("validator.log");
+    let spawn_validator = |log: &std::path::Path| {
+        Proc(
+            chain
+                .node("validator", 3, "val.redb", &[])
+                .stderr(
+                    std::fs::File::options()
+                        .create(true)
+                        .append(true)
+                        .open(log)
+                        .unwrap(),
+                )
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut validator = spawn_validator(&log);
+    let prompt = "Once upon a time";
+    let id = chain.ask(prompt).await;
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the first moves", FINAL, || {
+        text().matches("the midpoint").count() >= 3
+    })
+    .await;
+    // a real kill mid-game: the restarted validator carries on from its database
+    unsafe {
+        libc::kill(validator.0.id() as i32, libc::SIGKILL);
+    }
+    let _ = validator.0.wait();
+    validator = spawn_validator(&log);
+
+    chain.wait_final(id, FINAL).await;
+    assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
+    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
+    let state = game_state(&chain).await;
+    assert_eq!(state.status, Status::ChallengerWins);
+    assert_eq!(state.hi - state.lo, 1, "decided at one step: {state:?}");
+    assert!(
+        text().contains("executing it on chain"),
+        "the validator executed the final step: {}",
+        text()
+    );
+    assert!(
+        operator_bond(&chain, 1).await < bond_before,
+        "the liar's bond is slashed"
+    );
+    validator.stop();
+    liar.stop();
+}
+
+/// A correct result challenged with a false claim: the operator defends and wins,
+/// and the correct result is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_operator_defends_against_a_lying_challenger() {
+    let chain = Chain::new(20).await;
+    let log = chain.path("operator.log");
+    let mut operator = Proc(
+        chain
+            .node("operator", 1, "op.redb", &[])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut liar = Proc(
+        chain
+            .node(
+                "validator",
+                3,
+                "liar.redb",
+                &["--challenge-correct-for-tests"],
+            )
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prompt = "Lily went";
+    let id = chain.ask(prompt).await;
+    chain.wait_final(id, FINAL).await;
+    assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
+    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, false)]);
+    let state = game_state(&chain).await;
+    assert_eq!(state.status, Status::DefenderWins);
+    assert_eq!(state.hi - state.lo, 1, "decided at one step: {state:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("WON"), "{text}");
+    liar.stop();
+    operator.stop();
+}
+
+/// A lying operator that stops answering once challenged loses on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_that_stops_answering_loses_on_time() {
+    let chain = Chain::new(20).await;
+    let mut liar = Proc(
+        chain
+            .node("operator", 1, "liar.redb", &["--corrupt-output-for-tests"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut validator = Proc(
+        chain
+            .node("validator", 3, "val.redb", &[])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prompt = "The cat";
+    let id = chain.ask(prompt).await;
+    let oracle = AIOracle::new(chain.oracle, &chain.provider);
+    let started = std::time::Instant::now();
+    while oracle.getRequest(id).call().await.unwrap().status != 3 {
+        assert!(started.elapsed() < FINAL, "no challenge");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    liar.stop();
+    // once the validator has moved, the liar's clock runs: advance the chain past it
+    let game = GameClient::of_dispute(&oracle, FIRST_DISPUTE, &chain.provider)
+        .await
+        .unwrap();
+    while game.state().await.unwrap().to_move != Side::Defender {
+        assert!(started.elapsed() < FINAL, "the validator never moved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_increaseTime".into(), (u64::from(GAME_CLOCK) + 5,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
+    chain.wait_final(id, FINAL).await;
+    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
+    let state = game_state(&chain).await;
+    assert_eq!(state.status, Status::ChallengerWins);
+    assert!(
+        state.hi - state.lo > 1,
+        "decided by the clock, not a step: {state:?}"
+    );
+    assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
+    validator.stop();
+}
