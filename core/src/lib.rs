@@ -15,9 +15,9 @@
 extern crate alloc;
 
 pub mod clip;
+pub mod diffusion;
 pub mod error;
 pub mod fixed;
-pub mod diffusion;
 pub mod format;
 pub mod generate;
 pub mod image_format;
