@@ -167,7 +167,7 @@ pub async fn start(
     let provider = connect(rpc, signer)?;
     let db = Db::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
     let set = retry("loading the models against the registry", 10, || {
-        crate::models::load(models, &provider, oracle, &guest)
+        crate::models::load(models, &provider, oracle, &guest, steps)
     })
     .await?;
     if set.is_empty() {

@@ -1,7 +1,8 @@
 //! The models a node serves: every model file in `--models <dir>`, matched to the
 //! AIOracle registry by its Merkle root. A file whose root is registered under no id
 //! is refused (logged), and so is a registered model whose program hash differs from
-//! the guest this node runs (its claims would lose every dispute).
+//! the guest this node runs, or with dispute-game sampling parameters other than the
+//! greedy `--steps` this node serves (its claims would lose every dispute).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
-use oracle_contracts::AIOracle;
+use oracle_contracts::{AIOracle, DisputeGameFactory};
 
 use crate::serve::program_hash;
 
@@ -36,6 +37,7 @@ pub async fn load(
     provider: &DynProvider,
     oracle: Address,
     guest_elf: &[u8],
+    steps: u32,
 ) -> Result<ModelSet> {
     let program: B256 = program_hash(guest_elf)?.into();
     let paths = if dir.is_file() {
@@ -91,6 +93,17 @@ pub async fn load(
                 );
                 continue;
             }
+            if let Some(registered) = game_params(provider, oracle, *root, program).await? {
+                let ours = oracle_contracts::devnet::greedy_params(steps);
+                if registered != ours {
+                    tracing::error!(
+                        "refusing {name} for model {id}: the dispute game checks it with sampling parameters 0x{} but this node serves greedy --steps {steps} (0x{}); its claims would lose every dispute",
+                        alloy::hex::encode(&registered),
+                        alloy::hex::encode(&ours)
+                    );
+                    continue;
+                }
+            }
             tracing::info!("serving model {id} from {name} (root {root})");
             set.insert(
                 id,
@@ -110,4 +123,35 @@ pub async fn load(
         }
     }
     Ok(set)
+}
+
+/// The sampling parameters the dispute game factory checks a model's claims with
+/// (`None` without a factory or before the parameters are set).
+async fn game_params(
+    provider: &DynProvider,
+    oracle: Address,
+    root: B256,
+    program: B256,
+) -> Result<Option<Vec<u8>>> {
+    let c = AIOracle::new(oracle, provider);
+    let factory = c
+        .disputeGameFactory()
+        .call()
+        .await
+        .context("reading disputeGameFactory")?;
+    if factory.is_zero() {
+        return Ok(None);
+    }
+    let f = DisputeGameFactory::new(factory, provider);
+    let key = f
+        .modelKey(root, program)
+        .call()
+        .await
+        .context("reading the factory's model key")?;
+    let params = f
+        .samplingParams(key)
+        .call()
+        .await
+        .context("reading the factory's sampling parameters")?;
+    Ok((!params.is_empty()).then(|| params.to_vec()))
 }

@@ -256,3 +256,32 @@ async fn a_player_that_stops_answering_loses_on_time() {
     assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
     validator.stop();
 }
+
+/// A node serving other sampling parameters than the dispute game checks (here 8
+/// positions where the factory holds 16) refuses the model: its claims would lose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_model_the_game_checks_with_other_parameters() {
+    let chain = Chain::new(20).await;
+    let log = chain.path("operator.log");
+    let mut cmd = chain.node("operator", 1, "op.redb", &[]);
+    let args: Vec<_> = cmd
+        .get_args()
+        .map(|a| if a == STEPS { "8".into() } else { a.to_owned() })
+        .collect();
+    let mut node = Proc(
+        std::process::Command::new(cmd.get_program())
+            .args(args)
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the refusal", FINAL, || {
+        text().contains("would lose every dispute")
+    })
+    .await;
+    assert!(text().contains("--steps 8"), "{}", text());
+    node.stop();
+}
