@@ -263,7 +263,7 @@ async fn a_player_that_stops_answering_loses_on_time() {
 async fn a_node_refuses_a_model_the_game_checks_with_other_parameters() {
     let chain = Chain::new(20).await;
     let log = chain.path("operator.log");
-    let mut cmd = chain.node("operator", 1, "op.redb", &[]);
+    let cmd = chain.node("operator", 1, "op.redb", &[]);
     let args: Vec<_> = cmd
         .get_args()
         .map(|a| if a == STEPS { "8".into() } else { a.to_owned() })
