@@ -23,6 +23,12 @@ pub struct Served {
     pub tokens: u64,
 }
 
+/// Positions between two progress lines of the native run (debug level).
+const PROGRESS_POSITIONS: u32 = 16;
+
+/// VM steps between two progress lines of the claim's run (about 1.5 s).
+const PROGRESS_STEPS: u64 = 1 << 28;
+
 /// Run `prompt` natively and in the VM; fail if the VM disagrees with the native
 /// output (that would be a bug in one of them, and submitting would lose the bond).
 pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) -> Result<Served> {
@@ -32,8 +38,14 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
         steps,
         sampling: SamplingParams::GREEDY,
     };
+    let mut positions = 0u32;
     let generation = model
-        .generate(Exec::default(), &request, |_| {})
+        .generate(Exec::default(), &request, |_| {
+            positions += 1;
+            if positions.is_multiple_of(PROGRESS_POSITIONS) {
+                tracing::debug!("inference: {positions}/{steps} positions");
+            }
+        })
         .context("running the request")?;
     let generated = generation
         .tokens
@@ -43,7 +55,13 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
     output.push(b'\n');
     let oracle = Arc::new(guest_oracle(model_bytes, &request));
     let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
-    vm.run(u64::MAX).context("running the guest in the VM")?;
+    while !vm.halted() {
+        let next = vm.cpu.step.saturating_add(PROGRESS_STEPS);
+        vm.run(next).context("running the guest in the VM")?;
+        if !vm.halted() {
+            tracing::info!("VM claim: {} M steps so far", vm.cpu.step / 1_000_000);
+        }
+    }
     if vm.cpu.status != 1 || vm.cpu.exit_code != 0 {
         bail!(
             "the guest halted with status {} code {}",
