@@ -80,42 +80,60 @@ pub fn run_image_request(
         ARCH_DDPM_MNIST => {
             let model = DdpmMnist::from_file(&file)?;
             let z = model.sample(exec, steps, DdpmNoise::Seed(request.seed))?;
-            let side = SIZE as u32;
-            encode(&to_pixels(&z), side, side, ColorType::Gray).ok_or(ImageRequestError::NoPng {
-                channels: 1,
-                side: SIZE,
-            })
+            ddpm_png(&z)
         }
         ARCH_UNET2D => {
             let model = UNet2D::from_file(&file)?;
             let side = model.sample_size.max(model.side_multiple());
             let channels = model.in_channels;
-            let no_png = ImageRequestError::NoPng { channels, side };
-            let color = match channels {
-                1 => ColorType::Gray,
-                3 => ColorType::Rgb,
-                _ => return Err(no_png),
-            };
-            // PNG sides are u32; a side past 2^16 would not fit memory anyway.
-            let side_u32 = u32::try_from(side)
-                .ok()
-                .filter(|&s| s <= 1 << 16)
-                .ok_or(no_png.clone())?;
-            let hw = side.checked_mul(side).ok_or(no_png.clone())?;
-            let n = hw.checked_mul(channels).ok_or(no_png.clone())?;
+            let n = side
+                .checked_mul(side)
+                .and_then(|hw| hw.checked_mul(channels))
+                .ok_or(ImageRequestError::NoPng { channels, side })?;
             let mut start = vec![0i32; n];
             fill_normal_q16(&mut Rng::new(request.seed), &mut start);
             let x = model.sample(exec, start, side, side, steps)?;
-            let mut px = vec![0u8; n];
-            for (i, &v) in x.iter().enumerate() {
-                // clamp(x / 2 + 0.5, 0, 1) in Q16 (the halving truncates toward
-                // zero, as `oracle run` always did), times 255, rounded half up:
-                // at most 65536 · 255 < 2^24, so the result is at most 255.
-                let q = (i64::from(v) / 2 + 32768).clamp(0, 65536);
-                px[(i % hw) * channels + i / hw] = round_shift(q * 255, 16) as u8;
-            }
-            encode(&px, side_u32, side_u32, color).ok_or(no_png)
+            unet_png(&x, channels, side)
         }
         other => Err(FormatError::UnsupportedArch(other).into()),
     }
+}
+
+/// The PNG of a ddpm-mnist sample `z` (28×28 Q16): gray, `clamp(z + 0.5, 0, 1)`.
+pub fn ddpm_png(z: &[i32]) -> Result<Vec<u8>, ImageRequestError> {
+    let side = SIZE as u32;
+    encode(&to_pixels(z), side, side, ColorType::Gray).ok_or(ImageRequestError::NoPng {
+        channels: 1,
+        side: SIZE,
+    })
+}
+
+/// The PNG of a UNet2D sample `x` (`channels × side × side`, Q16):
+/// `clamp(x / 2 + 0.5, 0, 1) · 255` rounded half up, gray (1 channel) or RGB (3),
+/// channels interleaved.
+pub fn unet_png(x: &[i32], channels: usize, side: usize) -> Result<Vec<u8>, ImageRequestError> {
+    let no_png = ImageRequestError::NoPng { channels, side };
+    let color = match channels {
+        1 => ColorType::Gray,
+        3 => ColorType::Rgb,
+        _ => return Err(no_png),
+    };
+    // PNG sides are u32; a side past 2^16 would not fit memory anyway.
+    let side_u32 = u32::try_from(side)
+        .ok()
+        .filter(|&s| s <= 1 << 16)
+        .ok_or(no_png.clone())?;
+    let hw = side.checked_mul(side).ok_or(no_png.clone())?;
+    let n = hw.checked_mul(channels).ok_or(no_png.clone())?;
+    if x.len() != n {
+        return Err(no_png);
+    }
+    let mut px = vec![0u8; n];
+    for (i, &v) in x.iter().enumerate() {
+        // clamp(x / 2 + 0.5, 0, 1) in Q16 (the halving truncates toward zero),
+        // times 255, rounded half up: at most 65536 · 255 < 2^24, so at most 255.
+        let q = (i64::from(v) / 2 + 32768).clamp(0, 65536);
+        px[(i % hw) * channels + i / hw] = round_shift(q * 255, 16) as u8;
+    }
+    encode(&px, side_u32, side_u32, color).ok_or(no_png)
 }

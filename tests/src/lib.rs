@@ -78,3 +78,20 @@ impl Fixture {
         .bytes
     }
 }
+
+/// The bundled ddpm-mnist checkpoint as an integer image model file (Q8).
+pub fn ddpm_mnist_model_file() -> Vec<u8> {
+    use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
+    use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
+    let float = DdpmMnist::load_pth(&fixtures().join("models/ddpm-mnist/ddpm_mnist.pth"))
+        .expect("ddpm-mnist loads");
+    export_ddpm_mnist(&float, DEFAULT_GROUP).expect("ddpm-mnist exports")
+}
+
+/// The bundled tiny-unet2d diffusers folder as an integer image model file (Q8).
+pub fn tiny_unet2d_model_file() -> Vec<u8> {
+    use oracle_quant::image::ddpm::DEFAULT_GROUP;
+    use oracle_quant::image::unet2d::{export_unet2d, load_folder};
+    let (unet, ddim) = load_folder(&fixtures().join("models/tiny-unet2d")).expect("loads");
+    export_unet2d(&unet, &ddim, DEFAULT_GROUP).expect("tiny-unet2d exports")
+}

@@ -10,7 +10,6 @@
 //! `oracle_core::image_request`, which the guest runs and which is checked
 //! against them too.
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SIZE};
@@ -24,8 +23,6 @@ use oracle_core::sampler::{Rng, SamplingParams};
 use oracle_core::{Exec, Request};
 use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{DebugSink, Vm};
-use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
-use oracle_quant::image::unet2d::{export_unet2d, load_folder};
 
 /// (seed, steps) of each VM run.
 const CASES: [(u64, u32); 2] = [(0, 1), (42, 2)];
@@ -35,21 +32,12 @@ fn guest_elf() -> &'static [u8] {
     ELF.get_or_init(oracle_tests::guest_elf)
 }
 
-fn fixtures() -> PathBuf {
-    oracle_tests::fixtures()
-}
-
 fn ddpm_file() -> Vec<u8> {
-    let float = oracle_quant::diffusion::ddpm_mnist::DdpmMnist::load_pth(
-        &fixtures().join("models/ddpm-mnist/ddpm_mnist.pth"),
-    )
-    .expect("ddpm-mnist loads");
-    export_ddpm_mnist(&float, DEFAULT_GROUP).expect("export")
+    oracle_tests::ddpm_mnist_model_file()
 }
 
 fn unet_file() -> Vec<u8> {
-    let (unet, ddim) = load_folder(&fixtures().join("models/tiny-unet2d")).expect("loads");
-    export_unet2d(&unet, &ddim, DEFAULT_GROUP).expect("export")
+    oracle_tests::tiny_unet2d_model_file()
 }
 
 /// The 20-byte request of `seed` and `steps` (temperature and top-p unused).

@@ -18,11 +18,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, PIXELS, SIZE};
+use oracle_core::diffusion::ddpm_mnist::{DdpmMnist, DdpmNoise, PIXELS, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
-use oracle_core::diffusion::png::{encode, ColorType};
 use oracle_core::diffusion::unet2d::UNet2D;
 use oracle_core::image_format::{is_image_model, ImageModelFile, ARCH_DDPM_MNIST, ARCH_UNET2D};
+use oracle_core::image_request::{ddpm_png, unet_png};
 use oracle_core::merkle::{keccak, model_root, to_hex};
 use oracle_core::sampler::Rng;
 use oracle_core::Exec;
@@ -155,7 +155,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         threads: args.threads,
     };
     let started = Instant::now();
-    let (pixels, w, h, color) = match file.arch {
+    let (png, side) = match file.arch {
         ARCH_DDPM_MNIST => {
             if !args.prompt.is_empty() {
                 bail!("ddpm-mnist is unconditional: it takes no --prompt");
@@ -190,7 +190,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 None => DdpmNoise::Seed(args.seed),
             };
             let z = model.sample(exec, steps, source)?;
-            (to_pixels(&z), SIZE as u32, SIZE as u32, ColorType::Gray)
+            (ddpm_png(&z)?, SIZE as u32)
         }
         ARCH_UNET2D => {
             if !args.prompt.is_empty() || args.guidance.is_some() {
@@ -223,31 +223,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 }
             };
             let x = model.sample(exec, start, side, side, args.steps as usize)?;
-            let color = match model.in_channels {
-                1 => ColorType::Gray,
-                3 => ColorType::Rgb,
-                c => bail!("{c}-channel samples have no PNG form"),
-            };
-            // clamp(x / 2 + 0.5, 0, 1) · 255, rounded half up; CHW -> HWC.
-            let hw = side * side;
-            let mut px = vec![0u8; n];
-            for (i, &v) in x.iter().enumerate() {
-                let q = (i64::from(v) / 2 + 32768).clamp(0, 65536);
-                px[(i % hw) * model.in_channels + i / hw] = ((q * 255 + 32768) >> 16) as u8;
-            }
-            (px, side as u32, side as u32, color)
+            (unet_png(&x, model.in_channels, side)?, side as u32)
         }
         other => bail!("image architecture {other} is not supported by this build"),
     };
-    let png = encode(&pixels, w, h, color).ok_or_else(|| anyhow!("encoding the PNG"))?;
     std::fs::write(output, &png).with_context(|| format!("writing {}", output.display()))?;
     println!("output {}", to_hex(&keccak(&png)));
     eprintln!(
         "wrote {} ({} bytes, {}x{}) in {:.3}s, kernel {}, {} thread(s)",
         output.display(),
         png.len(),
-        w,
-        h,
+        side,
+        side,
         started.elapsed().as_secs_f64(),
         exec.kernel_name(),
         exec.threads
