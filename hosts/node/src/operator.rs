@@ -21,10 +21,19 @@
 //! tokenizer's byte fallback); a request for a model this node does not hold is
 //! `Skipped`. If another operator's result is already on chain, the request is
 //! `Skipped` without sending a losing transaction.
+//!
+//! Several operators serving the same request would otherwise finish together and
+//! race their submissions. They take turns instead, without talking to each other:
+//! the bonded operators (from `OperatorBonded` events) are ordered per request by
+//! keccak(request id ‖ address); the first submits at once, the k-th waits k
+//! [`TURN`]s and looks at the chain again first, so it only submits when those
+//! before it did not (down, or not holding the model).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use alloy::primitives::{keccak256, Bytes, B256};
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::providers::Provider;
 use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
@@ -35,9 +44,14 @@ use crate::db::{RequestRecord, RequestState};
 use crate::dispute::{lie, Disputes};
 use crate::node::{crash_point, Node};
 
+/// How long each operator ahead of us in a request's order has to submit first.
+pub const TURN: Duration = Duration::from_secs(2);
+
 /// The operator.
 pub struct Operator {
     node: Node,
+    /// When each served request may be submitted (our turn in its order).
+    turns: Mutex<HashMap<U256, Instant>>,
     /// Test-only: answer another prompt than the one asked (so a validator can be
     /// tested): a wrong result with a consistent VM trace, which loses its game at
     /// the step that reads the request's input.
@@ -57,6 +71,7 @@ impl Operator {
         let disputes = Disputes::new(node.clone(), corrupt);
         Operator {
             node,
+            turns: Mutex::new(HashMap::new()),
             corrupt,
             disputes,
         }
@@ -204,11 +219,70 @@ impl Operator {
             crash_point("served");
         }
         match r.state {
-            RequestState::Served => self.submit(r, None).await,
+            RequestState::Served => {
+                if !self.our_turn(r.id).await? {
+                    return Ok(());
+                }
+                self.submit(r, None).await
+            }
             RequestState::Submitting => self.recover_submission(r).await,
             RequestState::Submitted => self.finalize(r).await,
             _ => Ok(()),
         }
+    }
+
+    /// Whether our turn to submit request `id` has come (see the module docs).
+    async fn our_turn(&self, id: U256) -> Result<bool> {
+        let due = self.turns.lock().expect("turns").get(&id).copied();
+        let due = match due {
+            Some(due) => due,
+            None => {
+                let rank = self.rank(id).await?;
+                if rank > 0 {
+                    tracing::info!(
+                        "operator: request {id}: {rank} operator(s) before us; submitting in {:?} unless one of them does",
+                        TURN * rank
+                    );
+                }
+                let due = Instant::now() + TURN * rank;
+                self.turns.lock().expect("turns").insert(id, due);
+                due
+            }
+        };
+        if Instant::now() < due {
+            return Ok(false);
+        }
+        self.turns.lock().expect("turns").remove(&id);
+        Ok(true)
+    }
+
+    /// Our place in request `id`'s order of the bonded operators.
+    async fn rank(&self, id: U256) -> Result<u32> {
+        let head = self
+            .node
+            .provider
+            .get_block_number()
+            .await
+            .context("reading the block number")?;
+        let logs = self
+            .node
+            .logs(AIOracle::OperatorBonded::SIGNATURE_HASH, 0, head)
+            .await?;
+        let mut operators: Vec<Address> = logs
+            .iter()
+            .filter_map(|l| l.log_decode::<AIOracle::OperatorBonded>().ok())
+            .map(|l| l.inner.data.operator)
+            .collect();
+        operators.sort();
+        operators.dedup();
+        let key =
+            |a: &Address| keccak256([id.to_be_bytes::<32>().as_slice(), a.as_slice()].concat());
+        let mine = key(&self.node.account);
+        let before = operators
+            .iter()
+            .filter(|a| **a != self.node.account && key(a) < mine)
+            .count();
+        Ok(u32::try_from(before).unwrap_or(u32::MAX))
     }
 
     /// A request we have not submitted is no longer pending: another operator's
