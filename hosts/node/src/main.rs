@@ -10,6 +10,7 @@ mod dispute;
 mod models;
 mod node;
 mod operator;
+mod positions;
 mod request;
 mod run;
 mod run_image;

@@ -24,6 +24,10 @@ pub struct ServedModel {
     pub bytes: Arc<Vec<u8>>,
     /// Its file name (for logs).
     pub name: String,
+    /// Whether its disputes are two-phase games (over decode positions, then one
+    /// transition in the VM): its claim is then the output commitment, and no VM run
+    /// is needed to submit.
+    pub two_phase: bool,
 }
 
 /// Registered model id → the file that serves it.
@@ -111,6 +115,7 @@ pub async fn load(
                     id,
                     bytes: bytes.clone(),
                     name: name.clone(),
+                    two_phase: false,
                 },
             );
         }

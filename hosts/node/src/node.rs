@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 
 use crate::db::Db;
 use crate::models::{ModelSet, ServedModel};
-use crate::serve::{serve, Served};
+use crate::dispute::lie;
+use crate::serve::{serve, serve_two_phase, Served};
 
 /// Environment variable naming a crash point (tests only): the process aborts
 /// there, as if killed, leaving the database as it is at that point.
@@ -108,12 +109,25 @@ impl Node {
     }
 
     /// Serve `input` with `model` on the blocking pool (never on the runtime).
-    pub async fn serve(&self, model: &ServedModel, input: &[u8]) -> Result<Result<Timed>> {
+    /// `lying` (tests only) serves a wrong result: another prompt's for a one-phase
+    /// model ([`lie`]), a one-token lie for a two-phase one
+    /// ([`crate::positions::lie_position`]).
+    pub async fn serve(
+        &self,
+        model: &ServedModel,
+        input: &[u8],
+        lying: bool,
+    ) -> Result<Result<Timed>> {
+        let two_phase = model.two_phase;
         let (bytes, guest, steps, input) = (
             model.bytes.clone(),
             self.guest.clone(),
             self.steps,
-            input.to_vec(),
+            if lying && !two_phase {
+                lie(input)
+            } else {
+                input.to_vec()
+            },
         );
         tracing::debug!(
             "running model {} ({}) on {} input bytes",
@@ -122,8 +136,14 @@ impl Node {
             input.len()
         );
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || serve(&bytes, &guest, &input, steps))
-            .await
+        let result = tokio::task::spawn_blocking(move || {
+            if two_phase {
+                serve_two_phase(&bytes, &input, steps, lying)
+            } else {
+                serve(&bytes, &guest, &input, steps)
+            }
+        })
+        .await
             .context("the inference task panicked")?;
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!("oracle_inference_seconds").record(seconds);

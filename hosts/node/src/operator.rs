@@ -41,7 +41,7 @@ use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, Backoff, Status};
 use crate::db::{RequestRecord, RequestState};
-use crate::dispute::{lie, Disputes};
+use crate::dispute::Disputes;
 use crate::node::{crash_point, Node};
 
 /// How long each operator ahead of us in a request's order has to submit first.
@@ -192,12 +192,7 @@ impl Operator {
             if chain.status != Status::Pending {
                 return self.settle_not_pending(r, chain.status, chain.submitter);
             }
-            let input = if self.corrupt {
-                lie(&r.input)
-            } else {
-                r.input.to_vec()
-            };
-            let timed = match self.node.serve(model, &input).await? {
+            let timed = match self.node.serve(model, &r.input, self.corrupt).await? {
                 Ok(t) => t,
                 Err(e) => return self.close(r, RequestState::Failed, format!("{e:#}")),
             };

@@ -80,6 +80,26 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
     })
 }
 
+/// Serve `prompt` for a model whose disputes are two-phase games: the output and,
+/// as the claim, its commitment `s_N = keccak256(output)` (the game's claims are
+/// the output commitments, so no VM run is needed before submitting). `lying`
+/// (tests only) serves the one-token lie of [`crate::positions`].
+pub fn serve_two_phase(
+    model_bytes: &[u8],
+    prompt: &[u8],
+    steps: u32,
+    lying: bool,
+) -> Result<Served> {
+    let chain = crate::positions::commitments(model_bytes, prompt, steps, lying)?;
+    let claim = keccak(&chain.output);
+    Ok(Served {
+        output: chain.output,
+        claim,
+        steps: 0,
+        tokens: chain.generated,
+    })
+}
+
 /// The program hash a model is registered with: the state hash of the guest's
 /// absolute prestate (its image loaded, nothing else).
 pub fn program_hash(guest_elf: &[u8]) -> Result<[u8; 32]> {

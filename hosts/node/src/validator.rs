@@ -22,7 +22,7 @@ use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, Backoff};
 use crate::db::{CheckRecord, CheckState};
-use crate::dispute::{lie, DisputeRecord, DisputeState, Disputes};
+use crate::dispute::{DisputeRecord, DisputeState, Disputes};
 use crate::node::Node;
 
 /// The validator.
@@ -264,12 +264,7 @@ impl Validator {
                 let why = format!("model {} is not held by this node", req.modelId);
                 return self.close(c, CheckState::Skipped, why);
             };
-            let input = if self.lying {
-                lie(&req.input)
-            } else {
-                req.input.to_vec()
-            };
-            let timed = match self.node.serve(model, &input).await? {
+            let timed = match self.node.serve(model, &req.input, self.lying).await? {
                 Ok(t) => t,
                 Err(e) => {
                     let why =

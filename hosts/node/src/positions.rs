@@ -1,0 +1,234 @@
+//! The two-phase game's view of one text request, computed natively
+//! (`docs/dispute.md`): the phase-1 commitments `s_0..s_N` and, for the single
+//! transition the bisection settles on, the preimage oracle of its VM run.
+//!
+//! Nothing here is stored: the chain of position states is rebuilt from the model
+//! and the request whenever it is needed (for stories260K, milliseconds), because a
+//! decoder borrows its model and each state holds a whole KV cache.
+//!
+//! Test only: a node with its lying switch on commits a chain whose token at one
+//! position ([`lie_position`]) is replaced, continuing honestly from its own wrong
+//! state, so its posted text differs from the truth by that one token onwards.
+
+use std::collections::HashMap;
+
+use alloy::primitives::B256;
+use anyhow::{anyhow, bail, Context, Result};
+use oracle_core::merkle::{keccak, model_root, Hash};
+use oracle_core::position::{encode_tokens, output_hash, tokens_text, Decoder, PositionState};
+use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_fpvm::preimage::{init_oracle, output_oracle, position_oracle};
+use oracle_fpvm::InMemoryOracle;
+
+/// A request's phase-1 commitments and the output they end in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commitments {
+    /// `s_0..s_N`: the request commitment, `P_0..P_T`, the output commitment.
+    pub hashes: Vec<B256>,
+    /// The output bytes `s_N` commits to (text, then a newline).
+    pub output: Vec<u8>,
+    /// Tokens generated (prompt excluded).
+    pub generated: u64,
+}
+
+/// Which transition of the game index `i → i + 1` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// `s_0 → P_0`: tokenize and validate.
+    Init,
+    /// `P_t → P_{t+1}`: one forward pass at position `t`.
+    Position(u32),
+    /// `P_T → O`: decode the text.
+    Output,
+}
+
+impl Transition {
+    /// The transition from index `i` of a chain of `n + 1` commitments.
+    pub fn at(i: u64, n: u64) -> Result<Transition> {
+        match i {
+            0 => Ok(Transition::Init),
+            i if i + 1 == n => Ok(Transition::Output),
+            i if i + 1 < n => Ok(Transition::Position(
+                u32::try_from(i - 1).context("position out of range")?,
+            )),
+            _ => bail!("index {i} is past the chain's last transition ({n} commitments)"),
+        }
+    }
+}
+
+/// The greedy request the node serves for `prompt`.
+fn request(prompt: &[u8], steps: u32) -> Request<'_> {
+    Request {
+        prompt,
+        steps,
+        sampling: SamplingParams::GREEDY,
+    }
+}
+
+/// `s_0 = keccak256(modelRoot ‖ inputHash ‖ params)`, derived on chain.
+pub fn request_commitment(root: &Hash, prompt: &[u8], params: &[u8]) -> B256 {
+    B256::from(keccak(&[&root[..], &keccak(prompt)[..], params].concat()))
+}
+
+/// The position whose token a lying node replaces: the middle of the generated
+/// part, before the generation stops.
+pub fn lie_position(prompt_len: u32, stop: u32) -> u32 {
+    let first = prompt_len.saturating_sub(1);
+    let last = stop.saturating_sub(1).max(first);
+    first + (last - first) / 2
+}
+
+/// Every decoder state `P_0..P_T` of `prompt` (`T = steps`, fixed points past the
+/// end), honest or with the test-only lie, handed to `visit` in order; stops early
+/// when `visit` returns false.
+fn walk<'a, 'm>(
+    model: &'a Model<'m>,
+    root: Hash,
+    prompt: &[u8],
+    steps: u32,
+    lying: bool,
+    mut visit: impl FnMut(u32, &Decoder<'a, 'm>) -> bool,
+) -> Result<()> {
+    let request = request(prompt, steps);
+    let mut d = Decoder::start(&model.weights, &model.tokenizer, root, &request)
+        .map_err(|e| anyhow!("the request is invalid: {e}"))?;
+    let lie_at = if lying {
+        let prompt_len = d.state().prompt_len;
+        let mut probe = d.clone();
+        let mut stop = 0;
+        while !probe.done() {
+            probe.step(Exec::default())?;
+            stop += 1;
+        }
+        Some(lie_position(prompt_len, stop))
+    } else {
+        None
+    };
+    if !visit(0, &d) {
+        return Ok(());
+    }
+    for t in 0..steps {
+        d.step(Exec::default())?;
+        if lie_at == Some(t) {
+            d = lie_about_last_token(model, root, &d)?;
+        }
+        if !visit(t + 1, &d) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The decoder of `truth`'s state with its last token replaced (5 ↔ 6), restored
+/// from the honest preimages plus the lied token list and state.
+fn lie_about_last_token<'a, 'm>(
+    model: &'a Model<'m>,
+    root: Hash,
+    truth: &Decoder<'a, 'm>,
+) -> Result<Decoder<'a, 'm>> {
+    let mut tokens = truth.tokens().to_vec();
+    let Some(last) = tokens.last_mut() else {
+        bail!("no token to lie about");
+    };
+    *last = if *last == 5 { 6 } else { 5 };
+    let lied_tokens = encode_tokens(&tokens);
+    let lied = PositionState {
+        tokens_hash: keccak(&lied_tokens),
+        ..truth.state()
+    };
+    let mut store: HashMap<Hash, Vec<u8>> = truth
+        .preimages()
+        .into_iter()
+        .map(|p| (keccak(&p), p))
+        .collect();
+    store.insert(keccak(&lied_tokens), lied_tokens);
+    store.insert(lied.hash(), lied.encode().to_vec());
+    Decoder::restore(&model.weights, &root, &lied.hash(), |h| store.get(h).cloned())
+        .map_err(|e| anyhow!("restoring the lied state: {e}"))
+}
+
+/// The phase-1 commitments of `prompt` served greedily for `steps` positions
+/// (`lying`: the test-only one-token lie).
+pub fn commitments(
+    model_bytes: &[u8],
+    prompt: &[u8],
+    steps: u32,
+    lying: bool,
+) -> Result<Commitments> {
+    let model = Model::load(model_bytes).context("loading the model")?;
+    let root = model_root(model_bytes);
+    let params = request(prompt, steps).encode_params();
+    let mut hashes = vec![request_commitment(&root, prompt, &params)];
+    let (mut tokens, mut prompt_len) = (Vec::new(), 0);
+    walk(&model, root, prompt, steps, lying, |_, d| {
+        let state = d.state();
+        hashes.push(B256::from(state.hash()));
+        prompt_len = state.prompt_len;
+        tokens = d.tokens().to_vec();
+        true
+    })?;
+    let generated = tokens.len().saturating_sub(prompt_len as usize);
+    hashes.push(B256::from(output_hash(&model.tokenizer, &tokens)));
+    let mut output = tokens_text(&model.tokenizer, &tokens);
+    output.push(b'\n');
+    Ok(Commitments {
+        hashes,
+        output,
+        generated: u64::try_from(generated).unwrap_or(u64::MAX),
+    })
+}
+
+/// The preimage oracle of transition `index → index + 1` as the game's VM run
+/// reads it: the request's data, the mode byte, and the pre-state `s_index` with
+/// all its preimages, from this node's own chain (`lying` as in [`commitments`]).
+pub fn transition_oracle(
+    model_bytes: &[u8],
+    prompt: &[u8],
+    steps: u32,
+    lying: bool,
+    index: u64,
+) -> Result<InMemoryOracle> {
+    let model = Model::load(model_bytes).context("loading the model")?;
+    let root = model_root(model_bytes);
+    let request = request(prompt, steps);
+    let transition = Transition::at(index, u64::from(steps) + 2)?;
+    let pre = match transition {
+        Transition::Init => return Ok(init_oracle(model_bytes, &request)),
+        Transition::Position(t) => t,
+        Transition::Output => steps,
+    };
+    let mut oracle = None;
+    walk(&model, root, prompt, steps, lying, |t, d| {
+        if t < pre {
+            return true;
+        }
+        oracle = Some(match transition {
+            Transition::Output => output_oracle(model_bytes, &request, d),
+            _ => position_oracle(model_bytes, &request, d),
+        });
+        false
+    })?;
+    oracle.ok_or_else(|| anyhow!("the chain has no state {pre}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_by_index() {
+        assert_eq!(Transition::at(0, 18).unwrap(), Transition::Init);
+        assert_eq!(Transition::at(1, 18).unwrap(), Transition::Position(0));
+        assert_eq!(Transition::at(16, 18).unwrap(), Transition::Position(15));
+        assert_eq!(Transition::at(17, 18).unwrap(), Transition::Output);
+        assert!(Transition::at(18, 18).is_err());
+    }
+
+    #[test]
+    fn the_lie_sits_in_the_generated_part() {
+        assert_eq!(lie_position(5, 16), 9);
+        assert_eq!(lie_position(1, 16), 7);
+        assert_eq!(lie_position(5, 5), 4);
+        assert_eq!(lie_position(16, 8), 15);
+    }
+}
