@@ -13,6 +13,11 @@
 //!   (`C = 3`), channels interleaved.
 //!
 //! Both models are unconditional: a non-empty prompt is rejected.
+//!
+//! **Posted output** ([`posted_output`]): what an operator posts on chain for an
+//! image request, and what the guest commits to (keccak256 of it), is the PNG
+//! itself when it is at most [`OUTPUT_INLINE_LIMIT`] bytes, otherwise the 32-byte
+//! keccak256 of the PNG (the node serves the PNG off chain, content-addressed).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -50,6 +55,28 @@ pub enum ImageRequestError {
         /// Side of the sample.
         side: usize,
     },
+}
+
+/// Largest PNG posted on chain as is; a longer one is posted as its keccak256.
+///
+/// A protocol constant: the guest applies it ([`posted_output`]), so changing it
+/// changes the program hash. 1024 bytes keeps a receiver that stores the output
+/// (as `Prompt` does: 32 storage slots, about 0.7M gas) within the default 1M
+/// callback gas; ddpm-mnist's 28×28 gray PNG (880 bytes) and tiny-unet2d's
+/// 16×16 RGB (852) fit, a 24×24 RGB (1820) or larger is posted as its hash.
+pub const OUTPUT_INLINE_LIMIT: usize = 1024;
+
+/// The output posted for an image request whose image is `png`: the PNG bytes when
+/// `png.len() <= OUTPUT_INLINE_LIMIT`, otherwise `keccak256(png)` (32 bytes).
+/// Native node and guest both call this, so their output bytes agree. The two
+/// forms cannot be confused: every PNG is longer than 32 bytes (signature, IHDR,
+/// IDAT and IEND chunks alone take 57).
+pub fn posted_output(png: &[u8]) -> Vec<u8> {
+    if png.len() <= OUTPUT_INLINE_LIMIT {
+        png.to_vec()
+    } else {
+        crate::merkle::keccak(png).to_vec()
+    }
 }
 
 /// An image request: the seed of the integer PRNG and the sampler's step count.
@@ -136,4 +163,19 @@ pub fn unet_png(x: &[i32], channels: usize, side: usize) -> Result<Vec<u8>, Imag
         px[(i % hw) * channels + i / hw] = round_shift(q * 255, 16) as u8;
     }
     encode(&px, side_u32, side_u32, color).ok_or(no_png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posted_output_is_the_png_up_to_the_limit_then_its_hash() {
+        let small = vec![7u8; OUTPUT_INLINE_LIMIT];
+        assert_eq!(posted_output(&small), small);
+        let big = vec![7u8; OUTPUT_INLINE_LIMIT + 1];
+        let posted = posted_output(&big);
+        assert_eq!(posted.len(), 32);
+        assert_eq!(posted, crate::merkle::keccak(&big).to_vec());
+    }
 }
