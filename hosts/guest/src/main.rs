@@ -31,7 +31,9 @@
 //! after step 3 the guest runs the seeded image request instead
 //! (`oracle_core::image_request`: `steps` and `seed` from the 20 parameter bytes,
 //! temperature and top-p ignored, the input must be empty), writes the PNG bytes to
-//! fd 1 and commits keccak256(PNG). The transition modes are LLaMA-only (an image
+//! fd 1 and commits keccak256 of the posted output
+//! (`oracle_core::image_request::posted_output`: the PNG itself up to
+//! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are LLaMA-only (an image
 //! model fails them with exit 3).
 //!
 //! Exit codes: 0 success; 2 bad request parameters (or an unknown mode); 3 the model
@@ -49,7 +51,9 @@ mod syscall;
 use alloc::vec;
 use alloc::vec::Vec;
 use oracle_core::image_format::is_image_model;
-use oracle_core::image_request::{run_image_request, ImageRequest, ImageRequestError};
+use oracle_core::image_request::{
+    posted_output, run_image_request, ImageRequest, ImageRequestError,
+};
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
 use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request};
@@ -212,7 +216,8 @@ fn output(model_root: &Hash) -> ! {
 
 /// An image model (`ORCLIMG` magic): run the seeded image request exactly as
 /// `oracle run` does ([`run_image_request`]), write the PNG to fd 1 and commit
-/// keccak256(PNG). The request's `steps` and `seed` are the 20-byte parameters'
+/// keccak256 of the output posted on chain ([`posted_output`]: the PNG, or for a
+/// PNG over the inline limit its hash). The request's `steps` and `seed` are the 20-byte parameters'
 /// fields; temperature and top-p are ignored; the input must be empty.
 fn image(bytes: &[u8], request: &Request<'_>) -> ! {
     let image = ImageRequest {
@@ -226,7 +231,7 @@ fn image(bytes: &[u8], request: &Request<'_>) -> ! {
         Err(_) => fail(EXIT_BAD_REQUEST, "the image request was rejected"),
     };
     syscall::write(1, &png);
-    syscall::commit_output(&Keccak256::digest(&png).into());
+    syscall::commit_output(&Keccak256::digest(posted_output(&png)).into());
     syscall::exit(0)
 }
 
