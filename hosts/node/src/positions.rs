@@ -224,6 +224,57 @@ mod tests {
         assert!(Transition::at(18, 18).is_err());
     }
 
+    /// The honest chain ends in the text `generate` prints; the lying chain agrees
+    /// up to its lie and differs from there on; the VM run of the lied transition
+    /// from the agreed pre-state commits the honest post-state, and the VM run of
+    /// the output transition commits the honest output.
+    #[test]
+    fn chains_and_their_transitions_in_the_vm() {
+        use oracle_core::quant::QType;
+        use std::sync::Arc;
+
+        let bytes = oracle_tests::LLAMA_FIXTURES[0].model_file(QType::Q8);
+        let guest = oracle_tests::guest_elf();
+        let (prompt, steps) = (&b"Once upon a time"[..], 12u32);
+        let honest = commitments(&bytes, prompt, steps, false).unwrap();
+        let liar = commitments(&bytes, prompt, steps, true).unwrap();
+        let n = steps as usize + 2;
+        assert_eq!(honest.hashes.len(), n + 1);
+        assert_eq!(liar.hashes.len(), n + 1);
+
+        let model = Model::load(&bytes).unwrap();
+        let generation = model
+            .generate(Exec::default(), &request(prompt, steps), |_| {})
+            .unwrap();
+        assert_eq!(honest.output, [&generation.text[..], b"\n"].concat());
+        assert_eq!(honest.hashes[n], B256::from(keccak(&honest.output)));
+        assert_ne!(liar.output, honest.output);
+        assert_eq!(liar.hashes[n], B256::from(keccak(&liar.output)));
+
+        let first_lie = (0..=n)
+            .find(|&i| liar.hashes[i] != honest.hashes[i])
+            .unwrap();
+        let prompt_len = model.tokenizer.encode(prompt, true, None).len() as u32;
+        let lie_at = lie_position(prompt_len, steps);
+        assert_eq!(first_lie, lie_at as usize + 2, "P_(t+1) is s_(t+2)");
+        assert!((first_lie..=n).all(|i| liar.hashes[i] != honest.hashes[i]));
+
+        let run = |oracle: InMemoryOracle| {
+            let mut vm = oracle_fpvm::Vm::from_elf(&guest, Arc::new(oracle)).unwrap();
+            vm.run(u64::MAX).unwrap();
+            assert!(vm.halted());
+            assert_eq!(vm.cpu.exit_code, 0);
+            B256::from(vm.cpu.output)
+        };
+        let i = first_lie as u64 - 1;
+        let lied = run(transition_oracle(&bytes, prompt, steps, true, i).unwrap());
+        assert_eq!(lied, honest.hashes[first_lie]);
+        let out = run(transition_oracle(&bytes, prompt, steps, false, n as u64 - 1).unwrap());
+        assert_eq!(out, honest.hashes[n]);
+        let init = run(transition_oracle(&bytes, prompt, steps, false, 0).unwrap());
+        assert_eq!(init, honest.hashes[1]);
+    }
+
     #[test]
     fn the_lie_sits_in_the_generated_part() {
         assert_eq!(lie_position(5, 16), 9);
