@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | 0 | 8 | magic `ORCLIMG\0` |
 //! | 8 | 4 | version (`1`) |
-//! | 12 | 4 | architecture ([`ARCH_DDPM_MNIST`], [`ARCH_UNET2D`]) |
+//! | 12 | 4 | architecture ([`ARCH_DDPM_MNIST`], [`ARCH_UNET2D`], [`ARCH_SD`]) |
 //! | 16 | 4 | number of tensors |
 //! | 20 | 4 | config words |
 //! | 24 | 8 | tensor table offset |
@@ -40,6 +40,9 @@ pub const VERSION: u32 = 1;
 pub const ARCH_DDPM_MNIST: u32 = 1;
 /// A diffusers `UNet2DModel` with a DDIM scheduler.
 pub const ARCH_UNET2D: u32 = 2;
+/// A Stable-Diffusion-shaped pipeline (tiny-sd): CLIP tokenizer and text encoder,
+/// conditional UNet, VAE decoder, DDIM (see [`crate::diffusion::sd`]).
+pub const ARCH_SD: u32 = 3;
 /// Header length.
 pub const HEADER_LEN: usize = 64;
 /// Tensor table entry length.
@@ -119,7 +122,7 @@ impl<'a> ImageModelFile<'a> {
             });
         }
         let arch = u32_at(bytes, 12).ok_or(short.clone())?;
-        if arch != ARCH_DDPM_MNIST && arch != ARCH_UNET2D {
+        if ![ARCH_DDPM_MNIST, ARCH_UNET2D, ARCH_SD].contains(&arch) {
             return Err(FormatError::UnsupportedArch(arch));
         }
         let n_tensors = u32_at(bytes, 16).ok_or(short.clone())? as usize;

@@ -1,5 +1,9 @@
-//! diffusers' `UNet2DModel` (unconditional) and the DDIM scheduler (eta 0), in
-//! integers, driven by the config words of an [`ARCH_UNET2D`] image model file.
+//! diffusers' `UNet2DModel` (unconditional) and `UNet2DConditionModel` (text
+//! cross-attention, Stable Diffusion's UNet), and the DDIM scheduler (eta 0), in
+//! integers, driven by the config words of an [`ARCH_UNET2D`] image model file
+//! (or the UNet part of an [`crate::image_format::ARCH_SD`] one, whose
+//! tensor names carry the prefix `unet.`). Both are one struct, [`UNet2D`]: the
+//! blocks (in [`super::blocks`]) differ only in their attention.
 //!
 //! Blocks (tensor names as in the diffusers checkpoint): `conv_in`,
 //! `time_embedding.linear_{1,2}`, `down_blocks.N.{resnets.M, attentions.M,
@@ -13,7 +17,8 @@
 //!
 //! **Config words** (`u32`): see the `W_*` constants; `block_out_channels`, the
 //! down block types and the up block types follow at [`W_CHANNELS`] (`n` words
-//! each; type 0 = plain, 1 = with attention).
+//! each; type 0 = plain, 1 = with spatial attention, 2 = with cross-attention
+//! transformers: `CrossAttnDownBlock2D`/`CrossAttnUpBlock2D`).
 //!
 //! **Tables** stored by the converter (computed with `libm`, covered by the root):
 //! `time_proj.freqs` (half of `block_out_channels[0]` frequencies, turns per
@@ -27,22 +32,24 @@
 //! `±clip_range` when `clip_sample`, then `x' = sa_prev x0 + s1m_prev ε`; every
 //! product `Q16 × Q30` (or `Q20`) is below `2^62` in `i64` and rounded half up once.
 
+use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::blocks::{
+    check_groups, load_norm, norm, silu_inplace, Block, BlockSpec, Ctx, Mid, Norm, Skips,
+    KIND_CROSS, KIND_PLAIN, KIND_SPATIAL,
+};
+use super::ddpm_mnist::{load_conv, load_linear};
+use super::transformer::Transformer2DConfig;
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32, FRAC30};
 use crate::image_format::{ImageModelFile, ARCH_UNET2D};
 use crate::kernels::Exec;
 use crate::math::silu_q16;
-use crate::nn::attention::attention;
 use crate::nn::conv2d::Conv2d;
-use crate::nn::groupnorm::group_norm;
 use crate::nn::linear::Linear;
-use crate::nn::resample::upsample_nearest2;
 use crate::nn::timestep::sinusoidal_embedding;
-
-use super::ddpm_mnist::{load_conv, load_linear};
 
 /// Config word: input channels.
 pub const W_IN: usize = 0;
@@ -64,7 +71,8 @@ pub const W_EPS: usize = 7;
 pub const W_FLIP: usize = 8;
 /// Config word: downsampling conv padding.
 pub const W_DOWN_PAD: usize = 9;
-/// Config word: mid block (0 none, 1 with attention, 2 without).
+/// Config word: mid block (0 none, 1 with attention, 2 without, 3 with a
+/// cross-attention transformer: `UNetMidBlock2DCrossAttn`).
 pub const W_MID: usize = 10;
 /// Config word: sample side.
 pub const W_SAMPLE: usize = 11;
@@ -78,207 +86,17 @@ pub const W_OFFSET: usize = 14;
 pub const W_CLIP: usize = 15;
 /// Config word: `clip_sample_range` in Q16.
 pub const W_CLIP_RANGE: usize = 16;
+/// Config word: `cross_attention_dim` (0: no cross-attention blocks).
+pub const W_CROSS_DIM: usize = 17;
+/// Config word: `transformer_layers_per_block`.
+pub const W_TRANSFORMER_LAYERS: usize = 18;
+/// Config word: heads of the transformers (diffusers' `attention_head_dim` in SD
+/// 1.x configs, or `num_attention_heads`).
+pub const W_HEADS: usize = 19;
 /// First word of `block_out_channels`.
 pub const W_CHANNELS: usize = 20;
 
-/// `ResnetBlock2D`.
-#[derive(Debug, Clone)]
-pub struct Resnet<'a> {
-    norm1: (Vec<i32>, Vec<i32>),
-    conv1: Conv2d<'a>,
-    time_emb_proj: Linear<'a>,
-    norm2: (Vec<i32>, Vec<i32>),
-    conv2: Conv2d<'a>,
-    conv_shortcut: Option<Conv2d<'a>>,
-    cin: usize,
-    cout: usize,
-}
-
-/// Shared settings of the layers.
-#[derive(Debug, Clone, Copy)]
-struct Ctx {
-    groups: usize,
-    attn_groups: usize,
-    eps: u32,
-    temb: usize,
-}
-
-fn load_norm(
-    f: &ImageModelFile<'_>,
-    p: &str,
-    c: usize,
-) -> Result<(Vec<i32>, Vec<i32>), FormatError> {
-    Ok((
-        f.i32s(&alloc::format!("{p}.weight"), c, 16)?,
-        f.i32s(&alloc::format!("{p}.bias"), c, 16)?,
-    ))
-}
-
-fn norm(
-    x: &[i32],
-    c: usize,
-    hw: usize,
-    groups: usize,
-    n: &(Vec<i32>, Vec<i32>),
-    eps: u32,
-) -> Vec<i32> {
-    let mut out = vec![0; x.len()];
-    group_norm(x, c, hw, groups, &n.0, &n.1, eps, &mut out);
-    out
-}
-
-fn check_groups(c: usize, g: usize) -> Result<(), FormatError> {
-    if g == 0 || !c.is_multiple_of(g) {
-        return Err(FormatError::BadConfig(
-            "GroupNorm groups do not divide the channels",
-        ));
-    }
-    Ok(())
-}
-
-impl<'a> Resnet<'a> {
-    fn load(
-        f: &ImageModelFile<'a>,
-        p: &str,
-        cin: usize,
-        cout: usize,
-        ctx: Ctx,
-    ) -> Result<Self, FormatError> {
-        check_groups(cin, ctx.groups)?;
-        check_groups(cout, ctx.groups)?;
-        Ok(Resnet {
-            norm1: load_norm(f, &alloc::format!("{p}.norm1"), cin)?,
-            conv1: load_conv(f, &alloc::format!("{p}.conv1"), cin, cout, 3, 1, 1)?,
-            time_emb_proj: load_linear(f, &alloc::format!("{p}.time_emb_proj"), ctx.temb, cout)?,
-            norm2: load_norm(f, &alloc::format!("{p}.norm2"), cout)?,
-            conv2: load_conv(f, &alloc::format!("{p}.conv2"), cout, cout, 3, 1, 1)?,
-            conv_shortcut: if cin != cout {
-                Some(load_conv(
-                    f,
-                    &alloc::format!("{p}.conv_shortcut"),
-                    cin,
-                    cout,
-                    1,
-                    1,
-                    0,
-                )?)
-            } else {
-                None
-            },
-            cin,
-            cout,
-        })
-    }
-
-    fn forward(
-        &self,
-        exec: Exec,
-        ctx: Ctx,
-        x: &[i32],
-        h: usize,
-        w: usize,
-        temb_silu: &[i32],
-    ) -> Vec<i32> {
-        let hw = h * w;
-        let mut a = norm(x, self.cin, hw, ctx.groups, &self.norm1, ctx.eps);
-        a.iter_mut().for_each(|v| *v = silu_q16(*v));
-        let mut a = self.conv1.forward(exec, &a, h, w);
-        let t = self.time_emb_proj.forward_vec(exec, temb_silu, 1);
-        for (plane, &tv) in a.chunks_exact_mut(hw).zip(&t) {
-            plane.iter_mut().for_each(|v| *v = v.saturating_add(tv));
-        }
-        let mut a = norm(&a, self.cout, hw, ctx.groups, &self.norm2, ctx.eps);
-        a.iter_mut().for_each(|v| *v = silu_q16(*v));
-        let mut a = self.conv2.forward(exec, &a, h, w);
-        match &self.conv_shortcut {
-            Some(c) => {
-                let s = c.forward(exec, x, h, w);
-                a.iter_mut()
-                    .zip(&s)
-                    .for_each(|(v, &s)| *v = v.saturating_add(s));
-            }
-            None => a
-                .iter_mut()
-                .zip(x)
-                .for_each(|(v, &s)| *v = v.saturating_add(s)),
-        }
-        a
-    }
-}
-
-/// The spatial self-attention of the attention blocks.
-#[derive(Debug, Clone)]
-pub struct SpatialAttention<'a> {
-    group_norm: (Vec<i32>, Vec<i32>),
-    to_q: Linear<'a>,
-    to_k: Linear<'a>,
-    to_v: Linear<'a>,
-    to_out: Linear<'a>,
-    channels: usize,
-    heads: usize,
-}
-
-impl<'a> SpatialAttention<'a> {
-    fn load(
-        f: &ImageModelFile<'a>,
-        p: &str,
-        c: usize,
-        head_dim: usize,
-        ctx: Ctx,
-    ) -> Result<Self, FormatError> {
-        let head_dim = if head_dim == 0 { c } else { head_dim };
-        if !c.is_multiple_of(head_dim) {
-            return Err(FormatError::BadConfig(
-                "attention head dim does not divide the channels",
-            ));
-        }
-        check_groups(c, ctx.attn_groups)?;
-        Ok(SpatialAttention {
-            group_norm: load_norm(f, &alloc::format!("{p}.group_norm"), c)?,
-            to_q: load_linear(f, &alloc::format!("{p}.to_q"), c, c)?,
-            to_k: load_linear(f, &alloc::format!("{p}.to_k"), c, c)?,
-            to_v: load_linear(f, &alloc::format!("{p}.to_v"), c, c)?,
-            to_out: load_linear(f, &alloc::format!("{p}.to_out.0"), c, c)?,
-            channels: c,
-            heads: c / head_dim,
-        })
-    }
-
-    fn forward(&self, exec: Exec, ctx: Ctx, x: &[i32], hw: usize) -> Vec<i32> {
-        let c = self.channels;
-        let n = norm(x, c, hw, ctx.attn_groups, &self.group_norm, ctx.eps);
-        // [C × HW] -> [HW × C] tokens.
-        let mut t = vec![0i32; n.len()];
-        for ch in 0..c {
-            for p in 0..hw {
-                t[p * c + ch] = n[ch * hw + p];
-            }
-        }
-        let q = self.to_q.forward_vec(exec, &t, hw);
-        let k = self.to_k.forward_vec(exec, &t, hw);
-        let v = self.to_v.forward_vec(exec, &t, hw);
-        let mut a = vec![0i32; hw * c];
-        attention(exec, &q, &k, &v, hw, hw, self.heads, c / self.heads, &mut a);
-        let o = self.to_out.forward_vec(exec, &a, hw);
-        let mut out = x.to_vec();
-        for ch in 0..c {
-            for p in 0..hw {
-                out[ch * hw + p] = out[ch * hw + p].saturating_add(o[p * c + ch]);
-            }
-        }
-        out
-    }
-}
-
-/// A down or up block: ResNets (with attentions) and an optional resampler conv.
-#[derive(Debug, Clone)]
-pub struct Block<'a> {
-    resnets: Vec<Resnet<'a>>,
-    attentions: Vec<SpatialAttention<'a>>,
-    sampler: Option<Conv2d<'a>>,
-}
-
-/// The integer `UNet2DModel` with its DDIM tables.
+/// The integer `UNet2DModel` / `UNet2DConditionModel` with its DDIM tables.
 #[derive(Debug, Clone)]
 pub struct UNet2D<'a> {
     ctx: Ctx,
@@ -288,15 +106,17 @@ pub struct UNet2D<'a> {
     pub out_channels: usize,
     /// Sample side (from the config).
     pub sample_size: usize,
+    /// Width of the text states the cross-attentions take (0: unconditional).
+    pub cross_attention_dim: usize,
     flip: bool,
     freqs_q48: Vec<i64>,
     conv_in: Conv2d<'a>,
     linear_1: Linear<'a>,
     linear_2: Linear<'a>,
     down: Vec<Block<'a>>,
-    mid: Option<(Resnet<'a>, Option<SpatialAttention<'a>>, Resnet<'a>)>,
+    mid: Option<Mid<'a>>,
     up: Vec<Block<'a>>,
-    norm_out: (Vec<i32>, Vec<i32>),
+    norm_out: Norm,
     conv_out: Conv2d<'a>,
     /// The DDIM scheduler.
     pub ddim: Ddim,
@@ -391,38 +211,62 @@ pub enum UNetError {
     Steps(usize),
 }
 
+fn words(f: &ImageModelFile<'_>, from: usize, n: usize) -> Result<Vec<usize>, FormatError> {
+    (0..n)
+        .map(|i| f.word(from + i).map(|v| v as usize))
+        .collect()
+}
+
 impl<'a> UNet2D<'a> {
     /// Bind a parsed image model file of architecture [`ARCH_UNET2D`].
     pub fn from_file(f: &ImageModelFile<'a>) -> Result<Self, FormatError> {
         if f.arch != ARCH_UNET2D {
             return Err(FormatError::UnsupportedArch(f.arch));
         }
+        Self::bind(f, "")
+    }
+
+    /// Bind the UNet whose config words start at word 0 and whose tensor names
+    /// start with `pre` (`""`, or `"unet."` in a pipeline file); the DDIM tables
+    /// are `scheduler.*` in both.
+    pub fn bind(f: &ImageModelFile<'a>, pre: &str) -> Result<Self, FormatError> {
         let w = |i| f.word(i).map(|v| v as usize);
         let n = w(W_BLOCKS)?;
         if n == 0 || n > 8 {
             return Err(FormatError::BadConfig("1..=8 blocks"));
         }
-        let boc: Vec<usize> = (0..n)
-            .map(|i| w(W_CHANNELS + i))
-            .collect::<Result<_, _>>()?;
-        let down_t: Vec<usize> = (0..n)
-            .map(|i| w(W_CHANNELS + n + i))
-            .collect::<Result<_, _>>()?;
-        let up_t: Vec<usize> = (0..n)
-            .map(|i| w(W_CHANNELS + 2 * n + i))
-            .collect::<Result<_, _>>()?;
+        let boc = words(f, W_CHANNELS, n)?;
+        let down_t = words(f, W_CHANNELS + n, n)?;
+        let up_t = words(f, W_CHANNELS + 2 * n, n)?;
         if boc.iter().any(|&c| c == 0 || c > 1 << 14) || !boc[0].is_multiple_of(2) {
             return Err(FormatError::BadConfig(
                 "block channels must be even, 1..=16384",
             ));
         }
         let layers = w(W_LAYERS)?;
+        if layers == 0 || layers > 8 {
+            return Err(FormatError::BadConfig("1..=8 layers per block"));
+        }
         let head_dim = w(W_HEAD_DIM)?;
+        let cross_dim = f.word(W_CROSS_DIM)?;
         let ctx = Ctx {
             groups: w(W_GROUPS)?,
             attn_groups: w(W_ATTN_GROUPS)?,
             eps: f.word(W_EPS)?,
             temb: boc[0] * 4,
+            cross: (cross_dim > 0).then(|| Transformer2DConfig {
+                channels: 0,
+                heads: f.word(W_HEADS).unwrap_or(0),
+                layers: f.word(W_TRANSFORMER_LAYERS).unwrap_or(0),
+                context_dim: cross_dim,
+                groups: f.word(W_GROUPS).unwrap_or(0),
+            }),
+        };
+        let kind = |t: usize| -> Result<u32, FormatError> {
+            match t as u32 {
+                k @ (KIND_PLAIN | KIND_SPATIAL | KIND_CROSS) => Ok(k),
+                _ => Err(FormatError::BadConfig("unknown block type code")),
+            }
         };
         let (cin, cout) = (w(W_IN)?, w(W_OUT)?);
         let mut down = Vec::with_capacity(n);
@@ -430,63 +274,42 @@ impl<'a> UNet2D<'a> {
         for i in 0..n {
             let in_c = out_c;
             out_c = boc[i];
-            let p = alloc::format!("down_blocks.{i}");
-            let mut b = Block {
-                resnets: Vec::new(),
-                attentions: Vec::new(),
-                sampler: None,
-            };
-            for m in 0..layers {
-                let ci = if m == 0 { in_c } else { out_c };
-                b.resnets.push(Resnet::load(
-                    f,
-                    &alloc::format!("{p}.resnets.{m}"),
-                    ci,
-                    out_c,
-                    ctx,
-                )?);
-                if down_t[i] == 1 {
-                    b.attentions.push(SpatialAttention::load(
-                        f,
-                        &alloc::format!("{p}.attentions.{m}"),
-                        out_c,
-                        head_dim,
-                        ctx,
-                    )?);
-                }
-            }
-            if i + 1 < n {
-                let pad = w(W_DOWN_PAD)?;
-                b.sampler = Some(load_conv(
-                    f,
-                    &alloc::format!("{p}.downsamplers.0.conv"),
-                    out_c,
-                    out_c,
-                    3,
-                    2,
-                    pad,
-                )?);
-            }
-            down.push(b);
-        }
-        let mid_c = boc[n - 1];
-        let mid = match w(W_MID)? {
-            0 => None,
-            kind => Some((
-                Resnet::load(f, "mid_block.resnets.0", mid_c, mid_c, ctx)?,
-                if kind == 1 {
-                    Some(SpatialAttention::load(
-                        f,
-                        "mid_block.attentions.0",
-                        mid_c,
-                        head_dim,
-                        ctx,
-                    )?)
+            let res: Vec<(usize, usize)> = (0..layers)
+                .map(|m| (if m == 0 { in_c } else { out_c }, out_c))
+                .collect();
+            let spec = BlockSpec {
+                prefix: &format!("{pre}down_blocks.{i}"),
+                kind: kind(down_t[i])?,
+                resnets: &res,
+                head_dim,
+                skips: Skips::Push,
+                down_pad: if i + 1 < n {
+                    Some(w(W_DOWN_PAD)?)
                 } else {
                     None
                 },
-                Resnet::load(f, "mid_block.resnets.1", mid_c, mid_c, ctx)?,
-            )),
+                up: false,
+            };
+            down.push(Block::load(f, &spec, &ctx)?);
+        }
+        let mid_c = boc[n - 1];
+        let mid_kind = match w(W_MID)? {
+            0 => None,
+            1 => Some(KIND_SPATIAL),
+            2 => Some(KIND_PLAIN),
+            3 => Some(KIND_CROSS),
+            _ => return Err(FormatError::BadConfig("unknown mid block type code")),
+        };
+        let mid = match mid_kind {
+            Some(k) => Some(Mid::load(
+                f,
+                &format!("{pre}mid_block"),
+                k,
+                mid_c,
+                head_dim,
+                &ctx,
+            )?),
+            None => None,
         };
         let rev: Vec<usize> = boc.iter().rev().copied().collect();
         let mut up = Vec::with_capacity(n);
@@ -495,52 +318,39 @@ impl<'a> UNet2D<'a> {
             let prev_c = out_c;
             out_c = rev[i];
             let in_c = rev[(i + 1).min(n - 1)];
-            let p = alloc::format!("up_blocks.{i}");
-            let mut b = Block {
-                resnets: Vec::new(),
-                attentions: Vec::new(),
-                sampler: None,
+            let res: Vec<(usize, usize)> = (0..=layers)
+                .map(|m| {
+                    let skip_c = if m == layers { in_c } else { out_c };
+                    let res_in = if m == 0 { prev_c } else { out_c };
+                    (res_in + skip_c, out_c)
+                })
+                .collect();
+            let spec = BlockSpec {
+                prefix: &format!("{pre}up_blocks.{i}"),
+                kind: kind(up_t[i])?,
+                resnets: &res,
+                head_dim,
+                skips: Skips::Pop,
+                down_pad: None,
+                up: i + 1 < n,
             };
-            for m in 0..=layers {
-                let skip_c = if m == layers { in_c } else { out_c };
-                let res_in = if m == 0 { prev_c } else { out_c };
-                b.resnets.push(Resnet::load(
-                    f,
-                    &alloc::format!("{p}.resnets.{m}"),
-                    res_in + skip_c,
-                    out_c,
-                    ctx,
-                )?);
-                if up_t[i] == 1 {
-                    b.attentions.push(SpatialAttention::load(
-                        f,
-                        &alloc::format!("{p}.attentions.{m}"),
-                        out_c,
-                        head_dim,
-                        ctx,
-                    )?);
-                }
-            }
-            if i + 1 < n {
-                b.sampler = Some(load_conv(
-                    f,
-                    &alloc::format!("{p}.upsamplers.0.conv"),
-                    out_c,
-                    out_c,
-                    3,
-                    1,
-                    1,
-                )?);
-            }
-            up.push(b);
+            up.push(Block::load(f, &spec, &ctx)?);
         }
-        let ft = f.tensor("time_proj.freqs")?;
+        let pushed: usize = 1 + down.iter().map(Block::skip_count).sum::<usize>();
+        let popped: usize = up.iter().map(Block::skip_count).sum();
+        if pushed != popped {
+            return Err(FormatError::BadConfig(
+                "skip states of down and up blocks differ",
+            ));
+        }
+        let freqs_name = format!("{pre}time_proj.freqs");
+        let ft = f.tensor(&freqs_name)?;
         if ft.dtype != crate::format::DType::I32
             || ft.rows as usize * ft.cols as usize != boc[0] / 2
             || !(0..=48).contains(&ft.exp)
         {
             return Err(FormatError::BadTensor {
-                name: "time_proj.freqs".into(),
+                name: freqs_name,
                 reason: "expected half the first block's channels, at most 48 fractional bits",
             });
         }
@@ -568,21 +378,23 @@ impl<'a> UNet2D<'a> {
             fin: [fin[0], fin[1], fin[2]],
         };
         check_groups(boc[0], ctx.groups)?;
+        let p = |s: &str| format!("{pre}{s}");
         Ok(UNet2D {
             ctx,
             in_channels: cin,
             out_channels: cout,
             sample_size: w(W_SAMPLE)?,
+            cross_attention_dim: cross_dim as usize,
             flip: f.word(W_FLIP)? == 1,
             freqs_q48,
-            conv_in: load_conv(f, "conv_in", cin, boc[0], 3, 1, 1)?,
-            linear_1: load_linear(f, "time_embedding.linear_1", boc[0], ctx.temb)?,
-            linear_2: load_linear(f, "time_embedding.linear_2", ctx.temb, ctx.temb)?,
+            conv_in: load_conv(f, &p("conv_in"), cin, boc[0], 3, 1, 1)?,
+            linear_1: load_linear(f, &p("time_embedding.linear_1"), boc[0], ctx.temb)?,
+            linear_2: load_linear(f, &p("time_embedding.linear_2"), ctx.temb, ctx.temb)?,
             down,
             mid,
             up,
-            norm_out: load_norm(f, "conv_norm_out", boc[0])?,
-            conv_out: load_conv(f, "conv_out", boc[0], cout, 3, 1, 1)?,
+            norm_out: load_norm(f, &p("conv_norm_out"), boc[0])?,
+            conv_out: load_conv(f, &p("conv_out"), boc[0], cout, 3, 1, 1)?,
             ddim,
         })
     }
@@ -592,68 +404,62 @@ impl<'a> UNet2D<'a> {
         1 << (self.down.len() - 1)
     }
 
-    /// The predicted noise for `x: [in_channels × h × w]` at integer timestep `t`.
+    /// The predicted noise for `x: [in_channels × h × w]` at integer timestep `t`
+    /// (an unconditional UNet; see [`UNet2D::forward_cond`]).
     ///
     /// # Panics
     /// If `x` does not have the shape or the sides are not multiples of
     /// [`UNet2D::side_multiple`] (callers check inputs).
     pub fn forward(&self, exec: Exec, x: &[i32], h: usize, w: usize, t: u32) -> Vec<i32> {
+        self.forward_cond(exec, x, h, w, t, None)
+    }
+
+    /// The predicted noise for `x: [in_channels × h × w]` at integer timestep `t`,
+    /// the cross-attentions attending to `context: [m × cross_attention_dim]`.
+    ///
+    /// # Panics
+    /// As [`UNet2D::forward`], or if `context` is shorter than `m` rows.
+    pub fn forward_cond(
+        &self,
+        exec: Exec,
+        x: &[i32],
+        h: usize,
+        w: usize,
+        t: u32,
+        context: Option<(&[i32], usize)>,
+    ) -> Vec<i32> {
         assert!(
             x.len() == self.in_channels * h * w
                 && h.is_multiple_of(self.side_multiple())
                 && w.is_multiple_of(self.side_multiple())
         );
-        let ctx = self.ctx;
+        if let Some((c, m)) = context {
+            assert!(c.len() == m * self.cross_attention_dim, "context shape");
+        }
+        let ctx = &self.ctx;
         let mut e = vec![0i32; self.freqs_q48.len() * 2];
         sinusoidal_embedding(t, &self.freqs_q48, self.flip, &mut e);
         let mut temb = self.linear_1.forward_vec(exec, &e, 1);
         temb.iter_mut().for_each(|v| *v = silu_q16(*v));
         let mut temb = self.linear_2.forward_vec(exec, &temb, 1);
-        temb.iter_mut().for_each(|v| *v = silu_q16(*v)); // every ResNet takes SiLU(temb)
-        let (mut hh, mut ww) = (h, w);
-        let mut a = self.conv_in.forward(exec, x, hh, ww);
-        let mut skips: Vec<(Vec<i32>, usize)> = vec![(a.clone(), self.conv_in.cout)];
+        silu_inplace(&mut temb); // every ResNet takes SiLU(temb)
+        let temb = Some(&temb[..]);
+        let mut hw = (h, w);
+        let mut a = self.conv_in.forward(exec, x, h, w);
+        let mut skips: Vec<Vec<i32>> = vec![a.clone()];
         for b in &self.down {
-            for (m, r) in b.resnets.iter().enumerate() {
-                a = r.forward(exec, ctx, &a, hh, ww, &temb);
-                if let Some(at) = b.attentions.get(m) {
-                    a = at.forward(exec, ctx, &a, hh * ww);
-                }
-                skips.push((a.clone(), r.cout));
-            }
-            if let Some(s) = &b.sampler {
-                a = s.forward(exec, &a, hh, ww);
-                (hh, ww) = s.out_shape(hh, ww).unwrap_or((hh / 2, ww / 2));
-                skips.push((a.clone(), s.cout));
-            }
+            a = b.forward(exec, ctx, a, &mut hw, temb, context, &mut skips);
         }
-        if let Some((r0, at, r1)) = &self.mid {
-            a = r0.forward(exec, ctx, &a, hh, ww, &temb);
-            if let Some(at) = at {
-                a = at.forward(exec, ctx, &a, hh * ww);
-            }
-            a = r1.forward(exec, ctx, &a, hh, ww, &temb);
+        if let Some(m) = &self.mid {
+            a = m.forward(exec, ctx, &a, hw.0, hw.1, temb, context);
         }
         for b in &self.up {
-            for (m, r) in b.resnets.iter().enumerate() {
-                let (skip, _) = skips.pop().expect("skip states counted at load");
-                a.extend_from_slice(&skip); // channel concat: [h ; skip]
-                a = r.forward(exec, ctx, &a, hh, ww, &temb);
-                if let Some(at) = b.attentions.get(m) {
-                    a = at.forward(exec, ctx, &a, hh * ww);
-                }
-            }
-            if let Some(s) = &b.sampler {
-                let c = s.cin;
-                a = upsample_nearest2(&a, c, hh, ww);
-                (hh, ww) = (2 * hh, 2 * ww);
-                a = s.forward(exec, &a, hh, ww);
-            }
+            a = b.forward(exec, ctx, a, &mut hw, temb, context, &mut skips);
         }
         let c0 = self.conv_out.cin;
-        let mut a = norm(&a, c0, hh * ww, ctx.groups, &self.norm_out, ctx.eps);
-        a.iter_mut().for_each(|v| *v = silu_q16(*v));
-        self.conv_out.forward(exec, &a, hh, ww)
+        let mut a = norm(&a, c0, hw.0 * hw.1, ctx.groups, &self.norm_out, ctx.eps);
+        silu_inplace(&mut a);
+        self.conv_out.forward(exec, &a, hw.0, hw.1)
     }
 
     /// DDIM sampling from the start noise `x` (`[in_channels × h × w]`, Q16) in
