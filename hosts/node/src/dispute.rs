@@ -22,8 +22,10 @@ use anyhow::{bail, Context, Result};
 use oracle_contracts::game::{decide, Action, GameClient, Side, Status};
 use oracle_contracts::AIOracle;
 use oracle_core::{Request, SamplingParams};
+use oracle_fpvm::layout::state::{OUTPUT, SIZE as STATE_SIZE};
 use oracle_fpvm::preimage::guest_oracle;
-use oracle_fpvm::{Checkpoints, SharedOracle, Vm};
+use oracle_fpvm::state::state_hash;
+use oracle_fpvm::{Checkpoints, InMemoryOracle, SharedOracle, Vm};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_now, on_chain, Status as RequestStatus};
@@ -55,7 +57,12 @@ impl Trace {
             steps,
             sampling: SamplingParams::GREEDY,
         };
-        let oracle: SharedOracle = Arc::new(guest_oracle(model_bytes, &request));
+        Trace::run(guest_elf, guest_oracle(model_bytes, &request))
+    }
+
+    /// Run the guest with the local data and preimages of `oracle` and record it.
+    pub fn run(guest_elf: &[u8], oracle: InMemoryOracle) -> Result<Trace> {
+        let oracle: SharedOracle = Arc::new(oracle);
         let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
         let checkpoints = Checkpoints::record(&mut vm, CHECKPOINT_INTERVAL, u64::MAX)
             .context("running the guest in the VM")?;
@@ -68,6 +75,22 @@ impl Trace {
             final_state: vm.encode_state().to_vec(),
             final_hash: B256::from(vm.state_hash()),
         })
+    }
+
+    /// The output commitment of the final state.
+    pub fn output(&self) -> B256 {
+        B256::from_slice(&self.final_state[OUTPUT..OUTPUT + 32])
+    }
+
+    /// Test only: the same trace ending in a final state that claims `output`
+    /// instead (a liar's claim: every step agrees with the true run but the last).
+    pub fn claiming(mut self, output: B256) -> Result<Trace> {
+        self.final_state[OUTPUT..OUTPUT + 32].copy_from_slice(output.as_slice());
+        let encoded: &[u8; STATE_SIZE] = self.final_state[..]
+            .try_into()
+            .context("a final state of the wrong size")?;
+        self.final_hash = B256::from(state_hash(encoded));
+        Ok(self)
     }
 
     /// Steps until the guest halted.
@@ -145,6 +168,14 @@ impl DisputeRecord {
             Side::Challenger
         }
     }
+}
+
+/// How far a game went in one turn of play.
+enum Progress {
+    /// It waits for the opponent.
+    Waiting,
+    /// It is over; the winner, if the board names one.
+    Over(Option<Side>),
 }
 
 /// The games a node plays, with their traces cached in memory.
@@ -346,13 +377,28 @@ impl Disputes {
     async fn play(&self, mut record: DisputeRecord) -> Result<()> {
         let game = GameClient::new(record.game, self.node.provider.clone());
         let side = record.side();
+        let trace = self.trace(&record).await?;
+        match self.play_vm(&mut record, &game, side, trace).await? {
+            Progress::Waiting => Ok(()),
+            Progress::Over(winner) => self.finish(record, winner == Some(side)).await,
+        }
+    }
+
+    /// Play VM game `game` as `side` from `trace` until it waits for the opponent
+    /// or is over.
+    async fn play_vm(
+        &self,
+        record: &mut DisputeRecord,
+        game: &GameClient<alloy::providers::DynProvider>,
+        side: Side,
+        trace: Arc<Trace>,
+    ) -> Result<Progress> {
         loop {
             let state = game.state().await.context("reading the game")?;
             if state.status != Status::InProgress {
-                return self.finish(record, state.winner() == Some(side)).await;
+                return Ok(Progress::Over(state.winner()));
             }
             let now = chain_now(&self.node.provider).await?;
-            let trace = self.trace(&record).await?;
             let (lo, hi) = (state.lo, state.hi);
             let action = {
                 let trace = trace.clone();
@@ -362,7 +408,7 @@ impl Disputes {
             };
             let receipt = match action {
                 Action::Over => continue,
-                Action::Wait => return Ok(()),
+                Action::Wait => return Ok(Progress::Waiting),
                 Action::Reveal => {
                     tracing::info!("dispute {}: revealing our final state", record.dispute);
                     game.reveal(self.node.account, trace.final_state.clone())
@@ -406,11 +452,20 @@ impl Disputes {
                 }
             }
             .with_context(|| format!("sending {action:?}"))?;
-            self.node.account_gas(&receipt, "dispute");
-            metrics::counter!("oracle_dispute_moves_total").increment(1);
-            record.moves += 1;
-            self.node.db.put_dispute(&record)?;
+            self.moved(record, &receipt)?;
         }
+    }
+
+    /// Count one of our transactions in a game.
+    fn moved(
+        &self,
+        record: &mut DisputeRecord,
+        receipt: &alloy::rpc::types::TransactionReceipt,
+    ) -> Result<()> {
+        self.node.account_gas(receipt, "dispute");
+        metrics::counter!("oracle_dispute_moves_total").increment(1);
+        record.moves += 1;
+        Ok(self.node.db.put_dispute(record)?)
     }
 
     /// Apply the outcome on AIOracle (anyone may; the loser has no reason to) and
