@@ -7,6 +7,15 @@
 //! [`CHECKPOINT_INTERVAL`] steps, never a run from step 0. The moves themselves are
 //! chosen by the honest strategy of [`oracle_contracts::game::decide`].
 //!
+//! A model's games are of one of two kinds (set with its sampling parameters on
+//! the game factory, `docs/dispute.md`):
+//! - **one-phase**: the VM game over the steps of the whole request, answered from
+//!   the trace of the whole request;
+//! - **two-phase** (text models): first a bisection over decode positions, answered
+//!   from the node's native chain of position states ([`crate::positions`]), then
+//!   each side claims the final VM state of the one disputed transition and the VM
+//!   game of that transition alone is played from a trace of it.
+//!
 //! A game is recorded in the database ([`DisputeRecord`]) before the first move, so
 //! a restarted node finds it, records its trace again and carries on from whatever
 //! the chain says the game's state is: the chain, not the database, holds the board.
@@ -349,17 +358,21 @@ impl Disputes {
         };
         let bytes = model.bytes.clone();
         let guest = self.node.guest.clone();
-        let prompt = if self.lying {
+        // An image model runs with its served parameters (a lying node: the next seed).
+        let image = model.image.map(|p| if self.lying { p.lie() } else { p });
+        let prompt = if self.lying && image.is_none() {
             lie(&record.prompt)
         } else {
             record.prompt.to_vec()
         };
         let steps = self.node.steps;
         let started = std::time::Instant::now();
-        let trace =
-            tokio::task::spawn_blocking(move || Trace::record(&bytes, &guest, &prompt, steps))
-                .await
-                .context("the trace task panicked")??;
+        let trace = tokio::task::spawn_blocking(move || match image {
+            Some(p) => Trace::run(&guest, guest_oracle(&bytes, &p.request(&prompt))),
+            None => Trace::record(&bytes, &guest, &prompt, steps),
+        })
+        .await
+        .context("the trace task panicked")??;
         tracing::info!(
             "dispute {}: recorded our trace ({} steps) in {:.1} s",
             record.dispute,
