@@ -41,8 +41,9 @@ pub fn detect(input: &Path) -> Option<ImageInput> {
 /// `group`, default [`DEFAULT_GROUP`]).
 ///
 /// # Errors
-/// A checkpoint that cannot be loaded, or a diffusers pipeline (not yet supported
-/// by the integer core: [`DiffusionError::Unsupported`]).
+/// A checkpoint that cannot be loaded (a missing component, a mismatched shape),
+/// or a setting the integer core does not implement ([`DiffusionError::Unsupported`],
+/// naming it: an unsupported block type, for one).
 pub fn convert(
     input: &Path,
     kind: ImageInput,
@@ -51,6 +52,9 @@ pub fn convert(
     let group = group.unwrap_or(DEFAULT_GROUP);
     match kind {
         ImageInput::DdpmMnistPth => export_ddpm_mnist(&DdpmMnist::load_pth(input)?, group),
+        ImageInput::DiffusersFolder if super::sd::is_sd_folder(input) => {
+            super::sd::export_sd(&super::sd::load_folder(input)?, group)
+        }
         ImageInput::DiffusersFolder => {
             let (unet, ddim) = super::unet2d::load_folder(input)?;
             super::unet2d::export_unet2d(&unet, &ddim, group)

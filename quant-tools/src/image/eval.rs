@@ -196,3 +196,93 @@ pub fn eval_unet2d(
 fn DiffusionErrorInput(msg: String) -> ImageError {
     crate::diffusion::DiffusionError::Input(msg).into()
 }
+
+/// tiny-sd figures for one prompt and seed: every stage of the integer pipeline
+/// against the float32 one from the same start latents.
+#[derive(Debug, Clone)]
+pub struct SdEval {
+    /// The seed of the start latents.
+    pub seed: u64,
+    /// The prompt's text states, raw.
+    pub text: ImageComparison,
+    /// One guided noise prediction at the first timestep, raw.
+    pub forward: ImageComparison,
+    /// The final latents after the DDIM loop, raw.
+    pub latents: ImageComparison,
+    /// The integer VAE decoding the float's final latents, as images in `[0, 1]`
+    /// (the decoder's own error).
+    pub vae_only: ImageComparison,
+    /// The decoded image, `clamp(x / 2 + 0.5, 0, 1)`, integer vs float.
+    pub image: ImageComparison,
+}
+
+/// Run a text-to-image pipeline integer (from the model file bytes) and float
+/// from the same seeded start latents, `steps` DDIM steps, guidance
+/// `guidance_q16 / 65536` for both.
+///
+/// # Errors
+/// A bad model file, a rejected request, a float model failure.
+pub fn eval_sd(
+    file_bytes: &[u8],
+    float: &crate::diffusion::sd::StableDiffusion,
+    prompt: &str,
+    seed: u64,
+    steps: usize,
+    guidance_q16: u32,
+    exec: Exec,
+) -> Result<SdEval, ImageError> {
+    use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion as IntSd};
+    let file = ImageModelFile::parse(file_bytes)?;
+    let int = IntSd::from_file(&file)?;
+    let rejected = |e: oracle_core::diffusion::sd::SdError| DiffusionErrorInput(e.to_string());
+    let side = int.latent_side();
+    let c = int.unet.in_channels;
+    let start = seeded_latents(&int, seed);
+    let start_f = Tensor::new(vec![c, side, side], q16_to_f32(&start))?;
+    let g = guidance_q16 as f32 / 65536.0;
+    // Text states.
+    let text_i = int.encode(exec, prompt.as_bytes()).map_err(rejected)?;
+    let cond_f = float.encode_prompt(prompt)?;
+    let uncond_f = float.encode_prompt("")?;
+    let text = compare_raw(&q16_to_f32(&text_i.cond), &cond_f.data);
+    // One guided forward at the first timestep.
+    let ts = int
+        .unet
+        .ddim
+        .timesteps(steps)
+        .ok_or_else(|| DiffusionErrorInput(format!("{steps} steps")))?;
+    let e_i = int.guided_eps(exec, &start, side, ts[0] as u32, &text_i, guidance_q16);
+    let e_f = if guidance_q16 > 65536 {
+        float.guided_eps(&start_f, ts[0] as f32, &cond_f, &uncond_f, g)?
+    } else {
+        float.unet.forward(&start_f, ts[0] as f32, &cond_f)?
+    };
+    let forward = compare_raw(&q16_to_f32(&e_i), &e_f.data);
+    // The loop and the decoder.
+    let z_i = int
+        .denoise(exec, prompt.as_bytes(), start, steps, guidance_q16)
+        .map_err(rejected)?;
+    let z_f = float.denoise(prompt, &start_f, steps, g)?;
+    let latents = compare_raw(&q16_to_f32(&z_i), &z_f.data);
+    let img_f = float.decode(&z_f)?;
+    let to_img = |v: &[i32]| -> Vec<f32> {
+        v.iter()
+            .map(|&a| (a as f32 / 65536.0 / 2.0 + 0.5).clamp(0.0, 1.0))
+            .collect()
+    };
+    let z_f_q16: Vec<i32> = z_f
+        .data
+        .iter()
+        .map(|&v| (f64::from(v) * 65536.0).round() as i32)
+        .collect();
+    let vae_only = compare(&to_img(&int.decode(exec, &z_f_q16)), &img_f.data);
+    let image = compare(&to_img(&int.decode(exec, &z_i)), &img_f.data);
+    Ok(SdEval {
+        seed,
+        text,
+        forward,
+        latents,
+        vae_only,
+        image,
+    })
+}

@@ -5,6 +5,7 @@
 //! - [`cli`]: what `oracle-quant convert` / `eval-image` do for image models.
 //! - [`ddpm`]: ddpm-mnist (PyTorch zip checkpoint) → `ARCH_DDPM_MNIST`.
 //! - [`unet2d`]: a diffusers UNet2DModel + DDIM folder → `ARCH_UNET2D`.
+//! - [`sd`]: a diffusers StableDiffusionPipeline folder (tiny-sd) → `ARCH_SD`.
 //! - [`eval`]: PSNR and max abs error of integer vs float from the same noise.
 //! - [`quantize`]: the shared weight encoders (conv/linear to Q8 groups, biases to
 //!   Q16).
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod ddpm;
 pub mod eval;
 pub mod quantize;
+pub mod sd;
 pub mod unet2d;
 
 use crate::diffusion::DiffusionError;

@@ -26,12 +26,14 @@ pub fn load_folder(dir: &Path) -> Result<(UNet2DModel, Ddim), ImageError> {
     Ok((unet, ddim))
 }
 
-fn add_norm(w: &mut ImageModelWriter, p: &str, n: &GroupNorm) {
+/// Add `{p}.weight` and `{p}.bias` of a GroupNorm (Q16).
+pub(crate) fn add_norm(w: &mut ImageModelWriter, p: &str, n: &GroupNorm) {
     add_q16(w, &format!("{p}.weight"), &n.weight);
     add_q16(w, &format!("{p}.bias"), &n.bias);
 }
 
-fn add_resnet(
+/// Add a ResNet's tensors under `p` (`time_emb_proj` when present).
+pub(crate) fn add_resnet(
     w: &mut ImageModelWriter,
     p: &str,
     r: &ResnetBlock2D,
@@ -45,11 +47,9 @@ fn add_resnet(
     }
     add_norm(w, &format!("{p}.norm1"), &r.norm1);
     add_conv(w, &format!("{p}.conv1"), &r.conv1, g);
-    let proj = r
-        .time_emb_proj
-        .as_ref()
-        .ok_or_else(|| unsupported("ResNet without time_emb_proj", p))?;
-    add_linear(w, &format!("{p}.time_emb_proj"), proj, g);
+    if let Some(proj) = &r.time_emb_proj {
+        add_linear(w, &format!("{p}.time_emb_proj"), proj, g);
+    }
     add_norm(w, &format!("{p}.norm2"), &r.norm2);
     add_conv(w, &format!("{p}.conv2"), &r.conv2, g);
     if let Some(c) = &r.conv_shortcut {
@@ -58,7 +58,8 @@ fn add_resnet(
     Ok(())
 }
 
-fn add_attention(
+/// Add a spatial attention's tensors under `p`.
+pub(crate) fn add_attention(
     w: &mut ImageModelWriter,
     p: &str,
     a: &SpatialAttention,
@@ -75,7 +76,7 @@ fn add_attention(
     Ok(())
 }
 
-fn unsupported(what: &'static str, name: &str) -> ImageError {
+pub(crate) fn unsupported(what: &'static str, name: &str) -> ImageError {
     DiffusionError::Unsupported {
         what,
         name: name.to_string(),
@@ -119,16 +120,7 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
         (Some(_), false) => 2,
     };
     words[W_SAMPLE] = c.sample_size.unwrap_or(0) as u32;
-    let t = ddim.config.num_train_timesteps;
-    words[W_TRAIN_T] = t as u32;
-    words[W_SPACING] = match ddim.config.timestep_spacing.as_str() {
-        "leading" => 0,
-        "trailing" => 1,
-        _ => 2,
-    };
-    words[W_OFFSET] = ddim.config.steps_offset as u32;
-    words[W_CLIP] = u32::from(ddim.config.clip_sample);
-    words[W_CLIP_RANGE] = (f64::from(ddim.config.clip_sample_range) * 65536.0).round() as u32;
+    scheduler_words(&mut words, ddim);
     for i in 0..n {
         words[W_CHANNELS + i] = c.block_out_channels[i] as u32;
         words[W_CHANNELS + n + i] = u32::from(c.down_block_types[i] == "AttnDownBlock2D");
@@ -189,11 +181,37 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
     }
     add_norm(&mut w, "conv_norm_out", &m.conv_norm_out);
     add_conv(&mut w, "conv_out", &m.conv_out, group);
+    add_tables(&mut w, "", c.block_out_channels[0], c.freq_shift, ddim)?;
+    Ok(w.finish())
+}
+
+/// The DDIM scheduler's config words (`W_TRAIN_T` .. `W_CLIP_RANGE`).
+pub(crate) fn scheduler_words(words: &mut [u32], ddim: &Ddim) {
+    words[W_TRAIN_T] = ddim.config.num_train_timesteps as u32;
+    words[W_SPACING] = match ddim.config.timestep_spacing.as_str() {
+        "leading" => 0,
+        "trailing" => 1,
+        _ => 2,
+    };
+    words[W_OFFSET] = ddim.config.steps_offset as u32;
+    words[W_CLIP] = u32::from(ddim.config.clip_sample);
+    words[W_CLIP_RANGE] = (f64::from(ddim.config.clip_sample_range) * 65536.0).round() as u32;
+}
+
+/// Add the tables computed offline with `libm`: `{pre}time_proj.freqs` (half of
+/// `ch0` frequencies) and the DDIM tables `scheduler.*`.
+pub(crate) fn add_tables(
+    w: &mut ImageModelWriter,
+    pre: &str,
+    ch0: usize,
+    freq_shift: f32,
+    ddim: &Ddim,
+) -> Result<(), ImageError> {
     // Frequencies exp(-ln(10000) i / (half - shift)) / (2π), turns per timestep.
-    let half = c.block_out_channels[0] / 2;
+    let half = ch0 / 2;
     let turns: Vec<f64> = (0..half)
         .map(|i| {
-            let e = -libm::log(10000.0) * i as f64 / (half as f64 - f64::from(c.freq_shift));
+            let e = -libm::log(10000.0) * i as f64 / (half as f64 - f64::from(freq_shift));
             libm::exp(e) / (2.0 * std::f64::consts::PI)
         })
         .collect();
@@ -202,7 +220,8 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
         .iter()
         .map(|&v| libm::round(libm::ldexp(v, frac)) as i32)
         .collect();
-    w.add_i32("time_proj.freqs", 1, half as u32, frac, &fq);
+    w.add_i32(&format!("{pre}time_proj.freqs"), 1, half as u32, frac, &fq);
+    let t = ddim.config.num_train_timesteps;
     let a: Vec<f64> = ddim.alphas_cumprod.iter().map(|&v| f64::from(v)).collect();
     let table = |name: &str, f: &dyn Fn(f64) -> f64, frac: i32| -> Result<Vec<i32>, ImageError> {
         a.iter()
@@ -246,5 +265,5 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
     ];
     let fin: Vec<i32> = fin.iter().map(|v| v.unwrap_or(0)).collect();
     w.add_i32("scheduler.final", 1, 3, 30, &fin);
-    Ok(w.finish())
+    Ok(())
 }
