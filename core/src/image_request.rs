@@ -12,7 +12,14 @@
 //!   `clamp(x / 2 + 0.5, 0, 1) · 255` (rounded half up) as gray (`C = 1`) or RGB
 //!   (`C = 3`), channels interleaved.
 //!
-//! Both models are unconditional: a non-empty prompt is rejected.
+//! - **Stable-Diffusion-shaped** ([`ARCH_SD`], tiny-sd): the start latents
+//!   `(C, S, S)` from the PRNG seeded with `seed` ([`seeded_latents`]), then
+//!   `steps` DDIM steps of the conditional UNet on the prompt's CLIP states with
+//!   classifier-free guidance `guidance_q16` (Q16; the empty prompt is the
+//!   unconditional branch), then the VAE decoder; the PNG is RGB as for UNet2D.
+//!
+//! ddpm-mnist and UNet2D are unconditional: a non-empty prompt is rejected (and
+//! the guidance ignored).
 //!
 //! **Posted output** ([`posted_output`]): what an operator posts on chain for an
 //! image request, and what the guest commits to (keccak256 of it), is the PNG
@@ -25,10 +32,11 @@ use alloc::vec::Vec;
 use crate::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SampleError, SIZE};
 use crate::diffusion::noise::fill_normal_q16;
 use crate::diffusion::png::{encode, ColorType};
+use crate::diffusion::sd::{seeded_latents, SdError, StableDiffusion};
 use crate::diffusion::unet2d::{UNet2D, UNetError};
 use crate::error::FormatError;
 use crate::fixed::round_shift;
-use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST, ARCH_UNET2D};
+use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D};
 use crate::kernels::Exec;
 use crate::sampler::Rng;
 
@@ -47,6 +55,9 @@ pub enum ImageRequestError {
     /// DDIM sampling rejected the request (steps outside the schedule).
     #[error("unet2d: {0}")]
     UNet(#[from] UNetError),
+    /// The text-to-image pipeline rejected the request (prompt, steps, guidance).
+    #[error("sd: {0}")]
+    Sd(#[from] SdError),
     /// The sample has a channel count with no PNG form, or a size PNG cannot hold.
     #[error("a {channels}-channel {side}x{side} sample has no PNG form")]
     NoPng {
@@ -84,6 +95,10 @@ pub fn posted_output(png: &[u8]) -> Vec<u8> {
 pub struct ImageRequest<'p> {
     /// Prompt bytes (must be empty for the unconditional models).
     pub prompt: &'p [u8],
+    /// Classifier-free guidance in Q16 (text-to-image models only; at most
+    /// `1.0` = 65536 runs the conditional branch alone; usual: 7.5 =
+    /// [`crate::diffusion::sd::DEFAULT_GUIDANCE_Q16`]).
+    pub guidance_q16: u32,
     /// DDPM steps (the last `steps` of 1000) or DDIM inference steps.
     pub steps: u32,
     /// Seed of every noise draw.
@@ -99,7 +114,7 @@ pub fn run_image_request(
     request: &ImageRequest<'_>,
 ) -> Result<Vec<u8>, ImageRequestError> {
     let file = ImageModelFile::parse(bytes)?;
-    if !request.prompt.is_empty() {
+    if !request.prompt.is_empty() && file.arch != ARCH_SD {
         return Err(ImageRequestError::Prompt);
     }
     let steps = request.steps as usize;
@@ -121,6 +136,12 @@ pub fn run_image_request(
             fill_normal_q16(&mut Rng::new(request.seed), &mut start);
             let x = model.sample(exec, start, side, side, steps)?;
             unet_png(&x, channels, side)
+        }
+        ARCH_SD => {
+            let sd = StableDiffusion::from_file(&file)?;
+            let start = seeded_latents(&sd, request.seed);
+            let image = sd.generate(exec, request.prompt, start, steps, request.guidance_q16)?;
+            unet_png(&image, sd.vae.out_channels, sd.image_side())
         }
         other => Err(FormatError::UnsupportedArch(other).into()),
     }

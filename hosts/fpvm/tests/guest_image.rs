@@ -121,6 +121,7 @@ fn check(name: &str, bytes: &[u8], native: impl Fn(&[u8], u32, u64) -> Vec<u8>) 
                 prompt: b"",
                 steps,
                 seed,
+                guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
             },
         )
         .unwrap();

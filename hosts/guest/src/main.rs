@@ -224,6 +224,8 @@ fn image(bytes: &[u8], request: &Request<'_>) -> ! {
         prompt: request.prompt,
         steps: request.steps,
         seed: request.sampling.seed,
+        // The 20-byte parameters carry no guidance yet: text-to-image models get 7.5.
+        guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
     };
     let png = match run_image_request(bytes, Exec::SCALAR, &image) {
         Ok(png) => png,

@@ -19,6 +19,7 @@ fn check(name: &str, model: &[u8], steps: u32, seed: u64) {
             prompt: b"",
             steps,
             seed,
+            guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
         },
     )
     .unwrap();
