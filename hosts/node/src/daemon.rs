@@ -15,6 +15,7 @@ use crate::db::Db;
 use crate::devnet::{DevnetState, DEFAULT_STATE_FILE};
 use crate::node::Node;
 use crate::operator::Operator;
+use crate::outputs::OutputStore;
 use crate::validator::Validator;
 
 /// Default guest program path (built by `hosts/guest/build.sh`).
@@ -53,7 +54,8 @@ pub struct NodeArgs {
     /// Milliseconds between polls of the chain.
     #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,
-    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9100).
+    /// Serve HTTP on this address (e.g. 127.0.0.1:9100): Prometheus `/metrics` and
+    /// the image outputs posted as their hash, `/outputs/0x<keccak256>.png`.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
     /// The devnet state file consulted when --rpc or --oracle is missing.
@@ -100,8 +102,10 @@ fn default_db(role: &str) -> PathBuf {
 
 /// Open a node from `oracle operator` / `oracle validator` arguments.
 async fn open(args: &NodeArgs, role: &str) -> Result<Node> {
+    let db_path = args.db.clone().unwrap_or_else(|| default_db(role));
     if let Some(addr) = args.metrics_addr {
-        crate::telemetry::serve_metrics(addr)?;
+        let outputs = OutputStore::new(crate::outputs::dir_for_db(&db_path));
+        crate::http::serve(addr, Some(outputs))?;
     }
     let state = if args.rpc.is_none() || args.oracle.is_none() {
         let text = std::fs::read(&args.state_file).with_context(|| {
@@ -135,7 +139,6 @@ async fn open(args: &NodeArgs, role: &str) -> Result<Node> {
             args.guest.display()
         )
     })?;
-    let db_path = args.db.clone().unwrap_or_else(|| default_db(role));
     start(
         &rpc,
         oracle,
@@ -190,6 +193,7 @@ pub async fn start(
         confirmations,
         db: Arc::new(db),
         interval,
+        outputs: OutputStore::new(crate::outputs::dir_for_db(db_path)),
     })
 }
 

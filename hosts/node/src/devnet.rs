@@ -20,7 +20,9 @@ use oracle_contracts::{anvil_path, AIOracle};
 use serde::{Deserialize, Serialize};
 
 use crate::daemon::{start, DEFAULT_GUEST};
+use crate::image::ImageParams;
 use crate::operator::Operator;
+use crate::outputs::{dir_for_db, OutputStore};
 use crate::serve::program_hash;
 use crate::validator::Validator;
 
@@ -43,6 +45,13 @@ pub struct DevnetArgs {
     /// Positions the operator runs per request.
     #[arg(long, default_value_t = 64)]
     pub steps: u32,
+    /// For an image model file: sampler steps of every request (DDPM: the last
+    /// steps of 1000; DDIM: inference steps), registered as the model's parameters.
+    #[arg(long, default_value_t = ImageParams::DEFAULT.steps)]
+    pub image_steps: u32,
+    /// For an image model file: the seed of every request's noise.
+    #[arg(long, default_value_t = ImageParams::DEFAULT.seed)]
+    pub image_seed: u64,
     /// Seconds each side of a dispute game has for all its moves (chess clock).
     #[arg(long, default_value_t = 120)]
     pub game_clock: u32,
@@ -58,7 +67,8 @@ pub struct DevnetArgs {
     /// Do not start the validator.
     #[arg(long)]
     pub no_validator: bool,
-    /// Serve Prometheus metrics on this address.
+    /// Serve HTTP on this address: Prometheus `/metrics` and the operator's image
+    /// outputs posted as their hash (`/outputs/0x<keccak256>.png`).
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
     /// Milliseconds between the nodes' polls of the chain.
@@ -79,6 +89,10 @@ pub struct DevnetState {
     pub model_id: u64,
     /// An unlocked account for requests.
     pub user: String,
+    /// Base URL of the operator's HTTP endpoint (image outputs posted as their hash
+    /// are at `<url>/outputs/0x<hash>.png`), when the devnet serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs_url: Option<String>,
 }
 
 /// Run the devnet until Ctrl-C.
@@ -89,8 +103,11 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             args.model.display()
         )
     })?;
-    oracle_core::Model::load(&model)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let image = crate::image::is_image(&model);
+    if !image {
+        oracle_core::Model::load(&model)
+            .with_context(|| format!("loading {}", args.model.display()))?;
+    }
     let guest = std::fs::read(&args.guest).with_context(|| {
         format!(
             "reading {} (build it with hosts/guest/build.sh)",
@@ -123,13 +140,21 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .challenge_window
         .try_into()
         .context("--challenge-window too large")?;
-    config.sampling_params = oracle_core::Request {
-        prompt: b"",
-        steps: args.steps,
-        sampling: oracle_core::SamplingParams::GREEDY,
-    }
-    .encode_params()
-    .to_vec();
+    config.sampling_params = if image {
+        ImageParams {
+            steps: args.image_steps,
+            seed: args.image_seed,
+        }
+        .encode()
+    } else {
+        oracle_core::Request {
+            prompt: b"",
+            steps: args.steps,
+            sampling: oracle_core::SamplingParams::GREEDY,
+        }
+        .encode_params()
+        .to_vec()
+    };
     config.game_clock = args.game_clock;
     let deployment = deploy(&provider, deployer, &config)
         .await
@@ -152,6 +177,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         prompt: deployment.prompt.to_string(),
         model_id: deployment.model_id.to::<u64>(),
         user: user.to_string(),
+        outputs_url: args.metrics_addr.map(|a| format!("http://{a}")),
     };
     if let Some(dir) = args.state_file.parent() {
         std::fs::create_dir_all(dir).ok();
@@ -177,17 +203,31 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     }
     println!("  data      {}", args.data_dir.display());
     println!();
-    println!("ask for a story (another terminal):");
-    println!("  ./target/release/oracle request --wait --prompt \"Once upon a time\"");
-    println!("or with cast:");
-    println!(
-        "  cast send {} 'calculateAIResult(uint256,string)' {} \"Once upon a time\" --value $(cast call {} 'estimateFee(uint256)(uint256)' {} --rpc-url {}) --from {} --unlocked --rpc-url {}",
-        state.prompt, state.model_id, state.prompt, state.model_id, state.rpc, state.user, state.rpc
-    );
-    println!(
-        "  cast call {} 'getAIResult(uint256,string)(string)' {} \"Once upon a time\" --rpc-url {}",
-        state.prompt, state.model_id, state.rpc
-    );
+    if image {
+        println!(
+            "an image model ({} steps, seed {}); ask for an image (another terminal):",
+            args.image_steps, args.image_seed
+        );
+        println!("  ./target/release/oracle request --wait --output image.png");
+        if state.outputs_url.is_none() {
+            println!(
+                "  (a PNG over {} bytes is posted as its hash: start the devnet with --metrics-addr to serve it)",
+                oracle_core::image_request::OUTPUT_INLINE_LIMIT
+            );
+        }
+    } else {
+        println!("ask for a story (another terminal):");
+        println!("  ./target/release/oracle request --wait --prompt \"Once upon a time\"");
+        println!("or with cast:");
+        println!(
+            "  cast send {} 'calculateAIResult(uint256,string)' {} \"Once upon a time\" --value $(cast call {} 'estimateFee(uint256)(uint256)' {} --rpc-url {}) --from {} --unlocked --rpc-url {}",
+            state.prompt, state.model_id, state.prompt, state.model_id, state.rpc, state.user, state.rpc
+        );
+        println!(
+            "  cast call {} 'getAIResult(uint256,string)(string)' {} \"Once upon a time\" --rpc-url {}",
+            state.prompt, state.model_id, state.rpc
+        );
+    }
     println!();
     println!(
         "logs: RUST_LOG=debug for more; databases in {} (oracle status --db {}/operator.redb once stopped)",
@@ -203,7 +243,8 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     if let Some(addr) = args.metrics_addr {
-        crate::telemetry::serve_metrics(addr)?;
+        let outputs = OutputStore::new(dir_for_db(&args.data_dir.join("operator.redb")));
+        crate::http::serve(addr, Some(outputs))?;
     }
     let interval = Duration::from_millis(args.poll_ms);
     let rpc = anvil.endpoint_url().to_string();

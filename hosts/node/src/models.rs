@@ -2,7 +2,8 @@
 //! AIOracle registry by its Merkle root. A file whose root is registered under no id
 //! is refused (logged), and so is a registered model whose program hash differs from
 //! the guest this node runs, or with dispute-game sampling parameters other than the
-//! greedy `--steps` this node serves (its claims would lose every dispute).
+//! greedy `--steps` this node serves (its claims would lose every dispute). An image
+//! model file is served with the parameters registered for it ([`crate::image`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,7 @@ use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
 use oracle_contracts::{AIOracle, DisputeGameFactory};
 
+use crate::image::ImageParams;
 use crate::serve::program_hash;
 
 /// One model file this node serves under a registered id.
@@ -28,6 +30,9 @@ pub struct ServedModel {
     /// transition in the VM): its claim is then the output commitment, and no VM run
     /// is needed to submit.
     pub two_phase: bool,
+    /// For an image model file, the parameters it is served with (see
+    /// [`crate::image`]); `None` for a LLaMA model.
+    pub image: Option<ImageParams>,
 }
 
 /// Registered model id → the file that serves it.
@@ -62,7 +67,9 @@ pub async fn load(
             continue;
         }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        if let Err(e) = oracle_core::Model::load(&bytes) {
+        if crate::image::is_image(&bytes) {
+            // An image model file (ORCLIMG), served with its registered parameters.
+        } else if let Err(e) = oracle_core::Model::load(&bytes) {
             tracing::warn!("refusing {}: not a model file ({e})", path.display());
             continue;
         }
@@ -97,7 +104,20 @@ pub async fn load(
                 );
                 continue;
             }
-            if let Some(registered) = game_params(provider, oracle, *root, program).await? {
+            let registered = game_params(provider, oracle, *root, program).await?;
+            let image = crate::image::is_image(bytes).then(|| {
+                registered
+                    .as_deref()
+                    .and_then(ImageParams::decode)
+                    .unwrap_or(ImageParams::DEFAULT)
+            });
+            if let Some(p) = image {
+                tracing::info!(
+                    "{name}: an image model, served with {} steps, seed {}",
+                    p.steps,
+                    p.seed
+                );
+            } else if let Some(registered) = registered {
                 let ours = oracle_contracts::devnet::greedy_params(steps);
                 if registered != ours {
                     tracing::error!(
@@ -116,6 +136,7 @@ pub async fn load(
                     bytes: bytes.clone(),
                     name: name.clone(),
                     two_phase: false,
+                    image,
                 },
             );
         }

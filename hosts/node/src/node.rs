@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 
 use crate::db::Db;
 use crate::models::{ModelSet, ServedModel};
+use crate::outputs::OutputStore;
 use crate::dispute::lie;
 use crate::serve::{serve, serve_two_phase, Served};
 
@@ -53,6 +54,8 @@ pub struct Node {
     pub db: Arc<Db>,
     /// Pause between rounds.
     pub interval: Duration,
+    /// Image outputs posted as their hash, served over HTTP ([`crate::outputs`]).
+    pub outputs: OutputStore,
 }
 
 /// A served request with the time the inference took.
@@ -119,11 +122,13 @@ impl Node {
         lying: bool,
     ) -> Result<Result<Timed>> {
         let two_phase = model.two_phase;
+        let image = model.image.map(|p| if lying { p.lie() } else { p });
+        let store = self.outputs.clone();
         let (bytes, guest, steps, input) = (
             model.bytes.clone(),
             self.guest.clone(),
             self.steps,
-            if lying && !two_phase {
+            if lying && !two_phase && image.is_none() {
                 lie(input)
             } else {
                 input.to_vec()
@@ -137,7 +142,9 @@ impl Node {
         );
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
-            if two_phase {
+            if let Some(params) = image {
+                crate::image::serve_image(&bytes, &guest, params, &input, &store)
+            } else if two_phase {
                 serve_two_phase(&bytes, &input, steps, lying)
             } else {
                 serve(&bytes, &guest, &input, steps)

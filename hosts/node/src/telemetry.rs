@@ -1,5 +1,5 @@
-//! Logs (`tracing`, filtered by `RUST_LOG`, default `info`) and the Prometheus
-//! `/metrics` endpoint.
+//! Logs (`tracing`, filtered by `RUST_LOG`, default `info`) and the metrics the
+//! Prometheus `/metrics` endpoint shows (served by [`crate::http`]).
 //!
 //! Metrics: `oracle_requests{state}` (operator requests by state),
 //! `oracle_inference_seconds` (histogram), `oracle_tokens_per_second` (last
@@ -8,10 +8,6 @@
 //! `oracle_finalizations_total`, `oracle_challenges_total`,
 //! `oracle_challenges_refused_total`.
 
-use std::net::SocketAddr;
-
-use anyhow::{Context, Result};
-use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing_subscriber::EnvFilter;
 
 /// Log to stderr with `RUST_LOG` (default `info`). Safe to call more than once.
@@ -21,14 +17,4 @@ pub fn init_logs() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Serve `/metrics` on `addr` (call inside the tokio runtime).
-pub fn serve_metrics(addr: SocketAddr) -> Result<()> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .with_context(|| format!("starting the metrics endpoint on {addr}"))?;
-    tracing::info!("metrics on http://{addr}/metrics");
-    Ok(())
 }

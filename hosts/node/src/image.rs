@@ -1,0 +1,189 @@
+//! Image requests on the node: a registered image model file (`ORCLIMG`: ddpm-mnist,
+//! a diffusers UNet2DModel) is served like a text model. The node runs the seeded
+//! image request natively ([`run_image_request`], the path `oracle run` takes) and
+//! the guest on the same request in the fault-proof VM for the claim, and checks
+//! that the VM's output commitment is keccak256 of the output it posts.
+//!
+//! **Parameters.** An image model is served with the sampling parameters registered
+//! for it on the dispute game factory (write-once per model; the game derives the
+//! guest's local data from them, so a claim made with other parameters would lose
+//! every dispute): their `steps` (DDPM: the last `steps` of 1000; DDIM: inference
+//! steps) and `seed`; temperature and top-p are unused. Without a factory (or
+//! before the parameters are set) it uses [`ImageParams::DEFAULT`]. The request's
+//! input is the prompt; the unconditional models take none, so a non-empty input
+//! is a rejected request (the operator records it as failed, as a too-long prompt).
+//!
+//! **Output** ([`posted_output`]): the PNG when it is at most
+//! [`oracle_core::image_request::OUTPUT_INLINE_LIMIT`] bytes, otherwise its
+//! keccak256, with the PNG written to the node's [`OutputStore`] before the result
+//! is submitted and served at `GET /outputs/0x<hash>.png` ([`crate::http`]).
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use oracle_core::image_format::{is_image_model, ImageModelFile};
+use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
+use oracle_core::merkle::keccak;
+use oracle_core::{Exec, Request, SamplingParams};
+use oracle_fpvm::preimage::guest_oracle;
+use oracle_fpvm::Vm;
+
+use crate::outputs::OutputStore;
+use crate::serve::Served;
+
+/// VM steps between two progress lines of the claim's run (about 1.5 s).
+const PROGRESS_STEPS: u64 = 1 << 28;
+
+/// Whether `bytes` are a loadable image model file.
+pub fn is_image(bytes: &[u8]) -> bool {
+    is_image_model(bytes) && ImageModelFile::parse(bytes).is_ok()
+}
+
+/// The parameters an image model is served with (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageParams {
+    /// Sampler steps.
+    pub steps: u32,
+    /// Seed of every noise draw.
+    pub seed: u64,
+}
+
+impl ImageParams {
+    /// Used when no parameters are registered: 2 steps (about 2·10^9 VM steps for
+    /// the claim of ddpm-mnist or tiny-unet2d), seed 0.
+    pub const DEFAULT: ImageParams = ImageParams { steps: 2, seed: 0 };
+
+    /// The request the guest runs for `prompt` (its 20 local parameter bytes are
+    /// [`ImageParams::encode`]'s).
+    pub fn request<'p>(&self, prompt: &'p [u8]) -> Request<'p> {
+        Request {
+            prompt,
+            steps: self.steps,
+            sampling: SamplingParams {
+                seed: self.seed,
+                ..SamplingParams::GREEDY
+            },
+        }
+    }
+
+    /// The guest's local parameter bytes (what the factory registers).
+    pub fn encode(&self) -> Vec<u8> {
+        self.request(b"").encode_params().to_vec()
+    }
+
+    /// From registered parameter bytes (`None` unless 20 bytes).
+    pub fn decode(bytes: &[u8]) -> Option<ImageParams> {
+        Request::decode_params(bytes, b"").map(|r| ImageParams {
+            steps: r.steps,
+            seed: r.sampling.seed,
+        })
+    }
+
+    /// Test only: the parameters a lying node serves with (the next seed), giving a
+    /// wrong image with a consistent VM trace of other local data, which loses its
+    /// game at the step that reads the parameters.
+    pub fn lie(&self) -> ImageParams {
+        ImageParams {
+            seed: self.seed.wrapping_add(1),
+            ..*self
+        }
+    }
+}
+
+/// Serve `prompt` with the image model `model_bytes`: the posted output and the
+/// claim. The PNG of a hashed output is in `store` when this returns. A request
+/// the core rejects (a prompt for an unconditional model, steps out of range) is
+/// an error before the VM runs.
+pub fn serve_image(
+    model_bytes: &[u8],
+    guest_elf: &[u8],
+    params: ImageParams,
+    prompt: &[u8],
+    store: &OutputStore,
+) -> Result<Served> {
+    let png = run_image_request(
+        model_bytes,
+        Exec::default(),
+        &ImageRequest {
+            prompt,
+            steps: params.steps,
+            seed: params.seed,
+        },
+    )
+    .context("running the image request")?;
+    let output = posted_output(&png);
+    if output != png {
+        store
+            .put(&png)
+            .context("storing the PNG before submitting its hash")?;
+    }
+    tracing::info!(
+        "image: {} PNG bytes, posting {}",
+        png.len(),
+        if output == png {
+            "the PNG".to_string()
+        } else {
+            format!(
+                "its hash (over the inline limit; served from {})",
+                store.dir().display()
+            )
+        }
+    );
+    let (claim, steps) = vm_claim(model_bytes, guest_elf, &params.request(prompt), &output)?;
+    Ok(Served {
+        output,
+        claim,
+        steps,
+        tokens: 0,
+    })
+}
+
+/// Run the guest on `request` in the VM; the claim (final state hash) and the VM
+/// steps. Fails unless the guest exits 0 with keccak256(`output`) committed.
+pub fn vm_claim(
+    model_bytes: &[u8],
+    guest_elf: &[u8],
+    request: &Request<'_>,
+    output: &[u8],
+) -> Result<([u8; 32], u64)> {
+    let oracle = Arc::new(guest_oracle(model_bytes, request));
+    let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
+    while !vm.halted() {
+        let next = vm.cpu.step.saturating_add(PROGRESS_STEPS);
+        vm.run(next).context("running the guest in the VM")?;
+        if !vm.halted() {
+            tracing::info!("VM claim: {} M steps so far", vm.cpu.step / 1_000_000);
+        }
+    }
+    if vm.cpu.status != 1 || vm.cpu.exit_code != 0 {
+        bail!(
+            "the guest halted with status {} code {}",
+            vm.cpu.status,
+            vm.cpu.exit_code
+        );
+    }
+    if vm.cpu.output != keccak(output) {
+        bail!("the VM's output commitment differs from the native output");
+    }
+    Ok((vm.state_hash(), vm.cpu.step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_round_trip_through_the_guest_encoding() {
+        let p = ImageParams {
+            steps: 3,
+            seed: 0x0102_0304_0506_0708,
+        };
+        let bytes = p.encode();
+        assert_eq!(bytes.len(), 20);
+        assert_eq!(&bytes[..4], &3u32.to_be_bytes());
+        assert_eq!(&bytes[12..], &p.seed.to_be_bytes());
+        assert_eq!(ImageParams::decode(&bytes), Some(p));
+        assert_eq!(ImageParams::decode(&bytes[1..]), None);
+        assert_ne!(p.lie(), p);
+    }
+}
