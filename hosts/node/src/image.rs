@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
 use oracle_core::image_format::{is_image_model, ImageModelFile};
 use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
 use oracle_core::merkle::keccak;
@@ -106,6 +107,8 @@ pub fn serve_image(
         Exec::default(),
         &ImageRequest {
             prompt,
+            // As the guest: the 20 parameter bytes carry no guidance yet.
+            guidance_q16: DEFAULT_GUIDANCE_Q16,
             steps: params.steps,
             seed: params.seed,
         },
