@@ -70,7 +70,10 @@ contract DeployDevnet is Script {
         prompt = new Prompt(oracle, deployer);
         modelId = oracle.registerModel(c);
         factory.setSamplingParams(
-            c.modelRoot, c.programHash, vm.envOr("SAMPLING_PARAMS", DEFAULT_SAMPLING_PARAMS)
+            c.modelRoot,
+            c.programHash,
+            vm.envOr("SAMPLING_PARAMS", DEFAULT_SAMPLING_PARAMS),
+            vm.envOr("TWO_PHASE", false)
         );
         vm.stopBroadcast();
 

@@ -12,7 +12,7 @@ out_dir="$HERE/artifacts"
 [ "$mode" = "--check" ] && out_dir="$(mktemp -d)"
 # Each entry is <source file stem>:<contract>; the test receiver comes from test/utils/Receivers.sol.
 for entry in AIOracle:AIOracle Prompt:Prompt DisputeGame:DisputeGame DisputeGameFactory:DisputeGameFactory \
-  RISCV:RISCV PreimageOracle:PreimageOracle Receivers:RevertingReceiver; do
+  PositionGame:PositionGame RISCV:RISCV PreimageOracle:PreimageOracle Receivers:RevertingReceiver; do
   file="${entry%%:*}"
   c="${entry##*:}"
   node -e '

@@ -5,14 +5,17 @@ import {GameParams, IDisputeGame, IDisputeGameFactory} from "../interfaces/IDisp
 import {PreimageOracle} from "../vm/PreimageOracle.sol";
 import {DisputeGame} from "./DisputeGame.sol";
 import {IStepVerifier} from "./IStepVerifier.sol";
+import {PositionGame} from "./PositionGame.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 
 /// @title DisputeGameFactory
-/// @notice Creates one `DisputeGame` per challenge (an EIP-1167 clone whose immutable arguments are the
-///         `GameParams` AIOracle derived), and holds the sampling parameters of each model: the guest's local
-///         preimage 3 (`oracle_core::generate::Request::encode_params`: steps, temperature, top-p, seed).
+/// @notice Creates one game per challenge (an EIP-1167 clone whose immutable arguments are the `GameParams`
+///         AIOracle derived): a `DisputeGame` over the VM steps of the whole request, or for a two-phase
+///         model a `PositionGame` over its decode positions, whose phase-2 `DisputeGame` it creates too
+///         (`createTransition`). Holds the sampling parameters of each model: the guest's local preimage 3
+///         (`oracle_core::generate::Request::encode_params`: steps, temperature, top-p, seed), and its kind.
 /// @dev The node serves every request of a model with the same parameters (greedy, a fixed number of
 ///      positions), so they are a per-model value, keyed by (model root, program hash), set once by the
 ///      owner before the model can be disputed and never changed afterwards (a change would alter the
@@ -20,11 +23,17 @@ import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     /// @notice The only caller of `create`.
     address public immutable AI_ORACLE;
-    /// @notice The game implementation the clones delegate to.
+    /// @notice The game implementation the clones delegate to (one-phase games and phase-2 games).
     DisputeGame public immutable IMPLEMENTATION;
+    /// @notice The two-phase game implementation.
+    PositionGame public immutable POSITION_IMPLEMENTATION;
 
     /// @notice Sampling parameters by `modelKey` (empty: the model cannot be disputed yet).
     mapping(bytes32 modelKey => bytes params) public samplingParams;
+    /// @notice Whether a model's disputes are two-phase (`PositionGame`), set with its sampling parameters.
+    mapping(bytes32 modelKey => bool) public twoPhase;
+    /// @notice The `PositionGame`s this factory created (the only callers of `createTransition`).
+    mapping(address game => bool) public isPositionGame;
     /// @notice Games created so far, in order.
     IDisputeGame[] public games;
 
@@ -32,15 +41,22 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     error NotAIOracle();
     /// @notice A model without sampling parameters.
     error ModelNotConfigured(bytes32 modelKey);
-    /// @notice Sampling parameters set twice, or empty.
+    /// @notice Sampling parameters set twice, or empty, or (two-phase) not 20 bytes.
     error InvalidSamplingParams();
+    /// @notice `createTransition` by other than a `PositionGame` of this factory.
+    error NotPositionGame();
 
-    /// @notice A model's sampling parameters were set.
-    event SamplingParamsSet(bytes32 indexed modelRoot, bytes32 indexed programHash, bytes params);
+    /// @notice A model's sampling parameters and game kind were set.
+    event SamplingParamsSet(
+        bytes32 indexed modelRoot, bytes32 indexed programHash, bytes params, bool twoPhase
+    );
     /// @notice A game was created.
     event GameCreated(
         IDisputeGame indexed game, uint256 indexed requestId, address submitter, address challenger
     );
+
+    /// @notice A `PositionGame` reached one index and created its phase-2 game for transition `index`.
+    event TransitionGameCreated(address indexed parent, address indexed game, uint64 index);
 
     /// @param owner_ Sets sampling parameters.
     /// @param aiOracle The AIOracle allowed to create games.
@@ -58,6 +74,7 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     ) Ownable(owner_) {
         AI_ORACLE = aiOracle;
         IMPLEMENTATION = new DisputeGame(vm, oracle, address(this), maxDepth, clock);
+        POSITION_IMPLEMENTATION = new PositionGame(address(this), maxDepth, clock);
     }
 
     /// @notice The key of a model: keccak256(abi.encode(modelRoot, programHash)).
@@ -65,15 +82,21 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
         return keccak256(abi.encode(modelRoot, programHash));
     }
 
-    /// @notice Set a model's sampling parameters, once.
-    function setSamplingParams(bytes32 modelRoot, bytes32 programHash, bytes calldata params)
+    /// @notice Set a model's sampling parameters and game kind, once. `twoPhase`: its disputes bisect over
+    ///         decode positions first (`PositionGame`; LLMs, 20-byte parameters); else over the VM steps of
+    ///         the whole request (`DisputeGame`; image models stay one-phase).
+    function setSamplingParams(bytes32 modelRoot, bytes32 programHash, bytes calldata params, bool twoPhase_)
         external
         onlyOwner
     {
         bytes32 key = modelKey(modelRoot, programHash);
         if (params.length == 0 || samplingParams[key].length != 0) revert InvalidSamplingParams();
+        if (twoPhase_ && params.length != POSITION_IMPLEMENTATION.PARAMS_SIZE()) {
+            revert InvalidSamplingParams();
+        }
         samplingParams[key] = params;
-        emit SamplingParamsSet(modelRoot, programHash, params);
+        twoPhase[key] = twoPhase_;
+        emit SamplingParamsSet(modelRoot, programHash, params, twoPhase_);
     }
 
     /// @inheritdoc IDisputeGameFactory
@@ -82,11 +105,35 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
         bytes32 key = modelKey(p.modelRoot, p.programHash);
         bytes memory sp = samplingParams[key];
         if (sp.length == 0) revert ModelNotConfigured(key);
-        DisputeGame game = DisputeGame(Clones.cloneWithImmutableArgs(address(IMPLEMENTATION), abi.encode(p)));
-        game.initialize(sp);
+        IDisputeGame game;
+        if (twoPhase[key]) {
+            PositionGame pg =
+                PositionGame(Clones.cloneWithImmutableArgs(address(POSITION_IMPLEMENTATION), abi.encode(p)));
+            isPositionGame[address(pg)] = true;
+            pg.initialize(sp);
+            game = pg;
+        } else {
+            DisputeGame dg =
+                DisputeGame(Clones.cloneWithImmutableArgs(address(IMPLEMENTATION), abi.encode(p)));
+            dg.initialize(sp, bytes32(0), false);
+            game = dg;
+        }
         games.push(game);
         emit GameCreated(game, p.requestId, p.submitter, p.challenger);
         return game;
+    }
+
+    /// @notice The phase-2 game of a `PositionGame` (its only caller): a `DisputeGame` over the VM steps of
+    ///         the disputed transition, between the players and claims in `p`, with `localParams` (params ‖
+    ///         mode) as local 3 and `preState` as local 4 (none if zero), both final states already checked.
+    function createTransition(GameParams calldata p, bytes calldata localParams, bytes32 preState)
+        external
+        returns (DisputeGame game)
+    {
+        if (!isPositionGame[msg.sender]) revert NotPositionGame();
+        game = DisputeGame(Clones.cloneWithImmutableArgs(address(IMPLEMENTATION), abi.encode(p)));
+        game.initialize(localParams, preState, true);
+        emit TransitionGameCreated(msg.sender, address(game), PositionGame(msg.sender).gameState().lo);
     }
 
     /// @notice Number of games created.

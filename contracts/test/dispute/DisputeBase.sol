@@ -124,7 +124,7 @@ abstract contract DisputeBase is BaseTest {
     function _newFactory(uint8 depth) internal returns (DisputeGameFactory f) {
         f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, depth, CLOCK);
         vm.startPrank(owner);
-        f.setSamplingParams(ROOT, PROGRAM, SAMPLING);
+        f.setSamplingParams(ROOT, PROGRAM, SAMPLING, false);
         oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
         vm.stopPrank();
     }

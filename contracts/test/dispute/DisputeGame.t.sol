@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AIOracle} from "../../src/AIOracle.sol";
+import {Bisection} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {IStepVerifier} from "../../src/dispute/IStepVerifier.sol";
@@ -103,33 +104,33 @@ contract DisputeGameTest is DisputeBase {
     function test_RevertIf_setSamplingParamsTwiceEmptyOrNotOwner() public {
         vm.startPrank(owner);
         vm.expectRevert(DisputeGameFactory.InvalidSamplingParams.selector);
-        gameFactory.setSamplingParams(ROOT, PROGRAM, hex"01");
+        gameFactory.setSamplingParams(ROOT, PROGRAM, hex"01", false);
         vm.expectRevert(DisputeGameFactory.InvalidSamplingParams.selector);
-        gameFactory.setSamplingParams(ROOT, keccak256("other"), "");
+        gameFactory.setSamplingParams(ROOT, keccak256("other"), "", false);
         vm.stopPrank();
         vm.expectRevert();
-        gameFactory.setSamplingParams(ROOT, keccak256("other"), hex"01");
+        gameFactory.setSamplingParams(ROOT, keccak256("other"), hex"01", false);
     }
 
     function test_RevertIf_initializeTwiceOrImplementation() public {
         (,, DisputeGame g) = _openHonestDefender();
         vm.prank(address(gameFactory));
-        vm.expectRevert(DisputeGame.NotFactory.selector);
-        g.initialize(SAMPLING);
-        vm.expectRevert(DisputeGame.NotFactory.selector);
-        g.initialize(SAMPLING);
+        vm.expectRevert(Bisection.NotFactory.selector);
+        g.initialize(SAMPLING, bytes32(0), false);
+        vm.expectRevert(Bisection.NotFactory.selector);
+        g.initialize(SAMPLING, bytes32(0), false);
         DisputeGame impl = gameFactory.IMPLEMENTATION();
         vm.prank(address(gameFactory));
         vm.expectRevert(); // the implementation has no clone arguments
-        impl.initialize(SAMPLING);
+        impl.initialize(SAMPLING, bytes32(0), false);
     }
 
     function test_RevertIf_constructorBadConfig() public {
-        vm.expectRevert(DisputeGame.InvalidConfig.selector);
+        vm.expectRevert(Bisection.InvalidConfig.selector);
         new DisputeGame(verifier, preimages, address(this), 0, CLOCK);
-        vm.expectRevert(DisputeGame.InvalidConfig.selector);
+        vm.expectRevert(Bisection.InvalidConfig.selector);
         new DisputeGame(verifier, preimages, address(this), 64, CLOCK);
-        vm.expectRevert(DisputeGame.InvalidConfig.selector);
+        vm.expectRevert(Bisection.InvalidConfig.selector);
         new DisputeGame(verifier, preimages, address(this), 10, 0);
     }
 
@@ -214,7 +215,7 @@ contract DisputeGameTest is DisputeBase {
         bytes32 mid = liar.at(512);
         vm.prank(challenger);
         vm.expectEmit(address(g));
-        emit DisputeGame.Moved(false, false, 0, top, mid);
+        emit Bisection.Moved(false, false, 0, top, mid);
         g.move(false, mid);
         DisputeGame.GameView memory v = g.gameState();
         assertEq(v.midHash, truth.at(512));
@@ -249,10 +250,10 @@ contract DisputeGameTest is DisputeBase {
         _revealBoth(g);
         bytes32 mid = truth.at(512);
         vm.prank(operator);
-        vm.expectRevert(DisputeGame.NotYourTurn.selector);
+        vm.expectRevert(Bisection.NotYourTurn.selector);
         g.move(false, mid);
         vm.prank(user);
-        vm.expectRevert(DisputeGame.NotYourTurn.selector);
+        vm.expectRevert(Bisection.NotYourTurn.selector);
         g.move(false, mid);
     }
 
@@ -268,7 +269,7 @@ contract DisputeGameTest is DisputeBase {
         (,, DisputeGame g) = _openHonestDefender();
         _revealBoth(g);
         vm.prank(challenger);
-        vm.expectRevert(DisputeGame.InvalidMidpoint.selector);
+        vm.expectRevert(Bisection.InvalidMidpoint.selector);
         g.move(false, bytes32(0));
     }
 
@@ -277,7 +278,7 @@ contract DisputeGameTest is DisputeBase {
         _revealBoth(g);
         vm.warp(block.timestamp + CLOCK + 1);
         vm.prank(challenger);
-        vm.expectRevert(DisputeGame.ClockExpired.selector);
+        vm.expectRevert(Bisection.ClockExpired.selector);
         g.move(false, keccak256("x"));
     }
 
@@ -317,7 +318,7 @@ contract DisputeGameTest is DisputeBase {
             (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
             vm.prank(v.defenderToMove ? operator : challenger);
             if (mid == bytes32(0)) {
-                vm.expectRevert(DisputeGame.InvalidMidpoint.selector);
+                vm.expectRevert(Bisection.InvalidMidpoint.selector);
                 g.move(agree, keccak256("x"));
                 vm.prank(v.defenderToMove ? operator : challenger);
                 g.move(agree, bytes32(0));
@@ -329,7 +330,7 @@ contract DisputeGameTest is DisputeBase {
         assertEq(w.hi - w.lo, 1);
         assertEq(w.lo, 122, "the last agreed step");
         vm.prank(w.defenderToMove ? operator : challenger);
-        vm.expectRevert(DisputeGame.StepPhase.selector);
+        vm.expectRevert(Bisection.StepPhase.selector);
         g.move(true, bytes32(0));
     }
 
@@ -352,9 +353,9 @@ contract DisputeGameTest is DisputeBase {
         emit DisputeGame.StepVerified(122, truth.at(123));
         g.step(abi.encode(uint64(v.lo)), "");
         assertEq(uint8(g.status()), uint8(GameStatus.DEFENDER_WINS));
-        vm.expectRevert(DisputeGame.GameOver.selector);
+        vm.expectRevert(Bisection.GameOver.selector);
         g.step(abi.encode(uint64(v.lo)), "");
-        vm.expectRevert(DisputeGame.GameOver.selector);
+        vm.expectRevert(Bisection.GameOver.selector);
         g.claimTimeout();
         // AIOracle: the challenge bond goes to the defender, the result stays
         oracle.resolveDispute(did);
@@ -366,7 +367,7 @@ contract DisputeGameTest is DisputeBase {
         (,, DisputeGame g) = _openHonestDefender();
         _toOneStep(g, _liar(truth, 123, LEN, badState));
         vm.warp(g.gameState().deadline + 1);
-        vm.expectRevert(DisputeGame.ClockExpired.selector);
+        vm.expectRevert(Bisection.ClockExpired.selector);
         g.step(abi.encode(uint64(122)), "");
     }
 
@@ -374,10 +375,10 @@ contract DisputeGameTest is DisputeBase {
 
     function test_claimTimeout_silentChallenger_defenderWins() public {
         (,, DisputeGame g) = _openHonestDefender();
-        vm.expectRevert(DisputeGame.ClockNotExpired.selector);
+        vm.expectRevert(Bisection.ClockNotExpired.selector);
         g.claimTimeout();
         vm.warp(block.timestamp + CLOCK);
-        vm.expectRevert(DisputeGame.ClockNotExpired.selector);
+        vm.expectRevert(Bisection.ClockNotExpired.selector);
         g.claimTimeout();
         vm.warp(block.timestamp + 1);
         vm.prank(user);

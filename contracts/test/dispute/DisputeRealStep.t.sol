@@ -67,7 +67,7 @@ contract DisputeRealStepTest is BaseTest {
             owner, address(oracle), IStepVerifier(address(riscv)), preimages, 1, 1 hours
         );
         vm.startPrank(owner);
-        f.setSamplingParams(root, program, params);
+        f.setSamplingParams(root, program, params, false);
         oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
         vm.stopPrank();
         AIOracle.ModelConfig memory c = _config(address(0));

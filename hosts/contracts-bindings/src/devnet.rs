@@ -36,6 +36,9 @@ pub struct DevnetConfig {
     /// The model's sampling parameters, the guest's local preimage 3 (see [`greedy_params`]); they
     /// must be what the operator serves with, or the VM trace the game checks is another one.
     pub sampling_params: Vec<u8>,
+    /// Whether the model's disputes are two-phase (`PositionGame`: decode positions first, then the
+    /// VM game of one transition; needs 20-byte `sampling_params`). Default `false` (one-phase).
+    pub two_phase: bool,
 }
 
 /// Sampling parameters of greedy decoding of `steps` positions, as the guest reads them and the
@@ -85,6 +88,7 @@ impl Default for DevnetConfig {
             game_max_depth: 32,
             game_clock: 120,
             sampling_params: greedy_params(64),
+            two_phase: false,
         }
     }
 }
@@ -122,7 +126,8 @@ pub enum DeployError {
 
 /// Deploy AIOracle (owner and treasury `from`), the PreimageOracle, RISCV and the dispute game
 /// factory (owner `from`), set AIOracle's parameters with that factory, deploy Prompt, register
-/// `config.model` published by `from`, and set its sampling parameters on the factory.
+/// `config.model` published by `from`, and set its sampling parameters and game kind
+/// (`config.two_phase`) on the factory.
 pub async fn deploy<P: Provider>(
     provider: &P,
     from: Address,
@@ -194,6 +199,7 @@ pub async fn deploy<P: Provider>(
             config.model.modelRoot,
             config.model.programHash,
             config.sampling_params.clone().into(),
+            config.two_phase,
         )
         .from(from)
         .send()

@@ -11,7 +11,8 @@
 //! [`devnet::deploy`] deploys AIOracle + Prompt, the dispute game factory (with the RISC-V step
 //! verifier and the preimage oracle) and registers a model (what
 //! `contracts/script/DeployDevnet.s.sol` does with forge). [`game`] is the API a player of the
-//! dispute game uses: read a game, decide a move from its own trace, send it.
+//! dispute games uses (the one-phase `DisputeGame` and the two-phase `PositionGame`): read a game,
+//! decide a move from its own trace, send it.
 //!
 //! # Finding the tools
 //!
@@ -60,6 +61,12 @@ mod generated {
 
     alloy::sol!(
         #[sol(rpc, all_derives)]
+        PositionGame,
+        "artifacts/PositionGame.json"
+    );
+
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
         RISCV,
         "artifacts/RISCV.json"
     );
@@ -78,7 +85,8 @@ mod generated {
 }
 
 pub use generated::{
-    AIOracle, DisputeGame, DisputeGameFactory, PreimageOracle, Prompt, RevertingReceiver, RISCV,
+    AIOracle, DisputeGame, DisputeGameFactory, PositionGame, PreimageOracle, Prompt,
+    RevertingReceiver, RISCV,
 };
 
 /// The `contracts/` directory of this checkout (or `CONTRACTS_DIR` if set).

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Bisection} from "../../src/dispute/Bisection.sol";
+import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
+import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
+import {PositionGame} from "../../src/dispute/PositionGame.sol";
+import {GameStatus, IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
+import {DisputeBase, SyntheticTrace} from "./DisputeBase.sol";
+
+/// @notice A synthetic phase-1 chain `s_0 .. s_N`: `s_0` the request commitment, `s_N` the output hash, the
+///         others `keccak256(seed, i)`. A lying chain follows `truth` below `lieFrom` and its own after.
+contract PositionChain {
+    bytes32 public immutable START;
+    bytes32 public immutable SEED;
+    uint64 public immutable N;
+    bytes32 public immutable OUTPUT;
+    PositionChain public immutable TRUTH;
+    uint64 public immutable LIE_FROM;
+
+    constructor(
+        bytes32 start,
+        bytes32 seed,
+        uint64 n,
+        bytes32 outputHash,
+        PositionChain truth,
+        uint64 lieFrom
+    ) {
+        START = start;
+        SEED = seed;
+        N = n;
+        OUTPUT = outputHash;
+        TRUTH = truth;
+        LIE_FROM = lieFrom;
+    }
+
+    /// @notice `s_i` on this chain.
+    function at(uint64 i) public view returns (bytes32) {
+        if (address(TRUTH) != address(0) && i < LIE_FROM) return TRUTH.at(i);
+        if (i == 0) return START;
+        if (i >= N) return OUTPUT;
+        return keccak256(abi.encode(SEED, i));
+    }
+}
+
+/// @notice AIOracle with the real factory, a two-phase model, scripted phase-1 players, and the phase-2
+///         game over the synthetic VM trace of `DisputeBase`.
+abstract contract PositionBase is DisputeBase {
+    bytes32 internal constant SUB_CLAIM = keccak256("submitter claim");
+    bytes32 internal constant CH_CLAIM = keccak256("challenger claim");
+
+    function setUp() public virtual override {
+        super.setUp();
+        gameFactory = _newTwoPhaseFactory(SAMPLING);
+    }
+
+    function _newTwoPhaseFactory(bytes memory params) internal returns (DisputeGameFactory f) {
+        f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, CLOCK);
+        vm.startPrank(owner);
+        f.setSamplingParams(ROOT, PROGRAM, params, true);
+        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
+        vm.stopPrank();
+    }
+
+    /// @notice `N = T + 2` of sampling parameters.
+    function _n(bytes memory params) internal pure returns (uint64) {
+        return uint64(uint32(bytes4(bytes20(params)))) + 2;
+    }
+
+    /// @notice Sampling parameters of `steps` greedy positions.
+    function _params(uint32 steps) internal pure returns (bytes memory) {
+        return abi.encodePacked(steps, hex"00000000000100000000000000000000");
+    }
+
+    /// @notice `s_0` of the test request under `params`.
+    function _start(bytes memory params) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked(ROOT, keccak256(INPUT), params));
+    }
+
+    function _honestChain(bytes memory params) internal returns (PositionChain) {
+        return new PositionChain(
+            _start(params), keccak256("honest"), _n(params), keccak256(GOOD), PositionChain(address(0)), 0
+        );
+    }
+
+    function _lyingChain(PositionChain truth, uint64 lieFrom) internal returns (PositionChain) {
+        return new PositionChain(truth.START(), keccak256("lie"), truth.N(), keccak256(BAD), truth, lieFrom);
+    }
+
+    /// @notice A 245-byte halted transition state whose output field is `out` (a phase-1 commitment).
+    function _transitionState(bytes32 out, uint64 steps, uint32 exitCode, uint8 status)
+        internal
+        pure
+        returns (bytes memory s)
+    {
+        s = _finalState("", steps, exitCode, status);
+        for (uint256 i = 0; i < 32; i++) {
+            s[64 + i] = out[i];
+        }
+    }
+
+    /// @notice Request, submit `subOut`, challenge with `chOut`; returns the position game.
+    function _openPosition(bytes memory subOut, bytes memory chOut)
+        internal
+        returns (uint256 id, uint256 did, PositionGame g)
+    {
+        id = _request();
+        vm.prank(operator);
+        oracle.submit(id, subOut, SUB_CLAIM);
+        did = _challenge(id, address(receiver), chOut, CH_CLAIM);
+        g = PositionGame(address(oracle.getDispute(did).game));
+    }
+
+    /// @notice The phase-1 move of the player holding `chain`.
+    function _nextPositionMove(PositionGame g, PositionChain chain)
+        internal
+        view
+        returns (bool agree, bytes32 mid)
+    {
+        Bisection.GameView memory v = g.gameState();
+        uint64 lo = v.lo;
+        uint64 hi = v.hi;
+        if (v.midHash != bytes32(0)) {
+            agree = chain.at(v.mid) == v.midHash;
+            if (agree) lo = v.mid;
+            else hi = v.mid;
+        }
+        if (hi - lo > 1) mid = chain.at(lo + (hi - lo) / 2);
+    }
+
+    /// @notice Phase 1 to one index; returns the moves made.
+    function _toOneIndex(PositionGame g, PositionChain defenderChain, PositionChain challengerChain)
+        internal
+        returns (uint256 moves)
+    {
+        while (true) {
+            Bisection.GameView memory v = g.gameState();
+            if (v.hi - v.lo == 1) break;
+            (bool agree, bytes32 mid) =
+                _nextPositionMove(g, v.defenderToMove ? defenderChain : challengerChain);
+            vm.prank(v.defenderToMove ? operator : challenger);
+            g.move(agree, mid);
+            moves++;
+        }
+    }
+
+    /// @notice The side to move (true: the defender) and its address.
+    function _mover(PositionGame g) internal view returns (bool defender, address who) {
+        defender = g.gameState().defenderToMove;
+        who = defender ? operator : challenger;
+    }
+
+    function _claimAs(PositionGame g, address who, bytes memory state) internal {
+        vm.prank(who);
+        g.claimTransition(state);
+    }
+
+    /// @notice Both transition claims at one index: the owner of `hiHash` posts `ownerState`, the other
+    ///         side `otherState`, in turn order. Returns the phase-2 game.
+    function _claimBoth(PositionGame g, bytes memory ownerState, bytes memory otherState)
+        internal
+        returns (DisputeGame child)
+    {
+        for (uint256 k = 0; k < 2; k++) {
+            Bisection.GameView memory v = g.gameState();
+            bool owner = v.defenderToMove == v.defenderOwnsHi;
+            _claimAs(g, v.defenderToMove ? operator : challenger, owner ? ownerState : otherState);
+        }
+        child = g.transitionGame();
+    }
+
+    /// @notice Play a phase-2 game to the end: each side answers from its synthetic VM trace; the side to
+    ///         move at one step executes it.
+    function _playChild(DisputeGame child, SyntheticTrace ownerTrace, SyntheticTrace otherTrace)
+        internal
+        returns (uint256 moves)
+    {
+        address owner = child.params().submitter;
+        address other = child.params().challenger;
+        while (child.status() == GameStatus.IN_PROGRESS) {
+            Bisection.GameView memory v = child.gameState();
+            vm.warp(block.timestamp + 1 minutes);
+            if (v.hi - v.lo == 1) {
+                child.step(abi.encode(v.lo), "");
+            } else {
+                (bool agree, bytes32 mid) = _nextMove(child, v.defenderToMove ? ownerTrace : otherTrace);
+                vm.prank(v.defenderToMove ? owner : other);
+                child.move(agree, mid);
+            }
+            moves++;
+        }
+    }
+
+    /// @notice The local datum `ident` of `game` in the preimage oracle: (set, digest).
+    function _local(address game, uint64 ident) internal view returns (bool set, bytes32 digest) {
+        bytes32 key = preimages.localize(preimages.localKey(ident), game, bytes32(0));
+        (set, digest) = preimages.localData(key);
+    }
+}
