@@ -4,6 +4,31 @@ pragma solidity 0.8.30;
 import {GameParams, GameStatus, IDisputeGame} from "../interfaces/IDisputeGame.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 
+/// @notice Everything a player needs to decide its next move (`gameState()` of `DisputeGame` and
+///         `PositionGame`). File-level, so both games' ABIs name the same struct.
+struct GameView {
+    GameStatus status;
+    uint64 lo;
+    uint64 hi;
+    /// @dev Position of the pending midpoint (or of the next one to post on the first move).
+    uint64 mid;
+    bytes32 loHash;
+    bytes32 hiHash;
+    /// @dev The opponent's hash at `mid` awaiting a verdict; zero before the first move and at a range
+    ///      of one.
+    bytes32 midHash;
+    bool defenderToMove;
+    bool defenderOwnsHi;
+    bool defenderRevealed;
+    bool challengerRevealed;
+    uint40 lastMoveAt;
+    /// @dev Seconds each side had left at `lastMoveAt`.
+    uint32 defenderClock;
+    uint32 challengerClock;
+    /// @dev When the side to move runs out of time (`lastMoveAt` + its clock).
+    uint256 deadline;
+}
+
 /// @title Bisection
 /// @notice What the two dispute games share: the board (the disputed range, who owns its upper end, whose
 ///         turn it is), the chess clocks, the bisection move and the player's view.
@@ -31,30 +56,6 @@ abstract contract Bisection is IDisputeGame {
         uint32 challengerClock;
         uint8 flags;
         GameStatus status;
-    }
-
-    /// @notice Everything a player needs to decide its next move (`gameState`).
-    struct GameView {
-        GameStatus status;
-        uint64 lo;
-        uint64 hi;
-        /// @dev Position of the pending midpoint (or of the next one to post on the first move).
-        uint64 mid;
-        bytes32 loHash;
-        bytes32 hiHash;
-        /// @dev The opponent's hash at `mid` awaiting a verdict; zero before the first move and at a range
-        ///      of one.
-        bytes32 midHash;
-        bool defenderToMove;
-        bool defenderOwnsHi;
-        bool defenderRevealed;
-        bool challengerRevealed;
-        uint40 lastMoveAt;
-        /// @dev Seconds each side had left at `lastMoveAt`.
-        uint32 defenderClock;
-        uint32 challengerClock;
-        /// @dev When the side to move runs out of time (`lastMoveAt` + its clock).
-        uint256 deadline;
     }
 
     /// @notice The factory that creates and initializes the clones.

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {GameParams, GameStatus, IDisputeGame} from "../interfaces/IDisputeGame.sol";
 import {PreimageOracle} from "../vm/PreimageOracle.sol";
-import {Bisection} from "./Bisection.sol";
+import {Bisection, GameView} from "./Bisection.sol";
 import {IStepVerifier} from "./IStepVerifier.sol";
 import {StateLayout} from "./StateLayout.sol";
 

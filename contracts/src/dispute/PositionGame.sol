@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {GameParams, GameStatus, IDisputeGame} from "../interfaces/IDisputeGame.sol";
-import {Bisection} from "./Bisection.sol";
+import {Bisection, GameView} from "./Bisection.sol";
 import {DisputeGame} from "./DisputeGame.sol";
 import {DisputeGameFactory} from "./DisputeGameFactory.sol";
 import {StateLayout} from "./StateLayout.sol";

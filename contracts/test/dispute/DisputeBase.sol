@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AIOracle} from "../../src/AIOracle.sol";
+import {GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {IStepVerifier} from "../../src/dispute/IStepVerifier.sol";
@@ -187,7 +188,7 @@ abstract contract DisputeBase is BaseTest {
 
     /// @notice The move the player holding `trace` makes now (verdict on the pending midpoint, new midpoint).
     function _nextMove(DisputeGame g, SyntheticTrace trace) internal view returns (bool agree, bytes32 mid) {
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         uint64 lo = v.lo;
         uint64 hi = v.hi;
         if (v.midHash != bytes32(0)) {
@@ -208,7 +209,7 @@ abstract contract DisputeBase is BaseTest {
     ) internal returns (uint256 moves) {
         SyntheticTrace truth = verifier.truth();
         while (g.status() == GameStatus.IN_PROGRESS) {
-            DisputeGame.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             bool defender = v.defenderToMove;
             SyntheticTrace t = defender ? defenderTrace : challengerTrace;
             vm.warp(block.timestamp + 1 minutes);

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AIOracle} from "../../src/AIOracle.sol";
-import {Bisection} from "../../src/dispute/Bisection.sol";
+import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {IStepVerifier} from "../../src/dispute/IStepVerifier.sol";
@@ -54,7 +54,7 @@ contract DisputeGameTest is DisputeBase {
         assertEq(p.inputHash, keccak256(INPUT));
         assertEq(p.submitterClaim, _hash(goodState));
         assertEq(p.challengerClaim, _hash(badState));
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(uint8(v.status), uint8(GameStatus.IN_PROGRESS));
         assertEq(v.lo, 0);
         assertEq(v.hi, uint64(1) << DEPTH);
@@ -162,7 +162,7 @@ contract DisputeGameTest is DisputeBase {
         emit DisputeGame.Revealed(true);
         g.reveal(goodState);
         g.reveal(badState);
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertTrue(v.defenderRevealed && v.challengerRevealed);
     }
 
@@ -217,7 +217,7 @@ contract DisputeGameTest is DisputeBase {
         vm.expectEmit(address(g));
         emit Bisection.Moved(false, false, 0, top, mid);
         g.move(false, mid);
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.midHash, truth.at(512));
         assertTrue(v.defenderToMove);
         // defender agrees (the liar departs at 700): lo = 512; posts its hash at 768
@@ -289,7 +289,7 @@ contract DisputeGameTest is DisputeBase {
         _moveAs(g, challenger, false, truth.at(512));
         vm.warp(block.timestamp + 300);
         _moveAs(g, operator, true, truth.at(768));
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.challengerClock, CLOCK - 1000);
         assertEq(v.defenderClock, CLOCK - 300);
         assertEq(v.deadline, block.timestamp + CLOCK - 1000);
@@ -300,7 +300,7 @@ contract DisputeGameTest is DisputeBase {
     function _toOneStep(DisputeGame g, SyntheticTrace liar) internal {
         _revealBoth(g);
         while (true) {
-            DisputeGame.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             if (v.hi - v.lo == 1) break;
             (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
             vm.prank(v.defenderToMove ? operator : challenger);
@@ -314,7 +314,7 @@ contract DisputeGameTest is DisputeBase {
         _revealBoth(g);
         // play until the next verdict leaves one step, then try to post a midpoint with it
         while (true) {
-            DisputeGame.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
             vm.prank(v.defenderToMove ? operator : challenger);
             if (mid == bytes32(0)) {
@@ -326,7 +326,7 @@ contract DisputeGameTest is DisputeBase {
             }
             g.move(agree, mid);
         }
-        DisputeGame.GameView memory w = g.gameState();
+        GameView memory w = g.gameState();
         assertEq(w.hi - w.lo, 1);
         assertEq(w.lo, 122, "the last agreed step");
         vm.prank(w.defenderToMove ? operator : challenger);
@@ -346,7 +346,7 @@ contract DisputeGameTest is DisputeBase {
         (uint256 id, uint256 did, DisputeGame g) = _openHonestDefender();
         SyntheticTrace liar = _liar(truth, 123, LEN, badState);
         _toOneStep(g, liar);
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         vm.expectRevert(TraceVerifier.BadPreState.selector);
         g.step(abi.encode(uint64(v.lo + 1)), "");
         vm.expectEmit(address(g));

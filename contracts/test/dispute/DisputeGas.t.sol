@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {GameStatus} from "../../src/interfaces/IDisputeGame.sol";
 import {DisputeBase, SyntheticTrace} from "./DisputeBase.sol";
@@ -32,7 +33,7 @@ contract DisputeGasTest is DisputeBase {
     }
 
     function _moveFrom(DisputeGame g) internal {
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
         vm.prank(v.defenderToMove ? operator : challenger);
         g.move(agree, mid);
@@ -139,7 +140,7 @@ contract DisputeGasTest is DisputeBase {
         gasOf[1] += before - gasleft();
         txs[0] = txs[1] = 1;
         while (g.status() == GameStatus.IN_PROGRESS) {
-            DisputeGame.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             uint256 side = v.defenderToMove ? 0 : 1;
             bytes memory stepState = abi.encode(v.lo);
             (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AIOracle} from "../../src/AIOracle.sol";
+import {GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {IStepVerifier} from "../../src/dispute/IStepVerifier.sol";
@@ -54,7 +55,7 @@ contract DisputeRealStepTest is BaseTest {
         g.move(false, post);
         vm.prank(operator);
         g.move(false, bytes32(0));
-        DisputeGame.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.hi - v.lo, 1);
         assertEq(v.loHash, program);
         assertEq(v.hiHash, post);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Bisection} from "../../src/dispute/Bisection.sol";
+import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
@@ -64,6 +64,8 @@ abstract contract PositionBase is DisputeBase {
 
     /// @notice `N = T + 2` of sampling parameters.
     function _n(bytes memory params) internal pure returns (uint64) {
+        // casting is intended: T is the first 4 bytes of the 20
+        // forge-lint: disable-next-line(unsafe-typecast)
         return uint64(uint32(bytes4(bytes20(params)))) + 2;
     }
 
@@ -117,7 +119,7 @@ abstract contract PositionBase is DisputeBase {
         view
         returns (bool agree, bytes32 mid)
     {
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         uint64 lo = v.lo;
         uint64 hi = v.hi;
         if (v.midHash != bytes32(0)) {
@@ -134,7 +136,7 @@ abstract contract PositionBase is DisputeBase {
         returns (uint256 moves)
     {
         while (true) {
-            Bisection.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             if (v.hi - v.lo == 1) break;
             (bool agree, bytes32 mid) =
                 _nextPositionMove(g, v.defenderToMove ? defenderChain : challengerChain);
@@ -162,7 +164,7 @@ abstract contract PositionBase is DisputeBase {
         returns (DisputeGame child)
     {
         for (uint256 k = 0; k < 2; k++) {
-            Bisection.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             bool owner = v.defenderToMove == v.defenderOwnsHi;
             _claimAs(g, v.defenderToMove ? operator : challenger, owner ? ownerState : otherState);
         }
@@ -178,7 +180,7 @@ abstract contract PositionBase is DisputeBase {
         address owner = child.params().submitter;
         address other = child.params().challenger;
         while (child.status() == GameStatus.IN_PROGRESS) {
-            Bisection.GameView memory v = child.gameState();
+            GameView memory v = child.gameState();
             vm.warp(block.timestamp + 1 minutes);
             if (v.hi - v.lo == 1) {
                 child.step(abi.encode(v.lo), "");

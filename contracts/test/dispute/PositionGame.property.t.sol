@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Bisection} from "../../src/dispute/Bisection.sol";
+import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
 import {GameStatus} from "../../src/interfaces/IDisputeGame.sol";
@@ -33,7 +33,7 @@ contract PositionGamePropertyTest is PositionBase {
         (,, PositionGame g) = defenderHonest ? _openPosition(GOOD, BAD) : _openPosition(BAD, GOOD);
         assertEq(g.length(), n);
         uint256 moves = _toOneIndex(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.lo, lieFrom - 1, "s_i agreed");
         assertEq(v.hi, lieFrom, "s_{i+1} is the first lying index");
         assertEq(v.loHash, truth.at(v.lo));
@@ -49,7 +49,8 @@ contract PositionGamePropertyTest is PositionBase {
     function testFuzz_endToEnd_honestSideWins(uint64 lieFrom, uint64 vmLieFrom, bool defenderHonest) public {
         uint64 n = _n(SAMPLING);
         lieFrom = uint64(bound(lieFrom, 1, n));
-        _endToEnd(lieFrom, uint64(bound(vmLieFrom, 1, 1 << DEPTH)), defenderHonest);
+        uint64 top = uint64(1) << DEPTH;
+        _endToEnd(lieFrom, uint64(bound(vmLieFrom, 1, top)), defenderHonest);
     }
 
     function test_endToEnd_honestDefender_succeeds() public {
@@ -66,7 +67,7 @@ contract PositionGamePropertyTest is PositionBase {
         (uint256 id, uint256 did, PositionGame g) =
             defenderHonest ? _openPosition(GOOD, BAD) : _openPosition(BAD, GOOD);
         _toOneIndex(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         bool honestOwns = v.defenderOwnsHi == defenderHonest;
         // phase 2: the honest run of transition i ends in the true s_{i+1}; the liar's in its own
         bytes memory honestState = _transitionState(truth.at(v.hi), 300, 0, 1);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Bisection} from "../../src/dispute/Bisection.sol";
+import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
@@ -41,7 +41,7 @@ contract PositionGameTest is PositionBase {
         view
         returns (bytes memory ownerState, bytes memory otherState)
     {
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         bytes32 otherOut = v.defenderOwnsHi ? liar.at(v.hi) : truth.at(v.hi);
         ownerState = _transitionState(v.hiHash, 500, 0, 1);
         otherState = _transitionState(otherOut, 600, 0, 1);
@@ -68,7 +68,7 @@ contract PositionGameTest is PositionBase {
         (bytes32 a, bytes32 b) = g.transitionClaims();
         assertEq(a, bytes32(0));
         assertEq(b, bytes32(0));
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(uint8(v.status), uint8(GameStatus.IN_PROGRESS));
         assertEq(v.lo, 0);
         assertEq(v.hi, N);
@@ -152,7 +152,7 @@ contract PositionGameTest is PositionBase {
         vm.expectEmit(address(g));
         emit Bisection.Moved(false, false, 0, N, mid);
         g.move(false, mid);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.midHash, truth.at(33));
         assertTrue(v.defenderToMove);
         // defender agrees (the liar departs at 40): lo = 33, posts s_49
@@ -195,7 +195,7 @@ contract PositionGameTest is PositionBase {
         _moveAs(g, challenger, false, truth.at(33));
         vm.warp(block.timestamp + 300);
         _moveAs(g, operator, true, truth.at(49));
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.challengerClock, CLOCK - 1000);
         assertEq(v.defenderClock, CLOCK - 300);
         assertEq(v.deadline, block.timestamp + CLOCK - 1000);
@@ -208,7 +208,7 @@ contract PositionGameTest is PositionBase {
 
     function test_RevertIf_moveAtOneIndex() public {
         (PositionGame g,) = _atOneIndex(30);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         assertEq(v.lo, 29);
         assertEq(v.hi, 30);
         assertEq(v.midHash, bytes32(0), "no midpoint at one index");
@@ -243,7 +243,7 @@ contract PositionGameTest is PositionBase {
     /// @dev Checks for the owner of `hiHash` and for the other side, whichever claims first.
     function test_RevertIf_claimTransitionInvalidStates() public {
         (PositionGame g, PositionChain liar) = _atOneIndex(30);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         (bool defender, address who) = _mover(g);
         bool owner = defender == v.defenderOwnsHi;
         bytes32 hi = v.hiHash;
@@ -290,7 +290,7 @@ contract PositionGameTest is PositionBase {
     function test_claimTransition_turnsAndClocks_succeeds() public {
         (PositionGame g, PositionChain liar) = _atOneIndex(30);
         (bytes memory ownerState, bytes memory otherState) = _states(g, liar);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         bool firstDefender = v.defenderToMove;
         bool firstOwner = firstDefender == v.defenderOwnsHi;
         bytes memory first = firstOwner ? ownerState : otherState;
@@ -299,7 +299,7 @@ contract PositionGameTest is PositionBase {
         vm.expectEmit(address(g));
         emit PositionGame.TransitionClaimed(firstDefender, _hash(first));
         _claimAs(g, firstDefender ? operator : challenger, first);
-        Bisection.GameView memory w = g.gameState();
+        GameView memory w = g.gameState();
         assertEq(w.defenderToMove, !firstDefender, "the turn passes");
         assertEq(firstDefender ? w.defenderClock : w.challengerClock, clockBefore - 100 - 0, "charged");
         assertEq(address(g.transitionGame()), address(0));
@@ -314,7 +314,7 @@ contract PositionGameTest is PositionBase {
 
     function _checkChild(uint64 lieFrom, uint8 mode) internal {
         (PositionGame g, PositionChain liar) = _atOneIndex(lieFrom);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         uint64 i = lieFrom - 1;
         assertEq(v.lo, i);
         assertEq(v.hi, lieFrom);
@@ -348,7 +348,7 @@ contract PositionGameTest is PositionBase {
     function _checkChildParams(
         PositionGame g,
         DisputeGame child,
-        Bisection.GameView memory v,
+        GameView memory v,
         bytes memory ownerState,
         bytes memory otherState
     ) internal view {
@@ -364,7 +364,7 @@ contract PositionGameTest is PositionBase {
         assertEq(p.submitterOutputHash, v.hiHash);
         assertEq(p.challenger, other);
         assertEq(p.challengerClaim, _hash(otherState));
-        Bisection.GameView memory c = child.gameState();
+        GameView memory c = child.gameState();
         assertEq(uint8(c.status), uint8(GameStatus.IN_PROGRESS));
         assertTrue(c.defenderRevealed && c.challengerRevealed, "both final states checked by the parent");
         assertEq(c.loHash, PROGRAM);
@@ -419,7 +419,7 @@ contract PositionGameTest is PositionBase {
         (,, g) = defenderHonest ? _openPosition(GOOD, BAD) : _openPosition(BAD, GOOD);
         PositionChain liar = _lyingChain(truth, lieFrom);
         _toOneIndex(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         bool defenderOwns = v.defenderOwnsHi;
         PositionChain otherChain = (defenderOwns == defenderHonest) ? liar : truth;
         child = _claimBoth(
@@ -455,7 +455,7 @@ contract PositionGameTest is PositionBase {
                 child.claimTimeout();
                 vm.expectRevert(PositionGame.TransitionStarted.selector);
                 g.claimTimeout();
-                seen |= 1 << ((defenderOwns ? 1 : 0) + (ownerWins ? 2 : 0));
+                seen |= 2 ** ((defenderOwns ? 1 : 0) + (ownerWins ? 2 : 0));
                 vm.revertToState(snap);
             }
         }
@@ -499,7 +499,7 @@ contract PositionGameTest is PositionBase {
             uint256 snap = vm.snapshotState();
             (PositionGame g, PositionChain liar) = _atOneIndex(30);
             (bytes memory ownerState, bytes memory otherState) = _states(g, liar);
-            Bisection.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             bool silentDefender = v.defenderToMove;
             if (k == 1) {
                 // the first claim is in; the second claimer stays silent

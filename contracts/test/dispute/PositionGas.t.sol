@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Bisection} from "../../src/dispute/Bisection.sol";
+import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
 import {PositionBase, PositionChain} from "./PositionBase.sol";
 import {console2} from "forge-std/console2.sol";
@@ -29,7 +29,7 @@ contract PositionGasTest is PositionBase {
     }
 
     function _moveFrom(PositionGame g) internal {
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         (bool agree, bytes32 mid) = _nextPositionMove(g, v.defenderToMove ? truth : liar);
         vm.prank(v.defenderToMove ? operator : challenger);
         g.move(agree, mid);
@@ -77,7 +77,7 @@ contract PositionGasTest is PositionBase {
         returns (address first, bytes memory firstState, address second, bytes memory secondState)
     {
         _toOneIndex(g, truth, liar);
-        Bisection.GameView memory v = g.gameState();
+        GameView memory v = g.gameState();
         bytes memory ownerState = _transitionState(v.hiHash, 500, 0, 1);
         bytes memory otherState =
             _transitionState(v.defenderOwnsHi ? liar.at(v.hi) : truth.at(v.hi), 600, 0, 1);
@@ -124,7 +124,7 @@ contract PositionGasTest is PositionBase {
         uint256[2] memory gasOf; // [defender, challenger]
         uint256[2] memory txs;
         while (true) {
-            Bisection.GameView memory v = g.gameState();
+            GameView memory v = g.gameState();
             if (v.hi - v.lo == 1) break;
             uint256 side = v.defenderToMove ? 0 : 1;
             (bool agree, bytes32 mid) = _nextPositionMove(g, v.defenderToMove ? truth : liar);

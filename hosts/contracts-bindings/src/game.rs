@@ -1,4 +1,5 @@
-//! Playing the dispute game (`contracts/src/dispute/DisputeGame.sol`) from Rust.
+//! Playing the dispute games (`contracts/src/dispute/DisputeGame.sol` and the two-phase
+//! `PositionGame.sol`, [`PositionGameClient`]) from Rust.
 //!
 //! Three layers, each usable alone:
 //! - [`GameState`]: a typed snapshot of a game ([`GameClient::state`]): the disputed range
@@ -35,6 +36,9 @@ use alloy::{
 };
 
 use crate::{AIOracle, DisputeGame};
+
+mod position;
+pub use position::{game_kind, GameKind, PositionGameClient};
 
 /// A side of a game.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +224,50 @@ pub enum GameError {
     UnknownStatus(u8),
 }
 
+/// The `Status` of a `GameStatus` value.
+pub(crate) fn status_of(s: u8) -> Result<Status, GameError> {
+    match s {
+        0 => Ok(Status::InProgress),
+        1 => Ok(Status::ChallengerWins),
+        2 => Ok(Status::DefenderWins),
+        s => Err(GameError::UnknownStatus(s)),
+    }
+}
+
+/// The side a `defender…` flag names.
+pub(crate) fn side_of_flag(defender: bool) -> Side {
+    if defender {
+        Side::Defender
+    } else {
+        Side::Challenger
+    }
+}
+
+/// A [`GameState`] from a `GameView` (`DisputeGame`'s and `PositionGame`'s are the same struct,
+/// generated as two Rust types).
+macro_rules! game_state {
+    ($v:expr) => {{
+        let v = $v;
+        Ok(GameState {
+            status: $crate::game::status_of(v.status)?,
+            lo: v.lo,
+            hi: v.hi,
+            mid: v.mid,
+            lo_hash: v.loHash,
+            hi_hash: v.hiHash,
+            mid_hash: v.midHash,
+            to_move: $crate::game::side_of_flag(v.defenderToMove),
+            hi_owner: $crate::game::side_of_flag(v.defenderOwnsHi),
+            defender_revealed: v.defenderRevealed,
+            challenger_revealed: v.challengerRevealed,
+            deadline: v.deadline.saturating_to::<u64>(),
+            defender_clock: v.defenderClock,
+            challenger_clock: v.challengerClock,
+        })
+    }};
+}
+pub(crate) use game_state;
+
 /// A dispute game on chain.
 pub struct GameClient<P> {
     game: DisputeGame::DisputeGameInstance<P>,
@@ -274,35 +322,7 @@ impl<P: Provider> GameClient<P> {
     /// A snapshot of the game.
     pub async fn state(&self) -> Result<GameState, GameError> {
         let v = self.game.gameState().call().await?;
-        let status = match v.status {
-            0 => Status::InProgress,
-            1 => Status::ChallengerWins,
-            2 => Status::DefenderWins,
-            s => return Err(GameError::UnknownStatus(s)),
-        };
-        let side = |defender: bool| {
-            if defender {
-                Side::Defender
-            } else {
-                Side::Challenger
-            }
-        };
-        Ok(GameState {
-            status,
-            lo: v.lo,
-            hi: v.hi,
-            mid: v.mid,
-            lo_hash: v.loHash,
-            hi_hash: v.hiHash,
-            mid_hash: v.midHash,
-            to_move: side(v.defenderToMove),
-            hi_owner: side(v.defenderOwnsHi),
-            defender_revealed: v.defenderRevealed,
-            challenger_revealed: v.challengerRevealed,
-            deadline: v.deadline.saturating_to::<u64>(),
-            defender_clock: v.defenderClock,
-            challenger_clock: v.challengerClock,
-        })
+        game_state!(v)
     }
 
     /// `reveal(state)`: the 245-byte final state encoding behind a claim.
@@ -347,7 +367,7 @@ impl<P: Provider> GameClient<P> {
     }
 }
 
-fn finish(
+pub(crate) fn finish(
     receipt: TransactionReceipt,
     what: &'static str,
 ) -> Result<TransactionReceipt, GameError> {
