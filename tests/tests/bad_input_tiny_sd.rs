@@ -1,0 +1,199 @@
+//! Bad input to the tiny-sd pipeline gives clear, typed errors: a pipeline folder
+//! with a missing component, mismatched shapes, an unsupported block type,
+//! latents of the wrong length, an out-of-range guidance, a model file missing a
+//! tensor, and a prompt given to an unconditional model.
+
+use std::path::{Path, PathBuf};
+
+use oracle_core::diffusion::sd::{SdError, StableDiffusion, MAX_GUIDANCE_Q16};
+use oracle_core::diffusion::unet2d::UNetError;
+use oracle_core::image_format::ImageModelFile;
+use oracle_core::image_request::{run_image_request, ImageRequest, ImageRequestError};
+use oracle_core::kernels::Exec;
+use oracle_core::FormatError;
+use oracle_quant::image::cli::{convert, detect, ImageInput};
+
+fn tiny_sd() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/tiny-sd")
+}
+
+/// A copy of tiny-sd in a fresh temporary folder.
+fn copy_tiny(tag: &str) -> PathBuf {
+    let dst = std::env::temp_dir().join(format!("oracle-bad-sd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    copy_dir(&tiny_sd(), &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+fn convert_err(dir: &Path) -> String {
+    assert_eq!(detect(dir), Some(ImageInput::DiffusersFolder));
+    let e = convert(dir, ImageInput::DiffusersFolder, None).expect_err("conversion must fail");
+    let _ = std::fs::remove_dir_all(dir);
+    e.to_string()
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let p = dir.join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{file} has {from}");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+}
+
+fn model() -> Vec<u8> {
+    convert(&tiny_sd(), ImageInput::DiffusersFolder, None).expect("tiny-sd converts")
+}
+
+#[test]
+fn missing_components_are_named() {
+    for component in ["vae", "text_encoder", "tokenizer", "unet"] {
+        let dir = copy_tiny(component);
+        std::fs::remove_dir_all(dir.join(component)).unwrap();
+        let msg = convert_err(&dir);
+        assert!(
+            msg.contains(&format!("missing component {component}")),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn mismatched_shapes_name_the_tensor() {
+    // The UNet's cross-attention width no longer matches its to_k weights.
+    let dir = copy_tiny("shapes");
+    edit(
+        &dir,
+        "unet/config.json",
+        "\"cross_attention_dim\": 32",
+        "\"cross_attention_dim\": 48",
+    );
+    let msg = convert_err(&dir);
+    assert!(
+        msg.contains("attn2.to_k.weight") && msg.contains("[32, 48]"),
+        "{msg}"
+    );
+    // The VAE's channels differ from its weights.
+    let dir = copy_tiny("vae-shapes");
+    edit(&dir, "vae/config.json", "    64\n", "    96\n");
+    let msg = convert_err(&dir);
+    assert!(msg.contains("tensor decoder."), "{msg}");
+}
+
+#[test]
+fn unsupported_block_types_are_named() {
+    let dir = copy_tiny("block");
+    edit(
+        &dir,
+        "unet/config.json",
+        "\"UpBlock2D\",",
+        "\"AttnUpBlock2D\",",
+    );
+    let msg = convert_err(&dir);
+    assert!(
+        msg.contains("unsupported up block type \"AttnUpBlock2D\""),
+        "{msg}"
+    );
+    let dir = copy_tiny("mid");
+    edit(
+        &dir,
+        "unet/config.json",
+        "\"UNetMidBlock2DCrossAttn\"",
+        "\"UNetMidBlock2DSimpleCrossAttn\"",
+    );
+    let msg = convert_err(&dir);
+    assert!(msg.contains("UNetMidBlock2DSimpleCrossAttn"), "{msg}");
+    let dir = copy_tiny("vae-block");
+    edit(
+        &dir,
+        "vae/config.json",
+        "\"UpDecoderBlock2D\"",
+        "\"AttnUpDecoderBlock2D\"",
+    );
+    let msg = convert_err(&dir);
+    assert!(msg.contains("AttnUpDecoderBlock2D"), "{msg}");
+}
+
+#[test]
+fn wrong_length_latents_and_guidance_are_errors() {
+    let bytes = model();
+    let file = ImageModelFile::parse(&bytes).unwrap();
+    let sd = StableDiffusion::from_file(&file).unwrap();
+    let n = sd.latent_len();
+    assert_eq!(n, 4 * 8 * 8);
+    for len in [0, n - 1, n + 1, 3 * 16 * 16] {
+        assert_eq!(
+            sd.denoise(Exec::SCALAR, b"a cat", vec![0; len], 1, 1 << 16),
+            Err(SdError::UNet(UNetError::NoiseLength { got: len, want: n }))
+        );
+    }
+    assert_eq!(
+        sd.denoise(Exec::SCALAR, b"a cat", vec![0; n], 1001, 1 << 16),
+        Err(SdError::UNet(UNetError::Steps(1001)))
+    );
+    assert_eq!(
+        sd.denoise(Exec::SCALAR, b"a cat", vec![0; n], 1, MAX_GUIDANCE_Q16 + 1),
+        Err(SdError::Guidance(MAX_GUIDANCE_Q16 + 1))
+    );
+    let req = |steps| ImageRequest {
+        prompt: b"a cat",
+        steps,
+        seed: 1,
+        guidance_q16: 1 << 16,
+    };
+    assert!(matches!(
+        run_image_request(&bytes, Exec::SCALAR, &req(0)),
+        Err(ImageRequestError::Sd(SdError::UNet(UNetError::Steps(0))))
+    ));
+}
+
+#[test]
+fn damaged_sd_files_are_rejected() {
+    let bytes = model();
+    // Rename one tensor in the table: binding names the missing one.
+    for name in [
+        "vae.decoder.conv_out.weight",
+        "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight",
+        "text_encoder.text_model.final_layer_norm.bias",
+        "tokenizer",
+    ] {
+        let mut b = bytes.clone();
+        let needle: Vec<u8> = [name.as_bytes(), &[0u8]].concat();
+        let at = b
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{name} in the table"));
+        b[at] = b'X';
+        let file = ImageModelFile::parse(&b).unwrap();
+        assert_eq!(
+            StableDiffusion::from_file(&file).unwrap_err(),
+            FormatError::MissingTensor(name.to_string()),
+        );
+    }
+    // A config cut short.
+    let file = ImageModelFile::parse(&bytes).unwrap();
+    let mut short = file.clone();
+    short.config.truncate(100);
+    assert!(matches!(
+        StableDiffusion::from_file(&short),
+        Err(FormatError::BadConfig(_))
+    ));
+    // An unknown block type code.
+    let mut odd = file.clone();
+    odd.config[oracle_core::diffusion::unet2d::W_CHANNELS + 2] = 9;
+    assert_eq!(
+        StableDiffusion::from_file(&odd).unwrap_err(),
+        FormatError::BadConfig("unknown block type code")
+    );
+}
