@@ -428,3 +428,76 @@ async fn a_wrong_image_is_challenged_and_the_true_png_delivered() {
     validator.stop();
     liar.stop();
 }
+
+/// Stops a devnet with Ctrl-C (SIGINT) so it shuts anvil down, even on failure.
+struct Devnet(std::process::Child);
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+/// `oracle devnet --model <ddpm-mnist file>` registers the image model with its
+/// parameters and serves it: `oracle request --wait --output` (no other flag) saves
+/// the PNG of the devnet's steps and seed.
+#[test]
+fn the_devnet_serves_an_image_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_bytes = oracle_tests::ddpm_mnist_model_file();
+    let model = dir.path().join("ddpm.bin");
+    std::fs::write(&model, &model_bytes).unwrap();
+    let guest_path = dir.path().join("guest.elf");
+    std::fs::write(&guest_path, guest()).unwrap();
+    let state = dir.path().join("devnet.json");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .args(["devnet", "--port", "0", "--challenge-window", "2"])
+        .args(["--image-steps", "1", "--image-seed", "3", "--no-validator"])
+        .args(["--metrics-addr", &addr])
+        .arg("--model")
+        .arg(&model)
+        .arg("--guest")
+        .arg(&guest_path)
+        .arg("--state-file")
+        .arg(&state)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting oracle devnet");
+    let mut devnet = Devnet(child);
+    let started = std::time::Instant::now();
+    while !state.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the devnet did not come up"
+        );
+        assert!(devnet.0.try_wait().unwrap().is_none(), "devnet exited");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(text.contains(&format!("http://{addr}")), "{text}");
+    let out = dir.path().join("image.png");
+    let r = Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .args(["request", "--wait", "--timeout", "300"])
+        .arg("--state-file")
+        .arg(&state)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), png(&model_bytes, 1, 3));
+    drop(devnet);
+}
