@@ -68,8 +68,8 @@ pub struct EvalImageArgs {
     /// The integer image model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// The float checkpoint it was converted from (ddpm-mnist `.pth`, or a diffusers
-    /// UNet2DModel folder).
+    /// The float checkpoint it was converted from (ddpm-mnist `.pth`, a diffusers
+    /// UNet2DModel folder, or a StableDiffusionPipeline folder such as tiny-sd).
     #[arg(long)]
     pub reference: PathBuf,
     /// Seeds of the noise (the integer PRNG's; both pipelines get the same values).
@@ -87,6 +87,12 @@ pub struct EvalImageArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Text-to-image models: the prompt of every seed.
+    #[arg(long, default_value = "a photo of a red cat")]
+    pub prompt: String,
+    /// Text-to-image models: classifier-free guidance (decimal, read into Q16).
+    #[arg(long, default_value = "7.5")]
+    pub guidance: String,
 }
 
 /// One row of the report.
@@ -98,9 +104,11 @@ pub struct EvalImageRow {
     pub steps: usize,
     /// PSNR of the integer image against the float one, dB.
     pub psnr_db: f64,
-    /// Largest absolute pixel difference in `[0, 1]` (UNet2D: of the raw sample).
+    /// Largest absolute pixel difference in `[0, 1]` (UNet2D: of the raw sample;
+    /// tiny-sd: of the decoded image).
     pub max_abs: f64,
-    /// UNet2D only: PSNR of one UNet forward (peak = the float output's range).
+    /// UNet2D and tiny-sd: PSNR of one (guided) UNet forward (peak = the float
+    /// output's range).
     pub forward_psnr_db: Option<f64>,
 }
 
@@ -120,6 +128,29 @@ pub fn eval_image(
         threads: args.threads.max(1),
     };
     let mut rows = Vec::new();
+    if args.reference.is_dir() && super::sd::is_sd_folder(&args.reference) {
+        // A text-to-image pipeline: guided DDIM from seeded latents, then the VAE;
+        // PSNR of the decoded images in [0, 1].
+        let float = super::sd::load_folder(&args.reference)?;
+        let g =
+            oracle_core::diffusion::sd::parse_guidance_q16(&args.guidance).ok_or_else(|| {
+                DiffusionError::Input(format!(
+                    "guidance {:?} is not a decimal in 0..=256",
+                    args.guidance
+                ))
+            })?;
+        for &seed in &args.seeds {
+            let e = super::eval::eval_sd(&bytes, &float, &args.prompt, seed, args.steps, g, exec)?;
+            rows.push(EvalImageRow {
+                seed,
+                steps: args.steps,
+                psnr_db: e.image.psnr_db,
+                max_abs: e.image.max_abs,
+                forward_psnr_db: Some(e.forward.psnr_db),
+            });
+        }
+        return Ok((rows, Vec::new()));
+    }
     if args.reference.is_dir() {
         // A diffusers UNet2DModel folder: DDIM from seeded start noise; PSNR of the
         // final sample with the float sample's range as the peak.
@@ -198,6 +229,7 @@ pub fn inspect(bytes: &[u8]) -> Result<String, ImageError> {
     let f = oracle_core::image_format::ImageModelFile::parse(bytes)?;
     let arch = match f.arch {
         oracle_core::image_format::ARCH_DDPM_MNIST => "ddpm-mnist",
+        oracle_core::image_format::ARCH_SD => "stable-diffusion (tiny-sd)",
         _ => "unet2d",
     };
     let mut out = format!(
