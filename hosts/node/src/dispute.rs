@@ -24,8 +24,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::game::{decide, Action, GameClient, Side, Status};
@@ -272,7 +270,7 @@ impl Disputes {
             let Some(side) = game.side_of(self.node.account).await? else {
                 continue;
             };
-            let Some(request) = request_event(&self.node, e.requestId).await? else {
+            let Some(request) = self.node.request_event(e.requestId, None).await? else {
                 tracing::error!(
                     "dispute {}: no request event for request {}",
                     e.disputeId,
@@ -531,22 +529,4 @@ impl Disputes {
         self.node.db.put_dispute(&record)?;
         Ok(())
     }
-}
-
-/// The `AICallbackRequest` event of request `id` (its input and callback payload).
-pub async fn request_event(node: &Node, id: U256) -> Result<Option<AIOracle::AICallbackRequest>> {
-    let filter = Filter::new()
-        .address(node.oracle)
-        .event_signature(AIOracle::AICallbackRequest::SIGNATURE_HASH)
-        .topic2(B256::from(id))
-        .from_block(0);
-    let logs = node
-        .provider
-        .get_logs(&filter)
-        .await
-        .context("reading the request event")?;
-    Ok(logs
-        .into_iter()
-        .find_map(|l| l.log_decode::<AIOracle::AICallbackRequest>().ok())
-        .map(|l| l.inner.data))
 }

@@ -5,15 +5,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
 use anyhow::{Context, Result};
+use alloy::sol_types::SolEvent;
+use oracle_contracts::AIOracle;
 
 use crate::db::Db;
+use crate::dispute::lie;
 use crate::models::{ModelSet, ServedModel};
 use crate::outputs::OutputStore;
-use crate::dispute::lie;
 use crate::serve::{serve, serve_two_phase, Served};
 
 /// Environment variable naming a crash point (tests only): the process aborts
@@ -111,6 +113,32 @@ impl Node {
         Ok(out)
     }
 
+    /// The `AICallbackRequest` event of request `id` (its input and callback
+    /// payload), looked up to block `up_to` (the head if `None`).
+    pub async fn request_event(
+        &self,
+        id: U256,
+        up_to: Option<u64>,
+    ) -> Result<Option<AIOracle::AICallbackRequest>> {
+        let mut filter = Filter::new()
+            .address(self.oracle)
+            .event_signature(AIOracle::AICallbackRequest::SIGNATURE_HASH)
+            .topic2(B256::from(id))
+            .from_block(0);
+        if let Some(block) = up_to {
+            filter = filter.to_block(block);
+        }
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .context("reading the request event")?;
+        Ok(logs
+            .into_iter()
+            .find_map(|l| l.log_decode::<AIOracle::AICallbackRequest>().ok())
+            .map(|l| l.inner.data))
+    }
+
     /// Serve `input` with `model` on the blocking pool (never on the runtime).
     /// `lying` (tests only) serves a wrong result: another prompt's for a one-phase
     /// model ([`lie`]), a one-token lie for a two-phase one
@@ -151,7 +179,7 @@ impl Node {
             }
         })
         .await
-            .context("the inference task panicked")?;
+        .context("the inference task panicked")?;
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!("oracle_inference_seconds").record(seconds);
         Ok(result.map(|served| {

@@ -143,8 +143,10 @@ fn lie_about_last_token<'a, 'm>(
         .collect();
     store.insert(keccak(&lied_tokens), lied_tokens);
     store.insert(lied.hash(), lied.encode().to_vec());
-    Decoder::restore(&model.weights, &root, &lied.hash(), |h| store.get(h).cloned())
-        .map_err(|e| anyhow!("restoring the lied state: {e}"))
+    Decoder::restore(&model.weights, &root, &lied.hash(), |h| {
+        store.get(h).cloned()
+    })
+    .map_err(|e| anyhow!("restoring the lied state: {e}"))
 }
 
 /// The phase-1 commitments of `prompt` served greedily for `steps` positions

@@ -225,34 +225,11 @@ impl Validator {
     }
 
     /// The request event of `id` (its input and callback payload).
-    async fn request_event(
-        &self,
-        id: U256,
-        block: u64,
-    ) -> Result<Option<AIOracle::AICallbackRequest>> {
-        let filter = Filter::new()
-            .address(self.node.oracle)
-            .event_signature(AIOracle::AICallbackRequest::SIGNATURE_HASH)
-            .topic2(B256::from(id))
-            .from_block(0)
-            .to_block(block);
-        let logs = self
-            .node
-            .provider
-            .get_logs(&filter)
-            .await
-            .context("reading the request event")?;
-        Ok(logs
-            .into_iter()
-            .find_map(|l| l.log_decode::<AIOracle::AICallbackRequest>().ok())
-            .map(|l| l.inner.data))
-    }
-
     async fn step(&self, mut c: CheckRecord) -> Result<()> {
         if c.submitter == self.node.account {
             return self.close(c, CheckState::Skipped, "our own result".into());
         }
-        let Some(req) = self.request_event(c.id, c.block).await? else {
+        let Some(req) = self.node.request_event(c.id, Some(c.block)).await? else {
             return self.close(
                 c,
                 CheckState::Failed,
