@@ -1,5 +1,6 @@
 //! UNet step time, integer vs float32 in the same run, for each image fixture
-//! (ddpm-mnist's CNN, tiny-unet2d's UNet2DModel and its 10-step DDIM pipeline), and
+//! (ddpm-mnist's CNN, tiny-unet2d's UNet2DModel and its 10-step DDIM pipeline,
+//! tiny-sd's guided UNet2DConditionModel step and its text-to-image pipeline), and
 //! a synthetic UNet2DModel of Stable Diffusion 1.5's shape (channels
 //! 320/640/1280/1280, two ResNets per block, self-attention at the first three
 //! levels and in the mid block, heads of 40, 4×64×64 latents, random Q8 weights):
@@ -123,6 +124,60 @@ fn tiny_unet2d(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// tiny-sd: one guided UNet step (two UNet2DConditionModel passes, 8×8×4 latents,
+/// 77 text tokens) and the whole pipeline (text encoding of prompt and empty
+/// prompt, 10 guided DDIM steps, VAE decoding to 16×16 RGB), integer vs float32.
+fn tiny_sd(c: &mut Criterion) {
+    use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16};
+    use oracle_quant::image::sd::{export_sd, load_folder as load_sd};
+    let float = load_sd(&fixtures().join("models/tiny-sd")).unwrap();
+    let bytes = export_sd(&float, DEFAULT_GROUP).unwrap();
+    let file = ImageModelFile::parse(&bytes).unwrap();
+    let int = StableDiffusion::from_file(&file).unwrap();
+    let prompt = "a photo of a red cat";
+    let x = seeded_latents(&int, 1);
+    let xf = Tensor::new(vec![4, 8, 8], q16_to_f32(&x)).unwrap();
+    let simd = Exec {
+        simd: true,
+        threads: 1,
+    };
+    let text = int.encode(simd, prompt.as_bytes()).unwrap();
+    let (cond, uncond) = (
+        float.encode_prompt(prompt).unwrap(),
+        float.encode_prompt("").unwrap(),
+    );
+    let g = DEFAULT_GUIDANCE_Q16;
+    let want = int.guided_eps(Exec::SCALAR, &x, 8, 901, &text, g);
+    assert_eq!(int.guided_eps(simd, &x, 8, 901, &text, g), want);
+    let two = Exec {
+        simd: true,
+        threads: 2,
+    };
+    assert_eq!(int.guided_eps(two, &x, 8, 901, &text, g), want);
+    let mut grp = c.benchmark_group("tiny-sd");
+    grp.sample_size(10);
+    grp.bench_function("guided step integer", |b| {
+        b.iter(|| int.guided_eps(simd, black_box(&x), 8, 901, &text, g))
+    });
+    grp.bench_function("guided step float32", |b| {
+        b.iter(|| {
+            float
+                .guided_eps(black_box(&xf), 901.0, &cond, &uncond, 7.5)
+                .unwrap()
+        })
+    });
+    grp.bench_function("pipeline 10 steps integer", |b| {
+        b.iter(|| {
+            int.generate(simd, prompt.as_bytes(), black_box(x.clone()), 10, g)
+                .unwrap()
+        })
+    });
+    grp.bench_function("pipeline 10 steps float32", |b| {
+        b.iter(|| float.generate(prompt, black_box(&xf), 10, 7.5).unwrap())
+    });
+    grp.finish();
 }
 
 /// Random tensors for a UNet2DModel of the given shape, named as the loader wants.
@@ -323,5 +378,5 @@ fn sd15_shape(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ddpm_mnist, tiny_unet2d, sd15_shape);
+criterion_group!(benches, ddpm_mnist, tiny_unet2d, tiny_sd, sd15_shape);
 criterion_main!(benches);
