@@ -67,6 +67,11 @@ pub struct DevnetArgs {
     /// Do not start the validator.
     #[arg(long)]
     pub no_validator: bool,
+    /// Dispute a text model's results with the one-phase game over the VM steps of
+    /// the whole request instead of the two-phase game (decode positions, then one
+    /// token's forward pass in the VM). Image models always use the one-phase game.
+    #[arg(long)]
+    pub one_phase_game: bool,
     /// Serve HTTP on this address: Prometheus `/metrics` and the operator's image
     /// outputs posted as their hash (`/outputs/0x<keccak256>.png`).
     #[arg(long)]
@@ -156,6 +161,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .to_vec()
     };
     config.game_clock = args.game_clock;
+    config.two_phase = !image && !args.one_phase_game;
     let deployment = deploy(&provider, deployer, &config)
         .await
         .context("deploying the contracts")?;

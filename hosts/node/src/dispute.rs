@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex};
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
-use oracle_contracts::game::{decide, Action, GameClient, Side, Status};
+use oracle_contracts::game::{
+    decide, game_kind, Action, GameClient, GameKind, PositionGameClient, Side, Status,
+};
 use oracle_contracts::AIOracle;
 use oracle_core::{Request, SamplingParams};
 use oracle_fpvm::layout::state::{OUTPUT, SIZE as STATE_SIZE};
@@ -37,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_now, on_chain, Status as RequestStatus};
 use crate::node::Node;
+use crate::positions::{self, Commitments};
 
 /// Steps between two checkpoints of a trace: a query replays fewer than this many
 /// steps (about 5 ms at the VM's ~200 M steps/s).
@@ -189,6 +192,8 @@ enum Progress {
 pub struct Disputes {
     node: Node,
     traces: Mutex<HashMap<U256, Arc<Trace>>>,
+    /// Phase-1 commitments of two-phase games, by dispute.
+    chains: Mutex<HashMap<U256, Arc<Commitments>>>,
     /// Test only: the prompt our traces run is altered (see [`lie`]).
     lying: bool,
 }
@@ -206,6 +211,7 @@ impl Disputes {
         Disputes {
             node,
             traces: Mutex::new(HashMap::new()),
+            chains: Mutex::new(HashMap::new()),
             lying,
         }
     }
@@ -386,12 +392,175 @@ impl Disputes {
     }
 
     async fn play(&self, mut record: DisputeRecord) -> Result<()> {
+        if game_kind(&self.node.provider, record.game).await? == GameKind::Positions {
+            return self.play_positions(record).await;
+        }
         let game = GameClient::new(record.game, self.node.provider.clone());
         let side = record.side();
         let trace = self.trace(&record).await?;
         match self.play_vm(&mut record, &game, side, trace).await? {
             Progress::Waiting => Ok(()),
             Progress::Over(winner) => self.finish(record, winner == Some(side)).await,
+        }
+    }
+
+    /// Our phase-1 commitments for `record`'s request (computed once, cached).
+    async fn commitments(&self, record: &DisputeRecord) -> Result<Arc<Commitments>> {
+        if let Some(c) = self.chains.lock().expect("chain cache").get(&record.dispute) {
+            return Ok(c.clone());
+        }
+        let Some(model) = self.node.models.get(&record.model) else {
+            bail!("model {} is not held by this node", record.model);
+        };
+        let (bytes, prompt, steps, lying) = (
+            model.bytes.clone(),
+            record.prompt.to_vec(),
+            self.node.steps,
+            self.lying,
+        );
+        let chain = tokio::task::spawn_blocking(move || {
+            positions::commitments(&bytes, &prompt, steps, lying)
+        })
+        .await
+        .context("the commitments task panicked")??;
+        let chain = Arc::new(chain);
+        self.chains
+            .lock()
+            .expect("chain cache")
+            .insert(record.dispute, chain.clone());
+        Ok(chain)
+    }
+
+    /// Our VM trace of transition `index → index + 1` (cached by dispute: a game
+    /// has one). It must end in our commitment `s_{index+1}`; a lying node (tests
+    /// only) claims its own commitment at the end of the true run.
+    async fn transition_trace(&self, record: &DisputeRecord, index: u64) -> Result<Arc<Trace>> {
+        if let Some(t) = self.traces.lock().expect("trace cache").get(&record.dispute) {
+            return Ok(t.clone());
+        }
+        let chain = self.commitments(record).await?;
+        let Some(ours) = usize::try_from(index + 1)
+            .ok()
+            .and_then(|i| chain.hashes.get(i).copied())
+        else {
+            bail!("transition {index} is past our chain");
+        };
+        let Some(model) = self.node.models.get(&record.model) else {
+            bail!("model {} is not held by this node", record.model);
+        };
+        let (bytes, guest, prompt, steps, lying) = (
+            model.bytes.clone(),
+            self.node.guest.clone(),
+            record.prompt.to_vec(),
+            self.node.steps,
+            self.lying,
+        );
+        let started = std::time::Instant::now();
+        let trace = tokio::task::spawn_blocking(move || -> Result<Trace> {
+            let oracle = positions::transition_oracle(&bytes, &prompt, steps, lying, index)?;
+            let trace = Trace::run(&guest, oracle)?;
+            if trace.output() == ours {
+                Ok(trace)
+            } else if lying {
+                trace.claiming(ours)
+            } else {
+                bail!(
+                    "the VM's run of transition {index} commits {} where our native chain has {ours}",
+                    trace.output()
+                )
+            }
+        })
+        .await
+        .context("the trace task panicked")??;
+        tracing::info!(
+            "dispute {}: recorded our trace of transition {index} ({} steps) in {:.1} s",
+            record.dispute,
+            trace.steps(),
+            started.elapsed().as_secs_f64()
+        );
+        let trace = Arc::new(trace);
+        self.traces
+            .lock()
+            .expect("trace cache")
+            .insert(record.dispute, trace.clone());
+        Ok(trace)
+    }
+
+    /// Play a two-phase game: phase 1 over decode positions from our native
+    /// commitments, then our claim of the one disputed transition, then that
+    /// transition's VM game from our trace of it alone.
+    async fn play_positions(&self, mut record: DisputeRecord) -> Result<()> {
+        let game = PositionGameClient::new(record.game, self.node.provider.clone());
+        let side = record.side();
+        loop {
+            let state = game.state().await.context("reading the game")?;
+            if let Some(child) = game
+                .transition_game()
+                .await
+                .context("reading the transition game")?
+            {
+                let vm_game = GameClient::new(child, self.node.provider.clone());
+                let Some(vm_side) = vm_game.side_of(self.node.account).await? else {
+                    bail!("this node plays no side of transition game {child}");
+                };
+                let trace = self.transition_trace(&record, state.lo).await?;
+                return match self.play_vm(&mut record, &vm_game, vm_side, trace).await? {
+                    Progress::Waiting => Ok(()),
+                    Progress::Over(_) => {
+                        let state = game.state().await.context("reading the game")?;
+                        self.finish(record, state.winner() == Some(side)).await
+                    }
+                };
+            }
+            if state.status != Status::InProgress {
+                return self.finish(record, state.winner() == Some(side)).await;
+            }
+            let chain = self.commitments(&record).await?;
+            let now = chain_now(&self.node.provider).await?;
+            let (lo, hi) = (state.lo, state.hi);
+            let action = decide(&state, side, now, |i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| chain.hashes.get(i).copied())
+                    .ok_or_else(|| anyhow::anyhow!("index {i} is past our chain"))
+            })?;
+            let receipt = match action {
+                Action::Over => continue,
+                Action::Wait => return Ok(()),
+                Action::Reveal => bail!("a position game has no final state to reveal"),
+                Action::ClaimTimeout => {
+                    tracing::warn!(
+                        "dispute {}: the opponent's clock ran out; claiming the game",
+                        record.dispute
+                    );
+                    game.claim_timeout(self.node.account).await
+                }
+                Action::Move {
+                    agree,
+                    mid_hash,
+                    mid_position,
+                } => {
+                    tracing::info!(
+                        "dispute {}: positions {lo}..{hi}: {} the midpoint, ours at {mid_position:?}",
+                        record.dispute,
+                        if agree { "agree with" } else { "deny" }
+                    );
+                    game.make_move(self.node.account, agree, mid_hash).await
+                }
+                Action::Step { pre } => {
+                    let trace = self.transition_trace(&record, pre).await?;
+                    tracing::warn!(
+                        "dispute {}: phase 1 settled on transition {pre} → {}: claiming our final VM state of it ({} steps)",
+                        record.dispute,
+                        pre + 1,
+                        trace.steps()
+                    );
+                    game.claim_transition(self.node.account, trace.final_state.clone())
+                        .await
+                }
+            }
+            .with_context(|| format!("sending {action:?}"))?;
+            self.moved(&mut record, &receipt)?;
         }
     }
 

@@ -104,7 +104,9 @@ pub async fn load(
                 );
                 continue;
             }
-            let registered = game_params(provider, oracle, *root, program).await?;
+            let (registered, two_phase) = game_params(provider, oracle, *root, program)
+                .await?
+                .map_or((None, false), |(p, two)| (Some(p), two));
             let image = crate::image::is_image(bytes).then(|| {
                 registered
                     .as_deref()
@@ -128,14 +130,17 @@ pub async fn load(
                     continue;
                 }
             }
-            tracing::info!("serving model {id} from {name} (root {root})");
+            tracing::info!(
+                "serving model {id} from {name} (root {root}, {} disputes)",
+                if two_phase { "two-phase" } else { "one-phase" }
+            );
             set.insert(
                 id,
                 ServedModel {
                     id,
                     bytes: bytes.clone(),
                     name: name.clone(),
-                    two_phase: false,
+                    two_phase,
                     image,
                 },
             );
@@ -151,14 +156,15 @@ pub async fn load(
     Ok(set)
 }
 
-/// The sampling parameters the dispute game factory checks a model's claims with
-/// (`None` without a factory or before the parameters are set).
+/// The sampling parameters the dispute game factory checks a model's claims with,
+/// and whether its games are two-phase (`None` without a factory or before the
+/// parameters are set).
 async fn game_params(
     provider: &DynProvider,
     oracle: Address,
     root: B256,
     program: B256,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<(Vec<u8>, bool)>> {
     let c = AIOracle::new(oracle, provider);
     let factory = c
         .disputeGameFactory()
@@ -179,5 +185,13 @@ async fn game_params(
         .call()
         .await
         .context("reading the factory's sampling parameters")?;
-    Ok((!params.is_empty()).then(|| params.to_vec()))
+    if params.is_empty() {
+        return Ok(None);
+    }
+    let two_phase = f
+        .twoPhase(key)
+        .call()
+        .await
+        .context("reading the factory's game kind")?;
+    Ok(Some((params.to_vec(), two_phase)))
 }
