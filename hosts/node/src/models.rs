@@ -113,6 +113,12 @@ pub async fn load(
                     .and_then(ImageParams::decode)
                     .unwrap_or(ImageParams::DEFAULT)
             });
+            if image.is_some() && two_phase {
+                tracing::error!(
+                    "refusing {name} for model {id}: an image model registered for two-phase disputes (the phase-1 game is over decode positions, which an image request has none of)"
+                );
+                continue;
+            }
             if let Some(p) = image {
                 tracing::info!(
                     "{name}: an image model, served with {} steps, seed {}",
