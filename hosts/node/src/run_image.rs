@@ -9,6 +9,10 @@
 //! is the start and entry k the noise added after the k-th update.
 //! For a diffusers UNet2DModel (DDIM, `--steps` inference steps) the array has the
 //! sample's shape `(C, H, W)`; the PNG is `clamp(x / 2 + 0.5, 0, 1)` as RGB or gray.
+//! For a Stable-Diffusion-shaped pipeline (tiny-sd) `--prompt` conditions the
+//! UNet, `--guidance` (a decimal, default 7.5, read exactly into Q16) scales
+//! classifier-free guidance, and `--noise` has the latents' shape `(C, h, w)`;
+//! the PNG is the VAE's decoded RGB image, `clamp(x / 2 + 0.5, 0, 1)`.
 //! Without `--noise` all noise comes from the integer PRNG seeded with `--seed`.
 //!
 //! The PNG bytes are deterministic (core's stored-deflate encoder); their
@@ -20,8 +24,13 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use oracle_core::diffusion::ddpm_mnist::{DdpmMnist, DdpmNoise, PIXELS, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
+use oracle_core::diffusion::sd::{
+    parse_guidance_q16, seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16,
+};
 use oracle_core::diffusion::unet2d::UNet2D;
-use oracle_core::image_format::{is_image_model, ImageModelFile, ARCH_DDPM_MNIST, ARCH_UNET2D};
+use oracle_core::image_format::{
+    is_image_model, ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D,
+};
 use oracle_core::image_request::{ddpm_png, unet_png};
 use oracle_core::merkle::{keccak, model_root, to_hex};
 use oracle_core::sampler::Rng;
@@ -224,6 +233,43 @@ pub fn run(args: &RunArgs) -> Result<()> {
             };
             let x = model.sample(exec, start, side, side, args.steps as usize)?;
             (unet_png(&x, model.in_channels, side)?, side as u32)
+        }
+        ARCH_SD => {
+            let sd = StableDiffusion::from_file(&file).context("binding the tiny-sd pipeline")?;
+            let guidance = match &args.guidance {
+                Some(g) => parse_guidance_q16(g).ok_or_else(|| {
+                    anyhow!("--guidance {g:?} is not a decimal number from 0 to 256")
+                })?,
+                None => DEFAULT_GUIDANCE_Q16,
+            };
+            let side = sd.latent_side();
+            let c = sd.unet.in_channels;
+            let start = match &args.noise {
+                Some(path) => {
+                    let raw = std::fs::read(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let npy =
+                        parse_npy(&raw).with_context(|| format!("parsing {}", path.display()))?;
+                    if npy.data.len() != sd.latent_len() {
+                        bail!(
+                            "noise {} has shape {:?}: expected the latents' ({c}, {side}, {side})",
+                            path.display(),
+                            npy.shape
+                        );
+                    }
+                    noise_to_q16(&npy.data)?
+                }
+                None => seeded_latents(&sd, args.seed),
+            };
+            let prompt = args.prompt.as_encoded_bytes();
+            let image = sd
+                .generate(exec, prompt, start, args.steps as usize, guidance)
+                .context("sampling tiny-sd")?;
+            let img_side = sd.image_side();
+            (
+                unet_png(&image, sd.vae.out_channels, img_side)?,
+                img_side as u32,
+            )
         }
         other => bail!("image architecture {other} is not supported by this build"),
     };

@@ -68,3 +68,108 @@ fn ddpm_mnist_png_equals_the_guest_path() {
 fn tiny_unet2d_png_equals_the_guest_path() {
     check("tiny-unet2d", &oracle_tests::tiny_unet2d_model_file(), 2, 7);
 }
+
+fn tiny_sd_model_file() -> Vec<u8> {
+    use oracle_quant::image::ddpm::DEFAULT_GROUP;
+    use oracle_quant::image::sd::{export_sd, load_folder};
+    let sd = load_folder(&oracle_tests::fixtures().join("models/tiny-sd")).expect("tiny-sd loads");
+    export_sd(&sd, DEFAULT_GROUP).expect("tiny-sd exports")
+}
+
+/// A `(shape)` float32 `.npy` file.
+fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
+        dims.join(", ")
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    data.iter()
+        .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    out
+}
+
+#[test]
+fn tiny_sd_png_equals_the_guest_path() {
+    use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion};
+    use oracle_core::image_format::ImageModelFile;
+    let model = tiny_sd_model_file();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-sd.bin");
+    std::fs::write(&path, &model).unwrap();
+    let (prompt, steps, seed) = ("a red cat on a mat", 2u32, 5u64);
+    let want = run_image_request(
+        &model,
+        Exec::default(),
+        &ImageRequest {
+            prompt: prompt.as_bytes(),
+            steps,
+            seed,
+            guidance_q16: 6 << 16,
+        },
+    )
+    .unwrap();
+    // The seeded start latents as float32 noise: Q16 values below 2^19 are exact
+    // in f32, so --noise with them must give the same bytes.
+    let file = ImageModelFile::parse(&model).unwrap();
+    let sd = StableDiffusion::from_file(&file).unwrap();
+    let lat: Vec<f32> = seeded_latents(&sd, seed)
+        .iter()
+        .map(|&v| v as f32 / 65536.0)
+        .collect();
+    let s = sd.latent_side();
+    let noise = dir.path().join("noise.npy");
+    std::fs::write(&noise, npy(&[sd.unet.in_channels, s, s], &lat)).unwrap();
+    let bad_noise = dir.path().join("bad.npy");
+    std::fs::write(&bad_noise, npy(&[lat.len() - 1], &lat[1..])).unwrap();
+    let run = |extra: &[&str]| {
+        let png = dir.path().join("out.png");
+        let _ = std::fs::remove_file(&png);
+        let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
+            .arg("run")
+            .arg("--model")
+            .arg(&path)
+            .args(["--prompt", prompt, "--guidance", "6.0"])
+            .args(["--steps", &steps.to_string(), "--seed", &seed.to_string()])
+            .arg("--output")
+            .arg(&png)
+            .args(extra)
+            .output()
+            .unwrap();
+        (out, std::fs::read(&png).ok())
+    };
+    let noise_arg = noise.to_str().unwrap();
+    for extra in [
+        &[][..],
+        &["--scalar"][..],
+        &["--threads", "2"][..],
+        &["--noise", noise_arg][..],
+    ] {
+        let (out, png) = run(extra);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(png.as_deref(), Some(&want[..]), "{extra:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.trim(), format!("output {}", to_hex(&keccak(&want))));
+    }
+    assert_eq!(&want[1..4], b"PNG");
+    let (out, png) = run(&["--noise", bad_noise.to_str().unwrap()]);
+    assert!(!out.status.success() && png.is_none());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected the latents' (4, 8, 8)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (out, _) = run(&["--guidance", "lots"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--guidance"));
+}
