@@ -16,8 +16,8 @@ use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use common::{assets, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
-use oracle_contracts::game::{GameClient, Side, Status};
-use oracle_contracts::{AIOracle, Prompt};
+use oracle_contracts::game::{GameClient, PositionGameClient, Side, Status};
+use oracle_contracts::{AIOracle, DisputeGame, Prompt};
 use oracle_core::{Exec, Model, Request, SamplingParams};
 
 /// AIOracle numbers disputes from 1.
@@ -153,6 +153,104 @@ async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
         "the validator executed the final step: {}",
         text()
     );
+    assert!(
+        operator_bond(&chain, 1).await < bond_before,
+        "the liar's bond is slashed"
+    );
+    validator.stop();
+    liar.stop();
+}
+
+/// The two-phase game: a lying operator whose text differs from the truth from
+/// one token on (its chain of position states is true up to that position and
+/// consistent after it) is challenged; phase 1 finds the position of the lie, and
+/// the VM game of that one token's forward pass, from the agreed state before it,
+/// settles the dispute at one step executed on chain. The operator loses its bond
+/// and the Prompt contract receives the true text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alone() {
+    let chain = Chain::two_phase(20).await;
+    let bond_before = operator_bond(&chain, 1).await;
+    let mut liar = Proc(
+        chain
+            .node("operator", 1, "liar.redb", &["--corrupt-output-for-tests"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let log = chain.path("validator.log");
+    let mut validator = Proc(
+        chain
+            .node("validator", 3, "val.redb", &[])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let prompt = "Once upon a time";
+    let id = chain.ask(prompt).await;
+    chain.wait_final(id, FINAL).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
+    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
+
+    // Where the liar lied: the middle of the generated part (its switch's rule).
+    let (model, _) = assets();
+    let model = Model::load(model).unwrap();
+    let steps: u32 = STEPS.parse().unwrap();
+    let prompt_len = model.tokenizer.encode(prompt.as_bytes(), true, None).len() as u32;
+    let stop = model
+        .generate(
+            Exec::default(),
+            &Request {
+                prompt: prompt.as_bytes(),
+                steps,
+                sampling: SamplingParams::GREEDY,
+            },
+            |_| {},
+        )
+        .unwrap()
+        .tokens
+        .len() as u32
+        - 1;
+    let lie_at = (prompt_len - 1) + (stop.max(prompt_len) - prompt_len) / 2;
+
+    let oracle = AIOracle::new(chain.oracle, &chain.provider);
+    let game = oracle.getDispute(FIRST_DISPUTE).call().await.unwrap().game;
+    let positions = PositionGameClient::new(game, chain.provider.clone());
+    let phase1 = positions.state().await.unwrap();
+    assert_eq!(phase1.status, Status::ChallengerWins);
+    assert_eq!(
+        (phase1.lo, phase1.hi),
+        (u64::from(lie_at) + 1, u64::from(lie_at) + 2),
+        "phase 1 ends at the transition of position {lie_at}: {phase1:?}"
+    );
+    let child = positions.transition_game().await.unwrap().expect("a VM game");
+    let vm = GameClient::new(child, chain.provider.clone());
+    let phase2 = vm.state().await.unwrap();
+    // the VM game's defender is whoever owned the disputed commitment at the end of
+    // phase 1: either side, depending on the moves
+    let validator_side = vm.side_of(chain.accounts[3].0).await.unwrap();
+    assert!(validator_side.is_some());
+    assert_eq!(phase2.winner(), validator_side, "{phase2:?}");
+    assert_eq!(phase2.hi - phase2.lo, 1, "decided at one step: {phase2:?}");
+    assert!(
+        text.contains(&format!("phase 1 settled on transition {}", lie_at + 1)),
+        "{text}"
+    );
+    // the last step was executed on chain (by whichever side was to move)
+    let steps = chain
+        .provider
+        .get_logs(
+            &Filter::new()
+                .address(child)
+                .event_signature(DisputeGame::StepVerified::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(steps.len(), 1, "one step verified on chain");
+    // One token's forward pass, not the whole request (~100M steps for 16 positions).
+    assert!(phase2.lo < 30_000_000, "{phase2:?}");
     assert!(
         operator_bond(&chain, 1).await < bond_before,
         "the liar's bond is slashed"

@@ -87,8 +87,18 @@ impl Chain {
         Self::on(start_anvil(0, &[]), window).await
     }
 
+    /// A fresh anvil whose model's disputes are two-phase games.
+    pub async fn two_phase(window: u32) -> Chain {
+        Self::on_with(start_anvil(0, &[]), window, true).await
+    }
+
     /// Deploy on `anvil`.
     pub async fn on(anvil: AnvilInstance, window: u32) -> Chain {
+        Self::on_with(anvil, window, false).await
+    }
+
+    /// Deploy on `anvil`; `two_phase` picks the model's game.
+    pub async fn on_with(anvil: AnvilInstance, window: u32, two_phase: bool) -> Chain {
         let (model, guest) = assets();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("models")).unwrap();
@@ -110,6 +120,7 @@ impl Chain {
         config.model.challengeWindow = window;
         config.sampling_params = oracle_contracts::devnet::greedy_params(STEPS.parse().unwrap());
         config.game_clock = GAME_CLOCK;
+        config.two_phase = two_phase;
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
         let oracle = AIOracle::new(d.oracle, &provider);
         for i in [1usize, 4] {
