@@ -224,7 +224,11 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
         (u64::from(lie_at) + 1, u64::from(lie_at) + 2),
         "phase 1 ends at the transition of position {lie_at}: {phase1:?}"
     );
-    let child = positions.transition_game().await.unwrap().expect("a VM game");
+    let child = positions
+        .transition_game()
+        .await
+        .unwrap()
+        .expect("a VM game");
     let vm = GameClient::new(child, chain.provider.clone());
     let phase2 = vm.state().await.unwrap();
     // the VM game's defender is whoever owned the disputed commitment at the end of
@@ -259,11 +263,21 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     liar.stop();
 }
 
-/// A correct result challenged with a false claim: the operator defends and wins,
+/// A correct result challenged with a false claim (one-phase game): the operator defends and wins,
 /// and the correct result is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_operator_defends_against_a_lying_challenger() {
-    let chain = Chain::new(20).await;
+    honest_operator_vs_lying_challenger(Chain::new(20).await).await;
+}
+
+/// The same in a two-phase game: the liar's chain is wrong from one position on;
+/// phase 1 ends at that position (a range of one index) and its VM game decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_operator_defends_a_two_phase_game_against_a_lying_challenger() {
+    honest_operator_vs_lying_challenger(Chain::two_phase(20).await).await;
+}
+
+async fn honest_operator_vs_lying_challenger(chain: Chain) {
     let log = chain.path("operator.log");
     let mut operator = Proc(
         chain
