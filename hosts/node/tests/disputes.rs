@@ -187,7 +187,13 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
             .unwrap(),
     );
     let prompt = "Once upon a time";
+    let started = std::time::Instant::now();
     let id = chain.ask(prompt).await;
+    wait_for("the dispute's resolution", FINAL, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("WON in"))
+    })
+    .await;
+    let resolved = started.elapsed();
     chain.wait_final(id, FINAL).await;
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
@@ -253,6 +259,20 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
         .await
         .unwrap();
     assert_eq!(steps.len(), 1, "one step verified on chain");
+    let games = [game, child];
+    let phase1_len = positions.length().await.unwrap();
+    let (liar_gas, liar_txs) = chain.gas_of(chain.accounts[1].0, &games).await;
+    let (honest_gas, honest_txs) = chain.gas_of(chain.accounts[3].0, &games).await;
+    eprintln!(
+        "two-phase game, {STEPS} positions: phase 1 ended at index {} of {}; phase-2 trace {} steps; \
+         honest challenger {honest_txs} game txs, {honest_gas} gas (+ the challenge); \
+         liar {liar_txs} txs, {liar_gas} gas; request to resolution {:.1} s",
+        phase1.lo,
+        phase1_len,
+        phase2.lo + 1,
+        resolved.as_secs_f64()
+    );
+    assert!(honest_gas < 5_000_000, "honest side within 5M gas");
     // One token's forward pass, not the whole request (~100M steps for 16 positions).
     assert!(phase2.lo < 30_000_000, "{phase2:?}");
     assert!(

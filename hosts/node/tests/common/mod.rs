@@ -148,6 +148,34 @@ impl Chain {
         }
     }
 
+    /// Gas used by the transactions of `from` to any of `to`, and their count, in
+    /// the whole chain.
+    pub async fn gas_of(&self, from: Address, to: &[Address]) -> (u64, usize) {
+        let head = self.provider.get_block_number().await.unwrap();
+        let (mut gas, mut count) = (0u64, 0usize);
+        for n in 0..=head {
+            let block = self
+                .provider
+                .get_block_by_number(n.into())
+                .await
+                .unwrap()
+                .unwrap();
+            for hash in block.transactions.hashes() {
+                let r = self
+                    .provider
+                    .get_transaction_receipt(hash)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if r.from == from && r.to.is_some_and(|t| to.contains(&t)) {
+                    gas += r.gas_used;
+                    count += 1;
+                }
+            }
+        }
+        (gas, count)
+    }
+
     /// Path in the temp dir.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
