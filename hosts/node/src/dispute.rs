@@ -406,7 +406,12 @@ impl Disputes {
 
     /// Our phase-1 commitments for `record`'s request (computed once, cached).
     async fn commitments(&self, record: &DisputeRecord) -> Result<Arc<Commitments>> {
-        if let Some(c) = self.chains.lock().expect("chain cache").get(&record.dispute) {
+        if let Some(c) = self
+            .chains
+            .lock()
+            .expect("chain cache")
+            .get(&record.dispute)
+        {
             return Ok(c.clone());
         }
         let Some(model) = self.node.models.get(&record.model) else {
@@ -435,7 +440,12 @@ impl Disputes {
     /// has one). It must end in our commitment `s_{index+1}`; a lying node (tests
     /// only) claims its own commitment at the end of the true run.
     async fn transition_trace(&self, record: &DisputeRecord, index: u64) -> Result<Arc<Trace>> {
-        if let Some(t) = self.traces.lock().expect("trace cache").get(&record.dispute) {
+        if let Some(t) = self
+            .traces
+            .lock()
+            .expect("trace cache")
+            .get(&record.dispute)
+        {
             return Ok(t.clone());
         }
         let chain = self.commitments(record).await?;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
-use anyhow::{Context, Result};
 use alloy::sol_types::SolEvent;
+use anyhow::{Context, Result};
 use oracle_contracts::AIOracle;
 
 use crate::db::Db;
