@@ -113,6 +113,23 @@ impl Node {
         Ok(out)
     }
 
+    /// Run `round` forever, an interval apart, backing off exponentially (to 10 s)
+    /// while it fails; `role` names the failures in the logs.
+    pub async fn run_rounds(&self, role: &str, mut round: impl AsyncFnMut() -> Result<()>) {
+        let mut backoff = crate::chain::Backoff::new(self.interval, Duration::from_secs(10));
+        loop {
+            let delay = match round().await {
+                Ok(()) => backoff.succeed(),
+                Err(e) => {
+                    let d = backoff.fail();
+                    tracing::warn!("{role}: {e:#} (retrying in {d:?})");
+                    d
+                }
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     /// The `AICallbackRequest` event of request `id` (its input and callback
     /// payload), looked up to block `up_to` (the head if `None`).
     pub async fn request_event(

@@ -39,7 +39,7 @@ use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
 use oracle_contracts::AIOracle;
 
-use crate::chain::{chain_now, on_chain, Backoff, Status};
+use crate::chain::{chain_now, on_chain, Status};
 use crate::db::{RequestRecord, RequestState};
 use crate::dispute::Disputes;
 use crate::node::{crash_point, Node};
@@ -79,18 +79,10 @@ impl Operator {
 
     /// Serve forever (until the future is dropped); RPC failures back off.
     pub async fn run(self) -> Result<()> {
-        let mut backoff = Backoff::new(self.node.interval, Duration::from_secs(10));
-        loop {
-            let delay = match self.round().await {
-                Ok(()) => backoff.succeed(),
-                Err(e) => {
-                    let d = backoff.fail();
-                    tracing::warn!("operator: {e:#} (retrying in {d:?})");
-                    d
-                }
-            };
-            tokio::time::sleep(delay).await;
-        }
+        self.node
+            .run_rounds("operator", async || self.round().await)
+            .await;
+        Ok(())
     }
 
     /// One round: record new events, then move every open request one step on.

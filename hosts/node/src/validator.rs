@@ -53,18 +53,10 @@ impl Validator {
 
     /// Check forever (until the future is dropped); RPC failures back off.
     pub async fn run(self) -> Result<()> {
-        let mut backoff = Backoff::new(self.node.interval, Duration::from_secs(10));
-        loop {
-            let delay = match self.round().await {
-                Ok(()) => backoff.succeed(),
-                Err(e) => {
-                    let d = backoff.fail();
-                    tracing::warn!("validator: {e:#} (retrying in {d:?})");
-                    d
-                }
-            };
-            tokio::time::sleep(delay).await;
-        }
+        self.node
+            .run_rounds("validator", async || self.round().await)
+            .await;
+        Ok(())
     }
 
     /// One round: record new results, then check each open one.
