@@ -17,7 +17,7 @@ use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::png::{encode, ColorType};
 use oracle_core::diffusion::unet2d::UNet2D;
 use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::{run_image_request, ImageRequest};
+use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
 use oracle_core::merkle::{keccak, to_hex};
 use oracle_core::sampler::{Rng, SamplingParams};
 use oracle_core::{Exec, Request};
@@ -137,7 +137,11 @@ fn check(name: &str, bytes: &[u8], native: impl Fn(&[u8], u32, u64) -> Vec<u8>) 
             got.stdout == want,
             "{name} seed {seed}: VM PNG bytes differ"
         );
-        assert_eq!(got.output, keccak(&want), "{name} seed {seed}: commitment");
+        assert_eq!(
+            got.output,
+            keccak(&posted_output(&want)),
+            "{name} seed {seed}: commitment (of the posted output)"
+        );
         eprintln!(
             "{name} seed {seed} steps {steps}: {} VM steps, {} KiB resident, png {}",
             got.steps,
@@ -213,7 +217,8 @@ fn fpvm_run_writes_the_png() {
     let want = native_ddpm(&bytes, 1, 7);
     assert!(std::fs::read(&png).unwrap() == want, "PNG differs");
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains(&format!("output commitment: {}", to_hex(&keccak(&want)))));
+    let posted = keccak(&posted_output(&want));
+    assert!(log.contains(&format!("output commitment: {}", to_hex(&posted))));
     let out = run(&["--init"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no transition modes"));
