@@ -10,8 +10,10 @@
 //! every dispute): their `steps` (DDPM: the last `steps` of 1000; DDIM: inference
 //! steps) and `seed`; temperature and top-p are unused. Without a factory (or
 //! before the parameters are set) it uses [`ImageParams::DEFAULT`]. The request's
-//! input is the prompt; the unconditional models take none, so a non-empty input
-//! is a rejected request (the operator records it as failed, as a too-long prompt).
+//! input is the prompt: a text-to-image model (tiny-sd) runs it with the default
+//! guidance 7.5 (the parameter bytes carry none yet); the unconditional models take
+//! none, so a non-empty input is a rejected request (the operator records it as
+//! failed, as a too-long prompt).
 //!
 //! **Output** ([`posted_output`]): the PNG when it is at most
 //! [`oracle_core::image_request::OUTPUT_INLINE_LIMIT`] bytes, otherwise its
