@@ -1,0 +1,334 @@
+//! The two-phase game (`PositionGame`) on a real anvil through [`PositionGameClient`] and
+//! [`decide`]: `devnet::deploy` with `two_phase`, a request of 64 greedy positions (N = 66), an
+//! honest operator and a challenger whose phase-1 commitments depart at index 30, synthetic
+//! commitments. Phase 1 must end at (29, 30); both sides post their transition claims; the
+//! phase-2 `DisputeGame` must carry the right players, claims and local data (params ‖ mode 2,
+//! `s_29`). Its outcome (a timeout) must come back through the parent's status and AIOracle.
+
+use alloy::{
+    node_bindings::Anvil,
+    primitives::{keccak256, Address, Bytes, B256, U256},
+    providers::{Provider, ProviderBuilder},
+};
+use oracle_contracts::{
+    anvil_path,
+    devnet::{self, greedy_params, DevnetConfig},
+    game::{decide, game_kind, Action, GameClient, GameKind, PositionGameClient, Side, Status},
+    AIOracle, PreimageOracle,
+};
+use oracle_fpvm::layout::state as off;
+use oracle_fpvm::state::state_hash;
+
+const INPUT: &[u8] = b"Once upon a time";
+const GOOD: &[u8] = b"Once upon a time there was a cat.\n";
+const BAD: &[u8] = b"Once upon a time there was a lie.\n";
+const LIE_FROM: u64 = 30;
+
+/// A synthetic phase-1 chain: `s_0` the request commitment, `s_N` the output hash.
+struct Chain {
+    start: B256,
+    n: u64,
+    output: B256,
+    seed: &'static [u8],
+    /// Below this index the chain is the honest one.
+    lie_from: u64,
+}
+
+impl Chain {
+    fn at(&self, i: u64) -> B256 {
+        if i == 0 {
+            return self.start;
+        }
+        if i >= self.n {
+            return self.output;
+        }
+        let seed: &[u8] = if i < self.lie_from {
+            b"honest"
+        } else {
+            self.seed
+        };
+        keccak256([seed, &i.to_be_bytes()].concat())
+    }
+}
+
+/// A halted 245-byte VM state (exited 0 after `steps`) whose output field is `output`.
+fn transition_state(output: B256, steps: u64) -> Vec<u8> {
+    let mut s = vec![0u8; off::SIZE];
+    s[off::MEM_ROOT] = 0x42;
+    s[off::OUTPUT..off::OUTPUT + 32].copy_from_slice(output.as_slice());
+    s[off::STEP..off::STEP + 8].copy_from_slice(&steps.to_be_bytes());
+    s[off::STATUS] = 1;
+    s
+}
+
+fn hash_of(state: &[u8]) -> B256 {
+    let enc: [u8; off::SIZE] = state.try_into().expect("state size");
+    B256::from(state_hash(&enc))
+}
+
+async fn now<P: Provider>(provider: &P) -> u64 {
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .expect("latest block");
+    block.header.timestamp
+}
+
+async fn send<P: Provider, D: alloy::contract::CallDecoder>(
+    call: alloy::contract::CallBuilder<P, D>,
+) {
+    let r = call.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(r.status());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn phase_one_and_transition_claims_create_the_right_vm_game() {
+    let anvil = Anvil::at(anvil_path())
+        .port(0u16)
+        .try_spawn()
+        .expect("anvil starts (run .ci/contracts-install.sh)");
+    let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+    let a = anvil.addresses();
+    let (deployer, operator, challenger, user, bystander) = (a[0], a[1], a[2], a[3], a[4]);
+
+    let mut config = DevnetConfig::default();
+    config.two_phase = true;
+    config.sampling_params = greedy_params(64);
+    let d = devnet::deploy(&provider, deployer, &config)
+        .await
+        .expect("deploy");
+    let oracle = AIOracle::new(d.oracle, provider.clone());
+    send(
+        oracle
+            .bond()
+            .value(U256::from(10u128 * 10u128.pow(18)))
+            .from(operator),
+    )
+    .await;
+
+    // request, submit the honest output, challenge with a lie
+    let gas_limit = 200_000u64;
+    let fee = oracle
+        .estimateFee(d.model_id, U256::from(gas_limit))
+        .call()
+        .await
+        .unwrap();
+    let req = oracle
+        .requestCallback(
+            d.model_id,
+            Bytes::from(INPUT.to_vec()),
+            Address::ZERO,
+            gas_limit,
+            Bytes::new(),
+        )
+        .value(fee)
+        .from(user);
+    let id = req.call().await.unwrap();
+    send(req).await;
+    send(
+        oracle
+            .submit(
+                id,
+                Bytes::from(GOOD.to_vec()),
+                keccak256(b"submitter claim"),
+            )
+            .from(operator),
+    )
+    .await;
+    let bond = oracle.challengeBond().call().await.unwrap();
+    let ch = oracle
+        .challenge(
+            id,
+            keccak256(INPUT),
+            Address::ZERO,
+            keccak256([]),
+            Bytes::from(BAD.to_vec()),
+            keccak256(b"challenger claim"),
+        )
+        .value(U256::from(bond))
+        .from(challenger);
+    let did = ch.call().await.unwrap();
+    send(ch).await;
+    let game_address = oracle.getDispute(did).call().await.unwrap().game;
+    assert_eq!(
+        game_kind(&provider, game_address).await.unwrap(),
+        GameKind::Positions
+    );
+    let game = PositionGameClient::new(game_address, provider.clone());
+
+    // the chain's view of the request
+    let n = game.length().await.unwrap();
+    assert_eq!(n, 66, "N = T + 2");
+    let start = keccak256(
+        [
+            config.model.modelRoot.as_slice(),
+            keccak256(INPUT).as_slice(),
+            &config.sampling_params,
+        ]
+        .concat(),
+    );
+    assert_eq!(game.start_hash().await.unwrap(), start);
+    assert_eq!(
+        game.sampling_params().await.unwrap(),
+        config.sampling_params
+    );
+    assert_eq!(game.side_of(operator).await.unwrap(), Some(Side::Defender));
+    assert_eq!(
+        game.side_of(challenger).await.unwrap(),
+        Some(Side::Challenger)
+    );
+    let honest = Chain {
+        start,
+        n,
+        output: keccak256(GOOD),
+        seed: b"honest",
+        lie_from: n + 1,
+    };
+    let liar = Chain {
+        start,
+        n,
+        output: keccak256(BAD),
+        seed: b"lie",
+        lie_from: LIE_FROM,
+    };
+
+    // phase 1 and the claims, each side playing `decide` from its own chain
+    let (mut moves, mut claims) = (0u32, 0u32);
+    let mut claimed = Vec::new();
+    while game.transition_game().await.unwrap().is_none() {
+        let s = game.state().await.unwrap();
+        assert_eq!(s.status, Status::InProgress);
+        assert!(s.defender_revealed && s.challenger_revealed);
+        let side = s.to_move;
+        let (chain, from) = match side {
+            Side::Defender => (&honest, operator),
+            Side::Challenger => (&liar, challenger),
+        };
+        let t = now(&provider).await;
+        assert_eq!(
+            decide(&s, side.other(), t, |_| Ok::<_, std::convert::Infallible>(
+                B256::ZERO
+            ))
+            .unwrap(),
+            Action::Wait
+        );
+        match decide(&s, side, t, |i| {
+            Ok::<_, std::convert::Infallible>(chain.at(i))
+        })
+        .unwrap()
+        {
+            Action::Move {
+                agree, mid_hash, ..
+            } => {
+                game.make_move(from, agree, mid_hash).await.unwrap();
+                moves += 1;
+            }
+            Action::Step { pre } => {
+                assert_eq!((pre, s.hi), (LIE_FROM - 1, LIE_FROM), "the first lie");
+                let state = transition_state(chain.at(pre + 1), 1000 + u64::from(claims));
+                game.claim_transition(from, state.clone()).await.unwrap();
+                claimed.push((side, state));
+                claims += 1;
+            }
+            other => panic!("unexpected action {other:?}"),
+        }
+    }
+    assert!(moves <= 8, "ceil(log2 66) + 1 = 8 moves, made {moves}");
+    assert_eq!(claims, 2);
+    let s = game.state().await.unwrap();
+    assert_eq!((s.lo, s.hi), (LIE_FROM - 1, LIE_FROM));
+    assert_eq!(s.lo_hash, honest.at(LIE_FROM - 1));
+    println!(
+        "phase 1 (N = {n}): {moves} moves, then 2 transition claims; hi owned by the {:?}",
+        s.hi_owner
+    );
+
+    // the phase-2 game
+    let child_address = game.transition_game().await.unwrap().expect("child");
+    assert_eq!(
+        game_kind(&provider, child_address).await.unwrap(),
+        GameKind::Vm
+    );
+    let owner = s.hi_owner;
+    let state_of = |side: Side| {
+        claimed
+            .iter()
+            .find(|(s, _)| *s == side)
+            .map(|(_, st)| st.clone())
+            .unwrap()
+    };
+    let (owner_state, other_state) = (state_of(owner), state_of(owner.other()));
+    let (hi_owner_claim, other_claim) = game.transition_claims().await.unwrap();
+    assert_eq!(hi_owner_claim, hash_of(&owner_state));
+    assert_eq!(other_claim, hash_of(&other_state));
+    let child = GameClient::new(child_address, provider.clone());
+    let p = child.params().await.unwrap();
+    let addr = |side: Side| match side {
+        Side::Defender => operator,
+        Side::Challenger => challenger,
+    };
+    assert_eq!(p.requestId, id);
+    assert_eq!(p.submitter, addr(owner));
+    assert_eq!(p.submitterClaim, hi_owner_claim);
+    assert_eq!(p.submitterOutputHash, s.hi_hash);
+    assert_eq!(p.challenger, addr(owner.other()));
+    assert_eq!(p.challengerClaim, other_claim);
+    let chain_of = |side: Side| match side {
+        Side::Defender => &honest,
+        Side::Challenger => &liar,
+    };
+    assert_eq!(p.challengerOutputHash, chain_of(owner.other()).at(LIE_FROM));
+    let cs = child.state().await.unwrap();
+    assert!(cs.defender_revealed && cs.challenger_revealed);
+    assert_eq!(cs.lo_hash, config.model.programHash);
+    assert_eq!(cs.hi_hash, hi_owner_claim);
+
+    // its local data: model root, input hash, params ‖ mode 2 (a position), s_29
+    let preimages = PreimageOracle::new(d.preimage_oracle, &provider);
+    let local = |ident: u64| {
+        let preimages = &preimages;
+        async move {
+            let key = preimages.localKey(ident).call().await.unwrap();
+            let key = preimages
+                .localize(key, child_address, B256::ZERO)
+                .call()
+                .await
+                .unwrap();
+            let r = preimages.localData(key).call().await.unwrap();
+            assert!(r.set, "local {ident} set");
+            r.digest
+        }
+    };
+    assert_eq!(local(1).await, keccak256(config.model.modelRoot));
+    assert_eq!(local(2).await, keccak256(keccak256(INPUT)));
+    assert_eq!(
+        local(3).await,
+        keccak256([config.sampling_params.as_slice(), &[2u8]].concat())
+    );
+    assert_eq!(local(4).await, keccak256(honest.at(LIE_FROM - 1)));
+
+    // phase 2 decided by a timeout (the phase-2 challenger never moves): the owner of hiHash wins,
+    // and the parent reports it in its own roles
+    let wait = u64::from(cs.challenger_clock) + 1;
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (wait,))
+        .await
+        .unwrap();
+    provider
+        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+        .await
+        .unwrap();
+    // (from an account of its own: the default fillers may take a nonce for a call that fails)
+    assert!(
+        game.claim_timeout(bystander).await.is_err(),
+        "timeouts are claimed on the child"
+    );
+    child.claim_timeout(user).await.unwrap();
+    let expected = match owner {
+        Side::Defender => Status::DefenderWins,
+        Side::Challenger => Status::ChallengerWins,
+    };
+    assert_eq!(game.state().await.unwrap().status, expected);
+    send(oracle.resolveDispute(did).from(user)).await;
+}
