@@ -92,9 +92,11 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
     let a = anvil.addresses();
     let (deployer, operator, challenger, user, bystander) = (a[0], a[1], a[2], a[3], a[4]);
 
-    let mut config = DevnetConfig::default();
-    config.two_phase = true;
-    config.sampling_params = greedy_params(64);
+    let config = DevnetConfig {
+        two_phase: true,
+        sampling_params: greedy_params(64),
+        ..Default::default()
+    };
     let d = devnet::deploy(&provider, deployer, &config)
         .await
         .expect("deploy");
