@@ -95,3 +95,11 @@ pub fn tiny_unet2d_model_file() -> Vec<u8> {
     let (unet, ddim) = load_folder(&fixtures().join("models/tiny-unet2d")).expect("loads");
     export_unet2d(&unet, &ddim, DEFAULT_GROUP).expect("tiny-unet2d exports")
 }
+
+/// The bundled tiny-sd diffusers pipeline as an integer image model file (Q8).
+pub fn tiny_sd_model_file() -> Vec<u8> {
+    use oracle_quant::image::ddpm::DEFAULT_GROUP;
+    use oracle_quant::image::sd::{export_sd, load_folder};
+    let pipeline = load_folder(&fixtures().join("models/tiny-sd")).expect("tiny-sd loads");
+    export_sd(&pipeline, DEFAULT_GROUP).expect("tiny-sd exports")
+}

@@ -1,6 +1,7 @@
 //! The guest runs the small image models in the VM and writes exactly the PNG bytes
 //! of the native pipeline: ddpm-mnist (converted from the bundled checkpoint) and
-//! tiny-unet2d (the diffusers folder), two seeds each with a reduced step count
+//! tiny-unet2d (the diffusers folder), two seeds each with a reduced step count, and
+//! tiny-sd (text to image, one prompt, one DDIM step)
 //! (seed 0 one step, seed 42 two steps: the difference of their VM steps is the
 //! cost of one UNet evaluation; the full 1000-step DDPM loop is the same code with
 //! a larger count, see `hosts/fpvm/README.md` for its estimated VM cost).
@@ -165,6 +166,43 @@ fn ddpm_mnist_png_in_the_vm_equals_native() {
 #[test]
 fn tiny_unet2d_png_in_the_vm_equals_native() {
     check("tiny-unet2d", &unet_file(), native_unet);
+}
+
+/// tiny-sd (CLIP text encoder, UNet2DConditionModel with cross-attention, guidance
+/// 7.5, VAE decoder) for one prompt and one DDIM step: the VM writes the PNG of
+/// the native request path and commits its posted output.
+#[test]
+fn tiny_sd_png_in_the_vm_equals_native() {
+    let bytes = oracle_tests::tiny_sd_model_file();
+    let prompt = b"a red cat";
+    let want = run_image_request(
+        &bytes,
+        Exec::default(),
+        &ImageRequest {
+            prompt,
+            steps: 1,
+            seed: 7,
+            guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
+        },
+    )
+    .unwrap();
+    let mut r = request(1, 7);
+    r.prompt = prompt;
+    let got = run_in_vm(&bytes, &r);
+    assert_eq!(
+        (got.status, got.exit_code),
+        (1, 0),
+        "tiny-sd exited badly: {}",
+        String::from_utf8_lossy(&got.stdout)
+    );
+    assert!(got.stdout == want, "tiny-sd: VM PNG bytes differ");
+    assert_eq!(got.output, keccak(&posted_output(&want)));
+    eprintln!(
+        "tiny-sd \"a red cat\" seed 7, 1 step: {} VM steps, {} KiB resident, png {} bytes",
+        got.steps,
+        got.pages * 4,
+        want.len()
+    );
 }
 
 /// A prompt for an unconditional image model, or steps outside the schedule:
