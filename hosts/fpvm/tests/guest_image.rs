@@ -1,10 +1,10 @@
 //! The guest runs the small image models in the VM and writes exactly the PNG bytes
 //! of the native pipeline: ddpm-mnist (converted from the bundled checkpoint) and
-//! tiny-unet2d (the diffusers folder), two seeds each with a reduced step count, and
-//! tiny-sd (text to image, one prompt, one DDIM step)
+//! tiny-unet2d (the diffusers folder), two seeds each with a reduced step count
 //! (seed 0 one step, seed 42 two steps: the difference of their VM steps is the
 //! cost of one UNet evaluation; the full 1000-step DDPM loop is the same code with
-//! a larger count, see `hosts/fpvm/README.md` for its estimated VM cost).
+//! a larger count, see `hosts/fpvm/README.md` for its estimated VM cost), and
+//! tiny-sd (text to image: one prompt, one guided DDIM step, the VAE decoder).
 //!
 //! The native bytes are rebuilt here from the model APIs the way `oracle run`
 //! builds them (sample, pixels, PNG), independently of
