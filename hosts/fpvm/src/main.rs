@@ -90,8 +90,9 @@ struct Program {
     #[arg(long, conflicts_with = "prompt")]
     input: Option<String>,
     /// Model file (from `oracle-quant convert`) for the guest: its root and every
-    /// tree preimage are served to the VM. An image model (ddpm-mnist, UNet2D) runs
-    /// the seeded image request of `--seed` and `--steps` (no prompt).
+    /// tree preimage are served to the VM. An image model runs the seeded image
+    /// request of `--seed` and `--steps`: unconditional (ddpm-mnist, UNet2D, no
+    /// prompt) or text to image (tiny-sd, `--prompt`, guidance 7.5).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Prompt for the guest.
