@@ -24,5 +24,8 @@ contract DeployDevnetGameTest is Test {
             f.samplingParams(f.modelKey(m.modelRoot, m.programHash)),
             hex"0000004000000000000100000000000000000000"
         );
+        assertFalse(f.twoPhase(f.modelKey(m.modelRoot, m.programHash)), "TWO_PHASE defaults to one-phase");
+        assertEq(address(f.POSITION_IMPLEMENTATION().FACTORY()), address(f));
+        assertEq(f.POSITION_IMPLEMENTATION().MAX_DEPTH(), 30);
     }
 }
