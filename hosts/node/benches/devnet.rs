@@ -1,7 +1,10 @@
 //! Oracle latency and throughput on a devnet: a real anvil, the real contracts,
 //! stories260K W8 with 64 positions per request, and the real `oracle operator`
-//! process (claims from the guest in the VM). Not a criterion bench: one request
-//! takes seconds, so this measures a handful and prints a table.
+//! process, once with the model's disputes as one-phase games (the claim is the
+//! guest's final state in the VM, so the operator runs the whole request in the
+//! VM before submitting) and once as two-phase games (the claim is the output
+//! commitment). Not a criterion bench: one request takes seconds, so this
+//! measures a handful and prints a table.
 //!
 //! `cargo bench -p oracle-node --bench devnet` (ORACLE_BENCH_REQUESTS sets the
 //! throughput batch, default 12).
@@ -65,7 +68,24 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
-    let chain = Chain::new(1).await;
+    let chain = |two_phase| Chain::on_with(common::start_anvil(0, &[]), 1, two_phase, STEPS);
+    measure(
+        chain(false).await,
+        batch,
+        "one-phase games: claims from the guest in the VM",
+    )
+    .await;
+    measure(
+        chain(true).await,
+        batch,
+        "two-phase games: claims are output commitments, no VM run",
+    )
+    .await;
+}
+
+/// Latency and throughput of one operator on `chain`.
+async fn measure(chain: Chain, batch: u64, label: &str) {
+    println!("== {label}");
     let metrics = format!("127.0.0.1:{}", common::free_port());
     let mut op = Proc(
         chain
@@ -115,7 +135,7 @@ async fn main() {
     let blocks = blocks as f64 / n;
     println!("latency over {rounds} requests, {STEPS} positions, 1 s window:");
     println!("  request -> callback   {total:.2} s, {blocks:.1} blocks after the request's");
-    println!("  inference (+VM claim) {infer:.2} s");
+    println!("  inference (+VM claim if any) {infer:.2} s");
     println!(
         "  oracle overhead       {:.2} s excluding the 1 s window ({:.2} s including it)",
         total - infer - 1.0,

@@ -89,16 +89,17 @@ impl Chain {
 
     /// A fresh anvil whose model's disputes are two-phase games.
     pub async fn two_phase(window: u32) -> Chain {
-        Self::on_with(start_anvil(0, &[]), window, true).await
+        Self::on_with(start_anvil(0, &[]), window, true, STEPS).await
     }
 
     /// Deploy on `anvil`.
     pub async fn on(anvil: AnvilInstance, window: u32) -> Chain {
-        Self::on_with(anvil, window, false).await
+        Self::on_with(anvil, window, false, STEPS).await
     }
 
-    /// Deploy on `anvil`; `two_phase` picks the model's game.
-    pub async fn on_with(anvil: AnvilInstance, window: u32, two_phase: bool) -> Chain {
+    /// Deploy on `anvil`; `two_phase` picks the model's game, `steps` the positions
+    /// its games check (the nodes must run `--steps` as many).
+    pub async fn on_with(anvil: AnvilInstance, window: u32, two_phase: bool, steps: &str) -> Chain {
         let (model, guest) = assets();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("models")).unwrap();
@@ -118,7 +119,7 @@ impl Chain {
         config.model.modelRoot = oracle_core::merkle::model_root(model).into();
         config.model.programHash = program_hash(guest);
         config.model.challengeWindow = window;
-        config.sampling_params = oracle_contracts::devnet::greedy_params(STEPS.parse().unwrap());
+        config.sampling_params = oracle_contracts::devnet::greedy_params(steps.parse().unwrap());
         config.game_clock = GAME_CLOCK;
         config.two_phase = two_phase;
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
