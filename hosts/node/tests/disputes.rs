@@ -165,37 +165,67 @@ async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
 /// one token on (its chain of position states is true up to that position and
 /// consistent after it) is challenged; phase 1 finds the position of the lie, and
 /// the VM game of that one token's forward pass, from the agreed state before it,
-/// settles the dispute at one step executed on chain. The operator loses its bond
-/// and the Prompt contract receives the true text.
+/// settles the dispute at one step executed on chain, with the validator killed
+/// and restarted in the middle of that game. The operator loses its bond and the
+/// Prompt contract receives the true text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alone() {
     let chain = Chain::two_phase(20).await;
     let bond_before = operator_bond(&chain, 1).await;
+    // the liar answers slowly (a poll every 1.5 s), so the validator can be killed
+    // in the middle of the phase-2 game
     let mut liar = Proc(
         chain
-            .node("operator", 1, "liar.redb", &["--corrupt-output-for-tests"])
+            .node(
+                "operator",
+                1,
+                "liar.redb",
+                &["--corrupt-output-for-tests", "--poll-ms", "1500"],
+            )
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let log = chain.path("validator.log");
-    let mut validator = Proc(
-        chain
-            .node("validator", 3, "val.redb", &[])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let restarted_log = chain.path("validator-restarted.log");
+    let spawn_validator = |log: &std::path::Path| {
+        Proc(
+            chain
+                .node("validator", 3, "val.redb", &[])
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut validator = spawn_validator(&log);
     let prompt = "Once upon a time";
     let started = std::time::Instant::now();
     let id = chain.ask(prompt).await;
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    wait_for("the validator's claim of the transition", FINAL, || {
+        read(&log).contains("phase 1 settled")
+    })
+    .await;
+    // a real kill mid-game: the restarted validator finds the game in its database
+    // and the phase-2 game on chain, records its trace of the transition again and
+    // plays on
+    unsafe {
+        libc::kill(validator.0.id() as i32, libc::SIGKILL);
+    }
+    let _ = validator.0.wait();
+    validator = spawn_validator(&restarted_log);
     wait_for("the dispute's resolution", FINAL, || {
-        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("WON in"))
+        read(&restarted_log).contains("WON in")
     })
     .await;
     let resolved = started.elapsed();
     chain.wait_final(id, FINAL).await;
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let restarted = read(&restarted_log);
+    assert!(
+        restarted.contains("recorded our trace of transition"),
+        "the restarted validator rebuilt its phase-2 trace: {restarted}"
+    );
+    let text = read(&log) + &restarted;
     assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
     assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
 

@@ -199,14 +199,12 @@ impl Chain {
         let mut c = Command::new(env!("CARGO_BIN_EXE_oracle"));
         c.arg(role)
             .args(["--rpc", &self.rpc, "--oracle", &self.oracle.to_string()])
-            .args([
-                "--key",
-                "env:TEST_NODE_KEY",
-                "--steps",
-                steps,
-                "--poll-ms",
-                "100",
-            ])
+            .args(["--key", "env:TEST_NODE_KEY", "--steps", steps])
+            .args(if extra.contains(&"--poll-ms") {
+                &[][..]
+            } else {
+                &["--poll-ms", "100"][..]
+            })
             .arg("--models")
             .arg(self.path("models"))
             .arg("--guest")
