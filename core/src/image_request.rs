@@ -105,6 +105,22 @@ pub struct ImageRequest<'p> {
     pub seed: u64,
 }
 
+impl<'p> ImageRequest<'p> {
+    /// The image request that the 20 request parameter bytes
+    /// ([`crate::generate::Request::encode_params`]) describe for an image model:
+    /// `steps`, `seed`, and the guidance in Q16 in the temperature field (read by
+    /// text-to-image models only; top-p is unused). The guest and the node read
+    /// the chain's parameters through this one mapping.
+    pub fn from_request(request: &crate::generate::Request<'p>) -> ImageRequest<'p> {
+        ImageRequest {
+            prompt: request.prompt,
+            guidance_q16: request.sampling.temperature_q16,
+            steps: request.steps,
+            seed: request.sampling.seed,
+        }
+    }
+}
+
 /// Run `request` on the image model file `bytes` and return the PNG bytes.
 ///
 /// `exec` only changes speed: every kernel choice gives the same bytes.

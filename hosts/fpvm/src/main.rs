@@ -92,7 +92,7 @@ struct Program {
     /// Model file (from `oracle-quant convert`) for the guest: its root and every
     /// tree preimage are served to the VM. An image model runs the seeded image
     /// request of `--seed` and `--steps`: unconditional (ddpm-mnist, UNet2D, no
-    /// prompt) or text to image (tiny-sd, `--prompt`, guidance 7.5).
+    /// prompt) or text to image (tiny-sd, `--prompt`, `--guidance`).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Prompt for the guest.
@@ -110,6 +110,10 @@ struct Program {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// For a text-to-image model: classifier-free guidance as a decimal (it travels
+    /// in the parameters' temperature field; `--temperature` is then unused).
+    #[arg(long, default_value = "7.5")]
+    guidance: String,
     /// Two-phase game, phase 2: run only the init transition (request -> P_0).
     #[arg(long, requires = "model", conflicts_with_all = ["position", "output_step"])]
     init: bool,
@@ -156,7 +160,18 @@ impl Program {
                 prompt: &prompt,
                 steps: self.gen_steps,
                 sampling: oracle_core::SamplingParams {
-                    temperature_q16: parse("temperature", &self.temperature)?,
+                    temperature_q16: if image {
+                        oracle_core::diffusion::sd::parse_guidance_q16(&self.guidance).ok_or_else(
+                            || {
+                                anyhow::anyhow!(
+                                    "--guidance {:?} is not a decimal in 0..=256",
+                                    self.guidance
+                                )
+                            },
+                        )?
+                    } else {
+                        parse("temperature", &self.temperature)?
+                    },
                     top_p_q16: parse("top-p", &self.top_p)?,
                     seed: self.seed,
                 },

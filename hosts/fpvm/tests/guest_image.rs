@@ -4,7 +4,8 @@
 //! (seed 0 one step, seed 42 two steps: the difference of their VM steps is the
 //! cost of one UNet evaluation; the full 1000-step DDPM loop is the same code with
 //! a larger count, see `hosts/fpvm/README.md` for its estimated VM cost), and
-//! tiny-sd (text to image: one prompt, one guided DDIM step, the VAE decoder).
+//! tiny-sd (text to image: one prompt, one DDIM step guided by the guidance of the
+//! request parameters, the VAE decoder).
 //!
 //! The native bytes are rebuilt here from the model APIs the way `oracle run`
 //! builds them (sample, pixels, PNG), independently of
@@ -175,19 +176,31 @@ fn tiny_unet2d_png_in_the_vm_equals_native() {
 fn tiny_sd_png_in_the_vm_equals_native() {
     let bytes = oracle_tests::tiny_sd_model_file();
     let prompt = b"a red cat";
-    let want = run_image_request(
-        &bytes,
-        Exec::default(),
-        &ImageRequest {
-            prompt,
-            steps: 1,
-            seed: 7,
-            guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
-        },
-    )
-    .unwrap();
+    // guidance 3 (not the usual 7.5): the guest must read it from the parameters
+    let guidance_q16 = 3 << 16;
+    let native = |guidance_q16| {
+        run_image_request(
+            &bytes,
+            Exec::default(),
+            &ImageRequest {
+                prompt,
+                steps: 1,
+                seed: 7,
+                guidance_q16,
+            },
+        )
+        .unwrap()
+    };
+    let want = native(guidance_q16);
+    assert_ne!(
+        want,
+        native(oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16),
+        "guidance changes the image"
+    );
     let mut r = request(1, 7);
     r.prompt = prompt;
+    // the guidance travels in the temperature field of the parameters
+    r.sampling.temperature_q16 = guidance_q16;
     let got = run_in_vm(&bytes, &r);
     assert_eq!(
         (got.status, got.exit_code),
@@ -198,7 +211,7 @@ fn tiny_sd_png_in_the_vm_equals_native() {
     assert!(got.stdout == want, "tiny-sd: VM PNG bytes differ");
     assert_eq!(got.output, keccak(&posted_output(&want)));
     eprintln!(
-        "tiny-sd \"a red cat\" seed 7, 1 step: {} VM steps, {} KiB resident, png {} bytes",
+        "tiny-sd \"a red cat\" seed 7, guidance 3, 1 step: {} VM steps, {} KiB resident, png {} bytes",
         got.steps,
         got.pages * 4,
         want.len()

@@ -217,16 +217,11 @@ fn output(model_root: &Hash) -> ! {
 /// An image model (`ORCLIMG` magic): run the seeded image request exactly as
 /// `oracle run` does ([`run_image_request`]), write the PNG to fd 1 and commit
 /// keccak256 of the output posted on chain ([`posted_output`]: the PNG, or for a
-/// PNG over the inline limit its hash). The request's `steps` and `seed` are the 20-byte parameters'
-/// fields; temperature and top-p are ignored; the input must be empty.
+/// PNG over the inline limit its hash). The request's `steps`, `seed` and (for
+/// text-to-image models, in the temperature field) guidance are the 20-byte
+/// parameters' fields ([`ImageRequest::from_request`]).
 fn image(bytes: &[u8], request: &Request<'_>) -> ! {
-    let image = ImageRequest {
-        prompt: request.prompt,
-        steps: request.steps,
-        seed: request.sampling.seed,
-        // The 20-byte parameters carry no guidance yet: text-to-image models get 7.5.
-        guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
-    };
+    let image = ImageRequest::from_request(request);
     let png = match run_image_request(bytes, Exec::SCALAR, &image) {
         Ok(png) => png,
         Err(ImageRequestError::Model(_)) => fail(EXIT_BAD_MODEL, "the image model does not load"),

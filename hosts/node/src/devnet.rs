@@ -52,6 +52,10 @@ pub struct DevnetArgs {
     /// For an image model file: the seed of every request's noise.
     #[arg(long, default_value_t = ImageParams::DEFAULT.seed)]
     pub image_seed: u64,
+    /// For a text-to-image model file: classifier-free guidance of every request
+    /// (a decimal, read exactly into Q16; at most 1 runs the conditional pass alone).
+    #[arg(long, default_value = "7.5")]
+    pub image_guidance: String,
     /// Seconds each side of a dispute game has for all its moves (chess clock).
     #[arg(long, default_value_t = 120)]
     pub game_clock: u32,
@@ -149,6 +153,13 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         ImageParams {
             steps: args.image_steps,
             seed: args.image_seed,
+            guidance_q16: oracle_core::diffusion::sd::parse_guidance_q16(&args.image_guidance)
+                .with_context(|| {
+                    format!(
+                        "--image-guidance {}: not a decimal guidance in 0..=256",
+                        args.image_guidance
+                    )
+                })?,
         }
         .encode()
     } else {

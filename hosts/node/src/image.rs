@@ -8,12 +8,13 @@
 //! for it on the dispute game factory (write-once per model; the game derives the
 //! guest's local data from them, so a claim made with other parameters would lose
 //! every dispute): their `steps` (DDPM: the last `steps` of 1000; DDIM: inference
-//! steps) and `seed`; temperature and top-p are unused. Without a factory (or
-//! before the parameters are set) it uses [`ImageParams::DEFAULT`]. The request's
-//! input is the prompt: a text-to-image model (tiny-sd) runs it with the default
-//! guidance 7.5 (the parameter bytes carry none yet); the unconditional models take
-//! none, so a non-empty input is a rejected request (the operator records it as
-//! failed, as a too-long prompt).
+//! steps), `seed` and, for a text-to-image model, the classifier-free guidance in
+//! Q16 in the temperature field ([`ImageRequest::from_request`], the guest's
+//! mapping); top-p is unused. Without a factory (or before the parameters are set)
+//! it uses [`ImageParams::DEFAULT`]. The request's input is the prompt: a
+//! text-to-image model (tiny-sd) runs it; the unconditional models take none, so
+//! a non-empty input is a rejected request (the operator records it as failed, as
+//! a too-long prompt).
 //!
 //! **Output** ([`posted_output`]): the PNG when it is at most
 //! [`oracle_core::image_request::OUTPUT_INLINE_LIMIT`] bytes, otherwise its
@@ -49,12 +50,18 @@ pub struct ImageParams {
     pub steps: u32,
     /// Seed of every noise draw.
     pub seed: u64,
+    /// Classifier-free guidance in Q16 (text-to-image models).
+    pub guidance_q16: u32,
 }
 
 impl ImageParams {
     /// Used when no parameters are registered: 2 steps (about 2·10^9 VM steps for
-    /// the claim of ddpm-mnist or tiny-unet2d), seed 0.
-    pub const DEFAULT: ImageParams = ImageParams { steps: 2, seed: 0 };
+    /// the claim of ddpm-mnist or tiny-unet2d), seed 0, guidance 7.5.
+    pub const DEFAULT: ImageParams = ImageParams {
+        steps: 2,
+        seed: 0,
+        guidance_q16: DEFAULT_GUIDANCE_Q16,
+    };
 
     /// The request the guest runs for `prompt` (its 20 local parameter bytes are
     /// [`ImageParams::encode`]'s).
@@ -64,6 +71,7 @@ impl ImageParams {
             steps: self.steps,
             sampling: SamplingParams {
                 seed: self.seed,
+                temperature_q16: self.guidance_q16,
                 ..SamplingParams::GREEDY
             },
         }
@@ -76,9 +84,13 @@ impl ImageParams {
 
     /// From registered parameter bytes (`None` unless 20 bytes).
     pub fn decode(bytes: &[u8]) -> Option<ImageParams> {
-        Request::decode_params(bytes, b"").map(|r| ImageParams {
-            steps: r.steps,
-            seed: r.sampling.seed,
+        Request::decode_params(bytes, b"").map(|r| {
+            let image = ImageRequest::from_request(&r);
+            ImageParams {
+                steps: image.steps,
+                seed: image.seed,
+                guidance_q16: image.guidance_q16,
+            }
         })
     }
 
@@ -107,13 +119,7 @@ pub fn serve_image(
     let png = run_image_request(
         model_bytes,
         Exec::default(),
-        &ImageRequest {
-            prompt,
-            // As the guest: the 20 parameter bytes carry no guidance yet.
-            guidance_q16: DEFAULT_GUIDANCE_Q16,
-            steps: params.steps,
-            seed: params.seed,
-        },
+        &ImageRequest::from_request(&params.request(prompt)),
     )
     .context("running the image request")?;
     let output = posted_output(&png);
@@ -182,10 +188,12 @@ mod tests {
         let p = ImageParams {
             steps: 3,
             seed: 0x0102_0304_0506_0708,
+            guidance_q16: 5 << 16,
         };
         let bytes = p.encode();
         assert_eq!(bytes.len(), 20);
         assert_eq!(&bytes[..4], &3u32.to_be_bytes());
+        assert_eq!(&bytes[4..8], &(5u32 << 16).to_be_bytes());
         assert_eq!(&bytes[12..], &p.seed.to_be_bytes());
         assert_eq!(ImageParams::decode(&bytes), Some(p));
         assert_eq!(ImageParams::decode(&bytes[1..]), None);
