@@ -22,11 +22,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::primitives::U256;
 use alloy::sol_types::{sol_data, SolType};
-use common::{free_port, program_hash, start_anvil, wait_for, Chain, Proc, GAME_CLOCK};
-use oracle_contracts::devnet::{deploy, DevnetConfig};
+use common::{free_port, start_anvil, wait_for, Chain, Proc};
+use oracle_contracts::devnet::DevnetConfig;
 use oracle_contracts::game::{GameClient, Status};
 use oracle_contracts::{AIOracle, Prompt};
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
@@ -108,52 +107,10 @@ fn png(model: &[u8], steps: u32, seed: u64) -> Vec<u8> {
 /// `models/<name>`) with the image parameters `(steps, seed)` on the game
 /// factory, and operators 1 and 4 bonded.
 async fn image_chain(name: &str, model: &[u8], steps: u32, seed: u64, window: u32) -> Chain {
-    let anvil = start_anvil(0, &[]);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("models")).unwrap();
-    std::fs::write(dir.path().join("models").join(name), model).unwrap();
-    std::fs::write(dir.path().join("guest.elf"), guest()).unwrap();
-    let rpc = anvil.endpoint_url().to_string();
-    let provider = ProviderBuilder::new()
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let accounts: Vec<(Address, String)> = anvil
-        .addresses()
-        .iter()
-        .zip(anvil.keys())
-        .map(|(a, k)| (*a, hex::encode(k.to_bytes())))
-        .collect();
     let mut config = DevnetConfig::default();
-    config.model.modelRoot = oracle_core::merkle::model_root(model).into();
-    config.model.programHash = program_hash(guest());
     config.model.challengeWindow = window;
     config.sampling_params = image_params(steps, seed);
-    config.game_clock = GAME_CLOCK;
-    let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
-    let oracle = AIOracle::new(d.oracle, &provider);
-    for i in [1usize, 4] {
-        let r = oracle
-            .bond()
-            .value(config.submission_bond * U256::from(50))
-            .from(accounts[i].0)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(r.status());
-    }
-    Chain {
-        anvil: Some(anvil),
-        rpc,
-        provider,
-        oracle: d.oracle,
-        prompt: d.prompt,
-        model_id: d.model_id,
-        accounts,
-        dir,
-    }
+    Chain::deploy(start_anvil(0, &[]), name, model, guest(), config).await
 }
 
 /// The bytes the Prompt contract holds for `prompt` (raw: a PNG is not UTF-8).

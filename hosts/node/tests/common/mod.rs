@@ -101,9 +101,26 @@ impl Chain {
     /// its games check (the nodes must run `--steps` as many).
     pub async fn on_with(anvil: AnvilInstance, window: u32, two_phase: bool, steps: &str) -> Chain {
         let (model, guest) = assets();
+        let mut config = DevnetConfig::default();
+        config.model.challengeWindow = window;
+        config.sampling_params = oracle_contracts::devnet::greedy_params(steps.parse().unwrap());
+        config.two_phase = two_phase;
+        Self::deploy(anvil, "stories260K-q8.bin", model, guest, config).await
+    }
+
+    /// Deploy on `anvil` with `config` (its clock set to [`GAME_CLOCK`]) and `model`
+    /// (written as `models/<name>`) registered under its root and `guest`'s program
+    /// hash; operators 1 and 4 bonded.
+    pub async fn deploy(
+        anvil: AnvilInstance,
+        name: &str,
+        model: &[u8],
+        guest: &[u8],
+        mut config: DevnetConfig,
+    ) -> Chain {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("models")).unwrap();
-        std::fs::write(dir.path().join("models/stories260K-q8.bin"), model).unwrap();
+        std::fs::write(dir.path().join("models").join(name), model).unwrap();
         std::fs::write(dir.path().join("guest.elf"), guest).unwrap();
         let rpc = anvil.endpoint_url().to_string();
         let provider = ProviderBuilder::new()
@@ -115,13 +132,9 @@ impl Chain {
             .zip(anvil.keys())
             .map(|(a, k)| (*a, hex::encode(k.to_bytes())))
             .collect();
-        let mut config = DevnetConfig::default();
         config.model.modelRoot = oracle_core::merkle::model_root(model).into();
         config.model.programHash = program_hash(guest);
-        config.model.challengeWindow = window;
-        config.sampling_params = oracle_contracts::devnet::greedy_params(steps.parse().unwrap());
         config.game_clock = GAME_CLOCK;
-        config.two_phase = two_phase;
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
         let oracle = AIOracle::new(d.oracle, &provider);
         for i in [1usize, 4] {
