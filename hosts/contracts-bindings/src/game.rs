@@ -50,6 +50,17 @@ pub enum Side {
 }
 
 impl Side {
+    /// The side `who` plays in a game between `submitter` and `challenger`, if any.
+    pub fn of(who: Address, submitter: Address, challenger: Address) -> Option<Side> {
+        if who == submitter {
+            Some(Side::Defender)
+        } else if who == challenger {
+            Some(Side::Challenger)
+        } else {
+            None
+        }
+    }
+
     /// The other side.
     pub fn other(self) -> Side {
         match self {
@@ -310,13 +321,7 @@ impl<P: Provider> GameClient<P> {
     /// The side `who` plays, if any.
     pub async fn side_of(&self, who: Address) -> Result<Option<Side>, GameError> {
         let p = self.params().await?;
-        Ok(if who == p.submitter {
-            Some(Side::Defender)
-        } else if who == p.challenger {
-            Some(Side::Challenger)
-        } else {
-            None
-        })
+        Ok(Side::of(who, p.submitter, p.challenger))
     }
 
     /// A snapshot of the game.

@@ -74,13 +74,7 @@ impl<P: Provider> PositionGameClient<P> {
     /// The side `who` plays, if any.
     pub async fn side_of(&self, who: Address) -> Result<Option<Side>, GameError> {
         let p = self.params().await?;
-        Ok(if who == p.submitter {
-            Some(Side::Defender)
-        } else if who == p.challenger {
-            Some(Side::Challenger)
-        } else {
-            None
-        })
+        Ok(Side::of(who, p.submitter, p.challenger))
     }
 
     /// A snapshot of phase 1 (`lo`, `hi`, `mid` are indices; both sides count as revealed; the
