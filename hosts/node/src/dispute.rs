@@ -348,7 +348,14 @@ impl Disputes {
         Ok(())
     }
 
-    async fn trace(&self, record: &DisputeRecord) -> Result<Arc<Trace>> {
+    /// Our trace of `record`'s game (cached by dispute: a game has one), recorded
+    /// by `record_it` on the blocking pool the first time; `what` names it in the log.
+    async fn cached_trace(
+        &self,
+        record: &DisputeRecord,
+        what: &str,
+        record_it: impl FnOnce() -> Result<Trace> + Send + 'static,
+    ) -> Result<Arc<Trace>> {
         if let Some(t) = self
             .traces
             .lock()
@@ -357,6 +364,26 @@ impl Disputes {
         {
             return Ok(t.clone());
         }
+        let started = std::time::Instant::now();
+        let trace = tokio::task::spawn_blocking(record_it)
+            .await
+            .context("the trace task panicked")??;
+        tracing::info!(
+            "dispute {}: recorded our trace{what} ({} steps) in {:.1} s",
+            record.dispute,
+            trace.steps(),
+            started.elapsed().as_secs_f64()
+        );
+        let trace = Arc::new(trace);
+        self.traces
+            .lock()
+            .expect("trace cache")
+            .insert(record.dispute, trace.clone());
+        Ok(trace)
+    }
+
+    /// Our trace of the whole request (one-phase games).
+    async fn trace(&self, record: &DisputeRecord) -> Result<Arc<Trace>> {
         let Some(model) = self.node.models.get(&record.model) else {
             bail!("model {} is not held by this node", record.model);
         };
@@ -370,25 +397,11 @@ impl Disputes {
             record.prompt.to_vec()
         };
         let steps = self.node.steps;
-        let started = std::time::Instant::now();
-        let trace = tokio::task::spawn_blocking(move || match image {
+        self.cached_trace(record, "", move || match image {
             Some(p) => Trace::run(&guest, guest_oracle(&bytes, &p.request(&prompt))),
             None => Trace::record(&bytes, &guest, &prompt, steps),
         })
         .await
-        .context("the trace task panicked")??;
-        tracing::info!(
-            "dispute {}: recorded our trace ({} steps) in {:.1} s",
-            record.dispute,
-            trace.steps(),
-            started.elapsed().as_secs_f64()
-        );
-        let trace = Arc::new(trace);
-        self.traces
-            .lock()
-            .expect("trace cache")
-            .insert(record.dispute, trace.clone());
-        Ok(trace)
     }
 
     async fn play(&self, mut record: DisputeRecord) -> Result<()> {
@@ -440,14 +453,6 @@ impl Disputes {
     /// has one). It must end in our commitment `s_{index+1}`; a lying node (tests
     /// only) claims its own commitment at the end of the true run.
     async fn transition_trace(&self, record: &DisputeRecord, index: u64) -> Result<Arc<Trace>> {
-        if let Some(t) = self
-            .traces
-            .lock()
-            .expect("trace cache")
-            .get(&record.dispute)
-        {
-            return Ok(t.clone());
-        }
         let chain = self.commitments(record).await?;
         let Some(ours) = usize::try_from(index + 1)
             .ok()
@@ -465,8 +470,8 @@ impl Disputes {
             self.node.steps,
             self.lying,
         );
-        let started = std::time::Instant::now();
-        let trace = tokio::task::spawn_blocking(move || -> Result<Trace> {
+        let what = format!(" of transition {index}");
+        self.cached_trace(record, &what, move || {
             let oracle = positions::transition_oracle(&bytes, &prompt, steps, lying, index)?;
             let trace = Trace::run(&guest, oracle)?;
             if trace.output() == ours {
@@ -481,19 +486,6 @@ impl Disputes {
             }
         })
         .await
-        .context("the trace task panicked")??;
-        tracing::info!(
-            "dispute {}: recorded our trace of transition {index} ({} steps) in {:.1} s",
-            record.dispute,
-            trace.steps(),
-            started.elapsed().as_secs_f64()
-        );
-        let trace = Arc::new(trace);
-        self.traces
-            .lock()
-            .expect("trace cache")
-            .insert(record.dispute, trace.clone());
-        Ok(trace)
     }
 
     /// Play a two-phase game: phase 1 over decode positions from our native
