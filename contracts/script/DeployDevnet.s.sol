@@ -18,8 +18,9 @@ import {RISCV} from "../src/vm/RISCV.sol";
 ///         "$FORGE" script script/DeployDevnet.s.sol --rpc-url http://127.0.0.1:8545 --broadcast \
 ///             --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 ///         Optional env: MODEL_ROOT, PROGRAM_HASH (bytes32), MODEL_FEE (wei), CHALLENGE_WINDOW (s),
-///         GAME_MAX_DEPTH (traces <= 2^depth steps, default 32), GAME_CLOCK (s per side, default 120),
-///         SAMPLING_PARAMS (bytes, default greedy with 64 positions).
+///         GAME_MAX_DEPTH (whole-request traces <= 2^depth steps, default 32), GAME_TRANSITION_DEPTH
+///         (traces of one transition of a two-phase game <= 2^depth steps, default 28), GAME_CLOCK (s per
+///         side, default 120), SAMPLING_PARAMS (bytes, default greedy with 64 positions), TWO_PHASE.
 contract DeployDevnet is Script {
     /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly).
     uint256 internal constant SUBMISSION_BOND = 1 ether;
@@ -63,6 +64,7 @@ contract DeployDevnet is Script {
             IStepVerifier(address(riscv)),
             preimages,
             uint8(vm.envOr("GAME_MAX_DEPTH", uint256(32))),
+            uint8(vm.envOr("GAME_TRANSITION_DEPTH", uint256(28))),
             uint32(vm.envOr("GAME_CLOCK", uint256(120)))
         );
         // 1 gwei floor for the callback gas price.

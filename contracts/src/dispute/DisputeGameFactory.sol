@@ -23,8 +23,10 @@ import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     /// @notice The only caller of `create`.
     address public immutable AI_ORACLE;
-    /// @notice The game implementation the clones delegate to (one-phase games and phase-2 games).
+    /// @notice The implementation of the one-phase games (VM steps of a whole request, `2^maxDepth`).
     DisputeGame public immutable IMPLEMENTATION;
+    /// @notice The implementation of the phase-2 games (VM steps of one transition, `2^transitionDepth`).
+    DisputeGame public immutable TRANSITION_IMPLEMENTATION;
     /// @notice The two-phase game implementation.
     PositionGame public immutable POSITION_IMPLEMENTATION;
 
@@ -62,7 +64,9 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     /// @param aiOracle The AIOracle allowed to create games.
     /// @param vm The step verifier (`RISCV`).
     /// @param oracle The preimage oracle `vm` reads.
-    /// @param maxDepth Traces are at most `2^maxDepth` steps.
+    /// @param maxDepth The trace of a whole request (one-phase game) is at most `2^maxDepth` steps.
+    /// @param transitionDepth The trace of one transition of a two-phase game is at most
+    ///        `2^transitionDepth` steps: a phase-2 game takes `transitionDepth + 1` moves and the step.
     /// @param clock Seconds per side.
     constructor(
         address owner_,
@@ -70,11 +74,13 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
         IStepVerifier vm,
         PreimageOracle oracle,
         uint8 maxDepth,
+        uint8 transitionDepth,
         uint32 clock
     ) Ownable(owner_) {
         AI_ORACLE = aiOracle;
         IMPLEMENTATION = new DisputeGame(vm, oracle, address(this), maxDepth, clock);
-        POSITION_IMPLEMENTATION = new PositionGame(address(this), maxDepth, clock);
+        TRANSITION_IMPLEMENTATION = new DisputeGame(vm, oracle, address(this), transitionDepth, clock);
+        POSITION_IMPLEMENTATION = new PositionGame(address(this), transitionDepth, clock);
     }
 
     /// @notice The key of a model: keccak256(abi.encode(modelRoot, programHash)).
@@ -131,7 +137,7 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
         returns (DisputeGame game)
     {
         if (!isPositionGame[msg.sender]) revert NotPositionGame();
-        game = DisputeGame(Clones.cloneWithImmutableArgs(address(IMPLEMENTATION), abi.encode(p)));
+        game = DisputeGame(Clones.cloneWithImmutableArgs(address(TRANSITION_IMPLEMENTATION), abi.encode(p)));
         game.initialize(localParams, preState, true);
         emit TransitionGameCreated(msg.sender, address(game), PositionGame(msg.sender).gameState().lo);
     }

@@ -35,7 +35,7 @@ contract PositionGame is Bisection {
     uint8 internal constant HI_OWNER_CLAIMED = 32;
     uint8 internal constant OTHER_CLAIMED = 64;
 
-    /// @notice Phase-2 traces are at most `2^MAX_DEPTH` steps (the `DisputeGame`'s bound).
+    /// @notice Phase-2 traces are at most `2^MAX_DEPTH` steps (the factory's transition depth).
     uint8 public immutable MAX_DEPTH;
 
     /// @notice The phase-2 game, zero until both transition claims are in.
@@ -59,7 +59,7 @@ contract PositionGame is Bisection {
     event TransitionClaimed(bool indexed defender, bytes32 stateHash);
 
     /// @param factory The factory allowed to initialize clones (and the one creating the phase-2 games).
-    /// @param maxDepth Phase-2 trace bound exponent, 1..63 (the factory's `DisputeGame`'s).
+    /// @param maxDepth Phase-2 trace bound exponent, 1..63 (the factory's `TRANSITION_IMPLEMENTATION`'s).
     /// @param clock Seconds per side, > 0.
     constructor(address factory, uint8 maxDepth, uint32 clock) Bisection(factory, clock) {
         if (maxDepth == 0 || maxDepth > 63) revert InvalidConfig();

@@ -13,6 +13,7 @@ contract DeployDevnetGameTest is Test {
     function test_run_setsGameFactory_succeeds() public {
         vm.setEnv("MODEL_ROOT", vm.toString(keccak256("root")));
         vm.setEnv("GAME_MAX_DEPTH", "30");
+        vm.setEnv("GAME_TRANSITION_DEPTH", "25");
         DeployDevnet script = new DeployDevnet();
         (AIOracle oracle,, uint256 modelId) = script.run();
         DisputeGameFactory f = DisputeGameFactory(address(oracle.disputeGameFactory()));
@@ -26,6 +27,7 @@ contract DeployDevnetGameTest is Test {
         );
         assertFalse(f.twoPhase(f.modelKey(m.modelRoot, m.programHash)), "TWO_PHASE defaults to one-phase");
         assertEq(address(f.POSITION_IMPLEMENTATION().FACTORY()), address(f));
-        assertEq(f.POSITION_IMPLEMENTATION().MAX_DEPTH(), 30);
+        assertEq(f.POSITION_IMPLEMENTATION().MAX_DEPTH(), 25);
+        assertEq(f.TRANSITION_IMPLEMENTATION().MAX_DEPTH(), 25);
     }
 }

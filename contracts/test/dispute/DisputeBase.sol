@@ -123,7 +123,7 @@ abstract contract DisputeBase is BaseTest {
     }
 
     function _newFactory(uint8 depth) internal returns (DisputeGameFactory f) {
-        f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, depth, CLOCK);
+        f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, depth, depth, CLOCK);
         vm.startPrank(owner);
         f.setSamplingParams(ROOT, PROGRAM, SAMPLING, false);
         oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));

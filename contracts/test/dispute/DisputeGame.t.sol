@@ -84,7 +84,7 @@ contract DisputeGameTest is DisputeBase {
 
     function test_RevertIf_createModelNotConfigured() public {
         DisputeGameFactory f =
-            new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, CLOCK);
+            new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, DEPTH, CLOCK);
         vm.prank(owner);
         oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, f);
         uint256 id = _request();

@@ -65,7 +65,7 @@ contract DisputeRealStepTest is BaseTest {
     /// @dev A factory over the real RISCV and a model (root, program) with `params`; returns the model id.
     function _deploy(bytes32 root, bytes32 program, bytes memory params) internal returns (uint256 model) {
         DisputeGameFactory f = new DisputeGameFactory(
-            owner, address(oracle), IStepVerifier(address(riscv)), preimages, 1, 1 hours
+            owner, address(oracle), IStepVerifier(address(riscv)), preimages, 1, 1, 1 hours
         );
         vm.startPrank(owner);
         f.setSamplingParams(root, program, params, false);

@@ -48,6 +48,8 @@ contract PositionChain {
 abstract contract PositionBase is DisputeBase {
     bytes32 internal constant SUB_CLAIM = keccak256("submitter claim");
     bytes32 internal constant CH_CLAIM = keccak256("challenger claim");
+    /// @dev The factory's one-phase depth, other than the transition depth `DEPTH` of the phase-2 games.
+    uint8 internal constant WHOLE_DEPTH = DEPTH + 8;
 
     function setUp() public virtual override {
         super.setUp();
@@ -55,7 +57,7 @@ abstract contract PositionBase is DisputeBase {
     }
 
     function _newTwoPhaseFactory(bytes memory params) internal returns (DisputeGameFactory f) {
-        f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, CLOCK);
+        f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, WHOLE_DEPTH, DEPTH, CLOCK);
         vm.startPrank(owner);
         f.setSamplingParams(ROOT, PROGRAM, params, true);
         oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));

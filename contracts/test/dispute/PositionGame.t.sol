@@ -96,7 +96,7 @@ contract PositionGameTest is PositionBase {
 
     function test_RevertIf_setSamplingParamsTwoPhaseNot20Bytes() public {
         DisputeGameFactory f =
-            new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, CLOCK);
+            new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, DEPTH, CLOCK);
         vm.startPrank(owner);
         vm.expectRevert(DisputeGameFactory.InvalidSamplingParams.selector);
         f.setSamplingParams(ROOT, PROGRAM, hex"0000004000", true);
@@ -329,6 +329,8 @@ contract PositionGameTest is PositionBase {
         _claimAs(g, v.defenderToMove ? challenger : operator, firstOwner ? otherState : ownerState);
         DisputeGame child = g.transitionGame();
         assertTrue(address(child) != address(0));
+        assertEq(child.MAX_DEPTH(), DEPTH, "the transition depth, not the one-phase depth");
+        assertEq(gameFactory.IMPLEMENTATION().MAX_DEPTH(), WHOLE_DEPTH);
         (bytes32 a, bytes32 b) = g.transitionClaims();
         assertEq(a, _hash(ownerState));
         assertEq(b, _hash(otherState));

@@ -28,9 +28,14 @@ pub struct DevnetConfig {
     pub min_callback_gas_price: u128,
     /// The model to register (its publisher is the deployer).
     pub model: AIOracle::ModelConfig,
-    /// Traces of a disputed request are at most `2^game_max_depth` VM steps (1..=63); a game takes
-    /// `game_max_depth + 1` moves and the step.
+    /// Traces of a disputed request (one-phase game) are at most `2^game_max_depth` VM steps
+    /// (1..=63); such a game takes `game_max_depth + 1` moves and the step.
     pub game_max_depth: u8,
+    /// Traces of the one disputed transition of a two-phase game are at most
+    /// `2^game_transition_depth` VM steps (1..=63); its phase-2 game takes
+    /// `game_transition_depth + 1` moves and the step. The default 28 (268M steps) covers
+    /// every position of stories260K's 512-token context (~45M steps at position 511).
+    pub game_transition_depth: u8,
     /// Seconds each side of a dispute game has in total for its turns (chess clock).
     pub game_clock: u32,
     /// The model's sampling parameters, the guest's local preimage 3 (see [`greedy_params`]); they
@@ -86,6 +91,7 @@ impl Default for DevnetConfig {
                 maxCallbackGas: 5_000_000,
             },
             game_max_depth: 32,
+            game_transition_depth: 28,
             game_clock: 120,
             sampling_params: greedy_params(64),
             two_phase: false,
@@ -163,6 +169,7 @@ pub async fn deploy<P: Provider>(
         riscv,
         preimage_oracle,
         config.game_max_depth,
+        config.game_transition_depth,
         config.game_clock,
     )
     .from(from)

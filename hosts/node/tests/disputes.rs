@@ -273,6 +273,16 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     assert!(validator_side.is_some());
     assert_eq!(phase2.winner(), validator_side, "{phase2:?}");
     assert_eq!(phase2.hi - phase2.lo, 1, "decided at one step: {phase2:?}");
+    let child_depth = DisputeGame::new(child, &chain.provider)
+        .MAX_DEPTH()
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(
+        child_depth,
+        oracle_contracts::devnet::DevnetConfig::default().game_transition_depth,
+        "the phase-2 game is bounded by the transition depth"
+    );
     assert!(
         text.contains(&format!("phase 1 settled on transition {}", lie_at + 1)),
         "{text}"
