@@ -354,7 +354,7 @@ async fn honest_operator_vs_lying_challenger(chain: Chain) {
                 "liar.redb",
                 &["--challenge-correct-for-tests"],
             )
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(chain.path("liar.log")).unwrap())
             .spawn()
             .unwrap(),
     );

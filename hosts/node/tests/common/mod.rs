@@ -260,15 +260,18 @@ impl Chain {
         id
     }
 
-    /// Wait until request `id` is final.
+    /// Wait until request `id` is final; on a timeout, fail with the tails of the
+    /// nodes' `*.log` files in the temp dir.
     pub async fn wait_final(&self, id: U256, timeout: Duration) {
         let o = AIOracle::new(self.oracle, &self.provider);
         let started = Instant::now();
         while !o.isFinalized(id).call().await.unwrap() {
-            assert!(
-                started.elapsed() < timeout,
-                "request {id} not final after {timeout:?}"
-            );
+            if started.elapsed() >= timeout {
+                panic!(
+                    "request {id} not final after {timeout:?}\n{}",
+                    log_tails(self.dir.path(), 60)
+                );
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -405,4 +408,23 @@ pub fn metric(page: &str, name: &str) -> Option<f64> {
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// The last `lines` lines of every `*.log` file in `dir`, each under its name.
+fn log_tails(dir: &Path, lines: usize) -> String {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.retain(|p| p.extension().is_some_and(|e| e == "log"));
+    logs.sort();
+    let mut out = String::new();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let tail = &all[all.len().saturating_sub(lines)..];
+        out.push_str(&format!("---- {} (last {} lines)\n", log.display(), tail.len()));
+        out.push_str(&tail.join("\n"));
+        out.push('\n');
+    }
+    out
 }
