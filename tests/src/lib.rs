@@ -1,5 +1,6 @@
-//! Shared helpers for the workspace-level tests: fixture paths and model files
-//! converted from the bundled checkpoints.
+//! Shared helpers for the workspace-level tests: fixture paths, model files
+//! converted from the bundled checkpoints, golden-file checks ([`golden`]) and
+//! scratch copies of fixture folders ([`scratch`]).
 
 use std::path::PathBuf;
 
@@ -7,6 +8,9 @@ use oracle_core::quant::QType;
 use oracle_quant::checkpoint;
 use oracle_quant::export::{export, QuantOptions};
 use oracle_quant::float_model::FloatModel;
+
+pub mod golden;
+pub mod scratch;
 
 /// Build the guest program for riscv32im (`hosts/guest/build.sh`, a nested cargo
 /// build with its own target directory) and return the ELF. Panics with the fix

@@ -12,31 +12,12 @@ use oracle_core::FormatError;
 use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
 use oracle_quant::image::cli::{convert, detect, ImageInput};
 use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
+use oracle_tests::fixtures;
+use oracle_tests::scratch::{copy_model_folder, edit_file};
 
 /// A copy of tiny-unet2d in a fresh temporary folder.
 fn copy_tiny(tag: &str) -> PathBuf {
-    let dst =
-        std::env::temp_dir().join(format!("oracle-bad-diffusion-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    copy_dir(&fixtures().join("models/tiny-unet2d"), &dst);
-    dst
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
+    copy_model_folder("tiny-unet2d", &format!("bad-diffusion-{tag}"))
 }
 
 fn convert_err(dir: &Path) -> String {
@@ -46,10 +27,7 @@ fn convert_err(dir: &Path) -> String {
 }
 
 fn edit_unet_config(dir: &Path, from: &str, to: &str) {
-    let p = dir.join("unet/config.json");
-    let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains(from), "config has {from}");
-    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    edit_file(dir, "unet/config.json", from, to);
 }
 
 #[test]

@@ -12,30 +12,16 @@ use oracle_core::image_request::{run_image_request, ImageRequest, ImageRequestEr
 use oracle_core::kernels::Exec;
 use oracle_core::FormatError;
 use oracle_quant::image::cli::{convert, detect, ImageInput};
+use oracle_tests::fixtures;
+use oracle_tests::scratch::{copy_model_folder, edit_file};
 
 fn tiny_sd() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/tiny-sd")
+    fixtures().join("models/tiny-sd")
 }
 
 /// A copy of tiny-sd in a fresh temporary folder.
 fn copy_tiny(tag: &str) -> PathBuf {
-    let dst = std::env::temp_dir().join(format!("oracle-bad-sd-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    copy_dir(&tiny_sd(), &dst);
-    dst
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
+    copy_model_folder("tiny-sd", &format!("bad-sd-{tag}"))
 }
 
 fn convert_err(dir: &Path) -> String {
@@ -43,13 +29,6 @@ fn convert_err(dir: &Path) -> String {
     let e = convert(dir, ImageInput::DiffusersFolder, None).expect_err("conversion must fail");
     let _ = std::fs::remove_dir_all(dir);
     e.to_string()
-}
-
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let p = dir.join(file);
-    let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains(from), "{file} has {from}");
-    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
 }
 
 fn model() -> Vec<u8> {
@@ -73,7 +52,7 @@ fn missing_components_are_named() {
 fn mismatched_shapes_name_the_tensor() {
     // The UNet's cross-attention width no longer matches its to_k weights.
     let dir = copy_tiny("shapes");
-    edit(
+    edit_file(
         &dir,
         "unet/config.json",
         "\"cross_attention_dim\": 32",
@@ -86,43 +65,43 @@ fn mismatched_shapes_name_the_tensor() {
     );
     // The VAE's channels differ from its weights.
     let dir = copy_tiny("vae-shapes");
-    edit(&dir, "vae/config.json", "    64\n", "    96\n");
+    edit_file(&dir, "vae/config.json", "    64\n", "    96\n");
     let msg = convert_err(&dir);
     assert!(msg.contains("tensor decoder."), "{msg}");
 }
 
 #[test]
 fn unsupported_block_types_are_named() {
-    let dir = copy_tiny("block");
-    edit(
-        &dir,
-        "unet/config.json",
-        "\"UpBlock2D\",",
-        "\"AttnUpBlock2D\",",
-    );
-    let msg = convert_err(&dir);
-    assert!(
-        msg.contains("unsupported up block type \"AttnUpBlock2D\""),
-        "{msg}"
-    );
-    let dir = copy_tiny("mid");
-    edit(
-        &dir,
-        "unet/config.json",
-        "\"UNetMidBlock2DCrossAttn\"",
-        "\"UNetMidBlock2DSimpleCrossAttn\"",
-    );
-    let msg = convert_err(&dir);
-    assert!(msg.contains("UNetMidBlock2DSimpleCrossAttn"), "{msg}");
-    let dir = copy_tiny("vae-block");
-    edit(
-        &dir,
-        "vae/config.json",
-        "\"UpDecoderBlock2D\"",
-        "\"AttnUpDecoderBlock2D\"",
-    );
-    let msg = convert_err(&dir);
-    assert!(msg.contains("AttnUpDecoderBlock2D"), "{msg}");
+    // (copy tag, config file, block type, its replacement, expected message)
+    let cases = [
+        (
+            "block",
+            "unet/config.json",
+            "\"UpBlock2D\",",
+            "\"AttnUpBlock2D\",",
+            "unsupported up block type \"AttnUpBlock2D\"",
+        ),
+        (
+            "mid",
+            "unet/config.json",
+            "\"UNetMidBlock2DCrossAttn\"",
+            "\"UNetMidBlock2DSimpleCrossAttn\"",
+            "UNetMidBlock2DSimpleCrossAttn",
+        ),
+        (
+            "vae-block",
+            "vae/config.json",
+            "\"UpDecoderBlock2D\"",
+            "\"AttnUpDecoderBlock2D\"",
+            "AttnUpDecoderBlock2D",
+        ),
+    ];
+    for (tag, file, from, to, expected) in cases {
+        let dir = copy_tiny(tag);
+        edit_file(&dir, file, from, to);
+        let msg = convert_err(&dir);
+        assert!(msg.contains(expected), "{msg}");
+    }
 }
 
 #[test]

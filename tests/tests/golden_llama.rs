@@ -15,6 +15,7 @@ use oracle_core::fixed::parse_q16;
 use oracle_core::merkle::{model_root, to_hex};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_tests::golden::assert_golden;
 use oracle_tests::LLAMA_FIXTURES;
 
 const PROMPTS: [&str; 3] = ["", "Once upon a time", "Tom and his dog"];
@@ -98,22 +99,6 @@ fn golden_text() -> String {
 
 #[test]
 fn golden_outputs_are_pinned_and_equal_across_kernels() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/llama.txt");
-    let got = golden_text();
-    if std::env::var_os("ORACLE_BLESS").is_some() {
-        std::fs::write(&path, &got).expect("writing golden file");
-        return;
-    }
-    let want =
-        std::fs::read_to_string(&path).expect("golden file (run with ORACLE_BLESS=1 to create)");
-    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
-        assert_eq!(g, w, "golden line {} differs", i + 1);
-    }
-    assert_eq!(
-        got.lines().count(),
-        want.lines().count(),
-        "number of golden lines"
-    );
     // 2 models x 2 types x (1 root + 3 prompts x 2 samplings).
-    assert_eq!(want.lines().count(), 2 * 2 * 7);
+    assert_golden("llama.txt", &golden_text(), 2 * 2 * 7);
 }

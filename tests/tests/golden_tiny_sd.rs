@@ -7,22 +7,20 @@
 //! (`i32` little-endian for the tensors), through the request path the node and
 //! the guest share ([`run_image_request`]). Each case runs scalar, SIMD and with
 //! three threads, which must agree exactly (elsewhere than x86_64, the SIMD
-//! kernels alone: see [`execs`]). `.ci/test` runs this test on aarch64 under
+//! kernels alone: see [`image_execs`]). `.ci/test` runs this test on aarch64 under
 //! qemu-user too, so equal pins there prove cross-target bit-exactness.
 //!
 //! To re-pin after an intended change: `ORACLE_BLESS=1 cargo test -p oracle-tests
 //! --test golden_tiny_sd`, then review the diff.
 
 use std::fmt::Write;
-use std::path::PathBuf;
 
 use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16};
 use oracle_core::image_format::ImageModelFile;
 use oracle_core::image_request::{run_image_request, ImageRequest};
-use oracle_core::kernels::Exec;
 use oracle_core::merkle::{keccak, model_root, to_hex};
-use oracle_quant::image::ddpm::DEFAULT_GROUP;
-use oracle_quant::image::sd::{export_sd, load_folder};
+use oracle_tests::golden::{assert_golden, image_execs, le_bytes};
+use oracle_tests::tiny_sd_model_file;
 
 /// DDIM steps per golden case (the quality test runs 10).
 const STEPS: usize = 3;
@@ -33,42 +31,15 @@ const CASES: [(&str, u64); 3] = [
     ("", 42),
 ];
 
-/// Scalar, SIMD and three threads on x86_64 (which must agree); elsewhere
-/// (aarch64 under qemu-user in CI) the SIMD (NEON) kernels alone, against the pins.
-fn execs() -> Vec<Exec> {
-    let simd = Exec {
-        simd: true,
-        threads: 1,
-    };
-    if cfg!(target_arch = "x86_64") {
-        vec![
-            Exec::SCALAR,
-            simd,
-            Exec {
-                simd: true,
-                threads: 3,
-            },
-        ]
-    } else {
-        vec![simd]
-    }
-}
-
-fn le(v: &[i32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 fn golden_text() -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/tiny-sd");
-    let bytes =
-        export_sd(&load_folder(&dir).expect("tiny-sd loads"), DEFAULT_GROUP).expect("export");
+    let bytes = tiny_sd_model_file();
     let file = ImageModelFile::parse(&bytes).expect("parses");
     let sd = StableDiffusion::from_file(&file).expect("binds");
     let mut out = String::new();
     writeln!(out, "root tiny-sd {}", to_hex(&model_root(&bytes))).unwrap();
     for (prompt, seed) in CASES {
         let mut runs = Vec::new();
-        for exec in execs() {
+        for exec in image_execs() {
             let text = sd.encode(exec, prompt.as_bytes()).expect("encode");
             let z = sd
                 .denoise(
@@ -91,8 +62,8 @@ fn golden_text() -> String {
             )
             .expect("request");
             runs.push((
-                to_hex(&keccak(&le(&text.cond))),
-                to_hex(&keccak(&le(&z))),
+                to_hex(&keccak(&le_bytes(&text.cond))),
+                to_hex(&keccak(&le_bytes(&z))),
                 to_hex(&keccak(&png)),
             ));
         }
@@ -111,21 +82,5 @@ fn golden_text() -> String {
 
 #[test]
 fn golden_tiny_sd_outputs_are_pinned_and_equal_across_kernels() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/tiny_sd.txt");
-    let got = golden_text();
-    if std::env::var_os("ORACLE_BLESS").is_some() {
-        std::fs::write(&path, &got).expect("writing golden file");
-        return;
-    }
-    let want =
-        std::fs::read_to_string(&path).expect("golden file (run with ORACLE_BLESS=1 to create)");
-    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
-        assert_eq!(g, w, "golden line {} differs", i + 1);
-    }
-    assert_eq!(
-        got.lines().count(),
-        want.lines().count(),
-        "number of golden lines"
-    );
-    assert_eq!(want.lines().count(), 1 + CASES.len());
+    assert_golden("tiny_sd.txt", &golden_text(), 1 + CASES.len());
 }
