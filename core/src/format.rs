@@ -29,11 +29,14 @@
 //! **Data**: each tensor at its 64-byte-aligned offset, laid out as described in
 //! [`crate::quant`] (Q8/Q4) or as `rows * cols` little-endian `i32`.
 
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use crate::error::FormatError;
-use crate::quant::{QMatrix, QType, MANTISSA_LIMIT, MAX_COLS, MAX_GROUP};
+use crate::quant::{QMatrix, QType, MAX_COLS};
+use crate::tensor_table::{
+    align, data_layout, parse_entry, put_u32, put_u64, u32_at, u64_at, write_table, PendingTensor,
+};
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"ORCLMDL\0";
@@ -62,7 +65,8 @@ pub enum DType {
 }
 
 impl DType {
-    fn from_code(code: u32) -> Option<DType> {
+    /// The dtype of table code `code`.
+    pub(crate) fn from_code(code: u32) -> Option<DType> {
         match code {
             1 => Some(DType::I32),
             2 => Some(DType::Quant(QType::Q8)),
@@ -71,7 +75,8 @@ impl DType {
         }
     }
 
-    fn code(self) -> u32 {
+    /// The table code of this dtype.
+    pub(crate) fn code(self) -> u32 {
         match self {
             DType::I32 => 1,
             DType::Quant(QType::Q8) => 2,
@@ -175,11 +180,7 @@ impl LlamaConfig {
     }
 
     fn from_bytes(b: &[u8]) -> Result<LlamaConfig, FormatError> {
-        let r = Reader(b);
-        let f = |i: usize| {
-            r.u32(i * 4)
-                .ok_or(FormatError::SectionOutOfBounds("config"))
-        };
+        let f = |i: usize| u32_at(b, i * 4).ok_or(FormatError::SectionOutOfBounds("config"));
         let flags = f(7)?;
         if flags > 1 {
             return Err(FormatError::BadConfig("unknown flags"));
@@ -256,19 +257,6 @@ impl<'a> TensorInfo<'a> {
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect()
     }
-
-    fn expected_len(&self) -> Option<usize> {
-        let (rows, cols) = (self.rows as usize, self.cols as usize);
-        match self.dtype {
-            DType::I32 => rows.checked_mul(cols)?.checked_mul(4),
-            DType::Quant(q) => {
-                let groups = cols.div_ceil(self.group as usize);
-                rows.checked_mul(groups)?
-                    .checked_mul(4)?
-                    .checked_add(rows.checked_mul(q.row_bytes(self.cols))?)
-            }
-        }
-    }
 }
 
 /// A parsed, validated model file borrowing its bytes.
@@ -286,25 +274,6 @@ pub struct ModelFile<'a> {
     pub tensors: Vec<TensorInfo<'a>>,
 }
 
-/// Bounds-checked little-endian reads.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn bytes(&self, at: usize, n: usize) -> Option<&[u8]> {
-        self.0.get(at..at.checked_add(n)?)
-    }
-    fn u32(&self, at: usize) -> Option<u32> {
-        let b = self.bytes(at, 4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&self, at: usize) -> Option<u64> {
-        let b = self.bytes(at, 8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Some(u64::from_le_bytes(a))
-    }
-}
-
 fn to_usize(v: u64, what: &'static str) -> Result<usize, FormatError> {
     usize::try_from(v).map_err(|_| FormatError::SectionOutOfBounds(what))
 }
@@ -320,9 +289,8 @@ impl<'a> ModelFile<'a> {
         if bytes[..8] != MAGIC {
             return Err(FormatError::BadMagic);
         }
-        let r = Reader(bytes);
-        let hdr = |at| r.u32(at).ok_or(FormatError::TooShort(bytes.len()));
-        let hdr64 = |at| r.u64(at).ok_or(FormatError::TooShort(bytes.len()));
+        let hdr = |at| u32_at(bytes, at).ok_or(FormatError::TooShort(bytes.len()));
+        let hdr64 = |at| u64_at(bytes, at).ok_or(FormatError::TooShort(bytes.len()));
         let version = hdr(8)?;
         if version != VERSION {
             return Err(FormatError::UnsupportedVersion(version, VERSION));
@@ -359,7 +327,7 @@ impl<'a> ModelFile<'a> {
             .ok_or(FormatError::SectionOutOfBounds("tensor table"))?;
         let mut tensors = Vec::with_capacity(n_tensors);
         for e in bytes[table_off..table_off + table_len].chunks_exact(ENTRY_LEN) {
-            tensors.push(parse_entry(bytes, e, data_off)?);
+            tensors.push(parse_entry(bytes, e, NAME_LEN, data_off)?);
         }
         Ok(ModelFile {
             bytes,
@@ -379,93 +347,12 @@ impl<'a> ModelFile<'a> {
     }
 }
 
-fn parse_entry<'a>(
-    bytes: &'a [u8],
-    e: &'a [u8],
-    data_off: usize,
-) -> Result<TensorInfo<'a>, FormatError> {
-    let r = Reader(e);
-    let name_raw = &e[..NAME_LEN];
-    let name_end = name_raw.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-    let name = core::str::from_utf8(&name_raw[..name_end]).map_err(|_| FormatError::BadTensor {
-        name: String::from("<non-UTF-8>"),
-        reason: "name is not UTF-8",
-    })?;
-    let bad = |reason| FormatError::BadTensor {
-        name: name.to_string(),
-        reason,
-    };
-    let field = |at| r.u32(at).ok_or_else(|| bad("entry truncated"));
-    let dtype = DType::from_code(field(48)?).ok_or_else(|| bad("unknown dtype"))?;
-    let group = field(52)?;
-    let exp = field(56)? as i32;
-    let rows = field(60)?;
-    let cols = field(64)?;
-    let offset = r.u64(72).ok_or_else(|| bad("entry truncated"))?;
-    let len = r.u64(80).ok_or_else(|| bad("entry truncated"))?;
-    if rows == 0 || cols == 0 || cols > MAX_COLS && dtype != DType::I32 {
-        return Err(bad("bad shape"));
-    }
-    if !(-64..=64).contains(&exp) {
-        return Err(bad("exponent out of range"));
-    }
-    if let DType::Quant(q) = dtype {
-        let group_ok =
-            (1..=MAX_GROUP).contains(&group) && (q == QType::Q8 || group.is_multiple_of(2));
-        if !group_ok {
-            return Err(bad("group size must be 1..=256 (even for q4)"));
-        }
-    }
-    let start = usize::try_from(offset).map_err(|_| bad("offset out of range"))?;
-    let len = usize::try_from(len).map_err(|_| bad("length out of range"))?;
-    if start < data_off || !start.is_multiple_of(ALIGN) {
-        return Err(bad("offset not in the data section or not 64-byte aligned"));
-    }
-    let data = start
-        .checked_add(len)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or_else(|| bad("data lies outside the file"))?;
-    let info = TensorInfo {
-        name,
-        dtype,
-        group,
-        exp,
-        rows,
-        cols,
-        offset,
-        data,
-    };
-    if info.expected_len() != Some(len) {
-        return Err(bad("byte length does not match dtype and shape"));
-    }
-    if let Some(m) = info.as_qmatrix() {
-        let scales_ok = m.scales.chunks_exact(4).all(|b| {
-            i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() < MANTISSA_LIMIT as u32
-        });
-        if !scales_ok {
-            return Err(bad("scale mantissa of 2^24 or more"));
-        }
-    }
-    Ok(info)
-}
-
 /// Builds a model file in memory (used by the offline tool and by tests).
 #[derive(Debug)]
 pub struct ModelWriter {
     config: LlamaConfig,
     tokenizer: Vec<u8>,
     entries: Vec<PendingTensor>,
-}
-
-#[derive(Debug)]
-struct PendingTensor {
-    name: String,
-    dtype: DType,
-    group: u32,
-    exp: i32,
-    rows: u32,
-    cols: u32,
-    data: Vec<u8>,
 }
 
 /// A token of the vocabulary for [`ModelWriter::set_tokenizer`].
@@ -515,16 +402,8 @@ impl ModelWriter {
 
     /// Add an `i32` tensor with `frac` fractional bits.
     pub fn add_i32(&mut self, name: &str, rows: u32, cols: u32, frac: i32, values: &[i32]) {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.entries.push(PendingTensor {
-            name: name.to_string(),
-            dtype: DType::I32,
-            group: 0,
-            exp: frac,
-            rows,
-            cols,
-            data,
-        });
+        self.entries
+            .push(PendingTensor::i32(name, rows, cols, frac, values));
     }
 
     /// Add a quantized tensor: `mantissas` (one per group, row-major) and `values`
@@ -541,63 +420,38 @@ impl ModelWriter {
         mantissas: &[i32],
         values: &[u8],
     ) {
-        let mut data: Vec<u8> = mantissas.iter().flat_map(|m| m.to_le_bytes()).collect();
-        data.extend_from_slice(values);
-        self.entries.push(PendingTensor {
-            name: name.to_string(),
-            dtype: DType::Quant(qtype),
-            group,
-            exp,
-            rows,
-            cols,
-            data,
-        });
+        self.entries.push(PendingTensor::quant(
+            name, qtype, rows, cols, group, exp, mantissas, values,
+        ));
     }
 
     /// Lay the file out and return its bytes.
     pub fn finish(self) -> Vec<u8> {
-        let align = |x: usize| x.div_ceil(ALIGN) * ALIGN;
         let config_off = HEADER_LEN;
         let tok_off = config_off + CONFIG_LEN;
         let table_off = tok_off + self.tokenizer.len();
         let data_off = align(table_off + self.entries.len() * ENTRY_LEN);
-        let mut offsets = Vec::with_capacity(self.entries.len());
-        let mut end = data_off;
-        for e in &self.entries {
-            offsets.push(end);
-            end = align(end + e.data.len());
-        }
-        let file_len = end;
+        let (offsets, file_len) = data_layout(&self.entries, data_off);
         let mut out = alloc::vec![0u8; file_len];
         out[..8].copy_from_slice(&MAGIC);
-        let put32 =
-            |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        let put64 =
-            |o: &mut [u8], at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        put32(&mut out, 8, VERSION);
-        put32(&mut out, 12, ARCH_LLAMA);
-        put32(&mut out, 16, self.entries.len() as u32);
-        put64(&mut out, 24, config_off as u64);
-        put64(&mut out, 32, tok_off as u64);
-        put64(&mut out, 40, table_off as u64);
-        put64(&mut out, 48, data_off as u64);
-        put64(&mut out, 56, file_len as u64);
+        put_u32(&mut out, 8, VERSION);
+        put_u32(&mut out, 12, ARCH_LLAMA);
+        put_u32(&mut out, 16, self.entries.len() as u32);
+        put_u64(&mut out, 24, config_off as u64);
+        put_u64(&mut out, 32, tok_off as u64);
+        put_u64(&mut out, 40, table_off as u64);
+        put_u64(&mut out, 48, data_off as u64);
+        put_u64(&mut out, 56, file_len as u64);
         out[config_off..config_off + CONFIG_LEN].copy_from_slice(&self.config.to_bytes());
         out[tok_off..table_off].copy_from_slice(&self.tokenizer);
-        for (i, (e, &off)) in self.entries.iter().zip(&offsets).enumerate() {
-            let at = table_off + i * ENTRY_LEN;
-            let name = e.name.as_bytes();
-            let n = name.len().min(NAME_LEN);
-            out[at..at + n].copy_from_slice(&name[..n]);
-            put32(&mut out, at + 48, e.dtype.code());
-            put32(&mut out, at + 52, e.group);
-            put32(&mut out, at + 56, e.exp as u32);
-            put32(&mut out, at + 60, e.rows);
-            put32(&mut out, at + 64, e.cols);
-            put64(&mut out, at + 72, off as u64);
-            put64(&mut out, at + 80, e.data.len() as u64);
-            out[off..off + e.data.len()].copy_from_slice(&e.data);
-        }
+        write_table(
+            &mut out,
+            &self.entries,
+            &offsets,
+            table_off,
+            NAME_LEN,
+            ENTRY_LEN,
+        );
         out
     }
 }

@@ -25,12 +25,16 @@
 //! Names mirror the checkpoint's; a convolution weight `(cout, cin, k, k)` is stored
 //! as `cout` rows of `cin·k·k` columns.
 
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use crate::error::FormatError;
-use crate::format::{DType, TensorInfo, ALIGN};
-use crate::quant::{QMatrix, QType, MANTISSA_LIMIT, MAX_COLS, MAX_GROUP};
+use crate::format::{DType, TensorInfo};
+use crate::quant::{QMatrix, QType};
+use crate::tensor_table::{
+    align, bad_tensor, data_layout, parse_entry, put_u32, put_u64, u32_at, u64_at, write_table,
+    PendingTensor,
+};
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"ORCLIMG\0";
@@ -52,23 +56,6 @@ pub const NAME_LEN: usize = 128;
 /// Most config words.
 pub const MAX_CONFIG_WORDS: usize = 1024;
 
-fn dtype_from_code(code: u32) -> Option<DType> {
-    match code {
-        1 => Some(DType::I32),
-        2 => Some(DType::Quant(QType::Q8)),
-        3 => Some(DType::Quant(QType::Q4)),
-        _ => None,
-    }
-}
-
-fn dtype_code(d: DType) -> u32 {
-    match d {
-        DType::I32 => 1,
-        DType::Quant(QType::Q8) => 2,
-        DType::Quant(QType::Q4) => 3,
-    }
-}
-
 /// A parsed, validated image model file borrowing its bytes.
 #[derive(Debug, Clone)]
 pub struct ImageModelFile<'a> {
@@ -80,18 +67,6 @@ pub struct ImageModelFile<'a> {
     pub config: Vec<u32>,
     /// The tensor table.
     pub tensors: Vec<TensorInfo<'a>>,
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    let s = b.get(at..at.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(s);
-    Some(u64::from_le_bytes(a))
 }
 
 /// Whether `bytes` start with the image model magic.
@@ -148,7 +123,7 @@ impl<'a> ImageModelFile<'a> {
             .ok_or(FormatError::SectionOutOfBounds("tensor table"))?;
         let mut tensors = Vec::with_capacity(n_tensors);
         for e in bytes[table_off..table_off + table_len].chunks_exact(ENTRY_LEN) {
-            tensors.push(parse_entry(bytes, e, data_off)?);
+            tensors.push(parse_entry(bytes, e, NAME_LEN, data_off)?);
         }
         Ok(ImageModelFile {
             bytes,
@@ -207,94 +182,6 @@ impl<'a> ImageModelFile<'a> {
     }
 }
 
-fn bad_tensor(name: &str, reason: &'static str) -> FormatError {
-    FormatError::BadTensor {
-        name: name.to_string(),
-        reason,
-    }
-}
-
-fn expected_len(dtype: DType, rows: u32, cols: u32, group: u32) -> Option<usize> {
-    let (r, c) = (rows as usize, cols as usize);
-    match dtype {
-        DType::I32 => r.checked_mul(c)?.checked_mul(4),
-        DType::Quant(q) => {
-            let groups = c.div_ceil(group as usize);
-            r.checked_mul(groups)?
-                .checked_mul(4)?
-                .checked_add(r.checked_mul(q.row_bytes(cols))?)
-        }
-    }
-}
-
-fn parse_entry<'a>(
-    bytes: &'a [u8],
-    e: &'a [u8],
-    data_off: usize,
-) -> Result<TensorInfo<'a>, FormatError> {
-    let name_raw = &e[..NAME_LEN];
-    let end = name_raw.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-    let name = core::str::from_utf8(&name_raw[..end]).map_err(|_| FormatError::BadTensor {
-        name: String::from("<non-UTF-8>"),
-        reason: "name is not UTF-8",
-    })?;
-    let bad = |reason| bad_tensor(name, reason);
-    let field = |at| u32_at(e, NAME_LEN + at).ok_or_else(|| bad("entry truncated"));
-    let dtype = dtype_from_code(field(0)?).ok_or_else(|| bad("unknown dtype"))?;
-    let group = field(4)?;
-    let exp = field(8)? as i32;
-    let rows = field(12)?;
-    let cols = field(16)?;
-    let offset = u64_at(e, NAME_LEN + 24).ok_or_else(|| bad("entry truncated"))?;
-    let len = u64_at(e, NAME_LEN + 32).ok_or_else(|| bad("entry truncated"))?;
-    if rows == 0 || cols == 0 || cols > MAX_COLS && dtype != DType::I32 {
-        return Err(bad("bad shape"));
-    }
-    if !(-64..=64).contains(&exp) {
-        return Err(bad("exponent out of range"));
-    }
-    if let DType::Quant(q) = dtype {
-        if !(1..=MAX_GROUP).contains(&group) || q == QType::Q4 && !group.is_multiple_of(2) {
-            return Err(bad("group size must be 1..=256 (even for q4)"));
-        }
-    }
-    let start = usize::try_from(offset).map_err(|_| bad("offset out of range"))?;
-    let len = usize::try_from(len).map_err(|_| bad("length out of range"))?;
-    if start < data_off || !start.is_multiple_of(ALIGN) {
-        return Err(bad("offset not in the data section or not 64-byte aligned"));
-    }
-    if expected_len(dtype, rows, cols, group) != Some(len) {
-        return Err(bad("byte length does not match dtype and shape"));
-    }
-    let data = start
-        .checked_add(len)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or_else(|| bad("data lies outside the file"))?;
-    let info = TensorInfo {
-        name,
-        dtype,
-        group,
-        exp,
-        rows,
-        cols,
-        offset,
-        data,
-    };
-    if let Some(m) = info.as_qmatrix() {
-        let ok = m.scales.chunks_exact(4).all(|b| {
-            i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() < MANTISSA_LIMIT as u32
-        });
-        if !ok {
-            return Err(bad("scale mantissa of 2^24 or more"));
-        }
-    }
-    Ok(info)
-}
-
-/// A tensor waiting for [`ImageModelWriter::finish`]: name, dtype, group, exp,
-/// rows, cols, data.
-type PendingTensor = (String, DType, u32, i32, u32, u32, Vec<u8>);
-
 /// Builds an image model file in memory (used by the offline tool and by tests).
 #[derive(Debug)]
 pub struct ImageModelWriter {
@@ -315,9 +202,8 @@ impl ImageModelWriter {
 
     /// Add an `i32` tensor `(rows, cols)` with `frac` fractional bits.
     pub fn add_i32(&mut self, name: &str, rows: u32, cols: u32, frac: i32, values: &[i32]) {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.entries
-            .push((name.to_string(), DType::I32, 0, frac, rows, cols, data));
+            .push(PendingTensor::i32(name, rows, cols, frac, values));
     }
 
     /// Add a quantized tensor (mantissas per group, row-major, then values).
@@ -333,60 +219,36 @@ impl ImageModelWriter {
         mantissas: &[i32],
         values: &[u8],
     ) {
-        let mut data: Vec<u8> = mantissas.iter().flat_map(|m| m.to_le_bytes()).collect();
-        data.extend_from_slice(values);
-        self.entries.push((
-            name.to_string(),
-            DType::Quant(qtype),
-            group,
-            exp,
-            rows,
-            cols,
-            data,
+        self.entries.push(PendingTensor::quant(
+            name, qtype, rows, cols, group, exp, mantissas, values,
         ));
     }
 
     /// Lay the file out and return its bytes.
     pub fn finish(self) -> Vec<u8> {
-        let align = |x: usize| x.div_ceil(ALIGN) * ALIGN;
         let table_off = align(HEADER_LEN + self.config.len() * 4);
         let data_off = align(table_off + self.entries.len() * ENTRY_LEN);
-        let mut offsets = Vec::with_capacity(self.entries.len());
-        let mut end = data_off;
-        for e in &self.entries {
-            offsets.push(end);
-            end = align(end + e.6.len());
-        }
+        let (offsets, end) = data_layout(&self.entries, data_off);
         let mut out = alloc::vec![0u8; end];
-        let put32 =
-            |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        let put64 =
-            |o: &mut [u8], at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_le_bytes());
         out[..8].copy_from_slice(&MAGIC);
-        put32(&mut out, 8, VERSION);
-        put32(&mut out, 12, self.arch);
-        put32(&mut out, 16, self.entries.len() as u32);
-        put32(&mut out, 20, self.config.len() as u32);
-        put64(&mut out, 24, table_off as u64);
-        put64(&mut out, 32, data_off as u64);
-        put64(&mut out, 40, end as u64);
+        put_u32(&mut out, 8, VERSION);
+        put_u32(&mut out, 12, self.arch);
+        put_u32(&mut out, 16, self.entries.len() as u32);
+        put_u32(&mut out, 20, self.config.len() as u32);
+        put_u64(&mut out, 24, table_off as u64);
+        put_u64(&mut out, 32, data_off as u64);
+        put_u64(&mut out, 40, end as u64);
         for (i, w) in self.config.iter().enumerate() {
-            put32(&mut out, HEADER_LEN + 4 * i, *w);
+            put_u32(&mut out, HEADER_LEN + 4 * i, *w);
         }
-        for (i, (e, &off)) in self.entries.iter().zip(&offsets).enumerate() {
-            let at = table_off + i * ENTRY_LEN;
-            let name = e.0.as_bytes();
-            let n = name.len().min(NAME_LEN);
-            out[at..at + n].copy_from_slice(&name[..n]);
-            put32(&mut out, at + NAME_LEN, dtype_code(e.1));
-            put32(&mut out, at + NAME_LEN + 4, e.2);
-            put32(&mut out, at + NAME_LEN + 8, e.3 as u32);
-            put32(&mut out, at + NAME_LEN + 12, e.4);
-            put32(&mut out, at + NAME_LEN + 16, e.5);
-            put64(&mut out, at + NAME_LEN + 24, off as u64);
-            put64(&mut out, at + NAME_LEN + 32, e.6.len() as u64);
-            out[off..off + e.6.len()].copy_from_slice(&e.6);
-        }
+        write_table(
+            &mut out,
+            &self.entries,
+            &offsets,
+            table_off,
+            NAME_LEN,
+            ENTRY_LEN,
+        );
         out
     }
 }

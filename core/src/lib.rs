@@ -30,6 +30,7 @@ pub mod nn;
 pub mod position;
 pub mod quant;
 pub mod sampler;
+mod tensor_table;
 pub mod tokenizer;
 
 pub use error::{FormatError, RequestError};
