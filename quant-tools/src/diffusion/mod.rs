@@ -13,7 +13,8 @@
 //! - [`unet2d_condition`], [`clip`], [`vae`], [`sd`]: the Stable-Diffusion-shaped
 //!   pipeline: `UNet2DConditionModel` with cross-attention, the CLIP tokenizer and
 //!   text encoder, the `AutoencoderKL` decoder, classifier-free guidance.
-//! - [`blocks`], [`ops`]: the layers the architectures share.
+//! - [`blocks`], [`ops`], [`unet_blocks`]: the layers and blocks the architectures
+//!   share.
 //!
 //! Every tensor is batch 1 and row-major; images are `(C, H, W)`. Loader names
 //! mirror the checkpoints' tensor names (`down_blocks.N.resnets.M.conv1`), so a
@@ -32,6 +33,7 @@ pub mod pth;
 pub mod sd;
 pub mod unet2d;
 pub mod unet2d_condition;
+pub mod unet_blocks;
 pub mod vae;
 
 use std::collections::HashMap;

@@ -13,12 +13,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::blocks::{Downsample2D, ResnetBlock2D, SpatialAttention, TimestepEmbedding, Upsample2D};
+use super::blocks::{ResnetBlock2D, SpatialAttention, TimestepEmbedding};
 use super::defaults::{
     default_name, norm_eps, one, one_f, positional, silu_name, thirty_two, three, two, yes,
 };
 use super::diffusers::{read_config, read_weights};
-use super::ops::{cat_channels, silu, timestep_embedding, Conv2d, GroupNorm};
+use super::ops::{silu, timestep_embedding, Conv2d, GroupNorm};
+use super::unet_blocks::{self, check_sample, BlockPlan};
 use super::{DiffusionError, Tensor, Vb, Weights};
 
 /// The fields of `unet/config.json` that the reference reads (diffusers defaults
@@ -168,35 +169,9 @@ impl UNet2DConfig {
     }
 }
 
-/// One down block: `resnets.M` (+ `attentions.M`), then `downsamplers.0`.
-#[derive(Debug, Clone)]
-pub struct DownBlock {
-    /// `resnets.M`.
-    pub resnets: Vec<ResnetBlock2D>,
-    /// `attentions.M` (empty for `DownBlock2D`).
-    pub attentions: Vec<SpatialAttention>,
-    /// `downsamplers.0` (absent on the last block).
-    pub downsampler: Option<Downsample2D>,
-}
-
-impl DownBlock {
-    /// `x -> (x', skip states)`.
-    pub fn forward(&self, x: &Tensor, temb: &[f32], skips: &mut Vec<Tensor>) -> Tensor {
-        let mut h = x.clone();
-        for (m, r) in self.resnets.iter().enumerate() {
-            h = r.forward(&h, Some(temb));
-            if let Some(a) = self.attentions.get(m) {
-                h = a.forward(&h);
-            }
-            skips.push(h.clone());
-        }
-        if let Some(d) = &self.downsampler {
-            h = d.forward(&h);
-            skips.push(h.clone());
-        }
-        h
-    }
-}
+/// One down block: `resnets.M` (+ `attentions.M` self-attention), then
+/// `downsamplers.0`.
+pub type DownBlock = unet_blocks::DownBlock<SpatialAttention>;
 
 /// The settings of a [`MidBlock`].
 #[derive(Debug, Clone, Copy)]
@@ -265,35 +240,9 @@ impl MidBlock {
     }
 }
 
-/// One up block: `resnets.M` on `cat(h, skip)` (+ `attentions.M`), then
-/// `upsamplers.0`.
-#[derive(Debug, Clone)]
-pub struct UpBlock {
-    /// `resnets.M`.
-    pub resnets: Vec<ResnetBlock2D>,
-    /// `attentions.M` (empty for `UpBlock2D`).
-    pub attentions: Vec<SpatialAttention>,
-    /// `upsamplers.0` (absent on the last block).
-    pub upsampler: Option<Upsample2D>,
-}
-
-impl UpBlock {
-    /// Consumes `resnets.len()` skip states from the end of `skips`.
-    pub fn forward(&self, x: &Tensor, temb: &[f32], skips: &mut Vec<Tensor>) -> Tensor {
-        let mut h = x.clone();
-        for (m, r) in self.resnets.iter().enumerate() {
-            let skip = skips.pop().expect("skip states counted at load");
-            h = r.forward(&cat_channels(&h, &skip), Some(temb));
-            if let Some(a) = self.attentions.get(m) {
-                h = a.forward(&h);
-            }
-        }
-        if let Some(u) = &self.upsampler {
-            h = u.forward(&h);
-        }
-        h
-    }
-}
+/// One up block: `resnets.M` on `cat(h, skip)` (+ `attentions.M`
+/// self-attention), then `upsamplers.0`.
+pub type UpBlock = unet_blocks::UpBlock<SpatialAttention>;
 
 /// The float `UNet2DModel`.
 #[derive(Debug, Clone)]
@@ -332,52 +281,19 @@ impl UNet2DModel {
         let attn_groups = cfg.attn_norm_num_groups.unwrap_or(groups);
         let temb = boc[0] * 4;
         let n = boc.len();
-        let mut down_blocks = Vec::with_capacity(n);
-        let mut out_c = boc[0];
-        for (i, ty) in cfg.down_block_types.iter().enumerate() {
-            let in_c = out_c;
-            out_c = boc[i];
-            let b = vb.pp("down_blocks").pp(i);
-            let head_dim = cfg.attention_head_dim.unwrap_or(out_c);
-            let mut resnets = Vec::new();
-            let mut attentions = Vec::new();
-            for m in 0..cfg.layers_per_block {
-                let cin = if m == 0 { in_c } else { out_c };
-                resnets.push(ResnetBlock2D::load(
-                    &b.pp("resnets").pp(m),
-                    cin,
-                    out_c,
-                    Some(temb),
-                    groups,
-                    eps,
-                    1.0,
-                )?);
-                if ty == "AttnDownBlock2D" {
-                    attentions.push(SpatialAttention::load(
-                        &b.pp("attentions").pp(m),
-                        out_c,
-                        head_dim,
-                        attn_groups,
-                        eps,
-                        1.0,
-                    )?);
-                }
-            }
-            let downsampler = if i + 1 < n {
-                Some(Downsample2D::load(
-                    &b.pp("downsamplers.0"),
-                    out_c,
-                    cfg.downsample_padding,
-                )?)
-            } else {
-                None
-            };
-            down_blocks.push(DownBlock {
-                resnets,
-                attentions,
-                downsampler,
-            });
-        }
+        let plan = BlockPlan {
+            channels: boc,
+            layers_per_block: cfg.layers_per_block,
+            downsample_padding: cfg.downsample_padding,
+            resnet: |vb: &Vb, cin: usize, cout: usize| {
+                ResnetBlock2D::load(vb, cin, cout, Some(temb), groups, eps, 1.0)
+            },
+            attention: |vb: &Vb, c: usize| {
+                let head_dim = cfg.attention_head_dim.unwrap_or(c);
+                SpatialAttention::load(vb, c, head_dim, attn_groups, eps, 1.0)
+            },
+        };
+        let down_blocks = plan.down_blocks(&vb, &cfg.down_block_types, "AttnDownBlock2D")?;
         let mid_c = boc[n - 1];
         let mid_block = match cfg.mid_block_type {
             Some(_) => Some(MidBlock::load(
@@ -395,52 +311,7 @@ impl UNet2DModel {
             )?),
             None => None,
         };
-        let rev: Vec<usize> = boc.iter().rev().copied().collect();
-        let mut up_blocks = Vec::with_capacity(n);
-        let mut out_c = rev[0];
-        for (i, ty) in cfg.up_block_types.iter().enumerate() {
-            let prev_c = out_c;
-            out_c = rev[i];
-            let in_c = rev[(i + 1).min(n - 1)];
-            let b = vb.pp("up_blocks").pp(i);
-            let head_dim = cfg.attention_head_dim.unwrap_or(out_c);
-            let layers = cfg.layers_per_block + 1;
-            let mut resnets = Vec::new();
-            let mut attentions = Vec::new();
-            for m in 0..layers {
-                let skip_c = if m == layers - 1 { in_c } else { out_c };
-                let res_in = if m == 0 { prev_c } else { out_c };
-                resnets.push(ResnetBlock2D::load(
-                    &b.pp("resnets").pp(m),
-                    res_in + skip_c,
-                    out_c,
-                    Some(temb),
-                    groups,
-                    eps,
-                    1.0,
-                )?);
-                if ty == "AttnUpBlock2D" {
-                    attentions.push(SpatialAttention::load(
-                        &b.pp("attentions").pp(m),
-                        out_c,
-                        head_dim,
-                        attn_groups,
-                        eps,
-                        1.0,
-                    )?);
-                }
-            }
-            let upsampler = if i + 1 < n {
-                Some(Upsample2D::load(&b.pp("upsamplers.0"), out_c)?)
-            } else {
-                None
-            };
-            up_blocks.push(UpBlock {
-                resnets,
-                attentions,
-                upsampler,
-            });
-        }
+        let up_blocks = plan.up_blocks(&vb, &cfg.up_block_types, "AttnUpBlock2D")?;
         Ok(Self {
             conv_in: Conv2d::load(&vb.pp("conv_in"), cfg.in_channels, boc[0], 3, 1, 1)?,
             time_embedding: TimestepEmbedding::load(&vb.pp("time_embedding"), boc[0], temb)?,
@@ -464,30 +335,19 @@ impl UNet2DModel {
     /// H and W must be divisible by `2^(blocks - 1)`.
     pub fn forward(&self, sample: &Tensor, t: f32) -> Result<Tensor, DiffusionError> {
         let c = &self.config;
-        let f = 1usize << (c.block_out_channels.len() - 1);
-        if sample.shape.len() != 3
-            || sample.shape[0] != c.in_channels
-            || sample.shape[1] == 0
-            || sample.shape[2] == 0
-            || !sample.shape[1].is_multiple_of(f)
-            || !sample.shape[2].is_multiple_of(f)
-        {
-            return Err(DiffusionError::Input(format!(
-                "sample of shape {:?} for {} channels and sides divisible by {f}",
-                sample.shape, c.in_channels
-            )));
-        }
+        check_sample(sample, c.in_channels, c.block_out_channels.len())?;
         let temb = self.time_embed(t);
         let mut h = self.conv_in.forward(sample);
         let mut skips = vec![h.clone()];
+        let attend = |a: &SpatialAttention, h: &Tensor| a.forward(h);
         for b in &self.down_blocks {
-            h = b.forward(&h, &temb, &mut skips);
+            h = b.forward(&h, Some(&temb), &mut skips, attend);
         }
         if let Some(m) = &self.mid_block {
             h = m.forward(&h, Some(&temb));
         }
         for b in &self.up_blocks {
-            h = b.forward(&h, &temb, &mut skips);
+            h = b.forward(&h, Some(&temb), &mut skips, attend);
         }
         let mut h = self.conv_norm_out.forward(&h);
         h.data.iter_mut().for_each(|v| *v = silu(*v));

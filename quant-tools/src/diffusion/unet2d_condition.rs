@@ -14,12 +14,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::blocks::{Downsample2D, ResnetBlock2D, TimestepEmbedding, Transformer2D, Upsample2D};
+use super::blocks::{ResnetBlock2D, TimestepEmbedding, Transformer2D};
 use super::defaults::{
     default_name, four, norm_eps, one, one_f, positional, silu_name, thirty_two, three, two, yes,
 };
 use super::diffusers::{read_config, read_weights};
-use super::ops::{cat_channels, silu, timestep_embedding, Conv2d, GroupNorm};
+use super::ops::{silu, timestep_embedding, Conv2d, GroupNorm};
+use super::unet_blocks::{check_sample, BlockPlan, DownBlock, UpBlock};
 use super::{DiffusionError, Tensor, Vb, Weights};
 
 /// The fields of `unet/config.json` that the reference reads.
@@ -225,15 +226,7 @@ impl UNet2DConditionConfig {
 }
 
 /// A down block: `resnets.M` (+ `attentions.M` transformers), `downsamplers.0`.
-#[derive(Debug, Clone)]
-pub struct CondDownBlock {
-    /// `resnets.M`.
-    pub resnets: Vec<ResnetBlock2D>,
-    /// `attentions.M` (empty for `DownBlock2D`).
-    pub attentions: Vec<Transformer2D>,
-    /// `downsamplers.0`.
-    pub downsampler: Option<Downsample2D>,
-}
+pub type CondDownBlock = DownBlock<Transformer2D>;
 
 /// The mid block `UNetMidBlock2DCrossAttn`: `resnets.0`, `attentions.0`, `resnets.1`.
 #[derive(Debug, Clone)]
@@ -244,16 +237,9 @@ pub struct CondMidBlock {
     pub attention: Transformer2D,
 }
 
-/// An up block: `resnets.M` on `cat(h, skip)` (+ `attentions.M`), `upsamplers.0`.
-#[derive(Debug, Clone)]
-pub struct CondUpBlock {
-    /// `resnets.M`.
-    pub resnets: Vec<ResnetBlock2D>,
-    /// `attentions.M` (empty for `UpBlock2D`).
-    pub attentions: Vec<Transformer2D>,
-    /// `upsamplers.0`.
-    pub upsampler: Option<Upsample2D>,
-}
+/// An up block: `resnets.M` on `cat(h, skip)` (+ `attentions.M` transformers),
+/// `upsamplers.0`.
+pub type CondUpBlock = UpBlock<Transformer2D>;
 
 /// The float `UNet2DConditionModel`.
 #[derive(Debug, Clone)]
@@ -298,36 +284,14 @@ impl UNet2DConditionModel {
             ResnetBlock2D::load(vb, cin, cout, Some(temb), g, eps, scale)
         };
         let transformer = |vb: &Vb, c: usize| Transformer2D::load(vb, c, heads, depth, ctx, g);
-        let mut down_blocks = Vec::with_capacity(n);
-        let mut out_c = boc[0];
-        for (i, ty) in cfg.down_block_types.iter().enumerate() {
-            let in_c = out_c;
-            out_c = boc[i];
-            let b = vb.pp("down_blocks").pp(i);
-            let mut resnets = Vec::new();
-            let mut attentions = Vec::new();
-            for m in 0..cfg.layers_per_block {
-                let cin = if m == 0 { in_c } else { out_c };
-                resnets.push(resnet(&b.pp("resnets").pp(m), cin, out_c, 1.0)?);
-                if ty == "CrossAttnDownBlock2D" {
-                    attentions.push(transformer(&b.pp("attentions").pp(m), out_c)?);
-                }
-            }
-            let downsampler = if i + 1 < n {
-                Some(Downsample2D::load(
-                    &b.pp("downsamplers.0"),
-                    out_c,
-                    cfg.downsample_padding,
-                )?)
-            } else {
-                None
-            };
-            down_blocks.push(CondDownBlock {
-                resnets,
-                attentions,
-                downsampler,
-            });
-        }
+        let plan = BlockPlan {
+            channels: &boc,
+            layers_per_block: cfg.layers_per_block,
+            downsample_padding: cfg.downsample_padding,
+            resnet: |vb: &Vb, cin: usize, cout: usize| resnet(vb, cin, cout, 1.0),
+            attention: transformer,
+        };
+        let down_blocks = plan.down_blocks(&vb, &cfg.down_block_types, "CrossAttnDownBlock2D")?;
         let mid_c = boc[n - 1];
         let mb = vb.pp("mid_block");
         let s = cfg.mid_block_scale_factor;
@@ -338,36 +302,7 @@ impl UNet2DConditionModel {
             ],
             attention: transformer(&mb.pp("attentions.0"), mid_c)?,
         };
-        let rev: Vec<usize> = boc.iter().rev().copied().collect();
-        let mut up_blocks = Vec::with_capacity(n);
-        let mut out_c = rev[0];
-        for (i, ty) in cfg.up_block_types.iter().enumerate() {
-            let prev_c = out_c;
-            out_c = rev[i];
-            let in_c = rev[(i + 1).min(n - 1)];
-            let b = vb.pp("up_blocks").pp(i);
-            let layers = cfg.layers_per_block + 1;
-            let mut resnets = Vec::new();
-            let mut attentions = Vec::new();
-            for m in 0..layers {
-                let skip_c = if m == layers - 1 { in_c } else { out_c };
-                let res_in = if m == 0 { prev_c } else { out_c };
-                resnets.push(resnet(&b.pp("resnets").pp(m), res_in + skip_c, out_c, 1.0)?);
-                if ty == "CrossAttnUpBlock2D" {
-                    attentions.push(transformer(&b.pp("attentions").pp(m), out_c)?);
-                }
-            }
-            let upsampler = if i + 1 < n {
-                Some(Upsample2D::load(&b.pp("upsamplers.0"), out_c)?)
-            } else {
-                None
-            };
-            up_blocks.push(CondUpBlock {
-                resnets,
-                attentions,
-                upsampler,
-            });
-        }
+        let up_blocks = plan.up_blocks(&vb, &cfg.up_block_types, "CrossAttnUpBlock2D")?;
         Ok(Self {
             conv_in: Conv2d::load(&vb.pp("conv_in"), cfg.in_channels, boc[0], 3, 1, 1)?,
             time_embedding: TimestepEmbedding::load(&vb.pp("time_embedding"), boc[0], temb)?,
@@ -389,19 +324,7 @@ impl UNet2DConditionModel {
         context: &Tensor,
     ) -> Result<Tensor, DiffusionError> {
         let c = &self.config;
-        let f = 1usize << (c.block_out_channels.len() - 1);
-        if sample.shape.len() != 3
-            || sample.shape[0] != c.in_channels
-            || sample.shape[1] == 0
-            || sample.shape[2] == 0
-            || !sample.shape[1].is_multiple_of(f)
-            || !sample.shape[2].is_multiple_of(f)
-        {
-            return Err(DiffusionError::Input(format!(
-                "sample of shape {:?} for {} channels and sides divisible by {f}",
-                sample.shape, c.in_channels
-            )));
-        }
+        check_sample(sample, c.in_channels, c.block_out_channels.len())?;
         if context.shape.len() != 2 || context.shape[1] != c.cross_attention_dim {
             return Err(DiffusionError::Input(format!(
                 "context of shape {:?}, expected (tokens, {})",
@@ -413,34 +336,16 @@ impl UNet2DConditionModel {
         let temb = Some(temb.as_slice());
         let mut h = self.conv_in.forward(sample);
         let mut skips = vec![h.clone()];
+        let attend = |a: &Transformer2D, h: &Tensor| a.forward(h, context);
         for b in &self.down_blocks {
-            for (m, r) in b.resnets.iter().enumerate() {
-                h = r.forward(&h, temb);
-                if let Some(a) = b.attentions.get(m) {
-                    h = a.forward(&h, context);
-                }
-                skips.push(h.clone());
-            }
-            if let Some(d) = &b.downsampler {
-                h = d.forward(&h);
-                skips.push(h.clone());
-            }
+            h = b.forward(&h, temb, &mut skips, attend);
         }
         let mb = &self.mid_block;
         h = mb.resnets[0].forward(&h, temb);
         h = mb.attention.forward(&h, context);
         h = mb.resnets[1].forward(&h, temb);
         for b in &self.up_blocks {
-            for (m, r) in b.resnets.iter().enumerate() {
-                let skip = skips.pop().expect("skip states counted at load");
-                h = r.forward(&cat_channels(&h, &skip), temb);
-                if let Some(a) = b.attentions.get(m) {
-                    h = a.forward(&h, context);
-                }
-            }
-            if let Some(u) = &b.upsampler {
-                h = u.forward(&h);
-            }
+            h = b.forward(&h, temb, &mut skips, attend);
         }
         let mut h = self.conv_norm_out.forward(&h);
         h.data.iter_mut().for_each(|v| *v = silu(*v));

@@ -18,7 +18,8 @@ use oracle_core::quant::QType;
 
 use super::quantize::add_conv;
 use super::unet2d::{
-    add_attention, add_norm, add_resnet, add_tables, scheduler_words, unsupported,
+    add_attention, add_down_blocks, add_norm, add_resnet, add_tables, add_up_blocks,
+    scheduler_words, unsupported,
 };
 use super::ImageError;
 use crate::diffusion::blocks::Transformer2D;
@@ -145,34 +146,16 @@ fn add_unet(
         &m.time_embedding.linear_2,
         g,
     );
-    for (i, b) in m.down_blocks.iter().enumerate() {
-        let bp = p(&format!("down_blocks.{i}"));
-        for (k, r) in b.resnets.iter().enumerate() {
-            add_resnet(w, &format!("{bp}.resnets.{k}"), r, g)?;
-        }
-        for (k, a) in b.attentions.iter().enumerate() {
-            transformer(w, &format!("{bp}.attentions.{k}"), a, g);
-        }
-        if let Some(d) = &b.downsampler {
-            add_conv(w, &format!("{bp}.downsamplers.0.conv"), &d.conv, g);
-        }
-    }
+    let attention = |w: &mut ImageModelWriter, p: &str, t: &Transformer2D| {
+        transformer(w, p, t, g);
+        Ok(())
+    };
+    add_down_blocks(w, UNET_PREFIX, &m.down_blocks, g, attention)?;
     let mb = &m.mid_block;
     add_resnet(w, &p("mid_block.resnets.0"), &mb.resnets[0], g)?;
     transformer(w, &p("mid_block.attentions.0"), &mb.attention, g);
     add_resnet(w, &p("mid_block.resnets.1"), &mb.resnets[1], g)?;
-    for (i, b) in m.up_blocks.iter().enumerate() {
-        let bp = p(&format!("up_blocks.{i}"));
-        for (k, r) in b.resnets.iter().enumerate() {
-            add_resnet(w, &format!("{bp}.resnets.{k}"), r, g)?;
-        }
-        for (k, a) in b.attentions.iter().enumerate() {
-            transformer(w, &format!("{bp}.attentions.{k}"), a, g);
-        }
-        if let Some(u) = &b.upsampler {
-            add_conv(w, &format!("{bp}.upsamplers.0.conv"), &u.conv, g);
-        }
-    }
+    add_up_blocks(w, UNET_PREFIX, &m.up_blocks, g, attention)?;
     add_norm(w, &p("conv_norm_out"), &m.conv_norm_out);
     add_conv(w, &p("conv_out"), &m.conv_out, g);
     Ok(())

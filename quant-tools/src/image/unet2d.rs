@@ -13,6 +13,7 @@ use crate::diffusion::ddim::Ddim;
 use crate::diffusion::diffusers::PipelineFolder;
 use crate::diffusion::ops::GroupNorm;
 use crate::diffusion::unet2d::UNet2DModel;
+use crate::diffusion::unet_blocks::{DownBlock, UpBlock};
 use crate::diffusion::DiffusionError;
 
 /// Load the float UNet and scheduler of a diffusers folder.
@@ -73,6 +74,62 @@ pub(crate) fn add_attention(
     add_linear(w, &format!("{p}.to_k"), &a.to_k, g);
     add_linear(w, &format!("{p}.to_v"), &a.to_v, g);
     add_linear(w, &format!("{p}.to_out.0"), &a.to_out, g);
+    Ok(())
+}
+
+/// Add the tensors of `down_blocks.N` under `prefix`: per block its ResNets,
+/// its attentions (through `attention`), then its downsampler.
+pub(crate) fn add_down_blocks<A>(
+    w: &mut ImageModelWriter,
+    prefix: &str,
+    blocks: &[DownBlock<A>],
+    g: usize,
+    attention: impl Fn(&mut ImageModelWriter, &str, &A) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
+    for (i, b) in blocks.iter().enumerate() {
+        let bp = format!("{prefix}down_blocks.{i}");
+        add_resnets_and_attentions(w, &bp, &b.resnets, &b.attentions, g, &attention)?;
+        if let Some(d) = &b.downsampler {
+            add_conv(w, &format!("{bp}.downsamplers.0.conv"), &d.conv, g);
+        }
+    }
+    Ok(())
+}
+
+/// Add the tensors of `up_blocks.N` under `prefix`: per block its ResNets, its
+/// attentions (through `attention`), then its upsampler.
+pub(crate) fn add_up_blocks<A>(
+    w: &mut ImageModelWriter,
+    prefix: &str,
+    blocks: &[UpBlock<A>],
+    g: usize,
+    attention: impl Fn(&mut ImageModelWriter, &str, &A) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
+    for (i, b) in blocks.iter().enumerate() {
+        let bp = format!("{prefix}up_blocks.{i}");
+        add_resnets_and_attentions(w, &bp, &b.resnets, &b.attentions, g, &attention)?;
+        if let Some(u) = &b.upsampler {
+            add_conv(w, &format!("{bp}.upsamplers.0.conv"), &u.conv, g);
+        }
+    }
+    Ok(())
+}
+
+/// Add `{bp}.resnets.M`, then `{bp}.attentions.M`.
+fn add_resnets_and_attentions<A>(
+    w: &mut ImageModelWriter,
+    bp: &str,
+    resnets: &[ResnetBlock2D],
+    attentions: &[A],
+    g: usize,
+    attention: &impl Fn(&mut ImageModelWriter, &str, &A) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
+    for (k, r) in resnets.iter().enumerate() {
+        add_resnet(w, &format!("{bp}.resnets.{k}"), r, g)?;
+    }
+    for (k, a) in attentions.iter().enumerate() {
+        attention(w, &format!("{bp}.attentions.{k}"), a)?;
+    }
     Ok(())
 }
 
@@ -140,22 +197,9 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
         &m.time_embedding.linear_2,
         group,
     );
-    for (i, b) in m.down_blocks.iter().enumerate() {
-        for (k, r) in b.resnets.iter().enumerate() {
-            add_resnet(&mut w, &format!("down_blocks.{i}.resnets.{k}"), r, group)?;
-        }
-        for (k, a) in b.attentions.iter().enumerate() {
-            add_attention(&mut w, &format!("down_blocks.{i}.attentions.{k}"), a, group)?;
-        }
-        if let Some(d) = &b.downsampler {
-            add_conv(
-                &mut w,
-                &format!("down_blocks.{i}.downsamplers.0.conv"),
-                &d.conv,
-                group,
-            );
-        }
-    }
+    let attention =
+        |w: &mut ImageModelWriter, p: &str, a: &SpatialAttention| add_attention(w, p, a, group);
+    add_down_blocks(&mut w, "", &m.down_blocks, group, attention)?;
     if let Some(mb) = &m.mid_block {
         add_resnet(&mut w, "mid_block.resnets.0", &mb.resnets[0], group)?;
         if let Some(a) = &mb.attention {
@@ -163,22 +207,7 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
         }
         add_resnet(&mut w, "mid_block.resnets.1", &mb.resnets[1], group)?;
     }
-    for (i, b) in m.up_blocks.iter().enumerate() {
-        for (k, r) in b.resnets.iter().enumerate() {
-            add_resnet(&mut w, &format!("up_blocks.{i}.resnets.{k}"), r, group)?;
-        }
-        for (k, a) in b.attentions.iter().enumerate() {
-            add_attention(&mut w, &format!("up_blocks.{i}.attentions.{k}"), a, group)?;
-        }
-        if let Some(u) = &b.upsampler {
-            add_conv(
-                &mut w,
-                &format!("up_blocks.{i}.upsamplers.0.conv"),
-                &u.conv,
-                group,
-            );
-        }
-    }
+    add_up_blocks(&mut w, "", &m.up_blocks, group, attention)?;
     add_norm(&mut w, "conv_norm_out", &m.conv_norm_out);
     add_conv(&mut w, "conv_out", &m.conv_out, group);
     add_tables(&mut w, "", c.block_out_channels[0], c.freq_shift, ddim)?;
