@@ -94,36 +94,54 @@ pub fn v0_header(bytes: &[u8]) -> Result<(FloatConfig, bool), CheckpointError> {
         .and_then(|n| n.checked_mul(4))
         .and_then(|n| n.checked_add(28))
         .ok_or_else(|| CheckpointError::BadHeader("size overflows".into()))?;
-    if expected != bytes.len() as u64 {
-        return Err(CheckpointError::BadHeader(format!(
-            "llama2.c v0 header implies {expected} bytes, file has {}",
-            bytes.len()
-        )));
-    }
+    check_size(expected, bytes, "v0")?;
     Ok((config, shared))
 }
 
+/// Reads `n` weights called `what` (as `f32`, or dequantized from Q8_0).
+trait ReadWeights:
+    FnMut(&mut Reader<'_>, usize, &'static str) -> Result<Vec<f32>, CheckpointError>
+{
+}
+
+impl<F> ReadWeights for F where
+    F: FnMut(&mut Reader<'_>, usize, &'static str) -> Result<Vec<f32>, CheckpointError>
+{
+}
+
+/// Reads plain `f32` weights.
+fn read_f32(r: &mut Reader<'_>, n: usize, what: &'static str) -> Result<Vec<f32>, CheckpointError> {
+    r.f32s(n, what)
+}
+
+/// The tensor `what` of `n` weights for every layer in turn, into `slot`.
+fn read_per_layer(
+    r: &mut Reader<'_>,
+    layers: &mut [FloatLayer],
+    n: usize,
+    what: &'static str,
+    slot: fn(&mut FloatLayer) -> &mut Vec<f32>,
+    read: &mut impl ReadWeights,
+) -> Result<(), CheckpointError> {
+    for l in layers.iter_mut() {
+        *slot(l) = read(r, n, what)?;
+    }
+    Ok(())
+}
+
 /// `wq, wk, wv, wo` of every layer, each matrix kind for all layers in turn (the
-/// order of llama2.c's f32 exports).
+/// order of llama2.c's exports).
 fn read_attention(
     r: &mut Reader<'_>,
     layers: &mut [FloatLayer],
     c: &FloatConfig,
+    read: &mut impl ReadWeights,
 ) -> Result<(), CheckpointError> {
     let (dim, kv_dim) = (c.dim, c.kv_dim());
-    for l in layers.iter_mut() {
-        l.wq = r.f32s(dim * dim, "wq")?;
-    }
-    for l in layers.iter_mut() {
-        l.wk = r.f32s(kv_dim * dim, "wk")?;
-    }
-    for l in layers.iter_mut() {
-        l.wv = r.f32s(kv_dim * dim, "wv")?;
-    }
-    for l in layers.iter_mut() {
-        l.wo = r.f32s(dim * dim, "wo")?;
-    }
-    Ok(())
+    read_per_layer(r, layers, dim * dim, "wq", |l| &mut l.wq, read)?;
+    read_per_layer(r, layers, kv_dim * dim, "wk", |l| &mut l.wk, read)?;
+    read_per_layer(r, layers, kv_dim * dim, "wv", |l| &mut l.wv, read)?;
+    read_per_layer(r, layers, dim * dim, "wo", |l| &mut l.wo, read)
 }
 
 /// `w1, w2, w3` of every layer, in the same order.
@@ -131,16 +149,57 @@ fn read_ffn(
     r: &mut Reader<'_>,
     layers: &mut [FloatLayer],
     c: &FloatConfig,
+    read: &mut impl ReadWeights,
 ) -> Result<(), CheckpointError> {
     let (dim, hidden) = (c.dim, c.hidden_dim);
-    for l in layers.iter_mut() {
-        l.w1 = r.f32s(hidden * dim, "w1")?;
-    }
-    for l in layers.iter_mut() {
-        l.w2 = r.f32s(dim * hidden, "w2")?;
-    }
-    for l in layers.iter_mut() {
-        l.w3 = r.f32s(hidden * dim, "w3")?;
+    read_per_layer(r, layers, hidden * dim, "w1", |l| &mut l.w1, read)?;
+    read_per_layer(r, layers, dim * hidden, "w2", |l| &mut l.w2, read)?;
+    read_per_layer(r, layers, hidden * dim, "w3", |l| &mut l.w3, read)
+}
+
+/// The norms of the versioned layouts: all `rms_att`, all `rms_ffn`, then
+/// `rms_final` (returned).
+fn read_versioned_norms(
+    r: &mut Reader<'_>,
+    layers: &mut [FloatLayer],
+    dim: usize,
+) -> Result<Vec<f32>, CheckpointError> {
+    read_per_layer(r, layers, dim, "rms_att", |l| &mut l.rms_att, &mut read_f32)?;
+    read_per_layer(r, layers, dim, "rms_ffn", |l| &mut l.rms_ffn, &mut read_f32)?;
+    r.f32s(dim, "rms_final")
+}
+
+/// The model, reading the separate classifier `wcls` last when not `shared`.
+fn finish(
+    r: &mut Reader<'_>,
+    (config, shared): (FloatConfig, bool),
+    token_embedding: Vec<f32>,
+    layers: Vec<FloatLayer>,
+    rms_final: Vec<f32>,
+    read: &mut impl ReadWeights,
+) -> Result<FloatModel, CheckpointError> {
+    let wcls = if shared {
+        None
+    } else {
+        Some(read(r, config.vocab_size * config.dim, "wcls")?)
+    };
+    Ok(FloatModel {
+        config,
+        token_embedding,
+        layers,
+        rms_final,
+        wcls,
+        tokenizer: None,
+    })
+}
+
+/// `BadHeader` unless the file has the `expected` size its `version` header implies.
+fn check_size(expected: u64, bytes: &[u8], version: &str) -> Result<(), CheckpointError> {
+    if expected != bytes.len() as u64 {
+        return Err(CheckpointError::BadHeader(format!(
+            "llama2.c {version} header implies {expected} bytes, file has {}",
+            bytes.len()
+        )));
     }
     Ok(())
 }
@@ -167,29 +226,35 @@ pub fn parse_v0(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
     let (dim, vocab) = (c.dim, c.vocab_size);
     let token_embedding = r.f32s(vocab * dim, "token_embedding")?;
     let mut layers: Vec<FloatLayer> = (0..c.n_layers).map(|_| empty_layer()).collect();
-    for l in &mut layers {
-        l.rms_att = r.f32s(dim, "rms_att")?;
-    }
-    read_attention(&mut r, &mut layers, &c)?;
-    for l in &mut layers {
-        l.rms_ffn = r.f32s(dim, "rms_ffn")?;
-    }
-    read_ffn(&mut r, &mut layers, &c)?;
+    let read = &mut read_f32;
+    read_per_layer(
+        &mut r,
+        &mut layers,
+        dim,
+        "rms_att",
+        |l| &mut l.rms_att,
+        read,
+    )?;
+    read_attention(&mut r, &mut layers, &c, read)?;
+    read_per_layer(
+        &mut r,
+        &mut layers,
+        dim,
+        "rms_ffn",
+        |l| &mut l.rms_ffn,
+        read,
+    )?;
+    read_ffn(&mut r, &mut layers, &c, read)?;
     let rms_final = r.f32s(dim, "rms_final")?;
     r.skip(c.seq_len * c.head_size() / 2 * 4 * 2, "freq_cis")?;
-    let wcls = if shared {
-        None
-    } else {
-        Some(r.f32s(vocab * dim, "wcls")?)
-    };
-    Ok(FloatModel {
-        config: c,
+    finish(
+        &mut r,
+        (c, shared),
         token_embedding,
         layers,
         rms_final,
-        wcls,
-        tokenizer: None,
-    })
+        read,
+    )
 }
 
 /// Parses a versioned ("ak42") llama2.c checkpoint: version 1 (f32) or 2 (Q8_0).
@@ -245,38 +310,23 @@ pub fn parse_v1(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
         .and_then(|n| n.checked_mul(4))
         .and_then(|n| n.checked_add(V1_HEADER_BYTES as u64))
         .ok_or_else(|| CheckpointError::BadHeader("size overflows".into()))?;
-    if expected != bytes.len() as u64 {
-        return Err(CheckpointError::BadHeader(format!(
-            "llama2.c v1 header implies {expected} bytes, file has {}",
-            bytes.len()
-        )));
-    }
+    check_size(expected, bytes, "v1")?;
     r.skip(V1_HEADER_BYTES - r.pos(), "header padding")?;
     let (dim, vocab) = (c.dim, c.vocab_size);
     let mut layers: Vec<FloatLayer> = (0..c.n_layers).map(|_| empty_layer()).collect();
-    for l in &mut layers {
-        l.rms_att = r.f32s(dim, "rms_att")?;
-    }
-    for l in &mut layers {
-        l.rms_ffn = r.f32s(dim, "rms_ffn")?;
-    }
-    let rms_final = r.f32s(dim, "rms_final")?;
+    let rms_final = read_versioned_norms(&mut r, &mut layers, dim)?;
     let token_embedding = r.f32s(vocab * dim, "token_embedding")?;
-    read_attention(&mut r, &mut layers, &c)?;
-    read_ffn(&mut r, &mut layers, &c)?;
-    let wcls = if shared {
-        None
-    } else {
-        Some(r.f32s(vocab * dim, "wcls")?)
-    };
-    Ok(FloatModel {
-        config: c,
+    let read = &mut read_f32;
+    read_attention(&mut r, &mut layers, &c, read)?;
+    read_ffn(&mut r, &mut layers, &c, read)?;
+    finish(
+        &mut r,
+        (c, shared),
         token_embedding,
         layers,
         rms_final,
-        wcls,
-        tokenizer: None,
-    })
+        read,
+    )
 }
 
 /// Reads `n` Q8_0 values (`i8 q[n]`, then `f32 s[n / group]`) as `q * s`.
@@ -333,56 +383,22 @@ pub fn parse_v2(bytes: &[u8]) -> Result<FloatModel, CheckpointError> {
             acc.checked_add(n as u64 + n as u64 / group as u64 * 4)
         })
         .ok_or_else(|| CheckpointError::BadHeader("size overflows".into()))?;
-    if expected != bytes.len() as u64 {
-        return Err(CheckpointError::BadHeader(format!(
-            "llama2.c v2 header implies {expected} bytes, file has {}",
-            bytes.len()
-        )));
-    }
+    check_size(expected, bytes, "v2")?;
     r.skip(V1_HEADER_BYTES - r.pos(), "header padding")?;
     let mut layers: Vec<FloatLayer> = (0..nl).map(|_| empty_layer()).collect();
-    for l in &mut layers {
-        l.rms_att = r.f32s(dim, "rms_att")?;
-    }
-    for l in &mut layers {
-        l.rms_ffn = r.f32s(dim, "rms_ffn")?;
-    }
-    let rms_final = r.f32s(dim, "rms_final")?;
-    let token_embedding = read_q8(&mut r, vocab * dim, group, "token_embedding")?;
-    for l in &mut layers {
-        l.wq = read_q8(&mut r, dim * dim, group, "wq")?;
-    }
-    for l in &mut layers {
-        l.wk = read_q8(&mut r, kv_dim * dim, group, "wk")?;
-    }
-    for l in &mut layers {
-        l.wv = read_q8(&mut r, kv_dim * dim, group, "wv")?;
-    }
-    for l in &mut layers {
-        l.wo = read_q8(&mut r, dim * dim, group, "wo")?;
-    }
-    for l in &mut layers {
-        l.w1 = read_q8(&mut r, hidden * dim, group, "w1")?;
-    }
-    for l in &mut layers {
-        l.w2 = read_q8(&mut r, dim * hidden, group, "w2")?;
-    }
-    for l in &mut layers {
-        l.w3 = read_q8(&mut r, hidden * dim, group, "w3")?;
-    }
-    let wcls = if shared {
-        None
-    } else {
-        Some(read_q8(&mut r, vocab * dim, group, "wcls")?)
-    };
-    Ok(FloatModel {
-        config: c,
+    let rms_final = read_versioned_norms(&mut r, &mut layers, dim)?;
+    let read = &mut |r: &mut Reader<'_>, n: usize, what: &'static str| read_q8(r, n, group, what);
+    let token_embedding = read(&mut r, vocab * dim, "token_embedding")?;
+    read_attention(&mut r, &mut layers, &c, read)?;
+    read_ffn(&mut r, &mut layers, &c, read)?;
+    finish(
+        &mut r,
+        (c, shared),
         token_embedding,
         layers,
         rms_final,
-        wcls,
-        tokenizer: None,
-    })
+        read,
+    )
 }
 
 /// Serialises a model in llama2.c's version-1 layout (the tests use it to check
