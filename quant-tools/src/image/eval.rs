@@ -22,6 +22,12 @@ pub struct ImageComparison {
 
 /// Compare two images in `[0, 1]`.
 pub fn compare(a: &[f32], b: &[f32]) -> ImageComparison {
+    compare_with_peak(a, b, 1.0)
+}
+
+/// PSNR of `a` against `b` with `peak` as the signal's peak, and their largest
+/// absolute difference.
+fn compare_with_peak(a: &[f32], b: &[f32], peak: f64) -> ImageComparison {
     let n = a.len().max(1) as f64;
     let (mut se, mut max) = (0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
@@ -34,10 +40,17 @@ pub fn compare(a: &[f32], b: &[f32]) -> ImageComparison {
         psnr_db: if mse == 0.0 {
             f64::INFINITY
         } else {
-            10.0 * (1.0 / mse).log10()
+            10.0 * (peak * peak / mse).log10()
         },
         max_abs: max,
     }
+}
+
+/// Q16 values centred on 0 and spanning `range` as an image in `[0, 1]`.
+fn q16_to_image(v: &[i32], range: f32) -> Vec<f32> {
+    v.iter()
+        .map(|&a| (a as f32 / 65536.0 / range + 0.5).clamp(0.0, 1.0))
+        .collect()
 }
 
 /// A Q16 value as `f32` (exact: `|v| < 2^31` has at most 31 significant bits... and
@@ -87,10 +100,7 @@ pub fn eval_ddpm(
     let stack = ddpm_noise_stack(seed, steps);
     let z_int = int.sample(exec, steps, DdpmNoise::Stack(&stack))?;
     let z_float: Tensor = float.sample(&q16_to_f32(&stack), steps)?;
-    let int_image: Vec<f32> = z_int
-        .iter()
-        .map(|&v| (v as f32 / 65536.0 + 0.5).clamp(0.0, 1.0))
-        .collect();
+    let int_image = q16_to_image(&z_int, 1.0);
     let float_image = crate::diffusion::ddpm_mnist::to_image(&z_float);
     let cmp = compare(&int_image, &float_image);
     Ok(DdpmSample {
@@ -110,22 +120,7 @@ pub fn compare_raw(int: &[f32], float: &[f32]) -> ImageComparison {
             (l.min(v), h.max(v))
         });
     let peak = f64::from(hi - lo).max(1e-12);
-    let n = int.len().max(1) as f64;
-    let (mut se, mut max) = (0f64, 0f64);
-    for (&x, &y) in int.iter().zip(float) {
-        let d = f64::from(x) - f64::from(y);
-        se += d * d;
-        max = max.max(d.abs());
-    }
-    let mse = se / n;
-    ImageComparison {
-        psnr_db: if mse == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (peak * peak / mse).log10()
-        },
-        max_abs: max,
-    }
+    compare_with_peak(int, float, peak)
 }
 
 /// UNet2D figures for one seed: the single forward (at the first DDIM timestep of
@@ -265,11 +260,7 @@ pub fn eval_sd(
     let z_f = float.denoise(prompt, &start_f, steps, g)?;
     let latents = compare_raw(&q16_to_f32(&z_i), &z_f.data);
     let img_f = float.decode(&z_f)?;
-    let to_img = |v: &[i32]| -> Vec<f32> {
-        v.iter()
-            .map(|&a| (a as f32 / 65536.0 / 2.0 + 0.5).clamp(0.0, 1.0))
-            .collect()
-    };
+    let to_img = |v: &[i32]| q16_to_image(v, 2.0);
     let z_f_q16: Vec<i32> = z_f
         .data
         .iter()
