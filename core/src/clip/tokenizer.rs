@@ -228,8 +228,10 @@ impl ClipTokenizer {
     }
 }
 
-/// Split normalised text with CLIP's pre-tokenizer pattern.
-fn pieces(text: &str) -> Vec<String> {
+/// Split normalised text with CLIP's pre-tokenizer pattern (`'s|'t|'re|'ve|'m|'ll|'d`,
+/// a run of letters, one digit, a run of other non-space characters; whitespace
+/// separates). The float reference tokenizer of `oracle-quant` splits with it too.
+pub fn pieces(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;

@@ -4,13 +4,14 @@
 //! Tokenizer: text is whitespace-collapsed, trimmed and lowercased (the fast
 //! tokenizer's normalizer; NFC is the identity on ASCII and is not applied
 //! here), split with CLIP's pattern (`'s|'t|'re|'ve|'m|'ll|'d|letters+|one
-//! digit|other non-space+`), each piece mapped through GPT-2's bytes-to-unicode
+//! digit|other non-space+`: the integer core's [`pieces`]), each piece mapped through GPT-2's bytes-to-unicode
 //! table with `</w>` on its last symbol, then merged by rank. The ids are
 //! `[bos] + ids[..max - 2] + [eos]`, padded with the pad token to `max` (77).
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use oracle_core::clip::tokenizer::pieces;
 use serde::Deserialize;
 
 use super::diffusers::{read_config, read_weights};
@@ -144,56 +145,6 @@ impl ClipTokenizer {
         })
     }
 
-    /// Splits normalised text with CLIP's pre-tokenizer pattern.
-    fn pieces(text: &str) -> Vec<String> {
-        let chars: Vec<char> = text.chars().collect();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if c.is_whitespace() {
-                i += 1;
-                continue;
-            }
-            if c == '\'' {
-                let rest: String = chars[i + 1..chars.len().min(i + 3)].iter().collect();
-                let m = ["re", "ve", "ll"]
-                    .iter()
-                    .find(|s| rest.starts_with(**s))
-                    .map(|s| s.len())
-                    .or_else(|| {
-                        rest.chars()
-                            .next()
-                            .filter(|ch| matches!(ch, 's' | 't' | 'm' | 'd'))
-                            .map(|_| 1)
-                    });
-                if let Some(n) = m {
-                    out.push(chars[i..=i + n].iter().collect());
-                    i += n + 1;
-                    continue;
-                }
-            }
-            let start = i;
-            if c.is_alphabetic() {
-                while i < chars.len() && chars[i].is_alphabetic() {
-                    i += 1;
-                }
-            } else if c.is_numeric() {
-                i += 1;
-            } else {
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !chars[i].is_alphabetic()
-                    && !chars[i].is_numeric()
-                {
-                    i += 1;
-                }
-            }
-            out.push(chars[start..i].iter().collect());
-        }
-        out
-    }
-
     /// BPE of one piece (already in byte-unicode form), last symbol with `</w>`.
     fn bpe(&self, piece: &str) -> Vec<String> {
         let mut syms: Vec<String> = piece.chars().map(String::from).collect();
@@ -232,7 +183,7 @@ impl ClipTokenizer {
             .join(" ")
             .to_lowercase();
         let mut ids = Vec::new();
-        for p in Self::pieces(&norm) {
+        for p in pieces(&norm) {
             let mapped: String = p.bytes().map(|b| self.byte_to_char[b as usize]).collect();
             for s in self.bpe(&mapped) {
                 ids.push(self.vocab.get(&s).copied().unwrap_or(self.eos));
