@@ -19,7 +19,9 @@ use super::defaults::{
 };
 use super::diffusers::{read_config, read_weights};
 use super::ops::{silu, timestep_embedding, Conv2d, GroupNorm};
-use super::unet_blocks::{self, check_sample, BlockPlan};
+use super::unet_blocks::{
+    self, check_block_counts, check_sample, check_silu_positional, check_types, BlockPlan,
+};
 use super::{DiffusionError, Tensor, Vb, Weights};
 
 /// The fields of `unet/config.json` that the reference reads (diffusers defaults
@@ -116,29 +118,22 @@ impl UNet2DConfig {
                 name: name.to_string(),
             })
         };
-        for t in &self.down_block_types {
-            if t != "DownBlock2D" && t != "AttnDownBlock2D" {
-                return unsupported("down block type", t);
-            }
-        }
-        for t in &self.up_block_types {
-            if t != "UpBlock2D" && t != "AttnUpBlock2D" {
-                return unsupported("up block type", t);
-            }
-        }
+        let down_ok = ["DownBlock2D", "AttnDownBlock2D"];
+        check_types(&self.down_block_types, down_ok, "down block type")?;
+        check_types(
+            &self.up_block_types,
+            ["UpBlock2D", "AttnUpBlock2D"],
+            "up block type",
+        )?;
         match self.mid_block_type.as_deref() {
             Some("UNetMidBlock2D") | None => {}
             Some(t) => return unsupported("mid block type", t),
         }
-        if self.act_fn != "silu" {
-            return unsupported("act_fn", &self.act_fn);
-        }
-        if self.time_embedding_type != "positional" {
-            return unsupported("time_embedding_type", &self.time_embedding_type);
-        }
-        if self.resnet_time_scale_shift != "default" {
-            return unsupported("resnet_time_scale_shift", &self.resnet_time_scale_shift);
-        }
+        check_silu_positional(
+            &self.act_fn,
+            &self.time_embedding_type,
+            &self.resnet_time_scale_shift,
+        )?;
         if self.downsample_type != "conv" {
             return unsupported("downsample_type", &self.downsample_type);
         }
@@ -154,18 +149,12 @@ impl UNet2DConfig {
         if self.num_class_embeds.is_some() {
             return unsupported("num_class_embeds", "set");
         }
-        let n = self.block_out_channels.len();
-        if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
-            return Err(DiffusionError::Input(format!(
-                "{n} block_out_channels for {} down and {} up blocks",
-                self.down_block_types.len(),
-                self.up_block_types.len()
-            )));
-        }
-        if self.layers_per_block == 0 || self.block_out_channels.contains(&0) {
-            return Err(DiffusionError::Input("zero layers or channels".into()));
-        }
-        Ok(())
+        check_block_counts(
+            &self.block_out_channels,
+            &self.down_block_types,
+            &self.up_block_types,
+            self.layers_per_block,
+        )
     }
 }
 

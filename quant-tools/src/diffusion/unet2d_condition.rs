@@ -20,7 +20,10 @@ use super::defaults::{
 };
 use super::diffusers::{read_config, read_weights};
 use super::ops::{silu, timestep_embedding, Conv2d, GroupNorm};
-use super::unet_blocks::{check_sample, BlockPlan, DownBlock, UpBlock};
+use super::unet_blocks::{
+    check_block_counts, check_sample, check_silu_positional, check_types, zero_layers, BlockPlan,
+    DownBlock, UpBlock,
+};
 use super::{DiffusionError, Tensor, Vb, Weights};
 
 /// The fields of `unet/config.json` that the reference reads.
@@ -147,16 +150,10 @@ impl UNet2DConditionConfig {
                 name: name.to_string(),
             })
         };
-        for t in &self.down_block_types {
-            if t != "DownBlock2D" && t != "CrossAttnDownBlock2D" {
-                return unsupported("down block type", t);
-            }
-        }
-        for t in &self.up_block_types {
-            if t != "UpBlock2D" && t != "CrossAttnUpBlock2D" {
-                return unsupported("up block type", t);
-            }
-        }
+        let down_ok = ["DownBlock2D", "CrossAttnDownBlock2D"];
+        check_types(&self.down_block_types, down_ok, "down block type")?;
+        let up_ok = ["UpBlock2D", "CrossAttnUpBlock2D"];
+        check_types(&self.up_block_types, up_ok, "up block type")?;
         match self.mid_block_type.as_deref() {
             Some("UNetMidBlock2DCrossAttn") => {}
             Some(t) => return unsupported("mid block type", t),
@@ -190,31 +187,25 @@ impl UNet2DConditionConfig {
                 return unsupported("setting", name);
             }
         }
-        if self.act_fn != "silu" {
-            return unsupported("act_fn", &self.act_fn);
-        }
-        if self.time_embedding_type != "positional" {
-            return unsupported("time_embedding_type", &self.time_embedding_type);
-        }
-        if self.resnet_time_scale_shift != "default" {
-            return unsupported("resnet_time_scale_shift", &self.resnet_time_scale_shift);
-        }
+        check_silu_positional(
+            &self.act_fn,
+            &self.time_embedding_type,
+            &self.resnet_time_scale_shift,
+        )?;
         let Some(depth) = self.transformer_layers_per_block.as_u64() else {
             return unsupported(
                 "transformer_layers_per_block",
                 &self.transformer_layers_per_block.to_string(),
             );
         };
-        let n = self.block_out_channels.len();
-        if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
-            return Err(DiffusionError::Input(format!(
-                "{n} block_out_channels for {} down and {} up blocks",
-                self.down_block_types.len(),
-                self.up_block_types.len()
-            )));
-        }
-        if self.layers_per_block == 0 || self.block_out_channels.contains(&0) || depth == 0 {
-            return Err(DiffusionError::Input("zero layers or channels".into()));
+        check_block_counts(
+            &self.block_out_channels,
+            &self.down_block_types,
+            &self.up_block_types,
+            self.layers_per_block,
+        )?;
+        if depth == 0 {
+            return Err(zero_layers());
         }
         Ok(depth as usize)
     }

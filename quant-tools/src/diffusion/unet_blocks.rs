@@ -1,8 +1,8 @@
 //! The down and up blocks both float UNets share ([`super::unet2d`],
 //! [`super::unet2d_condition`]): ResNets with an optional attention after each,
 //! then a down- or upsampler, generic over the attention (self-attention or a
-//! text-conditioned transformer), and the channel plan that loads them from
-//! `block_out_channels`.
+//! text-conditioned transformer), the channel plan that loads them from
+//! `block_out_channels`, and the checks both configs make on their blocks.
 
 use super::blocks::{Downsample2D, ResnetBlock2D, Upsample2D};
 use super::{DiffusionError, Tensor, Vb};
@@ -214,4 +214,72 @@ pub fn check_sample(
         )));
     }
     Ok(())
+}
+
+/// `Unsupported` naming the first of `types` that is not in `allowed`.
+pub(crate) fn check_types(
+    types: &[String],
+    allowed: [&str; 2],
+    what: &'static str,
+) -> Result<(), DiffusionError> {
+    match types.iter().find(|t| !allowed.contains(&t.as_str())) {
+        Some(t) => Err(unsupported(what, t)),
+        None => Ok(()),
+    }
+}
+
+/// `Unsupported` unless the activation is `silu`, the time embedding
+/// `positional` and the ResNets' time scale-shift `default`.
+pub(crate) fn check_silu_positional(
+    act_fn: &str,
+    time_embedding_type: &str,
+    resnet_time_scale_shift: &str,
+) -> Result<(), DiffusionError> {
+    if act_fn != "silu" {
+        return Err(unsupported("act_fn", act_fn));
+    }
+    if time_embedding_type != "positional" {
+        return Err(unsupported("time_embedding_type", time_embedding_type));
+    }
+    if resnet_time_scale_shift != "default" {
+        return Err(unsupported(
+            "resnet_time_scale_shift",
+            resnet_time_scale_shift,
+        ));
+    }
+    Ok(())
+}
+
+/// `Input` unless there are as many down and up blocks as `channels`, at least
+/// one, with ResNets and channels.
+pub(crate) fn check_block_counts(
+    channels: &[usize],
+    down_types: &[String],
+    up_types: &[String],
+    layers_per_block: usize,
+) -> Result<(), DiffusionError> {
+    let n = channels.len();
+    if n == 0 || down_types.len() != n || up_types.len() != n {
+        return Err(DiffusionError::Input(format!(
+            "{n} block_out_channels for {} down and {} up blocks",
+            down_types.len(),
+            up_types.len()
+        )));
+    }
+    if layers_per_block == 0 || channels.contains(&0) {
+        return Err(zero_layers());
+    }
+    Ok(())
+}
+
+/// The error of a UNet config without ResNets, channels or transformer layers.
+pub(crate) fn zero_layers() -> DiffusionError {
+    DiffusionError::Input("zero layers or channels".into())
+}
+
+fn unsupported(what: &'static str, name: &str) -> DiffusionError {
+    DiffusionError::Unsupported {
+        what,
+        name: name.to_string(),
+    }
 }
