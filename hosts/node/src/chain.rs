@@ -41,11 +41,22 @@ pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
 }
 
 /// A provider at `rpc` that signs with `signer` (nonce, gas and chain id filled in).
+///
+/// Nonces are read from the chain (the pending count) for every transaction, not
+/// cached: alloy's cached manager reserves a nonce before the gas estimate, so a
+/// send whose estimate reverts (a move racing the opponent's, a finalization one
+/// second early) would leave a gap that every later transaction queues behind,
+/// forever. The node sends one transaction at a time and retries a failed round,
+/// so the extra RPC call per transaction is all this costs.
 pub fn connect(rpc: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
     let url = rpc
         .parse()
         .with_context(|| format!("bad RPC URL {rpc:?}"))?;
     Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
         .wallet(EthereumWallet::from(signer))
         .connect_http(url)
         .erased())
@@ -177,4 +188,45 @@ pub async fn on_chain(provider: &DynProvider, oracle: Address, id: U256) -> Resu
         submitter: res.submitter,
         claim: res.claim,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::network::TransactionBuilder;
+    use alloy::node_bindings::Anvil;
+    use alloy::primitives::Bytes;
+    use alloy::rpc::types::TransactionRequest;
+
+    /// A deployment whose init code reverts (PUSH1 0 PUSH1 0 REVERT): its gas
+    /// estimate fails before anything is sent.
+    const REVERTING_INIT: [u8; 5] = [0x60, 0x00, 0x60, 0x00, 0xfd];
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_send_whose_estimate_reverts_leaves_no_nonce_gap() {
+        let anvil = Anvil::at(oracle_contracts::anvil_path())
+            .port(0u16)
+            .try_spawn()
+            .expect("anvil starts (run .ci/contracts-install.sh)");
+        let signer = PrivateKeySigner::from(anvil.keys()[0].clone());
+        let from = signer.address();
+        let provider = connect(&anvil.endpoint(), signer).unwrap();
+        for _ in 0..3 {
+            let failing = TransactionRequest::default()
+                .with_from(from)
+                .with_deploy_code(Bytes::from_static(&REVERTING_INIT));
+            assert!(provider.send_transaction(failing).await.is_err());
+        }
+        let transfer = TransactionRequest::default()
+            .with_from(from)
+            .with_to(anvil.addresses()[1])
+            .with_value(U256::from(1u64));
+        let pending = provider.send_transaction(transfer).await.unwrap();
+        let receipt = tokio::time::timeout(Duration::from_secs(20), pending.get_receipt())
+            .await
+            .expect("the transfer is mined, not queued behind a nonce gap")
+            .unwrap();
+        assert!(receipt.status());
+        assert_eq!(provider.get_transaction_count(from).await.unwrap(), 1);
+    }
 }
