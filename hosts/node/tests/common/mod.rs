@@ -422,7 +422,11 @@ fn log_tails(dir: &Path, lines: usize) -> String {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         let tail = &all[all.len().saturating_sub(lines)..];
-        out.push_str(&format!("---- {} (last {} lines)\n", log.display(), tail.len()));
+        out.push_str(&format!(
+            "---- {} (last {} lines)\n",
+            log.display(),
+            tail.len()
+        ));
         out.push_str(&tail.join("\n"));
         out.push('\n');
     }
