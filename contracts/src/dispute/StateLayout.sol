@@ -22,6 +22,7 @@ library StateLayout {
     // ---- layout::status ----
     uint8 internal constant RUNNING = 0;
     uint8 internal constant EXITED = 1;
+    uint8 internal constant PANICKED = 2;
 
     // ---- layout::hash_status: byte 0 of a state hash ----
     uint8 internal constant HASH_VALID = 0;

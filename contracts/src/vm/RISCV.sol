@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {StateLayout} from "../dispute/StateLayout.sol";
 import {PreimageOracle} from "./PreimageOracle.sol";
 
 /// @title RISCV
 /// @notice The one-step verifier of the rv32im fault-proof VM: the Solidity twin of
 ///  `hosts/fpvm/src/witness.rs` (`step_from_witness_with_oracle`), copied line by line.
-///  Constants mirror `hosts/fpvm/src/layout.rs`; revert codes are `WitnessError::code`.
+///  The state encoding (offsets, statuses, hash statuses) is `StateLayout`'s; the other
+///  constants mirror `hosts/fpvm/src/layout.rs`; revert codes are `WitnessError::code`.
 /// @dev Witness = (state, proof): `state` is the 245-byte state encoding (integers
 ///  big-endian); `proof` is the instruction memory proof (896 bytes), the data memory
 ///  proof (896 bytes) and, for a `PREIMAGE_READ` step only, the whole preimage of
@@ -21,29 +23,6 @@ import {PreimageOracle} from "./PreimageOracle.sol";
 // wrapping values, sign extension goes through int8/int16/int32.
 // forge-lint: disable-start(unsafe-typecast)
 contract RISCV {
-    // ---- layout::state: byte offsets of the state encoding, one chain ----
-    uint256 internal constant MEM_ROOT = 0;
-    uint256 internal constant PREIMAGE_KEY = MEM_ROOT + 32;
-    uint256 internal constant OUTPUT = PREIMAGE_KEY + 32;
-    uint256 internal constant PC = OUTPUT + 32;
-    uint256 internal constant PREIMAGE_OFFSET = PC + 4;
-    uint256 internal constant STEP = PREIMAGE_OFFSET + 4;
-    uint256 internal constant EXIT_CODE = STEP + 8;
-    uint256 internal constant STATUS = EXIT_CODE + 4;
-    uint256 internal constant REGS = STATUS + 1;
-    uint256 internal constant SIZE = REGS + 32 * 4;
-
-    // ---- layout::status ----
-    uint8 internal constant RUNNING = 0;
-    uint8 internal constant EXITED = 1;
-    uint8 internal constant PANICKED = 2;
-
-    // ---- layout::hash_status ----
-    uint8 internal constant VALID = 0;
-    uint8 internal constant INVALID = 1;
-    uint8 internal constant PANIC = 2;
-    uint8 internal constant UNFINISHED = 3;
-
     // ---- layout::panic ----
     uint32 internal constant INVALID_INSTRUCTION = 1;
     uint32 internal constant MISALIGNED_FETCH = 2;
@@ -135,7 +114,7 @@ contract RISCV {
         view
         returns (bytes32 postStateHash)
     {
-        if (state.length != SIZE) revert WitnessError(E_BAD_STATE_LENGTH);
+        if (state.length != StateLayout.STATE_SIZE) revert WitnessError(E_BAD_STATE_LENGTH);
         bytes memory enc = state;
         uint256 s;
         assembly ("memory-safe") {
@@ -147,7 +126,7 @@ contract RISCV {
 
     /// @notice The state hash of an encoding: keccak256(state) with byte 0 = VM status.
     function stateHash(bytes calldata state) external pure returns (bytes32) {
-        if (state.length != SIZE) revert WitnessError(E_BAD_STATE_LENGTH);
+        if (state.length != StateLayout.STATE_SIZE) revert WitnessError(E_BAD_STATE_LENGTH);
         bytes memory enc = state;
         uint256 s;
         assembly ("memory-safe") {
@@ -162,7 +141,7 @@ contract RISCV {
         view
         returns (bytes32)
     {
-        if (state.length != SIZE) revert WitnessError(E_BAD_STATE_LENGTH);
+        if (state.length != StateLayout.STATE_SIZE) revert WitnessError(E_BAD_STATE_LENGTH);
         bytes memory enc = state;
         Ctx memory c;
         assembly ("memory-safe") {
@@ -172,7 +151,7 @@ contract RISCV {
         }
         c.hasOracle = hasOracle;
         c.localContext = localContext;
-        if (_get(c.s, STATUS, 1) != RUNNING) {
+        if (_get(c.s, StateLayout.STATUS, 1) != StateLayout.RUNNING) {
             // A halted state is a fixed point.
             return state_hash(c.s);
         }
@@ -204,28 +183,28 @@ contract RISCV {
 
     /// @dev Register `i` (x0..x31).
     function _reg(uint256 s, uint256 i) internal pure returns (uint32) {
-        return uint32(_get(s, REGS + 4 * i, 4));
+        return uint32(_get(s, StateLayout.REGS + 4 * i, 4));
     }
 
     function set_rd(uint256 s, uint256 rd, uint32 v) internal pure {
-        if (rd != 0) _set(s, REGS + 4 * rd, 4, v);
+        if (rd != 0) _set(s, StateLayout.REGS + 4 * rd, 4, v);
     }
 
     function halt(uint256 s, uint32 code) internal pure {
-        _set(s, STATUS, 1, PANICKED);
-        _set(s, EXIT_CODE, 4, code);
+        _set(s, StateLayout.STATUS, 1, StateLayout.PANICKED);
+        _set(s, StateLayout.EXIT_CODE, 4, code);
     }
 
     /// @dev `state_hash`: keccak256(encoding) with byte 0 = `vm_status`.
     function state_hash(uint256 s) internal pure returns (bytes32 h) {
-        uint256 st = _get(s, STATUS, 1);
-        uint256 exitCode = _get(s, EXIT_CODE, 4);
+        uint256 st = _get(s, StateLayout.STATUS, 1);
+        uint256 exitCode = _get(s, StateLayout.EXIT_CODE, 4);
         uint256 vmStatus;
-        if (st == RUNNING) vmStatus = UNFINISHED;
-        else if (st == EXITED && exitCode == 0) vmStatus = VALID;
-        else if (st == EXITED) vmStatus = INVALID;
-        else vmStatus = PANIC;
-        uint256 size = SIZE;
+        if (st == StateLayout.RUNNING) vmStatus = StateLayout.HASH_UNFINISHED;
+        else if (st == StateLayout.EXITED && exitCode == 0) vmStatus = StateLayout.HASH_VALID;
+        else if (st == StateLayout.EXITED) vmStatus = StateLayout.HASH_INVALID;
+        else vmStatus = StateLayout.HASH_PANIC;
+        uint256 size = StateLayout.STATE_SIZE;
         assembly ("memory-safe") {
             h := keccak256(s, size)
             h := or(and(h, not(shl(248, 0xff))), shl(248, vmStatus))
@@ -278,7 +257,10 @@ contract RISCV {
     /// @dev Reads the instruction at pc through the instruction proof.
     function fetch(Ctx memory c, uint32 pc) internal pure returns (uint32) {
         bytes32 leaf = _proofLeaf(c, INSN_PROOF);
-        if (root_from_proof(pc, leaf, c.proofOffset + INSN_PROOF + 32) != bytes32(_get(c.s, MEM_ROOT, 32))) {
+        if (
+            root_from_proof(pc, leaf, c.proofOffset + INSN_PROOF + 32)
+                != bytes32(_get(c.s, StateLayout.MEM_ROOT, 32))
+        ) {
             revert WitnessError(E_INVALID_INSTRUCTION_PROOF);
         }
         return uint32(_leLoad(leaf, pc & 31, 4));
@@ -287,15 +269,22 @@ contract RISCV {
     /// @dev Reads the data leaf holding `addr` through the data proof.
     function read_leaf(Ctx memory c, uint32 addr) internal pure returns (bytes32 leaf) {
         leaf = _proofLeaf(c, DATA_PROOF);
-        if (root_from_proof(addr, leaf, c.proofOffset + DATA_PROOF + 32) != bytes32(_get(c.s, MEM_ROOT, 32)))
-        {
+        if (
+            root_from_proof(addr, leaf, c.proofOffset + DATA_PROOF + 32)
+                != bytes32(_get(c.s, StateLayout.MEM_ROOT, 32))
+        ) {
             revert WitnessError(E_INVALID_DATA_PROOF);
         }
     }
 
     /// @dev Replaces the data leaf holding `addr` (already verified by `read_leaf`).
     function write_leaf(Ctx memory c, uint32 addr, bytes32 leaf) internal pure {
-        _set(c.s, MEM_ROOT, 32, uint256(root_from_proof(addr, leaf, c.proofOffset + DATA_PROOF + 32)));
+        _set(
+            c.s,
+            StateLayout.MEM_ROOT,
+            32,
+            uint256(root_from_proof(addr, leaf, c.proofOffset + DATA_PROOF + 32))
+        );
     }
 
     /// @dev Little-endian `size`-byte value at byte `o` of a leaf.
@@ -388,9 +377,9 @@ contract RISCV {
     function execute(Ctx memory c) internal view {
         unchecked {
             uint256 s = c.s;
-            _set(s, REGS, 4, 0);
-            _set(s, STEP, 8, uint64(_get(s, STEP, 8)) + 1); // wrapping u64
-            uint32 pc = uint32(_get(s, PC, 4));
+            _set(s, StateLayout.REGS, 4, 0);
+            _set(s, StateLayout.STEP, 8, uint64(_get(s, StateLayout.STEP, 8)) + 1); // wrapping u64
+            uint32 pc = uint32(_get(s, StateLayout.PC, 4));
             if (pc & 3 != 0) {
                 halt(s, MISALIGNED_FETCH);
                 return;
@@ -576,7 +565,7 @@ contract RISCV {
                 halt(s, INVALID_INSTRUCTION);
                 return;
             }
-            _set(s, PC, 4, next);
+            _set(s, StateLayout.PC, 4, next);
         }
     }
 
@@ -587,8 +576,8 @@ contract RISCV {
             (uint32 a0, uint32 a1, uint32 a2, uint32 a7) =
                 (_reg(s, 10), _reg(s, 11), _reg(s, 12), _reg(s, 17));
             if (a7 == SYS_EXIT) {
-                _set(s, STATUS, 1, EXITED);
-                _set(s, EXIT_CODE, 4, a0);
+                _set(s, StateLayout.STATUS, 1, StateLayout.EXITED);
+                _set(s, StateLayout.EXIT_CODE, 4, a0);
                 return;
             } else if (a7 == SYS_WRITE) {
                 set_rd(s, 10, a2);
@@ -603,10 +592,10 @@ contract RISCV {
                 }
                 bytes32 leaf = read_leaf(c, a0);
                 if (a7 == SYS_PREIMAGE_SET_KEY) {
-                    _set(s, PREIMAGE_KEY, 32, uint256(leaf));
-                    _set(s, PREIMAGE_OFFSET, 4, 0);
+                    _set(s, StateLayout.PREIMAGE_KEY, 32, uint256(leaf));
+                    _set(s, StateLayout.PREIMAGE_OFFSET, 4, 0);
                 } else {
-                    _set(s, OUTPUT, 32, uint256(leaf));
+                    _set(s, StateLayout.OUTPUT, 32, uint256(leaf));
                 }
                 set_rd(s, 10, 0);
             } else if (a7 == SYS_PREIMAGE_READ) {
@@ -619,7 +608,7 @@ contract RISCV {
                 halt(s, UNKNOWN_SYSCALL);
                 return;
             }
-            _set(s, PC, 4, uint32(_get(s, PC, 4)) + 4);
+            _set(s, StateLayout.PC, 4, uint32(_get(s, StateLayout.PC, 4)) + 4);
         }
     }
 
@@ -636,10 +625,11 @@ contract RISCV {
             uint256 o = a0 & 31;
             uint256 want = a1 < 32 - o ? a1 : 32 - o;
             uint256 n;
-            (leaf, n) =
-                stream_read(preimageOffset, preimageLength, _get(s, PREIMAGE_OFFSET, 4), leaf, o, want);
+            (leaf, n) = stream_read(
+                preimageOffset, preimageLength, _get(s, StateLayout.PREIMAGE_OFFSET, 4), leaf, o, want
+            );
             write_leaf(c, a0, leaf);
-            _set(s, PREIMAGE_OFFSET, 4, _get(s, PREIMAGE_OFFSET, 4) + n);
+            _set(s, StateLayout.PREIMAGE_OFFSET, 4, _get(s, StateLayout.PREIMAGE_OFFSET, 4) + n);
             set_rd(s, 10, uint32(n));
         }
     }
@@ -689,7 +679,7 @@ contract RISCV {
 
     /// @dev `WitnessStep::check_preimage`: the witness preimage against PREIMAGE_KEY.
     function check_preimage(Ctx memory c, uint256 dataOffset, uint256 dataLength) internal view {
-        bytes32 key = bytes32(_get(c.s, PREIMAGE_KEY, 32));
+        bytes32 key = bytes32(_get(c.s, StateLayout.PREIMAGE_KEY, 32));
         uint8 keyType = uint8(uint256(key) >> 248);
         bytes32 digest;
         uint256 ptr;
