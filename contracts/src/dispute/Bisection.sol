@@ -106,6 +106,16 @@ abstract contract Bisection is IDisputeGame {
         return abi.decode(Clones.fetchCloneArgs(address(this)), (GameParams));
     }
 
+    /// @notice One bisection round by the side to move: its verdict on the opponent's pending midpoint hash
+    ///         and its own hash at the new midpoint (zero where the verdict leaves a range of one).
+    function move(bool agree, bytes32 newMidHash) external virtual;
+
+    /// @notice End the game against the side to move once its clock has run out. Anyone may call.
+    function claimTimeout() external virtual;
+
+    /// @notice The game state for a player.
+    function gameState() external view virtual returns (GameView memory);
+
     // ------------------------------------------------------------------------------------------------
     // Internals
     // ------------------------------------------------------------------------------------------------

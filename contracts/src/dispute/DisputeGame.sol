@@ -133,7 +133,7 @@ contract DisputeGame is Bisection {
     /// @notice The side to move judges the opponent's pending midpoint hash (`agree`, ignored on the
     ///         challenger's first move) and posts its own hash at the new midpoint (`newMidHash`, zero when
     ///         the verdict leaves a range of one step; then the same side stays to move for `step`).
-    function move(bool agree, bytes32 newMidHash) external {
+    function move(bool agree, bytes32 newMidHash) external override {
         (Board memory b, bool defender) = _turn();
         if (b.flags & (defender ? DEFENDER_REVEALED : CHALLENGER_REVEALED) == 0) revert NotRevealed();
         _move(b, defender, agree, newMidHash);
@@ -155,7 +155,7 @@ contract DisputeGame is Bisection {
     }
 
     /// @notice End the game against the side to move once its clock has run out. Anyone may call.
-    function claimTimeout() external {
+    function claimTimeout() external override {
         _claimTimeout();
     }
 
@@ -169,7 +169,7 @@ contract DisputeGame is Bisection {
     }
 
     /// @notice The whole game state for a player.
-    function gameState() external view returns (GameView memory) {
+    function gameState() external view override returns (GameView memory) {
         return _view();
     }
 

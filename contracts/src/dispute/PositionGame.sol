@@ -90,7 +90,7 @@ contract PositionGame is Bisection {
     /// @notice The side to move judges the opponent's pending commitment (`agree`, ignored on the
     ///         challenger's first move) and posts its own commitment at the new midpoint index (`newMidHash`,
     ///         zero when the verdict leaves a range of one index; then the same side claims first).
-    function move(bool agree, bytes32 newMidHash) external {
+    function move(bool agree, bytes32 newMidHash) external override {
         (Board memory b, bool defender) = _turn();
         _move(b, defender, agree, newMidHash);
     }
@@ -134,7 +134,7 @@ contract PositionGame is Bisection {
 
     /// @notice End the game against the side to move once its clock has run out, in phase 1 and in the
     ///         claim turns. Anyone may call. Phase 2's timeouts are claimed on `transitionGame`.
-    function claimTimeout() external {
+    function claimTimeout() external override {
         if (address(transitionGame) != address(0)) revert TransitionStarted();
         _claimTimeout();
     }
@@ -159,7 +159,7 @@ contract PositionGame is Bisection {
 
     /// @notice The phase-1 state for a player, in `DisputeGame`'s shape: `lo`, `hi`, `mid` are indices,
     ///         both sides count as revealed, `midHash` is zero at one index, `status` is `status()`.
-    function gameState() external view returns (GameView memory v) {
+    function gameState() external view override returns (GameView memory v) {
         v = _view();
         v.status = status();
     }
