@@ -2,18 +2,30 @@
 pragma solidity ^0.8.24;
 
 import {AIOracle} from "../../src/AIOracle.sol";
-import {GameView} from "../../src/dispute/Bisection.sol";
+import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {IStepVerifier} from "../../src/dispute/IStepVerifier.sol";
-import {GameStatus, IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
+import {
+    GameParams,
+    GameStatus,
+    IDisputeGame,
+    IDisputeGameFactory
+} from "../../src/interfaces/IDisputeGame.sol";
 import {PreimageOracle} from "../../src/vm/PreimageOracle.sol";
 import {BaseTest} from "../utils/BaseTest.sol";
+
+/// @notice What a scripted player answers from: the hash its trace holds at a position (a VM trace, or a
+///         phase-1 chain of commitments).
+interface ITrace {
+    /// @notice The hash at position `i`.
+    function at(uint64 i) external view returns (bytes32);
+}
 
 /// @notice A synthetic deterministic trace: the hash after `i` steps. Position 0 is the program hash,
 ///         positions `1..len-1` are running states, every position from `len` on is the final state (a halted
 ///         state is a fixed point). A lying trace follows `truth` below `lieFrom` and its own hashes after.
-contract SyntheticTrace {
+contract SyntheticTrace is ITrace {
     bytes32 public immutable PROGRAM;
     bytes32 public immutable SEED;
     uint64 public immutable LEN;
@@ -114,6 +126,9 @@ abstract contract DisputeBase is BaseTest {
 
     bytes internal constant GOOD = "four";
     bytes internal constant BAD = "five";
+    /// @dev The operator's share of the model fee (after the receiver's and the treasury's 500 bps).
+    uint256 internal constant OP_SHARE =
+        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * 500 / 10_000;
 
     function setUp() public virtual override {
         super.setUp();
@@ -186,8 +201,21 @@ abstract contract DisputeBase is BaseTest {
         g = DisputeGame(address(oracle.getDispute(did).game));
     }
 
+    /// @notice `who` makes the move (`agree`, `mid`) in `g`.
+    function _moveAs(Bisection g, address who, bool agree, bytes32 mid) internal {
+        vm.prank(who);
+        g.move(agree, mid);
+    }
+
+    /// @notice The side to move in `g` (true: the defender) and its address.
+    function _mover(Bisection g) internal view returns (bool defender, address who) {
+        defender = g.gameState().defenderToMove;
+        GameParams memory p = g.params();
+        who = defender ? p.submitter : p.challenger;
+    }
+
     /// @notice The move the player holding `trace` makes now (verdict on the pending midpoint, new midpoint).
-    function _nextMove(DisputeGame g, SyntheticTrace trace) internal view returns (bool agree, bytes32 mid) {
+    function _nextMove(Bisection g, ITrace trace) internal view returns (bool agree, bytes32 mid) {
         GameView memory v = g.gameState();
         uint64 lo = v.lo;
         uint64 hi = v.hi;
@@ -199,19 +227,50 @@ abstract contract DisputeBase is BaseTest {
         if (hi - lo > 1) mid = trace.at(lo + (hi - lo) / 2);
     }
 
+    /// @notice The side to move makes its next move, answering from its trace.
+    function _moveFrom(Bisection g, ITrace defenderTrace, ITrace challengerTrace) internal {
+        (bool defender, address who) = _mover(g);
+        (bool agree, bytes32 mid) = _nextMove(g, defender ? defenderTrace : challengerTrace);
+        _moveAs(g, who, agree, mid);
+    }
+
+    /// @notice Bisect until the range is one (one step, or one phase-1 index); returns the moves made.
+    function _bisectToOne(Bisection g, ITrace defenderTrace, ITrace challengerTrace)
+        internal
+        returns (uint256 moves)
+    {
+        while (true) {
+            GameView memory v = g.gameState();
+            if (v.hi - v.lo == 1) break;
+            _moveFrom(g, defenderTrace, challengerTrace);
+            moves++;
+        }
+    }
+
+    /// @notice The chess clocks over the first two moves of `g` (the challenger's `first` midpoint after
+    ///         1000 s, the defender's agreeing `second` after 300 s): each side is charged its own time only,
+    ///         and the deadline is the challenger's. Returns the state after.
+    function _checkClocks(Bisection g, bytes32 first, bytes32 second) internal returns (GameView memory v) {
+        vm.warp(block.timestamp + 1000);
+        _moveAs(g, challenger, false, first);
+        vm.warp(block.timestamp + 300);
+        _moveAs(g, operator, true, second);
+        v = g.gameState();
+        assertEq(v.challengerClock, CLOCK - 1000);
+        assertEq(v.defenderClock, CLOCK - 300);
+        assertEq(v.deadline, block.timestamp + CLOCK - 1000);
+    }
+
     /// @notice Play to the end: each side answers from its trace; at one step the side to move executes it
     ///         (a liar to move gives up and runs out its clock when `liarStalls`). Returns the moves made.
-    function _play(
-        DisputeGame g,
-        SyntheticTrace defenderTrace,
-        SyntheticTrace challengerTrace,
-        bool liarStalls
-    ) internal returns (uint256 moves) {
+    function _play(DisputeGame g, ITrace defenderTrace, ITrace challengerTrace, bool liarStalls)
+        internal
+        returns (uint256 moves)
+    {
         SyntheticTrace truth = verifier.truth();
         while (g.status() == GameStatus.IN_PROGRESS) {
             GameView memory v = g.gameState();
-            bool defender = v.defenderToMove;
-            SyntheticTrace t = defender ? defenderTrace : challengerTrace;
+            ITrace t = v.defenderToMove ? defenderTrace : challengerTrace;
             vm.warp(block.timestamp + 1 minutes);
             if (v.hi - v.lo == 1) {
                 if (address(t) != address(truth) && liarStalls) {
@@ -221,12 +280,41 @@ abstract contract DisputeBase is BaseTest {
                     g.step(abi.encode(v.lo), "");
                 }
             } else {
-                (bool agree, bytes32 mid) = _nextMove(g, t);
-                vm.prank(defender ? operator : challenger);
-                g.move(agree, mid);
+                _moveFrom(g, defenderTrace, challengerTrace);
             }
             moves++;
         }
+    }
+
+    /// @notice After a game the honest side (the defender if `defenderHonest`) must have won: checks the
+    ///         winner, resolves the dispute on AIOracle, finalizes with the honest output and checks its
+    ///         delivery, the bonds (the loser's to the winner, the treasury's share of a slashed one) and that
+    ///         the oracle holds exactly what it owes.
+    function _settleHonestWin(uint256 id, uint256 did, IDisputeGame g, bool defenderHonest) internal {
+        assertEq(
+            uint8(g.status()),
+            uint8(defenderHonest ? GameStatus.DEFENDER_WINS : GameStatus.CHALLENGER_WINS),
+            "the honest side wins"
+        );
+
+        oracle.resolveDispute(did);
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        assertEq(receiver.lastOutput(), GOOD, "the honest output is delivered");
+
+        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
+        if (defenderHonest) {
+            assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND + OP_SHARE);
+            assertEq(oracle.balanceOf(challenger, address(0)), 0);
+            assertEq(oracle.getOperator(operator).bond, 10 ether);
+        } else {
+            assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + OP_SHARE);
+            assertEq(oracle.balanceOf(operator, address(0)), 0);
+            assertEq(oracle.getOperator(operator).bond, 10 ether - SUBMISSION_BOND);
+        }
+        assertEq(oracle.getOperator(operator).locked, 0);
+        assertEq(address(oracle).balance, _owed(), "conservation");
     }
 
     /// @notice Sum of what AIOracle owes in ETH to the accounts of these tests (credits and bonds).

@@ -2,17 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
-import {GameStatus} from "../../src/interfaces/IDisputeGame.sol";
 import {DisputeBase, FlakyTrace, SyntheticTrace} from "./DisputeBase.sol";
 
 /// @notice Property tests: for random traces and random lying points, the honest side always wins, within
 ///         `DEPTH + 2` moves after the reveals, and every bond is accounted for.
 contract DisputeGamePropertyTest is DisputeBase {
-    uint256 internal constant OP_SHARE =
-        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * 500 / 10_000;
-
-    /// @dev Opens a game between the honest trace and a liar; plays it; applies it on AIOracle
-    ///      and finalizes. Checks the winner, the result delivered, and the bonds.
+    /// @dev Opens a game between the honest trace and a liar, plays it, and settles it (`_settleHonestWin`).
     function _check(
         SyntheticTrace truth,
         bytes memory honestState,
@@ -28,32 +23,7 @@ contract DisputeGamePropertyTest is DisputeBase {
         g.reveal(liarState);
         uint256 moves = defenderHonest ? _play(g, truth, liar, liarStalls) : _play(g, liar, truth, liarStalls);
         assertLe(moves, DEPTH + 2, "at most DEPTH + 1 moves and the step");
-        assertEq(
-            uint8(g.status()),
-            uint8(defenderHonest ? GameStatus.DEFENDER_WINS : GameStatus.CHALLENGER_WINS),
-            "the honest side wins"
-        );
-
-        oracle.resolveDispute(did);
-        vm.warp(block.timestamp + WINDOW + 1);
-        vm.prank(finalizer);
-        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
-        assertEq(receiver.lastOutput(), GOOD, "the honest output is delivered");
-
-        // bonds: the loser's bond went to the winner (and the treasury's share of a slashed one)
-        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
-        if (defenderHonest) {
-            assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND + OP_SHARE);
-            assertEq(oracle.balanceOf(challenger, address(0)), 0);
-            assertEq(oracle.getOperator(operator).bond, 10 ether);
-        } else {
-            assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + OP_SHARE);
-            assertEq(oracle.balanceOf(operator, address(0)), 0);
-            assertEq(oracle.getOperator(operator).bond, 10 ether - SUBMISSION_BOND);
-        }
-        assertEq(oracle.getOperator(operator).locked, 0);
-        // everything the oracle holds is owed to someone, nothing more, nothing less
-        assertEq(address(oracle).balance, _owed(), "conservation");
+        _settleHonestWin(id, did, g, defenderHonest);
     }
 
     /// @notice A liar that agrees with the truth up to a random point and claims its own trace after it

@@ -29,11 +29,6 @@ contract DisputeGameTest is DisputeBase {
         return _open(GOOD, goodState, BAD, badState);
     }
 
-    function _moveAs(DisputeGame g, address who, bool agree, bytes32 mid) internal {
-        vm.prank(who);
-        g.move(agree, mid);
-    }
-
     function _revealBoth(DisputeGame g) internal {
         g.reveal(goodState);
         g.reveal(badState);
@@ -285,27 +280,14 @@ contract DisputeGameTest is DisputeBase {
     function test_clock_chargesOnlyTheSideToMove() public {
         (,, DisputeGame g) = _openHonestDefender();
         _revealBoth(g);
-        vm.warp(block.timestamp + 1000);
-        _moveAs(g, challenger, false, truth.at(512));
-        vm.warp(block.timestamp + 300);
-        _moveAs(g, operator, true, truth.at(768));
-        GameView memory v = g.gameState();
-        assertEq(v.challengerClock, CLOCK - 1000);
-        assertEq(v.defenderClock, CLOCK - 300);
-        assertEq(v.deadline, block.timestamp + CLOCK - 1000);
+        _checkClocks(g, truth.at(512), truth.at(768));
     }
 
     /// @dev Plays the first DEPTH verdicts (both sides honest about everything but the end) so that the
     ///      range is one step, with the side to move being the one that gave the last verdict.
     function _toOneStep(DisputeGame g, SyntheticTrace liar) internal {
         _revealBoth(g);
-        while (true) {
-            GameView memory v = g.gameState();
-            if (v.hi - v.lo == 1) break;
-            (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
-            vm.prank(v.defenderToMove ? operator : challenger);
-            g.move(agree, mid);
-        }
+        _bisectToOne(g, truth, liar);
     }
 
     function test_RevertIf_moveAtOneStepOrMidpointThere() public {

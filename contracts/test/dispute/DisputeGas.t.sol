@@ -32,13 +32,6 @@ contract DisputeGasTest is DisputeBase {
         g.reveal(badState);
     }
 
-    function _moveFrom(DisputeGame g) internal {
-        GameView memory v = g.gameState();
-        (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
-        vm.prank(v.defenderToMove ? operator : challenger);
-        g.move(agree, mid);
-    }
-
     /// @dev Cool every contract a game call touches (and the game, if any).
     function _cool(address game) internal {
         vm.cool(address(oracle));
@@ -88,8 +81,8 @@ contract DisputeGasTest is DisputeBase {
     function test_gas_verdictMove() public {
         vm.pauseGasMetering();
         DisputeGame g = _ready();
-        _moveFrom(g);
-        _moveFrom(g);
+        _moveFrom(g, truth, liar);
+        _moveFrom(g, truth, liar);
         (bool agree, bytes32 mid) = _nextMove(g, liar);
         _cool(address(g));
         vm.prank(challenger);
@@ -100,9 +93,7 @@ contract DisputeGasTest is DisputeBase {
     function test_gas_step() public {
         vm.pauseGasMetering();
         DisputeGame g = _ready();
-        while (g.gameState().hi - g.gameState().lo > 1) {
-            _moveFrom(g);
-        }
+        _bisectToOne(g, truth, liar);
         bytes memory s = abi.encode(g.gameState().lo);
         _cool(address(g));
         vm.resumeGasMetering();

@@ -5,12 +5,12 @@ import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
-import {GameStatus, IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
-import {DisputeBase, SyntheticTrace} from "./DisputeBase.sol";
+import {IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
+import {DisputeBase, ITrace} from "./DisputeBase.sol";
 
 /// @notice A synthetic phase-1 chain `s_0 .. s_N`: `s_0` the request commitment, `s_N` the output hash, the
 ///         others `keccak256(seed, i)`. A lying chain follows `truth` below `lieFrom` and its own after.
-contract PositionChain {
+contract PositionChain is ITrace {
     bytes32 public immutable START;
     bytes32 public immutable SEED;
     uint64 public immutable N;
@@ -115,45 +115,6 @@ abstract contract PositionBase is DisputeBase {
         g = PositionGame(address(oracle.getDispute(did).game));
     }
 
-    /// @notice The phase-1 move of the player holding `chain`.
-    function _nextPositionMove(PositionGame g, PositionChain chain)
-        internal
-        view
-        returns (bool agree, bytes32 mid)
-    {
-        GameView memory v = g.gameState();
-        uint64 lo = v.lo;
-        uint64 hi = v.hi;
-        if (v.midHash != bytes32(0)) {
-            agree = chain.at(v.mid) == v.midHash;
-            if (agree) lo = v.mid;
-            else hi = v.mid;
-        }
-        if (hi - lo > 1) mid = chain.at(lo + (hi - lo) / 2);
-    }
-
-    /// @notice Phase 1 to one index; returns the moves made.
-    function _toOneIndex(PositionGame g, PositionChain defenderChain, PositionChain challengerChain)
-        internal
-        returns (uint256 moves)
-    {
-        while (true) {
-            GameView memory v = g.gameState();
-            if (v.hi - v.lo == 1) break;
-            (bool agree, bytes32 mid) =
-                _nextPositionMove(g, v.defenderToMove ? defenderChain : challengerChain);
-            vm.prank(v.defenderToMove ? operator : challenger);
-            g.move(agree, mid);
-            moves++;
-        }
-    }
-
-    /// @notice The side to move (true: the defender) and its address.
-    function _mover(PositionGame g) internal view returns (bool defender, address who) {
-        defender = g.gameState().defenderToMove;
-        who = defender ? operator : challenger;
-    }
-
     function _claimAs(PositionGame g, address who, bytes memory state) internal {
         vm.prank(who);
         g.claimTransition(state);
@@ -171,28 +132,6 @@ abstract contract PositionBase is DisputeBase {
             _claimAs(g, v.defenderToMove ? operator : challenger, owner ? ownerState : otherState);
         }
         child = g.transitionGame();
-    }
-
-    /// @notice Play a phase-2 game to the end: each side answers from its synthetic VM trace; the side to
-    ///         move at one step executes it.
-    function _playChild(DisputeGame child, SyntheticTrace ownerTrace, SyntheticTrace otherTrace)
-        internal
-        returns (uint256 moves)
-    {
-        address owner = child.params().submitter;
-        address other = child.params().challenger;
-        while (child.status() == GameStatus.IN_PROGRESS) {
-            GameView memory v = child.gameState();
-            vm.warp(block.timestamp + 1 minutes);
-            if (v.hi - v.lo == 1) {
-                child.step(abi.encode(v.lo), "");
-            } else {
-                (bool agree, bytes32 mid) = _nextMove(child, v.defenderToMove ? ownerTrace : otherTrace);
-                vm.prank(v.defenderToMove ? owner : other);
-                child.move(agree, mid);
-            }
-            moves++;
-        }
     }
 
     /// @notice The local datum `ident` of `game` in the preimage oracle: (set, digest).

@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
-import {GameStatus} from "../../src/interfaces/IDisputeGame.sol";
 import {SyntheticTrace} from "./DisputeBase.sol";
 import {PositionBase, PositionChain} from "./PositionBase.sol";
 
@@ -13,9 +12,6 @@ import {PositionBase, PositionChain} from "./PositionBase.sol";
 ///         claims, the phase-2 game, `resolveDispute`, finalization) the honest side wins and every bond
 ///         is accounted for.
 contract PositionGamePropertyTest is PositionBase {
-    uint256 internal constant OP_SHARE =
-        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * 500 / 10_000;
-
     function _ceilLog2(uint64 n) internal pure returns (uint256 k) {
         while ((uint256(1) << k) < n) k++;
     }
@@ -32,7 +28,7 @@ contract PositionGamePropertyTest is PositionBase {
         PositionChain liar = _lyingChain(truth, lieFrom);
         (,, PositionGame g) = defenderHonest ? _openPosition(GOOD, BAD) : _openPosition(BAD, GOOD);
         assertEq(g.length(), n);
-        uint256 moves = _toOneIndex(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
+        uint256 moves = _bisectToOne(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
         GameView memory v = g.gameState();
         assertEq(v.lo, lieFrom - 1, "s_i agreed");
         assertEq(v.hi, lieFrom, "s_{i+1} is the first lying index");
@@ -66,40 +62,31 @@ contract PositionGamePropertyTest is PositionBase {
         PositionChain liar = _lyingChain(truth, lieFrom);
         (uint256 id, uint256 did, PositionGame g) =
             defenderHonest ? _openPosition(GOOD, BAD) : _openPosition(BAD, GOOD);
-        _toOneIndex(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
+        _bisectToOne(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
+        _phase2(g, truth, liar, vmLieFrom, defenderHonest);
+        _settleHonestWin(id, did, g, defenderHonest);
+    }
+
+    /// @dev Phase 2 at the index phase 1 ended on: both claims and the phase-2 game played to the end (the
+    ///      liar's VM trace departs from the honest one at `vmLieFrom`).
+    function _phase2(
+        PositionGame g,
+        PositionChain truth,
+        PositionChain liar,
+        uint64 vmLieFrom,
+        bool defenderHonest
+    ) internal {
         GameView memory v = g.gameState();
         bool honestOwns = v.defenderOwnsHi == defenderHonest;
-        // phase 2: the honest run of transition i ends in the true s_{i+1}; the liar's in its own
+        // the honest run of transition i ends in the true s_{i+1}; the liar's in its own
         bytes memory honestState = _transitionState(truth.at(v.hi), 300, 0, 1);
         bytes memory lyingState = _transitionState(liar.at(v.hi), 300, 0, 1);
         SyntheticTrace vmTruth = _truth(300, honestState);
         SyntheticTrace vmLiar = _liar(vmTruth, vmLieFrom, 300, lyingState);
         DisputeGame child =
             honestOwns ? _claimBoth(g, honestState, lyingState) : _claimBoth(g, lyingState, honestState);
-        uint256 moves = honestOwns ? _playChild(child, vmTruth, vmLiar) : _playChild(child, vmLiar, vmTruth);
+        uint256 moves =
+            honestOwns ? _play(child, vmTruth, vmLiar, false) : _play(child, vmLiar, vmTruth, false);
         assertLe(moves, DEPTH + 2, "phase 2: DEPTH + 1 moves and the step");
-        assertEq(
-            uint8(g.status()),
-            uint8(defenderHonest ? GameStatus.DEFENDER_WINS : GameStatus.CHALLENGER_WINS),
-            "the honest side wins"
-        );
-
-        oracle.resolveDispute(did);
-        vm.warp(block.timestamp + WINDOW + 1);
-        vm.prank(finalizer);
-        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
-        assertEq(receiver.lastOutput(), GOOD, "the honest output is delivered");
-        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
-        if (defenderHonest) {
-            assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND + OP_SHARE);
-            assertEq(oracle.balanceOf(challenger, address(0)), 0);
-            assertEq(oracle.getOperator(operator).bond, 10 ether);
-        } else {
-            assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + OP_SHARE);
-            assertEq(oracle.balanceOf(operator, address(0)), 0);
-            assertEq(oracle.getOperator(operator).bond, 10 ether - SUBMISSION_BOND);
-        }
-        assertEq(oracle.getOperator(operator).locked, 0);
-        assertEq(address(oracle).balance, _owed(), "conservation");
     }
 }

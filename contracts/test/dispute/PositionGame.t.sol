@@ -23,16 +23,11 @@ contract PositionGameTest is PositionBase {
         return _openPosition(GOOD, BAD);
     }
 
-    function _moveAs(PositionGame g, address who, bool agree, bytes32 mid) internal {
-        vm.prank(who);
-        g.move(agree, mid);
-    }
-
     /// @dev Honest defender against a challenger lying from `lieFrom`, phase 1 played to one index.
     function _atOneIndex(uint64 lieFrom) internal returns (PositionGame g, PositionChain liar) {
         (,, g) = _honestDefender();
         liar = _lyingChain(truth, lieFrom);
-        _toOneIndex(g, truth, liar);
+        _bisectToOne(g, truth, liar);
     }
 
     /// @dev The valid state of the owner of `hiHash` and a differing state of the other side.
@@ -191,14 +186,7 @@ contract PositionGameTest is PositionBase {
 
     function test_clock_chargesOnlyTheSideToMove() public {
         (,, PositionGame g) = _honestDefender();
-        vm.warp(block.timestamp + 1000);
-        _moveAs(g, challenger, false, truth.at(33));
-        vm.warp(block.timestamp + 300);
-        _moveAs(g, operator, true, truth.at(49));
-        GameView memory v = g.gameState();
-        assertEq(v.challengerClock, CLOCK - 1000);
-        assertEq(v.defenderClock, CLOCK - 300);
-        assertEq(v.deadline, block.timestamp + CLOCK - 1000);
+        GameView memory v = _checkClocks(g, truth.at(33), truth.at(49));
         vm.warp(v.deadline + 1);
         bytes32 mid = truth.at(57);
         vm.prank(challenger);
@@ -420,7 +408,7 @@ contract PositionGameTest is PositionBase {
     {
         (,, g) = defenderHonest ? _openPosition(GOOD, BAD) : _openPosition(BAD, GOOD);
         PositionChain liar = _lyingChain(truth, lieFrom);
-        _toOneIndex(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
+        _bisectToOne(g, defenderHonest ? truth : liar, defenderHonest ? liar : truth);
         GameView memory v = g.gameState();
         bool defenderOwns = v.defenderOwnsHi;
         PositionChain otherChain = (defenderOwns == defenderHonest) ? liar : truth;

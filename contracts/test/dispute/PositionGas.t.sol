@@ -28,13 +28,6 @@ contract PositionGasTest is PositionBase {
         if (game != address(0)) vm.cool(game);
     }
 
-    function _moveFrom(PositionGame g) internal {
-        GameView memory v = g.gameState();
-        (bool agree, bytes32 mid) = _nextPositionMove(g, v.defenderToMove ? truth : liar);
-        vm.prank(v.defenderToMove ? operator : challenger);
-        g.move(agree, mid);
-    }
-
     function test_gas_challengeCreatesPositionGame() public {
         vm.pauseGasMetering();
         uint256 id = _request();
@@ -62,9 +55,9 @@ contract PositionGasTest is PositionBase {
     function test_gas_positionVerdictMove() public {
         vm.pauseGasMetering();
         (,, PositionGame g) = _openPosition(GOOD, BAD);
-        _moveFrom(g);
-        _moveFrom(g);
-        (bool agree, bytes32 mid) = _nextPositionMove(g, liar);
+        _moveFrom(g, truth, liar);
+        _moveFrom(g, truth, liar);
+        (bool agree, bytes32 mid) = _nextMove(g, liar);
         _cool(address(g));
         vm.prank(challenger);
         vm.resumeGasMetering();
@@ -76,7 +69,7 @@ contract PositionGasTest is PositionBase {
         internal
         returns (address first, bytes memory firstState, address second, bytes memory secondState)
     {
-        _toOneIndex(g, truth, liar);
+        _bisectToOne(g, truth, liar);
         GameView memory v = g.gameState();
         bytes memory ownerState = _transitionState(v.hiHash, 500, 0, 1);
         bytes memory otherState =
@@ -127,7 +120,7 @@ contract PositionGasTest is PositionBase {
             GameView memory v = g.gameState();
             if (v.hi - v.lo == 1) break;
             uint256 side = v.defenderToMove ? 0 : 1;
-            (bool agree, bytes32 mid) = _nextPositionMove(g, v.defenderToMove ? truth : liar);
+            (bool agree, bytes32 mid) = _nextMove(g, v.defenderToMove ? truth : liar);
             _cool(address(g));
             vm.prank(v.defenderToMove ? operator : challenger);
             uint256 before = gasleft();
