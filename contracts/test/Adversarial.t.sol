@@ -20,6 +20,14 @@ contract AdversarialReceiverTest is BaseTest {
         vm.warp(block.timestamp + WINDOW + 1);
     }
 
+    /// @dev Finalizes `id` (served to `cb`) as the finalizer; returns the gas the call used.
+    function _finalizeGasUsed(uint256 id, address cb) internal returns (uint256 used) {
+        vm.prank(finalizer);
+        uint256 g = gasleft();
+        oracle.finalize(id, keccak256(INPUT), cb, CB_DATA, OUTPUT);
+        used = g - gasleft();
+    }
+
     function _assertFinalPaid(uint256 id, AIOracle.CallbackStatus want) internal view {
         assertTrue(oracle.isFinalized(id));
         AIOracle.Request memory r = oracle.getRequest(id);
@@ -44,10 +52,7 @@ contract AdversarialReceiverTest is BaseTest {
     function test_finalize_gasEater_boundedByGasLimit() public {
         GasEaterReceiver eater = new GasEaterReceiver(oracle);
         uint256 id = _serve(address(eater));
-        vm.prank(finalizer);
-        uint256 g = gasleft();
-        oracle.finalize(id, keccak256(INPUT), address(eater), CB_DATA, OUTPUT);
-        uint256 used = g - gasleft();
+        uint256 used = _finalizeGasUsed(id, address(eater));
         _assertFinalPaid(id, AIOracle.CallbackStatus.FAILED);
         assertLt(used, GAS_LIMIT + 150_000, "the eater only burned its own gas limit");
     }
@@ -55,10 +60,7 @@ contract AdversarialReceiverTest is BaseTest {
     function test_finalize_returnBombOnRevert_bounded() public {
         ReturnBombReceiver bomb = new ReturnBombReceiver(oracle, true);
         uint256 id = _serve(address(bomb));
-        vm.prank(finalizer);
-        uint256 g = gasleft();
-        oracle.finalize(id, keccak256(INPUT), address(bomb), CB_DATA, OUTPUT);
-        uint256 used = g - gasleft();
+        uint256 used = _finalizeGasUsed(id, address(bomb));
         _assertFinalPaid(id, AIOracle.CallbackStatus.FAILED);
         // copying 1 MiB of returndata would cost millions of gas in memory expansion
         assertLt(used, GAS_LIMIT + 150_000, "returndata was not copied");
@@ -67,10 +69,7 @@ contract AdversarialReceiverTest is BaseTest {
     function test_finalize_returnBombOnSuccess_notCopied() public {
         ReturnBombReceiver bomb = new ReturnBombReceiver(oracle, false);
         uint256 id = _serve(address(bomb));
-        vm.prank(finalizer);
-        uint256 g = gasleft();
-        oracle.finalize(id, keccak256(INPUT), address(bomb), CB_DATA, OUTPUT);
-        uint256 used = g - gasleft();
+        uint256 used = _finalizeGasUsed(id, address(bomb));
         AIOracle.Request memory r = oracle.getRequest(id);
         // 1 MiB of memory costs more than the gas limit, so the callee runs out of gas: a failure, but a
         // bounded one.
