@@ -21,22 +21,14 @@
 //! keccak256, with the PNG written to the node's [`OutputStore`] before the result
 //! is submitted and served at `GET /outputs/0x<hash>.png` ([`crate::http`]).
 
-use std::sync::Arc;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
 use oracle_core::image_format::{is_image_model, ImageModelFile};
 use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
-use oracle_core::merkle::keccak;
 use oracle_core::{Exec, Request, SamplingParams};
-use oracle_fpvm::preimage::guest_oracle;
-use oracle_fpvm::Vm;
 
 use crate::outputs::OutputStore;
-use crate::serve::Served;
-
-/// VM steps between two progress lines of the claim's run (about 1.5 s).
-const PROGRESS_STEPS: u64 = 1 << 28;
+use crate::serve::{vm_claim, Served};
 
 /// Whether `bytes` are a loadable image model file.
 pub fn is_image(bytes: &[u8]) -> bool {
@@ -147,36 +139,6 @@ pub fn serve_image(
         steps,
         tokens: 0,
     })
-}
-
-/// Run the guest on `request` in the VM; the claim (final state hash) and the VM
-/// steps. Fails unless the guest exits 0 with keccak256(`output`) committed.
-pub fn vm_claim(
-    model_bytes: &[u8],
-    guest_elf: &[u8],
-    request: &Request<'_>,
-    output: &[u8],
-) -> Result<([u8; 32], u64)> {
-    let oracle = Arc::new(guest_oracle(model_bytes, request));
-    let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
-    while !vm.halted() {
-        let next = vm.cpu.step.saturating_add(PROGRESS_STEPS);
-        vm.run(next).context("running the guest in the VM")?;
-        if !vm.halted() {
-            tracing::info!("VM claim: {} M steps so far", vm.cpu.step / 1_000_000);
-        }
-    }
-    if vm.cpu.status != 1 || vm.cpu.exit_code != 0 {
-        bail!(
-            "the guest halted with status {} code {}",
-            vm.cpu.status,
-            vm.cpu.exit_code
-        );
-    }
-    if vm.cpu.output != keccak(output) {
-        bail!("the VM's output commitment differs from the native output");
-    }
-    Ok((vm.state_hash(), vm.cpu.step))
 }
 
 #[cfg(test)]

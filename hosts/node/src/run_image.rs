@@ -127,6 +127,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Npy> {
     Ok(Npy { shape, data })
 }
 
+/// The `.npy` file at `path` (a `--noise` file), parsed.
+fn read_npy(path: &Path) -> Result<Npy> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_npy(&raw).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// Float noise to Q16, refusing non-finite values and values beyond ±32767.
 pub fn noise_to_q16(v: &[f32]) -> Result<Vec<i32>> {
     v.iter()
@@ -176,10 +182,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let steps = args.steps as usize;
             let noise = match &args.noise {
                 Some(path) => {
-                    let raw = std::fs::read(path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let npy =
-                        parse_npy(&raw).with_context(|| format!("parsing {}", path.display()))?;
+                    let npy = read_npy(path)?;
                     let q = noise_to_q16(&npy.data)?;
                     if q.len() != PIXELS && q.len() != steps * PIXELS {
                         bail!(
@@ -210,10 +213,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let n = model.in_channels * side * side;
             let start = match &args.noise {
                 Some(path) => {
-                    let raw = std::fs::read(path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let npy =
-                        parse_npy(&raw).with_context(|| format!("parsing {}", path.display()))?;
+                    let npy = read_npy(path)?;
                     if npy.data.len() != n {
                         bail!(
                             "noise {} has shape {:?}: expected the sample's ({}, {side}, {side})",
@@ -246,10 +246,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let c = sd.unet.in_channels;
             let start = match &args.noise {
                 Some(path) => {
-                    let raw = std::fs::read(path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let npy =
-                        parse_npy(&raw).with_context(|| format!("parsing {}", path.display()))?;
+                    let npy = read_npy(path)?;
                     if npy.data.len() != sd.latent_len() {
                         bail!(
                             "noise {} has shape {:?}: expected the latents' ({c}, {side}, {side})",

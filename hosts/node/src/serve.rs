@@ -53,7 +53,24 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
         .saturating_sub(generation.prompt_tokens);
     let mut output = generation.text;
     output.push(b'\n');
-    let oracle = Arc::new(guest_oracle(model_bytes, &request));
+    let (claim, steps) = vm_claim(model_bytes, guest_elf, &request, &output)?;
+    Ok(Served {
+        output,
+        claim,
+        steps,
+        tokens: u64::try_from(generated).unwrap_or(u64::MAX),
+    })
+}
+
+/// Run the guest on `request` in the VM; the claim (final state hash) and the VM
+/// steps. Fails unless the guest exits 0 with keccak256(`output`) committed.
+pub fn vm_claim(
+    model_bytes: &[u8],
+    guest_elf: &[u8],
+    request: &Request<'_>,
+    output: &[u8],
+) -> Result<([u8; 32], u64)> {
+    let oracle = Arc::new(guest_oracle(model_bytes, request));
     let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
     while !vm.halted() {
         let next = vm.cpu.step.saturating_add(PROGRESS_STEPS);
@@ -69,15 +86,10 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
             vm.cpu.exit_code
         );
     }
-    if vm.cpu.output != keccak(&output) {
+    if vm.cpu.output != keccak(output) {
         bail!("the VM's output commitment differs from the native output");
     }
-    Ok(Served {
-        output,
-        claim: vm.state_hash(),
-        steps: vm.cpu.step,
-        tokens: u64::try_from(generated).unwrap_or(u64::MAX),
-    })
+    Ok((vm.state_hash(), vm.cpu.step))
 }
 
 /// Serve `prompt` for a model whose disputes are two-phase games: the output and,

@@ -104,18 +104,7 @@ impl Validator {
                 }) else {
                     bail!("request {id} has no submitted result");
                 };
-                let c = CheckRecord {
-                    id,
-                    submitter: e.operator,
-                    output: e.output,
-                    claim: e.claim,
-                    block,
-                    state: CheckState::Pending,
-                    our_output: None,
-                    our_claim: None,
-                    challenge_tx: None,
-                    error: None,
-                };
+                let c = pending_check(e, block);
                 self.node.db.put_check(&c)?;
                 c
             }
@@ -186,21 +175,7 @@ impl Validator {
         for log in logs {
             let block = log.block_number.unwrap_or(to);
             match log.log_decode::<AIOracle::ResultSubmitted>() {
-                Ok(decoded) => {
-                    let e = decoded.inner.data;
-                    records.push(CheckRecord {
-                        id: e.requestId,
-                        submitter: e.operator,
-                        output: e.output,
-                        claim: e.claim,
-                        block,
-                        state: CheckState::Pending,
-                        our_output: None,
-                        our_claim: None,
-                        challenge_tx: None,
-                        error: None,
-                    });
-                }
+                Ok(decoded) => records.push(pending_check(decoded.inner.data, block)),
                 Err(e) => {
                     tracing::warn!("validator: undecodable result event in block {block}: {e}")
                 }
@@ -378,5 +353,21 @@ impl Validator {
         c.state = CheckState::Challenged;
         c.challenge_tx = Some(tx);
         self.node.db.put_check(&c).context("recording the check")
+    }
+}
+
+/// The check, not made yet, of result `e` submitted in `block`.
+fn pending_check(e: AIOracle::ResultSubmitted, block: u64) -> CheckRecord {
+    CheckRecord {
+        id: e.requestId,
+        submitter: e.operator,
+        output: e.output,
+        claim: e.claim,
+        block,
+        state: CheckState::Pending,
+        our_output: None,
+        our_claim: None,
+        challenge_tx: None,
+        error: None,
     }
 }
