@@ -9,7 +9,7 @@
 //!   time, and the player's own trace (`hash_at(position)` = its VM state hash after `position`
 //!   steps; past the halt, the final state). It returns the next [`Action`].
 //! - [`GameClient`]: sends that action (`reveal`, `move`, `step`, `claimTimeout`) and returns the
-//!   receipt.
+//!   receipt; the calls it shares with [`PositionGameClient`] are those of [`Bisection`].
 //!
 //! A player answers `hash_at` from VM checkpoints (`oracle_fpvm::checkpoint::Checkpoints::vm_at`)
 //! and the final step's witness from `Checkpoints::witness_at(lo)`; see
@@ -18,7 +18,7 @@
 //! ```no_run
 //! # async fn play<P: alloy::providers::Provider>(provider: P, game: alloy::primitives::Address,
 //! #     me: alloy::primitives::Address, now: u64) -> Result<(), oracle_contracts::game::GameError> {
-//! use oracle_contracts::game::{decide, Action, GameClient, Side};
+//! use oracle_contracts::game::{decide, Action, Bisection, GameClient, Side};
 //! let client = GameClient::new(game, &provider);
 //! let state = client.state().await?;
 //! let hash_at = |_pos: u64| Ok::<_, std::convert::Infallible>(alloy::primitives::B256::ZERO);
@@ -39,6 +39,8 @@ use crate::{AIOracle, DisputeGame};
 
 mod position;
 pub use position::{game_kind, GameKind, PositionGameClient};
+
+use std::future::Future;
 
 /// A side of a game.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,30 +256,81 @@ pub(crate) fn side_of_flag(defender: bool) -> Side {
     }
 }
 
-/// A [`GameState`] from a `GameView` (`DisputeGame`'s and `PositionGame`'s are the same struct,
-/// generated as two Rust types).
-macro_rules! game_state {
-    ($v:expr) => {{
-        let v = $v;
-        Ok(GameState {
-            status: $crate::game::status_of(v.status)?,
-            lo: v.lo,
-            hi: v.hi,
-            mid: v.mid,
-            lo_hash: v.loHash,
-            hi_hash: v.hiHash,
-            mid_hash: v.midHash,
-            to_move: $crate::game::side_of_flag(v.defenderToMove),
-            hi_owner: $crate::game::side_of_flag(v.defenderOwnsHi),
-            defender_revealed: v.defenderRevealed,
-            challenger_revealed: v.challengerRevealed,
-            deadline: v.deadline.saturating_to::<u64>(),
-            defender_clock: v.defenderClock,
-            challenger_clock: v.challengerClock,
-        })
-    }};
+/// The calls of the bisection both games are played with: phase 1 of a `PositionGame` is the same
+/// bisection as a `DisputeGame`, under the same Solidity names. Implemented by [`GameClient`] and
+/// [`PositionGameClient`].
+pub trait Bisection {
+    /// The side `who` plays, if any.
+    fn side_of(&self, who: Address)
+        -> impl Future<Output = Result<Option<Side>, GameError>> + Send;
+
+    /// A snapshot of the game (of a `PositionGame`: of phase 1, see [`PositionGameClient`]).
+    fn state(&self) -> impl Future<Output = Result<GameState, GameError>> + Send;
+
+    /// `move(agree, midHash)`.
+    fn make_move(
+        &self,
+        from: Address,
+        agree: bool,
+        mid_hash: B256,
+    ) -> impl Future<Output = Result<TransactionReceipt, GameError>> + Send;
+
+    /// `claimTimeout()` (in a `PositionGame`: phase 1 and the claim turns).
+    fn claim_timeout(
+        &self,
+        from: Address,
+    ) -> impl Future<Output = Result<TransactionReceipt, GameError>> + Send;
 }
-pub(crate) use game_state;
+
+/// Implements [`Bisection`] for a client whose `game` field is a generated binding of a contract
+/// with the bisection's calls (`DisputeGame`'s and `PositionGame`'s `GameView` and `GameParams`
+/// are the same structs, generated as different Rust types).
+macro_rules! impl_bisection {
+    ($client:ident) => {
+        impl<P: Provider> $crate::game::Bisection for $client<P> {
+            async fn side_of(&self, who: Address) -> Result<Option<Side>, GameError> {
+                let p = self.game.params().call().await?;
+                Ok(Side::of(who, p.submitter, p.challenger))
+            }
+
+            async fn state(&self) -> Result<GameState, GameError> {
+                let v = self.game.gameState().call().await?;
+                Ok(GameState {
+                    status: $crate::game::status_of(v.status)?,
+                    lo: v.lo,
+                    hi: v.hi,
+                    mid: v.mid,
+                    lo_hash: v.loHash,
+                    hi_hash: v.hiHash,
+                    mid_hash: v.midHash,
+                    to_move: $crate::game::side_of_flag(v.defenderToMove),
+                    hi_owner: $crate::game::side_of_flag(v.defenderOwnsHi),
+                    defender_revealed: v.defenderRevealed,
+                    challenger_revealed: v.challengerRevealed,
+                    deadline: v.deadline.saturating_to::<u64>(),
+                    defender_clock: v.defenderClock,
+                    challenger_clock: v.challengerClock,
+                })
+            }
+
+            async fn make_move(
+                &self,
+                from: Address,
+                agree: bool,
+                mid_hash: B256,
+            ) -> Result<TransactionReceipt, GameError> {
+                let call = self.game.r#move(agree, mid_hash).from(from);
+                $crate::game::finish(call.send().await?.get_receipt().await?, "move")
+            }
+
+            async fn claim_timeout(&self, from: Address) -> Result<TransactionReceipt, GameError> {
+                let call = self.game.claimTimeout().from(from);
+                $crate::game::finish(call.send().await?.get_receipt().await?, "claimTimeout")
+            }
+        }
+    };
+}
+pub(crate) use impl_bisection;
 
 /// A dispute game on chain.
 pub struct GameClient<P> {
@@ -318,18 +371,6 @@ impl<P: Provider> GameClient<P> {
         Ok(self.game.params().call().await?)
     }
 
-    /// The side `who` plays, if any.
-    pub async fn side_of(&self, who: Address) -> Result<Option<Side>, GameError> {
-        let p = self.params().await?;
-        Ok(Side::of(who, p.submitter, p.challenger))
-    }
-
-    /// A snapshot of the game.
-    pub async fn state(&self) -> Result<GameState, GameError> {
-        let v = self.game.gameState().call().await?;
-        game_state!(v)
-    }
-
     /// `reveal(state)`: the 245-byte final state encoding behind a claim.
     pub async fn reveal(
         &self,
@@ -338,17 +379,6 @@ impl<P: Provider> GameClient<P> {
     ) -> Result<TransactionReceipt, GameError> {
         let call = self.game.reveal(Bytes::from(final_state)).from(from);
         finish(call.send().await?.get_receipt().await?, "reveal")
-    }
-
-    /// `move(agree, midHash)`.
-    pub async fn make_move(
-        &self,
-        from: Address,
-        agree: bool,
-        mid_hash: B256,
-    ) -> Result<TransactionReceipt, GameError> {
-        let call = self.game.r#move(agree, mid_hash).from(from);
-        finish(call.send().await?.get_receipt().await?, "move")
     }
 
     /// `step(state, proof)`: the witness of the step from the agreed `lo` (`fpvm` witness).
@@ -364,14 +394,11 @@ impl<P: Provider> GameClient<P> {
             .from(from);
         finish(call.send().await?.get_receipt().await?, "step")
     }
-
-    /// `claimTimeout()`.
-    pub async fn claim_timeout(&self, from: Address) -> Result<TransactionReceipt, GameError> {
-        let call = self.game.claimTimeout().from(from);
-        finish(call.send().await?.get_receipt().await?, "claimTimeout")
-    }
 }
 
+impl_bisection!(GameClient);
+
+/// The receipt of a mined transaction `what`, or [`GameError::Reverted`].
 pub(crate) fn finish(
     receipt: TransactionReceipt,
     what: &'static str,

@@ -18,7 +18,7 @@ use alloy::{
 use oracle_contracts::{
     anvil_path,
     devnet::{self, DevnetConfig},
-    game::{decide, Action, GameClient, Side, Status},
+    game::{decide, Action, Bisection, GameClient, Side, Status},
     AIOracle,
 };
 use oracle_core::quant::QType;

@@ -13,7 +13,10 @@ use alloy::{
 use oracle_contracts::{
     anvil_path,
     devnet::{self, greedy_params, DevnetConfig},
-    game::{decide, game_kind, Action, GameClient, GameKind, PositionGameClient, Side, Status},
+    game::{
+        decide, game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side,
+        Status,
+    },
     AIOracle, PreimageOracle,
 };
 use oracle_fpvm::layout::state as off;

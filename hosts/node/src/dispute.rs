@@ -27,7 +27,7 @@ use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::game::{
-    decide, game_kind, Action, GameClient, GameKind, PositionGameClient, Side, Status,
+    game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side, Status,
 };
 use oracle_contracts::AIOracle;
 use oracle_core::{Request, SamplingParams};
@@ -40,6 +40,9 @@ use serde::{Deserialize, Serialize};
 use crate::chain::{chain_now, on_chain, Status as RequestStatus};
 use crate::node::Node;
 use crate::positions::{self, Commitments};
+
+mod board;
+use board::Board;
 
 /// Steps between two checkpoints of a trace: a query replays fewer than this many
 /// steps (about 5 ms at the VM's ~200 M steps/s).
@@ -186,6 +189,14 @@ enum Progress {
     Waiting,
     /// It is over; the winner, if the board names one.
     Over(Option<Side>),
+    /// Phase 1 of a two-phase game is over: its phase-2 game `game` plays the
+    /// disputed transition `transition → transition + 1`.
+    PhaseTwo {
+        /// The phase-2 game.
+        game: Address,
+        /// The index of the disputed transition (phase 1's agreed `lo`).
+        transition: u64,
+    },
 }
 
 /// The games a node plays, with their traces cached in memory.
@@ -404,17 +415,67 @@ impl Disputes {
         .await
     }
 
+    /// Play `record`'s game as far as it goes now; a two-phase game goes on to its
+    /// phase-2 game once both transition claims are in.
     async fn play(&self, mut record: DisputeRecord) -> Result<()> {
-        if game_kind(&self.node.provider, record.game).await? == GameKind::Positions {
-            return self.play_positions(record).await;
-        }
-        let game = GameClient::new(record.game, self.node.provider.clone());
         let side = record.side();
-        let trace = self.trace(&record).await?;
-        match self.play_vm(&mut record, &game, side, trace).await? {
-            Progress::Waiting => Ok(()),
+        let progress = if game_kind(&self.node.provider, record.game).await? == GameKind::Positions
+        {
+            let game = PositionGameClient::new(record.game, self.node.provider.clone());
+            let phase_one = board::Positions {
+                disputes: self,
+                game: &game,
+            };
+            match self.play_board(&mut record, &phase_one, side).await? {
+                Progress::PhaseTwo {
+                    game: child,
+                    transition,
+                } => {
+                    match self.play_transition(&mut record, child, transition).await? {
+                        // The phase-2 game's outcome in this game's roles.
+                        Progress::Over(_) => {
+                            Progress::Over(game.state().await.context("reading the game")?.winner())
+                        }
+                        waiting => waiting,
+                    }
+                }
+                progress => progress,
+            }
+        } else {
+            let game = GameClient::new(record.game, self.node.provider.clone());
+            let trace = self.trace(&record).await?;
+            let board = board::Vm {
+                disputes: self,
+                game: &game,
+                trace,
+            };
+            self.play_board(&mut record, &board, side).await?
+        };
+        match progress {
             Progress::Over(winner) => self.finish(record, winner == Some(side)).await,
+            Progress::Waiting | Progress::PhaseTwo { .. } => Ok(()),
         }
+    }
+
+    /// Play the phase-2 VM game `child` of transition `index → index + 1` from our
+    /// trace of that transition alone.
+    async fn play_transition(
+        &self,
+        record: &mut DisputeRecord,
+        child: Address,
+        index: u64,
+    ) -> Result<Progress> {
+        let game = GameClient::new(child, self.node.provider.clone());
+        let Some(side) = game.side_of(self.node.account).await? else {
+            bail!("this node plays no side of transition game {child}");
+        };
+        let trace = self.transition_trace(record, index).await?;
+        let board = board::Vm {
+            disputes: self,
+            game: &game,
+            trace,
+        };
+        self.play_board(record, &board, side).await
     }
 
     /// Our phase-1 commitments for `record`'s request (computed once, cached).
@@ -488,120 +549,37 @@ impl Disputes {
         .await
     }
 
-    /// Play a two-phase game: phase 1 over decode positions from our native
-    /// commitments, then our claim of the one disputed transition, then that
-    /// transition's VM game from our trace of it alone.
-    async fn play_positions(&self, mut record: DisputeRecord) -> Result<()> {
-        let game = PositionGameClient::new(record.game, self.node.provider.clone());
-        let side = record.side();
-        loop {
-            let state = game.state().await.context("reading the game")?;
-            if let Some(child) = game
-                .transition_game()
-                .await
-                .context("reading the transition game")?
-            {
-                let vm_game = GameClient::new(child, self.node.provider.clone());
-                let Some(vm_side) = vm_game.side_of(self.node.account).await? else {
-                    bail!("this node plays no side of transition game {child}");
-                };
-                let trace = self.transition_trace(&record, state.lo).await?;
-                return match self.play_vm(&mut record, &vm_game, vm_side, trace).await? {
-                    Progress::Waiting => Ok(()),
-                    Progress::Over(_) => {
-                        let state = game.state().await.context("reading the game")?;
-                        self.finish(record, state.winner() == Some(side)).await
-                    }
-                };
-            }
-            if state.status != Status::InProgress {
-                return self.finish(record, state.winner() == Some(side)).await;
-            }
-            let chain = self.commitments(&record).await?;
-            let now = chain_now(&self.node.provider).await?;
-            let (lo, hi) = (state.lo, state.hi);
-            let action = decide(&state, side, now, |i| {
-                usize::try_from(i)
-                    .ok()
-                    .and_then(|i| chain.hashes.get(i).copied())
-                    .ok_or_else(|| anyhow::anyhow!("index {i} is past our chain"))
-            })?;
-            let receipt = match action {
-                Action::Over => continue,
-                Action::Wait => return Ok(()),
-                Action::Reveal => bail!("a position game has no final state to reveal"),
-                Action::ClaimTimeout => {
-                    tracing::warn!(
-                        "dispute {}: the opponent's clock ran out; claiming the game",
-                        record.dispute
-                    );
-                    game.claim_timeout(self.node.account).await
-                }
-                Action::Move {
-                    agree,
-                    mid_hash,
-                    mid_position,
-                } => {
-                    tracing::info!(
-                        "dispute {}: positions {lo}..{hi}: {} the midpoint, ours at {mid_position:?}",
-                        record.dispute,
-                        if agree { "agree with" } else { "deny" }
-                    );
-                    game.make_move(self.node.account, agree, mid_hash).await
-                }
-                Action::Step { pre } => {
-                    let trace = self.transition_trace(&record, pre).await?;
-                    tracing::warn!(
-                        "dispute {}: phase 1 settled on transition {pre} → {}: claiming our final VM state of it ({} steps)",
-                        record.dispute,
-                        pre + 1,
-                        trace.steps()
-                    );
-                    game.claim_transition(self.node.account, trace.final_state.clone())
-                        .await
-                }
-            }
-            .with_context(|| format!("sending {action:?}"))?;
-            self.moved(&mut record, &receipt)?;
-        }
-    }
-
-    /// Play VM game `game` as `side` from `trace` until it waits for the opponent
-    /// or is over.
-    async fn play_vm(
+    /// Play `board` as `side` until it waits for the opponent, is over, or (phase 1
+    /// of a two-phase game) went on to its phase-2 game.
+    async fn play_board(
         &self,
         record: &mut DisputeRecord,
-        game: &GameClient<alloy::providers::DynProvider>,
+        board: &impl Board,
         side: Side,
-        trace: Arc<Trace>,
     ) -> Result<Progress> {
         loop {
-            let state = game.state().await.context("reading the game")?;
+            let state = board.game().state().await.context("reading the game")?;
+            if let Some(game) = board.phase_two().await? {
+                return Ok(Progress::PhaseTwo {
+                    game,
+                    transition: state.lo,
+                });
+            }
             if state.status != Status::InProgress {
                 return Ok(Progress::Over(state.winner()));
             }
-            let now = chain_now(&self.node.provider).await?;
             let (lo, hi) = (state.lo, state.hi);
-            let action = {
-                let trace = trace.clone();
-                tokio::task::spawn_blocking(move || decide(&state, side, now, |i| trace.hash_at(i)))
-                    .await
-                    .context("the bisection task panicked")??
-            };
+            let action = board.next_action(record, state, side).await?;
             let receipt = match action {
                 Action::Over => continue,
                 Action::Wait => return Ok(Progress::Waiting),
-                Action::Reveal => {
-                    tracing::info!("dispute {}: revealing our final state", record.dispute);
-                    game.reveal(self.node.account, trace.final_state.clone())
-                        .await
-                }
+                Action::Reveal => board.reveal(record).await?,
                 Action::ClaimTimeout => {
                     tracing::warn!(
                         "dispute {}: the opponent's clock ran out; claiming the game",
                         record.dispute
                     );
-                    game.claim_timeout(self.node.account).await
+                    board.game().claim_timeout(self.node.account).await
                 }
                 Action::Move {
                     agree,
@@ -609,29 +587,17 @@ impl Disputes {
                     mid_position,
                 } => {
                     tracing::info!(
-                        "dispute {}: range {}..{}: {} the midpoint, ours at {mid_position:?}",
+                        "dispute {}: {} {lo}..{hi}: {} the midpoint, ours at {mid_position:?}",
                         record.dispute,
-                        lo,
-                        hi,
+                        board.range(),
                         if agree { "agree with" } else { "deny" }
                     );
-                    game.make_move(self.node.account, agree, mid_hash).await
-                }
-                Action::Step { pre } => {
-                    let witness = {
-                        let trace = trace.clone();
-                        tokio::task::spawn_blocking(move || trace.witness(pre))
-                            .await
-                            .context("the witness task panicked")??
-                    };
-                    tracing::warn!(
-                        "dispute {}: one step left ({pre} → {}): executing it on chain",
-                        record.dispute,
-                        pre + 1
-                    );
-                    game.step(self.node.account, witness.state, witness.proof)
+                    board
+                        .game()
+                        .make_move(self.node.account, agree, mid_hash)
                         .await
                 }
+                Action::Step { pre } => board.step(record, pre).await?,
             }
             .with_context(|| format!("sending {action:?}"))?;
             self.moved(record, &receipt)?;

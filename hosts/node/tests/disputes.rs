@@ -16,7 +16,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use common::{assets, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
-use oracle_contracts::game::{GameClient, PositionGameClient, Side, Status};
+use oracle_contracts::game::{Bisection, GameClient, PositionGameClient, Side, Status};
 use oracle_contracts::{AIOracle, DisputeGame, Prompt};
 use oracle_core::{Exec, Model, Request, SamplingParams};
 

@@ -26,7 +26,7 @@ use alloy::primitives::U256;
 use alloy::sol_types::{sol_data, SolType};
 use common::{free_port, start_anvil, wait_for, Chain, Proc};
 use oracle_contracts::devnet::DevnetConfig;
-use oracle_contracts::game::{GameClient, Status};
+use oracle_contracts::game::{Bisection, GameClient, Status};
 use oracle_contracts::{AIOracle, Prompt};
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
 use oracle_core::image_request::{run_image_request, ImageRequest, OUTPUT_INLINE_LIMIT};

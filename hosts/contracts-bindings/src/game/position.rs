@@ -15,7 +15,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
 };
 
-use super::{finish, game_state, GameError, GameState, Side};
+use super::{finish, impl_bisection, GameError, GameState, Side};
 use crate::{DisputeGame, DisputeGameFactory, PositionGame};
 
 /// Which game an address is.
@@ -42,7 +42,9 @@ pub async fn game_kind<P: Provider>(provider: P, game: Address) -> Result<GameKi
     })
 }
 
-/// A two-phase dispute game on chain.
+/// A two-phase dispute game on chain. Its [`Bisection::state`](super::Bisection::state) is a
+/// snapshot of phase 1 (`lo`, `hi`, `mid` are indices; both sides count as revealed; the status is
+/// the phase-2 game's outcome in this game's roles once there is one).
 pub struct PositionGameClient<P> {
     game: PositionGame::PositionGameInstance<P>,
 }
@@ -69,19 +71,6 @@ impl<P: Provider> PositionGameClient<P> {
     /// phase 1).
     pub async fn params(&self) -> Result<PositionGame::GameParams, GameError> {
         Ok(self.game.params().call().await?)
-    }
-
-    /// The side `who` plays, if any.
-    pub async fn side_of(&self, who: Address) -> Result<Option<Side>, GameError> {
-        let p = self.params().await?;
-        Ok(Side::of(who, p.submitter, p.challenger))
-    }
-
-    /// A snapshot of phase 1 (`lo`, `hi`, `mid` are indices; both sides count as revealed; the
-    /// status is the phase-2 game's outcome in this game's roles once there is one).
-    pub async fn state(&self) -> Result<GameState, GameError> {
-        let v = self.game.gameState().call().await?;
-        game_state!(v)
     }
 
     /// `N = T + 2`: phase 1 runs over `s_0 .. s_N`.
@@ -112,17 +101,6 @@ impl<P: Provider> PositionGameClient<P> {
         Ok((a != Address::ZERO).then_some(a))
     }
 
-    /// `move(agree, midHash)`.
-    pub async fn make_move(
-        &self,
-        from: Address,
-        agree: bool,
-        mid_hash: B256,
-    ) -> Result<TransactionReceipt, GameError> {
-        let call = self.game.r#move(agree, mid_hash).from(from);
-        finish(call.send().await?.get_receipt().await?, "move")
-    }
-
     /// `claimTransition(finalState)`: the 245-byte final VM state of the own run of the disputed
     /// transition (for the owner of `hiHash`: exited 0 with output `hiHash`).
     pub async fn claim_transition(
@@ -133,10 +111,6 @@ impl<P: Provider> PositionGameClient<P> {
         let call = self.game.claimTransition(Bytes::from(state)).from(from);
         finish(call.send().await?.get_receipt().await?, "claimTransition")
     }
-
-    /// `claimTimeout()` (phase 1 and the claim turns).
-    pub async fn claim_timeout(&self, from: Address) -> Result<TransactionReceipt, GameError> {
-        let call = self.game.claimTimeout().from(from);
-        finish(call.send().await?.get_receipt().await?, "claimTimeout")
-    }
 }
+
+impl_bisection!(PositionGameClient);
