@@ -5,8 +5,10 @@
 //! signer, which suits anvil's unlocked accounts; use a provider with a wallet elsewhere.
 
 use alloy::{
+    contract::{CallBuilder, CallDecoder},
     primitives::{keccak256, Address, Uint, U256},
     providers::Provider,
+    rpc::types::TransactionReceipt,
 };
 
 use crate::{AIOracle, DisputeGameFactory, PreimageOracle, Prompt, RISCV};
@@ -176,16 +178,13 @@ pub async fn deploy<P: Provider>(
     .deploy()
     .await?;
 
-    let receipt = oracle_contract
-        .setParameters(from, 0, config.min_callback_gas_price, game_factory)
-        .from(from)
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
-    if !receipt.status() {
-        return Err(DeployError::Reverted("setParameters"));
-    }
+    transact(
+        oracle_contract
+            .setParameters(from, 0, config.min_callback_gas_price, game_factory)
+            .from(from),
+        "setParameters",
+    )
+    .await?;
 
     let prompt = Prompt::deploy_builder(provider, oracle, from)
         .from(from)
@@ -196,26 +195,20 @@ pub async fn deploy<P: Provider>(
         .registerModel(config.model.clone())
         .from(from);
     let model_id = register.call().await?;
-    let receipt = register.send().await?.get_receipt().await?;
-    if !receipt.status() {
-        return Err(DeployError::Reverted("registerModel"));
-    }
+    transact(register, "registerModel").await?;
 
-    let receipt = DisputeGameFactory::new(game_factory, provider)
-        .setSamplingParams(
-            config.model.modelRoot,
-            config.model.programHash,
-            config.sampling_params.clone().into(),
-            config.two_phase,
-        )
-        .from(from)
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
-    if !receipt.status() {
-        return Err(DeployError::Reverted("setSamplingParams"));
-    }
+    transact(
+        DisputeGameFactory::new(game_factory, provider)
+            .setSamplingParams(
+                config.model.modelRoot,
+                config.model.programHash,
+                config.sampling_params.clone().into(),
+                config.two_phase,
+            )
+            .from(from),
+        "setSamplingParams",
+    )
+    .await?;
     Ok(Deployment {
         oracle,
         prompt,
@@ -224,4 +217,18 @@ pub async fn deploy<P: Provider>(
         riscv,
         preimage_oracle,
     })
+}
+
+/// Send `call` (named `what` in the error) and wait until it is mined: its receipt; a mined revert
+/// is [`DeployError::Reverted`].
+pub async fn transact<P: Provider, D: CallDecoder>(
+    call: CallBuilder<P, D>,
+    what: &'static str,
+) -> Result<TransactionReceipt, DeployError> {
+    let receipt = call.send().await?.get_receipt().await?;
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(DeployError::Reverted(what))
+    }
 }

@@ -32,6 +32,7 @@ use std::path::PathBuf;
 
 pub mod devnet;
 pub mod game;
+pub mod testing;
 
 #[allow(missing_docs, clippy::too_many_arguments)]
 mod generated {

@@ -11,14 +11,14 @@
 use std::sync::Arc;
 
 use alloy::{
-    node_bindings::Anvil,
     primitives::{keccak256, Address, Bytes, B256, U256},
     providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
 };
 use oracle_contracts::{
-    anvil_path,
-    devnet::{self, DevnetConfig},
+    devnet::{transact, DevnetConfig},
     game::{decide, Action, Bisection, GameClient, Side, Status},
+    testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil},
     AIOracle,
 };
 use oracle_core::quant::QType;
@@ -122,6 +122,41 @@ fn true_trace(model: &[u8], elf: &[u8]) -> (Trace, B256) {
     (trace, program)
 }
 
+/// What the games of the test share: the chain, the model, the players and the true trace.
+struct Setup<'a, P> {
+    provider: &'a P,
+    oracle: &'a AIOracle::AIOracleInstance<P>,
+    model_id: U256,
+    user: Address,
+    operator: Address,
+    challenger: Address,
+    truth: &'a Trace,
+}
+
+impl<P: Provider> Setup<'_, P> {
+    /// A request by the user, the operator's submission of `submitted` (output, claim) and the
+    /// challenger's challenge with `challenged`: the request id, the dispute id and the
+    /// challenge's receipt.
+    async fn dispute(
+        &self,
+        (output, claim): (&[u8], B256),
+        (ch_output, ch_claim): (&[u8], B256),
+    ) -> (U256, U256, TransactionReceipt) {
+        let oracle = self.oracle;
+        let id = request(oracle, self.model_id, PROMPT, Address::ZERO, self.user)
+            .await
+            .unwrap();
+        let submit = oracle
+            .submit(id, Bytes::from(output.to_vec()), claim)
+            .from(self.operator);
+        transact(submit, "submit").await.unwrap();
+        let (did, r) = challenge(oracle, id, PROMPT, ch_output, ch_claim, self.challenger)
+            .await
+            .unwrap();
+        (id, did, r)
+    }
+}
+
 /// Gas and transactions of one side.
 #[derive(Default, Debug)]
 struct Tally {
@@ -140,10 +175,7 @@ async fn whole_game_against_the_real_guest_trace() {
         truth.cp.len()
     );
 
-    let anvil = Anvil::at(anvil_path())
-        .port(0u16)
-        .try_spawn()
-        .expect("anvil starts (run .ci/contracts-install.sh)");
+    let anvil = spawn_anvil(0, &[]).unwrap();
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
     let accounts = anvil.addresses();
     let (deployer, operator, challenger, user) =
@@ -162,119 +194,71 @@ async fn whole_game_against_the_real_guest_trace() {
     let depth = config.game_max_depth;
     let top = 1u64 << depth;
     assert!(truth.total < top, "the trace fits the bound");
-    let d = devnet::deploy(&provider, deployer, &config)
+    let (d, oracle) = deploy_bonded(&provider, deployer, operator, &config)
         .await
-        .expect("deploy");
-    let oracle = AIOracle::new(d.oracle, provider.clone());
-    let bond = oracle
-        .bond()
-        .value(U256::from(10u128 * 10u128.pow(18)))
-        .from(operator);
-    assert!(bond
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .status());
-
-    // game 1: honest operator, lying challenger (departs a third of the way in)
-    let liar = Liar::new(&truth, truth.total / 3, top);
-    let (winner, def, chal) = play_one(
-        &provider,
-        &oracle,
-        d.model_id,
+        .unwrap();
+    let setup = Setup {
+        provider: &provider,
+        oracle: &oracle,
+        model_id: d.model_id,
         user,
-        (operator, challenger),
-        &truth,
-        &liar,
-        true,
-    )
-    .await;
-    assert_eq!(winner, Side::Defender);
-    report("honest operator vs lying challenger", depth, &def, &chal);
+        operator,
+        challenger,
+        truth: &truth,
+    };
 
+    // game 1: honest operator, lying challenger (departs a third of the way in);
     // game 2: lying operator (departs 1000 steps before the end), honest challenger
-    let liar = Liar::new(&truth, truth.total - 1000, top);
-    let (winner, def, chal) = play_one(
-        &provider,
-        &oracle,
-        d.model_id,
-        user,
-        (operator, challenger),
-        &truth,
-        &liar,
-        false,
-    )
-    .await;
-    assert_eq!(winner, Side::Challenger);
-    report("lying operator vs honest challenger", depth, &def, &chal);
+    for (what, lie_from, operator_honest, honest_side) in [
+        (
+            "honest operator vs lying challenger",
+            truth.total / 3,
+            true,
+            Side::Defender,
+        ),
+        (
+            "lying operator vs honest challenger",
+            truth.total - 1000,
+            false,
+            Side::Challenger,
+        ),
+    ] {
+        let liar = Liar::new(&truth, lie_from, top);
+        let (winner, def, chal) = play_one(&setup, &liar, operator_honest).await;
+        assert_eq!(winner, honest_side);
+        report(what, depth, &def, &chal);
+    }
 
     // game 3: the challenger stops answering after its challenge; the operator claims the timeout
-    silent_challenger_loses_on_time(
-        &provider,
-        &oracle,
-        d.model_id,
-        user,
-        (operator, challenger),
-        &truth,
-        &liar,
-    )
-    .await;
-}
-
-/// The latest block's timestamp.
-async fn now<P: Provider>(provider: &P) -> u64 {
-    let block = provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .unwrap()
-        .expect("latest block");
-    block.header.timestamp
-}
-
-async fn advance<P: Provider>(provider: &P, seconds: u64) {
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (seconds,))
-        .await
-        .unwrap();
-    provider
-        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
-        .await
-        .unwrap();
+    let liar = Liar::new(&truth, truth.total - 1000, top);
+    silent_challenger_loses_on_time(&setup, &liar).await;
 }
 
 async fn silent_challenger_loses_on_time<P: Provider + Clone>(
-    provider: &P,
-    oracle: &AIOracle::AIOracleInstance<P>,
-    model_id: U256,
-    user: Address,
-    (operator, challenger): (Address, Address),
-    truth: &Trace,
+    setup: &Setup<'_, P>,
     liar: &Liar<'_>,
 ) {
-    let id = request(oracle, model_id, user).await;
-    let r = oracle
-        .submit(id, Bytes::from(truth.output.clone()), truth.final_hash)
-        .from(operator)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(r.status());
-    let did = challenge(oracle, id, challenger, &liar.output, liar.final_hash)
-        .await
-        .0;
+    let &Setup {
+        provider,
+        oracle,
+        user,
+        operator,
+        truth,
+        ..
+    } = setup;
+    let (_, did, _) = setup
+        .dispute(
+            (&truth.output, truth.final_hash),
+            (&liar.output, liar.final_hash),
+        )
+        .await;
     let game = GameClient::of_dispute(oracle, did, provider.clone())
         .await
         .unwrap();
     let hash_at = |i: u64| Ok::<_, std::convert::Infallible>(truth.hash_at(i));
     let s = game.state().await.unwrap();
     assert_eq!(
-        decide(&s, Side::Defender, now(provider).await, hash_at).unwrap(),
+        decide(&s, Side::Defender, now(provider).await.unwrap(), hash_at).unwrap(),
         Action::Reveal
     );
     game.reveal(operator, truth.final_state.clone())
@@ -282,14 +266,14 @@ async fn silent_challenger_loses_on_time<P: Provider + Clone>(
         .unwrap();
     let s = game.state().await.unwrap();
     assert_eq!(
-        decide(&s, Side::Defender, now(provider).await, hash_at).unwrap(),
+        decide(&s, Side::Defender, now(provider).await.unwrap(), hash_at).unwrap(),
         Action::Wait
     );
     let clock = s.challenger_clock;
-    advance(provider, u64::from(clock) + 1).await;
+    advance(provider, u64::from(clock) + 1).await.unwrap();
     let s = game.state().await.unwrap();
     assert_eq!(
-        decide(&s, Side::Defender, now(provider).await, hash_at).unwrap(),
+        decide(&s, Side::Defender, now(provider).await.unwrap(), hash_at).unwrap(),
         Action::ClaimTimeout
     );
     let r = game.claim_timeout(operator).await.unwrap();
@@ -298,75 +282,9 @@ async fn silent_challenger_loses_on_time<P: Provider + Clone>(
         r.gas_used
     );
     assert_eq!(game.state().await.unwrap().winner(), Some(Side::Defender));
-    let r = oracle
-        .resolveDispute(did)
-        .from(user)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
+    transact(oracle.resolveDispute(did).from(user), "resolveDispute")
         .await
         .unwrap();
-    assert!(r.status());
-}
-
-async fn request<P: Provider>(
-    oracle: &AIOracle::AIOracleInstance<P>,
-    model_id: U256,
-    user: Address,
-) -> U256 {
-    let gas_limit = 200_000u64;
-    let fee = oracle
-        .estimateFee(model_id, U256::from(gas_limit))
-        .call()
-        .await
-        .unwrap();
-    let req = oracle
-        .requestCallback(
-            model_id,
-            Bytes::from(PROMPT.to_vec()),
-            Address::ZERO,
-            gas_limit,
-            Bytes::new(),
-        )
-        .value(fee)
-        .from(user);
-    let id = req.call().await.unwrap();
-    assert!(req
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .status());
-    id
-}
-
-/// `challenge` with the challenge bond; returns the dispute id and the gas used.
-async fn challenge<P: Provider>(
-    oracle: &AIOracle::AIOracleInstance<P>,
-    id: U256,
-    challenger: Address,
-    output: &[u8],
-    claim: B256,
-) -> (U256, u64) {
-    let bond = oracle.challengeBond().call().await.unwrap();
-    let ch = oracle
-        .challenge(
-            id,
-            keccak256(PROMPT),
-            Address::ZERO,
-            keccak256([]),
-            Bytes::from(output.to_vec()),
-            claim,
-        )
-        .value(U256::from(bond))
-        .from(challenger);
-    let did = ch.call().await.unwrap();
-    let r = ch.send().await.unwrap().get_receipt().await.unwrap();
-    assert!(r.status());
-    (did, r.gas_used)
 }
 
 fn report(what: &str, depth: u8, def: &Tally, chal: &Tally) {
@@ -383,44 +301,21 @@ fn report(what: &str, depth: u8, def: &Tally, chal: &Tally) {
 
 /// Request, submit, challenge, play to the end, resolve, finalize. Returns the winner and the
 /// gas per side.
-#[allow(clippy::too_many_arguments)]
 async fn play_one<P: Provider + Clone>(
-    provider: &P,
-    oracle: &AIOracle::AIOracleInstance<P>,
-    model_id: U256,
-    user: Address,
-    (operator, challenger): (Address, Address),
-    truth: &Trace,
+    setup: &Setup<'_, P>,
     liar: &Liar<'_>,
     operator_honest: bool,
 ) -> (Side, Tally, Tally) {
+    let &Setup {
+        provider,
+        oracle,
+        model_id,
+        user,
+        operator,
+        challenger,
+        truth,
+    } = setup;
     let (mut def, mut chal) = (Tally::default(), Tally::default());
-    let gas_limit = 200_000u64;
-    let fee = oracle
-        .estimateFee(model_id, U256::from(gas_limit))
-        .call()
-        .await
-        .unwrap();
-    let req = oracle
-        .requestCallback(
-            model_id,
-            Bytes::from(PROMPT.to_vec()),
-            Address::ZERO,
-            gas_limit,
-            Bytes::new(),
-        )
-        .value(fee)
-        .from(user);
-    let id = req.call().await.unwrap();
-    assert!(req
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .status());
-
     let (sub_out, sub_claim, ch_out, ch_claim) = if operator_honest {
         (
             &truth.output,
@@ -436,31 +331,9 @@ async fn play_one<P: Provider + Clone>(
             truth.final_hash,
         )
     };
-    let r = oracle
-        .submit(id, Bytes::from(sub_out.clone()), sub_claim)
-        .from(operator)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(r.status());
-    let bond = oracle.challengeBond().call().await.unwrap();
-    let ch = oracle
-        .challenge(
-            id,
-            keccak256(PROMPT),
-            Address::ZERO,
-            keccak256([]),
-            Bytes::from(ch_out.clone()),
-            ch_claim,
-        )
-        .value(U256::from(bond))
-        .from(challenger);
-    let did = ch.call().await.unwrap();
-    let r = ch.send().await.unwrap().get_receipt().await.unwrap();
-    assert!(r.status());
+    let (id, did, r) = setup
+        .dispute((sub_out, sub_claim), (ch_out, ch_claim))
+        .await;
     chal.txs += 1;
     chal.gas += r.gas_used;
     println!(
@@ -525,31 +398,18 @@ async fn play_one<P: Provider + Clone>(
     }
     let winner = game.state().await.unwrap().winner().expect("over");
 
-    let r = oracle
-        .resolveDispute(did)
-        .from(user)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
+    transact(oracle.resolveDispute(did).from(user), "resolveDispute")
         .await
         .unwrap();
-    assert!(r.status());
     let window = oracle
         .getModel(model_id)
         .call()
         .await
         .unwrap()
         .challengeWindow;
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (u64::from(window) + 1,))
-        .await
-        .unwrap();
-    provider
-        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
-        .await
-        .unwrap();
-    let r = oracle
+    advance(provider, u64::from(window) + 1).await.unwrap();
+    // the honest output finalizes
+    let finalize = oracle
         .finalize(
             id,
             keccak256(PROMPT),
@@ -557,14 +417,8 @@ async fn play_one<P: Provider + Clone>(
             Bytes::new(),
             Bytes::from(truth.output.clone()),
         )
-        .from(user)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(r.status(), "the honest output finalizes");
+        .from(user);
+    transact(finalize, "finalize").await.unwrap();
     assert_eq!(
         oracle.getResult(id).call().await.unwrap().outputHash,
         keccak256(&truth.output)

@@ -6,18 +6,17 @@
 //! `s_29`). Its outcome (a timeout) must come back through the parent's status and AIOracle.
 
 use alloy::{
-    node_bindings::Anvil,
-    primitives::{keccak256, Address, Bytes, B256, U256},
-    providers::{Provider, ProviderBuilder},
+    primitives::{keccak256, Address, Bytes, B256},
+    providers::ProviderBuilder,
 };
 use oracle_contracts::{
-    anvil_path,
-    devnet::{self, greedy_params, DevnetConfig},
+    devnet::{greedy_params, transact, DevnetConfig},
     game::{
         decide, game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side,
         Status,
     },
-    AIOracle, PreimageOracle,
+    testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil},
+    PreimageOracle,
 };
 use oracle_fpvm::layout::state as off;
 use oracle_fpvm::state::state_hash;
@@ -69,28 +68,9 @@ fn hash_of(state: &[u8]) -> B256 {
     B256::from(state_hash(&enc))
 }
 
-async fn now<P: Provider>(provider: &P) -> u64 {
-    let block = provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .unwrap()
-        .expect("latest block");
-    block.header.timestamp
-}
-
-async fn send<P: Provider, D: alloy::contract::CallDecoder>(
-    call: alloy::contract::CallBuilder<P, D>,
-) {
-    let r = call.send().await.unwrap().get_receipt().await.unwrap();
-    assert!(r.status());
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn phase_one_and_transition_claims_create_the_right_vm_game() {
-    let anvil = Anvil::at(anvil_path())
-        .port(0u16)
-        .try_spawn()
-        .expect("anvil starts (run .ci/contracts-install.sh)");
+    let anvil = spawn_anvil(0, &[]).unwrap();
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
     let a = anvil.addresses();
     let (deployer, operator, challenger, user, bystander) = (a[0], a[1], a[2], a[3], a[4]);
@@ -100,61 +80,32 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
         sampling_params: greedy_params(64),
         ..Default::default()
     };
-    let d = devnet::deploy(&provider, deployer, &config)
-        .await
-        .expect("deploy");
-    let oracle = AIOracle::new(d.oracle, provider.clone());
-    send(
-        oracle
-            .bond()
-            .value(U256::from(10u128 * 10u128.pow(18)))
-            .from(operator),
-    )
-    .await;
-
-    // request, submit the honest output, challenge with a lie
-    let gas_limit = 200_000u64;
-    let fee = oracle
-        .estimateFee(d.model_id, U256::from(gas_limit))
-        .call()
+    let (d, oracle) = deploy_bonded(&provider, deployer, operator, &config)
         .await
         .unwrap();
-    let req = oracle
-        .requestCallback(
-            d.model_id,
-            Bytes::from(INPUT.to_vec()),
-            Address::ZERO,
-            gas_limit,
-            Bytes::new(),
-        )
-        .value(fee)
-        .from(user);
-    let id = req.call().await.unwrap();
-    send(req).await;
-    send(
-        oracle
-            .submit(
-                id,
-                Bytes::from(GOOD.to_vec()),
-                keccak256(b"submitter claim"),
-            )
-            .from(operator),
-    )
-    .await;
-    let bond = oracle.challengeBond().call().await.unwrap();
-    let ch = oracle
-        .challenge(
+
+    // request, submit the honest output, challenge with a lie
+    let id = request(&oracle, d.model_id, INPUT, Address::ZERO, user)
+        .await
+        .unwrap();
+    let submit = oracle
+        .submit(
             id,
-            keccak256(INPUT),
-            Address::ZERO,
-            keccak256([]),
-            Bytes::from(BAD.to_vec()),
-            keccak256(b"challenger claim"),
+            Bytes::from(GOOD.to_vec()),
+            keccak256(b"submitter claim"),
         )
-        .value(U256::from(bond))
-        .from(challenger);
-    let did = ch.call().await.unwrap();
-    send(ch).await;
+        .from(operator);
+    transact(submit, "submit").await.unwrap();
+    let (did, _) = challenge(
+        &oracle,
+        id,
+        INPUT,
+        BAD,
+        keccak256(b"challenger claim"),
+        challenger,
+    )
+    .await
+    .unwrap();
     let game_address = oracle.getDispute(did).call().await.unwrap().game;
     assert_eq!(
         game_kind(&provider, game_address).await.unwrap(),
@@ -210,7 +161,7 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
             Side::Defender => (&honest, operator),
             Side::Challenger => (&liar, challenger),
         };
-        let t = now(&provider).await;
+        let t = now(&provider).await.unwrap();
         assert_eq!(
             decide(&s, side.other(), t, |_| Ok::<_, std::convert::Infallible>(
                 B256::ZERO
@@ -315,13 +266,7 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
 
     // phase 2 decided by a timeout (the phase-2 challenger never moves): the owner of hiHash wins,
     // and the parent reports it in its own roles
-    let wait = u64::from(cs.challenger_clock) + 1;
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (wait,))
-        .await
-        .unwrap();
-    provider
-        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+    advance(&provider, u64::from(cs.challenger_clock) + 1)
         .await
         .unwrap();
     // (from an account of its own: the default fillers may take a nonce for a call that fails)
@@ -335,5 +280,7 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
         Side::Challenger => Status::ChallengerWins,
     };
     assert_eq!(game.state().await.unwrap().status, expected);
-    send(oracle.resolveDispute(did).from(user)).await;
+    transact(oracle.resolveDispute(did).from(user), "resolveDispute")
+        .await
+        .unwrap();
 }
