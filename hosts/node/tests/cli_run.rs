@@ -1,14 +1,11 @@
 //! `oracle run` as a user runs it: the real binary, a converted bundled model.
 
-use std::process::Command;
+mod common;
 
+use common::{assert_success, oracle};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
 use oracle_tests::LLAMA_FIXTURES;
-
-fn oracle() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_oracle"))
-}
 
 #[test]
 fn stdout_is_prompt_plus_generation_whatever_the_kernel() {
@@ -53,11 +50,7 @@ fn stdout_is_prompt_plus_generation_whatever_the_kernel() {
             .args(extra)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, &format!("{extra:?}"));
         assert!(String::from_utf8_lossy(&out.stderr).contains("tok/s"));
         outputs.push(out.stdout);
     }

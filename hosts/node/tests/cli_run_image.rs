@@ -2,11 +2,47 @@
 //! what `run_image_request`, the path the VM guest runs, produces for the same
 //! seed and steps, whatever the kernel; a prompt is refused.
 
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{assert_success, oracle};
 use oracle_core::image_request::{run_image_request, ImageRequest};
 use oracle_core::merkle::{keccak, to_hex};
 use oracle_core::Exec;
+
+/// `oracle run --model <model> --steps <steps> --seed <seed> --output <png>` with
+/// `extra` arguments: its output and the PNG it wrote (a stale one removed first).
+fn oracle_run(
+    model: &Path,
+    steps: u32,
+    seed: u64,
+    png: &Path,
+    extra: &[&str],
+) -> (Output, Option<Vec<u8>>) {
+    let _ = std::fs::remove_file(png);
+    let out = oracle()
+        .arg("run")
+        .arg("--model")
+        .arg(model)
+        .args(["--steps", &steps.to_string(), "--seed", &seed.to_string()])
+        .arg("--output")
+        .arg(png)
+        .args(extra)
+        .output()
+        .unwrap();
+    (out, std::fs::read(png).ok())
+}
+
+/// Assert that `oracle run` (`what`) succeeded, wrote `want` (`png`: what it wrote)
+/// and printed its keccak.
+fn assert_wrote(out: &Output, png: Option<&[u8]>, want: &[u8], what: &str) {
+    assert_success(out, what);
+    assert_eq!(png, Some(want), "{what}");
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(stdout.trim(), format!("output {}", to_hex(&keccak(want))));
+}
 
 fn check(name: &str, model: &[u8], steps: u32, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,27 +60,10 @@ fn check(name: &str, model: &[u8], steps: u32, seed: u64) {
     )
     .unwrap();
     for extra in [&[][..], &["--scalar"][..], &["--threads", "2"][..]] {
-        let png = dir.path().join("out.png");
-        let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
-            .arg("run")
-            .arg("--model")
-            .arg(&path)
-            .args(["--steps", &steps.to_string(), "--seed", &seed.to_string()])
-            .arg("--output")
-            .arg(&png)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name} {extra:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(std::fs::read(&png).unwrap(), want, "{name} {extra:?}");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(stdout.trim(), format!("output {}", to_hex(&keccak(&want))));
+        let (out, png) = oracle_run(&path, steps, seed, &dir.path().join("out.png"), extra);
+        assert_wrote(&out, png.as_deref(), &want, &format!("{name} {extra:?}"));
     }
-    let refused = Command::new(env!("CARGO_BIN_EXE_oracle"))
+    let refused = oracle()
         .arg("run")
         .arg("--model")
         .arg(&path)
@@ -128,21 +147,10 @@ fn tiny_sd_png_equals_the_guest_path() {
     std::fs::write(&noise, npy(&[sd.unet.in_channels, s, s], &lat)).unwrap();
     let bad_noise = dir.path().join("bad.npy");
     std::fs::write(&bad_noise, npy(&[lat.len() - 1], &lat[1..])).unwrap();
+    let png = dir.path().join("out.png");
     let run = |extra: &[&str]| {
-        let png = dir.path().join("out.png");
-        let _ = std::fs::remove_file(&png);
-        let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
-            .arg("run")
-            .arg("--model")
-            .arg(&path)
-            .args(["--prompt", prompt, "--guidance", "6.0"])
-            .args(["--steps", &steps.to_string(), "--seed", &seed.to_string()])
-            .arg("--output")
-            .arg(&png)
-            .args(extra)
-            .output()
-            .unwrap();
-        (out, std::fs::read(&png).ok())
+        let args = [&["--prompt", prompt, "--guidance", "6.0"][..], extra].concat();
+        oracle_run(&path, steps, seed, &png, &args)
     };
     let noise_arg = noise.to_str().unwrap();
     for extra in [
@@ -152,14 +160,7 @@ fn tiny_sd_png_equals_the_guest_path() {
         &["--noise", noise_arg][..],
     ] {
         let (out, png) = run(extra);
-        assert!(
-            out.status.success(),
-            "{extra:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(png.as_deref(), Some(&want[..]), "{extra:?}");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(stdout.trim(), format!("output {}", to_hex(&keccak(&want))));
+        assert_wrote(&out, png.as_deref(), &want, &format!("{extra:?}"));
     }
     assert_eq!(&want[1..4], b"PNG");
     let (out, png) = run(&["--noise", bad_noise.to_str().unwrap()]);

@@ -15,8 +15,9 @@ use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
-use common::{assets, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
+use common::{append, assets, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
 use oracle_contracts::game::{Bisection, GameClient, PositionGameClient, Side, Status};
+use oracle_contracts::testing::advance;
 use oracle_contracts::{AIOracle, DisputeGame, Prompt};
 use oracle_core::{Exec, Model, Request, SamplingParams};
 
@@ -86,6 +87,14 @@ async fn delivered(chain: &Chain, prompt: &str) -> Vec<u8> {
     r.into_bytes()
 }
 
+/// Assert that operator 1 (the liar) has less bond than `before`.
+async fn assert_slashed(chain: &Chain, before: U256) {
+    assert!(
+        operator_bond(chain, 1).await < before,
+        "the liar's bond is slashed"
+    );
+}
+
 async fn operator_bond(chain: &Chain, account: usize) -> U256 {
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
     oracle
@@ -104,29 +113,16 @@ async fn operator_bond(chain: &Chain, account: usize) -> U256 {
 async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
     let chain = Chain::new(20).await;
     let bond_before = operator_bond(&chain, 1).await;
-    let mut liar = Proc(
-        chain
-            .node("operator", 1, "liar.redb", &["--corrupt-output-for-tests"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut liar = chain.spawn(
+        "operator",
+        1,
+        "liar.redb",
+        &["--corrupt-output-for-tests"],
+        Stdio::null(),
     );
     let log = chain.path("validator.log");
-    let spawn_validator = |log: &std::path::Path| {
-        Proc(
-            chain
-                .node("validator", 3, "val.redb", &[])
-                .stderr(
-                    std::fs::File::options()
-                        .create(true)
-                        .append(true)
-                        .open(log)
-                        .unwrap(),
-                )
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let spawn_validator =
+        |log: &std::path::Path| chain.spawn("validator", 3, "val.redb", &[], append(log));
     let mut validator = spawn_validator(&log);
     let prompt = "Once upon a time";
     let id = chain.ask(prompt).await;
@@ -136,10 +132,7 @@ async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
     })
     .await;
     // a real kill mid-game: the restarted validator carries on from its database
-    unsafe {
-        libc::kill(validator.0.id() as i32, libc::SIGKILL);
-    }
-    let _ = validator.0.wait();
+    validator.crash();
     validator = spawn_validator(&log);
 
     chain.wait_final(id, FINAL).await;
@@ -153,10 +146,7 @@ async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
         "the validator executed the final step: {}",
         text()
     );
-    assert!(
-        operator_bond(&chain, 1).await < bond_before,
-        "the liar's bond is slashed"
-    );
+    assert_slashed(&chain, bond_before).await;
     validator.stop();
     liar.stop();
 }
@@ -174,28 +164,18 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     let bond_before = operator_bond(&chain, 1).await;
     // the liar answers slowly (a poll every 1.5 s), so the validator can be killed
     // in the middle of the phase-2 game
-    let mut liar = Proc(
-        chain
-            .node(
-                "operator",
-                1,
-                "liar.redb",
-                &["--corrupt-output-for-tests", "--poll-ms", "1500"],
-            )
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut liar = chain.spawn(
+        "operator",
+        1,
+        "liar.redb",
+        &["--corrupt-output-for-tests", "--poll-ms", "1500"],
+        Stdio::null(),
     );
     let log = chain.path("validator.log");
     let restarted_log = chain.path("validator-restarted.log");
     let spawn_validator = |log: &std::path::Path| {
-        Proc(
-            chain
-                .node("validator", 3, "val.redb", &[])
-                .stderr(std::fs::File::create(log).unwrap())
-                .spawn()
-                .unwrap(),
-        )
+        let file = std::fs::File::create(log).unwrap();
+        chain.spawn("validator", 3, "val.redb", &[], file)
     };
     let mut validator = spawn_validator(&log);
     let prompt = "Once upon a time";
@@ -209,10 +189,7 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     // a real kill mid-game: the restarted validator finds the game in its database
     // and the phase-2 game on chain, records its trace of the transition again and
     // plays on
-    unsafe {
-        libc::kill(validator.0.id() as i32, libc::SIGKILL);
-    }
-    let _ = validator.0.wait();
+    validator.crash();
     validator = spawn_validator(&restarted_log);
     wait_for("the dispute's resolution", FINAL, || {
         read(&restarted_log).contains("WON in")
@@ -315,10 +292,7 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     assert!(honest_gas < 5_000_000, "honest side within 5M gas");
     // One token's forward pass, not the whole request (~100M steps for 16 positions).
     assert!(phase2.lo < 30_000_000, "{phase2:?}");
-    assert!(
-        operator_bond(&chain, 1).await < bond_before,
-        "the liar's bond is slashed"
-    );
+    assert_slashed(&chain, bond_before).await;
     validator.stop();
     liar.stop();
 }
@@ -339,24 +313,19 @@ async fn an_honest_operator_defends_a_two_phase_game_against_a_lying_challenger(
 
 async fn honest_operator_vs_lying_challenger(chain: Chain) {
     let log = chain.path("operator.log");
-    let mut operator = Proc(
-        chain
-            .node("operator", 1, "op.redb", &[])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
+    let mut operator = chain.spawn(
+        "operator",
+        1,
+        "op.redb",
+        &[],
+        std::fs::File::create(&log).unwrap(),
     );
-    let mut liar = Proc(
-        chain
-            .node(
-                "validator",
-                3,
-                "liar.redb",
-                &["--challenge-correct-for-tests"],
-            )
-            .stderr(std::fs::File::create(chain.path("liar.log")).unwrap())
-            .spawn()
-            .unwrap(),
+    let mut liar = chain.spawn(
+        "validator",
+        3,
+        "liar.redb",
+        &["--challenge-correct-for-tests"],
+        std::fs::File::create(chain.path("liar.log")).unwrap(),
     );
     let prompt = "Lily went";
     let id = chain.ask(prompt).await;
@@ -376,20 +345,14 @@ async fn honest_operator_vs_lying_challenger(chain: Chain) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_that_stops_answering_loses_on_time() {
     let chain = Chain::new(20).await;
-    let mut liar = Proc(
-        chain
-            .node("operator", 1, "liar.redb", &["--corrupt-output-for-tests"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut liar = chain.spawn(
+        "operator",
+        1,
+        "liar.redb",
+        &["--corrupt-output-for-tests"],
+        Stdio::null(),
     );
-    let mut validator = Proc(
-        chain
-            .node("validator", 3, "val.redb", &[])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut validator = chain.spawn("validator", 3, "val.redb", &[], Stdio::null());
     let prompt = "The cat";
     let id = chain.ask(prompt).await;
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
@@ -407,14 +370,7 @@ async fn a_player_that_stops_answering_loses_on_time() {
         assert!(started.elapsed() < FINAL, "the validator never moved");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("evm_increaseTime".into(), (u64::from(GAME_CLOCK) + 5,))
-        .await
-        .unwrap();
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("evm_mine".into(), ())
+    advance(&chain.provider, u64::from(GAME_CLOCK) + 5)
         .await
         .unwrap();
     chain.wait_final(id, FINAL).await;

@@ -18,13 +18,15 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::sol_types::{sol_data, SolType};
-use common::{free_port, start_anvil, wait_for, Chain, Proc};
+use common::{
+    append, assert_success, free_port, oracle, start_anvil, start_devnet, wait_for, Chain, Proc,
+};
 use oracle_contracts::devnet::DevnetConfig;
 use oracle_contracts::game::{Bisection, GameClient, Status};
 use oracle_contracts::{AIOracle, Prompt};
@@ -127,18 +129,8 @@ async fn delivered(chain: &Chain, prompt: &str) -> Vec<u8> {
 
 /// A node process logging to `<db>.log` in the chain's directory.
 fn spawn(chain: &Chain, role: &str, account: usize, db: &str, extra: &[&str]) -> Proc {
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(chain.path(&format!("{db}.log")))
-        .unwrap();
-    Proc(
-        chain
-            .node(role, account, db, extra)
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+    let log = append(&chain.path(&format!("{db}.log")));
+    chain.spawn(role, account, db, extra, log)
 }
 
 fn log(chain: &Chain, db: &str) -> String {
@@ -148,7 +140,7 @@ fn log(chain: &Chain, db: &str) -> String {
 /// `oracle run` on the model file `models/<name>`: the PNG it writes.
 fn oracle_run(chain: &Chain, name: &str, steps: u32, seed: u64) -> Vec<u8> {
     let out = chain.path("run.png");
-    let status = Command::new(env!("CARGO_BIN_EXE_oracle"))
+    let status = oracle()
         .arg("run")
         .arg("--model")
         .arg(chain.path("models").join(name))
@@ -178,7 +170,7 @@ fn state_file(chain: &Chain) -> std::path::PathBuf {
 
 /// `oracle request --wait --output <out>` with `extra` arguments.
 fn oracle_request(chain: &Chain, out: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_oracle"))
+    oracle()
         .arg("request")
         .arg("--state-file")
         .arg(state_file(chain))
@@ -258,7 +250,7 @@ async fn ddpm_mnist_png_is_posted_inline_and_delivered() {
     // The client saves the same bytes.
     let out = chain.path("request.png");
     let r = oracle_request(&chain, &out, &[]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_success(&r, "oracle request");
     assert_eq!(std::fs::read(&out).unwrap(), want);
 
     operator.stop();
@@ -326,7 +318,7 @@ async fn a_large_png_is_posted_as_its_hash_and_served_over_http() {
     let out = chain.path("fetched.png");
     let url = format!("http://{addr}");
     let r = oracle_request(&chain, &out, &["--fetch-from", &url]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_success(&r, "oracle request");
     assert_eq!(std::fs::read(&out).unwrap(), want);
     // ...and refuses other bytes.
     let liar = serve_forever(b"\x89PNG not the image".to_vec());
@@ -386,25 +378,6 @@ async fn a_wrong_image_is_challenged_and_the_true_png_delivered() {
     liar.stop();
 }
 
-/// Stops a devnet with Ctrl-C (SIGINT) so it shuts anvil down, even on failure.
-struct Devnet(std::process::Child);
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-    }
-}
-
 /// `oracle devnet --model <ddpm-mnist file>` registers the image model with its
 /// parameters and serves it: `oracle request --wait --output` (no other flag) saves
 /// the PNG of the devnet's steps and seed.
@@ -418,35 +391,25 @@ fn the_devnet_serves_an_image_model() {
     std::fs::write(&guest_path, guest()).unwrap();
     let state = dir.path().join("devnet.json");
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_oracle"))
-        .args(["devnet", "--port", "0", "--challenge-window", "2"])
-        .args(["--image-steps", "1", "--image-seed", "3", "--no-validator"])
-        .args(["--metrics-addr", &addr])
-        .arg("--model")
-        .arg(&model)
-        .arg("--guest")
-        .arg(&guest_path)
-        .arg("--state-file")
-        .arg(&state)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starting oracle devnet");
-    let mut devnet = Devnet(child);
-    let started = std::time::Instant::now();
-    while !state.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the devnet did not come up"
-        );
-        assert!(devnet.0.try_wait().unwrap().is_none(), "devnet exited");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let devnet = start_devnet(
+        oracle()
+            .args(["devnet", "--port", "0", "--challenge-window", "2"])
+            .args(["--image-steps", "1", "--image-seed", "3", "--no-validator"])
+            .args(["--metrics-addr", &addr])
+            .arg("--model")
+            .arg(&model)
+            .arg("--guest")
+            .arg(&guest_path)
+            .arg("--state-file")
+            .arg(&state)
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+        &state,
+    );
     let text = std::fs::read_to_string(&state).unwrap();
     assert!(text.contains(&format!("http://{addr}")), "{text}");
     let out = dir.path().join("image.png");
-    let r = Command::new(env!("CARGO_BIN_EXE_oracle"))
+    let r = oracle()
         .args(["request", "--wait", "--timeout", "300"])
         .arg("--state-file")
         .arg(&state)
@@ -454,7 +417,7 @@ fn the_devnet_serves_an_image_model() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_success(&r, "oracle request");
     assert_eq!(std::fs::read(&out).unwrap(), png(&model_bytes, 1, 3));
     drop(devnet);
 }

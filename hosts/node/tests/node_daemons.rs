@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use alloy::primitives::Address;
 use alloy::providers::Provider;
-use common::{free_port, start_anvil, status, wait_for, Chain, Proc};
+use common::{free_port, start_anvil, status, wait_for, Chain};
 use oracle_contracts::{AIOracle, Prompt};
 
 const FINAL: Duration = Duration::from_secs(90);
@@ -48,13 +48,7 @@ async fn a_crash_at_any_phase_neither_loses_nor_doubles_a_submission() {
             !exit.success(),
             "crash point {point}: the process must abort"
         );
-        let mut node = Proc(
-            chain
-                .node("operator", 1, "op.redb", &[])
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let mut node = chain.spawn("operator", 1, "op.redb", &[], Stdio::null());
         chain.wait_final(id, FINAL).await;
         assert!(node.running());
         node.stop();
@@ -88,20 +82,14 @@ async fn a_crash_at_any_phase_neither_loses_nor_doubles_a_submission() {
 async fn two_operators_share_the_requests() {
     let chain = Chain::new(1).await;
     let metrics = format!("127.0.0.1:{}", common::free_port());
-    let mut a = Proc(
-        chain
-            .node("operator", 1, "a.redb", &["--metrics-addr", &metrics])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut a = chain.spawn(
+        "operator",
+        1,
+        "a.redb",
+        &["--metrics-addr", &metrics],
+        Stdio::null(),
     );
-    let mut b = Proc(
-        chain
-            .node("operator", 4, "b.redb", &[])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut b = chain.spawn("operator", 4, "b.redb", &[], Stdio::null());
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(chain.ask(&format!("Tom saw a dog {i}")).await);
@@ -147,19 +135,19 @@ async fn two_operators_share_the_requests() {
 async fn the_validator_catches_a_corrupting_operator() {
     let chain = Chain::new(30).await;
     let log = chain.path("validator.log");
-    let mut bad = Proc(
-        chain
-            .node("operator", 1, "bad.redb", &["--corrupt-output-for-tests"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut bad = chain.spawn(
+        "operator",
+        1,
+        "bad.redb",
+        &["--corrupt-output-for-tests"],
+        Stdio::null(),
     );
-    let mut validator = Proc(
-        chain
-            .node("validator", 3, "val.redb", &[])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
+    let mut validator = chain.spawn(
+        "validator",
+        3,
+        "val.redb",
+        &[],
+        std::fs::File::create(&log).unwrap(),
     );
     let id = chain.ask("Once upon a time").await;
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
@@ -198,12 +186,12 @@ async fn bad_input_and_faults_do_not_stop_the_node() {
     let anvil_args = ["--state", state_arg.as_str(), "--state-interval", "1"];
     let mut chain = Chain::on(start_anvil(port, &anvil_args), 1).await;
     let log = chain.path("op.log");
-    let mut node = Proc(
-        chain
-            .node("operator", 1, "op.redb", &[])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
+    let mut node = chain.spawn(
+        "operator",
+        1,
+        "op.redb",
+        &[],
+        std::fs::File::create(&log).unwrap(),
     );
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
     // A second model whose file this node does not have.

@@ -5,17 +5,18 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{keccak256, Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
-use oracle_contracts::devnet::{deploy, DevnetConfig};
-use oracle_contracts::{anvil_path, AIOracle, Prompt};
+use oracle_contracts::devnet::{deploy, transact, DevnetConfig};
+use oracle_contracts::testing::{request, spawn_anvil};
+use oracle_contracts::{AIOracle, Prompt};
 use oracle_core::quant::QType;
 use oracle_tests::LLAMA_FIXTURES;
 
@@ -74,11 +75,7 @@ pub fn free_port() -> u16 {
 
 /// Start anvil on `port` (0 = any), with `extra` arguments.
 pub fn start_anvil(port: u16, extra: &[&str]) -> AnvilInstance {
-    Anvil::at(anvil_path())
-        .port(port)
-        .args(extra.iter().map(|s| s.to_string()))
-        .try_spawn()
-        .expect("starting anvil (run .ci/contracts-install.sh)")
+    spawn_anvil(port, extra).unwrap()
 }
 
 impl Chain {
@@ -138,17 +135,11 @@ impl Chain {
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
         let oracle = AIOracle::new(d.oracle, &provider);
         for i in [1usize, 4] {
-            let r = oracle
+            let bond = oracle
                 .bond()
                 .value(config.submission_bond * U256::from(50))
-                .from(accounts[i].0)
-                .send()
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap();
-            assert!(r.status());
+                .from(accounts[i].0);
+            transact(bond, "bond").await.unwrap();
         }
         Chain {
             anvil: Some(anvil),
@@ -209,7 +200,7 @@ impl Chain {
         steps: &str,
         extra: &[&str],
     ) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_oracle"));
+        let mut c = oracle();
         c.arg(role)
             .args(["--rpc", &self.rpc, "--oracle", &self.oracle.to_string()])
             .args(["--key", "env:TEST_NODE_KEY", "--steps", steps])
@@ -231,6 +222,23 @@ impl Chain {
         c
     }
 
+    /// [`Chain::node`] started, its stderr to `stderr` (`Stdio::null()`, a log file).
+    pub fn spawn(
+        &self,
+        role: &str,
+        account: usize,
+        db: &str,
+        extra: &[&str],
+        stderr: impl Into<Stdio>,
+    ) -> Proc {
+        Proc(
+            self.node(role, account, db, extra)
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     /// Ask Prompt for `prompt` from account 2; returns the request id.
     pub async fn ask(&self, prompt: &str) -> U256 {
         let p = Prompt::new(self.prompt, &self.provider);
@@ -240,24 +248,17 @@ impl Chain {
             .value(fee)
             .from(self.accounts[2].0);
         let id = call.call().await.unwrap();
-        let r = call.send().await.unwrap().get_receipt().await.unwrap();
-        assert!(r.status());
+        transact(call, "calculateAIResult").await.unwrap();
         id
     }
 
-    /// A raw request straight to the oracle (any input bytes, any callback).
+    /// A raw request straight to the oracle (any input bytes, any callback) from
+    /// account 2.
     pub async fn ask_raw(&self, model: U256, input: Vec<u8>, callback: Address) -> U256 {
         let o = AIOracle::new(self.oracle, &self.provider);
-        let gas = 200_000u64;
-        let fee = o.estimateFee(model, U256::from(gas)).call().await.unwrap();
-        let call = o
-            .requestCallback(model, Bytes::from(input), callback, gas, Bytes::new())
-            .value(fee)
-            .from(self.accounts[2].0);
-        let id = call.call().await.unwrap();
-        let r = call.send().await.unwrap().get_receipt().await.unwrap();
-        assert!(r.status());
-        id
+        request(&o, model, &input, callback, self.accounts[2].0)
+            .await
+            .unwrap()
     }
 
     /// Wait until request `id` is final; on a timeout, fail with the tails of the
@@ -326,6 +327,15 @@ impl Chain {
     }
 }
 
+/// `path` opened for appending (created if missing), for a process's log.
+pub fn append(path: &Path) -> std::fs::File {
+    std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
 /// Keccak of bytes as B256 (for payload hashes).
 pub fn hash(b: &[u8]) -> B256 {
     keccak256(b)
@@ -352,6 +362,15 @@ impl Proc {
         let _ = self.0.wait();
     }
 
+    /// Kill with SIGKILL (a crash: no clean shutdown) and wait.
+    pub fn crash(&mut self) {
+        // Safety: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+
     /// Still running?
     pub fn running(&mut self) -> bool {
         matches!(self.0.try_wait(), Ok(None))
@@ -366,19 +385,51 @@ impl Drop for Proc {
     }
 }
 
+/// The `oracle` binary under test.
+pub fn oracle() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_oracle"))
+}
+
+/// Assert that a finished `oracle` run (`what`) succeeded; its stderr otherwise.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `oracle status --list --db <db>` output.
 pub fn status(db: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
+    let out = oracle()
         .args(["status", "--list", "--db"])
         .arg(db)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "oracle status");
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `devnet` (an `oracle devnet` command, stdout silenced) started and come up: it
+/// wrote its state file `state` within 120 s without exiting. Dropping it stops it
+/// with Ctrl-C (SIGINT), so it shuts anvil down, even on failure.
+pub fn start_devnet(devnet: &mut Command, state: &Path) -> Proc {
+    let mut devnet = Proc(
+        devnet
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting oracle devnet"),
+    );
+    let started = Instant::now();
+    while !state.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the devnet did not come up"
+        );
+        assert!(devnet.running(), "oracle devnet exited early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    devnet
 }
 
 /// Wait until `f` holds.
