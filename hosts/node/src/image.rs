@@ -107,6 +107,7 @@ pub fn serve_image(
     params: ImageParams,
     prompt: &[u8],
     store: &OutputStore,
+    trace_bound: Option<u64>,
 ) -> Result<Served> {
     let png = run_image_request(
         model_bytes,
@@ -132,7 +133,13 @@ pub fn serve_image(
             )
         }
     );
-    let (claim, steps) = vm_claim(model_bytes, guest_elf, &params.request(prompt), &output)?;
+    let (claim, steps) = vm_claim(
+        model_bytes,
+        guest_elf,
+        &params.request(prompt),
+        &output,
+        trace_bound,
+    )?;
     Ok(Served {
         output,
         claim,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
-use oracle_contracts::{AIOracle, DisputeGameFactory};
+use oracle_contracts::{AIOracle, DisputeGame, DisputeGameFactory};
 
 use crate::image::ImageParams;
 use crate::serve::program_hash;
@@ -33,6 +33,10 @@ pub struct ServedModel {
     /// For an image model file, the parameters it is served with (see
     /// [`crate::image`]); `None` for a LLaMA model.
     pub image: Option<ImageParams>,
+    /// The most VM steps a one-phase claim's trace may take: the factory's
+    /// `2^maxDepth` (`None` without a factory, or for a two-phase model, whose
+    /// claim needs no VM run).
+    pub trace_bound: Option<u64>,
 }
 
 /// Registered model id → the file that serves it.
@@ -104,9 +108,13 @@ pub async fn load(
                 );
                 continue;
             }
-            let (registered, two_phase) = game_params(provider, oracle, *root, program)
-                .await?
-                .map_or((None, false), |(p, two)| (Some(p), two));
+            let game = game_params(provider, oracle, *root, program).await?;
+            let two_phase = game.as_ref().is_some_and(|g| g.two_phase);
+            let trace_bound = game
+                .as_ref()
+                .filter(|g| !g.two_phase)
+                .map(|g| g.trace_bound);
+            let registered = game.map(|g| g.params);
             let image = crate::image::is_image(bytes).then(|| {
                 registered
                     .as_deref()
@@ -148,6 +156,7 @@ pub async fn load(
                     name: name.clone(),
                     two_phase,
                     image,
+                    trace_bound,
                 },
             );
         }
@@ -162,15 +171,24 @@ pub async fn load(
     Ok(set)
 }
 
-/// The sampling parameters the dispute game factory checks a model's claims with,
-/// and whether its games are two-phase (`None` without a factory or before the
-/// parameters are set).
+/// How the dispute game factory checks a model's claims.
+struct RegisteredGame {
+    /// The sampling parameters (the guest's local preimage 3).
+    params: Vec<u8>,
+    /// Whether its games are two-phase.
+    two_phase: bool,
+    /// The most VM steps of a one-phase game's trace (`2^maxDepth`).
+    trace_bound: u64,
+}
+
+/// How the dispute game factory checks a model's claims (`None` without a
+/// factory or before the parameters are set).
 async fn game_params(
     provider: &DynProvider,
     oracle: Address,
     root: B256,
     program: B256,
-) -> Result<Option<(Vec<u8>, bool)>> {
+) -> Result<Option<RegisteredGame>> {
     let c = AIOracle::new(oracle, provider);
     let factory = c
         .disputeGameFactory()
@@ -199,5 +217,19 @@ async fn game_params(
         .call()
         .await
         .context("reading the factory's game kind")?;
-    Ok(Some((params.to_vec(), two_phase)))
+    let implementation = f
+        .IMPLEMENTATION()
+        .call()
+        .await
+        .context("reading the factory's game implementation")?;
+    let depth = DisputeGame::new(implementation, provider)
+        .MAX_DEPTH()
+        .call()
+        .await
+        .context("reading the games' trace bound")?;
+    Ok(Some(RegisteredGame {
+        params: params.to_vec(),
+        two_phase,
+        trace_bound: 1u64.checked_shl(depth.into()).unwrap_or(u64::MAX),
+    }))
 }

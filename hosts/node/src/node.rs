@@ -167,6 +167,7 @@ impl Node {
         lying: bool,
     ) -> Result<Result<Timed>> {
         let two_phase = model.two_phase;
+        let trace_bound = model.trace_bound;
         let image = model.image.map(|p| if lying { p.lie() } else { p });
         let store = self.outputs.clone();
         let (bytes, guest, steps, input) = (
@@ -188,11 +189,11 @@ impl Node {
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
             if let Some(params) = image {
-                crate::image::serve_image(&bytes, &guest, params, &input, &store)
+                crate::image::serve_image(&bytes, &guest, params, &input, &store, trace_bound)
             } else if two_phase {
                 serve_two_phase(&bytes, &input, steps, lying)
             } else {
-                serve(&bytes, &guest, &input, steps)
+                serve(&bytes, &guest, &input, steps, trace_bound)
             }
         })
         .await

@@ -30,8 +30,15 @@ const PROGRESS_POSITIONS: u32 = 16;
 const PROGRESS_STEPS: u64 = 1 << 28;
 
 /// Run `prompt` natively and in the VM; fail if the VM disagrees with the native
-/// output (that would be a bug in one of them, and submitting would lose the bond).
-pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) -> Result<Served> {
+/// output (that would be a bug in one of them, and submitting would lose the bond),
+/// or if the guest runs past `trace_bound` steps (see [`vm_claim`]).
+pub fn serve(
+    model_bytes: &[u8],
+    guest_elf: &[u8],
+    prompt: &[u8],
+    steps: u32,
+    trace_bound: Option<u64>,
+) -> Result<Served> {
     let model = Model::load(model_bytes).context("loading the model")?;
     let request = Request {
         prompt,
@@ -53,7 +60,7 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
         .saturating_sub(generation.prompt_tokens);
     let mut output = generation.text;
     output.push(b'\n');
-    let (claim, steps) = vm_claim(model_bytes, guest_elf, &request, &output)?;
+    let (claim, steps) = vm_claim(model_bytes, guest_elf, &request, &output, trace_bound)?;
     Ok(Served {
         output,
         claim,
@@ -63,17 +70,29 @@ pub fn serve(model_bytes: &[u8], guest_elf: &[u8], prompt: &[u8], steps: u32) ->
 }
 
 /// Run the guest on `request` in the VM; the claim (final state hash) and the VM
-/// steps. Fails unless the guest exits 0 with keccak256(`output`) committed.
+/// steps. Fails unless the guest exits 0 with keccak256(`output`) committed, and
+/// stops with an error once the run passes `trace_bound` steps (the dispute game's
+/// `2^maxDepth`): a claim whose trace is longer cannot be revealed in a game, so
+/// its bond would be lost to any challenger.
 pub fn vm_claim(
     model_bytes: &[u8],
     guest_elf: &[u8],
     request: &Request<'_>,
     output: &[u8],
+    trace_bound: Option<u64>,
 ) -> Result<([u8; 32], u64)> {
     let oracle = Arc::new(guest_oracle(model_bytes, request));
     let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
+    let bound = trace_bound.unwrap_or(u64::MAX);
     while !vm.halted() {
-        let next = vm.cpu.step.saturating_add(PROGRESS_STEPS);
+        if vm.cpu.step >= bound {
+            bail!(
+                "the guest did not halt within the dispute game's trace bound of {bound} VM steps: \
+                 a claim past it could not be defended on chain (serve fewer positions or steps, \
+                 or deploy a factory with a larger maxDepth)"
+            );
+        }
+        let next = vm.cpu.step.saturating_add(PROGRESS_STEPS).min(bound);
         vm.run(next).context("running the guest in the VM")?;
         if !vm.halted() {
             tracing::info!("VM claim: {} M steps so far", vm.cpu.step / 1_000_000);

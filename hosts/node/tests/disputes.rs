@@ -15,7 +15,7 @@ use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
-use common::{append, assets, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
+use common::{append, assets, start_anvil, status, wait_for, Chain, Proc, GAME_CLOCK, STEPS};
 use oracle_contracts::game::{Bisection, GameClient, PositionGameClient, Side, Status};
 use oracle_contracts::testing::advance;
 use oracle_contracts::{AIOracle, DisputeGame, Prompt};
@@ -412,4 +412,48 @@ async fn a_node_refuses_a_model_the_game_checks_with_other_parameters() {
     .await;
     assert!(text().contains("--steps 8"), "{}", text());
     node.stop();
+}
+
+/// A one-phase claim whose VM trace is longer than the factory's trace bound could
+/// not be revealed in a game: the operator stops its VM run at the bound, does not
+/// post the result, and records why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_does_not_post_a_claim_past_the_trace_bound() {
+    let (model, guest) = assets();
+    let mut config = oracle_contracts::devnet::DevnetConfig::default();
+    config.model.challengeWindow = 20;
+    config.sampling_params = oracle_contracts::devnet::greedy_params(STEPS.parse().unwrap());
+    // 2^20 steps, where a request of STEPS positions takes about 100M.
+    config.game_max_depth = 20;
+    let chain = Chain::deploy(
+        start_anvil(0, &[]),
+        "stories260K-q8.bin",
+        model,
+        guest,
+        config,
+    )
+    .await;
+    let log = chain.path("operator.log");
+    let mut operator = chain.spawn(
+        "operator",
+        1,
+        "op.redb",
+        &[],
+        std::fs::File::create(&log).unwrap(),
+    );
+    let id = chain.ask("Lily went").await;
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the operator gives the request up", FINAL, || {
+        text().contains("failed: the guest did not halt within")
+    })
+    .await;
+    operator.stop();
+    assert!(chain.submissions(id).await.is_empty(), "nothing was posted");
+    let s = status(&chain.path("op.redb"));
+    assert!(
+        s.contains(&format!(
+            "request {id} model 1 failed: the guest did not halt within the dispute game's trace bound of 1048576 VM steps"
+        )),
+        "{s}"
+    );
 }
