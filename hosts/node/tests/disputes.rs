@@ -419,20 +419,10 @@ async fn a_node_refuses_a_model_the_game_checks_with_other_parameters() {
 /// post the result, and records why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_does_not_post_a_claim_past_the_trace_bound() {
-    let (model, guest) = assets();
-    let mut config = oracle_contracts::devnet::DevnetConfig::default();
-    config.model.challengeWindow = 20;
-    config.sampling_params = oracle_contracts::devnet::greedy_params(STEPS.parse().unwrap());
+    let mut config = Chain::config(20, false, STEPS);
     // 2^20 steps, where a request of STEPS positions takes about 100M.
     config.game_max_depth = 20;
-    let chain = Chain::deploy(
-        start_anvil(0, &[]),
-        "stories260K-q8.bin",
-        model,
-        guest,
-        config,
-    )
-    .await;
+    let chain = Chain::stories(start_anvil(0, &[]), config).await;
     let log = chain.path("operator.log");
     let mut operator = chain.spawn(
         "operator",

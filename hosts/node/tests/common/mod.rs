@@ -97,11 +97,22 @@ impl Chain {
     /// Deploy on `anvil`; `two_phase` picks the model's game, `steps` the positions
     /// its games check (the nodes must run `--steps` as many).
     pub async fn on_with(anvil: AnvilInstance, window: u32, two_phase: bool, steps: &str) -> Chain {
-        let (model, guest) = assets();
+        Self::stories(anvil, Self::config(window, two_phase, steps)).await
+    }
+
+    /// The devnet configuration of the test model: challenge window `window`
+    /// seconds, `two_phase` its game, `steps` the positions its games check.
+    pub fn config(window: u32, two_phase: bool, steps: &str) -> DevnetConfig {
         let mut config = DevnetConfig::default();
         config.model.challengeWindow = window;
         config.sampling_params = oracle_contracts::devnet::greedy_params(steps.parse().unwrap());
         config.two_phase = two_phase;
+        config
+    }
+
+    /// Deploy the test model (stories260K) on `anvil` with `config`.
+    pub async fn stories(anvil: AnvilInstance, config: DevnetConfig) -> Chain {
+        let (model, guest) = assets();
         Self::deploy(anvil, "stories260K-q8.bin", model, guest, config).await
     }
 
