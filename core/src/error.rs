@@ -66,6 +66,19 @@ pub enum RequestError {
         /// Model context length.
         seq_len: usize,
     },
+    /// The prompt has more bytes than the context could hold however it tokenizes
+    /// (refused before tokenizing).
+    #[error(
+        "prompt is {bytes} bytes, more than the {max_bytes} a {seq_len}-token context can hold"
+    )]
+    PromptTooLarge {
+        /// Bytes of the prompt.
+        bytes: u64,
+        /// The most bytes `seq_len - 1` tokens can cover.
+        max_bytes: u64,
+        /// Model context length.
+        seq_len: u32,
+    },
     /// A sampling parameter out of range.
     #[error("bad sampling parameter: {0}")]
     BadSampling(&'static str),

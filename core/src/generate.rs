@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use sha3::{Digest, Keccak256};
 
 use crate::error::RequestError;
+use crate::format::LlamaConfig;
 use crate::kernels::Exec;
 use crate::llama::{LlamaState, LlamaWeights};
 use crate::merkle::Hash;
@@ -74,6 +75,49 @@ pub struct Generation {
     pub logits_hash: Hash,
 }
 
+/// Validate a request and tokenize its prompt (BOS first) for a model of config
+/// `c`, as every decode path does: the sampling parameters, at least one step, a
+/// prompt that fits the context, and every prompt token inside the vocabulary (a
+/// byte-fallback id of a vocabulary under 259 tokens is not), so that a request is
+/// either rejected here, before any position runs, or runs to the end.
+///
+/// A prompt that cannot fit is refused before any tokenizing: each token covers at
+/// most [`Tokenizer::max_piece_len`] bytes, so a prompt of more than
+/// `(seq_len - 1) * max_piece_len` bytes has more than `seq_len` tokens with BOS.
+/// Tokenizing itself is `O(n log n)` in the prompt's bytes.
+pub fn encode_prompt(
+    tokenizer: &Tokenizer<'_>,
+    c: &LlamaConfig,
+    request: &Request<'_>,
+) -> Result<Vec<u32>, RequestError> {
+    let seq_len = c.seq_len;
+    request.sampling.validate()?;
+    if request.steps == 0 {
+        return Err(RequestError::ZeroSteps);
+    }
+    let max_bytes = u64::from(seq_len.saturating_sub(1))
+        .saturating_mul(u64::try_from(tokenizer.max_piece_len()).unwrap_or(u64::MAX));
+    let bytes = u64::try_from(request.prompt.len()).unwrap_or(u64::MAX);
+    if bytes > max_bytes {
+        return Err(RequestError::PromptTooLarge {
+            bytes,
+            max_bytes,
+            seq_len,
+        });
+    }
+    let prompt = tokenizer.encode(request.prompt, true, None);
+    if prompt.len() > seq_len as usize {
+        return Err(RequestError::PromptTooLong {
+            tokens: prompt.len(),
+            seq_len: seq_len as usize,
+        });
+    }
+    if let Some(&bad) = prompt.iter().find(|&&t| t >= c.vocab_size) {
+        return Err(RequestError::TokenOutOfRange(bad));
+    }
+    Ok(prompt)
+}
+
 /// Run a request. `on_piece` receives each printed piece as it is produced.
 pub fn generate(
     weights: &LlamaWeights<'_>,
@@ -83,17 +127,7 @@ pub fn generate(
     mut on_piece: impl FnMut(&[u8]),
 ) -> Result<Generation, RequestError> {
     let c = weights.config;
-    request.sampling.validate()?;
-    if request.steps == 0 {
-        return Err(RequestError::ZeroSteps);
-    }
-    let prompt = tokenizer.encode(request.prompt, true, None);
-    if prompt.len() > c.seq_len as usize {
-        return Err(RequestError::PromptTooLong {
-            tokens: prompt.len(),
-            seq_len: c.seq_len as usize,
-        });
-    }
+    let prompt = encode_prompt(tokenizer, &c, request)?;
     let steps = request.steps.min(c.seq_len);
     let mut state = LlamaState::new(&c);
     let mut sampler = Sampler::new(request.sampling, c.vocab_size as usize);

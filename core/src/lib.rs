@@ -27,6 +27,7 @@ pub mod llama;
 pub mod math;
 pub mod merkle;
 pub mod nn;
+pub mod outcome;
 pub mod position;
 pub mod quant;
 pub mod sampler;

@@ -43,7 +43,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::RequestError;
-use crate::generate::{Request, PARAMS_LEN};
+use crate::generate::{encode_prompt, Request, PARAMS_LEN};
 use crate::kernels::Exec;
 use crate::llama::{LlamaState, LlamaWeights};
 use crate::merkle::{hash_pair, keccak, Hash};
@@ -205,9 +205,9 @@ pub fn tokens_text(tokenizer: &Tokenizer<'_>, tokens: &[u32]) -> Vec<u8> {
 /// The output commitment of a final token list: `keccak256(text ‖ "\n")`, what
 /// the whole-request guest commits.
 pub fn output_hash(tokenizer: &Tokenizer<'_>, tokens: &[u32]) -> Hash {
-    let mut text = tokens_text(tokenizer, tokens);
-    text.push(b'\n');
-    keccak(&text)
+    crate::outcome::commitment(&crate::outcome::text_output(&tokens_text(
+        tokenizer, tokens,
+    )))
 }
 
 /// The KV-cache commitment: one Merkle tree over positions per layer, kept whole
@@ -325,18 +325,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
         request: &Request<'_>,
     ) -> Result<Decoder<'a, 'm>, PositionError> {
         let c = weights.config;
-        request.sampling.validate()?;
-        if request.steps == 0 {
-            return Err(RequestError::ZeroSteps.into());
-        }
-        let prompt = tokenizer.encode(request.prompt, true, None);
-        if prompt.len() > c.seq_len as usize {
-            return Err(RequestError::PromptTooLong {
-                tokens: prompt.len(),
-                seq_len: c.seq_len as usize,
-            }
-            .into());
-        }
+        let prompt = encode_prompt(tokenizer, &c, request)?;
         Ok(Decoder {
             weights,
             model_root,

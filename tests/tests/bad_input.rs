@@ -72,13 +72,41 @@ fn a_flipped_byte_fails_the_root_check() {
 fn prompt_longer_than_context_is_an_error() {
     let model = Model::load(model_bytes()).unwrap();
     let seq_len = model.weights.config.seq_len as usize;
-    let prompt = "the cat sat on the mat and ".repeat(seq_len);
+    let prompt = "the cat sat on the mat and ".repeat(seq_len / 4);
+    let max_bytes = (seq_len - 1) * model.tokenizer.max_piece_len();
+    assert!(prompt.len() <= max_bytes, "tokenized, not refused by size");
     let err = model
         .generate(Exec::default(), &greedy(prompt.as_bytes(), 8), |_| {})
         .unwrap_err();
     assert!(
         matches!(err, RequestError::PromptTooLong { seq_len: s, .. } if s == seq_len),
         "{err:?}"
+    );
+}
+
+/// A prompt that no tokenization could fit is refused by its size alone, before
+/// tokenizing (which would cost time proportional to it).
+#[test]
+fn prompt_too_large_for_any_tokenization_is_refused_before_tokenizing() {
+    let model = Model::load(model_bytes()).unwrap();
+    let seq_len = model.weights.config.seq_len;
+    let max_bytes = (seq_len as usize - 1) * model.tokenizer.max_piece_len();
+    let fits = vec![b'a'; max_bytes];
+    let err = model
+        .generate(Exec::default(), &greedy(&fits, 8), |_| {})
+        .unwrap_err();
+    assert!(matches!(err, RequestError::PromptTooLong { .. }), "{err:?}");
+    let over = vec![b'a'; max_bytes + 1];
+    let err = model
+        .generate(Exec::default(), &greedy(&over, 8), |_| {})
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RequestError::PromptTooLarge {
+            bytes: max_bytes as u64 + 1,
+            max_bytes: max_bytes as u64,
+            seq_len
+        }
     );
 }
 

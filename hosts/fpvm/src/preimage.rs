@@ -182,6 +182,23 @@ fn transition_oracle(
     oracle
 }
 
+/// Local data for a position (`mode` [`crate::layout::transition::POSITION`]) or
+/// output transition of a **rejected** request: its pre-state is the error outcome's
+/// commitment `E` (`oracle_core::outcome::rejected_commitment`), which the guest
+/// keeps as a fixed point without reading any other preimage.
+pub fn rejected_oracle(
+    model: &[u8],
+    request: &oracle_core::Request<'_>,
+    mode: u8,
+) -> InMemoryOracle {
+    let mut oracle = transition_oracle(model, request, mode, None);
+    oracle.insert_local(
+        local_ident::PRE_STATE,
+        oracle_core::outcome::rejected_commitment().to_vec(),
+    );
+    oracle
+}
+
 /// Local data for the init transition (request → `P_0`).
 pub fn init_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemoryOracle {
     transition_oracle(model, request, crate::layout::transition::INIT, None)

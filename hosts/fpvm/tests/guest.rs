@@ -6,6 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use oracle_core::merkle::{keccak, model_root, to_hex};
+use oracle_core::outcome::rejected_commitment;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
 use oracle_fpvm::layout::local_ident;
@@ -111,20 +112,52 @@ fn a_model_that_does_not_match_the_root_is_refused() {
     assert!(!vm.halted());
 }
 
+/// Requests the model rejects are results too: the error outcome, exit 0 with
+/// nothing written and `keccak256("")` committed, the same as the native core
+/// refuses them (a prompt over the context, parameters out of range, zero steps, a
+/// model file that does not load).
 #[test]
-fn bad_request_parameters_exit_with_a_defined_code() {
+fn rejected_requests_commit_the_error_outcome() {
     let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
+    let model = oracle_core::Model::load(&bytes).unwrap();
     let long_prompt = "word ".repeat(400);
-    let request = Request {
-        prompt: long_prompt.as_bytes(),
-        steps: 4,
+    let greedy = |prompt: &'static [u8], steps| Request {
+        prompt,
+        steps,
         sampling: SamplingParams::GREEDY,
     };
-    let got = run_in_vm(&bytes, &request);
+    let long = Request {
+        prompt: long_prompt.as_bytes(),
+        ..greedy(b"", 4)
+    };
+    let hot = Request {
+        sampling: SamplingParams {
+            top_p_q16: 2 << 16,
+            ..SamplingParams::GREEDY
+        },
+        ..greedy(b"Hi", 4)
+    };
+    for (what, request) in [
+        ("prompt longer than the context", long),
+        ("top-p above 1", hot),
+        ("zero steps", greedy(b"Hi", 0)),
+    ] {
+        assert!(
+            model.generate(Exec::default(), &request, |_| {}).is_err(),
+            "{what}: rejected natively"
+        );
+        let got = run_in_vm(&bytes, &request);
+        assert_eq!((got.status, got.exit_code), (1, 0), "{what}");
+        assert!(!got.stdout.contains(&b'\n'), "{what}: no text written");
+        assert_eq!(got.output, rejected_commitment(), "{what}");
+    }
+    let mut broken = bytes.clone();
+    broken[..8].copy_from_slice(b"NOTMODEL");
+    let got = run_in_vm(&broken, &greedy(b"Hi", 4));
     assert_eq!(
-        (got.status, got.exit_code),
-        (1, 4),
-        "prompt longer than the context"
+        (got.status, got.exit_code, got.output),
+        (1, 0, rejected_commitment()),
+        "a model file that does not load"
     );
 }
 

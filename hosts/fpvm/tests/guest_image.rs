@@ -218,10 +218,11 @@ fn tiny_sd_png_in_the_vm_equals_native() {
     );
 }
 
-/// A prompt for an unconditional image model, or steps outside the schedule:
-/// exit 4 (the request is rejected), before any sampling.
+/// A prompt for an unconditional image model, or steps outside the schedule: the
+/// request is rejected before any sampling, and its result is the error outcome
+/// (exit 0, nothing written, `keccak256("")` committed).
 #[test]
-fn bad_image_requests_exit_with_code_4() {
+fn bad_image_requests_commit_the_error_outcome() {
     let bytes = ddpm_file();
     let mut with_prompt = request(1, 0);
     with_prompt.prompt = b"a digit";
@@ -231,9 +232,20 @@ fn bad_image_requests_exit_with_code_4() {
         ("1001 steps", request(1001, 0)),
     ] {
         let got = run_in_vm(&bytes, &req);
-        assert_eq!((got.status, got.exit_code), (1, 4), "{what}");
-        assert_eq!(got.output, [0u8; 32], "{what}: nothing committed");
-        eprintln!("ddpm-mnist {what}: exit 4 after {} VM steps", got.steps);
+        assert_eq!((got.status, got.exit_code), (1, 0), "{what}");
+        assert!(
+            !got.stdout.starts_with(b"\x89PNG"),
+            "{what}: no PNG written"
+        );
+        assert_eq!(
+            got.output,
+            oracle_core::outcome::rejected_commitment(),
+            "{what}: the error outcome committed"
+        );
+        eprintln!(
+            "ddpm-mnist {what}: the error outcome after {} VM steps",
+            got.steps
+        );
     }
 }
 

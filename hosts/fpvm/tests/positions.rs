@@ -8,10 +8,14 @@
 use std::sync::{Arc, OnceLock};
 
 use oracle_core::merkle::{keccak, model_root, to_hex, Hash};
+use oracle_core::outcome::rejected_commitment;
 use oracle_core::position::Decoder;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
-use oracle_fpvm::preimage::{init_oracle, output_oracle, position_oracle, InMemoryOracle};
+use oracle_fpvm::layout::transition;
+use oracle_fpvm::preimage::{
+    init_oracle, output_oracle, position_oracle, rejected_oracle, InMemoryOracle,
+};
 use oracle_fpvm::{DebugSink, Vm};
 use oracle_tests::LLAMA_FIXTURES;
 
@@ -78,6 +82,58 @@ fn each_transition_in_the_vm_commits_the_native_state() {
             eprintln!("{label}: output {steps} steps");
         }
     }
+}
+
+/// A rejected request's chain is the error outcome's commitment `E` throughout: init
+/// commits `E`, and a position or output transition from `E` commits `E` again, so
+/// the chain ends in the error outcome (the empty output).
+#[test]
+fn a_rejected_request_chains_the_error_outcome() {
+    let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
+    let prompt = "word ".repeat(600);
+    let request = Request {
+        prompt: prompt.as_bytes(),
+        steps: 8,
+        sampling: SamplingParams::GREEDY,
+    };
+    let e = rejected_commitment();
+    let (code, out, _) = run(init_oracle(&bytes, &request));
+    assert_eq!((code, out), (0, e), "init");
+    for mode in [transition::POSITION, transition::OUTPUT] {
+        let (code, out, steps) = run(rejected_oracle(&bytes, &request, mode));
+        assert_eq!((code, out), (0, e), "mode {mode}");
+        eprintln!("rejected chain, mode {mode}: {steps} steps");
+    }
+}
+
+/// The init transition tokenizes the prompt in the VM: a prompt of a few KiB (under
+/// the context) stays far below the devnet's transition bound of 2^28 steps, and
+/// four times the prompt costs about four times the tokenizing, not sixteen (the
+/// merge is O(n log n); llama2.c's rescan took 2.7e9 steps for 3.5 KB).
+#[test]
+fn tokenizing_a_long_prompt_in_the_vm_is_sub_quadratic() {
+    let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
+    let text = std::fs::read(oracle_tests::fixtures().join("eval/stories260K-sample.txt")).unwrap();
+    let steps_for = |n: usize| {
+        let request = Request {
+            prompt: &text[..n],
+            steps: 512,
+            sampling: SamplingParams::GREEDY,
+        };
+        let (code, out, steps) = run(init_oracle(&bytes, &request));
+        assert_eq!(code, 0);
+        assert_ne!(out, rejected_commitment(), "{n} bytes fit the context");
+        steps
+    };
+    let empty = steps_for(0);
+    let short = steps_for(200) - empty;
+    let long = steps_for(800) - empty;
+    eprintln!("init: {empty} steps with no prompt, +{short} for 200 bytes, +{long} for 800 bytes");
+    assert!(
+        long < 6 * short,
+        "4x the prompt cost {long} vs {short} steps"
+    );
+    assert!(empty + long < 1 << 26);
 }
 
 #[test]

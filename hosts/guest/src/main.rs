@@ -36,10 +36,20 @@
 //! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are LLaMA-only (an image
 //! model fails them with exit 3).
 //!
-//! Exit codes: 0 success; 2 bad request parameters (or an unknown mode); 3 the model
-//! file does not load; 4 the request is rejected (e.g. prompt too long); 5 a
-//! malformed preimage; 6 a decode state that cannot be restored, or an output step
-//! on a state that is not done; 101 a panic (a bug).
+//! **Rejected requests** (`oracle_core::outcome`): a request the model rejects (a
+//! prompt longer than the context, parameters out of range, a model file that does
+//! not load, an image request with input) is not a failed run but a result, the
+//! **error outcome**: the guest writes nothing, commits `keccak256("")` (the empty
+//! output) and exits 0, so it is served, disputed and settled like any other. In the
+//! transition modes, init commits that same hash `E` for a rejected request, and a
+//! position or output transition whose pre-state is `E` commits `E` again (a fixed
+//! point), so a rejected request's chain `s_1 .. s_N` is `E` throughout and ends in
+//! the error outcome's commitment.
+//!
+//! Exit codes: 0 a result (success or the error outcome); 2 local parameters that no
+//! game writes (not 20 or 21 bytes, an unknown mode); 5 a malformed preimage; 6 a
+//! decode state that cannot be restored, or an output step on a state that is not
+//! done; 101 a panic (a bug).
 #![no_std]
 #![no_main]
 
@@ -51,13 +61,11 @@ mod syscall;
 use alloc::vec;
 use alloc::vec::Vec;
 use oracle_core::image_format::is_image_model;
-use oracle_core::image_request::{
-    posted_output, run_image_request, ImageRequest, ImageRequestError,
-};
+use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
+use oracle_core::outcome::{commitment, rejected_commitment, text_output};
 use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request};
-use sha3::{Digest, Keccak256};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -66,10 +74,6 @@ static HEAP: heap::Bump = heap::Bump::new();
 
 /// Exit code: bad request parameters.
 pub const EXIT_BAD_PARAMS: u32 = 2;
-/// Exit code: the model does not load.
-pub const EXIT_BAD_MODEL: u32 = 3;
-/// Exit code: the request is rejected.
-pub const EXIT_BAD_REQUEST: u32 = 4;
 /// Exit code: a malformed preimage.
 pub const EXIT_BAD_PREIMAGE: u32 = 5;
 /// Exit code: a decode state that cannot be restored, or not done for the output.
@@ -88,6 +92,14 @@ const MODE_OUTPUT: u8 = 3;
 pub fn fail(code: u32, message: &str) -> ! {
     syscall::write(2, message.as_bytes());
     syscall::exit(code)
+}
+
+/// Commit the error outcome (the empty output) and exit 0: the result of a request
+/// the model rejects. `why` goes to fd 2 for people reading a trace.
+fn reject(why: &str) -> ! {
+    syscall::write(2, why.as_bytes());
+    syscall::commit_output(&rejected_commitment());
+    syscall::exit(0)
 }
 
 fn hash32(bytes: &[u8]) -> Hash {
@@ -129,7 +141,7 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     len.copy_from_slice(&head[32..40]);
     let len = u64::from_be_bytes(len);
     if len > 0x4000_0000 {
-        fail(EXIT_BAD_MODEL, "model larger than the VM's heap");
+        reject("the model is larger than the VM's heap");
     }
     let len = len as usize;
     let n = chunk_count(len);
@@ -140,11 +152,12 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     data
 }
 
-/// The model committed to by `root`, parsed.
+/// The model committed to by `root`, parsed; a file that does not load rejects
+/// the request.
 fn load_model(bytes: &[u8]) -> Model<'_> {
     match Model::load(bytes) {
         Ok(m) => m,
-        Err(_) => fail(EXIT_BAD_MODEL, "the model file does not load"),
+        Err(_) => reject("the model file does not load"),
     }
 }
 
@@ -153,9 +166,14 @@ fn keccak_preimage(hash: &Hash) -> Vec<u8> {
     syscall::preimage(&syscall::keccak_key(hash))
 }
 
-/// The decode state `P_t` named by local 4; it must commit to the game's model.
+/// The decode state `P_t` named by local 4; it must commit to the game's model. A
+/// pre-state that is the error outcome's commitment `E` (a rejected request) is a
+/// fixed point: commit `E` again.
 fn pre_state(model_root: &Hash) -> (Hash, PositionState) {
     let hash = hash32(&syscall::preimage(&syscall::local_key(LOCAL_PRE_STATE)));
+    if hash == rejected_commitment() {
+        reject("the request was rejected at init");
+    }
     match PositionState::decode(&keccak_preimage(&hash)) {
         Ok(state) if &state.model_root == model_root => (hash, state),
         _ => fail(
@@ -171,7 +189,7 @@ fn init(model_root: &Hash, request: &Request<'_>) -> ! {
     let model = load_model(&bytes);
     match Decoder::start(&model.weights, &model.tokenizer, *model_root, request) {
         Ok(d) => syscall::commit_output(&d.state().hash()),
-        Err(_) => fail(EXIT_BAD_REQUEST, "the request was rejected"),
+        Err(_) => reject("the request was rejected"),
     }
     syscall::exit(0)
 }
@@ -207,10 +225,9 @@ fn output(model_root: &Hash) -> ! {
     };
     let bytes = fetch_model(&state.model_root);
     let model = load_model(&bytes);
-    let mut text = tokens_text(&model.tokenizer, &tokens);
-    text.push(b'\n');
+    let text = text_output(&tokens_text(&model.tokenizer, &tokens));
     syscall::write(1, &text);
-    syscall::commit_output(&Keccak256::digest(&text).into());
+    syscall::commit_output(&commitment(&text));
     syscall::exit(0)
 }
 
@@ -224,11 +241,10 @@ fn image(bytes: &[u8], request: &Request<'_>) -> ! {
     let image = ImageRequest::from_request(request);
     let png = match run_image_request(bytes, Exec::SCALAR, &image) {
         Ok(png) => png,
-        Err(ImageRequestError::Model(_)) => fail(EXIT_BAD_MODEL, "the image model does not load"),
-        Err(_) => fail(EXIT_BAD_REQUEST, "the image request was rejected"),
+        Err(_) => reject("the image request was rejected"),
     };
     syscall::write(1, &png);
-    syscall::commit_output(&Keccak256::digest(posted_output(&png)).into());
+    syscall::commit_output(&commitment(&posted_output(&png)));
     syscall::exit(0)
 }
 
@@ -260,13 +276,11 @@ extern "C" fn _start() -> ! {
     let model = load_model(&bytes);
     let generation = match model.generate(Exec::SCALAR, &request, |_| {}) {
         Ok(g) => g,
-        Err(_) => fail(EXIT_BAD_REQUEST, "the request was rejected"),
+        Err(_) => reject("the request was rejected"),
     };
-    let mut text = generation.text.clone();
-    text.push(b'\n');
+    let text = text_output(&generation.text);
     syscall::write(1, &text);
-    let digest: Hash = Keccak256::digest(&text).into();
-    syscall::commit_output(&digest);
+    syscall::commit_output(&commitment(&text));
     // For the cross-target golden tests: the hash of every logits vector, on fd 2.
     let mut line = Vec::with_capacity(76);
     line.extend_from_slice(b"logits 0x");
