@@ -12,7 +12,13 @@
 
 use alloc::vec::Vec;
 
+use crate::error::{FormatError, RequestError};
+use crate::generate::Request;
+use crate::image_format::is_image_model;
+use crate::image_request::{posted_output, run_image_request, ImageRequest, ImageRequestError};
+use crate::kernels::Exec;
 use crate::merkle::{keccak, Hash};
+use crate::Model;
 
 /// The posted output of a rejected request: empty.
 pub const REJECTED_OUTPUT: &[u8] = &[];
@@ -37,6 +43,88 @@ pub fn text_output(text: &[u8]) -> Vec<u8> {
 /// The commitment of a posted output: `keccak256(output)`.
 pub fn commitment(output: &[u8]) -> Hash {
     keccak(output)
+}
+
+/// Why a request has the error outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The model file does not load.
+    #[error("the model file does not load: {0}")]
+    Model(#[from] FormatError),
+    /// The text model rejects the request (prompt too long, parameters, ...).
+    #[error("{0}")]
+    Text(#[from] RequestError),
+    /// The image model rejects the request (a prompt to an unconditional model,
+    /// steps outside the schedule, ...).
+    #[error("{0}")]
+    Image(ImageRequestError),
+}
+
+/// What a request produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A text: the prompt and its continuation, then a newline ([`text_output`]).
+    Text {
+        /// The posted bytes.
+        output: Vec<u8>,
+        /// Tokens generated after the prompt.
+        generated: u64,
+        /// keccak256 over every logits vector computed (the cross-target goldens).
+        logits_hash: Hash,
+    },
+    /// An image: its PNG bytes (posted as is, or as their hash over the inline
+    /// limit: [`posted_output`]).
+    Image {
+        /// The PNG.
+        png: Vec<u8>,
+    },
+    /// The error outcome (posted as the empty output).
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// The bytes posted on chain for this outcome.
+    pub fn posted(&self) -> Vec<u8> {
+        match self {
+            Outcome::Text { output, .. } => output.clone(),
+            Outcome::Image { png } => posted_output(png),
+            Outcome::Rejected(_) => REJECTED_OUTPUT.to_vec(),
+        }
+    }
+
+    /// The commitment of the posted bytes (the VM's output field).
+    pub fn commitment(&self) -> Hash {
+        commitment(&self.posted())
+    }
+}
+
+/// Run `request` on any model file: a text model decodes it ([`Model::generate`],
+/// each printed piece handed to `on_piece`), an image model (`ORCLIMG`) runs the
+/// seeded image request its parameters describe ([`ImageRequest::from_request`]);
+/// a file that does not load or a request the model rejects gives
+/// [`Outcome::Rejected`]. The native node, `oracle run` and the guest all go
+/// through here, so they post the same bytes. `exec` changes only the speed.
+pub fn run(bytes: &[u8], exec: Exec, request: &Request<'_>, on_piece: impl FnMut(&[u8])) -> Outcome {
+    if is_image_model(bytes) {
+        return match run_image_request(bytes, exec, &ImageRequest::from_request(request)) {
+            Ok(png) => Outcome::Image { png },
+            Err(ImageRequestError::Model(e)) => Outcome::Rejected(Rejection::Model(e)),
+            Err(e) => Outcome::Rejected(Rejection::Image(e)),
+        };
+    }
+    let model = match Model::load(bytes) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Rejected(Rejection::Model(e)),
+    };
+    match model.generate(exec, request, on_piece) {
+        Ok(g) => Outcome::Text {
+            output: text_output(&g.text),
+            generated: u64::try_from(g.tokens.len().saturating_sub(g.prompt_tokens))
+                .unwrap_or(u64::MAX),
+            logits_hash: g.logits_hash,
+        },
+        Err(e) => Outcome::Rejected(Rejection::Text(e)),
+    }
 }
 
 #[cfg(test)]

@@ -28,13 +28,12 @@
 //!   the whole-request output commitment.
 //!
 //! **Image models** (files with the `ORCLIMG` magic, `oracle_core::image_format`):
-//! after step 3 the guest runs the seeded image request instead
-//! (`oracle_core::image_request`: `steps` and `seed` from the 20 parameter bytes,
-//! temperature and top-p ignored, the input must be empty), writes the PNG bytes to
-//! fd 1 and commits keccak256 of the posted output
+//! step 4 runs the seeded image request instead (`oracle_core::outcome::run` picks
+//! the path by the file; `steps` and `seed` from the 20 parameter bytes), writes the
+//! PNG bytes to fd 1 and commits keccak256 of the posted output
 //! (`oracle_core::image_request::posted_output`: the PNG itself up to
-//! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are LLaMA-only (an image
-//! model fails them with exit 3).
+//! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are
+//! LLaMA-only (an image model does not load as one: the error outcome).
 //!
 //! **Rejected requests** (`oracle_core::outcome`): a request the model rejects (a
 //! prompt longer than the context, parameters out of range, a model file that does
@@ -60,10 +59,9 @@ mod syscall;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use oracle_core::image_format::is_image_model;
-use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
+use oracle_core::image_request::posted_output;
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
-use oracle_core::outcome::{commitment, rejected_commitment, text_output};
+use oracle_core::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
 use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request};
 
@@ -231,23 +229,6 @@ fn output(model_root: &Hash) -> ! {
     syscall::exit(0)
 }
 
-/// An image model (`ORCLIMG` magic): run the seeded image request exactly as
-/// `oracle run` does ([`run_image_request`]), write the PNG to fd 1 and commit
-/// keccak256 of the output posted on chain ([`posted_output`]: the PNG, or for a
-/// PNG over the inline limit its hash). The request's `steps`, `seed` and (for
-/// text-to-image models, in the temperature field) guidance are the 20-byte
-/// parameters' fields ([`ImageRequest::from_request`]).
-fn image(bytes: &[u8], request: &Request<'_>) -> ! {
-    let image = ImageRequest::from_request(request);
-    let png = match run_image_request(bytes, Exec::SCALAR, &image) {
-        Ok(png) => png,
-        Err(_) => reject("the image request was rejected"),
-    };
-    syscall::write(1, &png);
-    syscall::commit_output(&commitment(&posted_output(&png)));
-    syscall::exit(0)
-}
-
 #[no_mangle]
 extern "C" fn _start() -> ! {
     let model_root = hash32(&syscall::preimage(&syscall::local_key(1)));
@@ -270,26 +251,31 @@ extern "C" fn _start() -> ! {
         Some(_) => fail(EXIT_BAD_PARAMS, "unknown transition mode"),
     }
     let bytes = fetch_model(&model_root);
-    if is_image_model(&bytes) {
-        image(&bytes, &request);
+    // The whole request, exactly as `oracle run` runs it (`oracle_core::outcome::run`).
+    match run(&bytes, Exec::SCALAR, &request, |_| {}) {
+        Outcome::Text {
+            output,
+            logits_hash,
+            ..
+        } => {
+            syscall::write(1, &output);
+            syscall::commit_output(&commitment(&output));
+            // For the cross-target golden tests: the hash of every logits vector, on fd 2.
+            let mut line = Vec::with_capacity(76);
+            line.extend_from_slice(b"logits 0x");
+            for b in logits_hash {
+                line.push(HEX[usize::from(b >> 4)]);
+                line.push(HEX[usize::from(b & 15)]);
+            }
+            line.push(b'\n');
+            syscall::write(2, &line);
+        }
+        Outcome::Image { png } => {
+            syscall::write(1, &png);
+            syscall::commit_output(&commitment(&posted_output(&png)));
+        }
+        Outcome::Rejected(_) => reject("the request was rejected"),
     }
-    let model = load_model(&bytes);
-    let generation = match model.generate(Exec::SCALAR, &request, |_| {}) {
-        Ok(g) => g,
-        Err(_) => reject("the request was rejected"),
-    };
-    let text = text_output(&generation.text);
-    syscall::write(1, &text);
-    syscall::commit_output(&commitment(&text));
-    // For the cross-target golden tests: the hash of every logits vector, on fd 2.
-    let mut line = Vec::with_capacity(76);
-    line.extend_from_slice(b"logits 0x");
-    for b in generation.logits_hash {
-        line.push(HEX[usize::from(b >> 4)]);
-        line.push(HEX[usize::from(b & 15)]);
-    }
-    line.push(b'\n');
-    syscall::write(2, &line);
     syscall::exit(0)
 }
 

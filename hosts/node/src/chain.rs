@@ -19,6 +19,11 @@ pub const KEY_ENV: &str = "ORACLE_PRIVATE_KEY";
 /// to a file holding the key (hex, optional `0x`, surrounding whitespace ignored),
 /// or absent (then `$ORACLE_PRIVATE_KEY`).
 pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
+    if spec.is_some_and(looks_like_a_key) {
+        bail!(
+            "refusing a raw private key on the command line (other users see it in the process list, and it stays in the shell history): put it in a file (--key FILE), an environment variable (--key env:NAME) or ${KEY_ENV}"
+        );
+    }
     let text = match spec {
         None => std::env::var(KEY_ENV)
             .with_context(|| format!("no --key given and ${KEY_ENV} is not set"))?,
@@ -27,7 +32,7 @@ pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
                 std::env::var(var).with_context(|| format!("reading the key from ${var}"))?
             }
             None => std::fs::read_to_string(Path::new(s))
-                .with_context(|| format!("reading the key file {s}"))?,
+                .with_context(|| format!("reading the key file {}", Path::new(s).display()))?,
         },
     };
     let trimmed = text.trim();
@@ -38,6 +43,30 @@ pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
     hex_part
         .parse::<PrivateKeySigner>()
         .context("the private key is not valid hex or not a valid secp256k1 key")
+}
+
+/// `rpc` as logs may show it: scheme, host and port only (a provider URL often
+/// carries an API key in its path, query or user part).
+pub fn redacted(rpc: &str) -> String {
+    match rpc.parse::<reqwest::Url>() {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or("?");
+            let secret = !url.username().is_empty()
+                || url.password().is_some()
+                || url.query().is_some()
+                || url.path().len() > 1;
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{host}{port}{}", url.scheme(), if secret { "/…" } else { "" })
+        }
+        Err(_) => "<an unparsable RPC URL>".to_string(),
+    }
+}
+
+/// Whether a `--key` argument is itself a private key (64 hex digits, with or
+/// without `0x`) rather than where to find one.
+fn looks_like_a_key(spec: &str) -> bool {
+    let hex = spec.strip_prefix("0x").unwrap_or(spec);
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A provider at `rpc` that signs with `signer` (nonce, gas and chain id filled in).
@@ -51,7 +80,7 @@ pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
 pub fn connect(rpc: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
     let url = rpc
         .parse()
-        .with_context(|| format!("bad RPC URL {rpc:?}"))?;
+        .with_context(|| format!("bad RPC URL {}", redacted(rpc)))?;
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
         .with_gas_estimation()
@@ -164,17 +193,23 @@ impl Status {
     }
 }
 
-/// A request's status, challenge deadline and current result's submitter and claim.
+/// A request's status and deadlines, and its current result.
 #[derive(Debug, Clone, Copy)]
 pub struct OnChain {
     /// Request status.
     pub status: Status,
-    /// End of the challenge window (seconds).
+    /// The time a result must be submitted by (seconds).
+    pub deadline: u64,
+    /// End of the challenge window of the current result (seconds).
     pub challenge_deadline: u64,
     /// Current result's submitter (zero if none).
     pub submitter: Address,
     /// Current result's claim (zero if none).
     pub claim: alloy::primitives::B256,
+    /// keccak256 of the current result's output.
+    pub output_hash: alloy::primitives::B256,
+    /// The current result's version (replacements by disputes so far).
+    pub version: u32,
 }
 
 /// Read a request and its result from the AIOracle.
@@ -184,15 +219,42 @@ pub async fn on_chain(provider: &DynProvider, oracle: Address, id: U256) -> Resu
     let res = c.getResult(id).call().await.context("getResult")?;
     Ok(OnChain {
         status: Status::from_u8(r.status),
+        deadline: u64::from(r.deadline),
         challenge_deadline: r.challengeDeadline.to::<u64>(),
         submitter: res.submitter,
         claim: res.claim,
+        output_hash: res.outputHash,
+        version: res.version,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raw_key_on_the_command_line_is_refused_and_never_echoed() {
+        let key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        for spec in [key, &key[2..]] {
+            let e = format!("{:#}", load_signer(Some(spec)).unwrap_err());
+            assert!(e.contains("refusing a raw private key"), "{e}");
+            assert!(!e.contains(&key[2..]), "the key is echoed: {e}");
+        }
+        let e = format!("{:#}", load_signer(Some("/no/such/key/file")).unwrap_err());
+        assert!(e.contains("reading the key file"), "{e}");
+    }
+
+    #[test]
+    fn rpc_urls_are_logged_without_their_secrets() {
+        assert_eq!(redacted("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(
+            redacted("https://eth-mainnet.example.com/v2/SECRETKEY"),
+            "https://eth-mainnet.example.com/…"
+        );
+        assert_eq!(redacted("https://user:pw@node.example:8545/"), "https://node.example:8545/…");
+        assert_eq!(redacted("https://node.example/?apikey=SECRET"), "https://node.example/…");
+        assert!(!redacted("not a url SECRET").contains("SECRET"));
+    }
     use alloy::network::TransactionBuilder;
     use alloy::node_bindings::Anvil;
     use alloy::primitives::Bytes;

@@ -19,7 +19,8 @@ use oracle_contracts::devnet::{deploy, DevnetConfig};
 use oracle_contracts::{anvil_path, AIOracle};
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::{start, DEFAULT_GUEST};
+use crate::daemon::{start, Settings, DEFAULT_GUEST};
+use crate::faults::Faults;
 use crate::image::ImageParams;
 use crate::operator::Operator;
 use crate::outputs::{dir_for_db, OutputStore};
@@ -76,10 +77,13 @@ pub struct DevnetArgs {
     /// token's forward pass in the VM). Image models always use the one-phase game.
     #[arg(long)]
     pub one_phase_game: bool,
-    /// Serve HTTP on this address: Prometheus `/metrics` and the operator's image
-    /// outputs posted as their hash (`/outputs/0x<keccak256>.png`).
+    /// Serve Prometheus `/metrics` on this address.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the operator's image outputs posted as their hash on this address
+    /// (`/outputs/0x<keccak256>.png`; `oracle request --output` fetches them).
+    #[arg(long)]
+    pub outputs_addr: Option<SocketAddr>,
     /// Milliseconds between the nodes' polls of the chain.
     #[arg(long, default_value_t = 200)]
     pub poll_ms: u64,
@@ -104,6 +108,34 @@ pub struct DevnetState {
     pub outputs_url: Option<String>,
 }
 
+/// The file `oracle devnet` leaves in its data directory: the mark that the
+/// directory is a devnet's, which a later devnet may empty.
+const DATA_DIR_MARK: &str = ".oracle-devnet";
+
+/// Empty `dir` for a new devnet: only a directory a devnet made (it holds
+/// [`DATA_DIR_MARK`]), an empty one, or a missing one; anything else is refused,
+/// so a mistyped `--data-dir` never deletes someone's files.
+fn empty_data_dir(dir: &std::path::Path) -> Result<()> {
+    if dir.exists() {
+        let marked = dir.join(DATA_DIR_MARK).is_file();
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        if !marked && !empty {
+            anyhow::bail!(
+                "--data-dir {} is not empty and was not made by `oracle devnet` (no {DATA_DIR_MARK} in it): refusing to delete it; pick another directory",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join(DATA_DIR_MARK), b"made by oracle devnet; emptied by the next one\n")
+        .with_context(|| format!("marking {}", dir.display()))?;
+    Ok(())
+}
+
 /// Run the devnet until Ctrl-C.
 pub async fn run(args: &DevnetArgs) -> Result<()> {
     let model = std::fs::read(&args.model).with_context(|| {
@@ -112,11 +144,8 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             args.model.display()
         )
     })?;
-    let image = crate::image::is_image(&model);
-    if !image {
-        oracle_core::Model::load(&model)
-            .with_context(|| format!("loading {}", args.model.display()))?;
-    }
+    let image = crate::models::check_file(&model)
+        .map_err(|why| anyhow::anyhow!("{}: {why}", args.model.display()))?;
     let guest = std::fs::read(&args.guest).with_context(|| {
         format!(
             "reading {} (build it with hosts/guest/build.sh)",
@@ -194,7 +223,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         prompt: deployment.prompt.to_string(),
         model_id: deployment.model_id.to::<u64>(),
         user: user.to_string(),
-        outputs_url: args.metrics_addr.map(|a| format!("http://{a}")),
+        outputs_url: args.outputs_addr.map(|a| format!("http://{a}")),
     };
     if let Some(dir) = args.state_file.parent() {
         std::fs::create_dir_all(dir).ok();
@@ -253,48 +282,35 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     );
     println!("serving; Ctrl-C stops everything");
 
-    if args.data_dir.exists() {
-        std::fs::remove_dir_all(&args.data_dir)
-            .with_context(|| format!("emptying {}", args.data_dir.display()))?;
-    }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    empty_data_dir(&args.data_dir)?;
     if let Some(addr) = args.metrics_addr {
-        let outputs = OutputStore::new(dir_for_db(&args.data_dir.join("operator.redb")));
-        crate::http::serve(addr, Some(outputs))?;
+        crate::http::serve_metrics(addr, crate::http::Limits::default())?;
     }
-    let interval = Duration::from_millis(args.poll_ms);
-    let rpc = anvil.endpoint_url().to_string();
-    let op_node = start(
-        &rpc,
-        deployment.oracle,
-        keys[1].clone().into(),
-        &args.model,
-        guest.clone(),
-        args.steps,
-        0,
-        interval,
-        &args.data_dir.join("operator.redb"),
-    )
-    .await?;
-    let op = Operator::new(op_node, false);
+    if let Some(addr) = args.outputs_addr {
+        let outputs = OutputStore::new(dir_for_db(&args.data_dir.join("operator.redb")));
+        crate::http::serve_outputs(addr, outputs, crate::http::Limits::default())?;
+    }
+    let settings = |db: &str| Settings {
+        rpc: anvil.endpoint_url().to_string(),
+        oracle: deployment.oracle,
+        start_block: 0,
+        models: args.model.clone(),
+        guest: guest.clone(),
+        steps: args.steps,
+        confirmations: 0,
+        interval: Duration::from_millis(args.poll_ms),
+        db: args.data_dir.join(db),
+        workers: 1,
+        budget: Duration::from_secs(600),
+        faults: Faults::default(),
+    };
+    let op = Operator::new(start(settings("operator.redb"), keys[1].clone().into()).await?);
     let validator_task = async {
         if args.no_validator {
             return std::future::pending().await;
         }
-        let node = start(
-            &rpc,
-            deployment.oracle,
-            keys[3].clone().into(),
-            &args.model,
-            guest.clone(),
-            args.steps,
-            0,
-            interval,
-            &args.data_dir.join("validator.redb"),
-        )
-        .await?;
-        Validator::new(node, false).run().await
+        let node = start(settings("validator.redb"), keys[3].clone().into()).await?;
+        Validator::new(node).run().await
     };
     tokio::select! {
         r = op.run() => r,
@@ -305,4 +321,29 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         }
     }
     // `anvil` is dropped here, which stops the chain.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `--data-dir` that holds someone's files is never deleted; a devnet's own
+    /// (marked) directory and an empty one are.
+    #[test]
+    fn only_a_devnet_data_dir_is_emptied() {
+        let root = tempfile::tempdir().unwrap();
+        let precious = root.path().join("home");
+        std::fs::create_dir_all(&precious).unwrap();
+        std::fs::write(precious.join("thesis.tex"), b"years of work").unwrap();
+        let e = format!("{:#}", empty_data_dir(&precious).unwrap_err());
+        assert!(e.contains("refusing to delete"), "{e}");
+        assert!(precious.join("thesis.tex").is_file());
+
+        let dir = root.path().join("devnet");
+        empty_data_dir(&dir).unwrap();
+        std::fs::write(dir.join("operator.redb"), b"old chain").unwrap();
+        empty_data_dir(&dir).unwrap();
+        assert!(!dir.join("operator.redb").exists());
+        assert!(dir.join(DATA_DIR_MARK).is_file());
+    }
 }

@@ -19,6 +19,16 @@
 //! A game is recorded in the database ([`DisputeRecord`]) before the first move, so
 //! a restarted node finds it, records its trace again and carries on from whatever
 //! the chain says the game's state is: the chain, not the database, holds the board.
+//! Once a game is over, its outcome is applied on AIOracle (`resolveDispute`), its
+//! traces are dropped from memory, and, once the request is final, a won dispute's
+//! bond and reward are claimed (`claimReward`); a result we hold (as the winning
+//! challenger) is finalized by us.
+//!
+//! **What we answer with.** Our answers come from our honest trace (or chain). Only
+//! when the output we posted is not the honest one (a test fault,
+//! [`crate::faults`]) do they end elsewhere: in a fabricated final state (or
+//! output commitment) that commits to the output we posted, so the liar loses where
+//! its claim departs from the truth.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -138,10 +148,11 @@ pub enum DisputeState {
     /// The game is being played.
     Playing,
     /// The game ended in our favour and the outcome was applied on AIOracle (a
-    /// challenger that won then finalizes its result after the new window).
+    /// challenger that won then waits for the request to be final, finalizing it
+    /// itself when the result is its own, and claims its bond and reward).
     Won,
-    /// We won as challenger and our result was finalized.
-    Finalized,
+    /// We won as challenger, the request is final and our reward is claimed.
+    Settled,
     /// The game ended against us and the outcome was applied on AIOracle.
     Lost,
 }
@@ -161,7 +172,8 @@ pub struct DisputeRecord {
     pub model: U256,
     /// The request's input (the prompt our trace runs).
     pub prompt: Bytes,
-    /// Our output for the request (finalized by us if we win as challenger).
+    /// The output we posted (as the operator, or with our challenge), which our
+    /// answers commit to (finalized by us if we win as challenger).
     pub output: Bytes,
     /// The request's callback contract.
     pub callback: Address,
@@ -174,6 +186,30 @@ pub struct DisputeRecord {
 }
 
 impl DisputeRecord {
+    /// A game we play from now: over `request`, in `game`, as defender or not,
+    /// committing to `output`.
+    pub fn ours(
+        dispute: U256,
+        game: Address,
+        defending: bool,
+        request: &crate::db::RequestEvent,
+        output: Bytes,
+    ) -> DisputeRecord {
+        DisputeRecord {
+            dispute,
+            request: request.id,
+            game,
+            defending,
+            model: request.model_id,
+            prompt: request.input.clone(),
+            output,
+            callback: request.callback,
+            callback_data: request.callback_data.clone(),
+            state: DisputeState::Playing,
+            moves: 0,
+        }
+    }
+
     fn side(&self) -> Side {
         if self.defending {
             Side::Defender
@@ -199,32 +235,76 @@ enum Progress {
     },
 }
 
-/// The games a node plays, with their traces cached in memory.
+/// Our phase-1 chain in a two-phase game.
+pub struct OurChain {
+    /// The commitments `s_0..s_N`.
+    pub commitments: Commitments,
+    /// Whether it is the test-only one-token lie ([`positions::commitments`]).
+    pub lying: bool,
+    /// Whether it is the honest chain.
+    pub honest: bool,
+}
+
+impl OurChain {
+    /// The chain that ends in `output`: the honest one, the test-only one-token lie,
+    /// or the honest chain with a fabricated output commitment at its end.
+    fn of(bytes: &[u8], prompt: &[u8], steps: u32, output: &[u8]) -> Result<OurChain> {
+        let honest = positions::commitments(bytes, prompt, steps, false)?;
+        if honest.output == output {
+            return Ok(OurChain {
+                commitments: honest,
+                lying: false,
+                honest: true,
+            });
+        }
+        let lie = positions::commitments(bytes, prompt, steps, true)?;
+        if lie.output == output {
+            return Ok(OurChain {
+                commitments: lie,
+                lying: true,
+                honest: false,
+            });
+        }
+        let mut made_up = honest;
+        if let Some(last) = made_up.hashes.last_mut() {
+            *last = keccak256(output);
+        }
+        made_up.output = output.to_vec();
+        Ok(OurChain {
+            commitments: made_up,
+            lying: false,
+            honest: false,
+        })
+    }
+}
+
+/// `AIOracle.DisputeStatus.OPEN`: the game is not applied yet.
+const OPEN: u8 = 1;
+/// `AIOracle.DisputeStatus.CHALLENGER_WON`: won, bond held until the request is final.
+const CHALLENGER_WON: u8 = 3;
+
+/// The games a node plays, with the traces of the open ones cached in memory.
 pub struct Disputes {
     node: Node,
     traces: Mutex<HashMap<U256, Arc<Trace>>>,
     /// Phase-1 commitments of two-phase games, by dispute.
     chains: Mutex<HashMap<U256, Arc<Commitments>>>,
-    /// Test only: the prompt our traces run is altered (see [`lie`]).
-    lying: bool,
-}
-
-/// Test only: the prompt a lying node answers instead of `prompt`.
-pub fn lie(prompt: &[u8]) -> Vec<u8> {
-    let mut p = b"Tom".to_vec();
-    p.extend_from_slice(prompt);
-    p
 }
 
 impl Disputes {
-    /// The games of `node`; `lying` (tests only) plays from a trace of another prompt.
-    pub fn new(node: Node, lying: bool) -> Self {
+    /// The games of `node`.
+    pub fn new(node: Node) -> Self {
         Disputes {
             node,
             traces: Mutex::new(HashMap::new()),
             chains: Mutex::new(HashMap::new()),
-            lying,
         }
+    }
+
+    /// Drop the cached traces of a game that is over.
+    fn evict(&self, dispute: U256) {
+        self.traces.lock().expect("trace cache").remove(&dispute);
+        self.chains.lock().expect("chain cache").remove(&dispute);
     }
 
     /// Record a game to play (idempotent).
@@ -247,14 +327,17 @@ impl Disputes {
     }
 
     /// Play every open game as far as it goes now: each side moves until it waits
-    /// for the opponent.
+    /// for the opponent; settle the won ones once their request is final.
     pub async fn round(&self) -> Result<()> {
         self.sync().await?;
         for record in self.node.db.disputes()? {
             let id = record.dispute;
             let done = match record.state {
+                DisputeState::Playing if self.node.faults.throw_games && record.defending => {
+                    Ok(())
+                }
                 DisputeState::Playing => self.play(record).await,
-                DisputeState::Won if !record.defending => self.finalize(record).await,
+                DisputeState::Won if !record.defending => self.settle(record).await,
                 _ => Ok(()),
             };
             if let Err(e) = done {
@@ -287,76 +370,112 @@ impl Disputes {
             let Some(side) = game.side_of(self.node.account).await? else {
                 continue;
             };
-            let Some(request) = self.node.request_event(e.requestId, None).await? else {
+            let Some(request) = self.node.db.payload(e.requestId)? else {
                 tracing::error!(
-                    "dispute {}: no request event for request {}",
+                    "dispute {}: request {} is not recorded by this node (a model it does not hold?)",
                     e.disputeId,
                     e.requestId
                 );
                 continue;
             };
-            self.join(DisputeRecord {
-                dispute: e.disputeId,
-                request: e.requestId,
-                game: e.game,
-                defending: side == Side::Defender,
-                model: request.modelId,
-                prompt: request.input,
-                output: if side == Side::Challenger {
-                    e.output
-                } else {
-                    Bytes::new()
-                },
-                callback: request.callbackContract,
-                callback_data: request.callbackData,
-                state: DisputeState::Playing,
-                moves: 0,
-            })?;
+            let output = if side == Side::Challenger {
+                e.output
+            } else {
+                self.defended_output(e.requestId)?
+            };
+            self.join(DisputeRecord::ours(
+                e.disputeId,
+                e.game,
+                side == Side::Defender,
+                &request,
+                output,
+            ))?;
         }
         self.node.db.set_cursor("challenges", to)?;
         Ok(())
     }
 
-    /// A challenger that won holds the result: finalize it after its new window.
-    async fn finalize(&self, mut record: DisputeRecord) -> Result<()> {
+    /// The output of the result of request `id` we defend: the one we submitted as
+    /// the operator, or the one our won challenge installed.
+    fn defended_output(&self, id: U256) -> Result<Bytes> {
+        if let Some(output) = self.node.db.request(id)?.and_then(|r| r.output) {
+            return Ok(output);
+        }
+        let won = self.node.db.disputes()?.into_iter().find(|d| {
+            d.request == id && !d.defending && matches!(d.state, DisputeState::Won | DisputeState::Settled)
+        });
+        won.map(|d| d.output)
+            .with_context(|| format!("we defend a result of request {id} we did not post"))
+    }
+
+    /// A challenger that won: once the request is final (finalizing it ourselves
+    /// after its window when the result is ours), claim our bond and reward.
+    async fn settle(&self, mut record: DisputeRecord) -> Result<()> {
         let chain = on_chain(&self.node.provider, self.node.oracle, record.request).await?;
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
         match chain.status {
-            RequestStatus::Finalized => {
-                record.state = DisputeState::Finalized;
-                return Ok(self.node.db.put_dispute(&record)?);
+            RequestStatus::Finalized => {}
+            RequestStatus::Submitted if chain.submitter == self.node.account => {
+                if chain_now(&self.node.provider).await? <= chain.challenge_deadline {
+                    return Ok(());
+                }
+                let receipt = oracle
+                    .finalize(
+                        record.request,
+                        keccak256(&record.prompt),
+                        record.callback,
+                        record.callback_data.clone(),
+                        record.output.clone(),
+                    )
+                    .send()
+                    .await
+                    .context("sending the finalization")?
+                    .get_receipt()
+                    .await
+                    .context("waiting for the finalization")?;
+                self.node.account_gas(&receipt, "finalize");
+                if !receipt.status() {
+                    return Ok(());
+                }
+                tracing::info!(
+                    "dispute {}: our result for request {} finalized; callback dispatched",
+                    record.dispute,
+                    record.request
+                );
             }
-            RequestStatus::Submitted if chain.submitter == self.node.account => {}
             _ => return Ok(()),
         }
-        if chain_now(&self.node.provider).await? <= chain.challenge_deadline {
-            return Ok(());
-        }
-        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
-        let receipt = oracle
-            .finalize(
-                record.request,
-                keccak256(&record.prompt),
-                record.callback,
-                record.callback_data.clone(),
-                record.output.clone(),
-            )
-            .send()
+        let claimable = oracle
+            .claimableReward(record.dispute)
+            .call()
             .await
-            .context("sending the finalization")?
-            .get_receipt()
+            .context("reading claimableReward")?;
+        let d = oracle
+            .getDispute(record.dispute)
+            .call()
             .await
-            .context("waiting for the finalization")?;
-        self.node.account_gas(&receipt, "finalize");
-        if receipt.status() {
-            tracing::info!(
-                "dispute {}: our result for request {} finalized; callback dispatched",
-                record.dispute,
-                record.request
-            );
-            record.state = DisputeState::Finalized;
-            self.node.db.put_dispute(&record)?;
+            .context("reading the dispute")?;
+        if d.status == CHALLENGER_WON {
+            let receipt = oracle
+                .claimReward(record.dispute)
+                .send()
+                .await
+                .context("sending claimReward")?
+                .get_receipt()
+                .await
+                .context("waiting for claimReward")?;
+            self.node.account_gas(&receipt, "claimReward");
+            if !receipt.status() {
+                bail!("claimReward reverted");
+            }
         }
-        Ok(())
+        tracing::warn!(
+            "dispute {} over request {}: settled; {claimable} wei (our bond and reward) credited",
+            record.dispute,
+            record.request
+        );
+        record.state = DisputeState::Settled;
+        Ok(self.node.db.put_dispute(&record)?)
     }
 
     /// Our trace of `record`'s game (cached by dispute: a game has one), recorded
@@ -393,24 +512,24 @@ impl Disputes {
         Ok(trace)
     }
 
-    /// Our trace of the whole request (one-phase games).
+    /// Our trace of the whole request (one-phase games): the honest run, ending in a
+    /// fabricated final state if the output we posted is another one.
     async fn trace(&self, record: &DisputeRecord) -> Result<Arc<Trace>> {
         let Some(model) = self.node.models.get(&record.model) else {
             bail!("model {} is not held by this node", record.model);
         };
-        let bytes = model.bytes.clone();
+        let model = model.clone();
         let guest = self.node.guest.clone();
-        // An image model runs with its served parameters (a lying node: the next seed).
-        let image = model.image.map(|p| if self.lying { p.lie() } else { p });
-        let prompt = if self.lying && image.is_none() {
-            lie(&record.prompt)
-        } else {
-            record.prompt.to_vec()
-        };
+        let prompt = record.prompt.to_vec();
+        let ours = keccak256(&record.output);
         let steps = self.node.steps;
-        self.cached_trace(record, "", move || match image {
-            Some(p) => Trace::run(&guest, guest_oracle(&bytes, &p.request(&prompt))),
-            None => Trace::record(&bytes, &guest, &prompt, steps),
+        self.cached_trace(record, "", move || {
+            let trace = Trace::run(&guest, guest_oracle(&model.bytes, &model.request(&prompt, steps)))?;
+            if trace.output() == ours {
+                Ok(trace)
+            } else {
+                trace.claiming(ours)
+            }
         })
         .await
     }
@@ -478,8 +597,9 @@ impl Disputes {
         self.play_board(record, &board, side).await
     }
 
-    /// Our phase-1 commitments for `record`'s request (computed once, cached).
-    async fn commitments(&self, record: &DisputeRecord) -> Result<Arc<Commitments>> {
+    /// Our phase-1 commitments for `record`'s request (computed once, cached): the
+    /// honest chain, or (a test fault) the chain of the output we posted.
+    async fn commitments(&self, record: &DisputeRecord) -> Result<Arc<OurChain>> {
         if let Some(c) = self
             .chains
             .lock()
@@ -491,17 +611,15 @@ impl Disputes {
         let Some(model) = self.node.models.get(&record.model) else {
             bail!("model {} is not held by this node", record.model);
         };
-        let (bytes, prompt, steps, lying) = (
+        let (bytes, prompt, steps, output) = (
             model.bytes.clone(),
             record.prompt.to_vec(),
             self.node.steps,
-            self.lying,
+            record.output.to_vec(),
         );
-        let chain = tokio::task::spawn_blocking(move || {
-            positions::commitments(&bytes, &prompt, steps, lying)
-        })
-        .await
-        .context("the commitments task panicked")??;
+        let chain = tokio::task::spawn_blocking(move || OurChain::of(&bytes, &prompt, steps, &output))
+            .await
+            .context("the commitments task panicked")??;
         let chain = Arc::new(chain);
         self.chains
             .lock()
@@ -511,25 +629,26 @@ impl Disputes {
     }
 
     /// Our VM trace of transition `index → index + 1` (cached by dispute: a game
-    /// has one). It must end in our commitment `s_{index+1}`; a lying node (tests
-    /// only) claims its own commitment at the end of the true run.
+    /// has one). It must end in our commitment `s_{index+1}` (a liar's fabricated
+    /// final state does).
     async fn transition_trace(&self, record: &DisputeRecord, index: u64) -> Result<Arc<Trace>> {
         let chain = self.commitments(record).await?;
         let Some(ours) = usize::try_from(index + 1)
             .ok()
-            .and_then(|i| chain.hashes.get(i).copied())
+            .and_then(|i| chain.commitments.hashes.get(i).copied())
         else {
             bail!("transition {index} is past our chain");
         };
         let Some(model) = self.node.models.get(&record.model) else {
             bail!("model {} is not held by this node", record.model);
         };
-        let (bytes, guest, prompt, steps, lying) = (
+        let (bytes, guest, prompt, steps, lying, honest) = (
             model.bytes.clone(),
             self.node.guest.clone(),
             record.prompt.to_vec(),
             self.node.steps,
-            self.lying,
+            chain.lying,
+            chain.honest,
         );
         let what = format!(" of transition {index}");
         self.cached_trace(record, &what, move || {
@@ -537,7 +656,7 @@ impl Disputes {
             let trace = Trace::run(&guest, oracle)?;
             if trace.output() == ours {
                 Ok(trace)
-            } else if lying {
+            } else if !honest {
                 trace.claiming(ours)
             } else {
                 bail!(
@@ -573,7 +692,6 @@ impl Disputes {
             let receipt = match action {
                 Action::Over => continue,
                 Action::Wait => return Ok(Progress::Waiting),
-                Action::Reveal => board.reveal(record).await?,
                 Action::ClaimTimeout => {
                     tracing::warn!(
                         "dispute {}: the opponent's clock ran out; claiming the game",
@@ -625,7 +743,7 @@ impl Disputes {
             .call()
             .await
             .context("reading the dispute")?;
-        if !d.resolved {
+        if d.status == OPEN {
             let receipt = oracle
                 .resolveDispute(record.dispute)
                 .send()
@@ -637,11 +755,12 @@ impl Disputes {
             self.node.account_gas(&receipt, "resolveDispute");
             if !receipt.status() {
                 let again = oracle.getDispute(record.dispute).call().await?;
-                if !again.resolved {
+                if again.status == OPEN {
                     bail!("resolveDispute reverted");
                 }
             }
         }
+        self.evict(record.dispute);
         record.state = if won {
             DisputeState::Won
         } else {

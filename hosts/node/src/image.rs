@@ -1,8 +1,7 @@
 //! Image requests on the node: a registered image model file (`ORCLIMG`: ddpm-mnist,
-//! a diffusers UNet2DModel) is served like a text model. The node runs the seeded
-//! image request natively ([`run_image_request`], the path `oracle run` takes) and
-//! the guest on the same request in the fault-proof VM for the claim, and checks
-//! that the VM's output commitment is keccak256 of the output it posts.
+//! a diffusers UNet2DModel, tiny-sd) is served like a text model ([`crate::serve`]):
+//! the seeded image request natively (the path `oracle run` takes) and the guest on
+//! the same request in the fault-proof VM for the claim.
 //!
 //! **Parameters.** An image model is served with the sampling parameters registered
 //! for it on the dispute game factory (write-once per model; the game derives the
@@ -10,30 +9,21 @@
 //! every dispute): their `steps` (DDPM: the last `steps` of 1000; DDIM: inference
 //! steps), `seed` and, for a text-to-image model, the classifier-free guidance in
 //! Q16 in the temperature field ([`ImageRequest::from_request`], the guest's
-//! mapping); top-p is unused. Without a factory (or before the parameters are set)
-//! it uses [`ImageParams::DEFAULT`]. The request's input is the prompt: a
-//! text-to-image model (tiny-sd) runs it; the unconditional models take none, so
-//! a non-empty input is a rejected request (the operator records it as failed, as
-//! a too-long prompt).
+//! mapping); top-p is unused. The request's input is the prompt: a text-to-image
+//! model (tiny-sd) runs it; the unconditional models take none, so a non-empty
+//! input is a rejected request, served with the error outcome like a too-long
+//! prompt.
 //!
-//! **Output** ([`posted_output`]): the PNG when it is at most
+//! **Output** (`oracle_core::image_request::posted_output`): the PNG when it is at most
 //! [`oracle_core::image_request::OUTPUT_INLINE_LIMIT`] bytes, otherwise its
 //! keccak256, with the PNG written to the node's [`OutputStore`] before the result
 //! is submitted and served at `GET /outputs/0x<hash>.png` ([`crate::http`]).
+//!
+//! [`OutputStore`]: crate::outputs::OutputStore
 
-use anyhow::{Context, Result};
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
-use oracle_core::image_format::{is_image_model, ImageModelFile};
-use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
-use oracle_core::{Exec, Request, SamplingParams};
-
-use crate::outputs::OutputStore;
-use crate::serve::{vm_claim, Served};
-
-/// Whether `bytes` are a loadable image model file.
-pub fn is_image(bytes: &[u8]) -> bool {
-    is_image_model(bytes) && ImageModelFile::parse(bytes).is_ok()
-}
+use oracle_core::image_request::ImageRequest;
+use oracle_core::{Request, SamplingParams};
 
 /// The parameters an image model is served with (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,57 +85,6 @@ impl ImageParams {
             ..*self
         }
     }
-}
-
-/// Serve `prompt` with the image model `model_bytes`: the posted output and the
-/// claim. The PNG of a hashed output is in `store` when this returns. A request
-/// the core rejects (a prompt for an unconditional model, steps out of range) is
-/// an error before the VM runs.
-pub fn serve_image(
-    model_bytes: &[u8],
-    guest_elf: &[u8],
-    params: ImageParams,
-    prompt: &[u8],
-    store: &OutputStore,
-    trace_bound: Option<u64>,
-) -> Result<Served> {
-    let png = run_image_request(
-        model_bytes,
-        Exec::default(),
-        &ImageRequest::from_request(&params.request(prompt)),
-    )
-    .context("running the image request")?;
-    let output = posted_output(&png);
-    if output != png {
-        store
-            .put(&png)
-            .context("storing the PNG before submitting its hash")?;
-    }
-    tracing::info!(
-        "image: {} PNG bytes, posting {}",
-        png.len(),
-        if output == png {
-            "the PNG".to_string()
-        } else {
-            format!(
-                "its hash (over the inline limit; served from {})",
-                store.dir().display()
-            )
-        }
-    );
-    let (claim, steps) = vm_claim(
-        model_bytes,
-        guest_elf,
-        &params.request(prompt),
-        &output,
-        trace_bound,
-    )?;
-    Ok(Served {
-        output,
-        claim,
-        steps,
-        tokens: 0,
-    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod daemon;
 mod db;
 mod devnet;
 mod dispute;
+mod faults;
 mod http;
 mod image;
 mod models;
@@ -42,7 +43,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generate text locally from a model file (prompt + continuation on stdout,
-    /// statistics on stderr).
+    /// statistics on stderr). A request the model rejects (e.g. a prompt longer
+    /// than its context) exits with code 3: on chain its result is the error
+    /// outcome (the empty output).
     Run(run::RunArgs),
     /// Start a local chain (anvil) with the contracts deployed, the model registered
     /// and an operator and a validator running; Ctrl-C stops everything.
@@ -75,7 +78,12 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let code = if e.downcast_ref::<run::Rejected>().is_some() {
+            run::Rejected::EXIT_CODE
+        } else {
+            1
+        };
+        std::process::exit(code);
     }
 }
 

@@ -1,21 +1,80 @@
 //! The models a node serves: every model file in `--models <dir>`, matched to the
-//! AIOracle registry by its Merkle root. A file whose root is registered under no id
-//! is refused (logged), and so is a registered model whose program hash differs from
-//! the guest this node runs, or with dispute-game sampling parameters other than the
-//! greedy `--steps` this node serves (its claims would lose every dispute). An image
-//! model file is served with the parameters registered for it ([`crate::image`]).
+//! AIOracle registry by its Merkle root, with the kind its registration gives it
+//! ([`ModelKind`]).
+//!
+//! Refused, each with an error log and never a crash: a file that is not a model
+//! file; a file the guest program could not run (over the guest's memory budget:
+//! its results could not be defended in a dispute); a file whose root is
+//! registered nowhere; a model registered with another guest program hash; a model
+//! whose dispute game factory has no configuration for it (its results cannot be
+//! submitted), or whose sampling parameters are not the ones this node serves
+//! (its claims would lose every dispute); an image model registered for two-phase
+//! disputes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
 use oracle_contracts::{AIOracle, DisputeGame, DisputeGameFactory};
+use oracle_core::{Request, SamplingParams};
 
 use crate::image::ImageParams;
 use crate::serve::program_hash;
+
+/// How a model's requests are served and its results disputed: its registration
+/// on the dispute game factory decides, one value per model, so no combination
+/// that the protocol does not have can be represented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A text model disputed by one VM game over the whole request: its claim is
+    /// the guest's final state, whose trace must fit `trace_bound` steps.
+    Text {
+        /// `2^maxDepth` of the factory's one-phase games.
+        trace_bound: u64,
+    },
+    /// A text model disputed in two phases (decode positions, then one transition
+    /// in the VM): its claim is the output commitment; every transition must fit
+    /// `transition_bound` steps.
+    TwoPhaseText {
+        /// `2^transitionDepth` of the factory's phase-2 games.
+        transition_bound: u64,
+    },
+    /// An image model (one-phase), served with its registered parameters.
+    Image {
+        /// The parameters every request is served with.
+        params: ImageParams,
+        /// `2^maxDepth` of the factory's one-phase games.
+        trace_bound: u64,
+    },
+}
+
+impl ModelKind {
+    /// The most VM steps a one-phase claim's trace may take, or a two-phase
+    /// transition's.
+    pub fn trace_bound(&self) -> u64 {
+        match *self {
+            ModelKind::Text { trace_bound } | ModelKind::Image { trace_bound, .. } => trace_bound,
+            ModelKind::TwoPhaseText { transition_bound } => transition_bound,
+        }
+    }
+
+    /// Whether disputes over this model are two-phase games.
+    pub fn two_phase(&self) -> bool {
+        matches!(self, ModelKind::TwoPhaseText { .. })
+    }
+
+    /// How the logs name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelKind::Text { .. } => "text, one-phase disputes",
+            ModelKind::TwoPhaseText { .. } => "text, two-phase disputes",
+            ModelKind::Image { .. } => "image, one-phase disputes",
+        }
+    }
+}
 
 /// One model file this node serves under a registered id.
 #[derive(Clone)]
@@ -26,34 +85,40 @@ pub struct ServedModel {
     pub bytes: Arc<Vec<u8>>,
     /// Its file name (for logs).
     pub name: String,
-    /// Whether its disputes are two-phase games (over decode positions, then one
-    /// transition in the VM): its claim is then the output commitment, and no VM run
-    /// is needed to submit.
-    pub two_phase: bool,
-    /// For an image model file, the parameters it is served with (see
-    /// [`crate::image`]); `None` for a LLaMA model.
-    pub image: Option<ImageParams>,
-    /// The most VM steps a one-phase claim's trace may take: the factory's
-    /// `2^maxDepth` (`None` without a factory, or for a two-phase model, whose
-    /// claim needs no VM run).
-    pub trace_bound: Option<u64>,
+    /// How it is served and disputed.
+    pub kind: ModelKind,
+}
+
+impl ServedModel {
+    /// The request the node serves for `input`: greedy decoding of `steps`
+    /// positions for a text model, the registered parameters for an image model.
+    pub fn request<'p>(&self, input: &'p [u8], steps: u32) -> Request<'p> {
+        match self.kind {
+            ModelKind::Image { params, .. } => params.request(input),
+            ModelKind::Text { .. } | ModelKind::TwoPhaseText { .. } => Request {
+                prompt: input,
+                steps,
+                sampling: SamplingParams::GREEDY,
+            },
+        }
+    }
 }
 
 /// Registered model id → the file that serves it.
 pub type ModelSet = BTreeMap<U256, ServedModel>;
 
-/// Read every file in `dir` (or the one file `dir` names), compute its root, and
-/// keep those registered on the oracle with the guest's program hash. Refusals are
-/// logged, not errors.
-pub async fn load(
-    dir: &Path,
-    provider: &DynProvider,
-    oracle: Address,
-    guest_elf: &[u8],
-    steps: u32,
-) -> Result<ModelSet> {
-    let program: B256 = program_hash(guest_elf)?.into();
-    let paths = if dir.is_file() {
+/// A model file found in `--models`, checked and hashed.
+struct ModelFile {
+    root: B256,
+    name: String,
+    bytes: Arc<Vec<u8>>,
+    image: bool,
+}
+
+/// The model files in `dir` (or the one file `dir` names) that the guest can run;
+/// the others are refused with a log.
+fn read_files(dir: &Path) -> Result<Vec<ModelFile>> {
+    let paths: Vec<PathBuf> = if dir.is_file() {
         vec![dir.to_path_buf()]
     } else {
         let mut paths = Vec::new();
@@ -66,24 +131,58 @@ pub async fn load(
         paths
     };
     let mut files = Vec::new();
-    for path in paths {
-        if !path.is_file() {
-            continue;
-        }
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        if crate::image::is_image(&bytes) {
-            // An image model file (ORCLIMG), served with its registered parameters.
-        } else if let Err(e) = oracle_core::Model::load(&bytes) {
-            tracing::warn!("refusing {}: not a model file ({e})", path.display());
-            continue;
-        }
-        let root: B256 = oracle_core::merkle::model_root(&bytes).into();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        files.push((root, name, Arc::new(bytes)));
+    for path in paths.into_iter().filter(|p| p.is_file()) {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("refusing {}: unreadable ({e})", path.display());
+                continue;
+            }
+        };
+        let image = match check_file(&bytes) {
+            Ok(image) => image,
+            Err(why) => {
+                tracing::error!("refusing {}: {why}", path.display());
+                continue;
+            }
+        };
+        files.push(ModelFile {
+            root: oracle_core::merkle::model_root(&bytes).into(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes: Arc::new(bytes),
+            image,
+        });
     }
+    Ok(files)
+}
+
+/// Whether `bytes` are a model file this node can serve: it loads, and the guest
+/// program can hold it and one request's run state in its memory (a model the
+/// guest cannot run is a model whose results cannot be defended). `Ok(true)` for
+/// an image model.
+pub fn check_file(bytes: &[u8]) -> std::result::Result<bool, String> {
+    use oracle_core::footprint::{check, GUEST_MEMORY_BUDGET};
+    match check(bytes, GUEST_MEMORY_BUDGET) {
+        Ok((kind, _)) => Ok(kind == oracle_core::footprint::ModelKind::Image),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Read every model file in `dir`, compute its root, and keep those registered on
+/// the oracle with the guest's program hash and a game configuration this node
+/// serves (see the module docs). Refusals are logged, not errors.
+pub async fn load(
+    dir: &Path,
+    provider: &DynProvider,
+    oracle: Address,
+    guest_elf: &[u8],
+    steps: u32,
+) -> Result<ModelSet> {
+    let program: B256 = program_hash(guest_elf)?.into();
+    let files = read_files(dir)?;
     let c = AIOracle::new(oracle, provider);
     let count = c.modelCount().call().await.context("reading modelCount")?;
     let mut set = ModelSet::new();
@@ -95,83 +194,91 @@ pub async fn load(
             .call()
             .await
             .with_context(|| format!("reading model {id}"))?;
-        for (i, (root, name, bytes)) in files.iter().enumerate() {
-            if *root != m.modelRoot {
+        for (i, file) in files.iter().enumerate() {
+            if file.root != m.modelRoot {
                 continue;
             }
             matched[i] = true;
+            let name = &file.name;
             if m.programHash != program {
                 tracing::error!(
-                    "refusing {name} for model {id}: registered program hash {} differs from this guest's {}",
-                    m.programHash,
-                    program
+                    "refusing {name} for model {id}: registered program hash {} differs from this guest's {program}",
+                    m.programHash
                 );
                 continue;
             }
-            let game = game_params(provider, oracle, *root, program).await?;
-            let two_phase = game.as_ref().is_some_and(|g| g.two_phase);
-            let trace_bound = game
-                .as_ref()
-                .filter(|g| !g.two_phase)
-                .map(|g| g.trace_bound);
-            let registered = game.map(|g| g.params);
-            let image = crate::image::is_image(bytes).then(|| {
-                registered
-                    .as_deref()
-                    .and_then(ImageParams::decode)
-                    .unwrap_or(ImageParams::DEFAULT)
-            });
-            if image.is_some() && two_phase {
+            let Some(game) = registered_game(provider, m.factory, file.root, program).await? else {
                 tracing::error!(
-                    "refusing {name} for model {id}: an image model registered for two-phase disputes (the phase-1 game is over decode positions, which an image request has none of)"
+                    "refusing {name} for model {id}: its dispute game factory {} has no configuration for it (its results cannot be submitted until the factory's owner sets its sampling parameters)",
+                    m.factory
                 );
                 continue;
-            }
-            if let Some(p) = image {
-                tracing::info!(
-                    "{name}: an image model, served with {} steps, seed {}",
-                    p.steps,
-                    p.seed
-                );
-            } else if let Some(registered) = registered {
-                let ours = oracle_contracts::devnet::greedy_params(steps);
-                if registered != ours {
-                    tracing::error!(
-                        "refusing {name} for model {id}: the dispute game checks it with sampling parameters 0x{} but this node serves greedy --steps {steps} (0x{}); its claims would lose every dispute",
-                        alloy::hex::encode(&registered),
-                        alloy::hex::encode(&ours)
-                    );
+            };
+            let kind = match kind_of(file.image, &game, steps) {
+                Ok(kind) => kind,
+                Err(why) => {
+                    tracing::error!("refusing {name} for model {id}: {why}");
                     continue;
                 }
-            }
-            tracing::info!(
-                "serving model {id} from {name} (root {root}, {} disputes)",
-                if two_phase { "two-phase" } else { "one-phase" }
-            );
+            };
+            tracing::info!("serving model {id} from {name} (root {}, {})", file.root, kind.name());
             set.insert(
                 id,
                 ServedModel {
                     id,
-                    bytes: bytes.clone(),
+                    bytes: file.bytes.clone(),
                     name: name.clone(),
-                    two_phase,
-                    image,
-                    trace_bound,
+                    kind,
                 },
             );
         }
     }
-    for (i, (root, name, _)) in files.iter().enumerate() {
+    for (i, file) in files.iter().enumerate() {
         if !matched[i] {
             tracing::error!(
-                "refusing {name}: its model root {root} is not registered on the oracle (a different file than the one registered?)"
+                "refusing {}: its model root {} is not registered on the oracle (a different file than the one registered?)",
+                file.name,
+                file.root
             );
         }
     }
     Ok(set)
 }
 
-/// How the dispute game factory checks a model's claims.
+/// The kind a model file takes from its game configuration, or why this node
+/// cannot serve it.
+fn kind_of(image: bool, game: &RegisteredGame, steps: u32) -> std::result::Result<ModelKind, String> {
+    if image {
+        if game.two_phase {
+            return Err("an image model registered for two-phase disputes (the phase-1 game is over decode positions, which an image request has none of)".into());
+        }
+        let params = ImageParams::decode(&game.params)
+            .ok_or("its registered image parameters are not 20 bytes")?;
+        return Ok(ModelKind::Image {
+            params,
+            trace_bound: game.trace_bound,
+        });
+    }
+    let ours = oracle_contracts::devnet::greedy_params(steps);
+    if game.params != ours {
+        return Err(format!(
+            "the dispute game checks it with sampling parameters 0x{} but this node serves greedy --steps {steps} (0x{}); its claims would lose every dispute",
+            alloy::hex::encode(&game.params),
+            alloy::hex::encode(&ours)
+        ));
+    }
+    Ok(if game.two_phase {
+        ModelKind::TwoPhaseText {
+            transition_bound: game.transition_bound,
+        }
+    } else {
+        ModelKind::Text {
+            trace_bound: game.trace_bound,
+        }
+    })
+}
+
+/// How a model's dispute game factory checks its claims.
 struct RegisteredGame {
     /// The sampling parameters (the guest's local preimage 3).
     params: Vec<u8>,
@@ -179,25 +286,18 @@ struct RegisteredGame {
     two_phase: bool,
     /// The most VM steps of a one-phase game's trace (`2^maxDepth`).
     trace_bound: u64,
+    /// The most VM steps of a phase-2 game's trace (`2^transitionDepth`).
+    transition_bound: u64,
 }
 
-/// How the dispute game factory checks a model's claims (`None` without a
-/// factory or before the parameters are set).
-async fn game_params(
+/// How `factory` checks the claims of the model (`root`, `program`); `None` before
+/// its parameters are set.
+async fn registered_game(
     provider: &DynProvider,
-    oracle: Address,
+    factory: Address,
     root: B256,
     program: B256,
 ) -> Result<Option<RegisteredGame>> {
-    let c = AIOracle::new(oracle, provider);
-    let factory = c
-        .disputeGameFactory()
-        .call()
-        .await
-        .context("reading disputeGameFactory")?;
-    if factory.is_zero() {
-        return Ok(None);
-    }
     let f = DisputeGameFactory::new(factory, provider);
     let key = f
         .modelKey(root, program)
@@ -217,19 +317,31 @@ async fn game_params(
         .call()
         .await
         .context("reading the factory's game kind")?;
-    let implementation = f
+    let bound = |depth: u8| 1u64.checked_shl(depth.into()).unwrap_or(u64::MAX);
+    let one_phase = f
         .IMPLEMENTATION()
         .call()
         .await
         .context("reading the factory's game implementation")?;
-    let depth = DisputeGame::new(implementation, provider)
+    let transition = f
+        .TRANSITION_IMPLEMENTATION()
+        .call()
+        .await
+        .context("reading the factory's transition implementation")?;
+    let depth = DisputeGame::new(one_phase, provider)
         .MAX_DEPTH()
         .call()
         .await
         .context("reading the games' trace bound")?;
+    let transition_depth = DisputeGame::new(transition, provider)
+        .MAX_DEPTH()
+        .call()
+        .await
+        .context("reading the transition games' trace bound")?;
     Ok(Some(RegisteredGame {
         params: params.to_vec(),
         two_phase,
-        trace_bound: 1u64.checked_shl(depth.into()).unwrap_or(u64::MAX),
+        trace_bound: bound(depth),
+        transition_bound: bound(transition_depth),
     }))
 }

@@ -1,6 +1,7 @@
 //! What the operator and the validator share: the chain connection, the models, the
-//! guest, the database, following events with a confirmation depth, the serve path
-//! on the blocking pool, and the test-only crash points.
+//! guest, the database, following events from stored cursors with a confirmation
+//! depth, the bounded pool that runs inference and VM runs, and the test-only crash
+//! points.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,15 +9,14 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
-use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
-use oracle_contracts::AIOracle;
+use tokio::sync::Semaphore;
 
 use crate::db::Db;
-use crate::dispute::lie;
+use crate::faults::Faults;
 use crate::models::{ModelSet, ServedModel};
 use crate::outputs::OutputStore;
-use crate::serve::{serve, serve_two_phase, Served};
+use crate::serve::{serve, Served};
 
 /// Environment variable naming a crash point (tests only): the process aborts
 /// there, as if killed, leaving the database as it is at that point.
@@ -44,6 +44,8 @@ pub struct Node {
     pub account: Address,
     /// The AIOracle contract.
     pub oracle: Address,
+    /// The first block to read events from (the deployment's).
+    pub start_block: u64,
     /// Models served, by registered id.
     pub models: Arc<ModelSet>,
     /// The guest program (claims are its final VM state).
@@ -58,19 +60,27 @@ pub struct Node {
     pub interval: Duration,
     /// Image outputs posted as their hash, served over HTTP ([`crate::outputs`]).
     pub outputs: OutputStore,
+    /// The pool of inference and VM runs: at most this many at once, so a backlog
+    /// of heavy requests queues here and never delays the dispute moves.
+    pub workers: Arc<Semaphore>,
+    /// The time one request's computation may take once it has a worker.
+    pub budget: Duration,
+    /// Test only: how this node lies.
+    pub faults: Faults,
 }
 
 /// A served request with the time the inference took.
 pub struct Timed {
-    /// Output and claim.
+    /// Output, proof and claim.
     pub served: Served,
-    /// Wall-clock seconds of inference + VM run.
+    /// Wall-clock seconds of inference + VM runs.
     pub seconds: f64,
 }
 
 impl Node {
     /// The block range `[from, to]` of new events for `cursor`, if any: from the
-    /// block after the recorded one to the head minus the confirmation depth.
+    /// block after the recorded one (or the start block) to the head minus the
+    /// confirmation depth.
     pub async fn next_range(&self, cursor: &str) -> Result<Option<(u64, u64)>> {
         let head = self
             .provider
@@ -81,12 +91,13 @@ impl Node {
         let from = match self.db.cursor(cursor)? {
             Some(b) if b > head => {
                 tracing::warn!(
-                    "the chain head {head} is behind the recorded block {b} (a restarted chain or a reorg deeper than --confirmations); rescanning from block 0"
+                    "the chain head {head} is behind the recorded block {b} (a restarted chain or a reorg deeper than --confirmations); rescanning from block {}",
+                    self.start_block
                 );
-                0
+                self.start_block
             }
             Some(b) => b + 1,
-            None => 0,
+            None => self.start_block,
         };
         Ok((from <= safe).then_some((from, safe)))
     }
@@ -100,6 +111,35 @@ impl Node {
             let filter = Filter::new()
                 .address(self.oracle)
                 .event_signature(event)
+                .from_block(start)
+                .to_block(end);
+            out.extend(
+                self.provider
+                    .get_logs(&filter)
+                    .await
+                    .with_context(|| format!("reading logs of blocks {start}..={end}"))?,
+            );
+            start = end + 1;
+        }
+        Ok(out)
+    }
+
+    /// The logs of `event` with `topic` as their first indexed argument, from the
+    /// start block to the head, in chunks (one request's or one dispute's events).
+    pub async fn logs_about(&self, event: B256, topic: U256) -> Result<Vec<Log>> {
+        let head = self
+            .provider
+            .get_block_number()
+            .await
+            .context("reading the block number")?;
+        let mut out = Vec::new();
+        let mut start = self.start_block;
+        while start <= head {
+            let end = head.min(start.saturating_add(LOG_CHUNK - 1));
+            let filter = Filter::new()
+                .address(self.oracle)
+                .event_signature(event)
+                .topic1(B256::from(topic))
                 .from_block(start)
                 .to_block(end);
             out.extend(
@@ -130,55 +170,23 @@ impl Node {
         }
     }
 
-    /// The `AICallbackRequest` event of request `id` (its input and callback
-    /// payload), looked up to block `up_to` (the head if `None`).
-    pub async fn request_event(
-        &self,
-        id: U256,
-        up_to: Option<u64>,
-    ) -> Result<Option<AIOracle::AICallbackRequest>> {
-        let mut filter = Filter::new()
-            .address(self.oracle)
-            .event_signature(AIOracle::AICallbackRequest::SIGNATURE_HASH)
-            .topic2(B256::from(id))
-            .from_block(0);
-        if let Some(block) = up_to {
-            filter = filter.to_block(block);
-        }
-        let logs = self
-            .provider
-            .get_logs(&filter)
+    /// Serve `input` with `model` in the worker pool (waiting for a free worker;
+    /// never on the runtime's threads). An error, or a panic of the computation,
+    /// is the inner `Err` (the request failed); the outer one is the pool's.
+    pub async fn serve(&self, model: &ServedModel, input: &[u8]) -> Result<Result<Timed>> {
+        let permit = self
+            .workers
+            .clone()
+            .acquire_owned()
             .await
-            .context("reading the request event")?;
-        Ok(logs
-            .into_iter()
-            .find_map(|l| l.log_decode::<AIOracle::AICallbackRequest>().ok())
-            .map(|l| l.inner.data))
-    }
-
-    /// Serve `input` with `model` on the blocking pool (never on the runtime).
-    /// `lying` (tests only) serves a wrong result: another prompt's for a one-phase
-    /// model ([`lie`]), a one-token lie for a two-phase one
-    /// ([`crate::positions::lie_position`]).
-    pub async fn serve(
-        &self,
-        model: &ServedModel,
-        input: &[u8],
-        lying: bool,
-    ) -> Result<Result<Timed>> {
-        let two_phase = model.two_phase;
-        let trace_bound = model.trace_bound;
-        let image = model.image.map(|p| if lying { p.lie() } else { p });
-        let store = self.outputs.clone();
-        let (bytes, guest, steps, input) = (
-            model.bytes.clone(),
+            .context("the worker pool is closed")?;
+        let (model, guest, input, steps, store, faults) = (
+            model.clone(),
             self.guest.clone(),
+            input.to_vec(),
             self.steps,
-            if lying && !two_phase && image.is_none() {
-                lie(input)
-            } else {
-                input.to_vec()
-            },
+            self.outputs.clone(),
+            self.faults,
         );
         tracing::debug!(
             "running model {} ({}) on {} input bytes",
@@ -187,17 +195,17 @@ impl Node {
             input.len()
         );
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            if let Some(params) = image {
-                crate::image::serve_image(&bytes, &guest, params, &input, &store, trace_bound)
-            } else if two_phase {
-                serve_two_phase(&bytes, &input, steps, lying)
-            } else {
-                serve(&bytes, &guest, &input, steps, trace_bound)
-            }
+        let deadline = started + self.budget;
+        let joined = tokio::task::spawn_blocking(move || {
+            let served = serve(&model, &guest, &input, steps, &store, faults, deadline);
+            drop(permit);
+            served
         })
-        .await
-        .context("the inference task panicked")?;
+        .await;
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) => Err(anyhow::anyhow!("the computation panicked: {e}")),
+        };
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!("oracle_inference_seconds").record(seconds);
         Ok(result.map(|served| {

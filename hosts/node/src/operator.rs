@@ -1,7 +1,19 @@
-//! The operator: follow `AICallbackRequest` events (backfilling from the last
-//! recorded block, `--confirmations` deep), serve each request for the models this
-//! node holds (on the blocking pool), submit the output with its claim, and finalize
-//! results whose challenge window has passed so the callbacks are delivered.
+//! The operator: follow `AICallbackRequest` events (from the last recorded block,
+//! `--confirmations` deep), serve each request for the models this node holds,
+//! submit the output with what binds it on chain, and finalize results whose
+//! challenge window has passed so the callbacks are delivered.
+//!
+//! **Tasks.** Three things run side by side, so that no backlog of work can delay
+//! what is urgent:
+//! - the **dispute** task ([`crate::dispute`]) plays the games opened against our
+//!   results, every poll, whatever else is going on (a chess clock is running);
+//! - the **serve** round records new events and moves every open request one step
+//!   on (submissions and finalizations are single transactions);
+//! - each request's computation (inference and VM runs) is a job of the worker pool
+//!   ([`Node::serve`]), taken in deadline order (every request has the same timeout,
+//!   so by id), with a per-request step and time budget; a request whose deadline
+//!   passed before it got a worker is skipped, and one that fails is recorded failed
+//!   once.
 //!
 //! Every step is recorded in the database before the next one starts, and every
 //! transaction is preceded by a look at the chain, so a crash at any point neither
@@ -14,13 +26,15 @@
 //! | `Submitting` recorded, before or after broadcasting | the chain decides: our result is there → `Submitted`; another's → `Skipped`; the reserved nonce unused → send again with that same nonce (so at most one of the two can ever be mined) |
 //! | `Submitted` | finalize after the window unless the chain says it is final |
 //!
-//! Bad input never stops the node: a prompt longer than the model's context (or
-//! any other request the core rejects) is recorded as `Failed` with the core's
-//! reason and not submitted (the requester is refunded by the contract after its
-//! timeout); a prompt that is not UTF-8 is served like any other, losslessly (the
-//! tokenizer's byte fallback); a request for a model this node does not hold is
-//! `Skipped`. If another operator's result is already on chain, the request is
-//! `Skipped` without sending a losing transaction.
+//! Bad input never stops the node: a request the model rejects (a prompt longer
+//! than the context, parameters out of range) is served with the error outcome (the
+//! empty output: the requester's `aiOracleCallbackError` receives it); a prompt that
+//! is not UTF-8 is served like any other, losslessly (the tokenizer's byte
+//! fallback); a request for a model this node does not hold is `Skipped` (its
+//! payload is not kept). If another operator's result is already on chain, the
+//! request is `Skipped` without sending a losing transaction. If the chain is rolled
+//! back and a request id comes back with another request, the record is replaced and
+//! the new request served.
 //!
 //! Several operators serving the same request would otherwise finish together and
 //! race their submissions. They take turns instead, without talking to each other:
@@ -29,8 +43,8 @@
 //! [`TURN`]s and looks at the chain again first, so it only submits when those
 //! before it did not (down, or not holding the model).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
@@ -40,7 +54,7 @@ use anyhow::{Context, Result};
 use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, Status};
-use crate::db::{RequestRecord, RequestState};
+use crate::db::{RequestEvent, RequestRecord, RequestState};
 use crate::dispute::Disputes;
 use crate::node::{crash_point, Node};
 
@@ -52,49 +66,47 @@ pub struct Operator {
     node: Node,
     /// When each served request may be submitted (our turn in its order).
     turns: Mutex<HashMap<U256, Instant>>,
-    /// Test-only: answer another prompt than the one asked (so a validator can be
-    /// tested): a wrong result with a consistent VM trace, which loses its game at
-    /// the step that reads the request's input.
-    corrupt: bool,
+    /// Requests whose computation is queued or running in the worker pool.
+    in_flight: Mutex<HashSet<U256>>,
     /// The games played in defence of our results.
-    disputes: Disputes,
+    disputes: Arc<Disputes>,
 }
 
 impl Operator {
-    /// An operator; `corrupt` is the test-only switch that makes its results wrong.
-    pub fn new(node: Node, corrupt: bool) -> Self {
-        if corrupt {
-            tracing::warn!(
-                "operator: --corrupt-output-for-tests is on: every result this node posts is WRONG"
-            );
-        }
-        let disputes = Disputes::new(node.clone(), corrupt);
-        Operator {
+    /// An operator on `node`.
+    pub fn new(node: Node) -> Arc<Self> {
+        node.faults.announce("operator");
+        let disputes = Arc::new(Disputes::new(node.clone()));
+        Arc::new(Operator {
             node,
             turns: Mutex::new(HashMap::new()),
-            corrupt,
+            in_flight: Mutex::new(HashSet::new()),
             disputes,
-        }
+        })
     }
 
-    /// Serve forever (until the future is dropped); RPC failures back off.
-    pub async fn run(self) -> Result<()> {
-        self.node
+    /// Serve forever (until the future is dropped): the dispute task and the serve
+    /// rounds, side by side; RPC failures back off.
+    pub async fn run(self: Arc<Self>) -> Result<()> {
+        let disputes = self.disputes.clone();
+        let node = self.node.clone();
+        let urgent = tokio::spawn(async move {
+            node.run_rounds("operator disputes", async || disputes.round().await)
+                .await;
+        });
+        let serving = self.node.clone();
+        serving
             .run_rounds("operator", async || self.round().await)
             .await;
+        urgent.abort();
         Ok(())
     }
 
-    /// One round: record new events, then move every open request one step on.
-    pub async fn round(&self) -> Result<()> {
+    /// One round: record new events, then move every open request one step on
+    /// (a computation is handed to the worker pool, not waited for).
+    pub async fn round(self: &Arc<Self>) -> Result<()> {
         self.sync().await?;
-        let mut open: Vec<RequestRecord> = self
-            .node
-            .db
-            .requests()?
-            .into_iter()
-            .filter(|r| !r.state.is_terminal())
-            .collect();
+        let mut open = self.node.db.open_requests()?;
         // Settle interrupted submissions before anything else reserves a nonce.
         open.sort_by_key(|r| (r.state != RequestState::Submitting, r.id));
         for record in open {
@@ -102,9 +114,6 @@ impl Operator {
             if let Err(e) = self.step(record).await {
                 tracing::warn!("operator: request {id}: {e:#} (will retry)");
             }
-        }
-        if let Err(e) = self.disputes.round().await {
-            tracing::warn!("operator: disputes: {e:#} (will retry)");
         }
         self.publish_counts()
     }
@@ -118,7 +127,20 @@ impl Operator {
         Ok(())
     }
 
+    /// Record new requests and bonded operators since the cursors.
     async fn sync(&self) -> Result<()> {
+        if let Some((from, to)) = self.node.next_range("operators").await? {
+            let logs = self
+                .node
+                .logs(AIOracle::OperatorBonded::SIGNATURE_HASH, from, to)
+                .await?;
+            let bonded: Vec<Address> = logs
+                .iter()
+                .filter_map(|l| l.log_decode::<AIOracle::OperatorBonded>().ok())
+                .map(|l| l.inner.data.operator)
+                .collect();
+            self.node.db.record_operators(&bonded, to)?;
+        }
         let Some((from, to)) = self.node.next_range("requests").await? else {
             return Ok(());
         };
@@ -126,7 +148,7 @@ impl Operator {
             .node
             .logs(AIOracle::AICallbackRequest::SIGNATURE_HASH, from, to)
             .await?;
-        let mut records = Vec::new();
+        let mut events = Vec::new();
         for log in logs {
             let block = log.block_number.unwrap_or(to);
             match log.log_decode::<AIOracle::AICallbackRequest>() {
@@ -138,23 +160,33 @@ impl Operator {
                         e.modelId,
                         e.input.len()
                     );
-                    records.push(RequestRecord::seen(
-                        e.requestId,
-                        e.modelId,
-                        e.input,
-                        e.callbackContract,
-                        e.gasLimit,
-                        e.callbackData,
+                    events.push(RequestEvent {
+                        id: e.requestId,
+                        model_id: e.modelId,
+                        input: e.input,
+                        callback: e.callbackContract,
+                        gas_limit: e.gasLimit,
+                        callback_data: e.callbackData,
                         block,
-                    ));
+                    });
                 }
                 Err(e) => {
                     tracing::warn!("operator: undecodable request event in block {block}: {e}")
                 }
             }
         }
-        self.node.db.record_requests(&records, to)?;
-        if !records.is_empty() {
+        let models = self.node.models.clone();
+        let replaced = self
+            .node
+            .db
+            .record_requests(&events, to, |m| models.contains_key(&m))?;
+        for id in replaced {
+            tracing::warn!(
+                "operator: request {id} is another request than the one recorded (the chain was rolled back): serving it again"
+            );
+            self.turns.lock().expect("turns").remove(&id);
+        }
+        if !events.is_empty() {
             crash_point("seen");
         }
         Ok(())
@@ -174,38 +206,9 @@ impl Operator {
         self.save(&r)
     }
 
-    async fn step(&self, mut r: RequestRecord) -> Result<()> {
-        if r.state == RequestState::Seen {
-            let Some(model) = self.node.models.get(&r.model_id) else {
-                let why = format!("model {} is not served by this node", r.model_id);
-                return self.close(r, RequestState::Skipped, why);
-            };
-            let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
-            if chain.status != Status::Pending {
-                return self.settle_not_pending(r, chain.status, chain.submitter);
-            }
-            let timed = match self.node.serve(model, &r.input, self.corrupt).await? {
-                Ok(t) => t,
-                Err(e) => return self.close(r, RequestState::Failed, format!("{e:#}")),
-            };
-            let output = timed.served.output;
-            let claim = timed.served.claim;
-            tracing::info!(
-                "operator: request {} served: {} output bytes, {} tokens in {:.2}s, claim {} ({} VM steps)",
-                r.id,
-                output.len(),
-                timed.served.tokens,
-                timed.seconds,
-                B256::from(claim),
-                timed.served.steps
-            );
-            r.output = Some(Bytes::from(output));
-            r.claim = Some(claim.into());
-            r.state = RequestState::Served;
-            self.save(&r)?;
-            crash_point("served");
-        }
+    async fn step(self: &Arc<Self>, r: RequestRecord) -> Result<()> {
         match r.state {
+            RequestState::Seen => self.dispatch(r),
             RequestState::Served => {
                 if !self.our_turn(r.id).await? {
                     return Ok(());
@@ -218,13 +221,83 @@ impl Operator {
         }
     }
 
+    /// Hand request `r`'s computation to the worker pool (once).
+    fn dispatch(self: &Arc<Self>, r: RequestRecord) -> Result<()> {
+        if !self.in_flight.lock().expect("in flight").insert(r.id) {
+            return Ok(());
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = r.id;
+            if let Err(e) = me.compute(r).await {
+                tracing::warn!("operator: request {id}: {e:#} (will retry)");
+            }
+            me.in_flight.lock().expect("in flight").remove(&id);
+        });
+        Ok(())
+    }
+
+    /// Serve request `r` (waiting for a worker) unless the chain says there is no
+    /// point any more; record the outcome.
+    async fn compute(&self, r: RequestRecord) -> Result<()> {
+        let Some(model) = self.node.models.get(&r.model_id) else {
+            let why = format!("model {} is not served by this node", r.model_id);
+            return self.close(r, RequestState::Skipped, why);
+        };
+        let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+        if chain.status != Status::Pending {
+            return self.settle_not_pending(r, chain.status, chain.submitter);
+        }
+        let timed = self.node.serve(model, &r.input).await?;
+        // The request may have moved on while it waited for a worker.
+        let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+        let mut r = match self.node.db.request(r.id)? {
+            Some(now) if now.payload_hash == r.payload_hash && now.state == RequestState::Seen => now,
+            _ => return Ok(()),
+        };
+        if chain.status != Status::Pending {
+            return self.settle_not_pending(r, chain.status, chain.submitter);
+        }
+        if chain_now(&self.node.provider).await? > chain.deadline {
+            let why = "its deadline passed before it was served".to_string();
+            return self.close(r, RequestState::Skipped, why);
+        }
+        let timed = match timed {
+            Ok(t) => t,
+            Err(e) => return self.close(r, RequestState::Failed, format!("{e:#}")),
+        };
+        let served = timed.served;
+        tracing::info!(
+            "operator: request {} served: {} output bytes{}, {} tokens in {:.2}s, claim {} ({} VM steps)",
+            r.id,
+            served.output.len(),
+            served
+                .rejected
+                .as_ref()
+                .map(|why| format!(" (the error outcome: {why})"))
+                .unwrap_or_default(),
+            served.tokens,
+            timed.seconds,
+            B256::from(served.claim),
+            served.steps
+        );
+        r.error = served.rejected;
+        r.output = Some(Bytes::from(served.output));
+        r.proof = Some(Bytes::from(served.proof));
+        r.claim = Some(served.claim.into());
+        r.state = RequestState::Served;
+        self.save(&r)?;
+        crash_point("served");
+        Ok(())
+    }
+
     /// Whether our turn to submit request `id` has come (see the module docs).
     async fn our_turn(&self, id: U256) -> Result<bool> {
         let due = self.turns.lock().expect("turns").get(&id).copied();
         let due = match due {
             Some(due) => due,
             None => {
-                let rank = self.rank(id).await?;
+                let rank = self.rank(id)?;
                 if rank > 0 {
                     tracing::info!(
                         "operator: request {id}: {rank} operator(s) before us; submitting in {:?} unless one of them does",
@@ -244,24 +317,8 @@ impl Operator {
     }
 
     /// Our place in request `id`'s order of the bonded operators.
-    async fn rank(&self, id: U256) -> Result<u32> {
-        let head = self
-            .node
-            .provider
-            .get_block_number()
-            .await
-            .context("reading the block number")?;
-        let logs = self
-            .node
-            .logs(AIOracle::OperatorBonded::SIGNATURE_HASH, 0, head)
-            .await?;
-        let mut operators: Vec<Address> = logs
-            .iter()
-            .filter_map(|l| l.log_decode::<AIOracle::OperatorBonded>().ok())
-            .map(|l| l.inner.data.operator)
-            .collect();
-        operators.sort();
-        operators.dedup();
+    fn rank(&self, id: U256) -> Result<u32> {
+        let operators = self.node.db.operators()?;
         let key =
             |a: &Address| keccak256([id.to_be_bytes::<32>().as_slice(), a.as_slice()].concat());
         let mine = key(&self.node.account);
@@ -274,12 +331,7 @@ impl Operator {
 
     /// A request we have not submitted is no longer pending: another operator's
     /// result, or refunded.
-    fn settle_not_pending(
-        &self,
-        mut r: RequestRecord,
-        status: Status,
-        submitter: alloy::primitives::Address,
-    ) -> Result<()> {
+    fn settle_not_pending(&self, mut r: RequestRecord, status: Status, submitter: Address) -> Result<()> {
         if submitter == self.node.account {
             tracing::info!("operator: request {}: our submission is on chain", r.id);
             r.state = RequestState::Submitted;
@@ -298,7 +350,7 @@ impl Operator {
         if chain.status != Status::Pending {
             return self.settle_not_pending(r, chain.status, chain.submitter);
         }
-        let (Some(output), Some(claim)) = (r.output.clone(), r.claim) else {
+        let (Some(output), Some(proof)) = (r.output.clone(), r.proof.clone()) else {
             return self.close(r, RequestState::Failed, "served without output".into());
         };
         let nonce = match nonce {
@@ -311,17 +363,26 @@ impl Operator {
                 .await
                 .context("reading the nonce")?,
         };
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
+        let call = oracle.submit(r.id, output, proof).nonce(nonce);
+        // Simulate first: a submission the contract refuses is never sent (and never
+        // reserves a nonce).
+        if let Err(e) = call.call().await {
+            let why = match e.as_decoded_interface_error::<AIOracle::AIOracleErrors>() {
+                Some(err) => format!("the oracle refuses the submission: {err:?}"),
+                None => format!("the submission would revert: {e}"),
+            };
+            let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
+            if chain.status != Status::Pending {
+                return self.settle_not_pending(r, chain.status, chain.submitter);
+            }
+            return self.close(r, RequestState::Failed, why);
+        }
         // Write-ahead: the nonce is reserved before anything is broadcast.
         r.state = RequestState::Submitting;
         r.submit_nonce = Some(nonce);
         self.save(&r)?;
-        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
-        let pending = oracle
-            .submit(r.id, output, claim)
-            .nonce(nonce)
-            .send()
-            .await
-            .context("sending the submission")?;
+        let pending = call.send().await.context("sending the submission")?;
         crash_point("sent");
         let tx = *pending.tx_hash();
         r.state = RequestState::Submitted;
@@ -342,17 +403,10 @@ impl Operator {
         }
         let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
         if !chain.submitter.is_zero() && chain.submitter != self.node.account {
-            let why = format!(
-                "lost the race to {} (our tx {tx} reverted)",
-                chain.submitter
-            );
+            let why = format!("lost the race to {} (our tx {tx} reverted)", chain.submitter);
             return self.close(r, RequestState::Skipped, why);
         }
-        self.close(
-            r,
-            RequestState::Failed,
-            format!("the submission {tx} reverted"),
-        )
+        self.close(r, RequestState::Failed, format!("the submission {tx} reverted"))
     }
 
     /// After a crash between reserving a nonce and recording the hash.
@@ -419,13 +473,7 @@ impl Operator {
                 }
                 return Ok(());
             }
-            Status::Disputed => {
-                tracing::info!(
-                    "operator: request {} is disputed; waiting for the game",
-                    r.id
-                );
-                return Ok(());
-            }
+            Status::Disputed => return Ok(()),
             Status::None | Status::Refunded => {
                 let why = format!("request is {:?} on chain", chain.status);
                 return self.close(r, RequestState::Skipped, why);
@@ -447,13 +495,7 @@ impl Operator {
         };
         let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
         let pending = oracle
-            .finalize(
-                r.id,
-                keccak256(&r.input),
-                r.callback,
-                r.callback_data.clone(),
-                output,
-            )
+            .finalize(r.id, keccak256(&r.input), r.callback, r.callback_data.clone(), output)
             .send()
             .await
             .context("sending the finalization (window not yet passed on chain?)")?;

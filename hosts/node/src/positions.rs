@@ -15,20 +15,27 @@ use std::collections::HashMap;
 use alloy::primitives::B256;
 use anyhow::{anyhow, bail, Context, Result};
 use oracle_core::merkle::{keccak, model_root, Hash};
+use oracle_core::outcome::{rejected_commitment, text_output, REJECTED_OUTPUT};
 use oracle_core::position::{encode_tokens, output_hash, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request, SamplingParams};
-use oracle_fpvm::preimage::{init_oracle, output_oracle, position_oracle};
+use oracle_fpvm::preimage::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 use oracle_fpvm::InMemoryOracle;
 
 /// A request's phase-1 commitments and the output they end in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commitments {
-    /// `s_0..s_N`: the request commitment, `P_0..P_T`, the output commitment.
+    /// `s_0..s_N`: the request commitment, `P_0..P_T`, the output commitment (for a
+    /// rejected request `E` throughout after `s_0`).
     pub hashes: Vec<B256>,
-    /// The output bytes `s_N` commits to (text, then a newline).
+    /// The output bytes `s_N` commits to (text, then a newline; empty for the
+    /// error outcome).
     pub output: Vec<u8>,
     /// Tokens generated (prompt excluded).
     pub generated: u64,
+    /// Why the request has the error outcome, if it has.
+    pub rejected: Option<String>,
+    /// Positions that actually ran (states after them are fixed points).
+    pub ran: u32,
 }
 
 /// Which transition of the game index `i → i + 1` is.
@@ -150,7 +157,8 @@ fn lie_about_last_token<'a, 'm>(
 }
 
 /// The phase-1 commitments of `prompt` served greedily for `steps` positions
-/// (`lying`: the test-only one-token lie).
+/// (`lying`: the test-only lie: one token replaced, or for a rejected request a
+/// non-empty output at the end of the error outcome's chain).
 pub fn commitments(
     model_bytes: &[u8],
     prompt: &[u8],
@@ -159,25 +167,55 @@ pub fn commitments(
 ) -> Result<Commitments> {
     let model = Model::load(model_bytes).context("loading the model")?;
     let root = model_root(model_bytes);
-    let params = request(prompt, steps).encode_params();
+    let request = request(prompt, steps);
+    let params = request.encode_params();
     let mut hashes = vec![request_commitment(&root, prompt, &params)];
-    let (mut tokens, mut prompt_len) = (Vec::new(), 0);
-    walk(&model, root, prompt, steps, lying, |_, d| {
+    if let Err(e) = Decoder::start(&model.weights, &model.tokenizer, root, &request) {
+        let e_hash = B256::from(rejected_commitment());
+        hashes.extend(std::iter::repeat_n(e_hash, steps as usize + 1));
+        let output = if lying {
+            crate::faults::wrong_output(REJECTED_OUTPUT)
+        } else {
+            REJECTED_OUTPUT.to_vec()
+        };
+        hashes.push(B256::from(keccak(&output)));
+        return Ok(Commitments {
+            hashes,
+            output,
+            generated: 0,
+            rejected: Some(e.to_string()),
+            ran: 0,
+        });
+    }
+    let (mut tokens, mut prompt_len, mut stop) = (Vec::new(), 0, None);
+    walk(&model, root, prompt, steps, lying, |t, d| {
         let state = d.state();
         hashes.push(B256::from(state.hash()));
         prompt_len = state.prompt_len;
         tokens = d.tokens().to_vec();
+        if stop.is_none() && d.done() {
+            stop = Some(t);
+        }
         true
     })?;
     let generated = tokens.len().saturating_sub(prompt_len as usize);
     hashes.push(B256::from(output_hash(&model.tokenizer, &tokens)));
-    let mut output = tokens_text(&model.tokenizer, &tokens);
-    output.push(b'\n');
+    let output = text_output(&tokens_text(&model.tokenizer, &tokens));
     Ok(Commitments {
         hashes,
         output,
         generated: u64::try_from(generated).unwrap_or(u64::MAX),
+        rejected: None,
+        ran: stop.unwrap_or(steps),
     })
+}
+
+/// The indices of the transitions of a request's `chain` (served for `steps`
+/// positions) that bound the VM steps of every other: init (it tokenizes the
+/// prompt), the last position that runs (positions grow with the context; later
+/// states are fixed points) and the output transition.
+pub fn longest_transitions(chain: &Commitments, steps: u32) -> [u64; 3] {
+    [0, u64::from(chain.ran.max(1)), u64::from(steps) + 1]
 }
 
 /// The preimage oracle of transition `index → index + 1` as the game's VM run
@@ -199,6 +237,13 @@ pub fn transition_oracle(
         Transition::Position(t) => t,
         Transition::Output => steps,
     };
+    if Decoder::start(&model.weights, &model.tokenizer, root, &request).is_err() {
+        let mode = match transition {
+            Transition::Output => oracle_fpvm::layout::transition::OUTPUT,
+            _ => oracle_fpvm::layout::transition::POSITION,
+        };
+        return Ok(rejected_oracle(model_bytes, &request, mode));
+    }
     let mut oracle = None;
     walk(&model, root, prompt, steps, lying, |t, d| {
         if t < pre {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, U256};
-use alloy::providers::ProviderBuilder;
-use alloy::sol_types::SolType;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::{AIOracle, Prompt};
 use std::io::Write;
@@ -77,7 +78,6 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
         .calculateAIResult(model_id, args.prompt.clone())
         .value(fee)
         .from(user);
-    let request_id = call.call().await.context("simulating the request")?;
     let receipt = call
         .send()
         .await
@@ -85,6 +85,17 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
         .get_receipt()
         .await?;
     anyhow::ensure!(receipt.status(), "the request reverted");
+    // The id is the oracle's, from this transaction's own event: a simulation before
+    // sending would race other requests sent at the same time.
+    let request_id = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter(|l| l.address() == oracle_addr)
+        .find_map(|l| l.log_decode::<AIOracle::AICallbackRequest>().ok())
+        .map(|l| l.inner.data.requestId)
+        .context("the request's receipt has no AICallbackRequest event")?;
+    let sent_in = receipt.block_number.unwrap_or_default();
     if !args.wait {
         println!("{request_id}");
         eprintln!(
@@ -95,26 +106,39 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
     eprintln!("request {request_id} sent (fee {fee} wei); waiting for the result");
     let started = Instant::now();
     let oracle = AIOracle::new(oracle_addr, &provider);
+    let mut announced = false;
     while !oracle.isFinalized(request_id).call().await? {
         if started.elapsed() > Duration::from_secs(args.timeout) {
             bail!("no result after {}s", args.timeout);
         }
+        if !announced {
+            if let Some(posted) = posted_output(&provider, oracle_addr, request_id, sent_in).await? {
+                announced = true;
+                if posted.is_empty() {
+                    eprintln!(
+                        "request {request_id}: the operator posted the error outcome (the model rejects the request); final after the challenge window"
+                    );
+                } else {
+                    eprintln!(
+                        "request {request_id}: a result is posted ({} bytes); final after the challenge window",
+                        posted.len()
+                    );
+                }
+            }
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Raw bytes (an ABI string decoded as bytes): a PNG is not UTF-8.
-    let raw = prompt
-        .getAIResult(model_id, args.prompt.clone())
-        .call_raw()
-        .await
-        .context("reading the result")?;
-    let delivered = <alloy::sol_types::sol_data::Bytes as SolType>::abi_decode(&raw)
-        .context("decoding the result")?
-        .to_vec();
+    let delivered = final_output(&provider, oracle_addr, request_id, sent_in).await?;
     eprintln!(
         "result after {:.1}s ({} bytes)",
         started.elapsed().as_secs_f64(),
         delivered.len()
     );
+    if delivered.is_empty() {
+        bail!(
+            "request {request_id} was rejected by the model (prompt too long for its context, or parameters it refuses): the oracle delivered the error outcome InvalidInput"
+        );
+    }
     let Some(path) = &args.output else {
         std::io::stdout().write_all(&delivered)?;
         return Ok(());
@@ -131,6 +155,52 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
     std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {} bytes to {}", bytes.len(), path.display());
     Ok(())
+}
+
+/// The output of the current result of `id` as last posted (`ResultSubmitted`, or a
+/// challenger's that replaced it), if any.
+async fn posted_output(
+    provider: &impl Provider,
+    oracle: Address,
+    id: U256,
+    from: u64,
+) -> Result<Option<Vec<u8>>> {
+    let filter = Filter::new()
+        .address(oracle)
+        .event_signature(AIOracle::ResultSubmitted::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(from);
+    let logs = provider
+        .get_logs(&filter)
+        .await
+        .context("reading the result")?;
+    Ok(logs
+        .iter()
+        .rev()
+        .find_map(|l| l.log_decode::<AIOracle::ResultSubmitted>().ok())
+        .map(|l| l.inner.data.output.to_vec()))
+}
+
+/// The output delivered when `id` finalized (`AICallbackResult`).
+async fn final_output(
+    provider: &impl Provider,
+    oracle: Address,
+    id: U256,
+    from: u64,
+) -> Result<Vec<u8>> {
+    let filter = Filter::new()
+        .address(oracle)
+        .event_signature(AIOracle::AICallbackResult::SIGNATURE_HASH)
+        .topic2(B256::from(id))
+        .from_block(from);
+    let logs = provider
+        .get_logs(&filter)
+        .await
+        .context("reading the final result")?;
+    logs.iter()
+        .find_map(|l| l.log_decode::<AIOracle::AICallbackResult>().ok())
+        .map(|l| l.inner.data.output.to_vec())
+        .context("the request is final but its AICallbackResult event is missing")
 }
 
 /// GET `<base>/outputs/0x<hash>.png` and check that the bytes hash to `hash`.

@@ -64,6 +64,18 @@ fn parse_fraction(name: &str, text: &str) -> Result<u32> {
     parse_q16(text).ok_or_else(|| anyhow!("--{name} {text:?} is not a non-negative decimal number"))
 }
 
+/// A request the model rejects: its result on chain is the error outcome (the
+/// empty output, delivered as `InvalidInput`); `oracle run` prints nothing on
+/// stdout and exits with [`Rejected::EXIT_CODE`].
+#[derive(Debug, thiserror::Error)]
+#[error("the request is rejected ({0}): its oracle result is the error outcome (empty output, InvalidInput)")]
+pub struct Rejected(pub String);
+
+impl Rejected {
+    /// The exit code of `oracle run` for a rejected request.
+    pub const EXIT_CODE: i32 = 3;
+}
+
 /// Run the command.
 pub fn run(args: &RunArgs) -> Result<()> {
     if crate::run_image::is_image_model_file(&args.model)? {
@@ -103,11 +115,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut out = stdout.lock();
     let mut write_error = None;
     let started = Instant::now();
-    let generation = model.generate(exec, &request, |piece| {
-        if write_error.is_none() {
-            write_error = out.write_all(piece).and_then(|()| out.flush()).err();
-        }
-    })?;
+    let generation = model
+        .generate(exec, &request, |piece| {
+            if write_error.is_none() {
+                write_error = out.write_all(piece).and_then(|()| out.flush()).err();
+            }
+        })
+        .map_err(|e| Rejected(e.to_string()))?;
     if let Some(e) = write_error {
         return Err(e).context("writing to stdout");
     }

@@ -1,9 +1,10 @@
 //! `oracle status`: requests seen / served / pending / finalized / failed, from a
 //! node's database.
 //!
-//! redb locks its file for one process, so this reads the database of a node that
-//! is not running; a running node reports the same figures on its `/metrics`
-//! endpoint (`oracle_requests{state}`).
+//! It reads a copy of the database file, so it never writes to a node's database
+//! (redb locks its file for one process, and a stopped node's state must stay as it
+//! is); a running node reports the same figures on its `/metrics` endpoint
+//! (`oracle_requests{state}`).
 
 use std::path::PathBuf;
 
@@ -30,12 +31,7 @@ pub fn run(args: &StatusArgs) -> Result<()> {
     if !args.db.exists() {
         anyhow::bail!("{} does not exist", args.db.display());
     }
-    let db = Db::open(&args.db).with_context(|| {
-        format!(
-            "opening {} (a running node holds it locked: read its /metrics instead, or stop it)",
-            args.db.display()
-        )
-    })?;
+    let db = Db::open_read_only(&args.db).with_context(|| format!("opening {}", args.db.display()))?;
     if let Some(id) = args.request {
         let record = db
             .request(alloy::primitives::U256::from(id))?
@@ -90,8 +86,9 @@ pub fn run(args: &StatusArgs) -> Result<()> {
         }
         for c in db.checks()? {
             println!(
-                "result {} by {} {:?}{}",
+                "result {} version {} by {} {:?}{}",
                 c.id,
+                c.version,
                 c.submitter,
                 c.state,
                 c.error.map(|e| format!(": {e}")).unwrap_or_default()

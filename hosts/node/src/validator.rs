@@ -1,188 +1,196 @@
-//! The validator: re-execute every `ResultSubmitted` within its challenge window
-//! (the operator's serve path: native inference and the guest in the VM) and, when
-//! the output or the claim differs, challenge it through `AIOracle.challenge` with
-//! the challenge bond.
+//! The validator: re-execute every request of the models it holds once, and compare
+//! the result with **every version** of the result that becomes current for it: the
+//! operator's submission (`ResultSubmitted`), and each challenger's result that a
+//! dispute installs in its place (`DisputeResolved` with `replaced`), which gets a
+//! fresh challenge window. A version whose output or claim differs from ours is
+//! challenged within its window through `AIOracle.challenge` (our output and the
+//! proof binding it, with the challenge bond), whoever posted it and whatever other
+//! disputes are open: a wrong result never finalizes while this node watches.
 //!
-//! Each result gets a [`CheckRecord`] in the database; a challenge is recorded as
-//! `Challenging` before it is sent, and on restart `hasChallenged` on the contract
-//! says whether it went through. A contract without a dispute game factory refuses
-//! every challenge with `DisputesDisabled`: the validator records and logs that.
+//! **Tasks.** Like the operator, the validator keeps what is urgent apart from what
+//! is heavy: re-executions are jobs of the worker pool, taken in the order of the
+//! checks' challenge deadlines (a check whose window closed before it was compared
+//! is recorded failed, loudly); sending challenges and playing the games is the
+//! dispute task's ([`crate::dispute`]), which runs every poll whatever the pool is
+//! doing.
 //!
-//! A challenge that opens a game is recorded as a dispute and played to the end
-//! ([`crate::dispute`]); a won game's result is finalized by the validator.
+//! Each version gets a [`CheckRecord`]; a challenge is recorded as `Challenging`
+//! before it is sent, and on restart `hasChallenged(request, version, us)` on the
+//! contract says whether it went through. A won dispute's bond and reward are
+//! claimed once the request is final, and a result we hold is finalized by us.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::{keccak256, Bytes, B256, U256};
-use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::AIOracle;
 
-use crate::chain::{chain_now, on_chain, Backoff};
-use crate::db::{CheckRecord, CheckState};
+use crate::chain::{chain_now, on_chain, Backoff, Status};
+use crate::db::{CheckRecord, CheckState, OurResult, RequestEvent};
 use crate::dispute::{DisputeRecord, DisputeState, Disputes};
+use crate::faults::wrong_output;
 use crate::node::Node;
 
 /// The validator.
 pub struct Validator {
     node: Node,
-    /// Test only: challenge correct results with a wrong one (another prompt's).
-    lying: bool,
+    /// Requests whose re-execution is queued or running in the worker pool.
+    in_flight: Mutex<HashSet<U256>>,
     /// The games our challenges opened.
-    disputes: Disputes,
+    disputes: Arc<Disputes>,
 }
 
 impl Validator {
-    /// A validator; `lying` is the test-only switch that makes it challenge correct
-    /// results with a wrong claim (to test that operators defend).
-    pub fn new(node: Node, lying: bool) -> Self {
-        if lying {
-            tracing::warn!(
-                "validator: --challenge-correct-for-tests is on: this node challenges CORRECT results"
-            );
-        }
-        let disputes = Disputes::new(node.clone(), lying);
-        Validator {
+    /// A validator on `node`.
+    pub fn new(node: Node) -> Arc<Self> {
+        node.faults.announce("validator");
+        let disputes = Arc::new(Disputes::new(node.clone()));
+        Arc::new(Validator {
             node,
-            lying,
+            in_flight: Mutex::new(HashSet::new()),
             disputes,
-        }
+        })
     }
 
-    /// Check forever (until the future is dropped); RPC failures back off.
-    pub async fn run(self) -> Result<()> {
-        self.node
+    /// Check forever (until the future is dropped): the dispute task (challenges and
+    /// games) and the check rounds side by side; RPC failures back off.
+    pub async fn run(self: Arc<Self>) -> Result<()> {
+        let me = self.clone();
+        let node = self.node.clone();
+        let urgent = tokio::spawn(async move {
+            node.run_rounds("validator disputes", async || me.urgent_round().await)
+                .await;
+        });
+        let checking = self.node.clone();
+        checking
             .run_rounds("validator", async || self.round().await)
             .await;
+        urgent.abort();
         Ok(())
     }
 
-    /// One round: record new results, then check each open one.
-    pub async fn round(&self) -> Result<()> {
-        self.sync().await?;
-        let open: Vec<CheckRecord> = self
-            .node
-            .db
-            .checks()?
-            .into_iter()
-            .filter(|c| !c.state.is_terminal())
-            .collect();
-        for check in open {
-            let id = check.id;
-            if let Err(e) = self.step(check).await {
-                tracing::warn!("validator: request {id}: {e:#} (will retry)");
+    /// The urgent work: send queued challenges, then play every game.
+    pub async fn urgent_round(&self) -> Result<()> {
+        for check in self.node.db.open_checks()? {
+            if check.state != CheckState::Challenging {
+                continue;
+            }
+            let (id, version) = (check.id, check.version);
+            if let Err(e) = self.challenge(check).await {
+                tracing::warn!("validator: request {id} version {version}: {e:#} (will retry)");
             }
         }
         self.disputes.round().await
     }
 
-    /// `oracle challenge`: check request `id`'s current result; if it is wrong,
-    /// challenge it and play the game until it is decided and (when we win) our
-    /// result is final.
-    pub async fn challenge_one(&self, id: U256) -> Result<()> {
-        let check = match self.node.db.check(id)? {
-            Some(c) => c,
-            None => {
-                let filter = Filter::new()
-                    .address(self.node.oracle)
-                    .event_signature(AIOracle::ResultSubmitted::SIGNATURE_HASH)
-                    .topic1(B256::from(id))
-                    .from_block(0);
-                let logs = self
-                    .node
-                    .provider
-                    .get_logs(&filter)
-                    .await
-                    .context("reading the result event")?;
-                let Some((e, block)) = logs.into_iter().rev().find_map(|l| {
-                    let block = l.block_number.unwrap_or_default();
-                    l.log_decode::<AIOracle::ResultSubmitted>()
-                        .ok()
-                        .map(|d| (d.inner.data, block))
-                }) else {
-                    bail!("request {id} has no submitted result");
-                };
-                let c = pending_check(e, block);
-                self.node.db.put_check(&c)?;
-                c
+    /// One round: record new results, then compare each open one (re-executing
+    /// requests in the worker pool, earliest deadline first).
+    pub async fn round(self: &Arc<Self>) -> Result<()> {
+        self.sync().await?;
+        let mut open = Vec::new();
+        for check in self.node.db.open_checks()? {
+            if check.state == CheckState::Pending {
+                let chain = on_chain(&self.node.provider, self.node.oracle, check.id).await?;
+                open.push((chain.challenge_deadline, check));
             }
-        };
-        let mut check = check;
-        let mut backoff = Backoff::new(self.node.interval, Duration::from_secs(10));
-        while !check.state.is_terminal() {
+        }
+        open.sort_by_key(|(deadline, c)| (*deadline, c.id, c.version));
+        for (_, check) in open {
+            let (id, version) = (check.id, check.version);
             if let Err(e) = self.step(check).await {
-                tracing::warn!("request {id}: {e:#} (retrying)");
-                tokio::time::sleep(backoff.fail()).await;
+                tracing::warn!("validator: request {id} version {version}: {e:#} (will retry)");
             }
-            check = self
-                .node
-                .db
-                .check(id)?
-                .context("the check record vanished")?;
         }
-        match check.state {
-            CheckState::Agreed => {
-                println!(
-                    "request {id}: the result is correct (equal to our re-execution); no challenge"
-                );
-                return Ok(());
-            }
-            CheckState::Challenged => {}
-            other => bail!(
-                "request {id}: not challenged ({other:?}): {}",
-                check.error.unwrap_or_default()
-            ),
-        }
-        loop {
-            if let Err(e) = self.disputes.round().await {
-                tracing::warn!("disputes: {e:#} (retrying)");
-            }
-            let ours: Vec<DisputeRecord> = self
-                .node
-                .db
-                .disputes()?
-                .into_iter()
-                .filter(|d| d.request == id && !d.defending)
-                .collect();
-            if let Some(d) = ours.iter().find(|d| d.state != DisputeState::Playing) {
-                match d.state {
-                    DisputeState::Lost => bail!("request {id}: we LOST dispute {}", d.dispute),
-                    DisputeState::Finalized => {
-                        println!(
-                            "request {id}: dispute {} won in {} moves; our result is final",
-                            d.dispute, d.moves
-                        );
-                        return Ok(());
-                    }
-                    _ => {}
-                }
-            }
-            tokio::time::sleep(self.node.interval).await;
-        }
+        Ok(())
     }
 
+    /// Record the requests of the models we hold, every submitted result (version
+    /// 0) and every result a dispute installed (the next version).
     async fn sync(&self) -> Result<()> {
-        let Some((from, to)) = self.node.next_range("results").await? else {
-            return Ok(());
-        };
+        if let Some((from, to)) = self.node.next_range("payloads").await? {
+            let logs = self
+                .node
+                .logs(AIOracle::AICallbackRequest::SIGNATURE_HASH, from, to)
+                .await?;
+            let events: Vec<RequestEvent> = logs
+                .iter()
+                .filter_map(|l| {
+                    let block = l.block_number.unwrap_or(to);
+                    l.log_decode::<AIOracle::AICallbackRequest>()
+                        .ok()
+                        .map(|d| request_event(d.inner.data, block))
+                })
+                .collect();
+            let models = self.node.models.clone();
+            self.node
+                .db
+                .record_payloads(&events, "payloads", to, |m| models.contains_key(&m))?;
+        }
+        if let Some((from, to)) = self.node.next_range("results").await? {
+            let logs = self
+                .node
+                .logs(AIOracle::ResultSubmitted::SIGNATURE_HASH, from, to)
+                .await?;
+            let records: Vec<CheckRecord> = logs
+                .iter()
+                .filter_map(|l| {
+                    let block = l.block_number.unwrap_or(to);
+                    let e = l.log_decode::<AIOracle::ResultSubmitted>().ok()?.inner.data;
+                    Some(pending_check(e.requestId, 0, e.operator, e.output, e.claim, block))
+                })
+                .collect();
+            self.node.db.record_checks(&records, "results", to)?;
+        }
+        if let Some((from, to)) = self.node.next_range("replacements").await? {
+            let logs = self
+                .node
+                .logs(AIOracle::DisputeResolved::SIGNATURE_HASH, from, to)
+                .await?;
+            let mut records = Vec::new();
+            for log in logs {
+                let block = log.block_number.unwrap_or(to);
+                let Ok(e) = log.log_decode::<AIOracle::DisputeResolved>() else {
+                    continue;
+                };
+                let e = e.inner.data;
+                if !e.replaced {
+                    continue;
+                }
+                records.push(self.installed(e.requestId, e.disputeId, block).await?);
+            }
+            self.node.db.record_checks(&records, "replacements", to)?;
+        }
+        Ok(())
+    }
+
+    /// The check of the result dispute `dispute` installed for request `id`: its
+    /// challenger's output and claim, one version above the one it beat.
+    async fn installed(&self, id: U256, dispute: U256, block: u64) -> Result<CheckRecord> {
+        let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
+        let d = oracle
+            .getDispute(dispute)
+            .call()
+            .await
+            .context("reading the dispute")?;
         let logs = self
             .node
-            .logs(AIOracle::ResultSubmitted::SIGNATURE_HASH, from, to)
+            .logs_about(AIOracle::ResultChallenged::SIGNATURE_HASH, id)
             .await?;
-        let mut records = Vec::new();
-        for log in logs {
-            let block = log.block_number.unwrap_or(to);
-            match log.log_decode::<AIOracle::ResultSubmitted>() {
-                Ok(decoded) => records.push(pending_check(decoded.inner.data, block)),
-                Err(e) => {
-                    tracing::warn!("validator: undecodable result event in block {block}: {e}")
-                }
-            }
-        }
-        self.node.db.record_checks(&records, to)?;
-        Ok(())
+        let output = logs
+            .iter()
+            .filter_map(|l| l.log_decode::<AIOracle::ResultChallenged>().ok())
+            .find(|l| l.inner.data.disputeId == dispute)
+            .map(|l| l.inner.data.output.clone())
+            .with_context(|| format!("no ResultChallenged event for dispute {dispute}"))?;
+        tracing::warn!(
+            "validator: request {id}: dispute {dispute} installed {}'s result as version {}",
+            d.challenger,
+            d.version + 1
+        );
+        Ok(pending_check(id, d.version + 1, d.challenger, output, d.claim, block))
     }
 
     fn close(&self, mut c: CheckRecord, state: CheckState, why: String) -> Result<()> {
@@ -191,79 +199,130 @@ impl Validator {
         self.node.db.put_check(&c).context("recording the check")
     }
 
-    /// The request event of `id` (its input and callback payload).
-    async fn step(&self, mut c: CheckRecord) -> Result<()> {
+    /// Compare version `c` with our result (computing ours first, in the pool).
+    async fn step(self: &Arc<Self>, mut c: CheckRecord) -> Result<()> {
         if c.submitter == self.node.account {
             return self.close(c, CheckState::Skipped, "our own result".into());
         }
-        let Some(req) = self.node.request_event(c.id, Some(c.block)).await? else {
-            return self.close(
-                c,
-                CheckState::Failed,
-                "no request event for this result".into(),
+        let chain = on_chain(&self.node.provider, self.node.oracle, c.id).await?;
+        if chain.version != c.version || chain.status == Status::Finalized {
+            let why = format!(
+                "no longer the current result (version {} is, status {:?})",
+                chain.version, chain.status
             );
-        };
-        if c.state == CheckState::Pending {
-            let Some(model) = self.node.models.get(&req.modelId) else {
-                let why = format!("model {} is not held by this node", req.modelId);
-                return self.close(c, CheckState::Skipped, why);
-            };
-            let timed = match self.node.serve(model, &req.input, self.lying).await? {
-                Ok(t) => t,
-                Err(e) => {
-                    let why =
-                        format!("a result was posted for a request this node cannot serve: {e:#}");
-                    tracing::error!("validator: request {}: {why}", c.id);
-                    return self.close(c, CheckState::Failed, why);
-                }
-            };
-            let ours_out = Bytes::from(timed.served.output);
-            let ours_claim = B256::from(timed.served.claim);
-            if ours_out == c.output && ours_claim == c.claim {
-                tracing::info!(
-                    "validator: request {}: the result of {} is correct",
-                    c.id,
-                    c.submitter
-                );
-                c.state = CheckState::Agreed;
-                return self.node.db.put_check(&c).context("recording the check");
-            }
-            tracing::warn!(
-                "validator: request {}: MISMATCH in the result of {}: output {}, claim {} (ours {})",
-                c.id,
-                c.submitter,
-                if ours_out == c.output { "equal" } else { "differs" },
-                c.claim,
-                ours_claim
-            );
-            c.our_output = Some(ours_out);
-            c.our_claim = Some(ours_claim);
-            c.state = CheckState::Challenging;
-            self.node.db.put_check(&c).context("recording the check")?;
+            return self.close(c, CheckState::Skipped, why);
         }
-        if c.state == CheckState::Challenging {
-            return self.challenge(c, req).await;
+        let Some(request) = self.node.db.payload(c.id)? else {
+            return self.close(c, CheckState::Skipped, "a model this node does not hold".into());
+        };
+        let Some(ours) = self.node.db.ours(c.id)? else {
+            self.dispatch(request);
+            return Ok(());
+        };
+        let (output, proof, claim) = match ours {
+            OurResult::Served { output, proof, claim } => (output, proof, claim),
+            OurResult::Unavailable(why) => {
+                let why = format!("a result was posted for a request this node cannot serve: {why}");
+                tracing::error!("validator: request {}: {why}", c.id);
+                return self.close(c, CheckState::Failed, why);
+            }
+        };
+        let lie = self.node.faults.challenges_with_a_lie(c.submitter);
+        if !lie && output == c.output && claim == c.claim {
+            tracing::info!(
+                "validator: request {} version {}: the result of {} is correct",
+                c.id,
+                c.version,
+                c.submitter
+            );
+            c.state = CheckState::Agreed;
+            return self.node.db.put_check(&c).context("recording the check");
+        }
+        if chain_now(&self.node.provider).await? > chain.challenge_deadline {
+            let why = "WRONG RESULT found after its challenge window closed".to_string();
+            tracing::error!("validator: request {} version {}: {why}", c.id, c.version);
+            return self.close(c, CheckState::Failed, why);
+        }
+        tracing::warn!(
+            "validator: request {} version {}: MISMATCH in the result of {}: output {}, claim {} (ours {claim}); challenging",
+            c.id,
+            c.version,
+            c.submitter,
+            if output == c.output { "equal" } else { "differs" },
+            c.claim,
+        );
+        c.state = CheckState::Challenging;
+        self.node.db.put_check(&c).context("recording the check")?;
+        if lie {
+            // Test only: challenge with a wrong output (bound to it) instead of ours.
+            let wrong = wrong_output(&output);
+            let proof = if proof.is_empty() {
+                proof
+            } else {
+                Bytes::from(crate::serve::claiming(&proof, &keccak256(&wrong).0)?)
+            };
+            self.node.db.put_ours(c.id, &OurResult::Served {
+                claim: if proof.is_empty() {
+                    keccak256(&wrong)
+                } else {
+                    crate::serve::state_hash(&proof)?.into()
+                },
+                output: Bytes::from(wrong),
+                proof,
+            })?;
         }
         Ok(())
     }
 
-    async fn challenge(&self, mut c: CheckRecord, req: AIOracle::AICallbackRequest) -> Result<()> {
+    /// Re-execute `request` in the worker pool (once) and record our result.
+    fn dispatch(self: &Arc<Self>, request: RequestEvent) {
+        if !self.in_flight.lock().expect("in flight").insert(request.id) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = request.id;
+            if let Err(e) = me.compute(request).await {
+                tracing::warn!("validator: request {id}: {e:#} (will retry)");
+            }
+            me.in_flight.lock().expect("in flight").remove(&id);
+        });
+    }
+
+    async fn compute(&self, request: RequestEvent) -> Result<()> {
+        let ours = match self.node.models.get(&request.model_id) {
+            None => OurResult::Unavailable(format!("model {} is not held", request.model_id)),
+            Some(model) => match self.node.serve(model, &request.input).await? {
+                Ok(t) => OurResult::Served {
+                    output: Bytes::from(t.served.output),
+                    proof: Bytes::from(t.served.proof),
+                    claim: t.served.claim.into(),
+                },
+                Err(e) => OurResult::Unavailable(format!("{e:#}")),
+            },
+        };
+        self.node.db.put_ours(request.id, &ours)?;
+        Ok(())
+    }
+
+    /// Send the queued challenge of version `c` (the dispute task's work).
+    async fn challenge(&self, mut c: CheckRecord) -> Result<()> {
         let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
         if oracle
-            .hasChallenged(c.id, c.claim, self.node.account)
+            .hasChallenged(c.id, c.version, self.node.account)
             .call()
             .await
             .context("reading hasChallenged")?
         {
-            tracing::info!("validator: request {}: our challenge is on chain", c.id);
+            tracing::info!("validator: request {} version {}: our challenge is on chain", c.id, c.version);
             c.state = CheckState::Challenged;
             return self.node.db.put_check(&c).context("recording the check");
         }
         let chain = on_chain(&self.node.provider, self.node.oracle, c.id).await?;
-        if chain.claim != c.claim {
+        if chain.version != c.version {
             let why = format!(
-                "the result changed on chain (status {:?}) before we challenged",
-                chain.status
+                "the result changed on chain (version {}) before we challenged",
+                chain.version
             );
             return self.close(c, CheckState::Skipped, why);
         }
@@ -272,7 +331,9 @@ impl Validator {
             tracing::error!("validator: request {}: {why}", c.id);
             return self.close(c, CheckState::Failed, why);
         }
-        let (Some(output), Some(claim)) = (c.our_output.clone(), c.our_claim) else {
+        let (Some(request), Some(OurResult::Served { output, proof, .. })) =
+            (self.node.db.payload(c.id)?, self.node.db.ours(c.id)?)
+        else {
             return self.close(c, CheckState::Failed, "mismatch without our result".into());
         };
         let bond = oracle
@@ -280,36 +341,25 @@ impl Validator {
             .call()
             .await
             .context("reading challengeBond")?;
-        let sent = oracle
+        let call = oracle
             .challenge(
                 c.id,
-                keccak256(&req.input),
-                req.callbackContract,
-                keccak256(&req.callbackData),
-                output,
-                claim,
+                keccak256(&request.input),
+                request.callback,
+                keccak256(&request.callback_data),
+                output.clone(),
+                proof,
             )
-            .value(U256::from(bond))
-            .send()
-            .await;
-        let pending = match sent {
-            Ok(p) => p,
-            Err(e) => {
-                if let Some(AIOracle::AIOracleErrors::DisputesDisabled(_)) =
-                    e.as_decoded_interface_error::<AIOracle::AIOracleErrors>()
-                {
-                    let why = "the oracle has no dispute game factory (DisputesDisabled): the wrong result cannot be challenged".to_string();
-                    tracing::error!(
-                        "validator: request {}: WRONG RESULT from {} but {why}",
-                        c.id,
-                        c.submitter
-                    );
-                    metrics::counter!("oracle_challenges_refused_total").increment(1);
-                    return self.close(c, CheckState::DisputesDisabled, why);
-                }
-                return Err(e).context("sending the challenge");
-            }
-        };
+            .value(U256::from(bond));
+        if let Err(e) = call.call().await {
+            let why = match e.as_decoded_interface_error::<AIOracle::AIOracleErrors>() {
+                Some(err) => format!("the oracle refuses our challenge: {err:?}"),
+                None => format!("the challenge would revert: {e}"),
+            };
+            tracing::error!("validator: request {}: {why}", c.id);
+            return self.close(c, CheckState::Failed, why);
+        }
+        let pending = call.send().await.context("sending the challenge")?;
         let tx = *pending.tx_hash();
         let receipt = pending
             .get_receipt()
@@ -317,11 +367,7 @@ impl Validator {
             .context("waiting for the challenge")?;
         self.node.account_gas(&receipt, "challenge");
         if !receipt.status() {
-            return self.close(
-                c,
-                CheckState::Failed,
-                format!("the challenge {tx} reverted"),
-            );
+            return self.close(c, CheckState::Failed, format!("the challenge {tx} reverted"));
         }
         let dispute = receipt
             .inner
@@ -330,43 +376,125 @@ impl Validator {
             .find_map(|l| l.log_decode::<AIOracle::ResultChallenged>().ok())
             .map(|l| (l.inner.data.disputeId, l.inner.data.game));
         tracing::warn!(
-            "validator: request {}: CHALLENGED the result of {} in tx {tx} (dispute, game: {dispute:?})",
+            "validator: request {} version {}: CHALLENGED the result of {} in tx {tx} (dispute, game: {dispute:?})",
             c.id,
+            c.version,
             c.submitter
         );
         metrics::counter!("oracle_challenges_total").increment(1);
         if let Some((dispute, game)) = dispute {
-            self.disputes.join(DisputeRecord {
+            self.disputes.join(DisputeRecord::ours(
                 dispute,
-                request: c.id,
                 game,
-                defending: false,
-                model: req.modelId,
-                prompt: req.input.clone(),
-                output: c.our_output.clone().unwrap_or_default(),
-                callback: req.callbackContract,
-                callback_data: req.callbackData.clone(),
-                state: DisputeState::Playing,
-                moves: 0,
-            })?;
+                false,
+                &request,
+                output,
+            ))?;
         }
         c.state = CheckState::Challenged;
         c.challenge_tx = Some(tx);
         self.node.db.put_check(&c).context("recording the check")
     }
+
+    /// `oracle challenge`: check request `id`'s current result; if it is wrong,
+    /// challenge it and play the game until it is decided and (when we win) our
+    /// result is final and our reward claimed.
+    pub async fn challenge_one(self: &Arc<Self>, id: U256) -> Result<()> {
+        let mut backoff = Backoff::new(self.node.interval, Duration::from_secs(10));
+        loop {
+            let step = async {
+                self.sync().await?;
+                let chain = on_chain(&self.node.provider, self.node.oracle, id).await?;
+                if matches!(chain.status, Status::None | Status::Pending) {
+                    bail!("request {id} has no submitted result");
+                }
+                let check = self
+                    .node
+                    .db
+                    .check(id, chain.version)?
+                    .with_context(|| format!("no recorded result of request {id}"))?;
+                match check.state {
+                    CheckState::Pending => self.step(check).await?,
+                    CheckState::Challenging => self.challenge(check).await?,
+                    _ => {}
+                }
+                self.disputes.round().await?;
+                Ok::<_, anyhow::Error>(self.node.db.check(id, chain.version)?)
+            };
+            match step.await {
+                Ok(Some(check)) => match check.state {
+                    CheckState::Agreed => {
+                        println!(
+                            "request {id}: the result is correct (equal to our re-execution); no challenge"
+                        );
+                        return Ok(());
+                    }
+                    CheckState::Failed | CheckState::Skipped => bail!(
+                        "request {id}: not challenged ({:?}): {}",
+                        check.state,
+                        check.error.unwrap_or_default()
+                    ),
+                    _ => {}
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("request {id}: {e:#} (retrying)");
+                    tokio::time::sleep(backoff.fail()).await;
+                    continue;
+                }
+            }
+            let ours: Vec<DisputeRecord> = self
+                .node
+                .db
+                .disputes()?
+                .into_iter()
+                .filter(|d| d.request == id && !d.defending)
+                .collect();
+            if let Some(d) = ours.iter().find(|d| d.state == DisputeState::Lost) {
+                bail!("request {id}: we LOST dispute {}", d.dispute);
+            }
+            if let Some(d) = ours.iter().find(|d| d.state == DisputeState::Settled) {
+                println!(
+                    "request {id}: dispute {} won in {} moves; the request is final and our bond and reward are claimed",
+                    d.dispute, d.moves
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(self.node.interval).await;
+        }
+    }
 }
 
-/// The check, not made yet, of result `e` submitted in `block`.
-fn pending_check(e: AIOracle::ResultSubmitted, block: u64) -> CheckRecord {
-    CheckRecord {
+/// The request event of a decoded log.
+pub fn request_event(e: AIOracle::AICallbackRequest, block: u64) -> RequestEvent {
+    RequestEvent {
         id: e.requestId,
-        submitter: e.operator,
-        output: e.output,
-        claim: e.claim,
+        model_id: e.modelId,
+        input: e.input,
+        callback: e.callbackContract,
+        gas_limit: e.gasLimit,
+        callback_data: e.callbackData,
+        block,
+    }
+}
+
+/// The check, not made yet, of version `version` of request `id`'s result.
+fn pending_check(
+    id: U256,
+    version: u32,
+    submitter: alloy::primitives::Address,
+    output: Bytes,
+    claim: B256,
+    block: u64,
+) -> CheckRecord {
+    CheckRecord {
+        id,
+        version,
+        submitter,
+        output,
+        claim,
         block,
         state: CheckState::Pending,
-        our_output: None,
-        our_claim: None,
         challenge_tx: None,
         error: None,
     }

@@ -112,6 +112,7 @@ async fn image_chain(name: &str, model: &[u8], steps: u32, seed: u64, window: u3
     let mut config = DevnetConfig::default();
     config.model.challengeWindow = window;
     config.sampling_params = image_params(steps, seed);
+    config.game_clock = common::GAME_CLOCK;
     Chain::deploy(start_anvil(0, &[]), name, model, guest(), config).await
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use alloy::primitives::Address;
 use alloy::providers::DynProvider;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use oracle_contracts::game::{
     decide, Action, Bisection, GameClient, GameState, PositionGameClient, Side,
 };
@@ -44,9 +44,6 @@ pub(super) trait Board {
         state: GameState,
         side: Side,
     ) -> Result<Action>;
-
-    /// Reveal our final state.
-    async fn reveal(&self, record: &DisputeRecord) -> Result<Sent>;
 
     /// The range is one step, from `pre`: settle it.
     async fn step(&self, record: &DisputeRecord, pre: u64) -> Result<Sent>;
@@ -88,14 +85,6 @@ impl Board for Vm<'_> {
         tokio::task::spawn_blocking(move || decide(&state, side, now, |i| trace.hash_at(i)))
             .await
             .context("the bisection task panicked")?
-    }
-
-    async fn reveal(&self, record: &DisputeRecord) -> Result<Sent> {
-        tracing::info!("dispute {}: revealing our final state", record.dispute);
-        Ok(self
-            .game
-            .reveal(self.disputes.node.account, self.trace.final_state.clone())
-            .await)
     }
 
     /// Execute the last step on chain, with its witness from our trace.
@@ -155,13 +144,9 @@ impl Board for Positions<'_> {
         decide(&state, side, now, |i| {
             usize::try_from(i)
                 .ok()
-                .and_then(|i| chain.hashes.get(i).copied())
+                .and_then(|i| chain.commitments.hashes.get(i).copied())
                 .ok_or_else(|| anyhow::anyhow!("index {i} is past our chain"))
         })
-    }
-
-    async fn reveal(&self, _record: &DisputeRecord) -> Result<Sent> {
-        bail!("a position game has no final state to reveal")
     }
 
     /// Claim our final VM state of the disputed transition (its phase-2 game

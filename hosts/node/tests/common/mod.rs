@@ -110,15 +110,22 @@ impl Chain {
         config
     }
 
-    /// Deploy the test model (stories260K) on `anvil` with `config`.
-    pub async fn stories(anvil: AnvilInstance, config: DevnetConfig) -> Chain {
+    /// Deploy the test model (stories260K) on `anvil` with `config` (its clock set
+    /// to [`GAME_CLOCK`]).
+    pub async fn stories(anvil: AnvilInstance, mut config: DevnetConfig) -> Chain {
+        config.game_clock = GAME_CLOCK;
+        Self::stories_with_clock(anvil, config).await
+    }
+
+    /// Deploy the test model (stories260K) on `anvil` with `config` as it is.
+    pub async fn stories_with_clock(anvil: AnvilInstance, config: DevnetConfig) -> Chain {
         let (model, guest) = assets();
         Self::deploy(anvil, "stories260K-q8.bin", model, guest, config).await
     }
 
-    /// Deploy on `anvil` with `config` (its clock set to [`GAME_CLOCK`]) and `model`
-    /// (written as `models/<name>`) registered under its root and `guest`'s program
-    /// hash; operators 1 and 4 bonded.
+    /// Deploy on `anvil` with `config` and `model` (written as `models/<name>`)
+    /// registered under its root and `guest`'s program hash; operators 1, 4 and 5
+    /// bonded (5 is a sock puppet in some tests).
     pub async fn deploy(
         anvil: AnvilInstance,
         name: &str,
@@ -142,10 +149,9 @@ impl Chain {
             .collect();
         config.model.modelRoot = oracle_core::merkle::model_root(model).into();
         config.model.programHash = program_hash(guest);
-        config.game_clock = GAME_CLOCK;
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
         let oracle = AIOracle::new(d.oracle, &provider);
-        for i in [1usize, 4] {
+        for i in [1usize, 4, 5] {
             let bond = oracle
                 .bond()
                 .value(config.submission_bond * U256::from(50))
@@ -307,6 +313,38 @@ impl Chain {
                     .data
             })
             .collect()
+    }
+
+    /// The `DisputeResolved` events, in order: (dispute id, challenger won).
+    pub async fn resolutions(&self) -> Vec<(U256, bool)> {
+        let filter = Filter::new()
+            .address(self.oracle)
+            .event_signature(AIOracle::DisputeResolved::SIGNATURE_HASH)
+            .from_block(0);
+        self.provider
+            .get_logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let e = l.log_decode::<AIOracle::DisputeResolved>().unwrap().inner.data;
+                (e.disputeId, e.challengerWon)
+            })
+            .collect()
+    }
+
+    /// The output delivered when request `id` finalized (`AICallbackResult`).
+    pub async fn final_output(&self, id: U256) -> Vec<u8> {
+        let filter = Filter::new()
+            .address(self.oracle)
+            .event_signature(AIOracle::AICallbackResult::SIGNATURE_HASH)
+            .topic2(B256::from(id))
+            .from_block(0);
+        let logs = self.provider.get_logs(&filter).await.unwrap();
+        logs.iter()
+            .find_map(|l| l.log_decode::<AIOracle::AICallbackResult>().ok())
+            .map(|l| l.inner.data.output.to_vec())
+            .expect("an AICallbackResult event")
     }
 
     /// Every transaction `from` sent, with its receipt status.

@@ -1,0 +1,129 @@
+//! Fault injection, for tests only: the ways a dishonest operator or challenger
+//! misbehaves, so that the honest roles can be shown to win against them. Nothing
+//! here runs unless a hidden `--fault-*-for-tests` flag turns it on, and the node
+//! logs loudly when one is.
+//!
+//! Every lie is *bound*: the contracts refuse a claim that does not commit to the
+//! output it is posted with, so a liar posts a wrong output together with a claim
+//! of its own that does commit to it, and loses the dispute game at the step (or
+//! position) where its claim departs from the truth:
+//! - one-phase (text or image): the honest VM trace, ending in a fabricated final
+//!   state whose output field is the wrong output's hash
+//!   ([`crate::dispute::Trace::claiming`]); the liar loses at the last step;
+//! - two-phase text: a chain whose token at one position is replaced
+//!   ([`crate::positions`]), or, for a rejected request, the honest chain of the
+//!   error outcome with a non-empty output at its end; the liar loses at that
+//!   position's (or the output transition's) VM game.
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+/// How this node lies (tests only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Operator: post a wrong output (with a bound claim) for every request.
+    pub wrong_output: bool,
+    /// Operator: post a wrong output with the *honest* claim (one-phase: the true
+    /// final VM state). The contract must refuse it (`UnboundClaim`).
+    pub honest_claim: bool,
+    /// Validator: challenge correct results with a wrong output.
+    pub challenge_correct: bool,
+    /// Validator: challenge only the results of this address, with a wrong output
+    /// (a sock puppet of that operator).
+    pub puppet_of: Option<Address>,
+    /// Never move in a game this node defends (lose on purpose, on time).
+    pub throw_games: bool,
+}
+
+impl Faults {
+    /// Whether any fault is on.
+    pub fn any(&self) -> bool {
+        *self != Faults::default()
+    }
+
+    /// Whether this node serves wrong outputs (as operator).
+    pub fn serves_wrong(&self) -> bool {
+        self.wrong_output || self.honest_claim
+    }
+
+    /// Whether this node, as validator, challenges the result of `submitter` with
+    /// a wrong output whatever its own check says.
+    pub fn challenges_with_a_lie(&self, submitter: Address) -> bool {
+        self.challenge_correct || self.puppet_of == Some(submitter)
+    }
+
+    /// Whether this node's own answers in games are lies.
+    pub fn plays_lies(&self) -> bool {
+        self.wrong_output || self.challenge_correct || self.puppet_of.is_some()
+    }
+
+    /// Log what is on.
+    pub fn announce(&self, role: &str) {
+        if self.any() {
+            tracing::warn!("{role}: TEST FAULTS ARE ON ({self:?}): this node is dishonest");
+        }
+    }
+}
+
+/// The hidden command-line switches of the faults (tests only).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FaultArgs {
+    /// Test only: post wrong outputs (bound to claims of their own).
+    #[arg(long, hide = true, alias = "corrupt-output-for-tests")]
+    pub fault_wrong_output_for_tests: bool,
+    /// Test only: post wrong outputs with the honest claim (refused on chain).
+    #[arg(long, hide = true)]
+    pub fault_honest_claim_for_tests: bool,
+    /// Test only: challenge correct results with a wrong output.
+    #[arg(long, hide = true, alias = "challenge-correct-for-tests")]
+    pub fault_challenge_correct_for_tests: bool,
+    /// Test only: challenge every result of this operator with a wrong output.
+    #[arg(long, hide = true)]
+    pub fault_puppet_of_for_tests: Option<Address>,
+    /// Test only: never move in a game this node defends.
+    #[arg(long, hide = true)]
+    pub fault_throw_games_for_tests: bool,
+}
+
+impl FaultArgs {
+    /// The faults these switches turn on.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            wrong_output: self.fault_wrong_output_for_tests,
+            honest_claim: self.fault_honest_claim_for_tests,
+            challenge_correct: self.fault_challenge_correct_for_tests,
+            puppet_of: self.fault_puppet_of_for_tests,
+            throw_games: self.fault_throw_games_for_tests,
+        }
+    }
+}
+
+/// The wrong output a liar posts instead of `honest` (never the error outcome, so a
+/// rejected request gets a non-empty lie).
+pub fn wrong_output(honest: &[u8]) -> Vec<u8> {
+    let mut out = honest.to_vec();
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    out.extend_from_slice(b" (a lie)\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lies_differ_from_the_truth_and_from_the_error_outcome() {
+        assert_eq!(wrong_output(b"Hi\n"), b"Hi (a lie)\n");
+        assert!(!wrong_output(b"").is_empty());
+        assert_ne!(wrong_output(b"x"), b"x");
+        let puppet = Faults {
+            puppet_of: Some(Address::repeat_byte(7)),
+            ..Faults::default()
+        };
+        assert!(puppet.challenges_with_a_lie(Address::repeat_byte(7)));
+        assert!(!puppet.challenges_with_a_lie(Address::repeat_byte(8)));
+        assert!(!Faults::default().any());
+    }
+}
