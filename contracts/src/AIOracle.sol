@@ -47,18 +47,44 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         SKIPPED
     }
 
-    /// @notice A registered model. `modelRoot` and `programHash` never change.
+    /// @notice A registered model. `modelRoot`, `programHash` and `factory` never change: the factory is the
+    ///         one set on AIOracle when the model was registered, and it binds every claim posted for the
+    ///         model and creates its games.
     struct Model {
         bytes32 modelRoot;
         bytes32 programHash;
-        address publisher;
+        IDisputeGameFactory factory;
         uint32 challengeWindow;
         uint32 maxInputSize;
         uint32 maxCallbackGas;
-        address feeToken;
+        address publisher;
         uint96 fee;
-        address feeReceiver;
+        address feeToken;
         uint16 receiverShareBps;
+        address feeReceiver;
+    }
+
+    /// @notice Construction parameters. The three owner parameters (`treasury`, `protocolFeeBps`,
+    ///         `minCallbackGasPrice`) are initial values, later changed only through the
+    ///         propose -> `parameterDelay` -> apply path; the others are immutable.
+    struct OracleConfig {
+        address treasury;
+        uint16 protocolFeeBps;
+        uint128 minCallbackGasPrice;
+        uint256 submissionBond;
+        uint256 challengeBond;
+        uint256 challengerRewardBps;
+        uint256 unbondDelay;
+        uint256 requestTimeout;
+        uint256 parameterDelay;
+    }
+
+    /// @notice A proposed change of the owner parameters, applicable from `effectiveAt` (0: none pending).
+    struct ParameterProposal {
+        address treasury;
+        uint16 protocolFeeBps;
+        uint40 effectiveAt;
+        uint128 minCallbackGasPrice;
     }
 
     /// @notice Model parameters given at registration.
@@ -151,6 +177,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     uint32 public constant MAX_CALLBACK_GAS = 15_000_000;
     /// @notice Largest output a result may carry (bounds the callback's memory cost to the finalizer).
     uint256 public constant MAX_OUTPUT_SIZE = 64 * 1024;
+    /// @notice Upper bound of the delay between proposing and applying owner parameters.
+    uint256 public constant MAX_PARAMETER_DELAY = 30 days;
     /// @notice Retries of a failed callback the requester may make after the first attempt.
     uint8 public constant MAX_CALLBACK_RETRIES = 3;
     /// @notice Bytes of a failed callback's revert data kept for the `CallbackDispatched` event.
@@ -168,6 +196,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     uint256 public immutable unbondDelay;
     /// @notice Time an operator has to serve a request before it can be refunded.
     uint256 public immutable requestTimeout;
+    /// @notice Delay between proposing owner parameters and applying them (at most MAX_PARAMETER_DELAY).
+    uint256 public immutable PARAMETER_DELAY;
 
     // ------------------------------------------------------------------------------------------------
     // Storage
@@ -179,8 +209,11 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     uint16 public protocolFeeBps;
     /// @notice Floor of the callback gas price (the price is max(floor, basefee)).
     uint128 public minCallbackGasPrice;
-    /// @notice Creates dispute games; challenges are disabled while unset.
+    /// @notice The factory the next registered models get (each model keeps the one it was registered with);
+    ///         registration is refused while unset.
     IDisputeGameFactory public disputeGameFactory;
+    /// @notice The pending change of the owner parameters, if any.
+    ParameterProposal public parameterProposal;
 
     /// @notice Number of registered models; ids are 1..modelCount.
     uint32 public modelCount;
@@ -237,10 +270,16 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     event RequestRefunded(uint256 indexed requestId, address indexed requester);
     /// @notice `account` withdrew `amount` of `token` (address(0) for ETH).
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
-    /// @notice Owner-set parameters changed.
-    event ParametersUpdated(
-        address treasury, uint16 protocolFeeBps, uint128 minCallbackGasPrice, IDisputeGameFactory factory
+    /// @notice The owner proposed new parameters, applicable from `effectiveAt`.
+    event ParametersProposed(
+        address treasury, uint16 protocolFeeBps, uint128 minCallbackGasPrice, uint256 effectiveAt
     );
+    /// @notice The owner withdrew its pending proposal.
+    event ParametersProposalCancelled();
+    /// @notice Owner parameters changed (a proposal applied after its delay).
+    event ParametersUpdated(address treasury, uint16 protocolFeeBps, uint128 minCallbackGasPrice);
+    /// @notice The factory of models registered from now on changed (registered models keep theirs).
+    event DisputeGameFactoryUpdated(IDisputeGameFactory factory);
 
     // ------------------------------------------------------------------------------------------------
     // Errors
@@ -280,68 +319,100 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     error NotRequester();
     error CallbackNotRetryable();
     error InvalidParameters();
+    error NoProposal();
+    error ProposalNotReady(uint256 effectiveAt);
 
     // ------------------------------------------------------------------------------------------------
     // Construction and owner parameters
     // ------------------------------------------------------------------------------------------------
 
     /// @param initialOwner Owner of the protocol parameters.
-    /// @param treasury_ Receiver of protocol fees and slashed remainders.
-    /// @param submissionBond_ ETH locked per submitted result.
-    /// @param challengeBond_ ETH a challenger posts.
-    /// @param challengerRewardBps_ Share of a slashed submission bond paid to the winning challenger.
-    /// @param unbondDelay_ Delay before an unbonding operator may withdraw.
-    /// @param requestTimeout_ Time an operator has to serve a request.
-    constructor(
-        address initialOwner,
-        address treasury_,
-        uint256 submissionBond_,
-        uint256 challengeBond_,
-        uint256 challengerRewardBps_,
-        uint256 unbondDelay_,
-        uint256 requestTimeout_
-    ) Ownable(initialOwner) {
+    /// @param c Bonds, timings, the parameter delay and the initial owner parameters (see `OracleConfig`).
+    constructor(address initialOwner, OracleConfig memory c) Ownable(initialOwner) {
         if (
-            treasury_ == address(0) || submissionBond_ == 0 || submissionBond_ > type(uint96).max
-                || challengeBond_ == 0 || challengerRewardBps_ > BPS || requestTimeout_ == 0
-                || requestTimeout_ > 365 days || unbondDelay_ > 365 days
+            c.submissionBond == 0 || c.submissionBond > type(uint96).max || c.challengeBond == 0
+                || c.challengerRewardBps > BPS || c.requestTimeout == 0 || c.requestTimeout > 365 days
+                || c.unbondDelay > 365 days || c.parameterDelay > MAX_PARAMETER_DELAY
         ) revert InvalidParameters();
-        treasury = treasury_;
+        _checkParameters(c.treasury, c.protocolFeeBps, c.minCallbackGasPrice);
+        treasury = c.treasury;
+        protocolFeeBps = c.protocolFeeBps;
+        minCallbackGasPrice = c.minCallbackGasPrice;
         // casting to 'uint96' is safe because of the bound checked above
         // forge-lint: disable-next-line(unsafe-typecast)
-        submissionBond = uint96(submissionBond_);
-        challengeBond = challengeBond_.toUint96();
-        challengerRewardBps = challengerRewardBps_;
-        unbondDelay = unbondDelay_;
-        requestTimeout = requestTimeout_;
+        submissionBond = uint96(c.submissionBond);
+        challengeBond = c.challengeBond.toUint96();
+        challengerRewardBps = c.challengerRewardBps;
+        unbondDelay = c.unbondDelay;
+        requestTimeout = c.requestTimeout;
+        PARAMETER_DELAY = c.parameterDelay;
     }
 
-    /// @notice Set the treasury, protocol fee share, callback gas price floor and dispute game factory.
-    /// @dev The protocol share applies to requests finalized afterwards; it is capped by MAX_PROTOCOL_FEE_BPS.
-    function setParameters(
-        address treasury_,
-        uint16 protocolFeeBps_,
-        uint128 minCallbackGasPrice_,
-        IDisputeGameFactory factory_
-    ) external onlyOwner {
+    /// @notice Propose new owner parameters (treasury, protocol fee share, callback gas price floor); they
+    ///         can be applied once `PARAMETER_DELAY` has passed. Replaces a pending proposal.
+    function proposeParameters(address treasury_, uint16 protocolFeeBps_, uint128 minCallbackGasPrice_)
+        external
+        onlyOwner
+    {
+        _checkParameters(treasury_, protocolFeeBps_, minCallbackGasPrice_);
+        uint256 at = block.timestamp + PARAMETER_DELAY;
+        parameterProposal = ParameterProposal({
+            treasury: treasury_,
+            protocolFeeBps: protocolFeeBps_,
+            effectiveAt: at.toUint40(),
+            minCallbackGasPrice: minCallbackGasPrice_
+        });
+        emit ParametersProposed(treasury_, protocolFeeBps_, minCallbackGasPrice_, at);
+    }
+
+    /// @notice Apply the pending proposal once its delay has passed.
+    /// @dev The protocol share applies to requests finalized afterwards, the price floor to later requests.
+    function applyParameters() external onlyOwner {
+        ParameterProposal memory p = parameterProposal;
+        if (p.effectiveAt == 0) revert NoProposal();
+        if (block.timestamp < p.effectiveAt) revert ProposalNotReady(p.effectiveAt);
+        delete parameterProposal;
+        treasury = p.treasury;
+        protocolFeeBps = p.protocolFeeBps;
+        minCallbackGasPrice = p.minCallbackGasPrice;
+        emit ParametersUpdated(p.treasury, p.protocolFeeBps, p.minCallbackGasPrice);
+    }
+
+    /// @notice Withdraw the pending proposal.
+    function cancelParameters() external onlyOwner {
+        if (parameterProposal.effectiveAt == 0) revert NoProposal();
+        delete parameterProposal;
+        emit ParametersProposalCancelled();
+    }
+
+    /// @notice Set the factory models registered from now on get (zero: registration is refused). Immediate:
+    ///         a registered model keeps the factory it was registered with, so its results' claims, its
+    ///         games and their rules never change.
+    function setDisputeGameFactory(IDisputeGameFactory factory_) external onlyOwner {
+        disputeGameFactory = factory_;
+        emit DisputeGameFactoryUpdated(factory_);
+    }
+
+    function _checkParameters(address treasury_, uint16 protocolFeeBps_, uint128 minCallbackGasPrice_)
+        internal
+        pure
+    {
         if (
             treasury_ == address(0) || protocolFeeBps_ > MAX_PROTOCOL_FEE_BPS
                 || minCallbackGasPrice_ > MAX_MIN_CALLBACK_GAS_PRICE
         ) revert InvalidParameters();
-        treasury = treasury_;
-        protocolFeeBps = protocolFeeBps_;
-        minCallbackGasPrice = minCallbackGasPrice_;
-        disputeGameFactory = factory_;
-        emit ParametersUpdated(treasury_, protocolFeeBps_, minCallbackGasPrice_, factory_);
     }
 
     // ------------------------------------------------------------------------------------------------
     // Model registry
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Register a model; the caller becomes its publisher. Permissionless.
+    /// @notice Register a model; the caller becomes its publisher. Permissionless. The model gets the dispute
+    ///         game factory set now, for good: a model whose results could not be disputed is refused.
     /// @return modelId The new model's id.
     function registerModel(ModelConfig calldata c) external returns (uint256 modelId) {
+        IDisputeGameFactory factory = disputeGameFactory;
+        if (address(factory) == address(0)) revert DisputesDisabled();
         if (
             c.modelRoot == bytes32(0) || c.programHash == bytes32(0)
                 || c.challengeWindow < MIN_CHALLENGE_WINDOW || c.challengeWindow > MAX_CHALLENGE_WINDOW
@@ -353,14 +424,15 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         _models[modelId] = Model({
             modelRoot: c.modelRoot,
             programHash: c.programHash,
-            publisher: msg.sender,
+            factory: factory,
             challengeWindow: c.challengeWindow,
             maxInputSize: c.maxInputSize,
             maxCallbackGas: c.maxCallbackGas,
-            feeToken: c.feeToken,
+            publisher: msg.sender,
             fee: c.fee,
-            feeReceiver: c.feeReceiver,
-            receiverShareBps: c.receiverShareBps
+            feeToken: c.feeToken,
+            receiverShareBps: c.receiverShareBps,
+            feeReceiver: c.feeReceiver
         });
         emit ModelRegistered(modelId, msg.sender, c);
     }
@@ -845,8 +917,6 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         bytes32 outputHash,
         bytes32 claim
     ) internal returns (uint256 disputeId, IDisputeGame game) {
-        IDisputeGameFactory factory = disputeGameFactory;
-        if (address(factory) == address(0)) revert DisputesDisabled();
         Result storage res = _results[requestId];
         bytes32 defenderClaim = res.claim;
         if (claim == bytes32(0) || claim == defenderClaim) revert InvalidClaim();
@@ -856,7 +926,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
         r.status = RequestStatus.DISPUTED;
         res.openDisputes += 1;
-        game = _openGame(factory, r.modelId, requestId, inputHash, res, outputHash, claim);
+        game = _openGame(r.modelId, requestId, inputHash, res, outputHash, claim);
         disputeId = ++disputeCount;
         _disputes[disputeId] = Dispute({
             requestId: requestId,
@@ -872,7 +942,6 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev Create the game; its starting state comes from on-chain data only.
     function _openGame(
-        IDisputeGameFactory factory,
         uint256 modelId,
         uint256 requestId,
         bytes32 inputHash,
@@ -892,7 +961,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         p.challenger = msg.sender;
         p.challengerClaim = claim;
         p.challengerOutputHash = outputHash;
-        return factory.create(p);
+        return m.factory.create(p);
     }
 
     function _credit(address account, address token, uint256 amount) internal {

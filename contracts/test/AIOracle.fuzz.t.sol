@@ -19,7 +19,10 @@ contract AIOracleFuzzTest is BaseTest {
         gasLimit = uint64(bound(gasLimit, 0, MAX_GAS));
         fee = uint96(bound(fee, 0, 50 ether));
         vm.prank(owner);
-        oracle.setParameters(treasury, protocolBps, GAS_PRICE_FLOOR, factory);
+        oracle.proposeParameters(treasury, protocolBps, GAS_PRICE_FLOOR);
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        vm.prank(owner);
+        oracle.applyParameters();
         vm.startPrank(publisher);
         oracle.setModelFee(modelId, fee);
         oracle.setModelFeeReceiver(modelId, feeReceiver, receiverBps);
@@ -140,9 +143,14 @@ contract AIOracleFuzzTest is BaseTest {
     function testFuzz_slashSplit(uint96 submissionBond, uint256 rewardBps) public {
         submissionBond = uint96(bound(submissionBond, 1, 50 ether));
         rewardBps = bound(rewardBps, 0, 10_000);
-        AIOracle o = new AIOracle(owner, treasury, submissionBond, CHALLENGE_BOND, rewardBps, 1 days, 1 days);
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.submissionBond = submissionBond;
+        c.challengerRewardBps = rewardBps;
+        c.protocolFeeBps = 0;
+        c.minCallbackGasPrice = 0;
+        AIOracle o = new AIOracle(owner, c);
         vm.prank(owner);
-        o.setParameters(treasury, 0, 0, factory);
+        o.setDisputeGameFactory(factory);
         vm.prank(publisher);
         uint256 m = o.registerModel(_config(address(0)));
         vm.prank(operator);

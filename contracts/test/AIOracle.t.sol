@@ -7,73 +7,178 @@ import {AIOracle} from "../src/AIOracle.sol";
 import {IAIOracle} from "../src/interfaces/IAIOracle.sol";
 import {GameParams, GameStatus, IDisputeGame, IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
-import {FeeOnTransferToken, MockDisputeGame} from "./utils/Mocks.sol";
+import {FeeOnTransferToken, MockDisputeGame, MockDisputeGameFactory} from "./utils/Mocks.sol";
 import {EthRefuser} from "./utils/Receivers.sol";
 
 contract AIOracleConstructorTest is BaseTest {
     function test_constructor_succeeds() public view {
         assertEq(oracle.owner(), owner);
         assertEq(oracle.treasury(), treasury);
+        assertEq(oracle.protocolFeeBps(), PROTOCOL_BPS);
+        assertEq(oracle.minCallbackGasPrice(), GAS_PRICE_FLOOR);
         assertEq(oracle.submissionBond(), SUBMISSION_BOND);
         assertEq(oracle.challengeBond(), CHALLENGE_BOND);
         assertEq(oracle.challengerRewardBps(), REWARD_BPS);
         assertEq(oracle.unbondDelay(), UNBOND_DELAY);
         assertEq(oracle.requestTimeout(), REQUEST_TIMEOUT);
+        assertEq(oracle.PARAMETER_DELAY(), PARAMETER_DELAY);
+        assertEq(address(oracle.disputeGameFactory()), address(factory));
     }
 
-    function test_RevertIf_constructorZeroTreasury() public {
+    function _expectInvalid(AIOracle.OracleConfig memory c) internal {
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, address(0), 1, 1, 0, 0, 1);
+        new AIOracle(owner, c);
+    }
+
+    function test_RevertIf_constructorBadTreasuryShareOrFloor() public {
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.treasury = address(0);
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.protocolFeeBps = 1001;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.minCallbackGasPrice = 1000 gwei + 1;
+        _expectInvalid(c);
     }
 
     function test_RevertIf_constructorZeroBonds() public {
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 0, 1, 0, 0, 1);
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 0, 0, 0, 1);
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.submissionBond = 0;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.challengeBond = 0;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.submissionBond = uint256(type(uint96).max) + 1;
+        _expectInvalid(c);
     }
 
     function test_RevertIf_constructorRewardAboveBps() public {
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 1, 10_001, 0, 1);
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.challengerRewardBps = 10_001;
+        _expectInvalid(c);
     }
 
-    function test_RevertIf_constructorBadTimeout() public {
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 1, 0, 0, 0);
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 1, 0, 0, 366 days);
+    function test_RevertIf_constructorBadDelays() public {
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.requestTimeout = 0;
+        _expectInvalid(c);
+        c.requestTimeout = 366 days;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.unbondDelay = 366 days;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.parameterDelay = 30 days + 1;
+        _expectInvalid(c);
+        c.parameterDelay = 30 days;
+        assertEq(new AIOracle(owner, c).PARAMETER_DELAY(), 30 days);
     }
 }
 
 contract AIOracleParametersTest is BaseTest {
-    function test_setParameters_succeeds() public {
-        address t2 = makeAddr("t2");
+    address internal t2 = makeAddr("t2");
+
+    function test_proposeAndApplyParameters_succeeds() public {
         vm.expectEmit(address(oracle));
-        emit AIOracle.ParametersUpdated(t2, 1000, 5 gwei, IDisputeGameFactory(address(0)));
+        emit AIOracle.ParametersProposed(t2, 1000, 5 gwei, block.timestamp + PARAMETER_DELAY);
         vm.prank(owner);
-        oracle.setParameters(t2, 1000, 5 gwei, IDisputeGameFactory(address(0)));
+        oracle.proposeParameters(t2, 1000, 5 gwei);
+        (address pt, uint16 pb, uint40 at, uint128 pp) = oracle.parameterProposal();
+        assertEq(pt, t2);
+        assertEq(pb, 1000);
+        assertEq(at, block.timestamp + PARAMETER_DELAY);
+        assertEq(pp, 5 gwei);
+        // nothing changes during the delay
+        vm.warp(block.timestamp + PARAMETER_DELAY - 1);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.ProposalNotReady.selector, at));
+        oracle.applyParameters();
+        assertEq(oracle.treasury(), treasury);
+        assertEq(oracle.protocolFeeBps(), PROTOCOL_BPS);
+        assertEq(oracle.minCallbackGasPrice(), GAS_PRICE_FLOOR);
+        vm.warp(block.timestamp + 1);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ParametersUpdated(t2, 1000, 5 gwei);
+        vm.prank(owner);
+        oracle.applyParameters();
         assertEq(oracle.treasury(), t2);
         assertEq(oracle.protocolFeeBps(), 1000);
         assertEq(oracle.minCallbackGasPrice(), 5 gwei);
-        assertEq(address(oracle.disputeGameFactory()), address(0));
+        (,, at,) = oracle.parameterProposal();
+        assertEq(at, 0, "consumed");
+        vm.prank(owner);
+        vm.expectRevert(AIOracle.NoProposal.selector);
+        oracle.applyParameters();
     }
 
-    function test_RevertIf_setParametersNotOwner() public {
+    function test_cancelParameters_succeeds() public {
+        vm.startPrank(owner);
+        oracle.proposeParameters(t2, 0, 0);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ParametersProposalCancelled();
+        oracle.cancelParameters();
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        vm.expectRevert(AIOracle.NoProposal.selector);
+        oracle.applyParameters();
+        vm.expectRevert(AIOracle.NoProposal.selector);
+        oracle.cancelParameters();
+        vm.stopPrank();
+        assertEq(oracle.treasury(), treasury);
+    }
+
+    function test_proposeParameters_replacesAndRestartsTheDelay_succeeds() public {
+        vm.startPrank(owner);
+        oracle.proposeParameters(t2, 0, 0);
+        vm.warp(block.timestamp + PARAMETER_DELAY - 1);
+        oracle.proposeParameters(t2, 7, 0);
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.ProposalNotReady.selector, block.timestamp + PARAMETER_DELAY - 1)
+        );
+        oracle.applyParameters();
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        oracle.applyParameters();
+        vm.stopPrank();
+        assertEq(oracle.protocolFeeBps(), 7);
+    }
+
+    function test_RevertIf_parametersNotOwner() public {
+        vm.startPrank(user);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
-        vm.prank(user);
-        oracle.setParameters(treasury, 0, 0, factoryIface());
+        oracle.proposeParameters(treasury, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        oracle.applyParameters();
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        oracle.cancelParameters();
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(0)));
+        vm.stopPrank();
     }
 
-    function test_RevertIf_setParametersInvalid() public {
+    function test_RevertIf_proposeParametersInvalid() public {
         vm.startPrank(owner);
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        oracle.setParameters(address(0), 0, 0, factoryIface());
+        oracle.proposeParameters(address(0), 0, 0);
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        oracle.setParameters(treasury, 1001, 0, factoryIface());
+        oracle.proposeParameters(treasury, 1001, 0);
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        oracle.setParameters(treasury, 0, 1000 gwei + 1, factoryIface());
+        oracle.proposeParameters(treasury, 0, 1000 gwei + 1);
         vm.stopPrank();
+    }
+
+    function test_setDisputeGameFactory_succeeds() public {
+        IDisputeGameFactory f2 = IDisputeGameFactory(makeAddr("factory2"));
+        vm.expectEmit(address(oracle));
+        emit AIOracle.DisputeGameFactoryUpdated(f2);
+        vm.prank(owner);
+        oracle.setDisputeGameFactory(f2);
+        assertEq(address(oracle.disputeGameFactory()), address(f2));
+        vm.prank(publisher);
+        uint256 id = oracle.registerModel(_config(address(0)));
+        assertEq(address(oracle.getModel(id).factory), address(f2), "new models get the new factory");
+        assertEq(address(oracle.getModel(modelId).factory), address(factory), "registered ones keep theirs");
     }
 
     function test_transferOwnership_succeeds() public {
@@ -83,10 +188,6 @@ contract AIOracleParametersTest is BaseTest {
         vm.prank(user);
         oracle.acceptOwnership();
         assertEq(oracle.owner(), user);
-    }
-
-    function factoryIface() internal view returns (IDisputeGameFactory) {
-        return IDisputeGameFactory(address(factory));
     }
 }
 
@@ -110,6 +211,15 @@ contract AIOracleModelTest is BaseTest {
         assertEq(m.maxInputSize, MAX_INPUT);
         assertEq(m.maxCallbackGas, MAX_GAS);
         assertEq(m.feeToken, address(0));
+        assertEq(address(m.factory), address(factory));
+    }
+
+    function test_RevertIf_registerModelWithoutFactory() public {
+        vm.prank(owner);
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(0)));
+        vm.expectRevert(AIOracle.DisputesDisabled.selector);
+        vm.prank(publisher);
+        oracle.registerModel(_config(address(0)));
     }
 
     function test_RevertIf_registerModelInvalid() public {
@@ -681,7 +791,7 @@ contract AIOracleFinalizeTest is BaseTest {
 
         // fee split: 20% receiver, 5% protocol, rest operator; gas fee to the finalizer
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(oracle.balanceOf(feeReceiver, address(0)), rAmt);
         assertEq(oracle.balanceOf(treasury, address(0)), pAmt);
         assertEq(oracle.balanceOf(operator, address(0)), MODEL_FEE - rAmt - pAmt);
@@ -696,7 +806,7 @@ contract AIOracleFinalizeTest is BaseTest {
         vm.prank(operator);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, OUTPUT);
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(
             oracle.balanceOf(operator, address(0)), MODEL_FEE - rAmt - pAmt + GAS_LIMIT * GAS_PRICE_FLOOR
         );
@@ -711,7 +821,7 @@ contract AIOracleFinalizeTest is BaseTest {
         vm.warp(block.timestamp + WINDOW + 1);
         _finalize(id, address(receiver));
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(oracle.balanceOf(feeReceiver, address(token)), rAmt);
         assertEq(oracle.balanceOf(treasury, address(token)), pAmt);
         assertEq(oracle.balanceOf(operator, address(token)), MODEL_FEE - rAmt - pAmt);
@@ -933,15 +1043,6 @@ contract AIOracleDisputeTest is BaseTest {
         );
     }
 
-    function test_RevertIf_challengeDisabled() public {
-        vm.prank(owner);
-        oracle.setParameters(treasury, 0, 0, IDisputeGameFactory(address(0)));
-        uint256 id = _request();
-        _submit(id);
-        vm.expectRevert(AIOracle.DisputesDisabled.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-    }
-
     function test_RevertIf_challengeWrongPayload() public {
         uint256 id = _request();
         _submit(id);
@@ -1015,7 +1116,7 @@ contract AIOracleDisputeTest is BaseTest {
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD);
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - rAmt - pAmt);
         assertEq(oracle.balanceOf(operator, address(0)), 0);
     }
@@ -1142,14 +1243,27 @@ contract AIOracleDisputeTest is BaseTest {
         oracle.resolveDispute(did);
     }
 
-    function test_factoryChange_doesNotAffectOpenGame() public {
+    /// The owner switches AIOracle's factory (immediate): a model registered before keeps its own factory,
+    /// so its new challenges open games there and a pending game resolves as before. Only models registered
+    /// afterwards use the new factory.
+    function test_ownerFactorySwitch_doesNotAffectRegisteredModelsOrPendingGames() public {
         uint256 id = _request();
         _submit(id);
         uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        MockDisputeGameFactory other = new MockDisputeGameFactory();
         vm.prank(owner);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(0)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(other)));
+        // a new challenge of the registered model still goes to its factory
+        _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        assertEq(factory.created(), 2);
+        assertEq(other.created(), 0);
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(did);
-        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
+        assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND);
+        // a model registered now gets the new one
+        vm.prank(publisher);
+        uint256 m2 = oracle.registerModel(_config(address(0)));
+        assertEq(address(oracle.getModel(m2).factory), address(other));
+        assertEq(address(oracle.getModel(modelId).factory), address(factory));
     }
 }

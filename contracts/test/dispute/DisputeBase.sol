@@ -126,9 +126,9 @@ abstract contract DisputeBase is BaseTest {
 
     bytes internal constant GOOD = "four";
     bytes internal constant BAD = "five";
-    /// @dev The operator's share of the model fee (after the receiver's and the treasury's 500 bps).
+    /// @dev The operator's share of the model fee (after the receiver's and the treasury's shares).
     uint256 internal constant OP_SHARE =
-        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * 500 / 10_000;
+        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
 
     function setUp() public virtual override {
         super.setUp();
@@ -141,8 +141,16 @@ abstract contract DisputeBase is BaseTest {
         f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, depth, depth, CLOCK);
         vm.startPrank(owner);
         f.setSamplingParams(ROOT, PROGRAM, SAMPLING, false);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
         vm.stopPrank();
+        _registerWith(f);
+    }
+
+    /// @notice Set `f` on AIOracle and register the test model with it (the model `_request` uses).
+    function _registerWith(DisputeGameFactory f) internal {
+        vm.prank(owner);
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(f)));
+        vm.prank(publisher);
+        modelId = oracle.registerModel(_config(address(0)));
     }
 
     /// @notice A 245-byte halted state encoding with `output` committed after `steps` steps.

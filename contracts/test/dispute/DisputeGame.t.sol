@@ -80,8 +80,7 @@ contract DisputeGameTest is DisputeBase {
     function test_RevertIf_createModelNotConfigured() public {
         DisputeGameFactory f =
             new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, DEPTH, CLOCK);
-        vm.prank(owner);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, f);
+        _registerWith(f);
         uint256 id = _request();
         bytes32 goodClaim = _hash(goodState);
         bytes32 badClaim = _hash(badState);

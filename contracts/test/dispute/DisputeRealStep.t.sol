@@ -69,7 +69,7 @@ contract DisputeRealStepTest is BaseTest {
         );
         vm.startPrank(owner);
         f.setSamplingParams(root, program, params, false);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(f)));
         vm.stopPrank();
         AIOracle.ModelConfig memory c = _config(address(0));
         c.modelRoot = root;

@@ -5,7 +5,6 @@ import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
-import {IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
 import {DisputeBase, ITrace} from "./DisputeBase.sol";
 
 /// @notice A synthetic phase-1 chain `s_0 .. s_N`: `s_0` the request commitment, `s_N` the output hash, the
@@ -60,8 +59,8 @@ abstract contract PositionBase is DisputeBase {
         f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, WHOLE_DEPTH, DEPTH, CLOCK);
         vm.startPrank(owner);
         f.setSamplingParams(ROOT, PROGRAM, params, true);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
         vm.stopPrank();
+        _registerWith(f);
     }
 
     /// @notice `N = T + 2` of sampling parameters.

@@ -19,9 +19,22 @@ contract AIOracleInvariantTest is StdInvariant, Test {
     address internal feeReceiver = makeAddr("feeReceiver");
 
     function setUp() public {
-        oracle = new AIOracle(address(this), treasury, 1 ether, 0.5 ether, 5000, 3 days, 1 days);
+        oracle = new AIOracle(
+            address(this),
+            AIOracle.OracleConfig({
+                treasury: treasury,
+                protocolFeeBps: 700,
+                minCallbackGasPrice: 1 gwei,
+                submissionBond: 1 ether,
+                challengeBond: 0.5 ether,
+                challengerRewardBps: 5000,
+                unbondDelay: 3 days,
+                requestTimeout: 1 days,
+                parameterDelay: 1 days
+            })
+        );
         MockDisputeGameFactory factory = new MockDisputeGameFactory();
-        oracle.setParameters(treasury, 700, 1 gwei, IDisputeGameFactory(address(factory)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(factory)));
         token = new TestToken();
         AIOracle.ModelConfig memory c = AIOracle.ModelConfig({
             modelRoot: keccak256("root"),

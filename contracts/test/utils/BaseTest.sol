@@ -22,6 +22,8 @@ abstract contract BaseTest is Test {
     uint32 internal constant MAX_GAS = 2_000_000;
     uint64 internal constant GAS_LIMIT = 200_000;
     uint128 internal constant GAS_PRICE_FLOOR = 1 gwei;
+    uint16 internal constant PROTOCOL_BPS = 500;
+    uint256 internal constant PARAMETER_DELAY = 2 days;
     uint256 internal constant BONDS = 20 ether; // operator + operator2 bonds held from setUp
 
     address internal owner = makeAddr("owner");
@@ -50,12 +52,10 @@ abstract contract BaseTest is Test {
 
     function setUp() public virtual {
         vm.fee(0);
-        oracle = new AIOracle(
-            owner, treasury, SUBMISSION_BOND, CHALLENGE_BOND, REWARD_BPS, UNBOND_DELAY, REQUEST_TIMEOUT
-        );
+        oracle = new AIOracle(owner, _oracleConfig());
         factory = new MockDisputeGameFactory();
         vm.prank(owner);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(factory)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(factory)));
         token = new TestToken();
         receiver = new RecordingReceiver(oracle);
 
@@ -76,6 +76,21 @@ abstract contract BaseTest is Test {
         token.mint(user, 1000 ether);
         vm.prank(user);
         token.approve(address(oracle), type(uint256).max);
+    }
+
+    /// @notice The oracle of these tests: treasury, 5% protocol share, the price floor, the bonds above.
+    function _oracleConfig() internal view returns (AIOracle.OracleConfig memory) {
+        return AIOracle.OracleConfig({
+            treasury: treasury,
+            protocolFeeBps: PROTOCOL_BPS,
+            minCallbackGasPrice: GAS_PRICE_FLOOR,
+            submissionBond: SUBMISSION_BOND,
+            challengeBond: CHALLENGE_BOND,
+            challengerRewardBps: REWARD_BPS,
+            unbondDelay: UNBOND_DELAY,
+            requestTimeout: REQUEST_TIMEOUT,
+            parameterDelay: PARAMETER_DELAY
+        });
     }
 
     function _config(address feeToken) internal view returns (AIOracle.ModelConfig memory) {
