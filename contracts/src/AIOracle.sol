@@ -57,11 +57,11 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         uint32 challengeWindow;
         uint32 maxInputSize;
         uint32 maxCallbackGas;
-        address publisher;
-        uint96 fee;
         address feeToken;
-        uint16 receiverShareBps;
+        uint96 fee;
+        address publisher;
         address feeReceiver;
+        uint16 receiverShareBps;
     }
 
     /// @notice Construction parameters. The three owner parameters (`treasury`, `protocolFeeBps`,
@@ -428,11 +428,11 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             challengeWindow: c.challengeWindow,
             maxInputSize: c.maxInputSize,
             maxCallbackGas: c.maxCallbackGas,
-            publisher: msg.sender,
-            fee: c.fee,
             feeToken: c.feeToken,
-            receiverShareBps: c.receiverShareBps,
-            feeReceiver: c.feeReceiver
+            fee: c.fee,
+            publisher: msg.sender,
+            feeReceiver: c.feeReceiver,
+            receiverShareBps: c.receiverShareBps
         });
         emit ModelRegistered(modelId, msg.sender, c);
     }
@@ -630,21 +630,24 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice Post the result of a pending request. The first valid submission wins; it locks
     ///         `submissionBond` of the caller's bond until the result is final.
-    /// @param output The output bytes (kept in the log; storage keeps their hash).
-    /// @param claim The final VM state hash, the commitment a dispute game checks.
-    function submit(uint256 requestId, bytes calldata output, bytes32 claim) external nonReentrant {
+    /// @param output The output bytes (kept in the log; storage keeps their hash). Empty: the request was
+    ///        rejected by the model (the guest's error outcome); every success output is non-empty.
+    /// @param proof What binds the claim to `output` (`IDisputeGameFactory.resultClaim` of the model's
+    ///        factory): the 245-byte final VM state for a one-phase model, empty for a two-phase one.
+    function submit(uint256 requestId, bytes calldata output, bytes calldata proof) external nonReentrant {
         Request storage r = _requests[requestId];
         if (r.status != RequestStatus.PENDING) revert InvalidStatus(r.status);
         if (block.timestamp > r.deadline) revert RequestExpired();
-        if (claim == bytes32(0)) revert InvalidClaim();
         if (output.length > MAX_OUTPUT_SIZE) revert OutputTooLarge(output.length, MAX_OUTPUT_SIZE);
+        Model storage m = _models[r.modelId];
+        bytes32 claim = m.factory.resultClaim(m.modelRoot, m.programHash, output, proof);
         Operator storage op = _operators[msg.sender];
         uint96 locked = op.locked;
         if (op.unbondAt != 0 || op.bond - locked < submissionBond) revert NotBondedOperator();
         op.locked = locked + submissionBond;
 
         r.status = RequestStatus.SUBMITTED;
-        r.challengeDeadline = (block.timestamp + _models[r.modelId].challengeWindow).toUint40();
+        r.challengeDeadline = (block.timestamp + m.challengeWindow).toUint40();
         _results[requestId] = Result({
             submitter: msg.sender,
             bondLocked: true,
@@ -656,7 +659,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @notice Dispute the current result of a request within its challenge window, posting `challengeBond`
-    ///         and the output and claim the challenger holds to be right. Opens a game through the factory.
+    ///         and the output the challenger holds to be right, with the proof binding its claim (as `submit`).
+    ///         Opens a game through the model's factory.
     ///         Anyone may challenge, concurrently with other challengers (so a sock puppet that challenges
     ///         first and then loses on purpose cannot shield a wrong result); each address may challenge
     ///         each result once.
@@ -668,7 +672,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         address callbackContract,
         bytes32 callbackDataHash,
         bytes calldata output,
-        bytes32 claim
+        bytes calldata proof
     ) external payable nonReentrant returns (uint256 disputeId) {
         Request storage r = _requests[requestId];
         RequestStatus status = r.status;
@@ -681,6 +685,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             revert PayloadMismatch();
         }
         if (output.length > MAX_OUTPUT_SIZE) revert OutputTooLarge(output.length, MAX_OUTPUT_SIZE);
+        Model storage m = _models[r.modelId];
+        bytes32 claim = m.factory.resultClaim(m.modelRoot, m.programHash, output, proof);
         IDisputeGame game;
         (disputeId, game) = _openDispute(r, requestId, inputHash, keccak256(output), claim);
         emit ResultChallenged(requestId, disputeId, msg.sender, game, output, claim);
@@ -804,9 +810,10 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     // Internals
     // ------------------------------------------------------------------------------------------------
 
+    /// @dev A registered model (every one has a factory; the check reads the slot with its limits).
     function _model(uint256 modelId) internal view returns (Model storage m) {
         m = _models[modelId];
-        if (m.publisher == address(0)) revert UnknownModel(modelId);
+        if (address(m.factory) == address(0)) revert UnknownModel(modelId);
     }
 
     function _publishedModel(uint256 modelId) internal view returns (Model storage m) {
@@ -919,7 +926,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     ) internal returns (uint256 disputeId, IDisputeGame game) {
         Result storage res = _results[requestId];
         bytes32 defenderClaim = res.claim;
-        if (claim == bytes32(0) || claim == defenderClaim) revert InvalidClaim();
+        if (claim == defenderClaim) revert InvalidClaim();
         if (msg.sender == res.submitter) revert CannotChallengeOwnResult();
         if (hasChallenged[requestId][defenderClaim][msg.sender]) revert AlreadyChallenged();
         hasChallenged[requestId][defenderClaim][msg.sender] = true;

@@ -131,10 +131,10 @@ contract AIOracleFuzzTest is BaseTest {
         if (dt <= WINDOW) {
             vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
             _finalize(id, address(receiver));
-            _challenge(id, address(receiver), "5", keccak256("other"));
+            _challenge(id, address(receiver), "5", "");
         } else {
             vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
-            _challenge(id, address(receiver), "5", keccak256("other"));
+            _challenge(id, address(receiver), "5", "");
             _finalize(id, address(receiver));
         }
     }
@@ -158,11 +158,9 @@ contract AIOracleFuzzTest is BaseTest {
         vm.prank(user);
         uint256 id = o.requestCallback{value: MODEL_FEE}(m, INPUT, address(0), 0, "");
         vm.prank(operator);
-        o.submit(id, OUTPUT, CLAIM);
+        o.submit(id, OUTPUT, "");
         vm.prank(challenger);
-        o.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(0), keccak256(""), "5", keccak256("x")
-        );
+        o.challenge{value: CHALLENGE_BOND}(id, keccak256(INPUT), address(0), keccak256(""), "5", "");
         factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
         o.resolveDispute(1);
         uint256 reward = uint256(submissionBond) * rewardBps / 10_000;

@@ -663,7 +663,7 @@ contract AIOracleOperatorTest is BaseTest {
         oracle.bond{value: SUBMISSION_BOND}();
         uint256 id = _request();
         vm.prank(op);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
         vm.prank(op);
         oracle.requestUnbond();
         vm.warp(block.timestamp + UNBOND_DELAY);
@@ -704,7 +704,7 @@ contract AIOracleSubmitTest is BaseTest {
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
         );
         vm.prank(operator2);
-        oracle.submit(id, "5", CLAIM);
+        oracle.submit(id, "5", "");
         assertEq(oracle.getResult(id).submitter, operator, "first submission wins");
     }
 
@@ -712,7 +712,7 @@ contract AIOracleSubmitTest is BaseTest {
         uint256 id = _request();
         vm.expectRevert(AIOracle.NotBondedOperator.selector);
         vm.prank(user);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
     }
 
     function test_RevertIf_submitUnbonding() public {
@@ -731,9 +731,9 @@ contract AIOracleSubmitTest is BaseTest {
         uint256 a = _request();
         uint256 b = _request();
         vm.startPrank(op);
-        oracle.submit(a, OUTPUT, CLAIM);
+        oracle.submit(a, OUTPUT, "");
         vm.expectRevert(AIOracle.NotBondedOperator.selector);
-        oracle.submit(b, OUTPUT, CLAIM);
+        oracle.submit(b, OUTPUT, "");
         vm.stopPrank();
     }
 
@@ -744,11 +744,14 @@ contract AIOracleSubmitTest is BaseTest {
         _submit(id);
     }
 
-    function test_RevertIf_submitZeroClaim() public {
+    /// The claim is the model's factory's binding of the output and proof, never a value the operator picks.
+    function test_submit_claimFromTheModelsFactory_succeeds() public {
         uint256 id = _request();
-        vm.expectRevert(AIOracle.InvalidClaim.selector);
         vm.prank(operator);
-        oracle.submit(id, OUTPUT, bytes32(0));
+        oracle.submit(id, OUTPUT, "proof");
+        bytes32 want = factory.resultClaim(ROOT, PROGRAM, OUTPUT, "proof");
+        assertEq(want, keccak256(abi.encodePacked(keccak256(OUTPUT), "proof")));
+        assertEq(oracle.getResult(id).claim, want);
     }
 
     function test_RevertIf_submitOutputTooLarge() public {
@@ -756,13 +759,13 @@ contract AIOracleSubmitTest is BaseTest {
         bytes memory big = new bytes(64 * 1024 + 1);
         vm.expectRevert(abi.encodeWithSelector(AIOracle.OutputTooLarge.selector, big.length, 64 * 1024));
         vm.prank(operator);
-        oracle.submit(id, big, CLAIM);
+        oracle.submit(id, big, "");
     }
 
     function test_RevertIf_submitUnknownRequest() public {
         vm.expectRevert(abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.NONE));
         vm.prank(operator);
-        oracle.submit(77, OUTPUT, CLAIM);
+        oracle.submit(77, OUTPUT, "");
     }
 }
 
@@ -891,7 +894,7 @@ contract AIOracleFinalizeTest is BaseTest {
     function test_RevertIf_finalizeDisputed() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), "5", keccak256("other"));
+        _challenge(id, address(receiver), "5", "");
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.DISPUTED)
@@ -946,7 +949,7 @@ contract AIOracleFinalizeTest is BaseTest {
 
 contract AIOracleDisputeTest is BaseTest {
     bytes internal constant GOOD = "5";
-    bytes32 internal constant GOOD_CLAIM = keccak256("honest final state");
+    bytes32 internal constant GOOD_CLAIM = keccak256(GOOD);
     address internal honest = makeAddr("honest");
 
     function test_challenge_succeeds() public {
@@ -954,7 +957,7 @@ contract AIOracleDisputeTest is BaseTest {
         _submit(id);
         vm.expectEmit(true, true, true, false, address(oracle));
         emit AIOracle.ResultChallenged(id, 1, challenger, IDisputeGame(address(0)), GOOD, GOOD_CLAIM);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         assertEq(did, 1);
         assertEq(oracle.disputeCount(), 1);
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.DISPUTED));
@@ -985,8 +988,8 @@ contract AIOracleDisputeTest is BaseTest {
     function test_challenge_concurrent_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        uint256 a = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 a = _challenge(id, address(receiver), GOOD, "");
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, "");
         assertEq(oracle.getResult(id).openDisputes, 2);
         assertTrue(address(_game(a)) != address(_game(b)));
         assertEq(address(oracle).balance, BONDS + oracle.estimateFee(modelId, GAS_LIMIT) + 2 * CHALLENGE_BOND);
@@ -997,19 +1000,19 @@ contract AIOracleDisputeTest is BaseTest {
         _submit(id);
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeTwiceBySameChallenger() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.expectRevert(AIOracle.AlreadyChallenged.selector);
-        _challenge(id, address(receiver), GOOD, keccak256("another claim"));
+        _challenge(id, address(receiver), GOOD, "another encoding");
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(did);
         vm.expectRevert(AIOracle.AlreadyChallenged.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengePending() public {
@@ -1017,7 +1020,7 @@ contract AIOracleDisputeTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.PENDING)
         );
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeFinalized() public {
@@ -1028,7 +1031,7 @@ contract AIOracleDisputeTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.FINALIZED)
         );
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeWrongBond() public {
@@ -1039,7 +1042,7 @@ contract AIOracleDisputeTest is BaseTest {
         );
         vm.prank(challenger);
         oracle.challenge{value: CHALLENGE_BOND - 1}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, ""
         );
     }
 
@@ -1049,37 +1052,35 @@ contract AIOracleDisputeTest is BaseTest {
         vm.expectRevert(AIOracle.PayloadMismatch.selector);
         vm.prank(challenger);
         oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256("forged input"), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+            id, keccak256("forged input"), address(receiver), keccak256(CB_DATA), GOOD, ""
         );
     }
 
-    function test_RevertIf_challengeSameOrZeroClaim() public {
+    function test_RevertIf_challengeSameClaim() public {
         uint256 id = _request();
         _submit(id);
         vm.expectRevert(AIOracle.InvalidClaim.selector);
-        _challenge(id, address(receiver), GOOD, CLAIM);
-        vm.expectRevert(AIOracle.InvalidClaim.selector);
-        _challenge(id, address(receiver), GOOD, bytes32(0));
+        _challenge(id, address(receiver), OUTPUT, "");
     }
 
     function test_RevertIf_challengeOwnResult() public {
         uint256 id = _request();
         _submit(id);
         vm.expectRevert(AIOracle.CannotChallengeOwnResult.selector);
-        _challengeAs(operator, id, address(receiver), GOOD, GOOD_CLAIM);
+        _challengeAs(operator, id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeOutputTooLarge() public {
         uint256 id = _request();
         _submit(id);
         vm.expectRevert(abi.encodeWithSelector(AIOracle.OutputTooLarge.selector, 64 * 1024 + 1, 64 * 1024));
-        _challenge(id, address(receiver), new bytes(64 * 1024 + 1), GOOD_CLAIM);
+        _challenge(id, address(receiver), new bytes(64 * 1024 + 1), "");
     }
 
     function test_resolveDispute_challengerWins_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.warp(block.timestamp + 10 minutes);
         _game(did).setStatus(GameStatus.CHALLENGER_WINS);
         vm.expectEmit(address(oracle));
@@ -1124,7 +1125,7 @@ contract AIOracleDisputeTest is BaseTest {
     function test_resolveDispute_submitterWins_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         vm.expectEmit(address(oracle));
         emit AIOracle.DisputeResolved(id, did, false, false);
@@ -1146,8 +1147,8 @@ contract AIOracleDisputeTest is BaseTest {
         uint256 id = _request();
         _submit(id); // wrong result
         address sock = makeAddr("sock");
-        uint256 sockDispute = _challengeAs(sock, id, address(receiver), "junk", keccak256("junk"));
-        uint256 honestDispute = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 sockDispute = _challengeAs(sock, id, address(receiver), "junk", "");
+        uint256 honestDispute = _challengeAs(honest, id, address(receiver), GOOD, "");
         _game(sockDispute).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(sockDispute);
         vm.warp(block.timestamp + WINDOW + 1);
@@ -1169,12 +1170,12 @@ contract AIOracleDisputeTest is BaseTest {
         uint256 id = _request();
         _submit(id);
         address wrong = makeAddr("wrongChallenger");
-        uint256 d1 = _challengeAs(wrong, id, address(receiver), "junk", keccak256("junk"));
+        uint256 d1 = _challengeAs(wrong, id, address(receiver), "junk", "");
         _game(d1).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(d1);
         assertEq(oracle.getResult(id).submitter, wrong);
 
-        uint256 d2 = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 d2 = _challengeAs(honest, id, address(receiver), GOOD, "");
         AIOracle.Dispute memory d = oracle.getDispute(d2);
         assertEq(d.defender, wrong);
         assertEq(d.defenderClaim, keccak256("junk"));
@@ -1196,8 +1197,8 @@ contract AIOracleDisputeTest is BaseTest {
     function test_resolveDispute_staleWinner_refunded() public {
         uint256 id = _request();
         _submit(id);
-        uint256 a = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, keccak256("other honest encoding"));
+        uint256 a = _challenge(id, address(receiver), GOOD, "");
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, "other encoding");
         _game(a).setStatus(GameStatus.CHALLENGER_WINS);
         _game(b).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(a);
@@ -1212,7 +1213,7 @@ contract AIOracleDisputeTest is BaseTest {
     function test_resolveDispute_afterWindow_finalizesImmediately() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.warp(block.timestamp + 10 days);
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(did);
@@ -1223,7 +1224,7 @@ contract AIOracleDisputeTest is BaseTest {
     function test_RevertIf_resolveDisputeInProgress() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.expectRevert(AIOracle.GameNotResolved.selector);
         oracle.resolveDispute(did);
     }
@@ -1236,7 +1237,7 @@ contract AIOracleDisputeTest is BaseTest {
     function test_RevertIf_resolveDisputeTwice() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         _game(did).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(did);
         vm.expectRevert(AIOracle.DisputeAlreadyResolved.selector);
@@ -1249,12 +1250,12 @@ contract AIOracleDisputeTest is BaseTest {
     function test_ownerFactorySwitch_doesNotAffectRegisteredModelsOrPendingGames() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         MockDisputeGameFactory other = new MockDisputeGameFactory();
         vm.prank(owner);
         oracle.setDisputeGameFactory(IDisputeGameFactory(address(other)));
         // a new challenge of the registered model still goes to its factory
-        _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        _challengeAs(honest, id, address(receiver), GOOD, "");
         assertEq(factory.created(), 2);
         assertEq(other.created(), 0);
         _game(did).setStatus(GameStatus.DEFENDER_WINS);

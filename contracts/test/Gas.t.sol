@@ -31,7 +31,7 @@ contract GasTest is BaseTest {
     function _measureSubmit(uint256 id) internal returns (uint256 used) {
         _cool();
         vm.prank(operator);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
         used = vm.lastCallGas().gasTotalUsed;
     }
 

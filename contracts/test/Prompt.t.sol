@@ -25,7 +25,7 @@ contract PromptTest is BaseTest {
 
     function _answer(uint256 id, bytes memory output) internal {
         vm.prank(operator);
-        oracle.submit(id, output, CLAIM);
+        oracle.submit(id, output, "");
         vm.warp(block.timestamp + WINDOW + 1);
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(bytes(PROMPT)), address(prompt), "", output);
@@ -79,7 +79,7 @@ contract PromptTest is BaseTest {
         uint256 id = _ask();
         assertEq(prompt.getAIResult(modelId, PROMPT), "");
         vm.prank(operator);
-        oracle.submit(id, "4", CLAIM);
+        oracle.submit(id, "4", "");
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectEmit(address(prompt));
         emit Prompt.promptsUpdated(id, modelId, PROMPT, "4", "");

@@ -195,17 +195,16 @@ abstract contract DisputeBase is BaseTest {
         return new SyntheticTrace(PROGRAM, keccak256("lie"), len, _hash(finalState), truth, lieFrom);
     }
 
-    /// @notice Request, submit `subOut`/`subState`, challenge with `chOut`/`chState`; returns the game.
+    /// @notice Request, submit `subOut` with final state `subState`, challenge with `chOut`/`chState`;
+    ///         returns the game.
     function _open(bytes memory subOut, bytes memory subState, bytes memory chOut, bytes memory chState)
         internal
         returns (uint256 id, uint256 did, DisputeGame g)
     {
         id = _request();
-        bytes32 subClaim = _hash(subState);
-        bytes32 chClaim = _hash(chState);
         vm.prank(operator);
-        oracle.submit(id, subOut, subClaim);
-        did = _challenge(id, address(receiver), chOut, chClaim);
+        oracle.submit(id, subOut, subState);
+        did = _challenge(id, address(receiver), chOut, chState);
         g = DisputeGame(address(oracle.getDispute(did).game));
     }
 

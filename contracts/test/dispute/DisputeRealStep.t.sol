@@ -49,8 +49,6 @@ contract DisputeRealStepTest is BaseTest {
         bytes32 program = riscv.stateHash(preState);
         uint256 id = _requestOn(_deploy(root, program, params), input);
         g = _challengeWithGame(id, input);
-        g.reveal(_halted("submitted"));
-        g.reveal(_halted("challenged"));
         vm.prank(challenger);
         g.move(false, post);
         vm.prank(operator);
@@ -87,14 +85,12 @@ contract DisputeRealStepTest is BaseTest {
     function _challengeWithGame(uint256 id, bytes memory input) internal returns (DisputeGame) {
         bytes memory subState = _halted("submitted");
         bytes memory chState = _halted("challenged");
-        bytes32 subClaim = riscv.stateHash(subState);
-        bytes32 chClaim = riscv.stateHash(chState);
         vm.prank(operator);
-        oracle.submit(id, "submitted", subClaim);
+        oracle.submit(id, "submitted", subState);
         vm.deal(challenger, CHALLENGE_BOND);
         vm.prank(challenger);
         uint256 did = oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(input), address(receiver), keccak256(CB_DATA), "challenged", chClaim
+            id, keccak256(input), address(receiver), keccak256(CB_DATA), "challenged", chState
         );
         return DisputeGame(address(oracle.getDispute(did).game));
     }

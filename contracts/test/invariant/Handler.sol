@@ -179,7 +179,7 @@ contract Handler is CommonBase, StdCheats, StdUtils {
         }
         bytes memory output = abi.encodePacked("out", claimSeed);
         vm.prank(o);
-        oracle.submit(id, output, keccak256(abi.encode(claimSeed)) | bytes32(uint256(1)));
+        oracle.submit(id, output, "");
         _reqs[id].output = output;
         calls["submit"]++;
     }
@@ -195,15 +195,15 @@ contract Handler is CommonBase, StdCheats, StdUtils {
             if (i > challengers.length) return;
             c = _pick(challengers, (chSeed % challengers.length) + i);
         }
-        bytes32 claim = keccak256(abi.encode(id, c, res.claim)) | bytes32(uint256(1));
-        bytes memory output = abi.encodePacked("alt", claim);
+        bytes memory output = abi.encodePacked("alt", keccak256(abi.encode(id, c, res.claim)));
+        bytes32 claim = keccak256(output); // the mock factory's claim for an empty proof
         _outputs[claim] = output;
         Req storage q = _reqs[id];
         uint256 b = oracle.challengeBond();
         vm.deal(c, c.balance + b);
         vm.prank(c);
         uint256 did =
-            oracle.challenge{value: b}(id, keccak256(q.input), q.cb, keccak256(q.cbData), output, claim);
+            oracle.challenge{value: b}(id, keccak256(q.input), q.cb, keccak256(q.cbData), output, "");
         disputeIds.push(did);
         calls["challenge"]++;
     }

@@ -46,7 +46,8 @@ abstract contract BaseTest is Test {
     bytes internal constant INPUT = "What is 2+2?";
     bytes internal constant OUTPUT = "4";
     bytes internal constant CB_DATA = "ctx";
-    bytes32 internal constant CLAIM = keccak256("final state");
+    /// @dev The claim the mock factory binds to OUTPUT with an empty proof.
+    bytes32 internal constant CLAIM = keccak256(OUTPUT);
     bytes32 internal constant ROOT = keccak256("model root");
     bytes32 internal constant PROGRAM = keccak256("program");
 
@@ -119,7 +120,7 @@ abstract contract BaseTest is Test {
 
     function _submit(uint256 id) internal {
         vm.prank(operator);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
     }
 
     function _finalize(uint256 id, address cb) internal {
@@ -127,14 +128,15 @@ abstract contract BaseTest is Test {
         oracle.finalize(id, keccak256(INPUT), cb, CB_DATA, OUTPUT);
     }
 
-    function _challenge(uint256 id, address cb, bytes memory output, bytes32 claim)
+    /// @notice `challenger` challenges `id` with `output` and `proof` (the claim's binding, see the factory).
+    function _challenge(uint256 id, address cb, bytes memory output, bytes memory proof)
         internal
         returns (uint256)
     {
-        return _challengeAs(challenger, id, cb, output, claim);
+        return _challengeAs(challenger, id, cb, output, proof);
     }
 
-    function _challengeAs(address who, uint256 id, address cb, bytes memory output, bytes32 claim)
+    function _challengeAs(address who, uint256 id, address cb, bytes memory output, bytes memory proof)
         internal
         returns (uint256)
     {
@@ -142,7 +144,7 @@ abstract contract BaseTest is Test {
         vm.prank(who);
         return
             oracle.challenge{value: CHALLENGE_BOND}(
-                id, keccak256(INPUT), cb, keccak256(CB_DATA), output, claim
+                id, keccak256(INPUT), cb, keccak256(CB_DATA), output, proof
             );
     }
 
