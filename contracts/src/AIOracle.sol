@@ -39,6 +39,20 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         REFUNDED
     }
 
+    /// @notice Where a dispute stands. A challenger that wins has its bond held until the request is final
+    ///         (`CHALLENGER_WON`); then `claimReward` pays it (`PAID`: the bond and a share of the pot) if its claim
+    ///         is the final one, or records it `FORFEITED` (the bond went into the pot). A winner whose result
+    ///         became current and was defeated later is `SLASHED` (its bond went into the pot).
+    enum DisputeStatus {
+        NONE,
+        OPEN,
+        DEFENDER_WON,
+        CHALLENGER_WON,
+        SLASHED,
+        PAID,
+        FORFEITED
+    }
+
     /// @notice What happened to a request's callback.
     enum CallbackStatus {
         NONE,
@@ -128,26 +142,40 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice The current result of a request. It is backed either by `submissionBond` locked in the
     ///         submitting operator's bond (`bondLocked`), or, once a challenger's result replaced it, by that
-    ///         challenger's `challengeBond` held by the oracle.
+    ///         challenger's held `challengeBond` (the dispute `Pot.backing`). `version` counts replacements.
     struct Result {
         address submitter;
         bool bondLocked;
         uint32 openDisputes;
+        uint32 version;
         bytes32 outputHash;
         bytes32 claim;
     }
 
-    /// @notice One dispute: a game between the challenger and the result it challenged (`defender`,
-    ///         `defenderClaim`). A request may have several, concurrently.
+    /// @notice One dispute: a game between the challenger and the result version it challenged (`defender`,
+    ///         `defenderClaim`, `version`). A request may have several, concurrently.
     struct Dispute {
         uint256 requestId;
         address challenger;
-        bool resolved;
+        DisputeStatus status;
+        uint32 version;
         address defender;
         IDisputeGame game;
         bytes32 defenderClaim;
         bytes32 outputHash;
         bytes32 claim;
+    }
+
+    /// @notice A request's reward pot (see README, "Rewards"): the backing bonds slashed so far and the bonds
+    ///         of winning challengers held until the request is final; at finality the bonds of winners with
+    ///         another claim than the final one join it, `challengerRewardBps` of it is split equally among the
+    ///         winners with the final claim (`share` each, on top of their bond) and the rest goes to the
+    ///         treasury.
+    struct Pot {
+        uint128 amount;
+        uint32 heldWinners;
+        uint64 backing;
+        uint128 share;
     }
 
     /// @notice An operator's bond. `locked` backs results not yet final; `unbondAt` is 0 while bonded.
@@ -226,9 +254,13 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     /// @notice Number of disputes opened; ids are 1..disputeCount.
     uint256 public disputeCount;
     mapping(uint256 disputeId => Dispute) internal _disputes;
-    /// @notice Whether `challenger` already challenged the result `claim` of `requestId` (once each).
-    mapping(uint256 requestId => mapping(bytes32 claim => mapping(address challenger => bool))) public
+    /// @notice Whether `challenger` already challenged version `version` of the result of `requestId` (once
+    ///         each: a result installed again later is a new version, challengeable again).
+    mapping(uint256 requestId => mapping(uint32 version => mapping(address challenger => bool))) public
         hasChallenged;
+    mapping(uint256 requestId => Pot) internal _pots;
+    /// @notice Number of winning disputes of a request with `claim` whose bond is held (not slashed).
+    mapping(uint256 requestId => mapping(bytes32 claim => uint32)) public winnersWithClaim;
     mapping(address operator => Operator) internal _operators;
     /// @notice Pull balances: account => token (address(0) for ETH) => amount withdrawable.
     mapping(address account => mapping(address token => uint256)) public balanceOf;
@@ -264,6 +296,14 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     event DisputeResolved(
         uint256 indexed requestId, uint256 indexed disputeId, bool challengerWon, bool replaced
     );
+    /// @notice The bond backing a defeated result (`backer`'s) went into the request's pot.
+    event BondSlashed(uint256 indexed requestId, address indexed backer, uint256 amount);
+    /// @notice At finality: the pot (with forfeited bonds), the number of winners with the final claim and
+    ///         the share each gets on top of its bond (the rest of the pot went to the treasury).
+    event RewardsSettled(uint256 indexed requestId, uint256 pot, uint256 winners, uint256 share);
+    /// @notice `claimReward` credited `amount` (zero: the dispute's claim was not the final one, its bond was
+    ///         forfeited).
+    event RewardClaimed(uint256 indexed disputeId, address indexed challenger, uint256 amount);
     /// @notice A callback ran (`success`), with at most MAX_RETURNDATA_COPY bytes of its revert data.
     event CallbackDispatched(uint256 indexed requestId, uint8 attempt, bool success, bytes reason);
     /// @notice An unserved request was refunded after its deadline.
@@ -311,6 +351,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     error AlreadyChallenged();
     error UnknownDispute(uint256 disputeId);
     error DisputeAlreadyResolved();
+    error NothingToClaim(uint256 disputeId);
     error DisputesDisabled();
     error WrongBond(uint256 paid, uint256 required);
     error CannotChallengeOwnResult();
@@ -652,6 +693,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             submitter: msg.sender,
             bondLocked: true,
             openDisputes: 0,
+            version: 0,
             outputHash: keccak256(output),
             claim: claim
         });
@@ -663,7 +705,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     ///         Opens a game through the model's factory.
     ///         Anyone may challenge, concurrently with other challengers (so a sock puppet that challenges
     ///         first and then loses on purpose cannot shield a wrong result); each address may challenge
-    ///         each result once.
+    ///         each version of the result once.
     /// @param inputHash, callbackContract, callbackDataHash The request's payload (checked against its hash).
     /// @return disputeId The new dispute's id.
     function challenge(
@@ -692,42 +734,88 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         emit ResultChallenged(requestId, disputeId, msg.sender, game, output, claim);
     }
 
-    /// @notice Apply a finished game's outcome. Anyone may call.
-    /// @dev Challenger wins against the current result: the result's backing bond is slashed
-    ///      (`challengerRewardBps` of it to the challenger, the rest to the treasury) and the challenger's
-    ///      output and claim become the result, backed by the challenger's bond, with a fresh challenge
-    ///      window (so a wrong challenger can be challenged in turn). Challenger wins against a result that
-    ///      was already replaced: its bond is returned. Defender wins: the challenge bond goes to the
-    ///      defender. The request can finalize once no dispute is open and its window has passed.
+    /// @notice Apply a finished game's outcome. Anyone may call; the outcome does not depend on who calls or
+    ///         in which order disputes are resolved, except that the first winner against the current version
+    ///         replaces it.
+    /// @dev Defender wins: the challenge bond is credited to the defender. Challenger wins: its bond is held
+    ///      until the request is final (README, "Rewards"); if it challenged the current version, the bond
+    ///      backing that version goes into the request's pot (the operator's locked `submissionBond`, or the
+    ///      held bond of the winner that installed it, which is `SLASHED`), and the challenger's output and
+    ///      claim become the result (version + 1), backed by its held bond, with a fresh challenge window (so a
+    ///      wrong challenger can be challenged in turn). The request can finalize once no dispute is open and
+    ///      its window has passed.
     function resolveDispute(uint256 disputeId) external nonReentrant {
         Dispute storage d = _disputes[disputeId];
         if (address(d.game) == address(0)) revert UnknownDispute(disputeId);
-        if (d.resolved) revert DisputeAlreadyResolved();
+        if (d.status != DisputeStatus.OPEN) revert DisputeAlreadyResolved();
         GameStatus outcome = d.game.status();
         if (outcome == GameStatus.IN_PROGRESS) revert GameNotResolved();
-        d.resolved = true;
         uint256 requestId = d.requestId;
         Request storage r = _requests[requestId];
         Result storage res = _results[requestId];
         bool challengerWon = outcome == GameStatus.CHALLENGER_WINS;
         bool replaced;
         if (!challengerWon) {
+            d.status = DisputeStatus.DEFENDER_WON;
             _credit(d.defender, address(0), challengeBond);
-        } else if (d.defenderClaim != res.claim) {
-            _credit(d.challenger, address(0), challengeBond);
         } else {
-            replaced = true;
-            _slashBacking(res, d.challenger);
-            res.submitter = d.challenger;
-            res.bondLocked = false;
-            res.outputHash = d.outputHash;
-            res.claim = d.claim;
-            r.challengeDeadline = (block.timestamp + _models[r.modelId].challengeWindow).toUint40();
+            d.status = DisputeStatus.CHALLENGER_WON;
+            Pot storage pot = _pots[requestId];
+            pot.heldWinners += 1;
+            winnersWithClaim[requestId][d.claim] += 1;
+            if (d.version == res.version) {
+                replaced = true;
+                _slashBacking(requestId, res, pot);
+                res.submitter = d.challenger;
+                res.bondLocked = false;
+                res.outputHash = d.outputHash;
+                res.claim = d.claim;
+                res.version = d.version + 1;
+                pot.backing = disputeId.toUint64();
+                r.challengeDeadline = (block.timestamp + _models[r.modelId].challengeWindow).toUint40();
+            }
         }
         uint32 open = res.openDisputes - 1;
         res.openDisputes = open;
         if (open == 0) r.status = RequestStatus.SUBMITTED;
         emit DisputeResolved(requestId, disputeId, challengerWon, replaced);
+    }
+
+    /// @notice Once the request is final, pay a winning dispute (anyone may call; credited to its challenger):
+    ///         its bond and its share of the pot if its claim is the final one; nothing if not (its bond was
+    ///         forfeited into the pot at finality).
+    /// @return amount What was credited.
+    function claimReward(uint256 disputeId) external nonReentrant returns (uint256 amount) {
+        Dispute storage d = _disputes[disputeId];
+        if (d.status != DisputeStatus.CHALLENGER_WON) revert NothingToClaim(disputeId);
+        uint256 requestId = d.requestId;
+        RequestStatus st = _requests[requestId].status;
+        if (st != RequestStatus.FINALIZED) revert InvalidStatus(st);
+        if (d.claim == _results[requestId].claim) {
+            d.status = DisputeStatus.PAID;
+            amount = uint256(challengeBond) + _pots[requestId].share;
+            _credit(d.challenger, address(0), amount);
+        } else {
+            d.status = DisputeStatus.FORFEITED;
+        }
+        emit RewardClaimed(disputeId, d.challenger, amount);
+    }
+
+    /// @notice What `claimReward(disputeId)` would credit now (zero before the request is final, and for a
+    ///         dispute that did not win, was slashed, forfeited or was paid already).
+    function claimableReward(uint256 disputeId) external view returns (uint256) {
+        Dispute storage d = _disputes[disputeId];
+        uint256 requestId = d.requestId;
+        if (
+            d.status != DisputeStatus.CHALLENGER_WON || _requests[requestId].status != RequestStatus.FINALIZED
+                || d.claim != _results[requestId].claim
+        ) return 0;
+        return uint256(challengeBond) + _pots[requestId].share;
+    }
+
+    /// @notice A request's reward pot.
+    function getPot(uint256 requestId) external view returns (Pot memory) {
+        return _pots[requestId];
     }
 
     /// @notice Make a result final after its challenge window (no open dispute), pay everyone, and
@@ -756,10 +844,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         if (res.bondLocked) {
             res.bondLocked = false;
             _operators[submitter].locked -= submissionBond;
-        } else {
-            // a challenger's result: its challenge bond backed it until now
-            _credit(submitter, address(0), challengeBond);
         }
+        // (a challenger's result: its held bond comes back through `claimReward`, with its share)
+        _settlePot(requestId, res.claim);
         _payFees(r, submitter);
 
         address requester = r.requester;
@@ -899,8 +986,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Slash the bond backing the current result in favour of `challenger`.
-    function _slashBacking(Result storage res, address challenger) internal {
+    /// @dev The bond backing the current result goes into the pot: the operator's locked submission bond, or
+    ///      the held bond of the winning dispute that installed the result (no longer a winner).
+    function _slashBacking(uint256 requestId, Result storage res, Pot storage pot) internal {
         uint256 slashed;
         if (res.bondLocked) {
             uint96 b = submissionBond;
@@ -909,11 +997,33 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             op.locked -= b;
             slashed = b;
         } else {
+            Dispute storage backer = _disputes[pot.backing];
+            backer.status = DisputeStatus.SLASHED;
+            pot.heldWinners -= 1;
+            winnersWithClaim[requestId][backer.claim] -= 1;
             slashed = challengeBond;
         }
-        uint256 reward = slashed * challengerRewardBps / BPS;
-        _credit(challenger, address(0), reward);
-        _credit(treasury, address(0), slashed - reward);
+        pot.amount += slashed.toUint128();
+        emit BondSlashed(requestId, res.submitter, slashed);
+    }
+
+    /// @dev At finality: winners whose claim is not the final one forfeit their held bond into the pot;
+    ///      `challengerRewardBps` of the pot is split equally among the winners with the final claim (each
+    ///      collects it with its bond through `claimReward`), the rest (all of it without such winners, and the
+    ///      rounding) is credited to the treasury.
+    function _settlePot(uint256 requestId, bytes32 finalClaim) internal {
+        Pot storage pot = _pots[requestId];
+        uint256 held = pot.heldWinners;
+        uint256 amount = pot.amount;
+        if (held == 0 && amount == 0) return;
+        uint256 winners = winnersWithClaim[requestId][finalClaim];
+        amount += (held - winners) * challengeBond;
+        uint256 share;
+        if (winners != 0) share = amount * challengerRewardBps / BPS / winners;
+        pot.amount = amount.toUint128();
+        pot.share = share.toUint128();
+        _credit(treasury, address(0), amount - share * winners);
+        emit RewardsSettled(requestId, amount, winners, share);
     }
 
     /// @dev Check the challenger against the current result, record the dispute, and create its game.
@@ -928,8 +1038,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         bytes32 defenderClaim = res.claim;
         if (claim == defenderClaim) revert InvalidClaim();
         if (msg.sender == res.submitter) revert CannotChallengeOwnResult();
-        if (hasChallenged[requestId][defenderClaim][msg.sender]) revert AlreadyChallenged();
-        hasChallenged[requestId][defenderClaim][msg.sender] = true;
+        uint32 version = res.version;
+        if (hasChallenged[requestId][version][msg.sender]) revert AlreadyChallenged();
+        hasChallenged[requestId][version][msg.sender] = true;
 
         r.status = RequestStatus.DISPUTED;
         res.openDisputes += 1;
@@ -938,7 +1049,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         _disputes[disputeId] = Dispute({
             requestId: requestId,
             challenger: msg.sender,
-            resolved: false,
+            status: DisputeStatus.OPEN,
+            version: version,
             defender: res.submitter,
             game: game,
             defenderClaim: defenderClaim,

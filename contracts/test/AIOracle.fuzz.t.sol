@@ -139,7 +139,8 @@ contract AIOracleFuzzTest is BaseTest {
         }
     }
 
-    /// Slashing splits the submission bond exactly for any reward share.
+    /// Slashing fills the pot, which splits exactly for any bond and reward share at finality: the winner's
+    /// bond and share through claimReward, the rest to the treasury, nothing lost or created.
     function testFuzz_slashSplit(uint96 submissionBond, uint256 rewardBps) public {
         submissionBond = uint96(bound(submissionBond, 1, 50 ether));
         rewardBps = bound(rewardBps, 0, 10_000);
@@ -163,12 +164,23 @@ contract AIOracleFuzzTest is BaseTest {
         o.challenge{value: CHALLENGE_BOND}(id, keccak256(INPUT), address(0), keccak256(""), "5", "");
         factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
         o.resolveDispute(1);
-        uint256 reward = uint256(submissionBond) * rewardBps / 10_000;
-        // the challenge bond stays in the contract, backing the challenger's result until it is final
-        assertEq(o.balanceOf(challenger, address(0)), reward);
-        assertEq(o.balanceOf(treasury, address(0)), submissionBond - reward);
+        assertEq(o.getPot(id).amount, submissionBond);
         assertEq(o.getOperator(operator).bond, 0);
+        vm.warp(block.timestamp + WINDOW + 1);
+        o.finalize(id, keccak256(INPUT), address(0), "", "5");
+        uint256 reward = uint256(submissionBond) * rewardBps / 10_000;
+        assertEq(o.balanceOf(treasury, address(0)), submissionBond - reward);
+        o.claimReward(1);
+        // the challenger: its bond, its reward and (as the final result's submitter) the operator share
+        uint256 receiverShare = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
+        assertEq(o.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - receiverShare);
         assertEq(address(o).balance, MODEL_FEE + CHALLENGE_BOND + submissionBond);
+        assertEq(
+            address(o).balance,
+            o.balanceOf(challenger, address(0)) + o.balanceOf(treasury, address(0))
+                + o.balanceOf(feeReceiver, address(0)),
+            "every wei credited"
+        );
     }
 
     /// Whatever gas the finalizer supplies, it either reverts or the receiver gets its full gas limit:

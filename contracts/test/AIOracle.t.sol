@@ -948,6 +948,24 @@ contract AIOracleFinalizeTest is BaseTest {
 }
 
 contract AIOracleDisputeTest is BaseTest {
+    function _opShare() internal pure returns (uint256) {
+        return MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - _protocolShare();
+    }
+
+    function _protocolShare() internal pure returns (uint256) {
+        return uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
+    }
+
+    /// @dev What the oracle owes the accounts of these tests (credits and operator bonds).
+    function _owed() internal view returns (uint256 sum) {
+        address[8] memory who =
+            [treasury, feeReceiver, operator, operator2, challenger, user, finalizer, honest];
+        for (uint256 i = 0; i < who.length; i++) {
+            sum += oracle.balanceOf(who[i], address(0));
+        }
+        sum += oracle.getOperator(operator).bond + oracle.getOperator(operator2).bond;
+    }
+
     bytes internal constant GOOD = "5";
     bytes32 internal constant GOOD_CLAIM = keccak256(GOOD);
     address internal honest = makeAddr("honest");
@@ -962,16 +980,17 @@ contract AIOracleDisputeTest is BaseTest {
         assertEq(oracle.disputeCount(), 1);
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.DISPUTED));
         assertEq(oracle.getResult(id).openDisputes, 1);
-        assertTrue(oracle.hasChallenged(id, CLAIM, challenger));
+        assertTrue(oracle.hasChallenged(id, 0, challenger));
         AIOracle.Dispute memory d = oracle.getDispute(did);
         assertEq(d.requestId, id);
         assertEq(d.challenger, challenger);
+        assertEq(uint8(d.status), uint8(AIOracle.DisputeStatus.OPEN));
+        assertEq(d.version, 0);
         assertEq(d.defender, operator);
         assertEq(d.defenderClaim, CLAIM);
         assertEq(address(d.game), address(factory.lastGame()));
         assertEq(d.outputHash, keccak256(GOOD));
         assertEq(d.claim, GOOD_CLAIM);
-        assertFalse(d.resolved);
         GameParams memory p = MockDisputeGame(address(d.game)).params();
         assertEq(p.requestId, id);
         assertEq(p.modelRoot, ROOT);
@@ -1084,16 +1103,19 @@ contract AIOracleDisputeTest is BaseTest {
         vm.warp(block.timestamp + 10 minutes);
         _game(did).setStatus(GameStatus.CHALLENGER_WINS);
         vm.expectEmit(address(oracle));
+        emit AIOracle.BondSlashed(id, operator, SUBMISSION_BOND);
+        vm.expectEmit(address(oracle));
         emit AIOracle.DisputeResolved(id, did, true, true);
         oracle.resolveDispute(did);
 
-        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
-        assertEq(
-            oracle.balanceOf(challenger, address(0)),
-            reward,
-            "reward; the challenge bond now backs the result"
-        );
-        assertEq(oracle.balanceOf(treasury, address(0)), SUBMISSION_BOND - reward);
+        // the slashed bond waits in the pot, the challenger's bond is held: nobody is paid before finality
+        assertEq(oracle.balanceOf(challenger, address(0)), 0);
+        assertEq(oracle.balanceOf(treasury, address(0)), 0);
+        AIOracle.Pot memory pot = oracle.getPot(id);
+        assertEq(pot.amount, SUBMISSION_BOND);
+        assertEq(pot.heldWinners, 1);
+        assertEq(pot.backing, did);
+        assertEq(oracle.winnersWithClaim(id, GOOD_CLAIM), 1);
         AIOracle.Operator memory op = oracle.getOperator(operator);
         assertEq(op.bond, 10 ether - SUBMISSION_BOND, "slashed");
         assertEq(op.locked, 0);
@@ -1101,25 +1123,45 @@ contract AIOracleDisputeTest is BaseTest {
         assertEq(res.submitter, challenger);
         assertEq(res.outputHash, keccak256(GOOD));
         assertEq(res.claim, GOOD_CLAIM);
+        assertEq(res.version, 1);
         assertFalse(res.bondLocked);
         assertEq(res.openDisputes, 0);
-        assertTrue(oracle.getDispute(did).resolved);
+        assertEq(uint8(oracle.getDispute(did).status), uint8(AIOracle.DisputeStatus.CHALLENGER_WON));
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
         assertEq(oracle.getRequest(id).challengeDeadline, block.timestamp + WINDOW, "fresh window");
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+        );
+        oracle.claimReward(did);
+        assertEq(oracle.claimableReward(did), 0, "not before finality");
 
-        // the replaced result finalizes with the challenger's output after its own window; the challenger
-        // gets its bond back and the operator share
+        // the replaced result finalizes with the challenger's output after its own window: the challenger
+        // earns the operator share at once, and its bond and its share of the pot through claimReward
         vm.warp(block.timestamp + WINDOW);
         vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         vm.warp(block.timestamp + 1);
+        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RewardsSettled(id, SUBMISSION_BOND, 1, reward);
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD);
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
         uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
+        assertEq(oracle.balanceOf(challenger, address(0)), MODEL_FEE - rAmt - pAmt);
+        assertEq(oracle.balanceOf(treasury, address(0)), pAmt + SUBMISSION_BOND - reward);
+        assertEq(oracle.claimableReward(did), CHALLENGE_BOND + reward);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RewardClaimed(did, challenger, CHALLENGE_BOND + reward);
+        vm.prank(user); // anyone may call; the challenger is credited
+        assertEq(oracle.claimReward(did), CHALLENGE_BOND + reward);
         assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - rAmt - pAmt);
         assertEq(oracle.balanceOf(operator, address(0)), 0);
+        assertEq(uint8(oracle.getDispute(did).status), uint8(AIOracle.DisputeStatus.PAID));
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.NothingToClaim.selector, did));
+        oracle.claimReward(did);
+        assertEq(address(oracle).balance, _owed(), "every wei accounted for");
     }
 
     function test_resolveDispute_submitterWins_succeeds() public {
@@ -1132,13 +1174,18 @@ contract AIOracleDisputeTest is BaseTest {
         oracle.resolveDispute(did);
         assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND);
         assertEq(oracle.balanceOf(challenger, address(0)), 0);
+        assertEq(uint8(oracle.getDispute(did).status), uint8(AIOracle.DisputeStatus.DEFENDER_WON));
         assertEq(oracle.getResult(id).submitter, operator);
+        assertEq(oracle.getResult(id).version, 0);
         assertEq(oracle.getOperator(operator).locked, SUBMISSION_BOND, "still locked until final");
         vm.warp(block.timestamp + WINDOW + 1);
         _finalize(id, address(receiver));
         assertEq(receiver.lastOutput(), OUTPUT);
         assertEq(oracle.getOperator(operator).locked, 0);
         assertEq(oracle.getOperator(operator).bond, 10 ether);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.NothingToClaim.selector, did));
+        oracle.claimReward(did);
+        assertEq(address(oracle).balance, _owed());
     }
 
     /// The attack a single-dispute design allows: the submitter's sock puppet challenges first and loses on
@@ -1163,9 +1210,15 @@ contract AIOracleDisputeTest is BaseTest {
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD);
+        oracle.claimReward(honestDispute);
+        assertEq(
+            oracle.balanceOf(honest, address(0)),
+            CHALLENGE_BOND + uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000 + _opShare()
+        );
     }
 
-    /// A challenger's result is itself challengeable: a wrong challenger loses its bond to the next one.
+    /// A challenger's result is itself challengeable: a wrong challenger's held bond is slashed into the pot
+    /// when the next one wins, and the honest winner takes the pot's reward share.
     function test_replacedResult_canBeChallenged() public {
         uint256 id = _request();
         _submit(id);
@@ -1179,35 +1232,96 @@ contract AIOracleDisputeTest is BaseTest {
         AIOracle.Dispute memory d = oracle.getDispute(d2);
         assertEq(d.defender, wrong);
         assertEq(d.defenderClaim, keccak256("junk"));
+        assertEq(d.version, 1);
         _game(d2).setStatus(GameStatus.CHALLENGER_WINS);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.BondSlashed(id, wrong, CHALLENGE_BOND);
         oracle.resolveDispute(d2);
-
-        uint256 reward = uint256(CHALLENGE_BOND) * REWARD_BPS / 10_000;
-        assertEq(oracle.balanceOf(honest, address(0)), reward);
+        assertEq(uint8(oracle.getDispute(d1).status), uint8(AIOracle.DisputeStatus.SLASHED));
+        assertEq(oracle.getPot(id).amount, SUBMISSION_BOND + CHALLENGE_BOND);
+        assertEq(oracle.getPot(id).heldWinners, 1);
         assertEq(oracle.getResult(id).submitter, honest);
+        assertEq(oracle.getResult(id).version, 2);
+
         vm.warp(block.timestamp + WINDOW + 1);
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
-        assertEq(oracle.balanceOf(wrong, address(0)), uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000);
-        assertGt(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + reward, "bond back + operator share");
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.NothingToClaim.selector, d1));
+        oracle.claimReward(d1);
+        oracle.claimReward(d2);
+        uint256 pot = uint256(SUBMISSION_BOND) + CHALLENGE_BOND;
+        uint256 reward = pot * REWARD_BPS / 10_000;
+        assertEq(oracle.balanceOf(wrong, address(0)), 0, "the wrong challenger lost its bond");
+        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + reward + _opShare());
+        assertEq(oracle.balanceOf(treasury, address(0)), pot - reward + _protocolShare());
+        assertEq(address(oracle).balance, _owed());
     }
 
-    /// Two challengers win against the same (wrong) result: the first replaces it, the second gets its
-    /// bond back; the operator is slashed once.
-    function test_resolveDispute_staleWinner_refunded() public {
+    /// Winners against a version that was already replaced keep their bond held: at finality, those with
+    /// the final claim share the pot equally with the one that replaced it, those with another claim forfeit.
+    function test_resolveDispute_staleWinners_shareOrForfeit() public {
         uint256 id = _request();
         _submit(id);
         uint256 a = _challenge(id, address(receiver), GOOD, "");
-        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, "other encoding");
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, "");
+        address other = makeAddr("other");
+        uint256 c = _challengeAs(other, id, address(receiver), GOOD, "another encoding");
         _game(a).setStatus(GameStatus.CHALLENGER_WINS);
         _game(b).setStatus(GameStatus.CHALLENGER_WINS);
+        _game(c).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(a);
         vm.expectEmit(address(oracle));
         emit AIOracle.DisputeResolved(id, b, true, false);
         oracle.resolveDispute(b);
-        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND);
+        oracle.resolveDispute(c);
         assertEq(oracle.getOperator(operator).bond, 10 ether - SUBMISSION_BOND, "slashed once");
         assertEq(oracle.getResult(id).submitter, challenger);
+        assertEq(oracle.getPot(id).heldWinners, 3);
+        assertEq(oracle.winnersWithClaim(id, GOOD_CLAIM), 2);
+
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        uint256 pot = uint256(SUBMISSION_BOND) + CHALLENGE_BOND; // c's bond forfeited into it
+        uint256 share = pot * REWARD_BPS / 10_000 / 2;
+        assertEq(oracle.getPot(id).share, share);
+        assertEq(oracle.getPot(id).amount, pot);
+        assertEq(oracle.claimReward(a), CHALLENGE_BOND + share);
+        assertEq(oracle.claimReward(b), CHALLENGE_BOND + share);
+        assertEq(oracle.claimableReward(c), 0);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RewardClaimed(c, other, 0);
+        assertEq(oracle.claimReward(c), 0);
+        assertEq(uint8(oracle.getDispute(c).status), uint8(AIOracle.DisputeStatus.FORFEITED));
+        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + share);
+        assertEq(oracle.balanceOf(other, address(0)), 0);
+        assertEq(oracle.balanceOf(treasury, address(0)), pot - 2 * share + _protocolShare());
+        assertEq(address(oracle).balance, _owed());
+    }
+
+    /// The operator's output comes back through a second challenger: the first winner's installed result is
+    /// defeated (its bond joins the pot), the second winner holds the final claim and takes the whole share.
+    /// (A non-empty pot always has a winner with the final claim: the pot only fills when a version is
+    /// replaced, and the winner that installed the final version is never slashed.)
+    function test_finalize_originalOutputReinstalled_lastWinnerTakesTheShare() public {
+        uint256 id = _request();
+        _submit(id);
+        uint256 a = _challenge(id, address(receiver), GOOD, "");
+        _game(a).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(a);
+        // the installed result is challenged with the operator's original output and loses
+        uint256 b = _challengeAs(honest, id, address(receiver), OUTPUT, "");
+        _game(b).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(b);
+        assertEq(oracle.getResult(id).claim, CLAIM);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        uint256 pot = uint256(SUBMISSION_BOND) + CHALLENGE_BOND;
+        uint256 share = pot * REWARD_BPS / 10_000;
+        assertEq(uint8(oracle.getDispute(a).status), uint8(AIOracle.DisputeStatus.SLASHED));
+        assertEq(oracle.claimReward(b), CHALLENGE_BOND + share, "b holds the final claim");
+        assertEq(oracle.balanceOf(treasury, address(0)), pot - share + _protocolShare());
+        assertEq(address(oracle).balance, _owed());
     }
 
     function test_resolveDispute_afterWindow_finalizesImmediately() public {

@@ -295,8 +295,9 @@ abstract contract DisputeBase is BaseTest {
 
     /// @notice After a game the honest side (the defender if `defenderHonest`) must have won: checks the
     ///         winner, resolves the dispute on AIOracle, finalizes with the honest output and checks its
-    ///         delivery, the bonds (the loser's to the winner, the treasury's share of a slashed one) and that
-    ///         the oracle holds exactly what it owes.
+    ///         delivery, the bonds (the loser's to the winner: a slashed submission bond through the pot, its
+    ///         reward share to the challenger with its bond, the rest to the treasury) and that the oracle
+    ///         holds exactly what it owes.
     function _settleHonestWin(uint256 id, uint256 did, IDisputeGame g, bool defenderHonest) internal {
         assertEq(
             uint8(g.status()),
@@ -309,6 +310,7 @@ abstract contract DisputeBase is BaseTest {
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD, "the honest output is delivered");
+        if (!defenderHonest) oracle.claimReward(did);
 
         uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
         if (defenderHonest) {

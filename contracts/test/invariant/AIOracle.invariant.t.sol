@@ -72,12 +72,12 @@ contract AIOracleInvariantTest is StdInvariant, Test {
         }
     }
 
-    /// The oracle holds exactly what it owes: balances + bonds + open challenge bonds + unsettled fees.
+    /// The oracle holds exactly what it owes: balances + bonds + what disputes hold (open and winning bonds,
+    /// pots, unclaimed rewards) + unsettled fees.
     function invariant_ethConservation() public view {
         (uint256 eth,) = handler.unsettledFees();
         assertEq(
-            address(oracle).balance,
-            _sumBalances(address(0)) + _sumBonds() + handler.openChallengeBonds() + eth
+            address(oracle).balance, _sumBalances(address(0)) + _sumBonds() + handler.heldByDisputes() + eth
         );
     }
 
@@ -126,13 +126,20 @@ contract AIOracleInvariantTest is StdInvariant, Test {
         handler.submit(0, 0, "a");
         handler.submit(1, 1, "b");
         handler.submit(2, 2, "c");
-        handler.challenge(0, 0);
-        handler.challenge(1, 1);
+        handler.challenge(0, 0, 0);
+        handler.challenge(1, 0, 0); // same claim as the first: they share the pot
+        handler.challenge(2, 0, 1); // another claim: forfeits
+        handler.challenge(1, 1, 0);
         handler.resolve(0, true);
-        handler.resolve(1, false);
+        handler.resolve(1, true);
+        handler.resolve(2, true);
+        handler.resolve(3, false);
         handler.finalize(0, 0);
         handler.finalize(1, 1);
         handler.finalize(2, 2);
+        handler.claimReward(0, 0);
+        handler.claimReward(1, 1);
+        handler.claimReward(2, 2);
         handler.retry(1, false);
         handler.retry(1, true);
         handler.warp(12 hours);
@@ -147,7 +154,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
             handler.warp(12 hours); // past the 3-day unbond delay
         }
         handler.withdrawBond(1);
-        string[11] memory names = [
+        string[12] memory names = [
             "request",
             "bond",
             "requestUnbond",
@@ -156,6 +163,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
             "challenge",
             "resolve",
             "finalize",
+            "claimReward",
             "retry",
             "refund",
             "withdraw"
@@ -173,7 +181,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
 
     /// Logs how far the campaign got (`forge test -vv`), to check that every action is reached.
     function afterInvariant() external view {
-        string[11] memory names = [
+        string[12] memory names = [
             "request",
             "bond",
             "requestUnbond",
@@ -182,6 +190,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
             "challenge",
             "resolve",
             "finalize",
+            "claimReward",
             "retry",
             "refund",
             "withdraw"
