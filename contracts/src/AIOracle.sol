@@ -820,7 +820,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice Make a result final after its challenge window (no open dispute), pay everyone, and
     ///         dispatch the callback once with the requested gas. Anyone may call; the caller is paid the
-    ///         request's callback gas fee. A failing receiver does not block finality.
+    ///         request's callback gas fee. A failing receiver does not block finality. An empty output is the
+    ///         error outcome of a request the model rejected: the receiver's `aiOracleCallbackError` is called
+    ///         (`InvalidInput`, the output as message) instead of `aiOracleCallback`, under the same gas rules.
     /// @param inputHash, callbackContract, callbackData The request's payload (checked against its hash).
     /// @param output The result's output bytes (checked against the stored hash).
     function finalize(
@@ -858,8 +860,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         }
     }
 
-    /// @notice Run a failed callback again (requester only, at most MAX_CALLBACK_RETRIES times). The caller
-    ///         pays the gas; the receiver gets the same gas limit as before.
+    /// @notice Run a failed callback (or error callback) again (requester only, at most MAX_CALLBACK_RETRIES
+    ///         times). The caller pays the gas; the receiver gets the same gas limit as before.
     function retryCallback(
         uint256 requestId,
         bytes32 inputHash,
@@ -1092,7 +1094,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         if (!ok) revert EthTransferFailed();
     }
 
-    /// @dev Call the receiver with exactly the request's gas limit. The caller must leave enough gas that
+    /// @dev Call the receiver (`aiOracleCallback`, or `aiOracleCallbackError` for the empty output) with exactly
+    ///      the request's gas limit. The caller must leave enough gas that
     ///      the callee really gets `gasLimit` (EIP-150 keeps 1/64 back) plus a reserve for the bookkeeping,
     ///      so a finalizer cannot make a callback fail by starving it. At most MAX_RETURNDATA_COPY bytes of
     ///      return data are copied, so a returndata bomb costs the callee, not us. Re-entry is blocked by the
@@ -1105,8 +1108,12 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         bytes calldata output
     ) internal {
         uint256 gasLimit = r.gasLimit;
-        bytes memory data =
-            abi.encodeCall(AIOracleCallbackReceiver.aiOracleCallback, (requestId, output, callbackData));
+        bytes memory data = output.length == 0
+            ? abi.encodeCall(
+                AIOracleCallbackReceiver.aiOracleCallbackError,
+                (requestId, AIOracleCallbackReceiver.AIOracleError.InvalidInput, output, callbackData)
+            )
+            : abi.encodeCall(AIOracleCallbackReceiver.aiOracleCallback, (requestId, output, callbackData));
         if (gasleft() < gasLimit + gasLimit / 63 + CALLBACK_RESERVE_GAS) revert InsufficientGasForCallback();
         bool success;
         bytes memory reason;

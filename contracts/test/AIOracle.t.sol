@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {AIOracle} from "../src/AIOracle.sol";
+import {AIOracleCallbackReceiver} from "../src/AIOracleCallbackReceiver.sol";
 import {IAIOracle} from "../src/interfaces/IAIOracle.sol";
 import {GameParams, GameStatus, IDisputeGame, IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
@@ -832,6 +833,37 @@ contract AIOracleFinalizeTest is BaseTest {
         vm.prank(operator);
         oracle.withdraw(address(token));
         assertEq(token.balanceOf(operator), MODEL_FEE - rAmt - pAmt);
+    }
+
+    /// A request the model rejects: the guest's error outcome is the empty output. Finalizing it calls the
+    /// receiver's `aiOracleCallbackError` (InvalidInput, the output as message) with the requested gas,
+    /// not `aiOracleCallback`.
+    function test_finalize_rejectedRequest_deliversErrorCallback() public {
+        uint256 id = _request();
+        vm.prank(operator);
+        oracle.submit(id, "", "");
+        assertEq(oracle.getResult(id).outputHash, keccak256(""));
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectEmit(address(oracle));
+        emit IAIOracle.AICallbackResult(user, id, finalizer, "");
+        vm.expectEmit(address(oracle));
+        emit AIOracle.CallbackDispatched(id, 1, true, "");
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, "");
+        assertEq(receiver.calls(), 0, "no success callback");
+        assertEq(receiver.errorCalls(), 1);
+        assertEq(receiver.lastRequestId(), id);
+        assertEq(uint8(receiver.lastErrorCode()), uint8(AIOracleCallbackReceiver.AIOracleError.InvalidInput));
+        assertEq(receiver.lastErrorMessage(), "");
+        assertEq(receiver.lastCallbackData(), CB_DATA);
+        assertGt(receiver.lastGas(), GAS_LIMIT - 5000, "the same gas rules");
+        assertEq(uint8(oracle.getRequest(id).callbackStatus), uint8(AIOracle.CallbackStatus.SUCCEEDED));
+        assertTrue(oracle.isFinalized(id));
+        assertEq(
+            oracle.balanceOf(finalizer, address(0)),
+            GAS_LIMIT * GAS_PRICE_FLOOR,
+            "the operator is paid as usual"
+        );
     }
 
     function test_finalize_noCallbackContract_skips() public {
