@@ -63,7 +63,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice A registered model. `modelRoot`, `programHash` and `factory` never change: the factory is the
     ///         one set on AIOracle when the model was registered, and it binds every claim posted for the
-    ///         model and creates its games.
+    ///         model and creates its games. A fee increase waits in `pendingFee` until `pendingFeeAt`
+    ///         (`FEE_INCREASE_DELAY` after it was set); `getModel` shows the fee in force.
     struct Model {
         bytes32 modelRoot;
         bytes32 programHash;
@@ -74,8 +75,10 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         address feeToken;
         uint96 fee;
         address publisher;
+        uint96 pendingFee;
         address feeReceiver;
         uint16 receiverShareBps;
+        uint40 pendingFeeAt;
     }
 
     /// @notice Construction parameters. The three owner parameters (`treasury`, `protocolFeeBps`,
@@ -205,6 +208,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     uint32 public constant MAX_CALLBACK_GAS = 15_000_000;
     /// @notice Largest output a result may carry (bounds the callback's memory cost to the finalizer).
     uint256 public constant MAX_OUTPUT_SIZE = 64 * 1024;
+    /// @notice A model fee increase takes effect this long after the publisher sets it (decreases at once), so
+    ///         a request already sent never pays more than the fee it saw.
+    uint256 public constant FEE_INCREASE_DELAY = 1 days;
     /// @notice Upper bound of the delay between proposing and applying owner parameters.
     uint256 public constant MAX_PARAMETER_DELAY = 30 days;
     /// @notice Retries of a failed callback the requester may make after the first attempt.
@@ -271,8 +277,12 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice A model was registered.
     event ModelRegistered(uint256 indexed modelId, address indexed publisher, ModelConfig config);
-    /// @notice A model's fee changed (applies to later requests).
+    /// @notice A model's fee changed (a decrease, in force at once; applies to later requests).
     event ModelFeeUpdated(uint256 indexed modelId, uint96 fee);
+    /// @notice A model's fee will rise to `fee` at `effectiveAt` (until then the fee in force stays).
+    event ModelFeeIncreaseScheduled(uint256 indexed modelId, uint96 fee, uint256 effectiveAt);
+    /// @notice ETH paid beyond a request's price was credited to the payer (`balanceOf`, `withdraw`).
+    event ExcessCredited(address indexed payer, uint256 amount);
     /// @notice A model's fee receiver or its share changed.
     event ModelFeeReceiverUpdated(uint256 indexed modelId, address feeReceiver, uint16 receiverShareBps);
     /// @notice An operator added to its bond (and is bonded again if it was unbonding).
@@ -333,7 +343,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     error GasLimitTooHigh(uint256 gasLimit, uint256 max);
     error EmptyBatch();
     error InsufficientFee(uint256 paid, uint256 required);
-    error UnexpectedEth();
+    error ModelFeeAboveMax(uint256 fee, uint256 maxModelFee);
     error FeeTokenTransferMismatch();
     error EthTransferFailed();
     error InvalidStatus(RequestStatus status);
@@ -472,17 +482,33 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             feeToken: c.feeToken,
             fee: c.fee,
             publisher: msg.sender,
+            pendingFee: 0,
             feeReceiver: c.feeReceiver,
-            receiverShareBps: c.receiverShareBps
+            receiverShareBps: c.receiverShareBps,
+            pendingFeeAt: 0
         });
         emit ModelRegistered(modelId, msg.sender, c);
     }
 
-    /// @notice Change a model's fee (publisher only). Requests already made keep the fee they paid.
+    /// @notice Change a model's fee (publisher only). A decrease (or no change) is in force at once and cancels
+    ///         a pending increase; an increase is in force `FEE_INCREASE_DELAY` later (replacing a pending
+    ///         one), so nobody can raise the price of a request already on its way. Requests already made keep
+    ///         the fee they paid.
     function setModelFee(uint256 modelId, uint96 fee) external {
         Model storage m = _publishedModel(modelId);
-        m.fee = fee;
-        emit ModelFeeUpdated(modelId, fee);
+        uint96 current = _modelFee(m);
+        m.fee = current;
+        if (fee <= current) {
+            m.fee = fee;
+            m.pendingFee = 0;
+            m.pendingFeeAt = 0;
+            emit ModelFeeUpdated(modelId, fee);
+        } else {
+            uint256 at = block.timestamp + FEE_INCREASE_DELAY;
+            m.pendingFee = fee;
+            m.pendingFeeAt = at.toUint40();
+            emit ModelFeeIncreaseScheduled(modelId, fee, at);
+        }
     }
 
     /// @notice Change a model's fee receiver and its share (publisher only); applies at finalization.
@@ -497,9 +523,16 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         emit ModelFeeReceiverUpdated(modelId, feeReceiver, receiverShareBps);
     }
 
-    /// @notice A registered model.
-    function getModel(uint256 modelId) external view returns (Model memory) {
-        return _model(modelId);
+    /// @notice A registered model, with the fee in force now in `fee` (and a pending increase, if any, in
+    ///         `pendingFee` / `pendingFeeAt`).
+    function getModel(uint256 modelId) external view returns (Model memory model) {
+        Model storage m = _model(modelId);
+        model = m;
+        if (model.pendingFeeAt != 0 && block.timestamp >= model.pendingFeeAt) {
+            model.fee = model.pendingFee;
+            model.pendingFee = 0;
+            model.pendingFeeAt = 0;
+        }
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -510,6 +543,15 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     function callbackGasPrice() public view returns (uint256) {
         uint256 floor = minCallbackGasPrice;
         return block.basefee > floor ? block.basefee : floor;
+    }
+
+    /// @notice The lowest callback gas price a request is accepted at now: the price a fee estimated one block
+    ///         earlier may have used, max(minCallbackGasPrice, ceil(basefee * 8 / 9)) (EIP-1559 raises the
+    ///         base fee by at most 1/8 per block). README, "Fee rule".
+    function minAcceptedGasPrice() public view returns (uint256) {
+        uint256 floor = minCallbackGasPrice;
+        uint256 low = block.basefee - block.basefee / 9;
+        return low > floor ? low : floor;
     }
 
     /// @inheritdoc IAIOracle
@@ -530,8 +572,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         Model storage m = _model(modelId);
         ethFee = gasLimit * callbackGasPrice();
         token = m.feeToken;
-        if (token == address(0)) ethFee += m.fee;
-        else tokenFee = m.fee;
+        uint256 fee = _modelFee(m);
+        if (token == address(0)) ethFee += fee;
+        else tokenFee = fee;
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -539,6 +582,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IAIOracle
+    /// @dev Pays the model fee in force and the callback gas (README, "Fee rule"); ETH beyond the price is
+    ///      credited to the caller (`balanceOf`), never sent back.
     function requestCallback(
         uint256 modelId,
         bytes calldata input,
@@ -546,7 +591,23 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         uint64 gasLimit,
         bytes calldata callbackData
     ) external payable nonReentrant returns (uint256 requestId) {
-        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData);
+        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData, 1);
+        requestId = _storeRequest(t, input, callbackData);
+        _collect(token, t.gasFee, t.modelFee, 1);
+    }
+
+    /// @notice `requestCallback` that reverts (`ModelFeeAboveMax`) if the model fee in force exceeds
+    ///         `maxModelFee` (in the fee token for an ERC-20 model).
+    function requestCallback(
+        uint256 modelId,
+        bytes calldata input,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData,
+        uint256 maxModelFee
+    ) external payable nonReentrant returns (uint256 requestId) {
+        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData, 1);
+        if (t.modelFee > maxModelFee) revert ModelFeeAboveMax(t.modelFee, maxModelFee);
         requestId = _storeRequest(t, input, callbackData);
         _collect(token, t.gasFee, t.modelFee, 1);
     }
@@ -562,7 +623,7 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     ) external payable nonReentrant returns (uint256 firstId) {
         uint256 n = inputs.length;
         if (n == 0) revert EmptyBatch();
-        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData);
+        (Template memory t, address token) = _template(modelId, callbackContract, gasLimit, callbackData, n);
         firstId = lastRequestId + 1;
         for (uint256 i; i < n; ++i) {
             _storeRequest(t, inputs[i], callbackData);
@@ -910,12 +971,22 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         if (m.publisher != msg.sender) revert NotModelPublisher();
     }
 
-    /// @dev What every request of one call shares: the model's limits and price, checked and computed once.
+    /// @dev The fee in force: a pending increase once its time has come, else the stored fee.
+    function _modelFee(Model storage m) internal view returns (uint96) {
+        uint256 at = m.pendingFeeAt;
+        if (at != 0 && block.timestamp >= at) return m.pendingFee;
+        return m.fee;
+    }
+
+    /// @dev What the `n` requests of one call share: the model's limits and price, checked and computed once.
+    ///      The callback gas fee of each is its gas limit at the current price, or less if the ETH sent
+    ///      covers less, down to the gas limit at `minAcceptedGasPrice` (below that: `InsufficientFee`).
     function _template(
         uint256 modelId,
         address callbackContract,
         uint64 gasLimit,
-        bytes calldata callbackData
+        bytes calldata callbackData,
+        uint256 n
     ) internal view returns (Template memory t, address token) {
         Model storage m = _model(modelId);
         uint256 maxGas = m.maxCallbackGas;
@@ -925,11 +996,16 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         t.modelId = uint32(modelId);
         t.gasLimit = gasLimit;
         t.maxInputSize = m.maxInputSize;
-        t.modelFee = m.fee;
-        t.gasFee = (uint256(gasLimit) * callbackGasPrice()).toUint96();
+        t.modelFee = _modelFee(m);
+        token = m.feeToken;
+        uint256 ethModelFee = token == address(0) ? t.modelFee : 0;
+        uint256 least = ethModelFee + uint256(gasLimit) * minAcceptedGasPrice();
+        if (msg.value < least * n) revert InsufficientFee(msg.value, least * n);
+        uint256 gasFee = uint256(gasLimit) * callbackGasPrice();
+        uint256 covered = msg.value / n - ethModelFee;
+        t.gasFee = (covered < gasFee ? covered : gasFee).toUint96();
         t.callbackContract = callbackContract;
         t.callbackDataHash = keccak256(callbackData);
-        token = m.feeToken;
     }
 
     function _storeRequest(Template memory t, bytes calldata input, bytes calldata callbackData)
@@ -952,8 +1028,9 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         );
     }
 
-    /// @dev Take payment for `n` requests: ETH must cover the ETH part (excess refunded now); the token
-    ///      part is pulled and must arrive in full (fee-on-transfer tokens are refused).
+    /// @dev Take payment for `n` requests (`_template` checked the ETH covers it): the excess ETH is credited
+    ///      to the payer, never pushed (a contract without `receive` may overpay); the token part is pulled
+    ///      and must arrive in full (fee-on-transfer tokens are refused).
     function _collect(address token, uint256 gasFee, uint256 modelFee, uint256 n) internal {
         uint256 ethDue = gasFee * n;
         if (token == address(0)) {
@@ -964,8 +1041,11 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
             IERC20(token).safeTransferFrom(msg.sender, address(this), due);
             if (IERC20(token).balanceOf(address(this)) - before != due) revert FeeTokenTransferMismatch();
         }
-        if (msg.value < ethDue) revert InsufficientFee(msg.value, ethDue);
-        if (msg.value > ethDue) _sendEth(msg.sender, msg.value - ethDue);
+        if (msg.value > ethDue) {
+            uint256 excess = msg.value - ethDue;
+            _credit(msg.sender, address(0), excess);
+            emit ExcessCredited(msg.sender, excess);
+        }
     }
 
     /// @dev Split the model fee (receiver share, protocol share, rest to the result's submitter) and pay the

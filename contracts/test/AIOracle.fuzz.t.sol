@@ -20,13 +20,15 @@ contract AIOracleFuzzTest is BaseTest {
         fee = uint96(bound(fee, 0, 50 ether));
         vm.prank(owner);
         oracle.proposeParameters(treasury, protocolBps, GAS_PRICE_FLOOR);
-        vm.warp(block.timestamp + PARAMETER_DELAY);
-        vm.prank(owner);
-        oracle.applyParameters();
         vm.startPrank(publisher);
         oracle.setModelFee(modelId, fee);
         oracle.setModelFeeReceiver(modelId, feeReceiver, receiverBps);
         vm.stopPrank();
+        // both delays (parameters, and a fee increase) have passed
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        vm.prank(owner);
+        oracle.applyParameters();
+        assertEq(oracle.getModel(modelId).fee, fee);
 
         uint256 total = oracle.estimateFee(modelId, gasLimit);
         vm.deal(user, total);
@@ -45,26 +47,54 @@ contract AIOracleFuzzTest is BaseTest {
         assertEq(address(oracle).balance, BONDS + total);
     }
 
-    /// Any overpayment comes back; any underpayment reverts.
+    /// Any payment from the lowest accepted price up is taken: the gas fee is the gas limit at the current
+    /// price or what the payment covers if less (a base fee risen since the estimate), the excess is credited
+    /// to the payer; any payment below it reverts.
     function testFuzz_requestCallback_payment(uint256 value, uint64 gasLimit, uint256 basefee) public {
         gasLimit = uint64(bound(gasLimit, 0, MAX_GAS));
         basefee = bound(basefee, 0, 10_000 gwei);
         vm.fee(basefee);
+        uint256 price = basefee > GAS_PRICE_FLOOR ? basefee : GAS_PRICE_FLOOR;
         uint256 fee = oracle.estimateFee(modelId, gasLimit);
-        assertEq(fee, MODEL_FEE + gasLimit * (basefee > GAS_PRICE_FLOOR ? basefee : GAS_PRICE_FLOOR));
+        assertEq(fee, MODEL_FEE + gasLimit * price);
+        uint256 low = basefee - basefee / 9; // ceil(8/9 of the base fee)
+        uint256 least = MODEL_FEE + gasLimit * (low > GAS_PRICE_FLOOR ? low : GAS_PRICE_FLOOR);
+        assertLe(least, fee);
         value = bound(value, 0, 100 ether);
         vm.deal(user, value);
         vm.prank(user);
-        if (value < fee) {
-            vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, value, fee));
+        if (value < least) {
+            vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, value, least));
             oracle.requestCallback{value: value}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
         } else {
             uint256 id =
                 oracle.requestCallback{value: value}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
-            assertEq(user.balance, value - fee);
             AIOracle.Request memory r = oracle.getRequest(id);
-            assertEq(uint256(r.modelFee) + r.gasFee, fee);
+            uint256 charged = value < fee ? value : fee;
+            assertEq(uint256(r.modelFee) + r.gasFee, charged, "what the price says, or what was paid");
+            assertEq(oracle.balanceOf(user, address(0)), value - charged, "the excess is credited");
+            assertEq(user.balance, 0, "nothing is pushed back");
         }
+    }
+
+    /// A fee estimated one block earlier is still enough after the largest base-fee rise EIP-1559 allows
+    /// (1/8): the request goes through, at the price that payment covers, with nothing credited back.
+    function testFuzz_requestCallback_estimateOneBlockEarlierAccepted(uint256 basefee, uint64 gasLimit)
+        public
+    {
+        gasLimit = uint64(bound(gasLimit, 1, MAX_GAS));
+        basefee = bound(basefee, 0, 10_000 gwei);
+        vm.fee(basefee);
+        uint256 estimate = oracle.estimateFee(modelId, gasLimit);
+        vm.roll(block.number + 1);
+        vm.fee(basefee + basefee / 8);
+        vm.deal(user, estimate);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: estimate}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
+        AIOracle.Request memory r = oracle.getRequest(id);
+        assertEq(uint256(r.modelFee) + r.gasFee, estimate);
+        assertEq(oracle.balanceOf(user, address(0)), 0);
     }
 
     /// Input size limit holds at every size; the payload hash binds the input.

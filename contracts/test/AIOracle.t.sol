@@ -9,6 +9,7 @@ import {IAIOracle} from "../src/interfaces/IAIOracle.sol";
 import {GameParams, GameStatus, IDisputeGame, IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
 import {FeeOnTransferToken, MockDisputeGame, MockDisputeGameFactory} from "./utils/Mocks.sol";
+import {OraStylePrompt} from "./utils/OraStylePrompt.sol";
 import {EthRefuser} from "./utils/Receivers.sol";
 
 contract AIOracleConstructorTest is BaseTest {
@@ -259,19 +260,79 @@ contract AIOracleModelTest is BaseTest {
         oracle.registerModel(c);
     }
 
-    function test_setModelFee_succeeds() public {
+    function test_setModelFee_decrease_succeeds() public {
         vm.expectEmit(address(oracle));
-        emit AIOracle.ModelFeeUpdated(modelId, 1 ether);
+        emit AIOracle.ModelFeeUpdated(modelId, 1 gwei);
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 1 gwei);
+        assertEq(oracle.getModel(modelId).fee, 1 gwei, "a decrease is in force at once");
+        assertEq(oracle.estimateFee(modelId, 0), 1 gwei);
+    }
+
+    function test_setModelFee_increase_succeeds() public {
+        uint256 at = block.timestamp + oracle.FEE_INCREASE_DELAY();
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ModelFeeIncreaseScheduled(modelId, 1 ether, at);
         vm.prank(publisher);
         oracle.setModelFee(modelId, 1 ether);
-        assertEq(oracle.getModel(modelId).fee, 1 ether);
+        AIOracle.Model memory m = oracle.getModel(modelId);
+        assertEq(m.fee, MODEL_FEE, "not yet");
+        assertEq(m.pendingFee, 1 ether);
+        assertEq(m.pendingFeeAt, at);
+        assertEq(oracle.estimateFee(modelId, 0), MODEL_FEE);
+        vm.warp(at);
+        m = oracle.getModel(modelId);
+        assertEq(m.fee, 1 ether);
+        assertEq(m.pendingFeeAt, 0);
         assertEq(oracle.estimateFee(modelId, 0), 1 ether);
+        // a later decrease starts from the fee in force
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 0.5 ether);
+        assertEq(oracle.getModel(modelId).fee, 0.5 ether);
+    }
+
+    /// The front-run: the publisher raises its fee in front of a request (or of an ORA-style caller that
+    /// forwards whatever it has). The increase is not in force for a day, so the request pays the fee it saw;
+    /// and with the `maxModelFee` overload a caller refuses any fee above its bound outright.
+    function test_setModelFee_frontRunIncrease_requestPaysTheFeeItSaw() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 5 ether); // in front of the request
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: 5 ether}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
+        assertEq(oracle.balanceOf(user, address(0)), 5 ether - fee, "the excess is the payer's");
+        // a cancelled increase never applies
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, MODEL_FEE);
+        vm.warp(block.timestamp + oracle.FEE_INCREASE_DELAY());
+        assertEq(oracle.estimateFee(modelId, GAS_LIMIT), fee);
+    }
+
+    function test_requestCallback_maxModelFee_succeeds() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.prank(user);
+        uint256 id = oracle.requestCallback{value: fee}(
+            modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA, MODEL_FEE
+        );
+        assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
+    }
+
+    function test_RevertIf_requestCallbackModelFeeAboveMax() public {
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 2 * MODEL_FEE);
+        vm.warp(block.timestamp + oracle.FEE_INCREASE_DELAY());
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.ModelFeeAboveMax.selector, 2 * MODEL_FEE, MODEL_FEE));
+        vm.prank(user);
+        oracle.requestCallback{value: fee}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA, MODEL_FEE);
     }
 
     function test_setModelFee_keepsPaidFeeOfEarlierRequests() public {
         uint256 id = _request();
         vm.prank(publisher);
-        oracle.setModelFee(modelId, 5 ether);
+        oracle.setModelFee(modelId, 0);
         assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
     }
 
@@ -373,13 +434,38 @@ contract AIOracleRequestTest is BaseTest {
         assertFalse(oracle.isFinalized(id));
     }
 
-    function test_requestCallback_refundsExcess() public {
+    function test_requestCallback_creditsExcess() public {
         uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
         uint256 before = user.balance;
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ExcessCredited(user, 3 ether);
         vm.prank(user);
         oracle.requestCallback{value: fee + 3 ether}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(user.balance, before - fee - 3 ether);
+        assertEq(oracle.balanceOf(user, address(0)), 3 ether);
+        assertEq(address(oracle).balance, BONDS + fee + 3 ether);
+        vm.prank(user);
+        oracle.withdraw(address(0));
         assertEq(user.balance, before - fee);
-        assertEq(address(oracle).balance, BONDS + fee);
+    }
+
+    /// A base fee risen since the estimate (by at most one block's 12.5%) does not make the request fail:
+    /// it is taken at the price the payment covers; less than that reverts.
+    function test_requestCallback_baseFeeRoseSinceEstimate_succeeds() public {
+        vm.fee(8 gwei);
+        uint256 estimate = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.roll(block.number + 1);
+        vm.fee(9 gwei);
+        assertEq(oracle.callbackGasPrice(), 9 gwei);
+        assertEq(oracle.minAcceptedGasPrice(), 8 gwei);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: estimate}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(oracle.getRequest(id).gasFee, GAS_LIMIT * 8 gwei, "what the payment covers");
+        assertEq(oracle.balanceOf(user, address(0)), 0);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, estimate - 1, estimate));
+        vm.prank(user);
+        oracle.requestCallback{value: estimate - 1}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
     }
 
     function test_requestCallback_tokenModel_succeeds() public {
@@ -418,13 +504,20 @@ contract AIOracleRequestTest is BaseTest {
         oracle.requestCallback{value: 1 ether}(modelId, INPUT, address(receiver), MAX_GAS + 1, CB_DATA);
     }
 
-    function test_RevertIf_requestCallbackRefundRejected() public {
+    /// The finding: ORA-style callers forward their whole `msg.value`; 1 wei over the price used to be pushed
+    /// back and reverted the request of any caller without `receive`. It is credited now.
+    function test_requestCallback_overpaymentByOraStyleCaller_credited() public {
+        OraStylePrompt ora = new OraStylePrompt(oracle);
+        uint256 fee = ora.estimateFee(modelId);
+        vm.prank(user);
+        uint256 id = ora.calculateAIResult{value: fee + 1}(modelId, "What is 2+2?");
+        assertEq(oracle.balanceOf(address(ora), address(0)), 1);
+        assertEq(uint256(oracle.getRequest(id).modelFee) + oracle.getRequest(id).gasFee, fee);
+        // the same for a bare contract without receive
         EthRefuser refuser = new EthRefuser();
         vm.deal(address(refuser), 1 ether);
-        uint256 fee = oracle.estimateFee(modelId, 0);
-        vm.expectRevert(AIOracle.EthTransferFailed.selector);
-        refuser.request(oracle, modelId, fee + 1);
-        assertEq(refuser.request(oracle, modelId, fee), 1, "exact payment needs no refund");
+        refuser.request(oracle, modelId, oracle.estimateFee(modelId, 0) + 7);
+        assertEq(oracle.balanceOf(address(refuser), address(0)), 7);
     }
 
     function test_RevertIf_requestCallbackFeeOnTransferToken() public {
@@ -461,7 +554,8 @@ contract AIOracleRequestTest is BaseTest {
         );
         assertEq(first, 1);
         assertEq(oracle.lastRequestId(), 3);
-        assertEq(address(oracle).balance, BONDS + 3 * fee);
+        assertEq(address(oracle).balance, BONDS + 3 * fee + 1);
+        assertEq(oracle.balanceOf(user, address(0)), 1, "the extra wei is credited");
         for (uint256 i; i < 3; ++i) {
             assertEq(
                 oracle.getRequest(first + i).payloadHash,

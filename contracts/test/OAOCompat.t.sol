@@ -31,8 +31,8 @@ contract OAOCompatTest is Test {
         assertEq(AIOracleCallbackReceiver.isFinalized.selector, bytes4(keccak256("isFinalized(uint256)")));
         assertEq(uint8(AIOracleCallbackReceiver.AIOracleError.InvalidInput), 0);
         assertEq(uint8(AIOracleCallbackReceiver.AIOracleError.InvalidBatchSize), 1);
-        // the concrete oracle implements exactly these
-        assertEq(AIOracle.requestCallback.selector, IAIOracle.requestCallback.selector);
+        // the concrete oracle implements exactly these (it is an IAIOracle; `requestCallback` is overloaded
+        // there with a `maxModelFee` bound, the ORA signature above is the interface's)
         assertEq(AIOracle.estimateFee.selector, IAIOracle.estimateFee.selector);
         assertEq(AIOracle.isFinalized.selector, IAIOracle.isFinalized.selector);
     }
