@@ -208,6 +208,11 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
     uint32 public constant MAX_CALLBACK_GAS = 15_000_000;
     /// @notice Largest output a result may carry (bounds the callback's memory cost to the finalizer).
     uint256 public constant MAX_OUTPUT_SIZE = 64 * 1024;
+    /// @notice Upper bound of a model's `maxInputSize`. A `PREIMAGE_READ` step of the input carries the whole
+    ///         input in its witness: at 64 KiB that step costs about 2.7M gas in all (calldata at the EIP-7623
+    ///         floor, 40 gas per non-zero byte, plus execution), well under a 30M block, so the step of any
+    ///         dispute can always be proven (README, "Input size bound").
+    uint32 public constant MAX_INPUT_SIZE = 64 * 1024;
     /// @notice A model fee increase takes effect this long after the publisher sets it (decreases at once), so
     ///         a request already sent never pays more than the fee it saw.
     uint256 public constant FEE_INCREASE_DELAY = 1 days;
@@ -467,8 +472,8 @@ contract AIOracle is IAIOracle, Ownable2Step, ReentrancyGuardTransient {
         if (
             c.modelRoot == bytes32(0) || c.programHash == bytes32(0)
                 || c.challengeWindow < MIN_CHALLENGE_WINDOW || c.challengeWindow > MAX_CHALLENGE_WINDOW
-                || c.maxInputSize == 0 || c.maxCallbackGas == 0 || c.maxCallbackGas > MAX_CALLBACK_GAS
-                || c.receiverShareBps > MAX_RECEIVER_SHARE_BPS
+                || c.maxInputSize == 0 || c.maxInputSize > MAX_INPUT_SIZE || c.maxCallbackGas == 0
+                || c.maxCallbackGas > MAX_CALLBACK_GAS || c.receiverShareBps > MAX_RECEIVER_SHARE_BPS
                 || (c.feeReceiver == address(0) && c.receiverShareBps != 0)
         ) revert InvalidModelConfig();
         modelId = ++modelCount;

@@ -241,6 +241,10 @@ contract AIOracleModelTest is BaseTest {
         c = _config(address(0));
         c.maxInputSize = 0;
         _expectInvalid(c);
+        c.maxInputSize = 64 * 1024 + 1; // above MAX_INPUT_SIZE: a step reading the input must fit a block
+        _expectInvalid(c);
+        c.maxInputSize = 64 * 1024;
+        oracle.registerModel(c);
         c = _config(address(0));
         c.maxCallbackGas = 0;
         _expectInvalid(c);
