@@ -138,19 +138,6 @@ contract DisputeRealStepTest is BaseTest {
         g.step(other, proof);
     }
 
-    /// @dev The intrinsic gas of a transaction with `data`: 21,000 plus the larger of the standard calldata
-    ///      cost (4 per zero byte, 16 per other byte) plus execution, and the EIP-7623 floor (10 per token, a
-    ///      token per zero byte and 4 per other byte, no execution).
-    function _txGas(bytes memory data, uint256 execution) internal pure returns (uint256) {
-        uint256 tokens;
-        for (uint256 i = 0; i < data.length; i++) {
-            tokens += data[i] == 0 ? 1 : 4;
-        }
-        uint256 standard = 4 * tokens + execution;
-        uint256 floor = 10 * tokens;
-        return 21_000 + (standard > floor ? standard : floor);
-    }
-
     /// The largest preimage a step may read is the input (model chunks are 4 KiB): a `PREIMAGE_READ` step of
     /// a `MAX_INPUT_SIZE` input carries it whole in the witness. This plays such a step through a game with
     /// the real `RISCV.step`: the fpvm 4 KiB keccak-read vector (test/vm/vectors/preimage_read_4k.json) with

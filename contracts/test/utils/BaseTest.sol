@@ -94,6 +94,19 @@ abstract contract BaseTest is Test {
         });
     }
 
+    /// @notice The gas a transaction with calldata `data` and `execution` gas costs: 21,000 plus the larger of
+    ///         the standard calldata cost (4 per zero byte, 16 per other byte) plus execution and the EIP-7623
+    ///         floor (10 per token: a token per zero byte, 4 per other byte).
+    function _txGas(bytes memory data, uint256 execution) internal pure returns (uint256) {
+        uint256 tokens;
+        for (uint256 i = 0; i < data.length; i++) {
+            tokens += data[i] == 0 ? 1 : 4;
+        }
+        uint256 standard = 4 * tokens + execution;
+        uint256 floor = 10 * tokens;
+        return 21_000 + (standard > floor ? standard : floor);
+    }
+
     function _config(address feeToken) internal view returns (AIOracle.ModelConfig memory) {
         return AIOracle.ModelConfig({
             modelRoot: ROOT,
