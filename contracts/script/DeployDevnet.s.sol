@@ -22,7 +22,11 @@ import {RISCV} from "../src/vm/RISCV.sol";
 ///         (traces of one transition of a two-phase game <= 2^depth steps, default 28), GAME_CLOCK (s per
 ///         side, default 120), SAMPLING_PARAMS (bytes, default greedy with 64 positions), TWO_PHASE.
 contract DeployDevnet is Script {
-    /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly).
+    /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly). The bonds are
+    ///         sized so an honest challenger never loses money at the devnet gas price (2 gwei): its worst
+    ///         whole game costs ~3.1M gas (5.0M with a 64 KiB input), 0.006-0.01 ETH, against a reward of at
+    ///         least 0.25 ETH / (k + 1) per wrong result it defeats, k the sock puppets sharing it with the true
+    ///         claim (contracts/README.md, "Rewards" and "The honest side's gas").
     uint256 internal constant SUBMISSION_BOND = 1 ether;
     uint256 internal constant CHALLENGE_BOND = 0.5 ether;
     uint256 internal constant CHALLENGER_REWARD_BPS = 5000;
