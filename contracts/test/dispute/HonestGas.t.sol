@@ -190,6 +190,22 @@ contract HonestGasTest is PositionBase {
         console2.log("  of which the synthetic step", stepGas);
     }
 
+    /// @notice A dispute between two other parties that nobody finishes: the honest side (with a stake in the
+    ///         request) claims its timeout and resolves it so the request can finalize. The worst of the two
+    ///         outcomes for its cost: the challenger wins and replaces the result (slashing into the pot).
+    function test_gas_cleanupOfAForeignDispute() public {
+        gameFactory = _newFactory(32);
+        bytes memory a = _finalState(GOOD, 1000, 0, 1);
+        bytes memory b = _finalState(BAD, 1000, 0, 1);
+        (, uint256 did, DisputeGame g) = _open(BAD, b, GOOD, a);
+        vm.prank(challenger);
+        g.move(false, keccak256("mid"));
+        vm.warp(block.timestamp + CLOCK + 1);
+        uint256 timeoutGas = _send(address(g), 0, abi.encodeCall(DisputeGame.claimTimeout, ()));
+        uint256 resolveGas = _send(address(oracle), 0, abi.encodeCall(AIOracle.resolveDispute, (did)));
+        console2.log("cleanup of a foreign dispute: claimTimeout / resolveDispute", timeoutGas, resolveGas);
+    }
+
     function _newTwoPhaseFactoryDepth(bytes memory params, uint8 depth)
         internal
         returns (DisputeGameFactory f)
