@@ -22,12 +22,18 @@ import {RISCV} from "../src/vm/RISCV.sol";
 ///         (traces of one transition of a two-phase game <= 2^depth steps, default 28), GAME_CLOCK (s per
 ///         side, default 120), SAMPLING_PARAMS (bytes, default greedy with 64 positions), TWO_PHASE.
 contract DeployDevnet is Script {
-    /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly).
+    /// @notice Devnet bond and timing parameters (small windows so a demo finalizes quickly). The bonds are
+    ///         sized so an honest challenger never loses money at the devnet gas price (2 gwei): its worst
+    ///         whole game costs ~3.1M gas (5.0M with a 64 KiB input), 0.006-0.01 ETH, against a reward of at
+    ///         least 0.25 ETH / (k + 1) per wrong result it defeats, k the sock puppets sharing it with the true
+    ///         claim (contracts/README.md, "Rewards" and "The honest side's gas").
     uint256 internal constant SUBMISSION_BOND = 1 ether;
     uint256 internal constant CHALLENGE_BOND = 0.5 ether;
     uint256 internal constant CHALLENGER_REWARD_BPS = 5000;
     uint256 internal constant UNBOND_DELAY = 1 days;
     uint256 internal constant REQUEST_TIMEOUT = 1 hours;
+    /// @notice Delay of owner parameter changes (treasury, protocol share, price floor).
+    uint256 internal constant PARAMETER_DELAY = 1 days;
     /// @notice Greedy decoding of 64 positions (steps 64, temperature 0, top-p 1.0 in Q16, seed 0:
     ///         `Request::encode_params` of `SamplingParams::GREEDY`), what `oracle devnet` serves.
     bytes internal constant DEFAULT_SAMPLING_PARAMS = hex"0000004000000000000100000000000000000000";
@@ -47,14 +53,20 @@ contract DeployDevnet is Script {
 
         vm.startBroadcast();
         (, address deployer,) = vm.readCallers();
+        // treasury: the deployer; no protocol share; a 1 gwei floor for the callback gas price
         oracle = new AIOracle(
             deployer,
-            deployer,
-            SUBMISSION_BOND,
-            CHALLENGE_BOND,
-            CHALLENGER_REWARD_BPS,
-            UNBOND_DELAY,
-            REQUEST_TIMEOUT
+            AIOracle.OracleConfig({
+                treasury: deployer,
+                protocolFeeBps: 0,
+                minCallbackGasPrice: 1 gwei,
+                submissionBond: SUBMISSION_BOND,
+                challengeBond: CHALLENGE_BOND,
+                challengerRewardBps: CHALLENGER_REWARD_BPS,
+                unbondDelay: UNBOND_DELAY,
+                requestTimeout: REQUEST_TIMEOUT,
+                parameterDelay: PARAMETER_DELAY
+            })
         );
         PreimageOracle preimages = new PreimageOracle();
         RISCV riscv = new RISCV(preimages);
@@ -67,8 +79,7 @@ contract DeployDevnet is Script {
             uint8(vm.envOr("GAME_TRANSITION_DEPTH", uint256(28))),
             uint32(vm.envOr("GAME_CLOCK", uint256(120)))
         );
-        // 1 gwei floor for the callback gas price.
-        oracle.setParameters(deployer, 0, 1 gwei, IDisputeGameFactory(address(factory)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(factory)));
         prompt = new Prompt(oracle, deployer);
         modelId = oracle.registerModel(c);
         factory.setSamplingParams(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end demo on a throwaway anvil: deploy (script/DeployDevnet.s.sol), bond an operator, ask
-# Prompt a question, post the answer, let the challenge window pass, finalize, read the answer back.
+# Prompt a question, post the answer with its final VM state, let the challenge window pass, finalize,
+# read the answer back.
 # Exits non-zero if any step fails or the answer read back is wrong. Used by .ci/contracts-test.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,8 +44,18 @@ request_id="$("$CAST" call "$oracle" "lastRequestId()(uint256)")"
 echo "demo: request $request_id, fee $fee wei"
 
 answer="4"
-send "$OPERATOR_KEY" "$oracle" "submit(uint256,bytes,bytes32)" "$request_id" "$("$CAST" from-utf8 "$answer")" \
-  "$("$CAST" keccak "final vm state")"
+# The devnet model is one-phase: the claim is bound to the output by the 245-byte final VM state
+# (StateLayout: mem root, preimage key, OUTPUT = keccak256(output), pc, preimage offset, step, exit code,
+# status = 1 exited, 32 registers), which must have exited with code 0 within the trace bound.
+output_hash="$("$CAST" keccak "$answer")"
+zeros() { printf '%0*d' "$1" 0; }
+final_state="0x$(zeros 64)$(zeros 64)${output_hash#0x}$(zeros 8)$(zeros 8)$(printf '%016x' 1000)$(zeros 8)01$(zeros 256)"
+[ "${#final_state}" -eq $((2 + 2 * 245)) ] || { echo "demo: bad state length" >&2; exit 1; }
+send "$OPERATOR_KEY" "$oracle" "submit(uint256,bytes,bytes)" "$request_id" "$("$CAST" from-utf8 "$answer")" \
+  "$final_state"
+claim="$("$CAST" call "$oracle" "getResult(uint256)((address,bool,uint32,uint32,bytes32,bytes32))" "$request_id" \
+  | tr -d '()' | awk -F', ' '{print $6}')"
+echo "demo: submitted \"$answer\" with claim $claim (the final state's hash)"
 "$CAST" rpc evm_increaseTime 6 >/dev/null
 "$CAST" rpc evm_mine >/dev/null
 send "$OPERATOR_KEY" "$oracle" "finalize(uint256,bytes32,address,bytes,bytes)" "$request_id" \

@@ -19,11 +19,16 @@ contract AIOracleFuzzTest is BaseTest {
         gasLimit = uint64(bound(gasLimit, 0, MAX_GAS));
         fee = uint96(bound(fee, 0, 50 ether));
         vm.prank(owner);
-        oracle.setParameters(treasury, protocolBps, GAS_PRICE_FLOOR, factory);
+        oracle.proposeParameters(treasury, protocolBps, GAS_PRICE_FLOOR);
         vm.startPrank(publisher);
         oracle.setModelFee(modelId, fee);
         oracle.setModelFeeReceiver(modelId, feeReceiver, receiverBps);
         vm.stopPrank();
+        // both delays (parameters, and a fee increase) have passed
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        vm.prank(owner);
+        oracle.applyParameters();
+        assertEq(oracle.getModel(modelId).fee, fee);
 
         uint256 total = oracle.estimateFee(modelId, gasLimit);
         vm.deal(user, total);
@@ -42,26 +47,54 @@ contract AIOracleFuzzTest is BaseTest {
         assertEq(address(oracle).balance, BONDS + total);
     }
 
-    /// Any overpayment comes back; any underpayment reverts.
+    /// Any payment from the lowest accepted price up is taken: the gas fee is the gas limit at the current
+    /// price or what the payment covers if less (a base fee risen since the estimate), the excess is credited
+    /// to the payer; any payment below it reverts.
     function testFuzz_requestCallback_payment(uint256 value, uint64 gasLimit, uint256 basefee) public {
         gasLimit = uint64(bound(gasLimit, 0, MAX_GAS));
         basefee = bound(basefee, 0, 10_000 gwei);
         vm.fee(basefee);
+        uint256 price = basefee > GAS_PRICE_FLOOR ? basefee : GAS_PRICE_FLOOR;
         uint256 fee = oracle.estimateFee(modelId, gasLimit);
-        assertEq(fee, MODEL_FEE + gasLimit * (basefee > GAS_PRICE_FLOOR ? basefee : GAS_PRICE_FLOOR));
+        assertEq(fee, MODEL_FEE + gasLimit * price);
+        uint256 low = basefee - basefee / 9; // ceil(8/9 of the base fee)
+        uint256 least = MODEL_FEE + gasLimit * (low > GAS_PRICE_FLOOR ? low : GAS_PRICE_FLOOR);
+        assertLe(least, fee);
         value = bound(value, 0, 100 ether);
         vm.deal(user, value);
         vm.prank(user);
-        if (value < fee) {
-            vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, value, fee));
+        if (value < least) {
+            vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, value, least));
             oracle.requestCallback{value: value}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
         } else {
             uint256 id =
                 oracle.requestCallback{value: value}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
-            assertEq(user.balance, value - fee);
             AIOracle.Request memory r = oracle.getRequest(id);
-            assertEq(uint256(r.modelFee) + r.gasFee, fee);
+            uint256 charged = value < fee ? value : fee;
+            assertEq(uint256(r.modelFee) + r.gasFee, charged, "what the price says, or what was paid");
+            assertEq(oracle.balanceOf(user, address(0)), value - charged, "the excess is credited");
+            assertEq(user.balance, 0, "nothing is pushed back");
         }
+    }
+
+    /// A fee estimated one block earlier is still enough after the largest base-fee rise EIP-1559 allows
+    /// (1/8): the request goes through, at the price that payment covers, with nothing credited back.
+    function testFuzz_requestCallback_estimateOneBlockEarlierAccepted(uint256 basefee, uint64 gasLimit)
+        public
+    {
+        gasLimit = uint64(bound(gasLimit, 1, MAX_GAS));
+        basefee = bound(basefee, 0, 10_000 gwei);
+        vm.fee(basefee);
+        uint256 estimate = oracle.estimateFee(modelId, gasLimit);
+        vm.roll(block.number + 1);
+        vm.fee(basefee + basefee / 8);
+        vm.deal(user, estimate);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: estimate}(modelId, INPUT, address(receiver), gasLimit, CB_DATA);
+        AIOracle.Request memory r = oracle.getRequest(id);
+        assertEq(uint256(r.modelFee) + r.gasFee, estimate);
+        assertEq(oracle.balanceOf(user, address(0)), 0);
     }
 
     /// Input size limit holds at every size; the payload hash binds the input.
@@ -128,21 +161,27 @@ contract AIOracleFuzzTest is BaseTest {
         if (dt <= WINDOW) {
             vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
             _finalize(id, address(receiver));
-            _challenge(id, address(receiver), "5", keccak256("other"));
+            _challenge(id, address(receiver), "5", "");
         } else {
             vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
-            _challenge(id, address(receiver), "5", keccak256("other"));
+            _challenge(id, address(receiver), "5", "");
             _finalize(id, address(receiver));
         }
     }
 
-    /// Slashing splits the submission bond exactly for any reward share.
+    /// Slashing fills the pot, which splits exactly for any bond and reward share at finality: the winner's
+    /// bond and share through claimReward, the rest to the treasury, nothing lost or created.
     function testFuzz_slashSplit(uint96 submissionBond, uint256 rewardBps) public {
         submissionBond = uint96(bound(submissionBond, 1, 50 ether));
         rewardBps = bound(rewardBps, 0, 10_000);
-        AIOracle o = new AIOracle(owner, treasury, submissionBond, CHALLENGE_BOND, rewardBps, 1 days, 1 days);
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.submissionBond = submissionBond;
+        c.challengerRewardBps = rewardBps;
+        c.protocolFeeBps = 0;
+        c.minCallbackGasPrice = 0;
+        AIOracle o = new AIOracle(owner, c);
         vm.prank(owner);
-        o.setParameters(treasury, 0, 0, factory);
+        o.setDisputeGameFactory(factory);
         vm.prank(publisher);
         uint256 m = o.registerModel(_config(address(0)));
         vm.prank(operator);
@@ -150,19 +189,28 @@ contract AIOracleFuzzTest is BaseTest {
         vm.prank(user);
         uint256 id = o.requestCallback{value: MODEL_FEE}(m, INPUT, address(0), 0, "");
         vm.prank(operator);
-        o.submit(id, OUTPUT, CLAIM);
+        o.submit(id, OUTPUT, "");
         vm.prank(challenger);
-        o.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(0), keccak256(""), "5", keccak256("x")
-        );
+        o.challenge{value: CHALLENGE_BOND}(id, keccak256(INPUT), address(0), keccak256(""), "5", "");
         factory.lastGame().setStatus(GameStatus.CHALLENGER_WINS);
         o.resolveDispute(1);
-        uint256 reward = uint256(submissionBond) * rewardBps / 10_000;
-        // the challenge bond stays in the contract, backing the challenger's result until it is final
-        assertEq(o.balanceOf(challenger, address(0)), reward);
-        assertEq(o.balanceOf(treasury, address(0)), submissionBond - reward);
+        assertEq(o.getPot(id).amount, submissionBond);
         assertEq(o.getOperator(operator).bond, 0);
+        vm.warp(block.timestamp + WINDOW + 1);
+        o.finalize(id, keccak256(INPUT), address(0), "", "5");
+        uint256 reward = uint256(submissionBond) * rewardBps / 10_000;
+        assertEq(o.balanceOf(treasury, address(0)), submissionBond - reward);
+        o.claimReward(1);
+        // the challenger: its bond, its reward and (as the final result's submitter) the operator share
+        uint256 receiverShare = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
+        assertEq(o.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - receiverShare);
         assertEq(address(o).balance, MODEL_FEE + CHALLENGE_BOND + submissionBond);
+        assertEq(
+            address(o).balance,
+            o.balanceOf(challenger, address(0)) + o.balanceOf(treasury, address(0))
+                + o.balanceOf(feeReceiver, address(0)),
+            "every wei credited"
+        );
     }
 
     /// Whatever gas the finalizer supplies, it either reverts or the receiver gets its full gas limit:

@@ -4,76 +4,183 @@ pragma solidity ^0.8.24;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {AIOracle} from "../src/AIOracle.sol";
+import {AIOracleCallbackReceiver} from "../src/AIOracleCallbackReceiver.sol";
 import {IAIOracle} from "../src/interfaces/IAIOracle.sol";
 import {GameParams, GameStatus, IDisputeGame, IDisputeGameFactory} from "../src/interfaces/IDisputeGame.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
-import {FeeOnTransferToken, MockDisputeGame} from "./utils/Mocks.sol";
+import {FeeOnTransferToken, MockDisputeGame, MockDisputeGameFactory} from "./utils/Mocks.sol";
+import {OraStylePrompt} from "./utils/OraStylePrompt.sol";
 import {EthRefuser} from "./utils/Receivers.sol";
 
 contract AIOracleConstructorTest is BaseTest {
     function test_constructor_succeeds() public view {
         assertEq(oracle.owner(), owner);
         assertEq(oracle.treasury(), treasury);
+        assertEq(oracle.protocolFeeBps(), PROTOCOL_BPS);
+        assertEq(oracle.minCallbackGasPrice(), GAS_PRICE_FLOOR);
         assertEq(oracle.submissionBond(), SUBMISSION_BOND);
         assertEq(oracle.challengeBond(), CHALLENGE_BOND);
         assertEq(oracle.challengerRewardBps(), REWARD_BPS);
         assertEq(oracle.unbondDelay(), UNBOND_DELAY);
         assertEq(oracle.requestTimeout(), REQUEST_TIMEOUT);
+        assertEq(oracle.PARAMETER_DELAY(), PARAMETER_DELAY);
+        assertEq(address(oracle.disputeGameFactory()), address(factory));
     }
 
-    function test_RevertIf_constructorZeroTreasury() public {
+    function _expectInvalid(AIOracle.OracleConfig memory c) internal {
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, address(0), 1, 1, 0, 0, 1);
+        new AIOracle(owner, c);
+    }
+
+    function test_RevertIf_constructorBadTreasuryShareOrFloor() public {
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.treasury = address(0);
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.protocolFeeBps = 1001;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.minCallbackGasPrice = 1000 gwei + 1;
+        _expectInvalid(c);
     }
 
     function test_RevertIf_constructorZeroBonds() public {
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 0, 1, 0, 0, 1);
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 0, 0, 0, 1);
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.submissionBond = 0;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.challengeBond = 0;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.submissionBond = uint256(type(uint96).max) + 1;
+        _expectInvalid(c);
     }
 
     function test_RevertIf_constructorRewardAboveBps() public {
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 1, 10_001, 0, 1);
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.challengerRewardBps = 10_001;
+        _expectInvalid(c);
     }
 
-    function test_RevertIf_constructorBadTimeout() public {
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 1, 0, 0, 0);
-        vm.expectRevert(AIOracle.InvalidParameters.selector);
-        new AIOracle(owner, treasury, 1, 1, 0, 0, 366 days);
+    function test_RevertIf_constructorBadDelays() public {
+        AIOracle.OracleConfig memory c = _oracleConfig();
+        c.requestTimeout = 0;
+        _expectInvalid(c);
+        c.requestTimeout = 366 days;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.unbondDelay = 366 days;
+        _expectInvalid(c);
+        c = _oracleConfig();
+        c.parameterDelay = 30 days + 1;
+        _expectInvalid(c);
+        c.parameterDelay = 30 days;
+        assertEq(new AIOracle(owner, c).PARAMETER_DELAY(), 30 days);
     }
 }
 
 contract AIOracleParametersTest is BaseTest {
-    function test_setParameters_succeeds() public {
-        address t2 = makeAddr("t2");
+    address internal t2 = makeAddr("t2");
+
+    function test_proposeAndApplyParameters_succeeds() public {
         vm.expectEmit(address(oracle));
-        emit AIOracle.ParametersUpdated(t2, 1000, 5 gwei, IDisputeGameFactory(address(0)));
+        emit AIOracle.ParametersProposed(t2, 1000, 5 gwei, block.timestamp + PARAMETER_DELAY);
         vm.prank(owner);
-        oracle.setParameters(t2, 1000, 5 gwei, IDisputeGameFactory(address(0)));
+        oracle.proposeParameters(t2, 1000, 5 gwei);
+        (address pt, uint16 pb, uint40 at, uint128 pp) = oracle.parameterProposal();
+        assertEq(pt, t2);
+        assertEq(pb, 1000);
+        assertEq(at, block.timestamp + PARAMETER_DELAY);
+        assertEq(pp, 5 gwei);
+        // nothing changes during the delay
+        vm.warp(block.timestamp + PARAMETER_DELAY - 1);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.ProposalNotReady.selector, at));
+        oracle.applyParameters();
+        assertEq(oracle.treasury(), treasury);
+        assertEq(oracle.protocolFeeBps(), PROTOCOL_BPS);
+        assertEq(oracle.minCallbackGasPrice(), GAS_PRICE_FLOOR);
+        vm.warp(block.timestamp + 1);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ParametersUpdated(t2, 1000, 5 gwei);
+        vm.prank(owner);
+        oracle.applyParameters();
         assertEq(oracle.treasury(), t2);
         assertEq(oracle.protocolFeeBps(), 1000);
         assertEq(oracle.minCallbackGasPrice(), 5 gwei);
-        assertEq(address(oracle.disputeGameFactory()), address(0));
+        (,, at,) = oracle.parameterProposal();
+        assertEq(at, 0, "consumed");
+        vm.prank(owner);
+        vm.expectRevert(AIOracle.NoProposal.selector);
+        oracle.applyParameters();
     }
 
-    function test_RevertIf_setParametersNotOwner() public {
+    function test_cancelParameters_succeeds() public {
+        vm.startPrank(owner);
+        oracle.proposeParameters(t2, 0, 0);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ParametersProposalCancelled();
+        oracle.cancelParameters();
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        vm.expectRevert(AIOracle.NoProposal.selector);
+        oracle.applyParameters();
+        vm.expectRevert(AIOracle.NoProposal.selector);
+        oracle.cancelParameters();
+        vm.stopPrank();
+        assertEq(oracle.treasury(), treasury);
+    }
+
+    function test_proposeParameters_replacesAndRestartsTheDelay_succeeds() public {
+        vm.startPrank(owner);
+        oracle.proposeParameters(t2, 0, 0);
+        vm.warp(block.timestamp + PARAMETER_DELAY - 1);
+        oracle.proposeParameters(t2, 7, 0);
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.ProposalNotReady.selector, block.timestamp + PARAMETER_DELAY - 1)
+        );
+        oracle.applyParameters();
+        vm.warp(block.timestamp + PARAMETER_DELAY);
+        oracle.applyParameters();
+        vm.stopPrank();
+        assertEq(oracle.protocolFeeBps(), 7);
+    }
+
+    function test_RevertIf_parametersNotOwner() public {
+        vm.startPrank(user);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
-        vm.prank(user);
-        oracle.setParameters(treasury, 0, 0, factoryIface());
+        oracle.proposeParameters(treasury, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        oracle.applyParameters();
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        oracle.cancelParameters();
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, user));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(0)));
+        vm.stopPrank();
     }
 
-    function test_RevertIf_setParametersInvalid() public {
+    function test_RevertIf_proposeParametersInvalid() public {
         vm.startPrank(owner);
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        oracle.setParameters(address(0), 0, 0, factoryIface());
+        oracle.proposeParameters(address(0), 0, 0);
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        oracle.setParameters(treasury, 1001, 0, factoryIface());
+        oracle.proposeParameters(treasury, 1001, 0);
         vm.expectRevert(AIOracle.InvalidParameters.selector);
-        oracle.setParameters(treasury, 0, 1000 gwei + 1, factoryIface());
+        oracle.proposeParameters(treasury, 0, 1000 gwei + 1);
         vm.stopPrank();
+    }
+
+    function test_setDisputeGameFactory_succeeds() public {
+        IDisputeGameFactory f2 = IDisputeGameFactory(makeAddr("factory2"));
+        vm.expectEmit(address(oracle));
+        emit AIOracle.DisputeGameFactoryUpdated(f2);
+        vm.prank(owner);
+        oracle.setDisputeGameFactory(f2);
+        assertEq(address(oracle.disputeGameFactory()), address(f2));
+        vm.prank(publisher);
+        uint256 id = oracle.registerModel(_config(address(0)));
+        assertEq(address(oracle.getModel(id).factory), address(f2), "new models get the new factory");
+        assertEq(address(oracle.getModel(modelId).factory), address(factory), "registered ones keep theirs");
     }
 
     function test_transferOwnership_succeeds() public {
@@ -83,10 +190,6 @@ contract AIOracleParametersTest is BaseTest {
         vm.prank(user);
         oracle.acceptOwnership();
         assertEq(oracle.owner(), user);
-    }
-
-    function factoryIface() internal view returns (IDisputeGameFactory) {
-        return IDisputeGameFactory(address(factory));
     }
 }
 
@@ -110,6 +213,15 @@ contract AIOracleModelTest is BaseTest {
         assertEq(m.maxInputSize, MAX_INPUT);
         assertEq(m.maxCallbackGas, MAX_GAS);
         assertEq(m.feeToken, address(0));
+        assertEq(address(m.factory), address(factory));
+    }
+
+    function test_RevertIf_registerModelWithoutFactory() public {
+        vm.prank(owner);
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(0)));
+        vm.expectRevert(AIOracle.DisputesDisabled.selector);
+        vm.prank(publisher);
+        oracle.registerModel(_config(address(0)));
     }
 
     function test_RevertIf_registerModelInvalid() public {
@@ -129,6 +241,10 @@ contract AIOracleModelTest is BaseTest {
         c = _config(address(0));
         c.maxInputSize = 0;
         _expectInvalid(c);
+        c.maxInputSize = 64 * 1024 + 1; // above MAX_INPUT_SIZE: a step reading the input must fit a block
+        _expectInvalid(c);
+        c.maxInputSize = 64 * 1024;
+        oracle.registerModel(c);
         c = _config(address(0));
         c.maxCallbackGas = 0;
         _expectInvalid(c);
@@ -148,19 +264,79 @@ contract AIOracleModelTest is BaseTest {
         oracle.registerModel(c);
     }
 
-    function test_setModelFee_succeeds() public {
+    function test_setModelFee_decrease_succeeds() public {
         vm.expectEmit(address(oracle));
-        emit AIOracle.ModelFeeUpdated(modelId, 1 ether);
+        emit AIOracle.ModelFeeUpdated(modelId, 1 gwei);
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 1 gwei);
+        assertEq(oracle.getModel(modelId).fee, 1 gwei, "a decrease is in force at once");
+        assertEq(oracle.estimateFee(modelId, 0), 1 gwei);
+    }
+
+    function test_setModelFee_increase_succeeds() public {
+        uint256 at = block.timestamp + oracle.FEE_INCREASE_DELAY();
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ModelFeeIncreaseScheduled(modelId, 1 ether, at);
         vm.prank(publisher);
         oracle.setModelFee(modelId, 1 ether);
-        assertEq(oracle.getModel(modelId).fee, 1 ether);
+        AIOracle.Model memory m = oracle.getModel(modelId);
+        assertEq(m.fee, MODEL_FEE, "not yet");
+        assertEq(m.pendingFee, 1 ether);
+        assertEq(m.pendingFeeAt, at);
+        assertEq(oracle.estimateFee(modelId, 0), MODEL_FEE);
+        vm.warp(at);
+        m = oracle.getModel(modelId);
+        assertEq(m.fee, 1 ether);
+        assertEq(m.pendingFeeAt, 0);
         assertEq(oracle.estimateFee(modelId, 0), 1 ether);
+        // a later decrease starts from the fee in force
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 0.5 ether);
+        assertEq(oracle.getModel(modelId).fee, 0.5 ether);
+    }
+
+    /// The front-run: the publisher raises its fee in front of a request (or of an ORA-style caller that
+    /// forwards whatever it has). The increase is not in force for a day, so the request pays the fee it saw;
+    /// and with the `maxModelFee` overload a caller refuses any fee above its bound outright.
+    function test_setModelFee_frontRunIncrease_requestPaysTheFeeItSaw() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 5 ether); // in front of the request
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: 5 ether}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
+        assertEq(oracle.balanceOf(user, address(0)), 5 ether - fee, "the excess is the payer's");
+        // a cancelled increase never applies
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, MODEL_FEE);
+        vm.warp(block.timestamp + oracle.FEE_INCREASE_DELAY());
+        assertEq(oracle.estimateFee(modelId, GAS_LIMIT), fee);
+    }
+
+    function test_requestCallback_maxModelFee_succeeds() public {
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.prank(user);
+        uint256 id = oracle.requestCallback{value: fee}(
+            modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA, MODEL_FEE
+        );
+        assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
+    }
+
+    function test_RevertIf_requestCallbackModelFeeAboveMax() public {
+        vm.prank(publisher);
+        oracle.setModelFee(modelId, 2 * MODEL_FEE);
+        vm.warp(block.timestamp + oracle.FEE_INCREASE_DELAY());
+        uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.ModelFeeAboveMax.selector, 2 * MODEL_FEE, MODEL_FEE));
+        vm.prank(user);
+        oracle.requestCallback{value: fee}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA, MODEL_FEE);
     }
 
     function test_setModelFee_keepsPaidFeeOfEarlierRequests() public {
         uint256 id = _request();
         vm.prank(publisher);
-        oracle.setModelFee(modelId, 5 ether);
+        oracle.setModelFee(modelId, 0);
         assertEq(oracle.getRequest(id).modelFee, MODEL_FEE);
     }
 
@@ -262,13 +438,38 @@ contract AIOracleRequestTest is BaseTest {
         assertFalse(oracle.isFinalized(id));
     }
 
-    function test_requestCallback_refundsExcess() public {
+    function test_requestCallback_creditsExcess() public {
         uint256 fee = oracle.estimateFee(modelId, GAS_LIMIT);
         uint256 before = user.balance;
+        vm.expectEmit(address(oracle));
+        emit AIOracle.ExcessCredited(user, 3 ether);
         vm.prank(user);
         oracle.requestCallback{value: fee + 3 ether}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(user.balance, before - fee - 3 ether);
+        assertEq(oracle.balanceOf(user, address(0)), 3 ether);
+        assertEq(address(oracle).balance, BONDS + fee + 3 ether);
+        vm.prank(user);
+        oracle.withdraw(address(0));
         assertEq(user.balance, before - fee);
-        assertEq(address(oracle).balance, BONDS + fee);
+    }
+
+    /// A base fee risen since the estimate (by at most one block's 12.5%) does not make the request fail:
+    /// it is taken at the price the payment covers; less than that reverts.
+    function test_requestCallback_baseFeeRoseSinceEstimate_succeeds() public {
+        vm.fee(8 gwei);
+        uint256 estimate = oracle.estimateFee(modelId, GAS_LIMIT);
+        vm.roll(block.number + 1);
+        vm.fee(9 gwei);
+        assertEq(oracle.callbackGasPrice(), 9 gwei);
+        assertEq(oracle.minAcceptedGasPrice(), 8 gwei);
+        vm.prank(user);
+        uint256 id =
+            oracle.requestCallback{value: estimate}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
+        assertEq(oracle.getRequest(id).gasFee, GAS_LIMIT * 8 gwei, "what the payment covers");
+        assertEq(oracle.balanceOf(user, address(0)), 0);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.InsufficientFee.selector, estimate - 1, estimate));
+        vm.prank(user);
+        oracle.requestCallback{value: estimate - 1}(modelId, INPUT, address(receiver), GAS_LIMIT, CB_DATA);
     }
 
     function test_requestCallback_tokenModel_succeeds() public {
@@ -307,13 +508,20 @@ contract AIOracleRequestTest is BaseTest {
         oracle.requestCallback{value: 1 ether}(modelId, INPUT, address(receiver), MAX_GAS + 1, CB_DATA);
     }
 
-    function test_RevertIf_requestCallbackRefundRejected() public {
+    /// The finding: ORA-style callers forward their whole `msg.value`; 1 wei over the price used to be pushed
+    /// back and reverted the request of any caller without `receive`. It is credited now.
+    function test_requestCallback_overpaymentByOraStyleCaller_credited() public {
+        OraStylePrompt ora = new OraStylePrompt(oracle);
+        uint256 fee = ora.estimateFee(modelId);
+        vm.prank(user);
+        uint256 id = ora.calculateAIResult{value: fee + 1}(modelId, "What is 2+2?");
+        assertEq(oracle.balanceOf(address(ora), address(0)), 1);
+        assertEq(uint256(oracle.getRequest(id).modelFee) + oracle.getRequest(id).gasFee, fee);
+        // the same for a bare contract without receive
         EthRefuser refuser = new EthRefuser();
         vm.deal(address(refuser), 1 ether);
-        uint256 fee = oracle.estimateFee(modelId, 0);
-        vm.expectRevert(AIOracle.EthTransferFailed.selector);
-        refuser.request(oracle, modelId, fee + 1);
-        assertEq(refuser.request(oracle, modelId, fee), 1, "exact payment needs no refund");
+        refuser.request(oracle, modelId, oracle.estimateFee(modelId, 0) + 7);
+        assertEq(oracle.balanceOf(address(refuser), address(0)), 7);
     }
 
     function test_RevertIf_requestCallbackFeeOnTransferToken() public {
@@ -350,7 +558,8 @@ contract AIOracleRequestTest is BaseTest {
         );
         assertEq(first, 1);
         assertEq(oracle.lastRequestId(), 3);
-        assertEq(address(oracle).balance, BONDS + 3 * fee);
+        assertEq(address(oracle).balance, BONDS + 3 * fee + 1);
+        assertEq(oracle.balanceOf(user, address(0)), 1, "the extra wei is credited");
         for (uint256 i; i < 3; ++i) {
             assertEq(
                 oracle.getRequest(first + i).payloadHash,
@@ -553,7 +762,7 @@ contract AIOracleOperatorTest is BaseTest {
         oracle.bond{value: SUBMISSION_BOND}();
         uint256 id = _request();
         vm.prank(op);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
         vm.prank(op);
         oracle.requestUnbond();
         vm.warp(block.timestamp + UNBOND_DELAY);
@@ -594,7 +803,7 @@ contract AIOracleSubmitTest is BaseTest {
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
         );
         vm.prank(operator2);
-        oracle.submit(id, "5", CLAIM);
+        oracle.submit(id, "5", "");
         assertEq(oracle.getResult(id).submitter, operator, "first submission wins");
     }
 
@@ -602,7 +811,7 @@ contract AIOracleSubmitTest is BaseTest {
         uint256 id = _request();
         vm.expectRevert(AIOracle.NotBondedOperator.selector);
         vm.prank(user);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
     }
 
     function test_RevertIf_submitUnbonding() public {
@@ -621,9 +830,9 @@ contract AIOracleSubmitTest is BaseTest {
         uint256 a = _request();
         uint256 b = _request();
         vm.startPrank(op);
-        oracle.submit(a, OUTPUT, CLAIM);
+        oracle.submit(a, OUTPUT, "");
         vm.expectRevert(AIOracle.NotBondedOperator.selector);
-        oracle.submit(b, OUTPUT, CLAIM);
+        oracle.submit(b, OUTPUT, "");
         vm.stopPrank();
     }
 
@@ -634,11 +843,14 @@ contract AIOracleSubmitTest is BaseTest {
         _submit(id);
     }
 
-    function test_RevertIf_submitZeroClaim() public {
+    /// The claim is the model's factory's binding of the output and proof, never a value the operator picks.
+    function test_submit_claimFromTheModelsFactory_succeeds() public {
         uint256 id = _request();
-        vm.expectRevert(AIOracle.InvalidClaim.selector);
         vm.prank(operator);
-        oracle.submit(id, OUTPUT, bytes32(0));
+        oracle.submit(id, OUTPUT, "proof");
+        bytes32 want = factory.resultClaim(ROOT, PROGRAM, OUTPUT, "proof");
+        assertEq(want, keccak256(abi.encodePacked(keccak256(OUTPUT), "proof")));
+        assertEq(oracle.getResult(id).claim, want);
     }
 
     function test_RevertIf_submitOutputTooLarge() public {
@@ -646,13 +858,13 @@ contract AIOracleSubmitTest is BaseTest {
         bytes memory big = new bytes(64 * 1024 + 1);
         vm.expectRevert(abi.encodeWithSelector(AIOracle.OutputTooLarge.selector, big.length, 64 * 1024));
         vm.prank(operator);
-        oracle.submit(id, big, CLAIM);
+        oracle.submit(id, big, "");
     }
 
     function test_RevertIf_submitUnknownRequest() public {
         vm.expectRevert(abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.NONE));
         vm.prank(operator);
-        oracle.submit(77, OUTPUT, CLAIM);
+        oracle.submit(77, OUTPUT, "");
     }
 }
 
@@ -681,7 +893,7 @@ contract AIOracleFinalizeTest is BaseTest {
 
         // fee split: 20% receiver, 5% protocol, rest operator; gas fee to the finalizer
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(oracle.balanceOf(feeReceiver, address(0)), rAmt);
         assertEq(oracle.balanceOf(treasury, address(0)), pAmt);
         assertEq(oracle.balanceOf(operator, address(0)), MODEL_FEE - rAmt - pAmt);
@@ -696,7 +908,7 @@ contract AIOracleFinalizeTest is BaseTest {
         vm.prank(operator);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, OUTPUT);
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(
             oracle.balanceOf(operator, address(0)), MODEL_FEE - rAmt - pAmt + GAS_LIMIT * GAS_PRICE_FLOOR
         );
@@ -711,7 +923,7 @@ contract AIOracleFinalizeTest is BaseTest {
         vm.warp(block.timestamp + WINDOW + 1);
         _finalize(id, address(receiver));
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
         assertEq(oracle.balanceOf(feeReceiver, address(token)), rAmt);
         assertEq(oracle.balanceOf(treasury, address(token)), pAmt);
         assertEq(oracle.balanceOf(operator, address(token)), MODEL_FEE - rAmt - pAmt);
@@ -719,6 +931,37 @@ contract AIOracleFinalizeTest is BaseTest {
         vm.prank(operator);
         oracle.withdraw(address(token));
         assertEq(token.balanceOf(operator), MODEL_FEE - rAmt - pAmt);
+    }
+
+    /// A request the model rejects: the guest's error outcome is the empty output. Finalizing it calls the
+    /// receiver's `aiOracleCallbackError` (InvalidInput, the output as message) with the requested gas,
+    /// not `aiOracleCallback`.
+    function test_finalize_rejectedRequest_deliversErrorCallback() public {
+        uint256 id = _request();
+        vm.prank(operator);
+        oracle.submit(id, "", "");
+        assertEq(oracle.getResult(id).outputHash, keccak256(""));
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectEmit(address(oracle));
+        emit IAIOracle.AICallbackResult(user, id, finalizer, "");
+        vm.expectEmit(address(oracle));
+        emit AIOracle.CallbackDispatched(id, 1, true, "");
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, "");
+        assertEq(receiver.calls(), 0, "no success callback");
+        assertEq(receiver.errorCalls(), 1);
+        assertEq(receiver.lastRequestId(), id);
+        assertEq(uint8(receiver.lastErrorCode()), uint8(AIOracleCallbackReceiver.AIOracleError.InvalidInput));
+        assertEq(receiver.lastErrorMessage(), "");
+        assertEq(receiver.lastCallbackData(), CB_DATA);
+        assertGt(receiver.lastGas(), GAS_LIMIT - 5000, "the same gas rules");
+        assertEq(uint8(oracle.getRequest(id).callbackStatus), uint8(AIOracle.CallbackStatus.SUCCEEDED));
+        assertTrue(oracle.isFinalized(id));
+        assertEq(
+            oracle.balanceOf(finalizer, address(0)),
+            GAS_LIMIT * GAS_PRICE_FLOOR,
+            "the operator is paid as usual"
+        );
     }
 
     function test_finalize_noCallbackContract_skips() public {
@@ -781,7 +1024,7 @@ contract AIOracleFinalizeTest is BaseTest {
     function test_RevertIf_finalizeDisputed() public {
         uint256 id = _request();
         _submit(id);
-        _challenge(id, address(receiver), "5", keccak256("other"));
+        _challenge(id, address(receiver), "5", "");
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.DISPUTED)
@@ -835,8 +1078,26 @@ contract AIOracleFinalizeTest is BaseTest {
 }
 
 contract AIOracleDisputeTest is BaseTest {
+    function _opShare() internal pure returns (uint256) {
+        return MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - _protocolShare();
+    }
+
+    function _protocolShare() internal pure returns (uint256) {
+        return uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
+    }
+
+    /// @dev What the oracle owes the accounts of these tests (credits and operator bonds).
+    function _owed() internal view returns (uint256 sum) {
+        address[8] memory who =
+            [treasury, feeReceiver, operator, operator2, challenger, user, finalizer, honest];
+        for (uint256 i = 0; i < who.length; i++) {
+            sum += oracle.balanceOf(who[i], address(0));
+        }
+        sum += oracle.getOperator(operator).bond + oracle.getOperator(operator2).bond;
+    }
+
     bytes internal constant GOOD = "5";
-    bytes32 internal constant GOOD_CLAIM = keccak256("honest final state");
+    bytes32 internal constant GOOD_CLAIM = keccak256(GOOD);
     address internal honest = makeAddr("honest");
 
     function test_challenge_succeeds() public {
@@ -844,21 +1105,22 @@ contract AIOracleDisputeTest is BaseTest {
         _submit(id);
         vm.expectEmit(true, true, true, false, address(oracle));
         emit AIOracle.ResultChallenged(id, 1, challenger, IDisputeGame(address(0)), GOOD, GOOD_CLAIM);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         assertEq(did, 1);
         assertEq(oracle.disputeCount(), 1);
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.DISPUTED));
         assertEq(oracle.getResult(id).openDisputes, 1);
-        assertTrue(oracle.hasChallenged(id, CLAIM, challenger));
+        assertTrue(oracle.hasChallenged(id, 0, challenger));
         AIOracle.Dispute memory d = oracle.getDispute(did);
         assertEq(d.requestId, id);
         assertEq(d.challenger, challenger);
+        assertEq(uint8(d.status), uint8(AIOracle.DisputeStatus.OPEN));
+        assertEq(d.version, 0);
         assertEq(d.defender, operator);
         assertEq(d.defenderClaim, CLAIM);
         assertEq(address(d.game), address(factory.lastGame()));
         assertEq(d.outputHash, keccak256(GOOD));
         assertEq(d.claim, GOOD_CLAIM);
-        assertFalse(d.resolved);
         GameParams memory p = MockDisputeGame(address(d.game)).params();
         assertEq(p.requestId, id);
         assertEq(p.modelRoot, ROOT);
@@ -875,8 +1137,8 @@ contract AIOracleDisputeTest is BaseTest {
     function test_challenge_concurrent_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        uint256 a = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 a = _challenge(id, address(receiver), GOOD, "");
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, "");
         assertEq(oracle.getResult(id).openDisputes, 2);
         assertTrue(address(_game(a)) != address(_game(b)));
         assertEq(address(oracle).balance, BONDS + oracle.estimateFee(modelId, GAS_LIMIT) + 2 * CHALLENGE_BOND);
@@ -887,19 +1149,19 @@ contract AIOracleDisputeTest is BaseTest {
         _submit(id);
         vm.warp(block.timestamp + WINDOW + 1);
         vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeTwiceBySameChallenger() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.expectRevert(AIOracle.AlreadyChallenged.selector);
-        _challenge(id, address(receiver), GOOD, keccak256("another claim"));
+        _challenge(id, address(receiver), GOOD, "another encoding");
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(did);
         vm.expectRevert(AIOracle.AlreadyChallenged.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengePending() public {
@@ -907,7 +1169,7 @@ contract AIOracleDisputeTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.PENDING)
         );
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeFinalized() public {
@@ -918,7 +1180,7 @@ contract AIOracleDisputeTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.FINALIZED)
         );
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        _challenge(id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeWrongBond() public {
@@ -929,17 +1191,8 @@ contract AIOracleDisputeTest is BaseTest {
         );
         vm.prank(challenger);
         oracle.challenge{value: CHALLENGE_BOND - 1}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), GOOD, ""
         );
-    }
-
-    function test_RevertIf_challengeDisabled() public {
-        vm.prank(owner);
-        oracle.setParameters(treasury, 0, 0, IDisputeGameFactory(address(0)));
-        uint256 id = _request();
-        _submit(id);
-        vm.expectRevert(AIOracle.DisputesDisabled.selector);
-        _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
     }
 
     function test_RevertIf_challengeWrongPayload() public {
@@ -948,50 +1201,51 @@ contract AIOracleDisputeTest is BaseTest {
         vm.expectRevert(AIOracle.PayloadMismatch.selector);
         vm.prank(challenger);
         oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256("forged input"), address(receiver), keccak256(CB_DATA), GOOD, GOOD_CLAIM
+            id, keccak256("forged input"), address(receiver), keccak256(CB_DATA), GOOD, ""
         );
     }
 
-    function test_RevertIf_challengeSameOrZeroClaim() public {
+    function test_RevertIf_challengeSameClaim() public {
         uint256 id = _request();
         _submit(id);
         vm.expectRevert(AIOracle.InvalidClaim.selector);
-        _challenge(id, address(receiver), GOOD, CLAIM);
-        vm.expectRevert(AIOracle.InvalidClaim.selector);
-        _challenge(id, address(receiver), GOOD, bytes32(0));
+        _challenge(id, address(receiver), OUTPUT, "");
     }
 
     function test_RevertIf_challengeOwnResult() public {
         uint256 id = _request();
         _submit(id);
         vm.expectRevert(AIOracle.CannotChallengeOwnResult.selector);
-        _challengeAs(operator, id, address(receiver), GOOD, GOOD_CLAIM);
+        _challengeAs(operator, id, address(receiver), GOOD, "");
     }
 
     function test_RevertIf_challengeOutputTooLarge() public {
         uint256 id = _request();
         _submit(id);
         vm.expectRevert(abi.encodeWithSelector(AIOracle.OutputTooLarge.selector, 64 * 1024 + 1, 64 * 1024));
-        _challenge(id, address(receiver), new bytes(64 * 1024 + 1), GOOD_CLAIM);
+        _challenge(id, address(receiver), new bytes(64 * 1024 + 1), "");
     }
 
     function test_resolveDispute_challengerWins_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.warp(block.timestamp + 10 minutes);
         _game(did).setStatus(GameStatus.CHALLENGER_WINS);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.BondSlashed(id, operator, SUBMISSION_BOND);
         vm.expectEmit(address(oracle));
         emit AIOracle.DisputeResolved(id, did, true, true);
         oracle.resolveDispute(did);
 
-        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
-        assertEq(
-            oracle.balanceOf(challenger, address(0)),
-            reward,
-            "reward; the challenge bond now backs the result"
-        );
-        assertEq(oracle.balanceOf(treasury, address(0)), SUBMISSION_BOND - reward);
+        // the slashed bond waits in the pot, the challenger's bond is held: nobody is paid before finality
+        assertEq(oracle.balanceOf(challenger, address(0)), 0);
+        assertEq(oracle.balanceOf(treasury, address(0)), 0);
+        AIOracle.Pot memory pot = oracle.getPot(id);
+        assertEq(pot.amount, SUBMISSION_BOND);
+        assertEq(pot.heldWinners, 1);
+        assertEq(pot.backing, did);
+        assertEq(oracle.winnersWithClaim(id, GOOD_CLAIM), 1);
         AIOracle.Operator memory op = oracle.getOperator(operator);
         assertEq(op.bond, 10 ether - SUBMISSION_BOND, "slashed");
         assertEq(op.locked, 0);
@@ -999,44 +1253,69 @@ contract AIOracleDisputeTest is BaseTest {
         assertEq(res.submitter, challenger);
         assertEq(res.outputHash, keccak256(GOOD));
         assertEq(res.claim, GOOD_CLAIM);
+        assertEq(res.version, 1);
         assertFalse(res.bondLocked);
         assertEq(res.openDisputes, 0);
-        assertTrue(oracle.getDispute(did).resolved);
+        assertEq(uint8(oracle.getDispute(did).status), uint8(AIOracle.DisputeStatus.CHALLENGER_WON));
         assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
         assertEq(oracle.getRequest(id).challengeDeadline, block.timestamp + WINDOW, "fresh window");
+        vm.expectRevert(
+            abi.encodeWithSelector(AIOracle.InvalidStatus.selector, AIOracle.RequestStatus.SUBMITTED)
+        );
+        oracle.claimReward(did);
+        assertEq(oracle.claimableReward(did), 0, "not before finality");
 
-        // the replaced result finalizes with the challenger's output after its own window; the challenger
-        // gets its bond back and the operator share
+        // the replaced result finalizes with the challenger's output after its own window: the challenger
+        // earns the operator share at once, and its bond and its share of the pot through claimReward
         vm.warp(block.timestamp + WINDOW);
         vm.expectRevert(AIOracle.ChallengeWindowOpen.selector);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         vm.warp(block.timestamp + 1);
+        uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RewardsSettled(id, SUBMISSION_BOND, 1, reward);
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD);
         uint256 rAmt = uint256(MODEL_FEE) * RECEIVER_BPS / 10_000;
-        uint256 pAmt = uint256(MODEL_FEE) * 500 / 10_000;
+        uint256 pAmt = uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
+        assertEq(oracle.balanceOf(challenger, address(0)), MODEL_FEE - rAmt - pAmt);
+        assertEq(oracle.balanceOf(treasury, address(0)), pAmt + SUBMISSION_BOND - reward);
+        assertEq(oracle.claimableReward(did), CHALLENGE_BOND + reward);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RewardClaimed(did, challenger, CHALLENGE_BOND + reward);
+        vm.prank(user); // anyone may call; the challenger is credited
+        assertEq(oracle.claimReward(did), CHALLENGE_BOND + reward);
         assertEq(oracle.balanceOf(challenger, address(0)), CHALLENGE_BOND + reward + MODEL_FEE - rAmt - pAmt);
         assertEq(oracle.balanceOf(operator, address(0)), 0);
+        assertEq(uint8(oracle.getDispute(did).status), uint8(AIOracle.DisputeStatus.PAID));
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.NothingToClaim.selector, did));
+        oracle.claimReward(did);
+        assertEq(address(oracle).balance, _owed(), "every wei accounted for");
     }
 
     function test_resolveDispute_submitterWins_succeeds() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         vm.expectEmit(address(oracle));
         emit AIOracle.DisputeResolved(id, did, false, false);
         oracle.resolveDispute(did);
         assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND);
         assertEq(oracle.balanceOf(challenger, address(0)), 0);
+        assertEq(uint8(oracle.getDispute(did).status), uint8(AIOracle.DisputeStatus.DEFENDER_WON));
         assertEq(oracle.getResult(id).submitter, operator);
+        assertEq(oracle.getResult(id).version, 0);
         assertEq(oracle.getOperator(operator).locked, SUBMISSION_BOND, "still locked until final");
         vm.warp(block.timestamp + WINDOW + 1);
         _finalize(id, address(receiver));
         assertEq(receiver.lastOutput(), OUTPUT);
         assertEq(oracle.getOperator(operator).locked, 0);
         assertEq(oracle.getOperator(operator).bond, 10 ether);
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.NothingToClaim.selector, did));
+        oracle.claimReward(did);
+        assertEq(address(oracle).balance, _owed());
     }
 
     /// The attack a single-dispute design allows: the submitter's sock puppet challenges first and loses on
@@ -1045,8 +1324,8 @@ contract AIOracleDisputeTest is BaseTest {
         uint256 id = _request();
         _submit(id); // wrong result
         address sock = makeAddr("sock");
-        uint256 sockDispute = _challengeAs(sock, id, address(receiver), "junk", keccak256("junk"));
-        uint256 honestDispute = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 sockDispute = _challengeAs(sock, id, address(receiver), "junk", "");
+        uint256 honestDispute = _challengeAs(honest, id, address(receiver), GOOD, "");
         _game(sockDispute).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(sockDispute);
         vm.warp(block.timestamp + WINDOW + 1);
@@ -1061,57 +1340,124 @@ contract AIOracleDisputeTest is BaseTest {
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD);
+        oracle.claimReward(honestDispute);
+        assertEq(
+            oracle.balanceOf(honest, address(0)),
+            CHALLENGE_BOND + uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000 + _opShare()
+        );
     }
 
-    /// A challenger's result is itself challengeable: a wrong challenger loses its bond to the next one.
+    /// A challenger's result is itself challengeable: a wrong challenger's held bond is slashed into the pot
+    /// when the next one wins, and the honest winner takes the pot's reward share.
     function test_replacedResult_canBeChallenged() public {
         uint256 id = _request();
         _submit(id);
         address wrong = makeAddr("wrongChallenger");
-        uint256 d1 = _challengeAs(wrong, id, address(receiver), "junk", keccak256("junk"));
+        uint256 d1 = _challengeAs(wrong, id, address(receiver), "junk", "");
         _game(d1).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(d1);
         assertEq(oracle.getResult(id).submitter, wrong);
 
-        uint256 d2 = _challengeAs(honest, id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 d2 = _challengeAs(honest, id, address(receiver), GOOD, "");
         AIOracle.Dispute memory d = oracle.getDispute(d2);
         assertEq(d.defender, wrong);
         assertEq(d.defenderClaim, keccak256("junk"));
+        assertEq(d.version, 1);
         _game(d2).setStatus(GameStatus.CHALLENGER_WINS);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.BondSlashed(id, wrong, CHALLENGE_BOND);
         oracle.resolveDispute(d2);
-
-        uint256 reward = uint256(CHALLENGE_BOND) * REWARD_BPS / 10_000;
-        assertEq(oracle.balanceOf(honest, address(0)), reward);
+        assertEq(uint8(oracle.getDispute(d1).status), uint8(AIOracle.DisputeStatus.SLASHED));
+        assertEq(oracle.getPot(id).amount, SUBMISSION_BOND + CHALLENGE_BOND);
+        assertEq(oracle.getPot(id).heldWinners, 1);
         assertEq(oracle.getResult(id).submitter, honest);
+        assertEq(oracle.getResult(id).version, 2);
+
         vm.warp(block.timestamp + WINDOW + 1);
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
-        assertEq(oracle.balanceOf(wrong, address(0)), uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000);
-        assertGt(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + reward, "bond back + operator share");
+        vm.expectRevert(abi.encodeWithSelector(AIOracle.NothingToClaim.selector, d1));
+        oracle.claimReward(d1);
+        oracle.claimReward(d2);
+        uint256 pot = uint256(SUBMISSION_BOND) + CHALLENGE_BOND;
+        uint256 reward = pot * REWARD_BPS / 10_000;
+        assertEq(oracle.balanceOf(wrong, address(0)), 0, "the wrong challenger lost its bond");
+        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + reward + _opShare());
+        assertEq(oracle.balanceOf(treasury, address(0)), pot - reward + _protocolShare());
+        assertEq(address(oracle).balance, _owed());
     }
 
-    /// Two challengers win against the same (wrong) result: the first replaces it, the second gets its
-    /// bond back; the operator is slashed once.
-    function test_resolveDispute_staleWinner_refunded() public {
+    /// Winners against a version that was already replaced keep their bond held: at finality, those with
+    /// the final claim share the pot equally with the one that replaced it, those with another claim forfeit.
+    function test_resolveDispute_staleWinners_shareOrForfeit() public {
         uint256 id = _request();
         _submit(id);
-        uint256 a = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
-        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, keccak256("other honest encoding"));
+        uint256 a = _challenge(id, address(receiver), GOOD, "");
+        uint256 b = _challengeAs(honest, id, address(receiver), GOOD, "");
+        address other = makeAddr("other");
+        uint256 c = _challengeAs(other, id, address(receiver), GOOD, "another encoding");
         _game(a).setStatus(GameStatus.CHALLENGER_WINS);
         _game(b).setStatus(GameStatus.CHALLENGER_WINS);
+        _game(c).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(a);
         vm.expectEmit(address(oracle));
         emit AIOracle.DisputeResolved(id, b, true, false);
         oracle.resolveDispute(b);
-        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND);
+        oracle.resolveDispute(c);
         assertEq(oracle.getOperator(operator).bond, 10 ether - SUBMISSION_BOND, "slashed once");
         assertEq(oracle.getResult(id).submitter, challenger);
+        assertEq(oracle.getPot(id).heldWinners, 3);
+        assertEq(oracle.winnersWithClaim(id, GOOD_CLAIM), 2);
+
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
+        uint256 pot = uint256(SUBMISSION_BOND) + CHALLENGE_BOND; // c's bond forfeited into it
+        uint256 share = pot * REWARD_BPS / 10_000 / 2;
+        assertEq(oracle.getPot(id).share, share);
+        assertEq(oracle.getPot(id).amount, pot);
+        assertEq(oracle.claimReward(a), CHALLENGE_BOND + share);
+        assertEq(oracle.claimReward(b), CHALLENGE_BOND + share);
+        assertEq(oracle.claimableReward(c), 0);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.RewardClaimed(c, other, 0);
+        assertEq(oracle.claimReward(c), 0);
+        assertEq(uint8(oracle.getDispute(c).status), uint8(AIOracle.DisputeStatus.FORFEITED));
+        assertEq(oracle.balanceOf(honest, address(0)), CHALLENGE_BOND + share);
+        assertEq(oracle.balanceOf(other, address(0)), 0);
+        assertEq(oracle.balanceOf(treasury, address(0)), pot - 2 * share + _protocolShare());
+        assertEq(address(oracle).balance, _owed());
+    }
+
+    /// The operator's output comes back through a second challenger: the first winner's installed result is
+    /// defeated (its bond joins the pot), the second winner holds the final claim and takes the whole share.
+    /// (A non-empty pot always has a winner with the final claim: the pot only fills when a version is
+    /// replaced, and the winner that installed the final version is never slashed.)
+    function test_finalize_originalOutputReinstalled_lastWinnerTakesTheShare() public {
+        uint256 id = _request();
+        _submit(id);
+        uint256 a = _challenge(id, address(receiver), GOOD, "");
+        _game(a).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(a);
+        // the installed result is challenged with the operator's original output and loses
+        uint256 b = _challengeAs(honest, id, address(receiver), OUTPUT, "");
+        _game(b).setStatus(GameStatus.CHALLENGER_WINS);
+        oracle.resolveDispute(b);
+        assertEq(oracle.getResult(id).claim, CLAIM);
+        vm.warp(block.timestamp + WINDOW + 1);
+        _finalize(id, address(receiver));
+        uint256 pot = uint256(SUBMISSION_BOND) + CHALLENGE_BOND;
+        uint256 share = pot * REWARD_BPS / 10_000;
+        assertEq(uint8(oracle.getDispute(a).status), uint8(AIOracle.DisputeStatus.SLASHED));
+        assertEq(oracle.claimReward(b), CHALLENGE_BOND + share, "b holds the final claim");
+        assertEq(oracle.balanceOf(treasury, address(0)), pot - share + _protocolShare());
+        assertEq(address(oracle).balance, _owed());
     }
 
     function test_resolveDispute_afterWindow_finalizesImmediately() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.warp(block.timestamp + 10 days);
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(did);
@@ -1122,7 +1468,7 @@ contract AIOracleDisputeTest is BaseTest {
     function test_RevertIf_resolveDisputeInProgress() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         vm.expectRevert(AIOracle.GameNotResolved.selector);
         oracle.resolveDispute(did);
     }
@@ -1135,21 +1481,34 @@ contract AIOracleDisputeTest is BaseTest {
     function test_RevertIf_resolveDisputeTwice() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
         _game(did).setStatus(GameStatus.CHALLENGER_WINS);
         oracle.resolveDispute(did);
         vm.expectRevert(AIOracle.DisputeAlreadyResolved.selector);
         oracle.resolveDispute(did);
     }
 
-    function test_factoryChange_doesNotAffectOpenGame() public {
+    /// The owner switches AIOracle's factory (immediate): a model registered before keeps its own factory,
+    /// so its new challenges open games there and a pending game resolves as before. Only models registered
+    /// afterwards use the new factory.
+    function test_ownerFactorySwitch_doesNotAffectRegisteredModelsOrPendingGames() public {
         uint256 id = _request();
         _submit(id);
-        uint256 did = _challenge(id, address(receiver), GOOD, GOOD_CLAIM);
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
+        MockDisputeGameFactory other = new MockDisputeGameFactory();
         vm.prank(owner);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(0)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(other)));
+        // a new challenge of the registered model still goes to its factory
+        _challengeAs(honest, id, address(receiver), GOOD, "");
+        assertEq(factory.created(), 2);
+        assertEq(other.created(), 0);
         _game(did).setStatus(GameStatus.DEFENDER_WINS);
         oracle.resolveDispute(did);
-        assertEq(uint8(_status(id)), uint8(AIOracle.RequestStatus.SUBMITTED));
+        assertEq(oracle.balanceOf(operator, address(0)), CHALLENGE_BOND);
+        // a model registered now gets the new one
+        vm.prank(publisher);
+        uint256 m2 = oracle.registerModel(_config(address(0)));
+        assertEq(address(oracle.getModel(m2).factory), address(other));
+        assertEq(address(oracle.getModel(modelId).factory), address(factory));
     }
 }

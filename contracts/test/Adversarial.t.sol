@@ -137,6 +137,26 @@ contract AdversarialReceiverTest is BaseTest {
         oracle.retryCallback(id, keccak256(INPUT), address(bad), CB_DATA, OUTPUT);
     }
 
+    /// A failed error callback (the error outcome of a rejected request) is retried the same way.
+    function test_retryCallback_errorOutcome_succeeds() public {
+        RevertingReceiver bad = new RevertingReceiver(oracle);
+        uint256 id = _requestTo(address(bad));
+        vm.prank(operator);
+        oracle.submit(id, "", "");
+        vm.warp(block.timestamp + WINDOW + 1);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.CallbackDispatched(
+            id, 1, false, abi.encodeWithSelector(RevertingReceiver.Nope.selector, id)
+        );
+        vm.prank(finalizer);
+        oracle.finalize(id, keccak256(INPUT), address(bad), CB_DATA, "");
+        bad.setShouldRevert(false);
+        vm.prank(user);
+        oracle.retryCallback(id, keccak256(INPUT), address(bad), CB_DATA, "");
+        assertEq(bad.calls(), 1);
+        assertEq(uint8(oracle.getRequest(id).callbackStatus), uint8(AIOracle.CallbackStatus.SUCCEEDED));
+    }
+
     function test_RevertIf_retryCallbackBeyondLimit() public {
         RevertingReceiver bad = new RevertingReceiver(oracle);
         uint256 id = _serve(address(bad));

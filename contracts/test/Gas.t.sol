@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {console2} from "forge-std/console2.sol";
 
+import {AIOracle} from "../src/AIOracle.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
 
 /// @notice Gas of the hot paths: the execution gas of the call frame itself (`vm.lastCallGas`, no 21k base,
@@ -31,7 +32,7 @@ contract GasTest is BaseTest {
     function _measureSubmit(uint256 id) internal returns (uint256 used) {
         _cool();
         vm.prank(operator);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
         used = vm.lastCallGas().gasTotalUsed;
     }
 
@@ -89,5 +90,28 @@ contract GasTest is BaseTest {
         _measureFinalize(a, address(0));
         uint256 used = _measureFinalize(b, address(receiver));
         console2.log("finalize (recording callback)", used);
+    }
+
+    /// A request with an input of `MAX_INPUT_SIZE` (non-zero bytes): execution gas (the input goes into the
+    /// `AICallbackRequest` log, 8 gas a byte) and the whole transaction at the EIP-7623 calldata floor.
+    function test_gas_requestCallbackMaxInput() public {
+        AIOracle.ModelConfig memory c = _config(address(0));
+        c.maxInputSize = oracle.MAX_INPUT_SIZE();
+        vm.prank(publisher);
+        uint256 m = oracle.registerModel(c);
+        bytes memory input = new bytes(c.maxInputSize);
+        for (uint256 i = 0; i < input.length; i++) {
+            input[i] = bytes1(uint8(97 + i % 26));
+        }
+        uint256 fee = oracle.estimateFee(m, GAS_LIMIT);
+        _cool();
+        vm.prank(user);
+        oracle.requestCallback{value: fee}(m, input, address(receiver), GAS_LIMIT, CB_DATA);
+        uint256 used = vm.lastCallGas().gasTotalUsed;
+        uint256 tokens = 4 * input.length + 4 * 400; // the input and (generously) the other arguments
+        uint256 txGas = 21_000 + (4 * tokens + used > 10 * tokens ? 4 * tokens + used : 10 * tokens);
+        console2.log("requestCallback, 64 KiB input: execution", used);
+        console2.log("requestCallback, 64 KiB input: transaction (EIP-7623 floor)", txGas);
+        assertLt(txGas, 30_000_000 / 6);
     }
 }

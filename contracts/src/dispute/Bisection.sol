@@ -19,8 +19,6 @@ struct GameView {
     bytes32 midHash;
     bool defenderToMove;
     bool defenderOwnsHi;
-    bool defenderRevealed;
-    bool challengerRevealed;
     uint40 lastMoveAt;
     /// @dev Seconds each side had left at `lastMoveAt`.
     uint32 defenderClock;
@@ -43,9 +41,7 @@ abstract contract Bisection is IDisputeGame {
     // ---- flag bits of `Board.flags` ----
     uint8 internal constant DEFENDER_TO_MOVE = 1;
     uint8 internal constant DEFENDER_OWNS_HI = 2;
-    uint8 internal constant DEFENDER_REVEALED = 4;
-    uint8 internal constant CHALLENGER_REVEALED = 8;
-    uint8 internal constant INITIALIZED = 16;
+    uint8 internal constant INITIALIZED = 4;
 
     /// @notice The mutable game state in one slot (64 + 64 + 40 + 32 + 32 + 8 + 8 = 248 bits).
     struct Board {
@@ -122,7 +118,7 @@ abstract contract Bisection is IDisputeGame {
 
     /// @dev Check the caller is the factory and the game is new, then start the board over `[0, hi]`
     ///      with `lo`/`hi` hashes, the defender owning `hi`, the challenger to move, both clocks full.
-    function _start(uint64 hi, bytes32 lo_, bytes32 hi_, uint8 flags) internal {
+    function _start(uint64 hi, bytes32 lo_, bytes32 hi_) internal {
         if (msg.sender != FACTORY || _board.flags & INITIALIZED != 0) revert NotFactory();
         _board = Board({
             lo: 0,
@@ -130,7 +126,7 @@ abstract contract Bisection is IDisputeGame {
             lastMoveAt: uint40(block.timestamp),
             defenderClock: CLOCK,
             challengerClock: CLOCK,
-            flags: INITIALIZED | DEFENDER_OWNS_HI | flags,
+            flags: INITIALIZED | DEFENDER_OWNS_HI,
             status: GameStatus.IN_PROGRESS
         });
         loHash = lo_;
@@ -199,8 +195,6 @@ abstract contract Bisection is IDisputeGame {
         v.midHash = midHash;
         v.defenderToMove = b.flags & DEFENDER_TO_MOVE != 0;
         v.defenderOwnsHi = b.flags & DEFENDER_OWNS_HI != 0;
-        v.defenderRevealed = b.flags & DEFENDER_REVEALED != 0;
-        v.challengerRevealed = b.flags & CHALLENGER_REVEALED != 0;
         v.lastMoveAt = b.lastMoveAt;
         v.defenderClock = b.defenderClock;
         v.challengerClock = b.challengerClock;

@@ -13,9 +13,11 @@ import {StateLayout} from "./StateLayout.sol";
 /// @dev Positions are step counts: the hash at position `i` is the VM state hash after `i` steps from the
 ///      absolute prestate (the model's program hash). A halted state is a fixed point, so the hash at
 ///      `2^MAX_DEPTH` is the final state of any trace of at most `2^MAX_DEPTH` steps: both claims are hashes
-///      at that position. Rules (contracts/README.md has them with the move bound):
-///      - `reveal`: each side shows the 245-byte preimage of its claim: halted, its output field equal to
-///        the output hash it claims, its step count within the bound. A side moves only once revealed.
+///      at that position. Both claims were bound to their outputs before the game exists
+///      (`DisputeGameFactory.resultClaim`, called by AIOracle at submission and at challenge: exited 0, the
+///      output field the posted output's hash, within the bound; or, for a phase-2 game, checked by the
+///      parent `PositionGame`), so the game starts with both final states known good. Rules
+///      (contracts/README.md has them with the move bound):
 ///      - Invariant: the hash `loHash` at `lo` is agreed by both sides (at first: the program hash at 0);
 ///        `hiHash` at `hi` is asserted by `hiOwner` and denied by the other side (at first: the defender's
 ///        claim at `2^MAX_DEPTH`, denied by the challenger's very challenge).
@@ -32,7 +34,7 @@ import {StateLayout} from "./StateLayout.sol";
 ///      clone's immutable arguments (`abi.encode(GameParams)`); all mutable state is four storage slots.
 ///      The board, clocks and bisection round are `Bisection`'s, shared with `PositionGame`, which also
 ///      creates one of these per two-phase dispute for its disputed transition (`initialize` with a
-///      pre-state and both final states already checked).
+///      pre-state).
 contract DisputeGame is Bisection {
     /// @notice Length of a state encoding.
     uint256 public constant STATE_SIZE = StateLayout.STATE_SIZE;
@@ -48,18 +50,11 @@ contract DisputeGame is Bisection {
     /// @notice Traces are at most `2^MAX_DEPTH` steps; the claims sit at that position.
     uint8 public immutable MAX_DEPTH;
 
-    /// @notice The side to move has not revealed its final state.
-    error NotRevealed();
-    /// @notice The revealed state is neither claim.
-    error UnknownFinalState();
-    /// @notice The revealed state is not halted, its output differs from the claimed output hash, or it
-    ///         lies past the trace bound.
+    /// @notice `stateHash` of an encoding of another length than `STATE_SIZE`.
     error InvalidFinalState();
     /// @notice `step` while the range is wider than one step.
     error NotStepPhase();
 
-    /// @notice A side's final state was shown.
-    event Revealed(bool indexed defender);
     /// @notice The step from `lo` was executed on chain.
     event StepVerified(uint64 lo, bytes32 postStateHash);
 
@@ -84,16 +79,9 @@ contract DisputeGame is Bisection {
     ///        followed by the transition mode byte (the phase-2 game of a `PositionGame`).
     /// @param preState Local 4 (`LOCAL_PRE_STATE`), the agreed phase-1 commitment the transition starts from;
     ///        zero: none is written (the one-phase game, and the init transition).
-    /// @param revealed Both final states were already checked (by the parent `PositionGame`): the game starts
-    ///        with both sides revealed.
-    function initialize(bytes calldata samplingParams, bytes32 preState, bool revealed) external {
+    function initialize(bytes calldata samplingParams, bytes32 preState) external {
         GameParams memory p = params();
-        _start(
-            uint64(1) << MAX_DEPTH,
-            p.programHash,
-            p.submitterClaim,
-            revealed ? DEFENDER_REVEALED | CHALLENGER_REVEALED : 0
-        );
+        _start(uint64(1) << MAX_DEPTH, p.programHash, p.submitterClaim);
         ORACLE.loadLocalData(StateLayout.LOCAL_MODEL_ROOT, LOCAL_CONTEXT, abi.encodePacked(p.modelRoot));
         ORACLE.loadLocalData(StateLayout.LOCAL_INPUT_HASH, LOCAL_CONTEXT, abi.encodePacked(p.inputHash));
         ORACLE.loadLocalData(StateLayout.LOCAL_SAMPLING_PARAMS, LOCAL_CONTEXT, samplingParams);
@@ -106,36 +94,11 @@ contract DisputeGame is Bisection {
     // Moves
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Show the final state behind a claim (anyone may call; the state decides whose it is).
-    function reveal(bytes calldata state) external {
-        Board memory b = _board;
-        _requireLive(b);
-        bytes32 h = stateHash(state);
-        GameParams memory p = params();
-        uint8 bit;
-        bytes32 outputHash;
-        if (h == p.submitterClaim) {
-            (bit, outputHash) = (DEFENDER_REVEALED, p.submitterOutputHash);
-        } else if (h == p.challengerClaim) {
-            (bit, outputHash) = (CHALLENGER_REVEALED, p.challengerOutputHash);
-        } else {
-            revert UnknownFinalState();
-        }
-        if (
-            !StateLayout.halted(h) || StateLayout.output(state) != outputHash
-                || StateLayout.step(state) > uint64(1) << MAX_DEPTH
-        ) revert InvalidFinalState();
-        b.flags |= bit;
-        _board = b;
-        emit Revealed(bit == DEFENDER_REVEALED);
-    }
-
     /// @notice The side to move judges the opponent's pending midpoint hash (`agree`, ignored on the
     ///         challenger's first move) and posts its own hash at the new midpoint (`newMidHash`, zero when
     ///         the verdict leaves a range of one step; then the same side stays to move for `step`).
     function move(bool agree, bytes32 newMidHash) external override {
         (Board memory b, bool defender) = _turn();
-        if (b.flags & (defender ? DEFENDER_REVEALED : CHALLENGER_REVEALED) == 0) revert NotRevealed();
         _move(b, defender, agree, newMidHash);
     }
 

@@ -6,6 +6,7 @@ import {PreimageOracle} from "../vm/PreimageOracle.sol";
 import {DisputeGame} from "./DisputeGame.sol";
 import {IStepVerifier} from "./IStepVerifier.sol";
 import {PositionGame} from "./PositionGame.sol";
+import {StateLayout} from "./StateLayout.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
@@ -19,7 +20,8 @@ import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 /// @dev The node serves every request of a model with the same parameters (greedy, a fixed number of
 ///      positions), so they are a per-model value, keyed by (model root, program hash), set once by the
 ///      owner before the model can be disputed and never changed afterwards (a change would alter the
-///      computation under a result already posted).
+///      computation under a result already posted). `resultClaim` binds a posted output to its claim: until
+///      a model is configured no claim can be bound, so nothing can be submitted for it.
 contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     /// @notice The only caller of `create`.
     address public immutable AI_ORACLE;
@@ -29,6 +31,9 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     DisputeGame public immutable TRANSITION_IMPLEMENTATION;
     /// @notice The two-phase game implementation.
     PositionGame public immutable POSITION_IMPLEMENTATION;
+    /// @notice The one-phase trace bound exponent (`IMPLEMENTATION.MAX_DEPTH()`): a final state claimed for a
+    ///         whole request is at most `2^MAX_DEPTH` steps.
+    uint8 public immutable MAX_DEPTH;
 
     /// @notice Sampling parameters by `modelKey` (empty: the model cannot be disputed yet).
     mapping(bytes32 modelKey => bytes params) public samplingParams;
@@ -47,6 +52,8 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     error InvalidSamplingParams();
     /// @notice `createTransition` by other than a `PositionGame` of this factory.
     error NotPositionGame();
+    /// @notice A proof that does not bind the claim to the output (see `resultClaim`).
+    error UnboundClaim();
 
     /// @notice A model's sampling parameters and game kind were set.
     event SamplingParamsSet(
@@ -78,6 +85,7 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
         uint32 clock
     ) Ownable(owner_) {
         AI_ORACLE = aiOracle;
+        MAX_DEPTH = maxDepth;
         IMPLEMENTATION = new DisputeGame(vm, oracle, address(this), maxDepth, clock);
         TRANSITION_IMPLEMENTATION = new DisputeGame(vm, oracle, address(this), transitionDepth, clock);
         POSITION_IMPLEMENTATION = new PositionGame(address(this), transitionDepth, clock);
@@ -106,6 +114,32 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
     }
 
     /// @inheritdoc IDisputeGameFactory
+    /// @dev Two-phase model: `proof` is empty and the claim is `keccak256(output)`, the commitment `s_N` its
+    ///      game ends at. One-phase model: `proof` is the 245-byte final VM state (`StateLayout`), which must
+    ///      have exited with code 0 (state-hash status `HASH_VALID`; a request the model rejects is such a run
+    ///      too, committing the empty output), have `keccak256(output)` as its output field and at most
+    ///      `2^MAX_DEPTH` steps; the claim is its state hash. A model without sampling parameters reverts
+    ///      `ModelNotConfigured`; anything else unbound `UnboundClaim`.
+    function resultClaim(bytes32 modelRoot, bytes32 programHash, bytes calldata output, bytes calldata proof)
+        external
+        view
+        returns (bytes32 claim)
+    {
+        bytes32 key = modelKey(modelRoot, programHash);
+        if (twoPhase[key]) {
+            if (proof.length != 0) revert UnboundClaim();
+            return keccak256(output);
+        }
+        if (samplingParams[key].length == 0) revert ModelNotConfigured(key);
+        if (proof.length != StateLayout.STATE_SIZE) revert UnboundClaim();
+        claim = StateLayout.hash(proof);
+        if (
+            uint8(claim[0]) != StateLayout.HASH_VALID || StateLayout.output(proof) != keccak256(output)
+                || StateLayout.step(proof) > uint64(1) << MAX_DEPTH
+        ) revert UnboundClaim();
+    }
+
+    /// @inheritdoc IDisputeGameFactory
     function create(GameParams calldata p) external returns (IDisputeGame) {
         if (msg.sender != AI_ORACLE) revert NotAIOracle();
         bytes32 key = modelKey(p.modelRoot, p.programHash);
@@ -121,7 +155,7 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
         } else {
             DisputeGame dg =
                 DisputeGame(Clones.cloneWithImmutableArgs(address(IMPLEMENTATION), abi.encode(p)));
-            dg.initialize(sp, bytes32(0), false);
+            dg.initialize(sp, bytes32(0));
             game = dg;
         }
         games.push(game);
@@ -131,14 +165,14 @@ contract DisputeGameFactory is IDisputeGameFactory, Ownable2Step {
 
     /// @notice The phase-2 game of a `PositionGame` (its only caller): a `DisputeGame` over the VM steps of
     ///         the disputed transition, between the players and claims in `p`, with `localParams` (params ‖
-    ///         mode) as local 3 and `preState` as local 4 (none if zero), both final states already checked.
+    ///         mode) as local 3 and `preState` as local 4 (none if zero); the parent checked both final states.
     function createTransition(GameParams calldata p, bytes calldata localParams, bytes32 preState)
         external
         returns (DisputeGame game)
     {
         if (!isPositionGame[msg.sender]) revert NotPositionGame();
         game = DisputeGame(Clones.cloneWithImmutableArgs(address(TRANSITION_IMPLEMENTATION), abi.encode(p)));
-        game.initialize(localParams, preState, true);
+        game.initialize(localParams, preState);
         emit TransitionGameCreated(msg.sender, address(game), PositionGame(msg.sender).gameState().lo);
     }
 

@@ -13,7 +13,8 @@ import {StateLayout} from "./StateLayout.sol";
 ///         parameters), phase 2 is a `DisputeGame` over the VM steps of the one disputed transition.
 /// @dev Phase 1 is `Bisection` over indices `[0, N]`: `loHash = s_0 = keccak256(modelRoot ‖ inputHash ‖
 ///      params)`, derived on chain; `hiHash = s_N` is the submitter's output hash, owned by the defender
-///      (the claims at `N` are the output hashes themselves, so there is no reveal); the challenger opens.
+///      (the claims at `N` are the output hashes themselves: `DisputeGameFactory.resultClaim`); the
+///      challenger opens.
 ///      At a range of one index `(i, i+1)`, `claimTransition`: first the side to move, then the other, each
 ///      posts the final VM state of its run of transition `i` (the owner of `hiHash`: exited 0 with output
 ///      `hiHash`; the other side: anything else halted). The second claim creates the phase-2 game through
@@ -32,8 +33,8 @@ contract PositionGame is Bisection {
     uint8 public constant MODE_OUTPUT = 3;
 
     // ---- flag bits of `Board.flags` above `Bisection`'s ----
-    uint8 internal constant HI_OWNER_CLAIMED = 32;
-    uint8 internal constant OTHER_CLAIMED = 64;
+    uint8 internal constant HI_OWNER_CLAIMED = 8;
+    uint8 internal constant OTHER_CLAIMED = 16;
 
     /// @notice Phase-2 traces are at most `2^MAX_DEPTH` steps (the factory's transition depth).
     uint8 public immutable MAX_DEPTH;
@@ -74,12 +75,7 @@ contract PositionGame is Bisection {
         // forge-lint: disable-next-line(unsafe-typecast)
         bytes20 sp = bytes20(params20);
         GameParams memory p = params();
-        _start(
-            _length(sp),
-            keccak256(abi.encodePacked(p.modelRoot, p.inputHash, sp)),
-            p.submitterOutputHash,
-            DEFENDER_REVEALED | CHALLENGER_REVEALED
-        );
+        _start(_length(sp), keccak256(abi.encodePacked(p.modelRoot, p.inputHash, sp)), p.submitterOutputHash);
         _samplingParams = sp;
     }
 
@@ -158,7 +154,7 @@ contract PositionGame is Bisection {
     }
 
     /// @notice The phase-1 state for a player, in `DisputeGame`'s shape: `lo`, `hi`, `mid` are indices,
-    ///         both sides count as revealed, `midHash` is zero at one index, `status` is `status()`.
+    ///         `midHash` is zero at one index, `status` is `status()`.
     function gameState() external view override returns (GameView memory v) {
         v = _view();
         v.status = status();

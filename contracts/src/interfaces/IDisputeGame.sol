@@ -28,7 +28,8 @@ struct GameParams {
 }
 
 /// @title IDisputeGame
-/// @notice A game that decides whether a submitted claim (final VM state hash) is wrong. AIOracle only reads
+/// @notice A game that decides whether a submitted claim (final VM state hash, or output hash for a
+///         two-phase model) is wrong. AIOracle only reads
 ///         `status()`; it never trusts a game it did not create through its factory.
 interface IDisputeGame {
     /// @notice The current outcome. Once not `IN_PROGRESS`, it must never change again.
@@ -36,8 +37,17 @@ interface IDisputeGame {
 }
 
 /// @title IDisputeGameFactory
-/// @notice Creates the game for a challenged request. Set on AIOracle by its owner.
+/// @notice Binds the claims of a model's results and creates the game for a challenged request. Set on
+///         AIOracle by its owner; each model keeps the factory it was registered with.
 interface IDisputeGameFactory {
     /// @notice Create a game for `params`; called by AIOracle only, inside `challenge`.
     function create(GameParams calldata params) external returns (IDisputeGame game);
+
+    /// @notice The claim of a result of model (`modelRoot`, `programHash`) with `output`: what its games
+    ///         check. Reverts unless `proof` binds the claim to `output` (AIOracle calls it in `submit` and
+    ///         `challenge`, so an output never rides on a claim that commits to another one).
+    function resultClaim(bytes32 modelRoot, bytes32 programHash, bytes calldata output, bytes calldata proof)
+        external
+        view
+        returns (bytes32 claim);
 }

@@ -11,7 +11,9 @@ pragma solidity 0.8.30;
 ///    per-dispute data (model root, input hash, sampling parameters). Written only by
 ///    the caller they belong to: the stored key is `localize(key, msg.sender,
 ///    localContext)`, so a dispute game writes its own data and nobody else can write
-///    or overwrite it. A local value is write-once.
+///    or overwrite it. A local value is write-once. Only its keccak256 is stored: that
+///    is all `RISCV.step` reads (it compares the witness copy of a local preimage with
+///    `localDigest`), so writing a game's local data costs one storage slot per value.
 /// @dev A key's *stream* is the preimage length (8 bytes, big-endian) followed by the
 ///  preimage, exactly as `PREIMAGE_READ` in `hosts/fpvm` sees it. `RISCV.step` checks a
 ///  keccak preimage by hashing the copy carried in the witness; for a local key it
@@ -35,10 +37,9 @@ contract PreimageOracle {
     mapping(bytes32 key => mapping(uint256 offset => bytes32 part)) public preimageParts;
     /// @notice Whether the part at an offset of a key was loaded.
     mapping(bytes32 key => mapping(uint256 offset => bool ok)) public preimagePartOk;
-    /// @notice keccak256 of the local data stored under a localized key (zero if none).
+    /// @notice keccak256 of the local data stored under a localized key (zero if none: a keccak256 is never
+    ///  zero, an empty value included, so a non-zero digest means the key holds data).
     mapping(bytes32 localizedKey => bytes32 digest) public localDigest;
-    /// @notice Whether a localized key holds data (an empty value has a digest too).
-    mapping(bytes32 localizedKey => bool set) public localSet;
 
     /// @notice A keccak preimage part was loaded.
     event PreimagePartLoaded(bytes32 indexed key, uint256 partOffset);
@@ -84,37 +85,34 @@ contract PreimageOracle {
         emit PreimagePartLoaded(key, partOffset);
     }
 
-    /// @notice Writes the local data `ident` of the caller's dispute `localContext`.
-    ///  Write-once: writing the same data again is a no-op, other data reverts.
+    /// @notice Writes the local data `ident` of the caller's dispute `localContext`: its
+    ///  keccak256, what `RISCV.step` checks a witness copy against (the step carries the
+    ///  data itself). Write-once: writing the same data again is a no-op, other data
+    ///  reverts.
     function loadLocalData(uint64 ident, bytes32 localContext, bytes calldata data)
         external
         returns (bytes32 localized)
     {
         localized = localize(localKey(ident), msg.sender, localContext);
         bytes32 digest = keccak256(data);
-        if (localSet[localized]) {
-            if (localDigest[localized] != digest) revert LocalDataAlreadySet();
+        bytes32 stored = localDigest[localized];
+        if (stored != bytes32(0)) {
+            if (stored != digest) revert LocalDataAlreadySet();
             return localized;
         }
-        localSet[localized] = true;
         localDigest[localized] = digest;
-        uint256 len = data.length + 8;
-        preimageLengths[localized] = len;
-        for (uint256 off = 0; off < len; off += 32) {
-            preimageParts[localized][off] = _streamPart(data, off);
-            preimagePartOk[localized][off] = true;
-        }
         emit LocalDataLoaded(localized, msg.sender, localContext, ident);
     }
 
     /// @notice Whether `localized` holds data, and its keccak256 (what `RISCV.step`
     ///  compares the witness copy of a local preimage with).
     function localData(bytes32 localized) external view returns (bool set, bytes32 digest) {
-        return (localSet[localized], localDigest[localized]);
+        digest = localDigest[localized];
+        set = digest != bytes32(0);
     }
 
-    /// @notice The loaded stream part at `offset` of `key` and how many of its bytes
-    ///  are in the stream (as cannon's `readPreimage`).
+    /// @notice The loaded stream part at `offset` of keccak key `key` and how many of its
+    ///  bytes are in the stream (as cannon's `readPreimage`). Local data has no parts.
     function readPreimage(bytes32 key, uint256 offset) external view returns (bytes32 dat, uint256 datLen) {
         if (!preimagePartOk[key][offset]) revert PreimagePartNotLoaded();
         dat = preimageParts[key][offset];

@@ -126,9 +126,9 @@ abstract contract DisputeBase is BaseTest {
 
     bytes internal constant GOOD = "four";
     bytes internal constant BAD = "five";
-    /// @dev The operator's share of the model fee (after the receiver's and the treasury's 500 bps).
+    /// @dev The operator's share of the model fee (after the receiver's and the treasury's shares).
     uint256 internal constant OP_SHARE =
-        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * 500 / 10_000;
+        MODEL_FEE - uint256(MODEL_FEE) * RECEIVER_BPS / 10_000 - uint256(MODEL_FEE) * PROTOCOL_BPS / 10_000;
 
     function setUp() public virtual override {
         super.setUp();
@@ -141,8 +141,16 @@ abstract contract DisputeBase is BaseTest {
         f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, depth, depth, CLOCK);
         vm.startPrank(owner);
         f.setSamplingParams(ROOT, PROGRAM, SAMPLING, false);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
         vm.stopPrank();
+        _registerWith(f);
+    }
+
+    /// @notice Set `f` on AIOracle and register the test model with it (the model `_request` uses).
+    function _registerWith(DisputeGameFactory f) internal {
+        vm.prank(owner);
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(f)));
+        vm.prank(publisher);
+        modelId = oracle.registerModel(_config(address(0)));
     }
 
     /// @notice A 245-byte halted state encoding with `output` committed after `steps` steps.
@@ -187,17 +195,16 @@ abstract contract DisputeBase is BaseTest {
         return new SyntheticTrace(PROGRAM, keccak256("lie"), len, _hash(finalState), truth, lieFrom);
     }
 
-    /// @notice Request, submit `subOut`/`subState`, challenge with `chOut`/`chState`; returns the game.
+    /// @notice Request, submit `subOut` with final state `subState`, challenge with `chOut`/`chState`;
+    ///         returns the game.
     function _open(bytes memory subOut, bytes memory subState, bytes memory chOut, bytes memory chState)
         internal
         returns (uint256 id, uint256 did, DisputeGame g)
     {
         id = _request();
-        bytes32 subClaim = _hash(subState);
-        bytes32 chClaim = _hash(chState);
         vm.prank(operator);
-        oracle.submit(id, subOut, subClaim);
-        did = _challenge(id, address(receiver), chOut, chClaim);
+        oracle.submit(id, subOut, subState);
+        did = _challenge(id, address(receiver), chOut, chState);
         g = DisputeGame(address(oracle.getDispute(did).game));
     }
 
@@ -288,8 +295,9 @@ abstract contract DisputeBase is BaseTest {
 
     /// @notice After a game the honest side (the defender if `defenderHonest`) must have won: checks the
     ///         winner, resolves the dispute on AIOracle, finalizes with the honest output and checks its
-    ///         delivery, the bonds (the loser's to the winner, the treasury's share of a slashed one) and that
-    ///         the oracle holds exactly what it owes.
+    ///         delivery, the bonds (the loser's to the winner: a slashed submission bond through the pot, its
+    ///         reward share to the challenger with its bond, the rest to the treasury) and that the oracle
+    ///         holds exactly what it owes.
     function _settleHonestWin(uint256 id, uint256 did, IDisputeGame g, bool defenderHonest) internal {
         assertEq(
             uint8(g.status()),
@@ -302,6 +310,7 @@ abstract contract DisputeBase is BaseTest {
         vm.prank(finalizer);
         oracle.finalize(id, keccak256(INPUT), address(receiver), CB_DATA, GOOD);
         assertEq(receiver.lastOutput(), GOOD, "the honest output is delivered");
+        if (!defenderHonest) oracle.claimReward(did);
 
         uint256 reward = uint256(SUBMISSION_BOND) * REWARD_BPS / 10_000;
         if (defenderHonest) {

@@ -5,7 +5,7 @@ import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeBase, FlakyTrace, SyntheticTrace} from "./DisputeBase.sol";
 
 /// @notice Property tests: for random traces and random lying points, the honest side always wins, within
-///         `DEPTH + 2` moves after the reveals, and every bond is accounted for.
+///         `DEPTH + 2` moves, and every bond is accounted for.
 contract DisputeGamePropertyTest is DisputeBase {
     /// @dev Opens a game between the honest trace and a liar, plays it, and settles it (`_settleHonestWin`).
     function _check(
@@ -19,8 +19,6 @@ contract DisputeGamePropertyTest is DisputeBase {
         (uint256 id, uint256 did, DisputeGame g) = defenderHonest
             ? _open(GOOD, honestState, BAD, liarState)
             : _open(BAD, liarState, GOOD, honestState);
-        g.reveal(honestState);
-        g.reveal(liarState);
         uint256 moves = defenderHonest ? _play(g, truth, liar, liarStalls) : _play(g, liar, truth, liarStalls);
         assertLe(moves, DEPTH + 2, "at most DEPTH + 1 moves and the step");
         _settleHonestWin(id, did, g, defenderHonest);

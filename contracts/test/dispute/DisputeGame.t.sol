@@ -29,11 +29,6 @@ contract DisputeGameTest is DisputeBase {
         return _open(GOOD, goodState, BAD, badState);
     }
 
-    function _revealBoth(DisputeGame g) internal {
-        g.reveal(goodState);
-        g.reveal(badState);
-    }
-
     // ---- creation ----
 
     function test_create_succeeds() public {
@@ -80,20 +75,15 @@ contract DisputeGameTest is DisputeBase {
     function test_RevertIf_createModelNotConfigured() public {
         DisputeGameFactory f =
             new DisputeGameFactory(owner, address(oracle), verifier, preimages, DEPTH, DEPTH, CLOCK);
-        vm.prank(owner);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, f);
+        _registerWith(f);
         uint256 id = _request();
-        bytes32 goodClaim = _hash(goodState);
-        bytes32 badClaim = _hash(badState);
         bytes32 key = f.modelKey(ROOT, PROGRAM);
+        // no claim can be bound for an unconfigured model, so nothing can be submitted
         vm.prank(operator);
-        oracle.submit(id, GOOD, goodClaim);
-        vm.deal(challenger, CHALLENGE_BOND);
-        vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(DisputeGameFactory.ModelNotConfigured.selector, key));
-        oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, badClaim
-        );
+        oracle.submit(id, GOOD, goodState);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGameFactory.ModelNotConfigured.selector, key));
+        f.resultClaim(ROOT, PROGRAM, GOOD, goodState);
     }
 
     function test_RevertIf_setSamplingParamsTwiceEmptyOrNotOwner() public {
@@ -111,13 +101,13 @@ contract DisputeGameTest is DisputeBase {
         (,, DisputeGame g) = _openHonestDefender();
         vm.prank(address(gameFactory));
         vm.expectRevert(Bisection.NotFactory.selector);
-        g.initialize(SAMPLING, bytes32(0), false);
+        g.initialize(SAMPLING, bytes32(0));
         vm.expectRevert(Bisection.NotFactory.selector);
-        g.initialize(SAMPLING, bytes32(0), false);
+        g.initialize(SAMPLING, bytes32(0));
         DisputeGame impl = gameFactory.IMPLEMENTATION();
         vm.prank(address(gameFactory));
         vm.expectRevert(); // the implementation has no clone arguments
-        impl.initialize(SAMPLING, bytes32(0), false);
+        impl.initialize(SAMPLING, bytes32(0));
     }
 
     function test_RevertIf_constructorBadConfig() public {
@@ -131,79 +121,76 @@ contract DisputeGameTest is DisputeBase {
 
     function test_RevertIf_challengeAfterWindowOrTwice() public {
         (uint256 id,,) = _openHonestDefender();
-        bytes32 badClaim = _hash(badState);
-        // the same challenger against the same claim: once
-        vm.deal(challenger, CHALLENGE_BOND);
-        vm.prank(challenger);
+        // the same challenger against the same result: once
         vm.expectRevert(AIOracle.AlreadyChallenged.selector);
-        oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, badClaim
-        );
+        _challenge(id, address(receiver), BAD, badState);
         vm.warp(block.timestamp + WINDOW + 1);
-        vm.deal(user, CHALLENGE_BOND);
-        vm.prank(user);
         vm.expectRevert(AIOracle.ChallengeWindowClosed.selector);
-        oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, badClaim
-        );
+        _challengeAs(user, id, address(receiver), BAD, badState);
         assertEq(gameFactory.gameCount(), 1);
     }
 
-    // ---- reveal ----
+    // ---- claims bound to outputs (the factory's resultClaim, at submission and at challenge) ----
 
-    function test_reveal_succeeds() public {
-        (,, DisputeGame g) = _openHonestDefender();
-        vm.expectEmit(address(g));
-        emit DisputeGame.Revealed(true);
-        g.reveal(goodState);
-        g.reveal(badState);
-        GameView memory v = g.gameState();
-        assertTrue(v.defenderRevealed && v.challengerRevealed);
+    function test_resultClaim_onePhase_succeeds() public view {
+        assertEq(gameFactory.resultClaim(ROOT, PROGRAM, GOOD, goodState), _hash(goodState));
+        assertEq(uint8(_hash(goodState)[0]), 0, "exited 0");
+        // the bound is inclusive: a trace of exactly 2^DEPTH steps still ends at the claims' position
+        bytes memory atBound = _finalState(GOOD, uint64(1) << DEPTH, 0, 1);
+        assertEq(gameFactory.resultClaim(ROOT, PROGRAM, GOOD, atBound), _hash(atBound));
+        // the error outcome of a rejected request: exit 0 with the empty output
+        bytes memory rejected = _finalState("", 77, 0, 1);
+        assertEq(gameFactory.resultClaim(ROOT, PROGRAM, "", rejected), _hash(rejected));
     }
 
-    function test_RevertIf_revealUnknownOrBadLength() public {
-        (,, DisputeGame g) = _openHonestDefender();
-        vm.expectRevert(DisputeGame.UnknownFinalState.selector);
-        g.reveal(_finalState(GOOD, LEN + 1, 0, 1));
-        vm.expectRevert(DisputeGame.InvalidFinalState.selector);
-        g.reveal(new bytes(244));
+    /// The attack: post a wrong output with the honest claim (the true final state), so that an honest
+    /// challenger, holding the same claim, cannot challenge (`claim == defenderClaim`). The claim is now
+    /// computed from the output and its final state: that submission reverts, at submission and at
+    /// challenge; the operator must post its wrong output with a final state committing to it, which the
+    /// honest challenger's true state differs from.
+    function test_RevertIf_wrongOutputWithHonestClaim_onePhase() public {
+        uint256 id = _request();
+        vm.prank(operator);
+        vm.expectRevert(DisputeGameFactory.UnboundClaim.selector);
+        oracle.submit(id, BAD, goodState);
+        // a lying challenger cannot borrow the honest state either
+        vm.prank(operator);
+        oracle.submit(id, GOOD, goodState);
+        vm.expectRevert(DisputeGameFactory.UnboundClaim.selector);
+        _challenge(id, address(receiver), BAD, goodState);
+        // the honest way round works: a wrong output with its own state is challengeable by the truth
+        uint256 id2 = _request();
+        vm.prank(operator);
+        oracle.submit(id2, BAD, badState);
+        uint256 did = _challenge(id2, address(receiver), GOOD, goodState);
+        assertEq(oracle.getDispute(did).claim, _hash(goodState));
+        assertEq(oracle.getResult(id2).claim, _hash(badState));
     }
 
-    function test_RevertIf_revealOutputMismatch() public {
-        // the claim hashes a halted state whose output is not the output posted with it
-        (,, DisputeGame g) = _open(GOOD, badState, BAD, goodState);
-        vm.expectRevert(DisputeGame.InvalidFinalState.selector);
-        g.reveal(badState);
-        vm.expectRevert(DisputeGame.InvalidFinalState.selector);
-        g.reveal(goodState);
-    }
-
-    function test_RevertIf_revealRunningOrPastBound() public {
-        bytes memory running = _finalState(GOOD, LEN, 0, 0);
-        bytes memory late = _finalState(BAD, (uint64(1) << DEPTH) + 1, 0, 1);
-        (,, DisputeGame g) = _open(GOOD, running, BAD, late);
-        vm.expectRevert(DisputeGame.InvalidFinalState.selector);
-        g.reveal(running);
-        vm.expectRevert(DisputeGame.InvalidFinalState.selector);
-        g.reveal(late);
-    }
-
-    function test_reveal_failedRunOrPanic_succeeds() public {
-        // a halted state with a non-zero exit code or a panic is a final state too
-        bytes memory failed = _finalState(GOOD, LEN, 4, 1);
-        bytes memory panicked = _finalState(BAD, LEN, 1, 2);
-        (,, DisputeGame g) = _open(GOOD, failed, BAD, panicked);
-        assertEq(uint8(_hash(failed)[0]), 1);
-        assertEq(uint8(_hash(panicked)[0]), 2);
-        g.reveal(failed);
-        g.reveal(panicked);
+    function test_RevertIf_submitUnboundState() public {
+        uint256 id = _request();
+        bytes[6] memory bad = [
+            new bytes(244), // length
+            _finalState(GOOD, LEN, 0, 0), // running
+            _finalState(GOOD, (uint64(1) << DEPTH) + 1, 0, 1), // past the bound
+            _finalState(GOOD, LEN, 4, 1), // exited with code 4
+            _finalState(GOOD, LEN, 1, 2), // panicked
+            _finalState(BAD, LEN, 0, 1) // another output
+        ];
+        for (uint256 k = 0; k < bad.length; k++) {
+            vm.prank(operator);
+            vm.expectRevert(DisputeGameFactory.UnboundClaim.selector);
+            oracle.submit(id, GOOD, bad[k]);
+        }
+        vm.prank(operator);
+        vm.expectRevert(DisputeGameFactory.UnboundClaim.selector);
+        oracle.submit(id, GOOD, ""); // a one-phase model needs its final state
     }
 
     // ---- moves ----
 
     function test_move_firstAndVerdicts_succeeds() public {
         (,, DisputeGame g) = _openHonestDefender();
-        _revealBoth(g);
         SyntheticTrace liar = _liar(truth, 700, LEN, badState);
         uint64 top = uint64(1) << DEPTH;
         // challenger: no verdict, its hash at 512
@@ -242,7 +229,6 @@ contract DisputeGameTest is DisputeBase {
 
     function test_RevertIf_moveNotYourTurn() public {
         (,, DisputeGame g) = _openHonestDefender();
-        _revealBoth(g);
         bytes32 mid = truth.at(512);
         vm.prank(operator);
         vm.expectRevert(Bisection.NotYourTurn.selector);
@@ -252,17 +238,8 @@ contract DisputeGameTest is DisputeBase {
         g.move(false, mid);
     }
 
-    function test_RevertIf_moveNotRevealed() public {
-        (,, DisputeGame g) = _openHonestDefender();
-        g.reveal(goodState);
-        vm.prank(challenger);
-        vm.expectRevert(DisputeGame.NotRevealed.selector);
-        g.move(false, keccak256("x"));
-    }
-
     function test_RevertIf_moveZeroMidpoint() public {
         (,, DisputeGame g) = _openHonestDefender();
-        _revealBoth(g);
         vm.prank(challenger);
         vm.expectRevert(Bisection.InvalidMidpoint.selector);
         g.move(false, bytes32(0));
@@ -270,7 +247,6 @@ contract DisputeGameTest is DisputeBase {
 
     function test_RevertIf_moveClockExpired() public {
         (,, DisputeGame g) = _openHonestDefender();
-        _revealBoth(g);
         vm.warp(block.timestamp + CLOCK + 1);
         vm.prank(challenger);
         vm.expectRevert(Bisection.ClockExpired.selector);
@@ -279,21 +255,18 @@ contract DisputeGameTest is DisputeBase {
 
     function test_clock_chargesOnlyTheSideToMove() public {
         (,, DisputeGame g) = _openHonestDefender();
-        _revealBoth(g);
         _checkClocks(g, truth.at(512), truth.at(768));
     }
 
     /// @dev Plays the first DEPTH verdicts (both sides honest about everything but the end) so that the
     ///      range is one step, with the side to move being the one that gave the last verdict.
     function _toOneStep(DisputeGame g, SyntheticTrace liar) internal {
-        _revealBoth(g);
         _bisectToOne(g, truth, liar);
     }
 
     function test_RevertIf_moveAtOneStepOrMidpointThere() public {
         (,, DisputeGame g) = _openHonestDefender();
         SyntheticTrace liar = _liar(truth, 123, LEN, badState);
-        _revealBoth(g);
         // play until the next verdict leaves one step, then try to post a midpoint with it
         while (true) {
             GameView memory v = g.gameState();
@@ -370,7 +343,6 @@ contract DisputeGameTest is DisputeBase {
 
     function test_claimTimeout_silentDefender_challengerWins() public {
         (uint256 id, uint256 did, DisputeGame g) = _open(BAD, badState, GOOD, goodState);
-        _revealBoth(g);
         _moveAs(g, challenger, false, truth.at(512));
         vm.warp(block.timestamp + CLOCK + 1);
         g.claimTimeout();
@@ -379,25 +351,10 @@ contract DisputeGameTest is DisputeBase {
         assertEq(oracle.getResult(id).outputHash, keccak256(GOOD), "replaced");
     }
 
-    function test_claimTimeout_unrevealedDefenderCannotMove() public {
-        // a submitter whose claim does not match its output can never reveal, so never move
-        (,, DisputeGame g) = _open(GOOD, badState, BAD, _finalState(BAD, LEN + 1, 0, 1));
-        g.reveal(_finalState(BAD, LEN + 1, 0, 1));
-        _moveAs(g, challenger, false, truth.at(512));
-        bytes32 mid = truth.at(768);
-        vm.prank(operator);
-        vm.expectRevert(DisputeGame.NotRevealed.selector);
-        g.move(true, mid);
-        vm.warp(block.timestamp + CLOCK + 1);
-        g.claimTimeout();
-        assertEq(uint8(g.status()), uint8(GameStatus.CHALLENGER_WINS));
-    }
-
     // ---- whole games ----
 
     function test_game_honestDefenderAgainstLiar_succeeds() public {
         (uint256 id, uint256 did, DisputeGame g) = _openHonestDefender();
-        _revealBoth(g);
         uint256 moves = _play(g, truth, _liar(truth, 77, LEN, badState), false);
         assertEq(moves, DEPTH + 2, "DEPTH + 1 moves and the step");
         assertEq(uint8(g.status()), uint8(GameStatus.DEFENDER_WINS));
@@ -408,7 +365,6 @@ contract DisputeGameTest is DisputeBase {
 
     function test_game_honestChallengerAgainstLyingSubmitter_succeeds() public {
         (uint256 id, uint256 did, DisputeGame g) = _open(BAD, badState, GOOD, goodState);
-        _revealBoth(g);
         _play(g, _liar(truth, 250, LEN, badState), truth, false);
         assertEq(uint8(g.status()), uint8(GameStatus.CHALLENGER_WINS));
         oracle.resolveDispute(did);
@@ -420,8 +376,6 @@ contract DisputeGameTest is DisputeBase {
         // the liar claims a longer trace: it agrees on every state up to the honest halt, and departs after
         bytes memory longer = _finalState(BAD, LEN + 200, 0, 1);
         (,, DisputeGame g) = _open(GOOD, goodState, BAD, longer);
-        g.reveal(goodState);
-        g.reveal(longer);
         _play(g, truth, _liar(truth, LEN + 1, LEN + 200, longer), false);
         assertEq(uint8(g.status()), uint8(GameStatus.DEFENDER_WINS));
     }

@@ -28,8 +28,6 @@ contract DisputeGasTest is DisputeBase {
 
     function _ready() internal returns (DisputeGame g) {
         (,, g) = _open(GOOD, goodState, BAD, badState);
-        g.reveal(goodState);
-        g.reveal(badState);
     }
 
     /// @dev Cool every contract a game call touches (and the game, if any).
@@ -46,26 +44,33 @@ contract DisputeGasTest is DisputeBase {
     function test_gas_challengeCreatesGame() public {
         vm.pauseGasMetering();
         uint256 id = _request();
-        bytes32 subClaim = _hash(goodState);
-        bytes32 chClaim = _hash(badState);
         vm.prank(operator);
-        oracle.submit(id, GOOD, subClaim);
+        oracle.submit(id, GOOD, goodState);
         vm.deal(challenger, CHALLENGE_BOND);
+        bytes memory proof = badState;
         _cool(address(0));
         vm.prank(challenger);
         vm.resumeGasMetering();
         oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, chClaim
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, proof
         );
     }
 
-    function test_gas_reveal() public {
+    /// @notice `submit` with the 245-byte final state bound through the real factory (a one-phase model):
+    ///         the call's execution gas stays within 110k (binding the claim costs ~11k over the mock's).
+    function test_gas_submitBoundFinalState() public {
         vm.pauseGasMetering();
-        (,, DisputeGame g) = _open(GOOD, goodState, BAD, badState);
-        bytes memory s = goodState;
-        _cool(address(g));
+        uint256 id = _request();
+        bytes memory proof = goodState;
+        _cool(address(0));
+        vm.prank(operator);
         vm.resumeGasMetering();
-        g.reveal(s);
+        oracle.submit(id, GOOD, proof);
+        vm.pauseGasMetering();
+        uint256 used = vm.lastCallGas().gasTotalUsed;
+        console2.log("submit, one-phase binding", used);
+        assertLe(used, 110_000);
+        vm.resumeGasMetering();
     }
 
     function test_gas_firstMove() public {
@@ -121,15 +126,7 @@ contract DisputeGasTest is DisputeBase {
         (,, DisputeGame g) = _open(GOOD, honest, BAD, lying);
         uint256[2] memory gasOf; // [defender, challenger]
         uint256[2] memory txs;
-        _cool(address(g));
-        uint256 before = gasleft();
-        g.reveal(honest);
-        gasOf[0] += before - gasleft();
-        _cool(address(g));
-        before = gasleft();
-        g.reveal(lying);
-        gasOf[1] += before - gasleft();
-        txs[0] = txs[1] = 1;
+        uint256 before;
         while (g.status() == GameStatus.IN_PROGRESS) {
             GameView memory v = g.gameState();
             uint256 side = v.defenderToMove ? 0 : 1;
@@ -144,7 +141,7 @@ contract DisputeGasTest is DisputeBase {
             txs[side]++;
         }
         assertEq(uint8(g.status()), uint8(GameStatus.DEFENDER_WINS));
-        assertEq(txs[0] + txs[1], 38, "2 reveals + 35 moves + 1 step");
+        assertEq(txs[0] + txs[1], 36, "35 moves + 1 step");
         console2.log("depth 34: transactions defender / challenger", txs[0], txs[1]);
         console2.log("depth 34: execution gas defender / challenger", gasOf[0], gasOf[1]);
     }

@@ -5,7 +5,6 @@ import {Bisection, GameView} from "../../src/dispute/Bisection.sol";
 import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
-import {IDisputeGameFactory} from "../../src/interfaces/IDisputeGame.sol";
 import {DisputeBase, ITrace} from "./DisputeBase.sol";
 
 /// @notice A synthetic phase-1 chain `s_0 .. s_N`: `s_0` the request commitment, `s_N` the output hash, the
@@ -46,8 +45,6 @@ contract PositionChain is ITrace {
 /// @notice AIOracle with the real factory, a two-phase model, scripted phase-1 players, and the phase-2
 ///         game over the synthetic VM trace of `DisputeBase`.
 abstract contract PositionBase is DisputeBase {
-    bytes32 internal constant SUB_CLAIM = keccak256("submitter claim");
-    bytes32 internal constant CH_CLAIM = keccak256("challenger claim");
     /// @dev The factory's one-phase depth, other than the transition depth `DEPTH` of the phase-2 games.
     uint8 internal constant WHOLE_DEPTH = DEPTH + 8;
 
@@ -60,8 +57,8 @@ abstract contract PositionBase is DisputeBase {
         f = new DisputeGameFactory(owner, address(oracle), verifier, preimages, WHOLE_DEPTH, DEPTH, CLOCK);
         vm.startPrank(owner);
         f.setSamplingParams(ROOT, PROGRAM, params, true);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(f)));
         vm.stopPrank();
+        _registerWith(f);
     }
 
     /// @notice `N = T + 2` of sampling parameters.
@@ -103,15 +100,16 @@ abstract contract PositionBase is DisputeBase {
         }
     }
 
-    /// @notice Request, submit `subOut`, challenge with `chOut`; returns the position game.
+    /// @notice Request, submit `subOut`, challenge with `chOut` (two-phase: the claims are the output hashes,
+    ///         the proofs empty); returns the position game.
     function _openPosition(bytes memory subOut, bytes memory chOut)
         internal
         returns (uint256 id, uint256 did, PositionGame g)
     {
         id = _request();
         vm.prank(operator);
-        oracle.submit(id, subOut, SUB_CLAIM);
-        did = _challenge(id, address(receiver), chOut, CH_CLAIM);
+        oracle.submit(id, subOut, "");
+        did = _challenge(id, address(receiver), chOut, "");
         g = PositionGame(address(oracle.getDispute(did).game));
     }
 

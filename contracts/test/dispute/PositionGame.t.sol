@@ -6,6 +6,7 @@ import {DisputeGame} from "../../src/dispute/DisputeGame.sol";
 import {DisputeGameFactory} from "../../src/dispute/DisputeGameFactory.sol";
 import {PositionGame} from "../../src/dispute/PositionGame.sol";
 import {GameParams, GameStatus} from "../../src/interfaces/IDisputeGame.sol";
+import {SyntheticTrace} from "./DisputeBase.sol";
 import {PositionBase, PositionChain} from "./PositionBase.sol";
 
 /// @notice Every path and revert of the two-phase game, through the real AIOracle and factory: N = 66
@@ -73,7 +74,6 @@ contract PositionGameTest is PositionBase {
         assertEq(v.midHash, bytes32(0));
         assertFalse(v.defenderToMove, "the challenger moves first");
         assertTrue(v.defenderOwnsHi);
-        assertTrue(v.defenderRevealed && v.challengerRevealed, "no reveal in phase 1");
         assertEq(v.deadline, block.timestamp + CLOCK);
         // phase 1 writes no local data: the phase-2 game does
         (bool set,) = _local(address(g), 1);
@@ -134,6 +134,42 @@ contract PositionGameTest is PositionBase {
         vm.prank(operator);
         vm.expectRevert(DisputeGameFactory.NotPositionGame.selector);
         gameFactory.createTransition(p, SAMPLING, bytes32(0));
+    }
+
+    // ---- claims bound to outputs ----
+
+    function test_resultClaim_twoPhase_succeeds() public view {
+        assertEq(gameFactory.resultClaim(ROOT, PROGRAM, GOOD, ""), keccak256(GOOD));
+        assertEq(gameFactory.resultClaim(ROOT, PROGRAM, "", ""), keccak256(""), "the error outcome");
+    }
+
+    /// The attack: post a wrong output with the honest claim (`keccak256` of the true output), so that the
+    /// honest challenger's claim equals the defender's and it cannot challenge. A two-phase claim is now the
+    /// posted output's hash, computed on chain: any proof is refused, the wrong output carries its own
+    /// claim, and the honest challenger's challenge opens a game it wins; the true output finalizes.
+    function test_wrongOutputWithHonestClaim_twoPhase_isChallengedAndLoses() public {
+        uint256 id = _request();
+        vm.prank(operator);
+        vm.expectRevert(DisputeGameFactory.UnboundClaim.selector);
+        oracle.submit(id, BAD, abi.encode(keccak256(GOOD)));
+        vm.prank(operator);
+        oracle.submit(id, BAD, "");
+        assertEq(oracle.getResult(id).claim, keccak256(BAD));
+        uint256 did = _challenge(id, address(receiver), GOOD, "");
+        PositionGame g = PositionGame(address(oracle.getDispute(did).game));
+        PositionChain liar = _lyingChain(truth, 40);
+        _bisectToOne(g, liar, truth);
+        GameView memory v = g.gameState();
+        bool honestOwns = !v.defenderOwnsHi;
+        bytes memory honestState = _transitionState(truth.at(v.hi), 300, 0, 1);
+        bytes memory lyingState = _transitionState(liar.at(v.hi), 300, 0, 1);
+        SyntheticTrace vmTruth = _truth(300, honestState);
+        DisputeGame child =
+            honestOwns ? _claimBoth(g, honestState, lyingState) : _claimBoth(g, lyingState, honestState);
+        SyntheticTrace vmLiar = _liar(vmTruth, 100, 300, lyingState);
+        if (honestOwns) _play(child, vmTruth, vmLiar, false);
+        else _play(child, vmLiar, vmTruth, false);
+        _settleHonestWin(id, did, g, false);
     }
 
     // ---- phase 1 ----
@@ -356,7 +392,6 @@ contract PositionGameTest is PositionBase {
         assertEq(p.challengerClaim, _hash(otherState));
         GameView memory c = child.gameState();
         assertEq(uint8(c.status), uint8(GameStatus.IN_PROGRESS));
-        assertTrue(c.defenderRevealed && c.challengerRevealed, "both final states checked by the parent");
         assertEq(c.loHash, PROGRAM);
         assertEq(c.hiHash, _hash(ownerState));
         assertEq(c.hi, uint64(1) << DEPTH);

@@ -32,13 +32,13 @@ contract PositionGasTest is PositionBase {
         vm.pauseGasMetering();
         uint256 id = _request();
         vm.prank(operator);
-        oracle.submit(id, GOOD, SUB_CLAIM);
+        oracle.submit(id, GOOD, "");
         vm.deal(challenger, CHALLENGE_BOND);
         _cool(address(0));
         vm.prank(challenger);
         vm.resumeGasMetering();
         oracle.challenge{value: CHALLENGE_BOND}(
-            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, CH_CLAIM
+            id, keccak256(INPUT), address(receiver), keccak256(CB_DATA), BAD, ""
         );
     }
 

@@ -19,9 +19,22 @@ contract AIOracleInvariantTest is StdInvariant, Test {
     address internal feeReceiver = makeAddr("feeReceiver");
 
     function setUp() public {
-        oracle = new AIOracle(address(this), treasury, 1 ether, 0.5 ether, 5000, 3 days, 1 days);
+        oracle = new AIOracle(
+            address(this),
+            AIOracle.OracleConfig({
+                treasury: treasury,
+                protocolFeeBps: 700,
+                minCallbackGasPrice: 1 gwei,
+                submissionBond: 1 ether,
+                challengeBond: 0.5 ether,
+                challengerRewardBps: 5000,
+                unbondDelay: 3 days,
+                requestTimeout: 1 days,
+                parameterDelay: 1 days
+            })
+        );
         MockDisputeGameFactory factory = new MockDisputeGameFactory();
-        oracle.setParameters(treasury, 700, 1 gwei, IDisputeGameFactory(address(factory)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(factory)));
         token = new TestToken();
         AIOracle.ModelConfig memory c = AIOracle.ModelConfig({
             modelRoot: keccak256("root"),
@@ -59,12 +72,12 @@ contract AIOracleInvariantTest is StdInvariant, Test {
         }
     }
 
-    /// The oracle holds exactly what it owes: balances + bonds + open challenge bonds + unsettled fees.
+    /// The oracle holds exactly what it owes: balances + bonds + what disputes hold (open and winning bonds,
+    /// pots, unclaimed rewards) + unsettled fees.
     function invariant_ethConservation() public view {
         (uint256 eth,) = handler.unsettledFees();
         assertEq(
-            address(oracle).balance,
-            _sumBalances(address(0)) + _sumBonds() + handler.openChallengeBonds() + eth
+            address(oracle).balance, _sumBalances(address(0)) + _sumBonds() + handler.heldByDisputes() + eth
         );
     }
 
@@ -113,13 +126,20 @@ contract AIOracleInvariantTest is StdInvariant, Test {
         handler.submit(0, 0, "a");
         handler.submit(1, 1, "b");
         handler.submit(2, 2, "c");
-        handler.challenge(0, 0);
-        handler.challenge(1, 1);
+        handler.challenge(0, 0, 0);
+        handler.challenge(1, 0, 0); // same claim as the first: they share the pot
+        handler.challenge(2, 0, 1); // another claim: forfeits
+        handler.challenge(1, 1, 0);
         handler.resolve(0, true);
-        handler.resolve(1, false);
+        handler.resolve(1, true);
+        handler.resolve(2, true);
+        handler.resolve(3, false);
         handler.finalize(0, 0);
         handler.finalize(1, 1);
         handler.finalize(2, 2);
+        handler.claimReward(0, 0);
+        handler.claimReward(1, 1);
+        handler.claimReward(2, 2);
         handler.retry(1, false);
         handler.retry(1, true);
         handler.warp(12 hours);
@@ -134,7 +154,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
             handler.warp(12 hours); // past the 3-day unbond delay
         }
         handler.withdrawBond(1);
-        string[11] memory names = [
+        string[12] memory names = [
             "request",
             "bond",
             "requestUnbond",
@@ -143,6 +163,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
             "challenge",
             "resolve",
             "finalize",
+            "claimReward",
             "retry",
             "refund",
             "withdraw"
@@ -160,7 +181,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
 
     /// Logs how far the campaign got (`forge test -vv`), to check that every action is reached.
     function afterInvariant() external view {
-        string[11] memory names = [
+        string[12] memory names = [
             "request",
             "bond",
             "requestUnbond",
@@ -169,6 +190,7 @@ contract AIOracleInvariantTest is StdInvariant, Test {
             "challenge",
             "resolve",
             "finalize",
+            "claimReward",
             "retry",
             "refund",
             "withdraw"

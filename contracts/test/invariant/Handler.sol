@@ -179,31 +179,34 @@ contract Handler is CommonBase, StdCheats, StdUtils {
         }
         bytes memory output = abi.encodePacked("out", claimSeed);
         vm.prank(o);
-        oracle.submit(id, output, keccak256(abi.encode(claimSeed)) | bytes32(uint256(1)));
+        oracle.submit(id, output, "");
         _reqs[id].output = output;
         calls["submit"]++;
     }
 
-    function challenge(uint256 chSeed, uint256 idSeed) external {
+    /// Challenges with one of three alternative outputs per request, so several challengers may hold the
+    /// same claim (and share the pot) or different ones (and forfeit).
+    function challenge(uint256 chSeed, uint256 idSeed, uint8 altSeed) external {
         (uint256 id, bool ok) = _find(idSeed, AIOracle.RequestStatus.SUBMITTED);
         if (!ok) (id, ok) = _find(idSeed, AIOracle.RequestStatus.DISPUTED);
         if (!ok) return;
         if (block.timestamp > oracle.getRequest(id).challengeDeadline) return;
         AIOracle.Result memory res = oracle.getResult(id);
         address c = _pick(challengers, chSeed);
-        for (uint256 i = 1; c == res.submitter || oracle.hasChallenged(id, res.claim, c); ++i) {
+        for (uint256 i = 1; c == res.submitter || oracle.hasChallenged(id, res.version, c); ++i) {
             if (i > challengers.length) return;
             c = _pick(challengers, (chSeed % challengers.length) + i);
         }
-        bytes32 claim = keccak256(abi.encode(id, c, res.claim)) | bytes32(uint256(1));
-        bytes memory output = abi.encodePacked("alt", claim);
+        bytes memory output = abi.encodePacked("alt", id, altSeed % 3);
+        bytes32 claim = keccak256(output); // the mock factory's claim for an empty proof
+        if (claim == res.claim) return;
         _outputs[claim] = output;
         Req storage q = _reqs[id];
         uint256 b = oracle.challengeBond();
         vm.deal(c, c.balance + b);
         vm.prank(c);
         uint256 did =
-            oracle.challenge{value: b}(id, keccak256(q.input), q.cb, keccak256(q.cbData), output, claim);
+            oracle.challenge{value: b}(id, keccak256(q.input), q.cb, keccak256(q.cbData), output, "");
         disputeIds.push(did);
         calls["challenge"]++;
     }
@@ -213,9 +216,9 @@ contract Handler is CommonBase, StdCheats, StdUtils {
         for (uint256 i; i < n; ++i) {
             uint256 did = disputeIds[(dSeed % n + i) % n];
             AIOracle.Dispute memory d = oracle.getDispute(did);
-            if (d.resolved) continue;
+            if (d.status != AIOracle.DisputeStatus.OPEN) continue;
             AIOracle.Result memory res = oracle.getResult(d.requestId);
-            bool replaces = challengerWins && d.defenderClaim == res.claim;
+            bool replaces = challengerWins && d.version == res.version;
             MockDisputeGame(address(d.game))
                 .setStatus(challengerWins ? GameStatus.CHALLENGER_WINS : GameStatus.DEFENDER_WINS);
             oracle.resolveDispute(did);
@@ -224,6 +227,21 @@ contract Handler is CommonBase, StdCheats, StdUtils {
                 _reqs[d.requestId].output = _outputs[d.claim];
             }
             calls["resolve"]++;
+            return;
+        }
+    }
+
+    function claimReward(uint256 dSeed, uint256 callerSeed) external {
+        uint256 n = disputeIds.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 did = disputeIds[(dSeed % n + i) % n];
+            AIOracle.Dispute memory d = oracle.getDispute(did);
+            if (d.status != AIOracle.DisputeStatus.CHALLENGER_WON || !oracle.isFinalized(d.requestId)) {
+                continue;
+            }
+            vm.prank(_pick(accounts, callerSeed));
+            oracle.claimReward(did);
+            calls["claimReward"]++;
             return;
         }
     }
@@ -305,17 +323,25 @@ contract Handler is CommonBase, StdCheats, StdUtils {
         }
     }
 
-    /// Challenge bonds held: one per unresolved dispute, and one backing each unfinalized result that a
-    /// challenger's result replaced.
-    function openChallengeBonds() public view returns (uint256 total) {
+    /// What the disputes hold, derived from their statuses alone: the bond of every open dispute and of every
+    /// winner of a request not yet final, the pot of every request not yet final, and for a final request
+    /// the bond and share of every winner with the final claim that has not claimed them yet.
+    function heldByDisputes() public view returns (uint256 total) {
         uint256 bond = oracle.challengeBond();
         for (uint256 i; i < disputeIds.length; ++i) {
-            if (!oracle.getDispute(disputeIds[i]).resolved) total += bond;
+            AIOracle.Dispute memory d = oracle.getDispute(disputeIds[i]);
+            if (d.status == AIOracle.DisputeStatus.OPEN) {
+                total += bond;
+            } else if (d.status == AIOracle.DisputeStatus.CHALLENGER_WON) {
+                if (!oracle.isFinalized(d.requestId)) {
+                    total += bond;
+                } else if (d.claim == oracle.getResult(d.requestId).claim) {
+                    total += bond + oracle.getPot(d.requestId).share;
+                }
+            }
         }
         for (uint256 i; i < ids.length; ++i) {
-            AIOracle.RequestStatus st = oracle.getRequest(ids[i]).status;
-            if (st != AIOracle.RequestStatus.SUBMITTED && st != AIOracle.RequestStatus.DISPUTED) continue;
-            if (!oracle.getResult(ids[i]).bondLocked) total += bond;
+            if (!oracle.isFinalized(ids[i])) total += oracle.getPot(ids[i]).amount;
         }
     }
 

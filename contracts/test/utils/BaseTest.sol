@@ -22,6 +22,8 @@ abstract contract BaseTest is Test {
     uint32 internal constant MAX_GAS = 2_000_000;
     uint64 internal constant GAS_LIMIT = 200_000;
     uint128 internal constant GAS_PRICE_FLOOR = 1 gwei;
+    uint16 internal constant PROTOCOL_BPS = 500;
+    uint256 internal constant PARAMETER_DELAY = 2 days;
     uint256 internal constant BONDS = 20 ether; // operator + operator2 bonds held from setUp
 
     address internal owner = makeAddr("owner");
@@ -44,18 +46,17 @@ abstract contract BaseTest is Test {
     bytes internal constant INPUT = "What is 2+2?";
     bytes internal constant OUTPUT = "4";
     bytes internal constant CB_DATA = "ctx";
-    bytes32 internal constant CLAIM = keccak256("final state");
+    /// @dev The claim the mock factory binds to OUTPUT with an empty proof.
+    bytes32 internal constant CLAIM = keccak256(OUTPUT);
     bytes32 internal constant ROOT = keccak256("model root");
     bytes32 internal constant PROGRAM = keccak256("program");
 
     function setUp() public virtual {
         vm.fee(0);
-        oracle = new AIOracle(
-            owner, treasury, SUBMISSION_BOND, CHALLENGE_BOND, REWARD_BPS, UNBOND_DELAY, REQUEST_TIMEOUT
-        );
+        oracle = new AIOracle(owner, _oracleConfig());
         factory = new MockDisputeGameFactory();
         vm.prank(owner);
-        oracle.setParameters(treasury, 500, GAS_PRICE_FLOOR, IDisputeGameFactory(address(factory)));
+        oracle.setDisputeGameFactory(IDisputeGameFactory(address(factory)));
         token = new TestToken();
         receiver = new RecordingReceiver(oracle);
 
@@ -76,6 +77,34 @@ abstract contract BaseTest is Test {
         token.mint(user, 1000 ether);
         vm.prank(user);
         token.approve(address(oracle), type(uint256).max);
+    }
+
+    /// @notice The oracle of these tests: treasury, 5% protocol share, the price floor, the bonds above.
+    function _oracleConfig() internal view returns (AIOracle.OracleConfig memory) {
+        return AIOracle.OracleConfig({
+            treasury: treasury,
+            protocolFeeBps: PROTOCOL_BPS,
+            minCallbackGasPrice: GAS_PRICE_FLOOR,
+            submissionBond: SUBMISSION_BOND,
+            challengeBond: CHALLENGE_BOND,
+            challengerRewardBps: REWARD_BPS,
+            unbondDelay: UNBOND_DELAY,
+            requestTimeout: REQUEST_TIMEOUT,
+            parameterDelay: PARAMETER_DELAY
+        });
+    }
+
+    /// @notice The gas a transaction with calldata `data` and `execution` gas costs: 21,000 plus the larger of
+    ///         the standard calldata cost (4 per zero byte, 16 per other byte) plus execution and the EIP-7623
+    ///         floor (10 per token: a token per zero byte, 4 per other byte).
+    function _txGas(bytes memory data, uint256 execution) internal pure returns (uint256) {
+        uint256 tokens;
+        for (uint256 i = 0; i < data.length; i++) {
+            tokens += data[i] == 0 ? 1 : 4;
+        }
+        uint256 standard = 4 * tokens + execution;
+        uint256 floor = 10 * tokens;
+        return 21_000 + (standard > floor ? standard : floor);
     }
 
     function _config(address feeToken) internal view returns (AIOracle.ModelConfig memory) {
@@ -104,7 +133,7 @@ abstract contract BaseTest is Test {
 
     function _submit(uint256 id) internal {
         vm.prank(operator);
-        oracle.submit(id, OUTPUT, CLAIM);
+        oracle.submit(id, OUTPUT, "");
     }
 
     function _finalize(uint256 id, address cb) internal {
@@ -112,14 +141,15 @@ abstract contract BaseTest is Test {
         oracle.finalize(id, keccak256(INPUT), cb, CB_DATA, OUTPUT);
     }
 
-    function _challenge(uint256 id, address cb, bytes memory output, bytes32 claim)
+    /// @notice `challenger` challenges `id` with `output` and `proof` (the claim's binding, see the factory).
+    function _challenge(uint256 id, address cb, bytes memory output, bytes memory proof)
         internal
         returns (uint256)
     {
-        return _challengeAs(challenger, id, cb, output, claim);
+        return _challengeAs(challenger, id, cb, output, proof);
     }
 
-    function _challengeAs(address who, uint256 id, address cb, bytes memory output, bytes32 claim)
+    function _challengeAs(address who, uint256 id, address cb, bytes memory output, bytes memory proof)
         internal
         returns (uint256)
     {
@@ -127,7 +157,7 @@ abstract contract BaseTest is Test {
         vm.prank(who);
         return
             oracle.challenge{value: CHALLENGE_BOND}(
-                id, keccak256(INPUT), cb, keccak256(CB_DATA), output, claim
+                id, keccak256(INPUT), cb, keccak256(CB_DATA), output, proof
             );
     }
 

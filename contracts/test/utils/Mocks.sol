@@ -55,10 +55,21 @@ contract MockDisputeGame is IDisputeGame {
     }
 }
 
-/// @notice Test-only factory creating MockDisputeGame and remembering the last one.
+/// @notice Test-only factory creating MockDisputeGame and remembering the last one. Its claims are bound to
+///         the output as the real factory's are: `keccak256(output)` with an empty proof (the two-phase rule),
+///         else `keccak256(keccak256(output) ‖ proof)` (so tests can post several claims for one output).
 contract MockDisputeGameFactory is IDisputeGameFactory {
     MockDisputeGame public lastGame;
     uint256 public created;
+
+    function resultClaim(bytes32, bytes32, bytes calldata output, bytes calldata proof)
+        external
+        pure
+        returns (bytes32)
+    {
+        if (proof.length == 0) return keccak256(output);
+        return keccak256(abi.encodePacked(keccak256(output), proof));
+    }
 
     function create(GameParams calldata p) external returns (IDisputeGame) {
         lastGame = new MockDisputeGame(p);

@@ -5,7 +5,7 @@ import {AIOracle} from "../../src/AIOracle.sol";
 import {AIOracleCallbackReceiver} from "../../src/AIOracleCallbackReceiver.sol";
 import {IAIOracle} from "../../src/interfaces/IAIOracle.sol";
 
-/// @notice Well-behaved receiver that records every callback.
+/// @notice Well-behaved receiver that records every callback and error callback.
 contract RecordingReceiver is AIOracleCallbackReceiver {
     uint256 public calls;
     uint256 public lastRequestId;
@@ -13,6 +13,9 @@ contract RecordingReceiver is AIOracleCallbackReceiver {
     bytes public lastCallbackData;
     uint256 public lastGas;
     mapping(uint256 => uint256) public callsFor;
+    uint256 public errorCalls;
+    AIOracleError public lastErrorCode;
+    bytes public lastErrorMessage;
 
     constructor(IAIOracle oracle) AIOracleCallbackReceiver(oracle) {}
 
@@ -26,6 +29,21 @@ contract RecordingReceiver is AIOracleCallbackReceiver {
         callsFor[requestId]++;
         lastRequestId = requestId;
         lastOutput = output;
+        lastCallbackData = callbackData;
+    }
+
+    function aiOracleCallbackError(
+        uint256 requestId,
+        AIOracleError code,
+        bytes calldata message,
+        bytes calldata callbackData
+    ) external override onlyAIOracleCallback {
+        lastGas = gasleft();
+        errorCalls++;
+        callsFor[requestId]++;
+        lastRequestId = requestId;
+        lastErrorCode = code;
+        lastErrorMessage = message;
         lastCallbackData = callbackData;
     }
 }
@@ -44,6 +62,15 @@ contract RevertingReceiver is AIOracleCallbackReceiver {
     }
 
     function aiOracleCallback(uint256 requestId, bytes calldata, bytes calldata)
+        external
+        override
+        onlyAIOracleCallback
+    {
+        if (shouldRevert) revert Nope(requestId);
+        calls++;
+    }
+
+    function aiOracleCallbackError(uint256 requestId, AIOracleError, bytes calldata, bytes calldata)
         external
         override
         onlyAIOracleCallback

@@ -14,13 +14,20 @@ use alloy::{
 use crate::{AIOracle, DisputeGameFactory, PreimageOracle, Prompt, RISCV};
 
 /// Parameters of a devnet deployment. [`Default`] gives short windows for demos.
+///
+/// The default bonds (1 ETH submission, 0.5 ETH challenge, 50% reward share) are sized so an
+/// honest challenger never loses money at the devnet gas price (2 gwei): its worst whole game
+/// costs about 3.1M gas, 5.0M with a 64 KiB input (`contracts/README.md`, "The honest side's
+/// gas"), against a reward of at least `challenge_bond / 2 / (k + 1)` per wrong result it defeats,
+/// `k` the sock puppets sharing it with the true claim.
 #[derive(Clone, Debug)]
 pub struct DevnetConfig {
     /// ETH an operator locks per submitted result.
     pub submission_bond: U256,
     /// ETH a challenger posts.
     pub challenge_bond: U256,
-    /// Share of a slashed submission bond paid to the winning challenger, in basis points.
+    /// Share of the request's pot of slashed bonds split among the winning challengers with the
+    /// final claim, in basis points (the rest goes to the treasury).
     pub challenger_reward_bps: U256,
     /// Seconds between `requestUnbond` and `withdrawBond`.
     pub unbond_delay: U256,
@@ -28,6 +35,9 @@ pub struct DevnetConfig {
     pub request_timeout: U256,
     /// Floor of the callback gas price, in wei.
     pub min_callback_gas_price: u128,
+    /// Seconds between proposing and applying owner parameters (treasury, protocol share, price
+    /// floor); at most 30 days.
+    pub parameter_delay: U256,
     /// The model to register (its publisher is the deployer).
     pub model: AIOracle::ModelConfig,
     /// Traces of a disputed request (one-phase game) are at most `2^game_max_depth` VM steps
@@ -81,6 +91,7 @@ impl Default for DevnetConfig {
             unbond_delay: U256::from(24 * 3600u64),
             request_timeout: U256::from(3600u64),
             min_callback_gas_price: 1_000_000_000,
+            parameter_delay: U256::from(24 * 3600u64),
             model: AIOracle::ModelConfig {
                 modelRoot: keccak256(b"devnet model root"),
                 programHash: keccak256(b"devnet program"),
@@ -132,28 +143,30 @@ pub enum DeployError {
     Reverted(&'static str),
 }
 
-/// Deploy AIOracle (owner and treasury `from`), the PreimageOracle, RISCV and the dispute game
-/// factory (owner `from`), set AIOracle's parameters with that factory, deploy Prompt, register
-/// `config.model` published by `from`, and set its sampling parameters and game kind
-/// (`config.two_phase`) on the factory.
+/// Deploy AIOracle (owner and treasury `from`, no protocol share), the PreimageOracle, RISCV and
+/// the dispute game factory (owner `from`), set that factory on AIOracle, deploy Prompt, register
+/// `config.model` published by `from` (it gets the factory for good), and set its sampling
+/// parameters and game kind (`config.two_phase`) on the factory.
 pub async fn deploy<P: Provider>(
     provider: &P,
     from: Address,
     config: &DevnetConfig,
 ) -> Result<Deployment, DeployError> {
-    let oracle = AIOracle::deploy_builder(
-        provider,
-        from,
-        from,
-        config.submission_bond,
-        config.challenge_bond,
-        config.challenger_reward_bps,
-        config.unbond_delay,
-        config.request_timeout,
-    )
-    .from(from)
-    .deploy()
-    .await?;
+    let oracle_config = AIOracle::OracleConfig {
+        treasury: from,
+        protocolFeeBps: 0,
+        minCallbackGasPrice: config.min_callback_gas_price,
+        submissionBond: config.submission_bond,
+        challengeBond: config.challenge_bond,
+        challengerRewardBps: config.challenger_reward_bps,
+        unbondDelay: config.unbond_delay,
+        requestTimeout: config.request_timeout,
+        parameterDelay: config.parameter_delay,
+    };
+    let oracle = AIOracle::deploy_builder(provider, from, oracle_config)
+        .from(from)
+        .deploy()
+        .await?;
     let oracle_contract = AIOracle::new(oracle, provider);
 
     let preimage_oracle = PreimageOracle::deploy_builder(provider)
@@ -180,9 +193,9 @@ pub async fn deploy<P: Provider>(
 
     transact(
         oracle_contract
-            .setParameters(from, 0, config.min_callback_gas_price, game_factory)
+            .setDisputeGameFactory(game_factory)
             .from(from),
-        "setParameters",
+        "setDisputeGameFactory",
     )
     .await?;
 

@@ -8,8 +8,12 @@
 //! - [`decide`]: the honest strategy as a pure function of that snapshot, the player's side, the
 //!   time, and the player's own trace (`hash_at(position)` = its VM state hash after `position`
 //!   steps; past the halt, the final state). It returns the next [`Action`].
-//! - [`GameClient`]: sends that action (`reveal`, `move`, `step`, `claimTimeout`) and returns the
-//!   receipt; the calls it shares with [`PositionGameClient`] are those of [`Bisection`].
+//! - [`GameClient`]: sends that action (`move`, `step`, `claimTimeout`) and returns the receipt;
+//!   the calls it shares with [`PositionGameClient`] are those of [`Bisection`].
+//!
+//! There is no reveal: both claims of a game were bound to their outputs on chain before it
+//! started (`DisputeGameFactory.resultClaim`, called by `AIOracle.submit` and `challenge`), so a
+//! game starts with both final states checked and the challenger to move.
 //!
 //! A player answers `hash_at` from VM checkpoints (`oracle_fpvm::checkpoint::Checkpoints::vm_at`)
 //! and the final step's witness from `Checkpoints::witness_at(lo)`; see
@@ -104,10 +108,6 @@ pub struct GameState {
     pub to_move: Side,
     /// Who asserts `hi_hash`.
     pub hi_owner: Side,
-    /// Whether the defender revealed its final state.
-    pub defender_revealed: bool,
-    /// Whether the challenger revealed its final state.
-    pub challenger_revealed: bool,
     /// Unix time after which the side to move has run out of time.
     pub deadline: u64,
     /// Seconds the defender had left at its last move.
@@ -120,14 +120,6 @@ impl GameState {
     /// Whether the range is one step (the next action is `step`).
     pub fn at_one_step(&self) -> bool {
         self.hi - self.lo == 1
-    }
-
-    /// Whether `side` revealed its final state.
-    pub fn revealed(&self, side: Side) -> bool {
-        match side {
-            Side::Defender => self.defender_revealed,
-            Side::Challenger => self.challenger_revealed,
-        }
     }
 
     /// The winner, once the game is over.
@@ -145,8 +137,6 @@ impl GameState {
 pub enum Action {
     /// The game is over.
     Over,
-    /// Show the final state behind the own claim (`reveal`), before anything else.
-    Reveal,
     /// The opponent is to move and still has time.
     Wait,
     /// The opponent's clock ran out: `claimTimeout`.
@@ -183,14 +173,9 @@ pub fn decide<E>(
     if state.to_move != me {
         return Ok(if now > state.deadline {
             Action::ClaimTimeout
-        } else if !state.revealed(me) {
-            Action::Reveal
         } else {
             Action::Wait
         });
-    }
-    if !state.revealed(me) {
-        return Ok(Action::Reveal);
     }
     if state.at_one_step() {
         return Ok(Action::Step { pre: state.lo });
@@ -305,8 +290,6 @@ macro_rules! impl_bisection {
                     mid_hash: v.midHash,
                     to_move: $crate::game::side_of_flag(v.defenderToMove),
                     hi_owner: $crate::game::side_of_flag(v.defenderOwnsHi),
-                    defender_revealed: v.defenderRevealed,
-                    challenger_revealed: v.challengerRevealed,
                     deadline: v.deadline.saturating_to::<u64>(),
                     defender_clock: v.defenderClock,
                     challenger_clock: v.challengerClock,
@@ -371,16 +354,6 @@ impl<P: Provider> GameClient<P> {
         Ok(self.game.params().call().await?)
     }
 
-    /// `reveal(state)`: the 245-byte final state encoding behind a claim.
-    pub async fn reveal(
-        &self,
-        from: Address,
-        final_state: Vec<u8>,
-    ) -> Result<TransactionReceipt, GameError> {
-        let call = self.game.reveal(Bytes::from(final_state)).from(from);
-        finish(call.send().await?.get_receipt().await?, "reveal")
-    }
-
     /// `step(state, proof)`: the witness of the step from the agreed `lo` (`fpvm` witness).
     pub async fn step(
         &self,
@@ -430,8 +403,6 @@ mod tests {
             mid_hash,
             to_move,
             hi_owner: Side::Defender,
-            defender_revealed: true,
-            challenger_revealed: true,
             deadline: 100,
             defender_clock: 60,
             challenger_clock: 60,
@@ -495,13 +466,9 @@ mod tests {
             decide(&s, Side::Challenger, 101, trace).unwrap(),
             Action::ClaimTimeout
         );
-        // reveal first
+        // a new game: the challenger opens at once (both claims were checked at submission)
         let mut s = state(0, 16, B256::ZERO, Side::Challenger);
-        s.challenger_revealed = false;
-        assert_eq!(
-            decide(&s, Side::Challenger, 0, trace).unwrap(),
-            Action::Reveal
-        );
+        assert_eq!(decide(&s, Side::Defender, 0, trace).unwrap(), Action::Wait);
         s.status = Status::DefenderWins;
         assert_eq!(
             decide(&s, Side::Challenger, 0, trace).unwrap(),

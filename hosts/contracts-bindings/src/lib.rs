@@ -42,11 +42,15 @@ mod generated {
         "artifacts/AIOracle.json"
     );
 
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        Prompt,
-        "artifacts/Prompt.json"
-    );
+    /// Prompt and RevertingReceiver each declare the receiver's `AIOracleError` enum in their ABI;
+    /// a module of their own keeps the two generated `AIOracleCallbackReceiver` namespaces apart.
+    pub mod prompt {
+        alloy::sol!(
+            #[sol(rpc, all_derives)]
+            Prompt,
+            "artifacts/Prompt.json"
+        );
+    }
 
     alloy::sol!(
         #[sol(rpc, all_derives)]
@@ -78,16 +82,19 @@ mod generated {
         "artifacts/PreimageOracle.json"
     );
 
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        RevertingReceiver,
-        "artifacts/RevertingReceiver.json"
-    );
+    pub mod reverting_receiver {
+        alloy::sol!(
+            #[sol(rpc, all_derives)]
+            RevertingReceiver,
+            "artifacts/RevertingReceiver.json"
+        );
+    }
 }
 
+pub use generated::prompt::{AIOracleCallbackReceiver, Prompt};
+pub use generated::reverting_receiver::RevertingReceiver;
 pub use generated::{
-    AIOracle, DisputeGame, DisputeGameFactory, PositionGame, PreimageOracle, Prompt,
-    RevertingReceiver, RISCV,
+    AIOracle, DisputeGame, DisputeGameFactory, PositionGame, PreimageOracle, RISCV,
 };
 
 /// The `contracts/` directory of this checkout (or `CONTRACTS_DIR` if set).

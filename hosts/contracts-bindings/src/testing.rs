@@ -3,7 +3,7 @@
 
 use alloy::{
     node_bindings::{Anvil, AnvilInstance, NodeError},
-    primitives::{keccak256, Address, Bytes, B256, U256},
+    primitives::{keccak256, Address, Bytes, U256},
     providers::Provider,
     rpc::types::TransactionReceipt,
 };
@@ -99,7 +99,7 @@ pub async fn request<P: Provider>(
         .call()
         .await?;
     let call = oracle
-        .requestCallback(
+        .requestCallback_1(
             model_id,
             Bytes::from(input.to_vec()),
             callback,
@@ -113,15 +113,34 @@ pub async fn request<P: Provider>(
     Ok(id)
 }
 
+/// `submit` of request `id` by `operator` with `output` and `proof` (the 245-byte final VM state
+/// for a one-phase model, empty for a two-phase one): the receipt.
+pub async fn submit<P: Provider>(
+    oracle: &AIOracle::AIOracleInstance<P>,
+    id: U256,
+    output: &[u8],
+    proof: &[u8],
+    operator: Address,
+) -> Result<TransactionReceipt, TestingError> {
+    let call = oracle
+        .submit(
+            id,
+            Bytes::from(output.to_vec()),
+            Bytes::from(proof.to_vec()),
+        )
+        .from(operator);
+    Ok(transact(call, "submit").await?)
+}
+
 /// `challenge` of request `id` (made by [`request`] with `input` and no callback) with the
-/// challenge bond, from `challenger`, claiming `output` and final-state hash `claim`: the dispute
-/// id and the receipt.
+/// challenge bond, from `challenger`, with `output` and `proof` (as [`submit`]): the dispute id and
+/// the receipt.
 pub async fn challenge<P: Provider>(
     oracle: &AIOracle::AIOracleInstance<P>,
     id: U256,
     input: &[u8],
     output: &[u8],
-    claim: B256,
+    proof: &[u8],
     challenger: Address,
 ) -> Result<(U256, TransactionReceipt), TestingError> {
     let bond = oracle.challengeBond().call().await?;
@@ -132,7 +151,7 @@ pub async fn challenge<P: Provider>(
             Address::ZERO,
             keccak256([]),
             Bytes::from(output.to_vec()),
-            claim,
+            Bytes::from(proof.to_vec()),
         )
         .value(U256::from(bond))
         .from(challenger);

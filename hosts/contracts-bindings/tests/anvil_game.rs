@@ -1,8 +1,9 @@
 //! A whole dispute game on a real anvil, against a real guest trace: the stories260K W8 model,
-//! the real guest ELF, a short greedy request. The honest side answers every bisection query
-//! from `oracle_fpvm` checkpoints and proves the final step with an `fpvm` witness executed by
-//! `RISCV.step` through the game; the liar follows the true trace up to a point and its own
-//! after it. Two games: an honest operator against a lying challenger, and a lying operator
+//! the real guest ELF, a short greedy request. Results and challenges carry their 245-byte final
+//! VM state (`Vm::encode_state`), which binds the claim to the output on chain. The honest side
+//! answers every bisection query from `oracle_fpvm` checkpoints and proves the final step with an
+//! `fpvm` witness executed by `RISCV.step` through the game; the liar follows the true trace up to
+//! a point and its own after it. Two games: an honest operator against a lying challenger, and a lying operator
 //! against an honest challenger. Each must end with the honest side winning, AIOracle applying
 //! the outcome (the honest output is what finalizes) and the bonds moving to the winner. Prints
 //! the moves and the gas per side (receipts' `gasUsed`, 21,000 base included). A third game: the
@@ -18,7 +19,7 @@ use alloy::{
 use oracle_contracts::{
     devnet::{transact, DevnetConfig},
     game::{decide, Action, Bisection, GameClient, Side, Status},
-    testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil},
+    testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil, submit},
     AIOracle,
 };
 use oracle_core::quant::QType;
@@ -134,23 +135,22 @@ struct Setup<'a, P> {
 }
 
 impl<P: Provider> Setup<'_, P> {
-    /// A request by the user, the operator's submission of `submitted` (output, claim) and the
-    /// challenger's challenge with `challenged`: the request id, the dispute id and the
-    /// challenge's receipt.
+    /// A request by the user, the operator's submission of `submitted` (output, final state) and
+    /// the challenger's challenge with `challenged`: the request id, the dispute id and the
+    /// challenge's receipt. The claims are the final states' hashes, computed on chain.
     async fn dispute(
         &self,
-        (output, claim): (&[u8], B256),
-        (ch_output, ch_claim): (&[u8], B256),
+        (output, state): (&[u8], &[u8]),
+        (ch_output, ch_state): (&[u8], &[u8]),
     ) -> (U256, U256, TransactionReceipt) {
         let oracle = self.oracle;
         let id = request(oracle, self.model_id, PROMPT, Address::ZERO, self.user)
             .await
             .unwrap();
-        let submit = oracle
-            .submit(id, Bytes::from(output.to_vec()), claim)
-            .from(self.operator);
-        transact(submit, "submit").await.unwrap();
-        let (did, r) = challenge(oracle, id, PROMPT, ch_output, ch_claim, self.challenger)
+        submit(oracle, id, output, state, self.operator)
+            .await
+            .unwrap();
+        let (did, r) = challenge(oracle, id, PROMPT, ch_output, ch_state, self.challenger)
             .await
             .unwrap();
         (id, did, r)
@@ -246,24 +246,25 @@ async fn silent_challenger_loses_on_time<P: Provider + Clone>(
         truth,
         ..
     } = setup;
-    let (_, did, _) = setup
+    let (id, did, _) = setup
         .dispute(
-            (&truth.output, truth.final_hash),
-            (&liar.output, liar.final_hash),
+            (&truth.output, &truth.final_state),
+            (&liar.output, &liar.final_state),
         )
         .await;
+    // the claims are the hashes of the posted final states
+    assert_eq!(
+        oracle.getResult(id).call().await.unwrap().claim,
+        truth.final_hash
+    );
+    assert_eq!(
+        oracle.getDispute(did).call().await.unwrap().claim,
+        liar.final_hash
+    );
     let game = GameClient::of_dispute(oracle, did, provider.clone())
         .await
         .unwrap();
     let hash_at = |i: u64| Ok::<_, std::convert::Infallible>(truth.hash_at(i));
-    let s = game.state().await.unwrap();
-    assert_eq!(
-        decide(&s, Side::Defender, now(provider).await.unwrap(), hash_at).unwrap(),
-        Action::Reveal
-    );
-    game.reveal(operator, truth.final_state.clone())
-        .await
-        .unwrap();
     let s = game.state().await.unwrap();
     assert_eq!(
         decide(&s, Side::Defender, now(provider).await.unwrap(), hash_at).unwrap(),
@@ -316,24 +317,16 @@ async fn play_one<P: Provider + Clone>(
         truth,
     } = setup;
     let (mut def, mut chal) = (Tally::default(), Tally::default());
-    let (sub_out, sub_claim, ch_out, ch_claim) = if operator_honest {
-        (
-            &truth.output,
-            truth.final_hash,
-            &liar.output,
-            liar.final_hash,
-        )
+    let (honest, lying) = (
+        (truth.output.as_slice(), truth.final_state.as_slice()),
+        (liar.output.as_slice(), liar.final_state.as_slice()),
+    );
+    let (submitted, challenged) = if operator_honest {
+        (honest, lying)
     } else {
-        (
-            &liar.output,
-            liar.final_hash,
-            &truth.output,
-            truth.final_hash,
-        )
+        (lying, honest)
     };
-    let (id, did, r) = setup
-        .dispute((sub_out, sub_claim), (ch_out, ch_claim))
-        .await;
+    let (id, did, r) = setup.dispute(submitted, challenged).await;
     chal.txs += 1;
     chal.gas += r.gas_used;
     println!(
@@ -345,15 +338,6 @@ async fn play_one<P: Provider + Clone>(
         .await
         .unwrap();
     assert_eq!(game.side_of(operator).await.unwrap(), Some(Side::Defender));
-    let (def_state, ch_state) = if operator_honest {
-        (&truth.final_state, &liar.final_state)
-    } else {
-        (&liar.final_state, &truth.final_state)
-    };
-    let r = game.reveal(operator, def_state.clone()).await.unwrap();
-    (def.txs, def.gas) = (def.txs + 1, def.gas + r.gas_used);
-    let r = game.reveal(challenger, ch_state.clone()).await.unwrap();
-    (chal.txs, chal.gas) = (chal.txs + 1, chal.gas + r.gas_used);
 
     loop {
         let s = game.state().await.unwrap();
@@ -423,5 +407,20 @@ async fn play_one<P: Provider + Clone>(
         oracle.getResult(id).call().await.unwrap().outputHash,
         keccak256(&truth.output)
     );
+    if winner == Side::Challenger {
+        // the honest challenger's held bond and its share of the pot (the slashed submission bond)
+        let bond = U256::from(oracle.challengeBond().call().await.unwrap());
+        let share = oracle.getPot(id).call().await.unwrap().share;
+        let owed = oracle.claimableReward(did).call().await.unwrap();
+        assert_eq!(owed, bond + U256::from(share));
+        assert!(share > 0);
+        transact(oracle.claimReward(did).from(user), "claimReward")
+            .await
+            .unwrap();
+        assert_eq!(
+            oracle.claimableReward(did).call().await.unwrap(),
+            U256::ZERO
+        );
+    }
     (winner, def, chal)
 }

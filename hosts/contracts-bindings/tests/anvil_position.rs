@@ -6,7 +6,7 @@
 //! `s_29`). Its outcome (a timeout) must come back through the parent's status and AIOracle.
 
 use alloy::{
-    primitives::{keccak256, Address, Bytes, B256},
+    primitives::{keccak256, Address, B256},
     providers::ProviderBuilder,
 };
 use oracle_contracts::{
@@ -15,7 +15,7 @@ use oracle_contracts::{
         decide, game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side,
         Status,
     },
-    testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil},
+    testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil, submit},
     PreimageOracle,
 };
 use oracle_fpvm::layout::state as off;
@@ -84,28 +84,23 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
         .await
         .unwrap();
 
-    // request, submit the honest output, challenge with a lie
+    // request, submit the honest output, challenge with a lie (two-phase: the claims are the output
+    // hashes, computed on chain; the proofs are empty)
     let id = request(&oracle, d.model_id, INPUT, Address::ZERO, user)
         .await
         .unwrap();
-    let submit = oracle
-        .submit(
-            id,
-            Bytes::from(GOOD.to_vec()),
-            keccak256(b"submitter claim"),
-        )
-        .from(operator);
-    transact(submit, "submit").await.unwrap();
-    let (did, _) = challenge(
-        &oracle,
-        id,
-        INPUT,
-        BAD,
-        keccak256(b"challenger claim"),
-        challenger,
-    )
-    .await
-    .unwrap();
+    submit(&oracle, id, GOOD, &[], operator).await.unwrap();
+    let (did, _) = challenge(&oracle, id, INPUT, BAD, &[], challenger)
+        .await
+        .unwrap();
+    assert_eq!(
+        oracle.getResult(id).call().await.unwrap().claim,
+        keccak256(GOOD)
+    );
+    assert_eq!(
+        oracle.getDispute(did).call().await.unwrap().claim,
+        keccak256(BAD)
+    );
     let game_address = oracle.getDispute(did).call().await.unwrap().game;
     assert_eq!(
         game_kind(&provider, game_address).await.unwrap(),
@@ -155,7 +150,6 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
     while game.transition_game().await.unwrap().is_none() {
         let s = game.state().await.unwrap();
         assert_eq!(s.status, Status::InProgress);
-        assert!(s.defender_revealed && s.challenger_revealed);
         let side = s.to_move;
         let (chain, from) = match side {
             Side::Defender => (&honest, operator),
@@ -236,7 +230,6 @@ async fn phase_one_and_transition_claims_create_the_right_vm_game() {
     };
     assert_eq!(p.challengerOutputHash, chain_of(owner.other()).at(LIE_FROM));
     let cs = child.state().await.unwrap();
-    assert!(cs.defender_revealed && cs.challenger_revealed);
     assert_eq!(cs.lo_hash, config.model.programHash);
     assert_eq!(cs.hi_hash, hi_owner_claim);
 

@@ -43,8 +43,8 @@ pub async fn game_kind<P: Provider>(provider: P, game: Address) -> Result<GameKi
 }
 
 /// A two-phase dispute game on chain. Its [`Bisection::state`](super::Bisection::state) is a
-/// snapshot of phase 1 (`lo`, `hi`, `mid` are indices; both sides count as revealed; the status is
-/// the phase-2 game's outcome in this game's roles once there is one).
+/// snapshot of phase 1 (`lo`, `hi`, `mid` are indices; the status is the phase-2 game's outcome in
+/// this game's roles once there is one).
 pub struct PositionGameClient<P> {
     game: PositionGame::PositionGameInstance<P>,
 }
