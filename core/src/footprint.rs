@@ -53,6 +53,9 @@ pub const TOKEN_INDEX_BYTES: u64 = 24;
 /// Bytes counted per byte of an image model's CLIP tokenizer blob (its
 /// vocabulary and merge maps).
 pub const CLIP_TOKENIZER_FACTOR: u64 = 48;
+/// Bytes added to a text request's run state for what does not scale with the
+/// config (hashers, the request's parameters, small scratch).
+pub const RUN_SLACK: u64 = 64 << 10;
 /// Full-width activation maps an image network keeps live at its peak, beyond its
 /// skip states (see [`conv_net_bytes`]).
 pub const WORK_MAPS: u64 = 16;
@@ -129,8 +132,9 @@ impl Bytes {
 /// tokenizer piece is `max_piece` bytes: activations `(16·dim + 8·hidden +
 /// 2·max(dim, hidden) + 8·seq_len + 4·vocab)`, the KV cache
 /// `(2, n_layers, seq_len, kv_dim)` of `i32`, the sampler's `12·vocab`, the token
-/// lists, the printed text (at most `seq_len · max_piece`) and the two-phase KV
-/// tree (`n_layers · 2 · cap` hashes, `cap = seq_len.next_power_of_two()`).
+/// lists (`32 · (seq_len + 1)`), the printed text (at most `seq_len · max_piece`),
+/// the two-phase KV tree (`n_layers · 2 · cap` hashes, `cap =
+/// seq_len.next_power_of_two()`) and [`RUN_SLACK`].
 pub fn llama_run_state(c: &LlamaConfig, max_piece: u64) -> u64 {
     let (dim, hidden, layers) = (
         u64::from(c.dim),
@@ -138,10 +142,9 @@ pub fn llama_run_state(c: &LlamaConfig, max_piece: u64) -> u64 {
         u64::from(c.n_layers),
     );
     let (vocab, seq) = (u64::from(c.vocab_size), u64::from(c.seq_len));
-    let kv_dim = c
-        .dim
-        .checked_div(c.n_heads)
-        .map_or(dim, |hs| u64::from(hs).saturating_mul(u64::from(c.n_kv_heads)));
+    let kv_dim = c.dim.checked_div(c.n_heads).map_or(dim, |hs| {
+        u64::from(hs).saturating_mul(u64::from(c.n_kv_heads))
+    });
     let cap = seq.max(1).checked_next_power_of_two().unwrap_or(u64::MAX);
     Bytes::default()
         .add(&[16, dim])
@@ -151,7 +154,8 @@ pub fn llama_run_state(c: &LlamaConfig, max_piece: u64) -> u64 {
         .add(&[4, vocab])
         .add(&[8, layers, seq, kv_dim])
         .add(&[12, vocab])
-        .add(&[16, seq.saturating_add(1)])
+        .add(&[32, seq.saturating_add(1)])
+        .add(&[RUN_SLACK])
         .add(&[seq, max_piece.saturating_add(1)])
         .add(&[64, layers, cap])
         .0
