@@ -36,8 +36,14 @@
 //! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are LLaMA-only (an image
 //! model fails them with exit 3).
 //!
+//! **Memory budget.** The heap (from the image's end to `0x7000_0000`) holds the
+//! model file plus what serving it needs; the guest refuses (exit 3) a model whose
+//! `oracle_core::footprint` exceeds `GUEST_MEMORY_BUDGET` (1 GiB), before
+//! allocating its run state, so a crafted model ends in a deterministic exit
+//! code instead of an allocation failure.
+//!
 //! Exit codes: 0 success; 2 bad request parameters (or an unknown mode); 3 the model
-//! file does not load; 4 the request is rejected (e.g. prompt too long); 5 a
+//! file does not load or exceeds the memory budget; 4 the request is rejected (e.g. prompt too long); 5 a
 //! malformed preimage; 6 a decode state that cannot be restored, or an output step
 //! on a state that is not done; 101 a panic (a bug).
 #![no_std]
@@ -50,9 +56,10 @@ mod syscall;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use oracle_core::image_format::is_image_model;
+use oracle_core::footprint::GUEST_MEMORY_BUDGET;
+use oracle_core::image_format::{is_image_model, ImageModelFile};
 use oracle_core::image_request::{
-    posted_output, run_image_request, ImageRequest, ImageRequestError,
+    bind_footprint, posted_output, run_image_request, ImageRequest, ImageRequestError,
 };
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
 use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
@@ -128,8 +135,11 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     let mut len = [0u8; 8];
     len.copy_from_slice(&head[32..40]);
     let len = u64::from_be_bytes(len);
-    if len > 0x4000_0000 {
-        fail(EXIT_BAD_MODEL, "model larger than the VM's heap");
+    if len > GUEST_MEMORY_BUDGET {
+        fail(
+            EXIT_BAD_MODEL,
+            "model larger than the guest's memory budget",
+        );
     }
     let len = len as usize;
     let n = chunk_count(len);
@@ -140,12 +150,22 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     data
 }
 
-/// The model committed to by `root`, parsed.
+/// The model committed to by `root`, parsed and held to the guest's memory
+/// budget (file, decoded copies and one request's run state, computed before
+/// the run state is allocated): a model over it exits 3, deterministically,
+/// instead of running out of heap.
 fn load_model(bytes: &[u8]) -> Model<'_> {
-    match Model::load(bytes) {
+    let model = match Model::load(bytes) {
         Ok(m) => m,
         Err(_) => fail(EXIT_BAD_MODEL, "the model file does not load"),
+    };
+    if !model.footprint().fits(GUEST_MEMORY_BUDGET) {
+        fail(
+            EXIT_BAD_MODEL,
+            "the model needs more memory than the guest's budget",
+        );
     }
+    model
 }
 
 /// The keccak preimage of `hash` (the VM checks it against the key).
@@ -221,6 +241,17 @@ fn output(model_root: &Hash) -> ! {
 /// text-to-image models, in the temperature field) guidance are the 20-byte
 /// parameters' fields ([`ImageRequest::from_request`]).
 fn image(bytes: &[u8], request: &Request<'_>) -> ! {
+    let fits = ImageModelFile::parse(bytes)
+        .and_then(|f| bind_footprint(&f))
+        .map(|fp| fp.fits(GUEST_MEMORY_BUDGET));
+    match fits {
+        Ok(true) => {}
+        Ok(false) => fail(
+            EXIT_BAD_MODEL,
+            "the image model needs more memory than the guest's budget",
+        ),
+        Err(_) => fail(EXIT_BAD_MODEL, "the image model does not load"),
+    }
     let image = ImageRequest::from_request(request);
     let png = match run_image_request(bytes, Exec::SCALAR, &image) {
         Ok(png) => png,
