@@ -1,9 +1,11 @@
 //! The models a node serves: every model file in `--models <dir>`, matched to the
-//! AIOracle registry by its Merkle root. A file whose root is registered under no id
-//! is refused (logged), and so is a registered model whose program hash differs from
-//! the guest this node runs, or with dispute-game sampling parameters other than the
-//! greedy `--steps` this node serves (its claims would lose every dispute). An image
-//! model file is served with the parameters registered for it ([`crate::image`]).
+//! AIOracle registry by its Merkle root. A file that fails [`check_file`]
+//! (unreadable, not a model, over the guest's memory budget) is refused (logged),
+//! and so is one whose root is registered under no id, a registered model whose
+//! program hash differs from the guest this node runs, or one with dispute-game
+//! sampling parameters other than the greedy `--steps` this node serves (its
+//! claims would lose every dispute). An image model file is served with the
+//! parameters registered for it ([`crate::image`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +15,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
 use oracle_contracts::{AIOracle, DisputeGame, DisputeGameFactory};
+use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 
 use crate::image::ImageParams;
 use crate::serve::program_hash;
@@ -70,13 +73,13 @@ pub async fn load(
         if !path.is_file() {
             continue;
         }
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        if crate::image::is_image(&bytes) {
-            // An image model file (ORCLIMG), served with its registered parameters.
-        } else if let Err(e) = oracle_core::Model::load(&bytes) {
-            tracing::warn!("refusing {}: not a model file ({e})", path.display());
-            continue;
-        }
+        let bytes = match check_file(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!("refusing {}: {e}", path.display());
+                continue;
+            }
+        };
         let root: B256 = oracle_core::merkle::model_root(&bytes).into();
         let name = path
             .file_name()
@@ -171,6 +174,26 @@ pub async fn load(
     Ok(set)
 }
 
+/// The bytes of the model file at `path` if the guest could serve it: a file of
+/// at most [`GUEST_MEMORY_BUDGET`] bytes (a larger one is not even read) that
+/// loads (text or image, every check of the core) and, with one request's run
+/// state, fits that budget (`oracle_core::footprint::check`, the guest's own
+/// check): a model the guest refuses is one whose results this node could not
+/// defend. Never panics, whatever the file holds.
+pub fn check_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .len();
+    if len > GUEST_MEMORY_BUDGET {
+        return Err(format!(
+            "{len} bytes, more than the guest's memory budget of {GUEST_MEMORY_BUDGET}"
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
 /// How the dispute game factory checks a model's claims.
 struct RegisteredGame {
     /// The sampling parameters (the guest's local preimage 3).
@@ -232,4 +255,26 @@ async fn game_params(
         two_phase,
         trace_bound: 1u64.checked_shl(depth.into()).unwrap_or(u64::MAX),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oracle_tests::hostile::{committed, Class};
+
+    #[test]
+    fn hostile_files_are_refused_and_a_good_model_is_kept() {
+        for class in [Class::Model, Class::Image, Class::Budget] {
+            for c in committed(class) {
+                let err = check_file(&c.path).expect_err(c.what);
+                assert!(err.contains(c.error), "{}: {err}", c.path.display());
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("stories.bin");
+        let bytes = oracle_tests::LLAMA_FIXTURES[0].model_file(oracle_core::quant::QType::Q8);
+        std::fs::write(&good, &bytes).expect("write");
+        assert_eq!(check_file(&good).expect("a good model passes"), bytes);
+        assert!(check_file(&dir.path().join("missing.bin")).is_err());
+    }
 }
