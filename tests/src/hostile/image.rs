@@ -54,8 +54,9 @@ fn conv(w: &mut ImageModelWriter, p: &str, cin: u32, cout: u32, k: u32) {
     w.add_i32(&format!("{p}.bias"), 1, cout, 16, &vec![0; cout as usize]);
 }
 
-/// A small image file: a UNet2D header with a few valid tensors.
-fn small_unet(sample: u32) -> Vec<u8> {
+/// A small image file: a UNet2D header of sample side `sample` with a few valid
+/// tensors (it parses; binding it fails on the first missing tensor).
+pub fn small_unet(sample: u32) -> Vec<u8> {
     let mut w = ImageModelWriter::new(ARCH_UNET2D, unet_words(2, sample, 0));
     norm(&mut w, "conv_norm_out", 2);
     conv(&mut w, "conv_in", 1, 2, 3);

@@ -32,6 +32,9 @@ mod llama;
 mod pth;
 pub mod run;
 
+pub use image::small_unet;
+pub use llama::{tiny_config, tiny_model};
+
 /// One crafted file.
 #[derive(Debug, Clone)]
 pub struct Hostile {
