@@ -223,6 +223,11 @@ pub fn files() -> Vec<Hostile> {
         "1024 layers x 2^20 positions: a 16 GiB KV cache (and a 64 GiB KV tree) from a tiny header, asked for on the first request",
         with_config(kv),
     ));
+    out.push(Hostile::new(
+        "model/kv-cache-bomb.bin",
+        "a valid 9.5 MB model (1024 layers of width 2, context 2^20) that loaded: its first request asked for a 16 GiB KV cache, and a two-phase position run built a 64 GiB KV tree natively (fpvm OOM at 24 GB)",
+        tiny_model(kv),
+    ));
     let mut dims = tiny_config();
     dims.dim = 1 << 16;
     dims.hidden_dim = 1 << 16;

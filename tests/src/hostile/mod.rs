@@ -195,6 +195,7 @@ pub fn expected_error(path: &str) -> &'static str {
         "model/length-mismatch.bin" => "does not match the header",
         "model/short.bin" => "shorter than the 64-byte header",
         "model/huge-kv-cache.bin" => "exceed 2 GiB",
+        "model/kv-cache-bomb.bin" => "exceed 2 GiB",
         "model/huge-dims.bin" => "exceed 2 GiB",
         "model/huge-vocab.bin" => "shape does not match the config",
         "model/bad-tokenizer-count.bin" => "token count differs",
