@@ -27,7 +27,9 @@
 //! offset `u64` (absolute, multiple of 64), byte length `u64`, 8 reserved bytes.
 //!
 //! **Data**: each tensor at its 64-byte-aligned offset, laid out as described in
-//! [`crate::quant`] (Q8/Q4) or as `rows * cols` little-endian `i32`.
+//! [`crate::quant`] (Q8/Q4) or as `rows * cols` little-endian `i32`. No two
+//! tensors' data may overlap, and the config may not ask for a run state over
+//! [`crate::footprint::MAX_RUN_STATE_BYTES`].
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
