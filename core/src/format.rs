@@ -27,7 +27,9 @@
 //! offset `u64` (absolute, multiple of 64), byte length `u64`, 8 reserved bytes.
 //!
 //! **Data**: each tensor at its 64-byte-aligned offset, laid out as described in
-//! [`crate::quant`] (Q8/Q4) or as `rows * cols` little-endian `i32`.
+//! [`crate::quant`] (Q8/Q4) or as `rows * cols` little-endian `i32`. No two
+//! tensors' data may overlap, and the config may not ask for a run state over
+//! [`crate::footprint::MAX_RUN_STATE_BYTES`].
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -35,7 +37,8 @@ use alloc::vec::Vec;
 use crate::error::FormatError;
 use crate::quant::{QMatrix, QType, MAX_COLS};
 use crate::tensor_table::{
-    align, data_layout, parse_entry, put_u32, put_u64, u32_at, u64_at, write_table, PendingTensor,
+    align, check_disjoint, data_layout, parse_entry, put_u32, put_u64, slice_at, u32_at, u64_at,
+    write_table, PendingTensor,
 };
 
 /// File magic.
@@ -155,7 +158,7 @@ impl LlamaConfig {
         if self.bos >= self.vocab_size || self.eos >= self.vocab_size {
             return Err(bad("bos/eos outside the vocabulary"));
         }
-        Ok(())
+        crate::footprint::check_run_state(crate::footprint::llama_run_state(self, 0))
     }
 
     fn to_bytes(self) -> [u8; CONFIG_LEN] {
@@ -225,14 +228,20 @@ pub struct TensorInfo<'a> {
 }
 
 impl<'a> TensorInfo<'a> {
-    /// The tensor as a quantized matrix, when it is one.
+    /// The tensor as a quantized matrix, when it is one. The scales are the first
+    /// `rows · ⌈cols / group⌉ · 4` bytes of the data (all of it, if shorter), the
+    /// values the rest; a parsed tensor has exactly the bytes its shape needs.
     pub fn as_qmatrix(&self) -> Option<QMatrix<'a>> {
         let DType::Quant(qtype) = self.dtype else {
             return None;
         };
-        let groups = (self.cols as usize).div_ceil(self.group as usize);
-        let scale_len = self.rows as usize * groups * 4;
-        let (scales, qs) = self.data.split_at(scale_len.min(self.data.len()));
+        let groups = u64::from(self.cols).div_ceil(u64::from(self.group.max(1)));
+        let scale_len = u64::from(self.rows)
+            .saturating_mul(groups)
+            .saturating_mul(4)
+            .min(self.data.len() as u64);
+        // At most `data.len()`, so it fits `usize`.
+        let (scales, qs) = self.data.split_at(scale_len as usize);
         Some(QMatrix {
             qtype,
             rows: self.rows,
@@ -244,10 +253,11 @@ impl<'a> TensorInfo<'a> {
         })
     }
 
-    /// Element `i` of an `i32` tensor.
-    pub fn i32_at(&self, i: usize) -> i32 {
-        let b = &self.data[i * 4..i * 4 + 4];
-        i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    /// Element `i` of an `i32` tensor (`None` past its end).
+    pub fn i32_at(&self, i: usize) -> Option<i32> {
+        let at = i.checked_mul(4)?;
+        let b = self.data.get(at..at.checked_add(4)?)?;
+        Some(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// An `i32` tensor decoded into a vector.
@@ -274,14 +284,10 @@ pub struct ModelFile<'a> {
     pub tensors: Vec<TensorInfo<'a>>,
 }
 
-fn to_usize(v: u64, what: &'static str) -> Result<usize, FormatError> {
-    usize::try_from(v).map_err(|_| FormatError::SectionOutOfBounds(what))
-}
-
 impl<'a> ModelFile<'a> {
-    /// Parse and validate a model file. Every offset, length and shape is checked,
-    /// and every scale mantissa is checked against the overflow bound, so the
-    /// kernels may index without further checks.
+    /// Parse and validate a model file. Every offset, length and shape is checked
+    /// (in `u64`, so nothing wraps on a 32-bit target), and every scale mantissa
+    /// against the overflow bound, so the kernels may index without further checks.
     pub fn parse(bytes: &'a [u8]) -> Result<ModelFile<'a>, FormatError> {
         if bytes.len() < HEADER_LEN {
             return Err(FormatError::TooShort(bytes.len()));
@@ -295,40 +301,52 @@ impl<'a> ModelFile<'a> {
         if version != VERSION {
             return Err(FormatError::UnsupportedVersion(version, VERSION));
         }
+        let len = bytes.len() as u64;
         let file_len = hdr64(56)?;
-        if file_len != bytes.len() as u64 {
+        if file_len != len {
             return Err(FormatError::LengthMismatch {
                 expected: file_len,
-                actual: bytes.len() as u64,
+                actual: len,
             });
         }
         let arch = hdr(12)?;
         if arch != ARCH_LLAMA {
             return Err(FormatError::UnsupportedArch(arch));
         }
-        let n_tensors = hdr(16)? as usize;
-        let config_off = to_usize(hdr64(24)?, "config")?;
-        let tok_off = to_usize(hdr64(32)?, "tokenizer")?;
-        let table_off = to_usize(hdr64(40)?, "tensor table")?;
-        let data_off = to_usize(hdr64(48)?, "data")?;
-        let in_order = HEADER_LEN <= config_off
-            && config_off + CONFIG_LEN <= tok_off
+        let n_tensors = u64::from(hdr(16)?);
+        let config_off = hdr64(24)?;
+        let tok_off = hdr64(32)?;
+        let table_off = hdr64(40)?;
+        let data_off = hdr64(48)?;
+        let config_end = config_off.checked_add(CONFIG_LEN as u64);
+        let in_order = HEADER_LEN as u64 <= config_off
+            && config_end.is_some_and(|end| end <= tok_off)
             && tok_off <= table_off
             && table_off <= data_off
-            && data_off <= bytes.len();
+            && data_off <= len;
         if !in_order {
             return Err(FormatError::SectionOutOfBounds("header"));
         }
-        let config = LlamaConfig::from_bytes(&bytes[config_off..config_off + CONFIG_LEN])?;
-        let tokenizer = &bytes[tok_off..table_off];
-        let table_len = n_tensors
-            .checked_mul(ENTRY_LEN)
-            .filter(|&l| table_off + l <= data_off)
+        let section = |from: u64, to: u64, what| {
+            slice_at(bytes, from, to - from).ok_or(FormatError::SectionOutOfBounds(what))
+        };
+        let config = LlamaConfig::from_bytes(section(
+            config_off,
+            config_off + CONFIG_LEN as u64,
+            "config",
+        )?)?;
+        let tokenizer = section(tok_off, table_off, "tokenizer")?;
+        let table_end = n_tensors
+            .checked_mul(ENTRY_LEN as u64)
+            .and_then(|l| l.checked_add(table_off))
+            .filter(|&end| end <= data_off)
             .ok_or(FormatError::SectionOutOfBounds("tensor table"))?;
-        let mut tensors = Vec::with_capacity(n_tensors);
-        for e in bytes[table_off..table_off + table_len].chunks_exact(ENTRY_LEN) {
+        let table = section(table_off, table_end, "tensor table")?;
+        let mut tensors = Vec::with_capacity(table.len() / ENTRY_LEN);
+        for e in table.chunks_exact(ENTRY_LEN) {
             tensors.push(parse_entry(bytes, e, NAME_LEN, data_off)?);
         }
+        check_disjoint(&tensors)?;
         Ok(ModelFile {
             bytes,
             arch,

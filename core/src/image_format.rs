@@ -32,8 +32,8 @@ use crate::error::FormatError;
 use crate::format::{DType, TensorInfo};
 use crate::quant::{QMatrix, QType};
 use crate::tensor_table::{
-    align, bad_tensor, data_layout, parse_entry, put_u32, put_u64, u32_at, u64_at, write_table,
-    PendingTensor,
+    align, bad_tensor, check_disjoint, data_layout, parse_entry, put_u32, put_u64, slice_at,
+    u32_at, u64_at, write_table, PendingTensor,
 };
 
 /// File magic.
@@ -100,31 +100,34 @@ impl<'a> ImageModelFile<'a> {
         if ![ARCH_DDPM_MNIST, ARCH_UNET2D, ARCH_SD].contains(&arch) {
             return Err(FormatError::UnsupportedArch(arch));
         }
-        let n_tensors = u32_at(bytes, 16).ok_or(short.clone())? as usize;
-        let words = u32_at(bytes, 20).ok_or(short.clone())? as usize;
-        let table_off = usize::try_from(u64_at(bytes, 24).ok_or(short.clone())?)
-            .map_err(|_| FormatError::SectionOutOfBounds("tensor table"))?;
-        let data_off = usize::try_from(u64_at(bytes, 32).ok_or(short)?)
-            .map_err(|_| FormatError::SectionOutOfBounds("data"))?;
-        if words > MAX_CONFIG_WORDS
-            || HEADER_LEN + words * 4 > table_off
+        let n_tensors = u64::from(u32_at(bytes, 16).ok_or(short.clone())?);
+        let words = u64::from(u32_at(bytes, 20).ok_or(short.clone())?);
+        let table_off = u64_at(bytes, 24).ok_or(short.clone())?;
+        let data_off = u64_at(bytes, 32).ok_or(short)?;
+        let len = bytes.len() as u64;
+        // words <= 1024 is checked first, so the sum cannot overflow.
+        if words > MAX_CONFIG_WORDS as u64
+            || HEADER_LEN as u64 + words * 4 > table_off
             || table_off > data_off
-            || data_off > bytes.len()
+            || data_off > len
         {
             return Err(FormatError::SectionOutOfBounds("header"));
         }
-        let config = bytes[HEADER_LEN..HEADER_LEN + words * 4]
+        let config = slice_at(bytes, HEADER_LEN as u64, words * 4)
+            .ok_or(FormatError::SectionOutOfBounds("config"))?
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        let table_len = n_tensors
-            .checked_mul(ENTRY_LEN)
-            .filter(|&l| table_off + l <= data_off)
+        let table = n_tensors
+            .checked_mul(ENTRY_LEN as u64)
+            .filter(|&l| table_off.checked_add(l).is_some_and(|end| end <= data_off))
+            .and_then(|l| slice_at(bytes, table_off, l))
             .ok_or(FormatError::SectionOutOfBounds("tensor table"))?;
-        let mut tensors = Vec::with_capacity(n_tensors);
-        for e in bytes[table_off..table_off + table_len].chunks_exact(ENTRY_LEN) {
+        let mut tensors = Vec::with_capacity(table.len() / ENTRY_LEN);
+        for e in table.chunks_exact(ENTRY_LEN) {
             tensors.push(parse_entry(bytes, e, NAME_LEN, data_off)?);
         }
+        check_disjoint(&tensors)?;
         Ok(ImageModelFile {
             bytes,
             arch,
@@ -152,7 +155,7 @@ impl<'a> ImageModelFile<'a> {
         let m = t
             .as_qmatrix()
             .ok_or_else(|| bad_tensor(name, "expected a quantized tensor"))?;
-        if m.rows as usize != rows || m.cols as usize != cols {
+        if u64::from(m.rows) != rows as u64 || u64::from(m.cols) != cols as u64 {
             return Err(bad_tensor(name, "shape differs from the config"));
         }
         Ok(m)
@@ -167,7 +170,7 @@ impl<'a> ImageModelFile<'a> {
                 "expected an i32 tensor of the agreed fixed point",
             ));
         }
-        if t.rows as usize * t.cols as usize != len {
+        if u64::from(t.rows) * u64::from(t.cols) != len as u64 {
             return Err(bad_tensor(name, "length differs from the config"));
         }
         Ok(t.to_i32_vec())

@@ -32,10 +32,11 @@ use alloc::vec::Vec;
 use crate::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SampleError, SIZE};
 use crate::diffusion::noise::fill_normal_q16;
 use crate::diffusion::png::{encode, ColorType};
-use crate::diffusion::sd::{seeded_latents, SdError, StableDiffusion};
+use crate::diffusion::sd::{seeded_latents, SdError, StableDiffusion, TOKENIZER};
 use crate::diffusion::unet2d::{UNet2D, UNetError};
 use crate::error::FormatError;
 use crate::fixed::round_shift;
+use crate::footprint::{image_footprint, image_width, Footprint, CLIP_TOKENIZER_FACTOR};
 use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D};
 use crate::kernels::Exec;
 use crate::sampler::Rng;
@@ -161,6 +162,36 @@ pub fn run_image_request(
         }
         other => Err(FormatError::UnsupportedArch(other).into()),
     }
+}
+
+/// Bind the networks of a parsed image model file (every check of loading, the
+/// run-state bound included) and return its [`Footprint`]; allocates no run
+/// state.
+pub fn bind_footprint(file: &ImageModelFile<'_>) -> Result<Footprint, FormatError> {
+    let (run_state, extra) = match file.arch {
+        ARCH_DDPM_MNIST => {
+            DdpmMnist::from_file(file)?;
+            (DdpmMnist::run_state_bytes(), 0)
+        }
+        ARCH_UNET2D => {
+            let m = UNet2D::from_file(file)?;
+            (
+                m.run_state_bytes(image_width(file, m.in_channels as u64)),
+                0,
+            )
+        }
+        ARCH_SD => {
+            let sd = StableDiffusion::from_file(file)?;
+            let width = image_width(file, sd.unet.in_channels as u64);
+            let blob = file.tensor(TOKENIZER)?.data.len() as u64;
+            (
+                sd.run_state_bytes(width),
+                blob.saturating_mul(CLIP_TOKENIZER_FACTOR),
+            )
+        }
+        other => return Err(FormatError::UnsupportedArch(other)),
+    };
+    Ok(image_footprint(file, run_state, extra))
 }
 
 /// The PNG of a ddpm-mnist sample `z` (28×28 Q16): gray, `clamp(z + 0.5, 0, 1)`.

@@ -18,6 +18,7 @@ pub mod clip;
 pub mod diffusion;
 pub mod error;
 pub mod fixed;
+pub mod footprint;
 pub mod format;
 pub mod generate;
 pub mod image_format;
@@ -54,16 +55,25 @@ pub struct Model<'a> {
 }
 
 impl<'a> Model<'a> {
-    /// Parse and bind a model file's bytes.
+    /// Parse and bind a model file's bytes. Fails (never panics) on a malformed
+    /// file and on one whose run state would exceed
+    /// [`footprint::MAX_RUN_STATE_BYTES`]; allocates no run state.
     pub fn load(bytes: &'a [u8]) -> Result<Model<'a>, FormatError> {
         let file = ModelFile::parse(bytes)?;
         let weights = LlamaWeights::from_file(&file)?;
         let tokenizer = Tokenizer::parse(file.tokenizer, file.config.vocab_size, file.config.bos)?;
-        Ok(Model {
+        let model = Model {
             file,
             weights,
             tokenizer,
-        })
+        };
+        footprint::check_run_state(model.footprint().run_state)?;
+        Ok(model)
+    }
+
+    /// The memory this model needs to serve one request (see [`footprint`]).
+    pub fn footprint(&self) -> footprint::Footprint {
+        footprint::text_footprint(&self.file, self.tokenizer.max_piece_len() as u64)
     }
 
     /// Parse, and first check the bytes against an expected model root.

@@ -72,11 +72,11 @@ fn matrix<'a>(
 fn fixed_vec(
     file: &ModelFile<'_>,
     name: &str,
-    len: u32,
+    len: u64,
     frac: i32,
 ) -> Result<Vec<i32>, FormatError> {
     let t = file.tensor(name)?;
-    if t.dtype != DType::I32 || t.exp != frac || t.rows as u64 * t.cols as u64 != u64::from(len) {
+    if t.dtype != DType::I32 || t.exp != frac || u64::from(t.rows) * u64::from(t.cols) != len {
         return Err(bad(
             t,
             "expected an i32 vector of the config's length and precision",
@@ -101,12 +101,12 @@ impl<'a> LlamaWeights<'a> {
         for l in 0..c.n_layers {
             let n = |s: &str| format!("layers.{l}.{s}");
             layers.push(LayerWeights {
-                attention_norm: fixed_vec(file, &n("attention_norm"), dim, FRAC as i32)?,
+                attention_norm: fixed_vec(file, &n("attention_norm"), dim.into(), FRAC as i32)?,
                 wq: matrix(file, &n("attention.wq"), dim, dim)?,
                 wk: matrix(file, &n("attention.wk"), kv_dim, dim)?,
                 wv: matrix(file, &n("attention.wv"), kv_dim, dim)?,
                 wo: matrix(file, &n("attention.wo"), dim, dim)?,
-                ffn_norm: fixed_vec(file, &n("ffn_norm"), dim, FRAC as i32)?,
+                ffn_norm: fixed_vec(file, &n("ffn_norm"), dim.into(), FRAC as i32)?,
                 w1: matrix(file, &n("feed_forward.w1"), hidden, dim)?,
                 w2: matrix(file, &n("feed_forward.w2"), dim, hidden)?,
                 w3: matrix(file, &n("feed_forward.w3"), hidden, dim)?,
@@ -122,9 +122,15 @@ impl<'a> LlamaWeights<'a> {
             config: c,
             tok_embeddings,
             layers,
-            norm: fixed_vec(file, "norm", dim, FRAC as i32)?,
+            norm: fixed_vec(file, "norm", dim.into(), FRAC as i32)?,
             output,
-            rope: fixed_vec(file, "rope", c.seq_len * c.head_size(), FRAC30 as i32)?,
+            // (seq_len, head_size / 2, 2): at most 2^20 · 2^16 entries, in u64.
+            rope: fixed_vec(
+                file,
+                "rope",
+                u64::from(c.seq_len) * u64::from(c.head_size()),
+                FRAC30 as i32,
+            )?,
         })
     }
 }

@@ -58,13 +58,19 @@ pub(crate) fn bad_tensor(name: &str, reason: &'static str) -> FormatError {
 /// whole file `bytes`, whose data section starts at `data_off`: the shape, the
 /// exponent, the group size, the data's place and length, and every scale
 /// mantissa against the overflow bound.
+///
+/// Every offset and length from the file is checked in `u64` before it becomes a
+/// slice index, so no value wraps on a 32-bit target.
 pub(crate) fn parse_entry<'a>(
     bytes: &'a [u8],
     e: &'a [u8],
     name_len: usize,
-    data_off: usize,
+    data_off: u64,
 ) -> Result<TensorInfo<'a>, FormatError> {
-    let name_raw = &e[..name_len];
+    let name_raw = e.get(..name_len).ok_or_else(|| FormatError::BadTensor {
+        name: String::from("<truncated>"),
+        reason: "entry truncated",
+    })?;
     let end = name_raw.iter().position(|&b| b == 0).unwrap_or(name_len);
     let name = core::str::from_utf8(&name_raw[..end]).map_err(|_| FormatError::BadTensor {
         name: String::from("<non-UTF-8>"),
@@ -90,18 +96,13 @@ pub(crate) fn parse_entry<'a>(
             return Err(bad("group size must be 1..=256 (even for q4)"));
         }
     }
-    let start = usize::try_from(offset).map_err(|_| bad("offset out of range"))?;
-    let len = usize::try_from(len).map_err(|_| bad("length out of range"))?;
-    if start < data_off || !start.is_multiple_of(ALIGN) {
+    if offset < data_off || !offset.is_multiple_of(ALIGN as u64) {
         return Err(bad("offset not in the data section or not 64-byte aligned"));
     }
-    let data = start
-        .checked_add(len)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or_else(|| bad("data lies outside the file"))?;
     if expected_len(dtype, rows, cols, group) != Some(len) {
         return Err(bad("byte length does not match dtype and shape"));
     }
+    let data = slice_at(bytes, offset, len).ok_or_else(|| bad("data lies outside the file"))?;
     let info = TensorInfo {
         name,
         dtype,
@@ -123,16 +124,53 @@ pub(crate) fn parse_entry<'a>(
     Ok(info)
 }
 
-/// Bytes of a tensor of `dtype` and shape `(rows, cols)` (`None` on overflow).
-fn expected_len(dtype: DType, rows: u32, cols: u32, group: u32) -> Option<usize> {
-    let (r, c) = (rows as usize, cols as usize);
+/// `BadTensor` unless the tensors' data ranges are disjoint: aliased tensors
+/// would let a small file stand for many times its weights (and decode its `i32`
+/// tensors many times over), so the weights a model computes with are bounded
+/// by its file.
+pub(crate) fn check_disjoint(tensors: &[TensorInfo<'_>]) -> Result<(), FormatError> {
+    let mut ranges: Vec<(u64, u64, &str)> = tensors
+        .iter()
+        .map(|t| (t.offset, t.offset + t.data.len() as u64, t.name))
+        .collect();
+    ranges.sort_unstable();
+    for w in ranges.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(bad_tensor(w[1].2, "data overlaps another tensor's"));
+        }
+    }
+    Ok(())
+}
+
+/// The `len` bytes of `bytes` at `offset`, when they lie inside it (`u64`
+/// arithmetic, checked: an offset near `2^64` cannot wrap around).
+pub(crate) fn slice_at(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let end = offset.checked_add(len)?;
+    if end > bytes.len() as u64 {
+        return None;
+    }
+    // Both fit `usize`: they are at most `bytes.len()`.
+    bytes.get(offset as usize..end as usize)
+}
+
+/// Bytes of a tensor of `dtype` and shape `(rows, cols)`, in `u64` (`None` on
+/// overflow).
+pub(crate) fn expected_len(dtype: DType, rows: u32, cols: u32, group: u32) -> Option<u64> {
+    let (r, c) = (u64::from(rows), u64::from(cols));
     match dtype {
         DType::I32 => r.checked_mul(c)?.checked_mul(4),
         DType::Quant(q) => {
-            let groups = c.div_ceil(group as usize);
+            if group == 0 {
+                return None;
+            }
+            let groups = c.div_ceil(u64::from(group));
+            let row_bytes = match q {
+                QType::Q8 => c,
+                QType::Q4 => c.div_ceil(2),
+            };
             r.checked_mul(groups)?
                 .checked_mul(4)?
-                .checked_add(r.checked_mul(q.row_bytes(cols))?)
+                .checked_add(r.checked_mul(row_bytes)?)
         }
     }
 }

@@ -35,7 +35,10 @@ impl<'a> Tokenizer<'a> {
     ) -> Result<Tokenizer<'a>, FormatError> {
         let bad = FormatError::BadTokenizer;
         let read_u32 = |at: usize| -> Result<u32, FormatError> {
-            let b = section.get(at..at + 4).ok_or(bad("truncated"))?;
+            let b = at
+                .checked_add(4)
+                .and_then(|end| section.get(at..end))
+                .ok_or(bad("truncated"))?;
             Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
         let count = read_u32(0)?;
@@ -43,8 +46,11 @@ impl<'a> Tokenizer<'a> {
             return Err(bad("token count differs from vocab_size"));
         }
         let max_len = read_u32(4)? as usize;
-        let mut pieces = Vec::with_capacity(count as usize);
-        let mut scores = Vec::with_capacity(count as usize);
+        // Every token takes at least 8 bytes of the section: reserve no more
+        // entries than the bytes can hold.
+        let fits = (section.len() / 8).min(count as usize);
+        let mut pieces = Vec::with_capacity(fits);
+        let mut scores = Vec::with_capacity(fits);
         let mut at = 8usize;
         for _ in 0..count {
             let score = read_u32(at)? as i32;
@@ -52,10 +58,14 @@ impl<'a> Tokenizer<'a> {
             if len > max_len {
                 return Err(bad("piece longer than the declared maximum"));
             }
-            let piece = section.get(at + 8..at + 8 + len).ok_or(bad("truncated"))?;
+            let start = at + 8;
+            let piece = start
+                .checked_add(len)
+                .and_then(|end| section.get(start..end))
+                .ok_or(bad("truncated"))?;
             pieces.push(piece);
             scores.push(score);
-            at += 8 + len;
+            at = start + len;
         }
         if at != section.len() {
             return Err(bad("trailing bytes"));
@@ -70,6 +80,11 @@ impl<'a> Tokenizer<'a> {
             bos,
             max_piece_len,
         })
+    }
+
+    /// The longest piece, in bytes (what one decoded token can print).
+    pub fn max_piece_len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len()).max().unwrap_or(0)
     }
 
     /// Number of tokens.

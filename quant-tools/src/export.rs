@@ -27,6 +27,24 @@ pub enum ExportError {
     /// The configuration does not fit the file format.
     #[error("config not supported: {0}")]
     Config(#[from] oracle_core::FormatError),
+    /// The RoPE table the header asks for outnumbers the weights it would serve.
+    #[error("seq_len {seq_len} x head size {head_size} RoPE entries for {weights} weights: refusing a table larger than the model (max(weights, 2^20) entries)")]
+    RopeTooLarge {
+        /// The config's context length.
+        seq_len: usize,
+        /// The config's head size.
+        head_size: usize,
+        /// Weights of the checkpoint.
+        weights: u64,
+    },
+}
+
+/// Most RoPE entries (`seq_len · head_size`) a model of `weights` weights may ask
+/// the exporter to compute: the table is generated from two header values, not
+/// read from the checkpoint, so it is bounded by the weights it serves (with a
+/// floor of 2^20 entries, 4 MiB, for small models with long contexts).
+pub fn max_rope_entries(weights: u64) -> u64 {
+    weights.max(1 << 20)
 }
 
 /// Quantization choices.
@@ -111,6 +129,27 @@ pub fn export(
         eos: 2,
     };
     config.validate()?;
+    let weights = model.token_embedding.len() as u64
+        + model.wcls.as_ref().map_or(0, |w| w.len() as u64)
+        + model
+            .layers
+            .iter()
+            .map(|l| (l.wq.len() + l.wk.len() + l.wv.len() + l.wo.len()) as u64)
+            .chain(
+                model
+                    .layers
+                    .iter()
+                    .map(|l| (l.w1.len() + l.w2.len() + l.w3.len()) as u64),
+            )
+            .sum::<u64>();
+    let rope = (c.seq_len as u64).saturating_mul(c.head_size() as u64);
+    if rope > max_rope_entries(weights) {
+        return Err(ExportError::RopeTooLarge {
+            seq_len: c.seq_len,
+            head_size: c.head_size(),
+            weights,
+        });
+    }
     let mut w = ModelWriter::new(config);
     let entries: Vec<TokenEntry<'_>> = tok
         .pieces

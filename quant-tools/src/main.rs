@@ -193,7 +193,7 @@ fn inspect(path: PathBuf) -> Result<()> {
             "{}",
             oracle_quant::image::cli::inspect(&bytes).context("parsing the image model")?
         );
-        return Ok(());
+        return print_footprint(&bytes);
     }
     let file = ModelFile::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
     let c = file.config;
@@ -227,5 +227,21 @@ fn inspect(path: PathBuf) -> Result<()> {
     if bytes.is_empty() {
         bail!("empty file");
     }
+    print_footprint(&bytes)
+}
+
+/// Load the model fully (every check the node and the guest apply) and print
+/// the memory one request needs; an error if it does not load.
+fn print_footprint(bytes: &[u8]) -> Result<()> {
+    use oracle_core::footprint::{of_model, GUEST_MEMORY_BUDGET};
+    let (_, fp) = of_model(bytes).context("the model does not load")?;
+    println!(
+        "footprint   {} bytes to serve a request: file {}, decoded {}, run state {} ({} the guest's budget of {GUEST_MEMORY_BUDGET})",
+        fp.total(),
+        fp.file,
+        fp.decoded,
+        fp.run_state,
+        if fp.fits(GUEST_MEMORY_BUDGET) { "within" } else { "over" }
+    );
     Ok(())
 }

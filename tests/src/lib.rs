@@ -9,7 +9,9 @@ use oracle_quant::checkpoint;
 use oracle_quant::export::{export, QuantOptions};
 use oracle_quant::float_model::FloatModel;
 
+pub mod counting_alloc;
 pub mod golden;
+pub mod hostile;
 pub mod scratch;
 
 /// Build the guest program for riscv32im (`hosts/guest/build.sh`, a nested cargo

@@ -159,7 +159,7 @@ impl<'a> ClipTextModel<'a> {
             ));
         }
         let n = |s: &str| format!("{prefix}{s}");
-        let mut layers = Vec::with_capacity(c.layers as usize);
+        let mut layers = Vec::new();
         for i in 0..c.layers {
             let l = |s: &str| format!("{prefix}encoder.layers.{i}.{s}");
             layers.push(ClipLayer {
@@ -182,7 +182,9 @@ impl<'a> ClipTextModel<'a> {
             )?,
             position_embedding: file.i32s(
                 &n("embeddings.position_embedding.weight"),
-                c.max_positions as usize * d,
+                (c.max_positions as usize)
+                    .checked_mul(d)
+                    .ok_or(FormatError::BadConfig("CLIP max_positions"))?,
                 FRAC as i32,
             )?,
             layers,

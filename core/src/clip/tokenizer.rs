@@ -140,9 +140,12 @@ impl ClipTokenizer {
             ));
         }
         let len = u32::from_le_bytes([t.data[0], t.data[1], t.data[2], t.data[3]]) as usize;
-        let blob = t.data.get(4..4 + len).ok_or(FormatError::BadTokenizer(
-            "tokenizer blob longer than its tensor",
-        ))?;
+        let blob = t
+            .data
+            .get(4..len.saturating_add(4))
+            .ok_or(FormatError::BadTokenizer(
+                "tokenizer blob longer than its tensor",
+            ))?;
         ClipTokenizer::parse(blob)
     }
 

@@ -139,6 +139,12 @@ pub enum DdpmNoise<'n> {
 }
 
 impl<'a> DdpmMnist<'a> {
+    /// The run state of one sampling request (see [`crate::footprint`]): the
+    /// network's shapes are fixed, its widest map has `2 · TIME_HIDDEN` channels.
+    pub const fn run_state_bytes() -> u64 {
+        (crate::footprint::WORK_MAPS * 2 * TIME_HIDDEN as u64) * PIXELS as u64 * 4
+    }
+
     /// Bind a parsed image model file of architecture [`ARCH_DDPM_MNIST`].
     pub fn from_file(f: &ImageModelFile<'a>) -> Result<Self, FormatError> {
         if f.arch != ARCH_DDPM_MNIST {

@@ -26,6 +26,7 @@ use super::vae::VaeDecoder;
 use crate::clip::{ClipTextConfig, ClipTextModel, ClipTokenizer};
 use crate::error::{FormatError, RequestError};
 use crate::fixed::{round_shift, sat_i32};
+use crate::footprint::{check_run_state, conv_net_bytes, image_width, WORK_MAPS};
 use crate::image_format::{ImageModelFile, ARCH_SD};
 use crate::kernels::Exec;
 
@@ -119,7 +120,27 @@ impl<'a> StableDiffusion<'a> {
                 "tokenizer length exceeds the text encoder's positions",
             ));
         }
+        check_run_state(sd.run_state_bytes(image_width(f, sd.unet.in_channels as u64)))?;
         Ok(sd)
+    }
+
+    /// The run state of one text-to-image request (see [`crate::footprint`]), for
+    /// maps of at most `width` channels ([`image_width`]): the text encoder over
+    /// its tokens (`WORK_MAPS` rows of `width` per token, and the causal scores),
+    /// both branches' text states, the UNet at the latent side and the VAE at the
+    /// image side.
+    pub fn run_state_bytes(&self, width: u64) -> u64 {
+        let n = u64::from(self.tokenizer.max_len);
+        let latent_side = self.latent_side() as u64;
+        [
+            conv_net_bytes(width, 1, 0).saturating_mul(n),
+            n.saturating_mul(n).saturating_mul(8),
+            conv_net_bytes(width, 1, 0).saturating_mul(n) / WORK_MAPS * 2,
+            self.unet.run_state_bytes(width),
+            self.vae.run_state_bytes(width, latent_side),
+        ]
+        .iter()
+        .fold(0u64, |a, &b| a.saturating_add(b))
     }
 
     /// Side of the latents a request samples: `max(sample_size, side_multiple)`.

@@ -234,7 +234,7 @@ impl<'a> Transformer2D<'a> {
             ));
         }
         let ff = 4 * c;
-        let mut transformer_blocks = Vec::with_capacity(cfg.layers as usize);
+        let mut transformer_blocks = Vec::new();
         for i in 0..cfg.layers {
             let b = |s: &str| format!("{prefix}transformer_blocks.{i}.{s}");
             let ln = |s: &str| LayerNorm::load(file, &b(s), c, LAYER_NORM_EPS_Q32);

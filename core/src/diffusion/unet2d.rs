@@ -44,6 +44,7 @@ use super::ddpm_mnist::{load_conv, load_linear};
 use super::transformer::Transformer2DConfig;
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32, FRAC30};
+use crate::footprint::{check_run_state, conv_net_bytes, image_width};
 use crate::image_format::{ImageModelFile, ARCH_UNET2D};
 use crate::kernels::Exec;
 use crate::math::silu_q16;
@@ -223,7 +224,19 @@ impl<'a> UNet2D<'a> {
         if f.arch != ARCH_UNET2D {
             return Err(FormatError::UnsupportedArch(f.arch));
         }
-        Self::bind(f, "")
+        let m = Self::bind(f, "")?;
+        check_run_state(m.run_state_bytes(image_width(f, m.in_channels as u64)))?;
+        Ok(m)
+    }
+
+    /// The run state of one sampling request (see [`crate::footprint`]):
+    /// [`conv_net_bytes`] at the sample side with every skip state, for maps of at
+    /// most `width` channels ([`image_width`]); the sample, the predicted noise
+    /// and the time embedding fit in the same count.
+    pub fn run_state_bytes(&self, width: u64) -> u64 {
+        let side = self.sample_size.max(self.side_multiple()) as u64;
+        let skips = 1 + self.down.iter().map(Block::skip_count).sum::<usize>() as u64;
+        conv_net_bytes(width, side, skips)
     }
 
     /// Bind the UNet whose config words start at word 0 and whose tensor names
@@ -247,6 +260,13 @@ impl<'a> UNet2D<'a> {
         if layers == 0 || layers > 8 {
             return Err(FormatError::BadConfig("1..=8 layers per block"));
         }
+        // The run state from the config alone, before any tensor is bound: a
+        // lower bound of [`UNet2D::run_state_bytes`] (every block's convolutions
+        // output its channels, so the widest map has at least twice the most).
+        let side = w(W_SAMPLE)?.max(1 << (n - 1)) as u64;
+        let widest = boc.iter().copied().max().unwrap_or(0) as u64;
+        let skips = (1 + n * layers + (n - 1)) as u64;
+        check_run_state(conv_net_bytes(2 * widest, side, skips))?;
         let head_dim = w(W_HEAD_DIM)?;
         let cross_dim = f.word(W_CROSS_DIM)?;
         let ctx = Ctx {

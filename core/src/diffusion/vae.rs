@@ -24,6 +24,7 @@ use super::blocks::{
 use super::ddpm_mnist::load_conv;
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32};
+use crate::footprint::conv_net_bytes;
 use crate::image_format::ImageModelFile;
 use crate::kernels::Exec;
 use crate::nn::conv2d::Conv2d;
@@ -154,7 +155,15 @@ impl<'a> VaeDecoder<'a> {
 
     /// How much the decoder enlarges each side (`2^(blocks − 1)`).
     pub fn scale(&self) -> usize {
-        1 << (self.up.len() - 1)
+        1 << self.up.len().saturating_sub(1)
+    }
+
+    /// The run state of decoding `latent_side²` latents (see
+    /// [`crate::footprint`]): [`conv_net_bytes`] at the image side, for maps of at
+    /// most `width` channels.
+    pub fn run_state_bytes(&self, width: u64, latent_side: u64) -> u64 {
+        let side = latent_side.saturating_mul(self.scale() as u64);
+        conv_net_bytes(width, side, 0)
     }
 
     /// Decode latents `[latent_channels × h × w]` (Q16, not yet divided by the

@@ -65,7 +65,8 @@ impl<'a> Conv2d<'a> {
         if k == 0 || stride == 0 || cin == 0 {
             return Err(bad("conv2d: zero kernel, stride or channels"));
         }
-        if weight.cols as usize != cin * k * k || weight.cols > MAX_COLS {
+        let cols = k.checked_mul(k).and_then(|kk| kk.checked_mul(cin));
+        if cols != Some(weight.cols as usize) || weight.cols > MAX_COLS {
             return Err(bad("conv2d: weight columns differ from cin·k·k"));
         }
         if bias.len() != weight.rows as usize {

@@ -15,7 +15,7 @@
 use crate::hash::Hash;
 use crate::memory::{page_root, Memory, Page};
 use crate::state::CpuState;
-use crate::vm::{SharedOracle, Vm, VmError};
+use crate::vm::{Budget, Limit, RunOutcome, SharedOracle, Vm, VmError};
 use crate::witness::{prove_step, Witness};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +46,26 @@ impl Checkpoints {
     /// Runs `vm` (fast mode) until it halts or reaches `max_step`, snapshotting every
     /// `interval` steps (interval 0 is taken as 1). `vm` ends at the final state.
     pub fn record(vm: &mut Vm, interval: u64, max_step: u64) -> Result<Self, VmError> {
+        let budget = Budget {
+            steps: max_step.saturating_sub(vm.cpu.step),
+            memory: u64::MAX,
+        };
+        Self::record_with_budget(vm, interval, &budget).map(|(cp, _)| cp)
+    }
+
+    /// [`Checkpoints::record`] within `budget`: `budget.steps` more steps at most,
+    /// and `budget.memory` bounding both the guest's memory (as
+    /// [`Vm::run_with_budget`]) and the bytes the recording holds
+    /// ([`Checkpoints::memory_bytes`], checked at each snapshot). Returns the
+    /// recording up to where it stopped, and why: [`RunOutcome::Halted`],
+    /// or [`RunOutcome::BudgetExceeded`].
+    pub fn record_with_budget(
+        vm: &mut Vm,
+        interval: u64,
+        budget: &Budget,
+    ) -> Result<(Self, RunOutcome), VmError> {
         let interval = interval.max(1);
+        let max_step = vm.cpu.step.saturating_add(budget.steps);
         let mut cp = Checkpoints {
             interval,
             snaps: Vec::new(),
@@ -74,15 +93,24 @@ impl Checkpoints {
             cp.roots.push(Arc::new(current_roots.clone()));
             if vm.halted() {
                 cp.halted_at = Some(vm.cpu.step);
-                break;
+                return Ok((cp, RunOutcome::Halted));
+            }
+            if cp.memory_bytes() as u64 > budget.memory {
+                return Ok((cp, RunOutcome::BudgetExceeded(Limit::Memory)));
             }
             if vm.cpu.step >= max_step {
-                break;
+                return Ok((cp, RunOutcome::BudgetExceeded(Limit::Steps)));
             }
             let next = (vm.cpu.step / interval + 1) * interval;
-            vm.run(next.min(max_step))?;
+            let steps = next.min(max_step) - vm.cpu.step;
+            let run = vm.run_with_budget(&Budget {
+                steps,
+                memory: budget.memory,
+            })?;
+            if run == RunOutcome::BudgetExceeded(Limit::Memory) {
+                return Ok((cp, run));
+            }
         }
-        Ok(cp)
     }
 
     /// Snapshots taken.
@@ -131,5 +159,62 @@ impl Checkpoints {
     /// The snapshot interval.
     pub fn interval(&self) -> u64 {
         self.interval
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::Memory;
+    use crate::preimage::InMemoryOracle;
+
+    /// A VM writing one new page every three steps (see `vm`'s tests).
+    fn page_toucher() -> Vm {
+        let mut mem = Memory::new();
+        let code = [
+            0x1000_0537u32,
+            0x0000_12b7,
+            0x00a5_2023,
+            0x0055_0533,
+            0xff9f_f06f,
+        ];
+        for (i, w) in code.iter().enumerate() {
+            mem.store_u32(0x1_0000 + 4 * i as u32, *w);
+        }
+        let cpu = CpuState {
+            pc: 0x1_0000,
+            ..Default::default()
+        };
+        Vm::new(cpu, mem, Arc::new(InMemoryOracle::new()))
+    }
+
+    #[test]
+    fn recording_stops_when_its_snapshots_outgrow_the_budget() {
+        // Every snapshot copies the pages written in its interval: 16 pages per
+        // 48 steps, 64 KiB; a 1 MiB budget is spent after about 16 snapshots.
+        let mut vm = page_toucher();
+        let budget = Budget {
+            steps: 1 << 20,
+            memory: 1 << 20,
+        };
+        let (cp, outcome) = Checkpoints::record_with_budget(&mut vm, 48, &budget).unwrap();
+        assert_eq!(outcome, RunOutcome::BudgetExceeded(Limit::Memory));
+        assert!(cp.memory_bytes() as u64 > budget.memory);
+        assert!(cp.memory_bytes() < 2 << 20, "{}", cp.memory_bytes());
+        // What was recorded is still usable: a restored step equals a plain run.
+        let n = cp.len() as u64 * 48 / 2;
+        let mut plain = page_toucher();
+        plain.run(n).unwrap();
+        assert_eq!(cp.vm_at(n).unwrap().state_hash(), plain.state_hash());
+        // A step budget ends the recording where it says.
+        let mut vm = page_toucher();
+        let steps = Budget {
+            steps: 100,
+            memory: u64::MAX,
+        };
+        let (cp, outcome) = Checkpoints::record_with_budget(&mut vm, 48, &steps).unwrap();
+        assert_eq!(outcome, RunOutcome::BudgetExceeded(Limit::Steps));
+        assert_eq!(vm.cpu.step, 100);
+        assert_eq!(cp.len(), 4); // steps 0, 48, 96, 100
     }
 }

@@ -75,6 +75,15 @@ pub enum ElfError {
     /// No PT_LOAD segment.
     #[error("ELF has no loadable segment")]
     NoLoadableSegment,
+    /// The segments load more file bytes than the file holds (they alias the
+    /// same bytes): a small file would fill much of the address space.
+    #[error("ELF segments load {total} file bytes, more than the file's {len}")]
+    AliasedSegments {
+        /// Sum of the segments' file sizes.
+        total: u64,
+        /// File length.
+        len: usize,
+    },
     /// The entry point is misaligned or in the null guard page.
     #[error("bad entry point {0:#x}")]
     BadEntry(u32),
@@ -171,6 +180,13 @@ impl<'a> Elf<'a> {
             }
             let data = bytes(file, "segment data", offset as u64, filesz as u64)?;
             segments.push((vaddr, data, memsz));
+        }
+        let total: u64 = segments.iter().map(|s| s.1.len() as u64).sum();
+        if total > file.len() as u64 {
+            return Err(ElfError::AliasedSegments {
+                total,
+                len: file.len(),
+            });
         }
         if segments.is_empty() {
             return Err(ElfError::NoLoadableSegment);

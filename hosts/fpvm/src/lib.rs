@@ -24,7 +24,7 @@ pub mod witness;
 pub use checkpoint::Checkpoints;
 pub use elf::ElfError;
 pub use preimage::{InMemoryOracle, PreimageOracle, Request};
-pub use vm::{DebugSink, RunOutcome, SharedOracle, Vm, VmError};
+pub use vm::{Budget, DebugSink, Limit, RunOutcome, SharedOracle, Vm, VmError};
 pub use witness::{
     prove_step, step_from_witness, step_from_witness_with_oracle, Witness, WitnessError,
 };

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::position::Decoder;
 use oracle_fpvm::checkpoint::Checkpoints;
 use oracle_fpvm::preimage::{
@@ -11,7 +12,7 @@ use oracle_fpvm::preimage::{
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::step_from_witness_with_oracle;
 use oracle_fpvm::witness::{insn_class, prove_step};
-use oracle_fpvm::{DebugSink, SharedOracle, Vm};
+use oracle_fpvm::{Budget, DebugSink, Limit, RunOutcome, SharedOracle, Vm};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,6 +130,11 @@ struct Program {
     /// Two-phase game, phase 2: run only the output transition of the final state.
     #[arg(long, requires = "model")]
     output_step: bool,
+    /// Most bytes of guest memory the VM may hold (written pages, 4 KiB each);
+    /// the host holds about 1.05 bytes per guest byte. Default: the guest
+    /// program's 2 GiB.
+    #[arg(long, default_value_t = Budget::GUEST.memory)]
+    max_memory: u64,
 }
 
 impl Program {
@@ -138,18 +144,13 @@ impl Program {
         if let Some(model) = &self.model {
             let bytes =
                 std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+            // The guest's own check, before anything is decoded or run natively:
+            // a model it cannot load or hold is refused here, cleanly.
+            oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET)
+                .with_context(|| format!("checking {}", model.display()))?;
             let image = oracle_core::image_format::is_image_model(&bytes);
-            if image {
-                oracle_core::image_format::ImageModelFile::parse(&bytes)
-                    .with_context(|| format!("parsing {}", model.display()))?;
-                if self.init || self.position.is_some() || self.output_step {
-                    bail!(
-                        "image models have no transition modes (--init, --position, --output-step)"
-                    );
-                }
-            } else {
-                oracle_core::ModelFile::parse(&bytes)
-                    .with_context(|| format!("parsing {}", model.display()))?;
+            if image && (self.init || self.position.is_some() || self.output_step) {
+                bail!("image models have no transition modes (--init, --position, --output-step)");
             }
             let parse = |name: &str, text: &str| {
                 oracle_core::fixed::parse_q16(text)
@@ -194,6 +195,7 @@ impl Program {
     }
 
     fn load(&self) -> Result<Vm> {
+        let oracle = self.oracle()?;
         let elf = self
             .elf
             .clone()
@@ -204,7 +206,30 @@ impl Program {
                 elf.display()
             )
         })?;
-        Ok(Vm::from_elf(&bytes, self.oracle()?)?)
+        let vm = Vm::from_elf(&bytes, oracle)?;
+        self.check_memory(&vm)?;
+        Ok(vm)
+    }
+
+    /// The run's budget up to step `max_step`.
+    fn budget(&self, vm: &Vm, max_step: u64) -> Budget {
+        Budget {
+            steps: max_step.saturating_sub(vm.cpu.step),
+            memory: self.max_memory,
+        }
+    }
+
+    /// An error once the VM holds more guest memory than `--max-memory`.
+    fn check_memory(&self, vm: &Vm) -> Result<()> {
+        if vm.mem.resident_bytes() > self.max_memory {
+            bail!(
+                "the guest exceeded its memory budget of {} bytes (it holds {} bytes of pages) at step {}",
+                self.max_memory,
+                vm.mem.resident_bytes(),
+                vm.cpu.step
+            );
+        }
+        Ok(())
     }
 }
 
@@ -273,7 +298,9 @@ fn main() -> Result<()> {
                 None => DebugSink::Stdout,
             };
             let t = Instant::now();
-            vm.run(steps_max)?;
+            let budget = program.budget(&vm, steps_max);
+            vm.run_with_budget(&budget)?;
+            program.check_memory(&vm)?;
             let secs = t.elapsed().as_secs_f64();
             let mips = vm.cpu.step as f64 / secs.max(1e-9) / 1e6;
             let status = match vm.cpu.status {
@@ -311,7 +338,16 @@ fn main() -> Result<()> {
             checkpoint_interval,
         } => {
             let mut vm = program.load()?;
-            let cp = Checkpoints::record(&mut vm, checkpoint_interval, step)?;
+            let budget = program.budget(&vm, step);
+            let (cp, outcome) =
+                Checkpoints::record_with_budget(&mut vm, checkpoint_interval, &budget)?;
+            if outcome == RunOutcome::BudgetExceeded(Limit::Memory) {
+                bail!(
+                    "the guest and its checkpoints exceeded the memory budget of {} bytes at step {}",
+                    program.max_memory,
+                    vm.cpu.step
+                );
+            }
             let mut at = cp.vm_at(step)?;
             if at.cpu.step != step && !at.halted() {
                 bail!("could not reach step {step}");
@@ -327,7 +363,8 @@ fn main() -> Result<()> {
             calldata,
         } => {
             let mut vm = program.load()?;
-            vm.run(step)?;
+            vm.run_with_budget(&program.budget(&vm, step))?;
+            program.check_memory(&vm)?;
             let w = prove_step(&mut vm)?;
             let out = if calldata {
                 w.calldata()
@@ -347,7 +384,8 @@ fn main() -> Result<()> {
             count,
         } => {
             let mut vm = program.load()?;
-            vm.run(from)?;
+            vm.run_with_budget(&program.budget(&vm, from))?;
+            program.check_memory(&vm)?;
             let oracle = vm.oracle().clone();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             writeln!(out, "[")?;

@@ -195,6 +195,13 @@ impl Memory {
         self.present.len()
     }
 
+    /// Bytes of guest memory held: allocated pages times [`PAGE_SIZE`]. The
+    /// host holds about 1.05 times this (the pages, their Merkle maps once a
+    /// root was taken) plus a fixed, lazily touched 9 MiB of page table.
+    pub fn resident_bytes(&self) -> u64 {
+        self.present.len() as u64 * PAGE_SIZE as u64
+    }
+
     /// The page `pi`, if allocated.
     pub fn page(&self, pi: u32) -> Option<&Page> {
         self.pages.get(pi as usize).and_then(|p| p.as_deref())

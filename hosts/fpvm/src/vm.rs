@@ -17,7 +17,7 @@ use crate::elf::{Elf, ElfError};
 use crate::hash::Hash;
 use crate::layout::memory::{NULL_GUARD, STACK_TOP};
 use crate::layout::{panic, state as off, status, syscall};
-use crate::memory::Memory;
+use crate::memory::{Memory, PAGE_SIZE};
 use crate::preimage::{stream_len, stream_read, PreimageOracle};
 use crate::state::{state_hash, CpuState};
 use std::io::Write;
@@ -67,13 +67,59 @@ pub struct Vm {
     pub debug: DebugSink,
 }
 
-/// Outcome of [`Vm::run`].
+/// Outcome of [`Vm::run`] and [`Vm::run_with_budget`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
     /// The VM halted (exited or panicked).
     Halted,
-    /// The step limit was reached first.
+    /// The step limit of [`Vm::run`] was reached first.
     StepLimit,
+    /// A budget of [`Vm::run_with_budget`] ran out first. The VM is at a valid
+    /// state (after its last whole step), so a caller with a larger budget may
+    /// resume it.
+    BudgetExceeded(Limit),
+}
+
+/// Which budget of a run ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`Budget::steps`].
+    Steps,
+    /// [`Budget::memory`].
+    Memory,
+}
+
+/// What one run may use of the host: steps and guest memory.
+///
+/// Host memory follows guest memory: the VM holds each page the guest has
+/// written (4 KiB) plus its share of the page table and the Merkle maps, about
+/// 1.05 host bytes per guest byte (see `hosts/fpvm/README.md`), and a fixed
+/// 9 MiB of (lazily touched) page table. So a memory budget of `m` bytes keeps
+/// the VM's host memory under about `1.05 · m + 9 MiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Most steps this run may execute (counted from the VM's current step).
+    pub steps: u64,
+    /// Most bytes of guest memory the VM may hold: resident pages (written at
+    /// least once, the loaded image included) times 4 KiB. The step that writes
+    /// a page past the budget completes; the run stops after it.
+    pub memory: u64,
+}
+
+impl Budget {
+    /// No step limit and the whole 32-bit address space.
+    pub const UNLIMITED: Budget = Budget {
+        steps: u64::MAX,
+        memory: 1 << 32,
+    };
+
+    /// The guest program's memory: its heap ends at `0x7000_0000` and its stack
+    /// starts below `0x7fff_f000`, so an honest guest never holds more than
+    /// 2 GiB; with no step limit.
+    pub const GUEST: Budget = Budget {
+        steps: u64::MAX,
+        memory: 2 << 30,
+    };
 }
 
 /// Decodes the I-type immediate.
@@ -200,7 +246,34 @@ impl Vm {
         }
     }
 
-    /// Runs until halt or until `cpu.step` reaches `max_step`.
+    /// Runs until halt, until `budget.steps` more steps ran, or until the guest
+    /// holds more than `budget.memory` bytes of pages, whichever comes first.
+    /// Checking the memory costs one comparison per step.
+    pub fn run_with_budget(&mut self, budget: &Budget) -> Result<RunOutcome, VmError> {
+        let max_pages = budget.memory / PAGE_SIZE as u64;
+        let over = |vm: &Vm| vm.mem.page_count() as u64 > max_pages;
+        if over(self) {
+            return Ok(RunOutcome::BudgetExceeded(Limit::Memory));
+        }
+        let end = self.cpu.step.saturating_add(budget.steps);
+        while self.cpu.step < end {
+            if self.cpu.status != status::RUNNING {
+                return Ok(RunOutcome::Halted);
+            }
+            self.step()?;
+            if over(self) {
+                return Ok(RunOutcome::BudgetExceeded(Limit::Memory));
+            }
+        }
+        Ok(if self.halted() {
+            RunOutcome::Halted
+        } else {
+            RunOutcome::BudgetExceeded(Limit::Steps)
+        })
+    }
+
+    /// Runs until halt or until `cpu.step` reaches `max_step` (no memory limit
+    /// beyond the 4 GiB address space; see [`Vm::run_with_budget`]).
     pub fn run(&mut self, max_step: u64) -> Result<RunOutcome, VmError> {
         while self.cpu.step < max_step {
             if self.cpu.status != status::RUNNING {
@@ -525,6 +598,86 @@ mod tests {
         assert_eq!(vm.step(), Err(VmError::MissingPreimage([0; 32])));
         assert_eq!(vm.state_hash(), before);
         assert_eq!(vm.cpu.step, 3);
+    }
+
+    /// A VM running `lui a0, 0x10000; lui t0, 1; loop: sw a0, 0(a0); add a0, a0,
+    /// t0; j loop`: one new page every three steps.
+    fn page_toucher() -> Vm {
+        let mut mem = Memory::new();
+        let code = [
+            0x1000_0537u32,
+            0x0000_12b7,
+            0x00a5_2023,
+            0x0055_0533,
+            0xff9f_f06f,
+        ];
+        for (i, w) in code.iter().enumerate() {
+            mem.store_u32(0x1_0000 + 4 * i as u32, *w);
+        }
+        let cpu = CpuState {
+            pc: 0x1_0000,
+            ..Default::default()
+        };
+        Vm::new(cpu, mem, Arc::new(crate::preimage::InMemoryOracle::new()))
+    }
+
+    #[test]
+    fn a_memory_budget_stops_the_run_one_page_past_it() {
+        let mut vm = page_toucher();
+        let budget = Budget {
+            steps: u64::MAX,
+            memory: 1 << 20,
+        };
+        let out = vm.run_with_budget(&budget).unwrap();
+        assert_eq!(out, RunOutcome::BudgetExceeded(Limit::Memory));
+        // 256 pages allowed: the code page and 255 stored ones, then one more.
+        assert_eq!(vm.mem.page_count(), 257);
+        assert_eq!(vm.mem.resident_bytes(), 257 * 4096);
+        assert!(!vm.halted());
+        // Resuming with a larger budget continues exactly where it stopped.
+        let mut plain = page_toucher();
+        let at = vm.cpu.step;
+        plain.run(at).unwrap();
+        assert_eq!(plain.state_hash(), vm.state_hash());
+        let more = Budget {
+            steps: 30,
+            memory: 2 << 20,
+        };
+        assert_eq!(
+            vm.run_with_budget(&more).unwrap(),
+            RunOutcome::BudgetExceeded(Limit::Steps)
+        );
+        plain.run(at + 30).unwrap();
+        assert_eq!(plain.state_hash(), vm.state_hash());
+        // A VM already over the budget does not step at all.
+        let step = vm.cpu.step;
+        assert_eq!(
+            vm.run_with_budget(&budget).unwrap(),
+            RunOutcome::BudgetExceeded(Limit::Memory)
+        );
+        assert_eq!(vm.cpu.step, step);
+    }
+
+    #[test]
+    fn a_step_budget_counts_from_the_current_step_and_halting_wins() {
+        let mut vm = page_toucher();
+        let b = Budget {
+            steps: 10,
+            memory: Budget::UNLIMITED.memory,
+        };
+        assert_eq!(
+            vm.run_with_budget(&b).unwrap(),
+            RunOutcome::BudgetExceeded(Limit::Steps)
+        );
+        assert_eq!(vm.cpu.step, 10);
+        vm.run_with_budget(&b).unwrap();
+        assert_eq!(vm.cpu.step, 20);
+        // Near the top of the address space the loop wraps to address 0 and
+        // panics: the halt ends an unlimited run.
+        vm.cpu.regs[10] = 0xffff_0000;
+        let out = vm.run_with_budget(&Budget::UNLIMITED).unwrap();
+        assert_eq!(out, RunOutcome::Halted);
+        assert_eq!(vm.cpu.exit_code, panic::OUT_OF_RANGE);
     }
 
     #[test]

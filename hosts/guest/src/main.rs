@@ -45,6 +45,12 @@
 //! point), so a rejected request's chain `s_1 .. s_N` is `E` throughout and ends in
 //! the error outcome's commitment.
 //!
+//! **Memory budget.** The heap (from the image's end to `0x7000_0000`) holds the
+//! model file plus what serving it needs; a model whose `oracle_core::footprint`
+//! exceeds `GUEST_MEMORY_BUDGET` (1 GiB) is refused before its run state is
+//! allocated, with the error outcome, so a crafted model ends in a defined result
+//! instead of an allocation failure (the node never serves such a model).
+//!
 //! Exit codes: 0 a result (success or the error outcome); 2 local parameters that no
 //! game writes (not 20 or 21 bytes, an unknown mode); 5 a malformed preimage; 6 a
 //! decode state that cannot be restored, or an output step on a state that is not
@@ -59,6 +65,7 @@ mod syscall;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::image_request::posted_output;
 use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
 use oracle_core::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
@@ -138,8 +145,8 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     let mut len = [0u8; 8];
     len.copy_from_slice(&head[32..40]);
     let len = u64::from_be_bytes(len);
-    if len > 0x4000_0000 {
-        reject("the model is larger than the VM's heap");
+    if len > GUEST_MEMORY_BUDGET {
+        reject("the model is larger than the guest's memory budget");
     }
     let len = len as usize;
     let n = chunk_count(len);
@@ -150,13 +157,19 @@ fn fetch_model(root: &Hash) -> Vec<u8> {
     data
 }
 
-/// The model committed to by `root`, parsed; a file that does not load rejects
-/// the request.
+/// The model committed to by `root`, parsed and held to the guest's memory
+/// budget (file, decoded copies and one request's run state, computed before the
+/// run state is allocated); a file that does not load or needs more rejects the
+/// request.
 fn load_model(bytes: &[u8]) -> Model<'_> {
-    match Model::load(bytes) {
+    let model = match Model::load(bytes) {
         Ok(m) => m,
         Err(_) => reject("the model file does not load"),
+    };
+    if !model.footprint().fits(GUEST_MEMORY_BUDGET) {
+        reject("the model needs more memory than the guest's budget");
     }
+    model
 }
 
 /// The keccak preimage of `hash` (the VM checks it against the key).
@@ -251,6 +264,9 @@ extern "C" fn _start() -> ! {
         Some(_) => fail(EXIT_BAD_PARAMS, "unknown transition mode"),
     }
     let bytes = fetch_model(&model_root);
+    if oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET).is_err() {
+        reject("the model does not load, or needs more memory than the guest's budget");
+    }
     // The whole request, exactly as `oracle run` runs it (`oracle_core::outcome::run`).
     match run(&bytes, Exec::SCALAR, &request, |_| {}) {
         Outcome::Text {

@@ -19,6 +19,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
 use oracle_contracts::{AIOracle, DisputeGame, DisputeGameFactory};
+use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::{Request, SamplingParams};
 
 use crate::image::ImageParams;
@@ -132,20 +133,14 @@ fn read_files(dir: &Path) -> Result<Vec<ModelFile>> {
     };
     let mut files = Vec::new();
     for path in paths.into_iter().filter(|p| p.is_file()) {
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("refusing {}: unreadable ({e})", path.display());
-                continue;
-            }
-        };
-        let image = match check_file(&bytes) {
-            Ok(image) => image,
+        let bytes = match check_file(&path) {
+            Ok(bytes) => bytes,
             Err(why) => {
                 tracing::error!("refusing {}: {why}", path.display());
                 continue;
             }
         };
+        let image = oracle_core::image_format::is_image_model(&bytes);
         files.push(ModelFile {
             root: oracle_core::merkle::model_root(&bytes).into(),
             name: path
@@ -159,16 +154,24 @@ fn read_files(dir: &Path) -> Result<Vec<ModelFile>> {
     Ok(files)
 }
 
-/// Whether `bytes` are a model file this node can serve: it loads, and the guest
-/// program can hold it and one request's run state in its memory (a model the
-/// guest cannot run is a model whose results cannot be defended). `Ok(true)` for
-/// an image model.
-pub fn check_file(bytes: &[u8]) -> std::result::Result<bool, String> {
-    use oracle_core::footprint::{check, GUEST_MEMORY_BUDGET};
-    match check(bytes, GUEST_MEMORY_BUDGET) {
-        Ok((kind, _)) => Ok(kind == oracle_core::footprint::ModelKind::Image),
-        Err(e) => Err(format!("{e}")),
+/// The bytes of the model file at `path` if this node can serve it: a file of at
+/// most [`GUEST_MEMORY_BUDGET`] bytes (a larger one is not even read) that loads
+/// (text or image, every check of the core) and, with one request's run state,
+/// fits that budget (`oracle_core::footprint::check`, the guest's own check): a
+/// model the guest refuses is one whose results this node could not defend. Never
+/// panics, whatever the file holds.
+pub fn check_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .len();
+    if len > GUEST_MEMORY_BUDGET {
+        return Err(format!(
+            "{len} bytes, more than the guest's memory budget of {GUEST_MEMORY_BUDGET}"
+        ));
     }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET).map_err(|e| e.to_string())?;
+    Ok(bytes)
 }
 
 /// Read every model file in `dir`, compute its root, and keep those registered on
@@ -344,4 +347,26 @@ async fn registered_game(
         trace_bound: bound(depth),
         transition_bound: bound(transition_depth),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oracle_tests::hostile::{committed, Class};
+
+    #[test]
+    fn hostile_files_are_refused_and_a_good_model_is_kept() {
+        for class in [Class::Model, Class::Image, Class::Budget] {
+            for c in committed(class) {
+                let err = check_file(&c.path).expect_err(c.what);
+                assert!(err.contains(c.error), "{}: {err}", c.path.display());
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("stories.bin");
+        let bytes = oracle_tests::LLAMA_FIXTURES[0].model_file(oracle_core::quant::QType::Q8);
+        std::fs::write(&good, &bytes).expect("write");
+        assert_eq!(check_file(&good).expect("a good model passes"), bytes);
+        assert!(check_file(&dir.path().join("missing.bin")).is_err());
+    }
 }

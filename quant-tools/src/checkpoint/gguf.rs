@@ -8,6 +8,13 @@
 //! GGUF lists dimensions fastest-varying first: a `(out, in)` row-major matrix has
 //! `ne = [in, out]`. llama.cpp stores LLaMA Q/K in Meta's (llama2.c's) RoPE layout,
 //! so no permutation is undone here.
+//!
+//! **Hostile files.** What the parser keeps is bounded by the bytes behind it:
+//! metadata arrays are decoded into typed vectors ([`GgufArray`]: a `u8` array
+//! takes one byte per element, not a 32-byte value), counts are checked against
+//! the bytes left before anything is reserved, and the tensors' byte ranges may
+//! not overlap, so the `f32` data decoded from them is at most
+//! `4 · 32 / 18` (Q4_0) times the file.
 
 use super::reader::{f16_to_f32, f32s_from_le, Reader};
 use super::tokenizer::spm_piece_to_bytes;
@@ -43,7 +50,7 @@ pub enum GgufValue {
     /// Type 8 (UTF-8).
     String(String),
     /// Type 9: elements of one type.
-    Array(Vec<GgufValue>),
+    Array(GgufArray),
     /// Type 10.
     U64(u64),
     /// Type 11.
@@ -86,9 +93,84 @@ impl GgufValue {
     }
 
     /// The value as an array.
-    pub fn as_array(&self) -> Option<&[GgufValue]> {
+    pub fn as_array(&self) -> Option<&GgufArray> {
         match self {
             GgufValue::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// A metadata array, decoded into a vector of its element type (so it takes no
+/// more memory than its bytes in the file, strings and nested arrays aside).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GgufArray {
+    /// Of type 0.
+    U8(Vec<u8>),
+    /// Of type 1.
+    I8(Vec<i8>),
+    /// Of type 2.
+    U16(Vec<u16>),
+    /// Of type 3.
+    I16(Vec<i16>),
+    /// Of type 4.
+    U32(Vec<u32>),
+    /// Of type 5.
+    I32(Vec<i32>),
+    /// Of type 6.
+    F32(Vec<f32>),
+    /// Of type 7.
+    Bool(Vec<bool>),
+    /// Of type 8.
+    String(Vec<String>),
+    /// Of type 9 (arrays of arrays).
+    Array(Vec<GgufArray>),
+    /// Of type 10.
+    U64(Vec<u64>),
+    /// Of type 11.
+    I64(Vec<i64>),
+    /// Of type 12.
+    F64(Vec<f64>),
+}
+
+impl GgufArray {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            GgufArray::U8(v) => v.len(),
+            GgufArray::I8(v) => v.len(),
+            GgufArray::U16(v) => v.len(),
+            GgufArray::I16(v) => v.len(),
+            GgufArray::U32(v) => v.len(),
+            GgufArray::I32(v) => v.len(),
+            GgufArray::F32(v) => v.len(),
+            GgufArray::Bool(v) => v.len(),
+            GgufArray::String(v) => v.len(),
+            GgufArray::Array(v) => v.len(),
+            GgufArray::U64(v) => v.len(),
+            GgufArray::I64(v) => v.len(),
+            GgufArray::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether the array is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements as strings, for an array of strings.
+    pub fn as_strings(&self) -> Option<&[String]> {
+        match self {
+            GgufArray::String(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The elements as `f32`, for an array of `f32` or `f64`.
+    pub fn to_f32s(&self) -> Option<Vec<f32>> {
+        match self {
+            GgufArray::F32(v) => Some(v.clone()),
+            GgufArray::F64(v) => Some(v.iter().map(|&x| x as f32).collect()),
             _ => None,
         }
     }
@@ -208,28 +290,7 @@ fn read_value(r: &mut Reader<'_>, ty: u32, depth: u32) -> Result<GgufValue, Chec
             x => return Err(CheckpointError::BadHeader(format!("bool value {x}"))),
         },
         8 => GgufValue::String(read_string(r)?),
-        9 => {
-            if depth >= MAX_ARRAY_DEPTH {
-                return Err(CheckpointError::BadHeader(
-                    "metadata arrays nested too deep".into(),
-                ));
-            }
-            let elem = r.u32("array type")?;
-            let n = r.u64("array length")?;
-            // Every element takes at least one byte: a longer array cannot fit.
-            let n = usize::try_from(n)
-                .ok()
-                .filter(|&n| n <= r.remaining())
-                .ok_or(CheckpointError::Truncated {
-                    what: "array",
-                    offset: r.pos() as u64,
-                })?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(read_value(r, elem, depth + 1)?);
-            }
-            GgufValue::Array(v)
-        }
+        9 => GgufValue::Array(read_array(r, depth)?),
         10 => GgufValue::U64(r.u64("u64")?),
         11 => GgufValue::I64(r.u64("i64")? as i64),
         12 => GgufValue::F64(r.f64("f64")?),
@@ -237,8 +298,76 @@ fn read_value(r: &mut Reader<'_>, ty: u32, depth: u32) -> Result<GgufValue, Chec
     })
 }
 
+/// Smallest encoding of one element of metadata type `ty` (strings: the length;
+/// arrays: type and length), or `None` for an unknown type.
+fn min_element_bytes(ty: u32) -> Option<u64> {
+    Some(match ty {
+        0 | 1 | 7 => 1,
+        2 | 3 => 2,
+        4..=6 => 4,
+        8 | 10..=12 => 8,
+        9 => 12,
+        _ => return None,
+    })
+}
+
+/// `n` elements read with `read` into a vector reserved for `n` (the caller has
+/// checked that the bytes left can hold them).
+fn read_n<T>(
+    r: &mut Reader<'_>,
+    n: usize,
+    mut read: impl FnMut(&mut Reader<'_>) -> Result<T, CheckpointError>,
+) -> Result<Vec<T>, CheckpointError> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(read(r)?);
+    }
+    Ok(v)
+}
+
+/// A metadata array (after its type tag): element type, length, elements.
+fn read_array(r: &mut Reader<'_>, depth: u32) -> Result<GgufArray, CheckpointError> {
+    if depth >= MAX_ARRAY_DEPTH {
+        return Err(CheckpointError::BadHeader(
+            "metadata arrays nested too deep".into(),
+        ));
+    }
+    let elem = r.u32("array type")?;
+    let n = r.u64("array length")?;
+    let min = min_element_bytes(elem)
+        .ok_or_else(|| CheckpointError::BadHeader(format!("metadata type {elem}")))?;
+    // An array that its bytes cannot hold is refused before anything is reserved.
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| (n as u64).saturating_mul(min) <= r.remaining() as u64)
+        .ok_or(CheckpointError::Truncated {
+            what: "array",
+            offset: r.pos() as u64,
+        })?;
+    Ok(match elem {
+        0 => GgufArray::U8(r.bytes(n, "u8 array")?.to_vec()),
+        1 => GgufArray::I8(read_n(r, n, |r| Ok(r.u8("i8")? as i8))?),
+        2 => GgufArray::U16(read_n(r, n, |r| r.u16("u16"))?),
+        3 => GgufArray::I16(read_n(r, n, |r| Ok(r.u16("i16")? as i16))?),
+        4 => GgufArray::U32(read_n(r, n, |r| r.u32("u32"))?),
+        5 => GgufArray::I32(read_n(r, n, |r| r.i32("i32"))?),
+        6 => GgufArray::F32(read_n(r, n, |r| r.f32("f32"))?),
+        7 => GgufArray::Bool(read_n(r, n, |r| match r.u8("bool")? {
+            0 => Ok(false),
+            1 => Ok(true),
+            x => Err(CheckpointError::BadHeader(format!("bool value {x}"))),
+        })?),
+        8 => GgufArray::String(read_n(r, n, read_string)?),
+        9 => GgufArray::Array(read_n(r, n, |r| read_array(r, depth + 1))?),
+        10 => GgufArray::U64(read_n(r, n, |r| r.u64("u64"))?),
+        11 => GgufArray::I64(read_n(r, n, |r| Ok(r.u64("i64")? as i64))?),
+        _ => GgufArray::F64(read_n(r, n, |r| r.f64("f64"))?),
+    })
+}
+
 impl GgufFile {
-    /// Parses the header and tensor table, checking every tensor's byte range.
+    /// Parses the header and tensor table, checking every tensor's byte range
+    /// (inside the file, and no two overlapping).
     pub fn parse(bytes: &[u8]) -> Result<Self, CheckpointError> {
         let mut r = Reader::new(bytes);
         if r.bytes(4, "magic")? != b"GGUF" {
@@ -315,6 +444,7 @@ impl GgufFile {
                 offset: data_offset,
             });
         }
+        let mut ranges = Vec::with_capacity(file.tensors.len());
         for t in &file.tensors {
             if let Some(range) = file.byte_range(t)? {
                 if range.1 > file.file_len {
@@ -323,6 +453,20 @@ impl GgufFile {
                         offset: range.0,
                     });
                 }
+                if range.1 > range.0 {
+                    ranges.push((range, t.name.as_str()));
+                }
+            }
+        }
+        // Tensors sharing bytes would be decoded once each: refuse any overlap, so
+        // the decoded data is bounded by the file.
+        ranges.sort_unstable();
+        for w in ranges.windows(2) {
+            if w[1].0 .0 < w[0].0 .1 {
+                return Err(CheckpointError::BadHeader(format!(
+                    "tensors {} and {} overlap (bytes {}..{} and {}..{})",
+                    w[0].1, w[1].1, w[0].0 .0, w[0].0 .1, w[1].0 .0, w[1].0 .1
+                )));
             }
         }
         Ok(file)
@@ -428,24 +572,19 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Option<FloatTokenizer>, Ch
     let Some(tokens) = file.get("tokenizer.ggml.tokens") else {
         return Ok(None);
     };
-    let tokens = tokens.as_array().ok_or_else(|| {
-        CheckpointError::Tokenizer("tokenizer.ggml.tokens is not an array".into())
-    })?;
-    let mut pieces = Vec::with_capacity(tokens.len());
-    for t in tokens {
-        let s = t
-            .as_str()
-            .ok_or_else(|| CheckpointError::Tokenizer("token is not a string".into()))?;
-        pieces.push(spm_piece_to_bytes(s));
-    }
+    let tokens = tokens
+        .as_array()
+        .and_then(GgufArray::as_strings)
+        .ok_or_else(|| {
+            CheckpointError::Tokenizer("tokenizer.ggml.tokens is not an array of strings".into())
+        })?;
+    let pieces: Vec<Vec<u8>> = tokens.iter().map(|s| spm_piece_to_bytes(s)).collect();
     let scores = match file.get("tokenizer.ggml.scores") {
         None => vec![0.0; pieces.len()],
         Some(v) => {
-            let a = v.as_array().ok_or_else(|| {
-                CheckpointError::Tokenizer("tokenizer.ggml.scores is not an array".into())
+            let s = v.as_array().and_then(GgufArray::to_f32s).ok_or_else(|| {
+                CheckpointError::Tokenizer("tokenizer.ggml.scores is not an array of floats".into())
             })?;
-            let s: Option<Vec<f32>> = a.iter().map(GgufValue::as_f32).collect();
-            let s = s.ok_or_else(|| CheckpointError::Tokenizer("score is not a float".into()))?;
             if s.len() != pieces.len() {
                 return Err(CheckpointError::Tokenizer(format!(
                     "{} scores for {} tokens",

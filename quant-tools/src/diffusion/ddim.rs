@@ -110,6 +110,10 @@ pub struct Ddim {
     pub num_inference_steps: usize,
 }
 
+/// Most training timesteps a scheduler config may have (the integer core's
+/// limit).
+pub const MAX_TRAIN_TIMESTEPS: usize = 1 << 12;
+
 impl Ddim {
     /// Loads `dir/scheduler_config.json`.
     pub fn load_dir(dir: &Path) -> Result<Self, DiffusionError> {
@@ -128,8 +132,12 @@ impl Ddim {
             name: name.to_string(),
         };
         let t = config.num_train_timesteps;
-        if t < 2 {
-            return Err(DiffusionError::Input(format!("num_train_timesteps {t}")));
+        // The integer core's limit: the tables are T entries each, so a config
+        // must not size them beyond what any model file can carry.
+        if !(2..=MAX_TRAIN_TIMESTEPS).contains(&t) {
+            return Err(DiffusionError::Input(format!(
+                "num_train_timesteps {t} (2..={MAX_TRAIN_TIMESTEPS})"
+            )));
         }
         if config.trained_betas.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(unsupported("trained_betas", "set"));

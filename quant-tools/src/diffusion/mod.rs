@@ -29,6 +29,7 @@ pub mod ddpm_mnist;
 mod defaults;
 pub mod diffusers;
 pub mod ops;
+pub mod pickle;
 pub mod pth;
 pub mod sd;
 pub mod unet2d;

@@ -1,0 +1,159 @@
+//! Crafted image model files (`image/`), built with the core's image writer and
+//! patched.
+
+use oracle_core::diffusion::unet2d::{
+    W_ATTN_GROUPS, W_BLOCKS, W_CHANNELS, W_CROSS_DIM, W_DOWN_PAD, W_GROUPS, W_HEADS, W_IN,
+    W_LAYERS, W_OUT, W_SAMPLE, W_TRAIN_T, W_TRANSFORMER_LAYERS,
+};
+use oracle_core::image_format::{ImageModelWriter, ARCH_UNET2D, ENTRY_LEN, NAME_LEN};
+use oracle_core::quant::QType;
+
+use super::{put_u32, put_u64, Hostile};
+
+/// UNet2D config words of one block of `channels`, `layers` ResNets, sample side
+/// `sample`, block type `kind` (0 plain, 2 cross-attention).
+fn unet_words(channels: u32, sample: u32, kind: u32) -> Vec<u32> {
+    let mut w = vec![0u32; W_CHANNELS + 3];
+    w[W_IN] = 1;
+    w[W_OUT] = 1;
+    w[W_BLOCKS] = 1;
+    w[W_LAYERS] = 1;
+    w[W_GROUPS] = 1;
+    w[W_ATTN_GROUPS] = 1;
+    w[W_DOWN_PAD] = 1;
+    w[W_SAMPLE] = sample;
+    w[W_TRAIN_T] = 1000;
+    w[W_CHANNELS] = channels;
+    w[W_CHANNELS + 1] = kind;
+    w[W_CHANNELS + 2] = kind;
+    w
+}
+
+fn zero_quant(w: &mut ImageModelWriter, name: &str, rows: u32, cols: u32) {
+    let group = cols.min(256);
+    let groups = cols.div_ceil(group);
+    w.add_quant(
+        name,
+        QType::Q8,
+        rows,
+        cols,
+        group,
+        0,
+        &vec![1; (rows * groups) as usize],
+        &vec![0; (rows * cols) as usize],
+    );
+}
+
+fn norm(w: &mut ImageModelWriter, p: &str, c: u32) {
+    w.add_i32(&format!("{p}.weight"), 1, c, 16, &vec![1 << 16; c as usize]);
+    w.add_i32(&format!("{p}.bias"), 1, c, 16, &vec![0; c as usize]);
+}
+
+fn conv(w: &mut ImageModelWriter, p: &str, cin: u32, cout: u32, k: u32) {
+    zero_quant(w, &format!("{p}.weight"), cout, cin * k * k);
+    w.add_i32(&format!("{p}.bias"), 1, cout, 16, &vec![0; cout as usize]);
+}
+
+/// A small image file: a UNet2D header of sample side `sample` with a few valid
+/// tensors (it parses; binding it fails on the first missing tensor).
+pub fn small_unet(sample: u32) -> Vec<u8> {
+    let mut w = ImageModelWriter::new(ARCH_UNET2D, unet_words(2, sample, 0));
+    norm(&mut w, "conv_norm_out", 2);
+    conv(&mut w, "conv_in", 1, 2, 3);
+    w.finish()
+}
+
+/// Header offsets of the image format.
+const N_TENSORS: usize = 16;
+const WORDS: usize = 20;
+const TABLE_OFF: usize = 24;
+const FILE_LEN: usize = 40;
+
+fn entry_offset_field(b: &[u8], i: usize) -> usize {
+    let table = u64::from_le_bytes(b[TABLE_OFF..TABLE_OFF + 8].try_into().unwrap()) as usize;
+    table + i * ENTRY_LEN + NAME_LEN + 24
+}
+
+/// The image model files.
+pub fn files() -> Vec<Hostile> {
+    let mut out = Vec::new();
+    let base = small_unet(8);
+    let patched = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = base.clone();
+        f(&mut b);
+        b
+    };
+    out.push(Hostile::new(
+        "image/huge-sample-size.img",
+        "a UNet2D with sample_size 65536: a map of 2^32 pixels per channel, terabytes of activations on the first request",
+        small_unet(1 << 16),
+    ));
+    // A cross-attention block asking for 2^32 - 1 transformer layers: the binder
+    // reserved a vector of that many blocks before reading the first.
+    let mut words = unet_words(2, 8, 2);
+    words[W_CROSS_DIM] = 4;
+    words[W_HEADS] = 1;
+    words[W_TRANSFORMER_LAYERS] = u32::MAX;
+    let mut w = ImageModelWriter::new(ARCH_UNET2D, words);
+    let p = "down_blocks.0.resnets.0";
+    norm(&mut w, &format!("{p}.norm1"), 2);
+    conv(&mut w, &format!("{p}.conv1"), 2, 2, 3);
+    zero_quant(&mut w, &format!("{p}.time_emb_proj.weight"), 2, 8);
+    w.add_i32(&format!("{p}.time_emb_proj.bias"), 1, 2, 16, &[0, 0]);
+    norm(&mut w, &format!("{p}.norm2"), 2);
+    conv(&mut w, &format!("{p}.conv2"), 2, 2, 3);
+    out.push(Hostile::new(
+        "image/huge-transformer-layers.img",
+        "2^32 - 1 transformer layers: `Vec::with_capacity` of 4 billion blocks aborted the process",
+        w.finish(),
+    ));
+    out.push(Hostile::new(
+        "image/huge-config-words.img",
+        "2^32 - 1 config words: the config section's end wrapped",
+        patched(&|b| put_u32(b, WORDS, u32::MAX)),
+    ));
+    out.push(Hostile::new(
+        "image/wrapped-table-offset.img",
+        "a tensor table at 2^64 - 100",
+        patched(&|b| put_u64(b, TABLE_OFF, u64::MAX - 100)),
+    ));
+    out.push(Hostile::new(
+        "image/wrapped-table-length.img",
+        "4 billion tensors of 176 bytes",
+        patched(&|b| put_u32(b, N_TENSORS, u32::MAX)),
+    ));
+    out.push(Hostile::new(
+        "image/wrapped-tensor-offset.img",
+        "a tensor at offset 2^64 - 64",
+        patched(&|b| {
+            let at = entry_offset_field(b, 0);
+            put_u64(b, at, u64::MAX - 63);
+        }),
+    ));
+    out.push(Hostile::new(
+        "image/overlapping-tensors.img",
+        "two tensors over the same bytes",
+        patched(&|b| {
+            let first = entry_offset_field(b, 0);
+            let v = u64::from_le_bytes(b[first..first + 8].try_into().unwrap());
+            let second = entry_offset_field(b, 1);
+            put_u64(b, second, v);
+        }),
+    ));
+    out.push(Hostile::new(
+        "image/unknown-arch.img",
+        "an architecture id no build knows",
+        patched(&|b| put_u32(b, 12, 77)),
+    ));
+    out.push(Hostile::new(
+        "image/length-mismatch.img",
+        "the header's file length differs from the file",
+        patched(&|b| put_u64(b, FILE_LEN, 12)),
+    ));
+    out.push(Hostile::new(
+        "image/short.img",
+        "the image magic and nothing else of the header",
+        base[..20].to_vec(),
+    ));
+    out
+}
