@@ -104,7 +104,12 @@ impl Outcome {
 /// a file that does not load or a request the model rejects gives
 /// [`Outcome::Rejected`]. The native node, `oracle run` and the guest all go
 /// through here, so they post the same bytes. `exec` changes only the speed.
-pub fn run(bytes: &[u8], exec: Exec, request: &Request<'_>, on_piece: impl FnMut(&[u8])) -> Outcome {
+pub fn run(
+    bytes: &[u8],
+    exec: Exec,
+    request: &Request<'_>,
+    on_piece: impl FnMut(&[u8]),
+) -> Outcome {
     if is_image_model(bytes) {
         return match run_image_request(bytes, exec, &ImageRequest::from_request(request)) {
             Ok(png) => Outcome::Image { png },

@@ -82,11 +82,6 @@ impl<'a> Tokenizer<'a> {
         })
     }
 
-    /// The longest piece, in bytes (what one decoded token can print).
-    pub fn max_piece_len(&self) -> usize {
-        self.pieces.iter().map(|p| p.len()).max().unwrap_or(0)
-    }
-
     /// Number of tokens.
     pub fn vocab_size(&self) -> usize {
         self.pieces.len()

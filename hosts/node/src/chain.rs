@@ -56,7 +56,11 @@ pub fn redacted(rpc: &str) -> String {
                 || url.query().is_some()
                 || url.path().len() > 1;
             let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{}://{host}{port}{}", url.scheme(), if secret { "/…" } else { "" })
+            format!(
+                "{}://{host}{port}{}",
+                url.scheme(),
+                if secret { "/…" } else { "" }
+            )
         }
         Err(_) => "<an unparsable RPC URL>".to_string(),
     }
@@ -89,6 +93,19 @@ pub fn connect(rpc: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
         .wallet(EthereumWallet::from(signer))
         .connect_http(url)
         .erased())
+}
+
+/// Why a call to the oracle reverts, named by the contracts' own errors where they
+/// are known (AIOracle's, or the dispute game factory's, which binds claims).
+pub fn revert_reason(e: &alloy::contract::Error) -> String {
+    use oracle_contracts::{AIOracle, DisputeGameFactory};
+    if let Some(err) = e.as_decoded_interface_error::<AIOracle::AIOracleErrors>() {
+        return format!("{err:?}");
+    }
+    if let Some(err) = e.as_decoded_interface_error::<DisputeGameFactory::DisputeGameFactoryErrors>() {
+        return format!("{err:?}");
+    }
+    e.to_string()
 }
 
 /// Exponential backoff between retries of a failing RPC round: doubles from
@@ -204,10 +221,6 @@ pub struct OnChain {
     pub challenge_deadline: u64,
     /// Current result's submitter (zero if none).
     pub submitter: Address,
-    /// Current result's claim (zero if none).
-    pub claim: alloy::primitives::B256,
-    /// keccak256 of the current result's output.
-    pub output_hash: alloy::primitives::B256,
     /// The current result's version (replacements by disputes so far).
     pub version: u32,
 }
@@ -222,8 +235,6 @@ pub async fn on_chain(provider: &DynProvider, oracle: Address, id: U256) -> Resu
         deadline: u64::from(r.deadline),
         challenge_deadline: r.challengeDeadline.to::<u64>(),
         submitter: res.submitter,
-        claim: res.claim,
-        output_hash: res.outputHash,
         version: res.version,
     })
 }
@@ -251,8 +262,14 @@ mod tests {
             redacted("https://eth-mainnet.example.com/v2/SECRETKEY"),
             "https://eth-mainnet.example.com/…"
         );
-        assert_eq!(redacted("https://user:pw@node.example:8545/"), "https://node.example:8545/…");
-        assert_eq!(redacted("https://node.example/?apikey=SECRET"), "https://node.example/…");
+        assert_eq!(
+            redacted("https://user:pw@node.example:8545/"),
+            "https://node.example:8545/…"
+        );
+        assert_eq!(
+            redacted("https://node.example/?apikey=SECRET"),
+            "https://node.example/…"
+        );
         assert!(!redacted("not a url SECRET").contains("SECRET"));
     }
     use alloy::network::TransactionBuilder;

@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 
 use crate::chain::{connect, load_signer, retry};
 use crate::db::Db;
-use crate::faults::{FaultArgs, Faults};
 use crate::devnet::{DevnetState, DEFAULT_STATE_FILE};
+use crate::faults::{FaultArgs, Faults};
 use crate::node::Node;
 use crate::operator::Operator;
 use crate::outputs::OutputStore;
@@ -213,9 +213,16 @@ pub struct Settings {
 pub async fn start(settings: Settings, signer: PrivateKeySigner) -> Result<Node> {
     let account = signer.address();
     let provider = connect(&settings.rpc, signer)?;
-    let db = Db::open(&settings.db).with_context(|| format!("opening {}", settings.db.display()))?;
+    let db =
+        Db::open(&settings.db).with_context(|| format!("opening {}", settings.db.display()))?;
     let set = retry("loading the models against the registry", 10, || {
-        crate::models::load(&settings.models, &provider, settings.oracle, &settings.guest, settings.steps)
+        crate::models::load(
+            &settings.models,
+            &provider,
+            settings.oracle,
+            &settings.guest,
+            settings.steps,
+        )
     })
     .await?;
     if set.is_empty() {

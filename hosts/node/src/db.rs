@@ -650,15 +650,17 @@ impl Db {
             return Ok(None);
         };
         let r: RequestRecord = serde_json::from_slice(v.value())?;
-        Ok((r.state != RequestState::Skipped || !r.input.is_empty()).then(|| RequestEvent {
-            id: r.id,
-            model_id: r.model_id,
-            input: r.input,
-            callback: r.callback,
-            gas_limit: r.gas_limit,
-            callback_data: r.callback_data,
-            block: r.block,
-        }))
+        Ok(
+            (r.state != RequestState::Skipped || !r.input.is_empty()).then(|| RequestEvent {
+                id: r.id,
+                model_id: r.model_id,
+                input: r.input,
+                callback: r.callback,
+                gas_limit: r.gas_limit,
+                callback_data: r.callback_data,
+                block: r.block,
+            }),
+        )
     }
 
     /// Record operators that bonded and move the `operators` cursor to `block`.
@@ -784,7 +786,9 @@ mod tests {
             r.submit_nonce = Some(4);
             db.put_request(&r).unwrap();
             // Seeing the event again (a rescan) must not reset the state.
-            let replaced = db.record_requests(&[event(1, b"Lily")], 12, |_| true).unwrap();
+            let replaced = db
+                .record_requests(&[event(1, b"Lily")], 12, |_| true)
+                .unwrap();
             assert!(replaced.is_empty());
         }
         let db = Db::open(&path).unwrap();
@@ -805,12 +809,19 @@ mod tests {
     fn a_request_id_reused_by_another_request_replaces_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("n.redb")).unwrap();
-        db.record_requests(&[event(1, b"Lily")], 3, |_| true).unwrap();
+        db.record_requests(&[event(1, b"Lily")], 3, |_| true)
+            .unwrap();
         let mut r = db.request(U256::from(1u64)).unwrap().unwrap();
         r.state = RequestState::Submitted;
         db.put_request(&r).unwrap();
-        assert!(db.open_requests().unwrap().iter().all(|r| r.state == RequestState::Submitted));
-        let replaced = db.record_requests(&[event(1, b"Tom")], 4, |_| true).unwrap();
+        assert!(db
+            .open_requests()
+            .unwrap()
+            .iter()
+            .all(|r| r.state == RequestState::Submitted));
+        let replaced = db
+            .record_requests(&[event(1, b"Tom")], 4, |_| true)
+            .unwrap();
         assert_eq!(replaced, vec![U256::from(1u64)]);
         let r = db.request(U256::from(1u64)).unwrap().unwrap();
         assert_eq!((r.state, &r.input[..]), (RequestState::Seen, &b"Tom"[..]));
@@ -826,8 +837,10 @@ mod tests {
         let mut big = event(5, b"x");
         big.callback_data = Bytes::from(vec![7u8; 4096]);
         big.model_id = U256::from(9u64);
-        db.record_requests(&[event(1, b"a"), event(2, b"b"), big], 1, |m| m == U256::from(1u64))
-            .unwrap();
+        db.record_requests(&[event(1, b"a"), event(2, b"b"), big], 1, |m| {
+            m == U256::from(1u64)
+        })
+        .unwrap();
         let skipped = db.request(U256::from(5u64)).unwrap().unwrap();
         assert_eq!(skipped.state, RequestState::Skipped);
         assert!(skipped.callback_data.is_empty() && skipped.input.is_empty());
@@ -842,8 +855,12 @@ mod tests {
     fn ids_order_numerically() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("n.redb")).unwrap();
-        db.record_requests(&[event(300, b"a"), event(2, b"b"), event(1 << 40, b"c")], 1, |_| true)
-            .unwrap();
+        db.record_requests(
+            &[event(300, b"a"), event(2, b"b"), event(1 << 40, b"c")],
+            1,
+            |_| true,
+        )
+        .unwrap();
         let ids: Vec<U256> = db.requests().unwrap().iter().map(|r| r.id).collect();
         assert_eq!(
             ids,
@@ -859,13 +876,18 @@ mod tests {
         let path = dir.path().join("n.redb");
         {
             let db = Db::open(&path).unwrap();
-            db.record_requests(&[event(1, b"Lily")], 3, |_| true).unwrap();
+            db.record_requests(&[event(1, b"Lily")], 3, |_| true)
+                .unwrap();
         }
         let bytes = std::fs::read(&path).unwrap();
         let look = Db::open_read_only(&path).unwrap();
         assert_eq!(look.requests().unwrap().len(), 1);
         drop(look);
-        assert_eq!(std::fs::read(&path).unwrap(), bytes, "read-only left the file as it was");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "read-only left the file as it was"
+        );
         for (what, broken) in [
             ("truncated", bytes[..bytes.len() / 3].to_vec()),
             ("header flipped", {
@@ -880,7 +902,10 @@ mod tests {
             let p = dir.path().join(format!("{}.redb", what.replace(' ', "-")));
             std::fs::write(&p, &broken).unwrap();
             let opened = Db::open(&p).and_then(|db| db.requests().map(|_| ()));
-            assert!(opened.is_err() || what == "empty", "{what}: opened a broken file");
+            assert!(
+                opened.is_err() || what == "empty",
+                "{what}: opened a broken file"
+            );
         }
     }
 }

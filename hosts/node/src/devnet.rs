@@ -131,21 +131,23 @@ fn empty_data_dir(dir: &std::path::Path) -> Result<()> {
         std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(DATA_DIR_MARK), b"made by oracle devnet; emptied by the next one\n")
-        .with_context(|| format!("marking {}", dir.display()))?;
+    std::fs::write(
+        dir.join(DATA_DIR_MARK),
+        b"made by oracle devnet; emptied by the next one\n",
+    )
+    .with_context(|| format!("marking {}", dir.display()))?;
     Ok(())
 }
 
 /// Run the devnet until Ctrl-C.
 pub async fn run(args: &DevnetArgs) -> Result<()> {
-    let model = std::fs::read(&args.model).with_context(|| {
-        format!(
-            "reading {} (make it with scripts/quickstart.sh or oracle-quant convert)",
+    let model = crate::models::check_file(&args.model).map_err(|why| {
+        anyhow::anyhow!(
+            "{}: {why} (make it with scripts/quickstart.sh or oracle-quant convert)",
             args.model.display()
         )
     })?;
-    let image = crate::models::check_file(&model)
-        .map_err(|why| anyhow::anyhow!("{}: {why}", args.model.display()))?;
+    let image = oracle_core::image_format::is_image_model(&model);
     let guest = std::fs::read(&args.guest).with_context(|| {
         format!(
             "reading {} (build it with hosts/guest/build.sh)",

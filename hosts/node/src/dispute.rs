@@ -40,7 +40,6 @@ use oracle_contracts::game::{
     game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side, Status,
 };
 use oracle_contracts::AIOracle;
-use oracle_core::{Request, SamplingParams};
 use oracle_fpvm::layout::state::{OUTPUT, SIZE as STATE_SIZE};
 use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::state::state_hash;
@@ -67,22 +66,6 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// Run the guest on `prompt` with `model_bytes` (greedy, `steps` positions, as the
-    /// operator serves) and record it.
-    pub fn record(
-        model_bytes: &[u8],
-        guest_elf: &[u8],
-        prompt: &[u8],
-        steps: u32,
-    ) -> Result<Trace> {
-        let request = Request {
-            prompt,
-            steps,
-            sampling: SamplingParams::GREEDY,
-        };
-        Trace::run(guest_elf, guest_oracle(model_bytes, &request))
-    }
-
     /// Run the guest with the local data and preimages of `oracle` and record it.
     pub fn run(guest_elf: &[u8], oracle: InMemoryOracle) -> Result<Trace> {
         let oracle: SharedOracle = Arc::new(oracle);
@@ -105,8 +88,8 @@ impl Trace {
         B256::from_slice(&self.final_state[OUTPUT..OUTPUT + 32])
     }
 
-    /// Test only: the same trace ending in a final state that claims `output`
-    /// instead (a liar's claim: every step agrees with the true run but the last).
+    /// The same trace ending in a final state that claims `output` instead (a test
+    /// liar's claim: every step agrees with the true run but the last).
     pub fn claiming(mut self, output: B256) -> Result<Trace> {
         self.final_state[OUTPUT..OUTPUT + 32].copy_from_slice(output.as_slice());
         let encoded: &[u8; STATE_SIZE] = self.final_state[..]
@@ -288,7 +271,7 @@ pub struct Disputes {
     node: Node,
     traces: Mutex<HashMap<U256, Arc<Trace>>>,
     /// Phase-1 commitments of two-phase games, by dispute.
-    chains: Mutex<HashMap<U256, Arc<Commitments>>>,
+    chains: Mutex<HashMap<U256, Arc<OurChain>>>,
 }
 
 impl Disputes {
@@ -333,9 +316,7 @@ impl Disputes {
         for record in self.node.db.disputes()? {
             let id = record.dispute;
             let done = match record.state {
-                DisputeState::Playing if self.node.faults.throw_games && record.defending => {
-                    Ok(())
-                }
+                DisputeState::Playing if self.node.faults.throw_games && record.defending => Ok(()),
                 DisputeState::Playing => self.play(record).await,
                 DisputeState::Won if !record.defending => self.settle(record).await,
                 _ => Ok(()),
@@ -402,7 +383,9 @@ impl Disputes {
             return Ok(output);
         }
         let won = self.node.db.disputes()?.into_iter().find(|d| {
-            d.request == id && !d.defending && matches!(d.state, DisputeState::Won | DisputeState::Settled)
+            d.request == id
+                && !d.defending
+                && matches!(d.state, DisputeState::Won | DisputeState::Settled)
         });
         won.map(|d| d.output)
             .with_context(|| format!("we defend a result of request {id} we did not post"))
@@ -524,7 +507,10 @@ impl Disputes {
         let ours = keccak256(&record.output);
         let steps = self.node.steps;
         self.cached_trace(record, "", move || {
-            let trace = Trace::run(&guest, guest_oracle(&model.bytes, &model.request(&prompt, steps)))?;
+            let trace = Trace::run(
+                &guest,
+                guest_oracle(&model.bytes, &model.request(&prompt, steps)),
+            )?;
             if trace.output() == ours {
                 Ok(trace)
             } else {
@@ -617,9 +603,10 @@ impl Disputes {
             self.node.steps,
             record.output.to_vec(),
         );
-        let chain = tokio::task::spawn_blocking(move || OurChain::of(&bytes, &prompt, steps, &output))
-            .await
-            .context("the commitments task panicked")??;
+        let chain =
+            tokio::task::spawn_blocking(move || OurChain::of(&bytes, &prompt, steps, &output))
+                .await
+                .context("the commitments task panicked")??;
         let chain = Arc::new(chain);
         self.chains
             .lock()

@@ -52,11 +52,6 @@ impl Faults {
         self.challenge_correct || self.puppet_of == Some(submitter)
     }
 
-    /// Whether this node's own answers in games are lies.
-    pub fn plays_lies(&self) -> bool {
-        self.wrong_output || self.challenge_correct || self.puppet_of.is_some()
-    }
-
     /// Log what is on.
     pub fn announce(&self, role: &str) {
         if self.any() {

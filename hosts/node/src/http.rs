@@ -116,7 +116,10 @@ fn listen(addr: SocketAddr, routes: Routes, limits: Limits) -> Result<SocketAddr
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 metrics::counter!("oracle_http_refused_total").increment(1);
-                tracing::debug!("http {bound}: {peer} refused: {} connections open", limits.max_connections);
+                tracing::debug!(
+                    "http {bound}: {peer} refused: {} connections open",
+                    limits.max_connections
+                );
                 drop(stream);
                 continue;
             };
@@ -159,9 +162,11 @@ impl Routes {
         }
         let path = req.uri().path();
         match self {
-            Routes::Metrics(metrics) if path == "/metrics" => {
-                reply(StatusCode::OK, "text/plain; version=0.0.4", metrics.render())
-            }
+            Routes::Metrics(metrics) if path == "/metrics" => reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                metrics.render(),
+            ),
             Routes::Outputs(store) => {
                 let Some(hash) = path.strip_prefix(OUTPUTS_PATH).and_then(parse_name) else {
                     return reply(StatusCode::NOT_FOUND, text, "no such output\n");
@@ -190,8 +195,10 @@ mod tests {
 
     async fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-            .await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
         let mut out = Vec::new();
         s.read_to_end(&mut out).await?;
         Ok(String::from_utf8_lossy(&out).into_owned())
@@ -223,8 +230,13 @@ mod tests {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Our side holds at most the cap (plus the listener's own), not 600.
-        let held = open_fds().saturating_sub(fds_before).saturating_sub(slow.len());
-        assert!(held <= 64 + 8, "the server holds {held} descriptors for 600 clients");
+        let held = open_fds()
+            .saturating_sub(fds_before)
+            .saturating_sub(slow.len());
+        assert!(
+            held <= 64 + 8,
+            "the server holds {held} descriptors for 600 clients"
+        );
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let path = format!("{OUTPUTS_PATH}{}", crate::outputs::file_name(&hash));
         let answer = get(addr, &path).await.unwrap();
@@ -237,6 +249,8 @@ mod tests {
 
     /// File descriptors open in this process.
     fn open_fds() -> usize {
-        std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 }

@@ -75,16 +75,6 @@ impl ImageParams {
             }
         })
     }
-
-    /// Test only: the parameters a lying node serves with (the next seed), giving a
-    /// wrong image with a consistent VM trace of other local data, which loses its
-    /// game at the step that reads the parameters.
-    pub fn lie(&self) -> ImageParams {
-        ImageParams {
-            seed: self.seed.wrapping_add(1),
-            ..*self
-        }
-    }
 }
 
 #[cfg(test)]
@@ -105,6 +95,5 @@ mod tests {
         assert_eq!(&bytes[12..], &p.seed.to_be_bytes());
         assert_eq!(ImageParams::decode(&bytes), Some(p));
         assert_eq!(ImageParams::decode(&bytes[1..]), None);
-        assert_ne!(p.lie(), p);
     }
 }

@@ -62,11 +62,6 @@ impl ModelKind {
         }
     }
 
-    /// Whether disputes over this model are two-phase games.
-    pub fn two_phase(&self) -> bool {
-        matches!(self, ModelKind::TwoPhaseText { .. })
-    }
-
     /// How the logs name it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -224,7 +219,11 @@ pub async fn load(
                     continue;
                 }
             };
-            tracing::info!("serving model {id} from {name} (root {}, {})", file.root, kind.name());
+            tracing::info!(
+                "serving model {id} from {name} (root {}, {})",
+                file.root,
+                kind.name()
+            );
             set.insert(
                 id,
                 ServedModel {
@@ -250,7 +249,11 @@ pub async fn load(
 
 /// The kind a model file takes from its game configuration, or why this node
 /// cannot serve it.
-fn kind_of(image: bool, game: &RegisteredGame, steps: u32) -> std::result::Result<ModelKind, String> {
+fn kind_of(
+    image: bool,
+    game: &RegisteredGame,
+    steps: u32,
+) -> std::result::Result<ModelKind, String> {
     if image {
         if game.two_phase {
             return Err("an image model registered for two-phase disputes (the phase-1 game is over decode positions, which an image request has none of)".into());

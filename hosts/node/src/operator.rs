@@ -53,7 +53,7 @@ use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
 use oracle_contracts::AIOracle;
 
-use crate::chain::{chain_now, on_chain, Status};
+use crate::chain::{chain_now, on_chain, revert_reason, Status};
 use crate::db::{RequestEvent, RequestRecord, RequestState};
 use crate::dispute::Disputes;
 use crate::node::{crash_point, Node};
@@ -88,17 +88,13 @@ impl Operator {
     /// Serve forever (until the future is dropped): the dispute task and the serve
     /// rounds, side by side; RPC failures back off.
     pub async fn run(self: Arc<Self>) -> Result<()> {
-        let disputes = self.disputes.clone();
-        let node = self.node.clone();
-        let urgent = tokio::spawn(async move {
-            node.run_rounds("operator disputes", async || disputes.round().await)
-                .await;
-        });
-        let serving = self.node.clone();
-        serving
-            .run_rounds("operator", async || self.round().await)
-            .await;
-        urgent.abort();
+        let urgent = self
+            .node
+            .run_rounds("operator disputes", async || self.disputes.round().await);
+        let serving = self
+            .node
+            .run_rounds("operator", async || self.round().await);
+        tokio::join!(urgent, serving);
         Ok(())
     }
 
@@ -252,7 +248,9 @@ impl Operator {
         // The request may have moved on while it waited for a worker.
         let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
         let mut r = match self.node.db.request(r.id)? {
-            Some(now) if now.payload_hash == r.payload_hash && now.state == RequestState::Seen => now,
+            Some(now) if now.payload_hash == r.payload_hash && now.state == RequestState::Seen => {
+                now
+            }
             _ => return Ok(()),
         };
         if chain.status != Status::Pending {
@@ -331,7 +329,12 @@ impl Operator {
 
     /// A request we have not submitted is no longer pending: another operator's
     /// result, or refunded.
-    fn settle_not_pending(&self, mut r: RequestRecord, status: Status, submitter: Address) -> Result<()> {
+    fn settle_not_pending(
+        &self,
+        mut r: RequestRecord,
+        status: Status,
+        submitter: Address,
+    ) -> Result<()> {
         if submitter == self.node.account {
             tracing::info!("operator: request {}: our submission is on chain", r.id);
             r.state = RequestState::Submitted;
@@ -368,10 +371,7 @@ impl Operator {
         // Simulate first: a submission the contract refuses is never sent (and never
         // reserves a nonce).
         if let Err(e) = call.call().await {
-            let why = match e.as_decoded_interface_error::<AIOracle::AIOracleErrors>() {
-                Some(err) => format!("the oracle refuses the submission: {err:?}"),
-                None => format!("the submission would revert: {e}"),
-            };
+            let why = format!("the oracle refuses the submission: {}", revert_reason(&e));
             let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
             if chain.status != Status::Pending {
                 return self.settle_not_pending(r, chain.status, chain.submitter);
@@ -403,10 +403,17 @@ impl Operator {
         }
         let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
         if !chain.submitter.is_zero() && chain.submitter != self.node.account {
-            let why = format!("lost the race to {} (our tx {tx} reverted)", chain.submitter);
+            let why = format!(
+                "lost the race to {} (our tx {tx} reverted)",
+                chain.submitter
+            );
             return self.close(r, RequestState::Skipped, why);
         }
-        self.close(r, RequestState::Failed, format!("the submission {tx} reverted"))
+        self.close(
+            r,
+            RequestState::Failed,
+            format!("the submission {tx} reverted"),
+        )
     }
 
     /// After a crash between reserving a nonce and recording the hash.
@@ -495,7 +502,13 @@ impl Operator {
         };
         let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
         let pending = oracle
-            .finalize(r.id, keccak256(&r.input), r.callback, r.callback_data.clone(), output)
+            .finalize(
+                r.id,
+                keccak256(&r.input),
+                r.callback,
+                r.callback_data.clone(),
+                output,
+            )
             .send()
             .await
             .context("sending the finalization (window not yet passed on chain?)")?;

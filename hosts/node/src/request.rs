@@ -112,7 +112,8 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
             bail!("no result after {}s", args.timeout);
         }
         if !announced {
-            if let Some(posted) = posted_output(&provider, oracle_addr, request_id, sent_in).await? {
+            if let Some(posted) = posted_output(&provider, oracle_addr, request_id, sent_in).await?
+            {
                 announced = true;
                 if posted.is_empty() {
                     eprintln!(

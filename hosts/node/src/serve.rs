@@ -133,7 +133,10 @@ fn serve_two_phase(
     let (bytes, prompt, steps) = (&model.bytes, request.prompt, request.steps);
     let honest = crate::positions::commitments(bytes, prompt, steps, false)?;
     let indices = crate::positions::longest_transitions(&honest, steps);
-    for (what, index) in ["init", "the last position", "output"].into_iter().zip(indices) {
+    for (what, index) in ["init", "the last position", "output"]
+        .into_iter()
+        .zip(indices)
+    {
         let oracle = crate::positions::transition_oracle(bytes, prompt, steps, false, index)?;
         let run = run_to_bound(guest_elf, oracle, budget)
             .with_context(|| format!("the {what} transition (index {index})"))?;

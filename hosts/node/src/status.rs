@@ -31,7 +31,8 @@ pub fn run(args: &StatusArgs) -> Result<()> {
     if !args.db.exists() {
         anyhow::bail!("{} does not exist", args.db.display());
     }
-    let db = Db::open_read_only(&args.db).with_context(|| format!("opening {}", args.db.display()))?;
+    let db =
+        Db::open_read_only(&args.db).with_context(|| format!("opening {}", args.db.display()))?;
     if let Some(id) = args.request {
         let record = db
             .request(alloy::primitives::U256::from(id))?

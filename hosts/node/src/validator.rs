@@ -28,7 +28,7 @@ use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::AIOracle;
 
-use crate::chain::{chain_now, on_chain, Backoff, Status};
+use crate::chain::{chain_now, on_chain, revert_reason, Backoff, Status};
 use crate::db::{CheckRecord, CheckState, OurResult, RequestEvent};
 use crate::dispute::{DisputeRecord, DisputeState, Disputes};
 use crate::faults::wrong_output;
@@ -58,17 +58,13 @@ impl Validator {
     /// Check forever (until the future is dropped): the dispute task (challenges and
     /// games) and the check rounds side by side; RPC failures back off.
     pub async fn run(self: Arc<Self>) -> Result<()> {
-        let me = self.clone();
-        let node = self.node.clone();
-        let urgent = tokio::spawn(async move {
-            node.run_rounds("validator disputes", async || me.urgent_round().await)
-                .await;
-        });
-        let checking = self.node.clone();
-        checking
-            .run_rounds("validator", async || self.round().await)
-            .await;
-        urgent.abort();
+        let urgent = self
+            .node
+            .run_rounds("validator disputes", async || self.urgent_round().await);
+        let checking = self
+            .node
+            .run_rounds("validator", async || self.round().await);
+        tokio::join!(urgent, checking);
         Ok(())
     }
 
@@ -139,7 +135,14 @@ impl Validator {
                 .filter_map(|l| {
                     let block = l.block_number.unwrap_or(to);
                     let e = l.log_decode::<AIOracle::ResultSubmitted>().ok()?.inner.data;
-                    Some(pending_check(e.requestId, 0, e.operator, e.output, e.claim, block))
+                    Some(pending_check(
+                        e.requestId,
+                        0,
+                        e.operator,
+                        e.output,
+                        e.claim,
+                        block,
+                    ))
                 })
                 .collect();
             self.node.db.record_checks(&records, "results", to)?;
@@ -190,7 +193,14 @@ impl Validator {
             d.challenger,
             d.version + 1
         );
-        Ok(pending_check(id, d.version + 1, d.challenger, output, d.claim, block))
+        Ok(pending_check(
+            id,
+            d.version + 1,
+            d.challenger,
+            output,
+            d.claim,
+            block,
+        ))
     }
 
     fn close(&self, mut c: CheckRecord, state: CheckState, why: String) -> Result<()> {
@@ -213,16 +223,25 @@ impl Validator {
             return self.close(c, CheckState::Skipped, why);
         }
         let Some(request) = self.node.db.payload(c.id)? else {
-            return self.close(c, CheckState::Skipped, "a model this node does not hold".into());
+            return self.close(
+                c,
+                CheckState::Skipped,
+                "a model this node does not hold".into(),
+            );
         };
         let Some(ours) = self.node.db.ours(c.id)? else {
             self.dispatch(request);
             return Ok(());
         };
         let (output, proof, claim) = match ours {
-            OurResult::Served { output, proof, claim } => (output, proof, claim),
+            OurResult::Served {
+                output,
+                proof,
+                claim,
+            } => (output, proof, claim),
             OurResult::Unavailable(why) => {
-                let why = format!("a result was posted for a request this node cannot serve: {why}");
+                let why =
+                    format!("a result was posted for a request this node cannot serve: {why}");
                 tracing::error!("validator: request {}: {why}", c.id);
                 return self.close(c, CheckState::Failed, why);
             }
@@ -261,15 +280,18 @@ impl Validator {
             } else {
                 Bytes::from(crate::serve::claiming(&proof, &keccak256(&wrong).0)?)
             };
-            self.node.db.put_ours(c.id, &OurResult::Served {
-                claim: if proof.is_empty() {
-                    keccak256(&wrong)
-                } else {
-                    crate::serve::state_hash(&proof)?.into()
+            self.node.db.put_ours(
+                c.id,
+                &OurResult::Served {
+                    claim: if proof.is_empty() {
+                        keccak256(&wrong)
+                    } else {
+                        crate::serve::state_hash(&proof)?.into()
+                    },
+                    output: Bytes::from(wrong),
+                    proof,
                 },
-                output: Bytes::from(wrong),
-                proof,
-            })?;
+            )?;
         }
         Ok(())
     }
@@ -314,7 +336,11 @@ impl Validator {
             .await
             .context("reading hasChallenged")?
         {
-            tracing::info!("validator: request {} version {}: our challenge is on chain", c.id, c.version);
+            tracing::info!(
+                "validator: request {} version {}: our challenge is on chain",
+                c.id,
+                c.version
+            );
             c.state = CheckState::Challenged;
             return self.node.db.put_check(&c).context("recording the check");
         }
@@ -352,10 +378,7 @@ impl Validator {
             )
             .value(U256::from(bond));
         if let Err(e) = call.call().await {
-            let why = match e.as_decoded_interface_error::<AIOracle::AIOracleErrors>() {
-                Some(err) => format!("the oracle refuses our challenge: {err:?}"),
-                None => format!("the challenge would revert: {e}"),
-            };
+            let why = format!("the oracle refuses our challenge: {}", revert_reason(&e));
             tracing::error!("validator: request {}: {why}", c.id);
             return self.close(c, CheckState::Failed, why);
         }
@@ -367,7 +390,11 @@ impl Validator {
             .context("waiting for the challenge")?;
         self.node.account_gas(&receipt, "challenge");
         if !receipt.status() {
-            return self.close(c, CheckState::Failed, format!("the challenge {tx} reverted"));
+            return self.close(
+                c,
+                CheckState::Failed,
+                format!("the challenge {tx} reverted"),
+            );
         }
         let dispute = receipt
             .inner
@@ -383,13 +410,8 @@ impl Validator {
         );
         metrics::counter!("oracle_challenges_total").increment(1);
         if let Some((dispute, game)) = dispute {
-            self.disputes.join(DisputeRecord::ours(
-                dispute,
-                game,
-                false,
-                &request,
-                output,
-            ))?;
+            self.disputes
+                .join(DisputeRecord::ours(dispute, game, false, &request, output))?;
         }
         c.state = CheckState::Challenged;
         c.challenge_tx = Some(tx);

@@ -84,7 +84,13 @@ async fn honest_claim(two_phase: bool) {
         &["--fault-honest-claim-for-tests"],
         append(&liar_log),
     );
-    let _validator = chain.spawn("validator", 3, "val.redb", &[], append(&chain.path("validator.log")));
+    let _validator = chain.spawn(
+        "validator",
+        3,
+        "val.redb",
+        &[],
+        append(&chain.path("validator.log")),
+    );
     let prompt = "Once upon a time";
     let id = chain.ask(prompt).await;
     let liar_text = || std::fs::read_to_string(&liar_log).unwrap_or_default();
@@ -94,10 +100,9 @@ async fn honest_claim(two_phase: bool) {
         assert_eq!(wins.len(), 1, "one dispute: {wins:?}");
         assert!(wins[0].1, "the challenger (validator) won");
     } else {
-        wait_for("the liar's refused submission", FINAL, || {
-            liar_text().contains("the oracle refuses the submission")
-        })
-        .await;
+        chain
+            .wait_log("liar.log", "the oracle refuses the submission", FINAL)
+            .await;
         assert!(
             liar_text().contains("UnboundClaim"),
             "refused because the claim is not bound to the output: {}",
@@ -106,7 +111,10 @@ async fn honest_claim(two_phase: bool) {
         assert!(chain.submissions(id).await.is_empty(), "nothing was posted");
         let _honest = chain.spawn("operator", 4, "op.redb", &[], append(&chain.path("op.log")));
         chain.wait_final(id, FINAL).await;
-        assert!(chain.resolutions().await.is_empty(), "no dispute was needed");
+        assert!(
+            chain.resolutions().await.is_empty(),
+            "no dispute was needed"
+        );
     }
     assert_eq!(delivered(&chain, id).await, honest_output(prompt));
 }
@@ -133,7 +141,10 @@ async fn sock_puppet(two_phase: bool) {
         "operator",
         1,
         "liar.redb",
-        &["--fault-wrong-output-for-tests", "--fault-throw-games-for-tests"],
+        &[
+            "--fault-wrong-output-for-tests",
+            "--fault-throw-games-for-tests",
+        ],
         append(&chain.path("liar.log")),
     );
     let _puppet = chain.spawn(
@@ -146,12 +157,7 @@ async fn sock_puppet(two_phase: bool) {
     let prompt = "Once upon a time";
     let id = chain.ask(prompt).await;
     // The puppet challenges first; the honest validator starts a little later.
-    wait_for("the puppet's challenge", FINAL, || {
-        std::fs::read_to_string(chain.path("puppet.log"))
-            .unwrap_or_default()
-            .contains("CHALLENGED")
-    })
-    .await;
+    chain.wait_log("puppet.log", "CHALLENGED", FINAL).await;
     let validator = chain.accounts[3].0;
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
     let credit_before = oracle
@@ -159,7 +165,13 @@ async fn sock_puppet(two_phase: bool) {
         .call()
         .await
         .unwrap();
-    let _validator = chain.spawn("validator", 3, "val.redb", &[], append(&chain.path("validator.log")));
+    let _validator = chain.spawn(
+        "validator",
+        3,
+        "val.redb",
+        &[],
+        append(&chain.path("validator.log")),
+    );
     chain.wait_final(id, FINAL).await;
     assert_eq!(delivered(&chain, id).await, honest_output(prompt));
     let resolutions = chain.resolutions().await;
@@ -211,14 +223,26 @@ async fn rejected_request(two_phase: bool) {
         &["--fault-wrong-output-for-tests"],
         Stdio::null(),
     );
-    let _validator = chain.spawn("validator", 3, "val.redb", &[], append(&chain.path("validator.log")));
+    let _validator = chain.spawn(
+        "validator",
+        3,
+        "val.redb",
+        &[],
+        append(&chain.path("validator.log")),
+    );
     let prompt = "the cat sat on the mat and ".repeat(200);
     assert!(honest_output(&prompt).is_empty(), "the model rejects it");
     let id = chain.ask(&prompt).await;
     chain.wait_final(id, FINAL).await;
-    assert!(delivered(&chain, id).await.is_empty(), "the error outcome is final");
+    assert!(
+        delivered(&chain, id).await.is_empty(),
+        "the error outcome is final"
+    );
     let p = Prompt::new(chain.prompt, &chain.provider);
-    assert!(p.rejected(id).call().await.unwrap(), "the error callback ran");
+    assert!(
+        p.rejected(id).call().await.unwrap(),
+        "the error callback ran"
+    );
     let wins = chain.resolutions().await;
     assert_eq!(wins.len(), 1, "{wins:?}");
     assert!(wins[0].1, "the validator won");

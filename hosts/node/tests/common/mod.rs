@@ -294,6 +294,25 @@ impl Chain {
         }
     }
 
+    /// Wait until the log file `name` (in the temp dir) contains `needle`; on a
+    /// timeout, fail with the tails of the nodes' logs.
+    pub async fn wait_log(&self, name: &str, needle: &str, timeout: Duration) {
+        let path = self.path(name);
+        let started = Instant::now();
+        while !std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            if started.elapsed() >= timeout {
+                panic!(
+                    "{name} has no {needle:?} after {timeout:?}\n{}",
+                    log_tails(self.dir.path(), 60)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `ResultSubmitted` events per request id.
     pub async fn submissions(&self, id: U256) -> Vec<AIOracle::ResultSubmitted> {
         let filter = Filter::new()
@@ -327,7 +346,11 @@ impl Chain {
             .unwrap()
             .iter()
             .map(|l| {
-                let e = l.log_decode::<AIOracle::DisputeResolved>().unwrap().inner.data;
+                let e = l
+                    .log_decode::<AIOracle::DisputeResolved>()
+                    .unwrap()
+                    .inner
+                    .data;
                 (e.disputeId, e.challengerWon)
             })
             .collect()
