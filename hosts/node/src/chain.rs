@@ -102,7 +102,9 @@ pub fn revert_reason(e: &alloy::contract::Error) -> String {
     if let Some(err) = e.as_decoded_interface_error::<AIOracle::AIOracleErrors>() {
         return format!("{err:?}");
     }
-    if let Some(err) = e.as_decoded_interface_error::<DisputeGameFactory::DisputeGameFactoryErrors>() {
+    if let Some(err) =
+        e.as_decoded_interface_error::<DisputeGameFactory::DisputeGameFactoryErrors>()
+    {
         return format!("{err:?}");
     }
     e.to_string()

@@ -104,6 +104,18 @@ pub fn wrong_output(honest: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The wrong output a lying challenger (or a sock puppet) posts instead of
+/// `honest`: another lie than an operator's [`wrong_output`], so a puppet's claim
+/// differs from the operator's it challenges.
+pub fn challenger_lie(honest: &[u8]) -> Vec<u8> {
+    let mut out = honest.to_vec();
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    out.extend_from_slice(b" (another lie)\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +125,7 @@ mod tests {
         assert_eq!(wrong_output(b"Hi\n"), b"Hi (a lie)\n");
         assert!(!wrong_output(b"").is_empty());
         assert_ne!(wrong_output(b"x"), b"x");
+        assert_ne!(challenger_lie(b"Hi\n"), wrong_output(b"Hi\n"));
         let puppet = Faults {
             puppet_of: Some(Address::repeat_byte(7)),
             ..Faults::default()

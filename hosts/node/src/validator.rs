@@ -31,7 +31,7 @@ use oracle_contracts::AIOracle;
 use crate::chain::{chain_now, on_chain, revert_reason, Backoff, Status};
 use crate::db::{CheckRecord, CheckState, OurResult, RequestEvent};
 use crate::dispute::{DisputeRecord, DisputeState, Disputes};
-use crate::faults::wrong_output;
+use crate::faults::challenger_lie;
 use crate::node::Node;
 
 /// The validator.
@@ -274,7 +274,7 @@ impl Validator {
         self.node.db.put_check(&c).context("recording the check")?;
         if lie {
             // Test only: challenge with a wrong output (bound to it) instead of ours.
-            let wrong = wrong_output(&output);
+            let wrong = challenger_lie(&output);
             let proof = if proof.is_empty() {
                 proof
             } else {
