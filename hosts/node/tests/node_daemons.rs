@@ -129,8 +129,7 @@ async fn two_operators_share_the_requests() {
 }
 
 /// An operator posting wrong results (test switch) is caught by the validator
-/// within the window: a challenge on chain, or, on a deployment without a dispute
-/// game factory, the `DisputesDisabled` refusal recorded and logged.
+/// within the window: a challenge on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validator_catches_a_corrupting_operator() {
     let chain = Chain::new(30).await;
@@ -139,7 +138,7 @@ async fn the_validator_catches_a_corrupting_operator() {
         "operator",
         1,
         "bad.redb",
-        &["--corrupt-output-for-tests"],
+        &["--fault-wrong-output-for-tests"],
         Stdio::null(),
     );
     let mut validator = chain.spawn(
@@ -151,23 +150,15 @@ async fn the_validator_catches_a_corrupting_operator() {
     );
     let id = chain.ask("Once upon a time").await;
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
-    let factory = oracle.disputeGameFactory().call().await.unwrap();
     let text = || std::fs::read_to_string(&log).unwrap_or_default();
-    if factory == Address::ZERO {
-        wait_for("the DisputesDisabled log", FINAL, || {
-            text().contains("DisputesDisabled")
-        })
-        .await;
-        assert!(text().contains("WRONG RESULT"), "{}", text());
-    } else {
-        wait_for("the challenge", FINAL, || text().contains("CHALLENGED")).await;
-        let r = oracle.getRequest(id).call().await.unwrap();
-        assert_eq!(r.status, 3, "the request must be DISPUTED");
-    }
+    wait_for("the challenge", FINAL, || text().contains("CHALLENGED")).await;
+    let r = oracle.getRequest(id).call().await.unwrap();
+    assert_eq!(r.status, 3, "the request must be DISPUTED");
     let submitted = chain.submissions(id).await;
     assert_eq!(submitted.len(), 1);
-    // the corrupting operator answers another prompt (`dispute::lie`)
-    assert!(submitted[0].output.starts_with(b"TomOnce upon a time"));
+    // the corrupting operator's output is the truth with a lie appended (`faults`)
+    assert!(submitted[0].output.starts_with(b"Once upon a time"));
+    assert!(submitted[0].output.ends_with(b" (a lie)\n"));
     validator.stop();
     bad.stop();
     let s = status(&chain.path("val.redb"));
@@ -175,8 +166,9 @@ async fn the_validator_catches_a_corrupting_operator() {
 }
 
 /// Bad input and faults: a model the node does not hold, a prompt longer than the
-/// context, non-UTF-8 bytes, a reverting callback receiver, and anvil restarted
-/// under the node. The node keeps running and the good requests complete.
+/// context (served with the error outcome), non-UTF-8 bytes, a reverting callback
+/// receiver, and anvil restarted under the node. The node keeps running and the
+/// requests complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_and_faults_do_not_stop_the_node() {
     let port = free_port();
@@ -232,15 +224,14 @@ async fn bad_input_and_faults_do_not_stop_the_node() {
         .ask_raw(chain.model_id, b"Tom".to_vec(), chain.prompt)
         .await;
     let good = chain.ask("Once upon a time").await;
-    for id in [not_utf8, reverting, good] {
+    for id in [not_utf8, reverting, good, too_long] {
         chain.wait_final(id, FINAL).await;
     }
     let r = oracle.getRequest(reverting).call().await.unwrap();
     assert_eq!(r.callbackStatus, 2, "the callback must be recorded FAILED");
-    assert_eq!(
-        oracle.getRequest(too_long).call().await.unwrap().status,
-        1,
-        "the over-long request stays pending (refundable)"
+    assert!(
+        chain.final_output(too_long).await.is_empty(),
+        "the over-long request's result is the error outcome (the empty output)"
     );
     assert_eq!(oracle.getRequest(unknown).call().await.unwrap().status, 1);
     // Non-UTF-8 bytes are served losslessly: exactly what `oracle run` prints.
@@ -267,9 +258,7 @@ async fn bad_input_and_faults_do_not_stop_the_node() {
     node.stop();
     let s = status(&chain.path("op.redb"));
     assert!(
-        s.contains(&format!(
-            "request {too_long} model 1 failed: running the request: prompt is"
-        )),
+        s.contains(&format!("request {too_long} model 1 finalized: prompt is")),
         "{s}"
     );
     assert!(
