@@ -231,6 +231,7 @@ async fn ddpm_mnist_png_is_posted_inline_and_delivered() {
     let bad = chain.ask("a cat").await;
     let good = chain.ask("").await;
     chain.wait_final(good, FINAL).await;
+    chain.wait_final(bad, FINAL).await;
 
     let want = oracle_run(&chain, "ddpm-mnist.bin", steps, seed);
     assert_eq!(want, png(&model, steps, seed));
@@ -242,7 +243,10 @@ async fn ddpm_mnist_png_is_posted_inline_and_delivered() {
     for line in op_log.lines().filter(|l| l.contains("VM steps")) {
         eprintln!("{line}");
     }
-    assert!(chain.submissions(bad).await.is_empty(), "{op_log}");
+    assert!(
+        chain.final_output(bad).await.is_empty(),
+        "a prompt to an unconditional model is the error outcome: {op_log}"
+    );
     wait_for("the validator's check", Duration::from_secs(120), || {
         log(&chain, "val.redb").contains("is correct")
     })
@@ -257,11 +261,14 @@ async fn ddpm_mnist_png_is_posted_inline_and_delivered() {
     operator.stop();
     validator.stop();
     let status = common::status(&chain.path("op.redb"));
-    let failed = status
+    let rejected = status
         .lines()
-        .find(|l| l.starts_with("request ") && l.contains("failed"))
-        .unwrap_or_else(|| panic!("the prompt request is failed: {status}"));
-    assert!(failed.contains("unconditional"), "{failed}");
+        .find(|l| l.starts_with(&format!("request {bad} ")))
+        .unwrap_or_else(|| panic!("no record of the prompt request: {status}"));
+    assert!(
+        rejected.contains("finalized") && rejected.contains("unconditional"),
+        "{rejected}"
+    );
 }
 
 /// tiny-unet2d at 24×24, one DDIM step, seed 5: the 1820-byte PNG is posted as its
@@ -273,7 +280,13 @@ async fn a_large_png_is_posted_as_its_hash_and_served_over_http() {
     let model = tiny_unet2d_24();
     let chain = image_chain("tiny-unet2d-24.bin", &model, steps, seed, 2).await;
     let addr = format!("127.0.0.1:{}", free_port());
-    let http = ["--metrics-addr", addr.as_str()];
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let http = [
+        "--outputs-addr",
+        addr.as_str(),
+        "--metrics-addr",
+        metrics_addr.as_str(),
+    ];
     let mut operator = spawn(&chain, "operator", 1, "op.redb", &http);
 
     let id = chain.ask("").await;
@@ -297,10 +310,15 @@ async fn a_large_png_is_posted_as_its_hash_and_served_over_http() {
     assert!(status.contains("404"), "{status}");
     let (status, _) = http_get(&addr, "/outputs/../op.redb");
     assert!(status.contains("404"), "{status}");
-    let (_, metrics) = http_get(&addr, "/metrics");
+    let (status, _) = http_get(&addr, "/metrics");
+    assert!(
+        status.contains("404"),
+        "the public outputs listener serves no metrics: {status}"
+    );
+    let (_, metrics) = http_get(&metrics_addr, "/metrics");
     assert!(
         String::from_utf8_lossy(&metrics).contains("oracle_submissions_total"),
-        "the same address serves the metrics"
+        "the metrics listener serves the metrics"
     );
 
     // A restarted node still serves it (from disk, next to its database).
@@ -396,7 +414,7 @@ fn the_devnet_serves_an_image_model() {
         oracle()
             .args(["devnet", "--port", "0", "--challenge-window", "2"])
             .args(["--image-steps", "1", "--image-seed", "3", "--no-validator"])
-            .args(["--metrics-addr", &addr])
+            .args(["--outputs-addr", &addr])
             .arg("--model")
             .arg(&model)
             .arg("--guest")
