@@ -66,12 +66,24 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// Run the guest with the local data and preimages of `oracle` and record it.
-    pub fn run(guest_elf: &[u8], oracle: InMemoryOracle) -> Result<Trace> {
+    /// Run the guest with the local data and preimages of `oracle` and record it,
+    /// within the VM memory budget (snapshots included) and the game's trace bound.
+    pub fn run(guest_elf: &[u8], oracle: InMemoryOracle, bound: u64) -> Result<Trace> {
         let oracle: SharedOracle = Arc::new(oracle);
         let mut vm = Vm::from_elf(guest_elf, oracle).context("loading the guest program")?;
-        let checkpoints = Checkpoints::record(&mut vm, CHECKPOINT_INTERVAL, u64::MAX)
-            .context("running the guest in the VM")?;
+        let budget = oracle_fpvm::Budget {
+            steps: bound,
+            memory: 2 * crate::serve::VM_MEMORY_BUDGET,
+        };
+        let (checkpoints, outcome) =
+            Checkpoints::record_with_budget(&mut vm, CHECKPOINT_INTERVAL, &budget)
+                .context("running the guest in the VM")?;
+        if let oracle_fpvm::RunOutcome::BudgetExceeded(limit) = outcome {
+            bail!(
+                "the guest's trace ran over its {limit:?} budget at step {}",
+                vm.cpu.step
+            );
+        }
         if !vm.halted() {
             bail!("the guest did not halt");
         }
@@ -510,6 +522,7 @@ impl Disputes {
             let trace = Trace::run(
                 &guest,
                 guest_oracle(&model.bytes, &model.request(&prompt, steps)),
+                model.kind.trace_bound(),
             )?;
             if trace.output() == ours {
                 Ok(trace)
@@ -629,6 +642,7 @@ impl Disputes {
         let Some(model) = self.node.models.get(&record.model) else {
             bail!("model {} is not held by this node", record.model);
         };
+        let bound = model.kind.trace_bound();
         let (bytes, guest, prompt, steps, lying, honest) = (
             model.bytes.clone(),
             self.node.guest.clone(),
@@ -640,7 +654,7 @@ impl Disputes {
         let what = format!(" of transition {index}");
         self.cached_trace(record, &what, move || {
             let oracle = positions::transition_oracle(&bytes, &prompt, steps, lying, index)?;
-            let trace = Trace::run(&guest, oracle)?;
+            let trace = Trace::run(&guest, oracle, bound)?;
             if trace.output() == ours {
                 Ok(trace)
             } else if !honest {

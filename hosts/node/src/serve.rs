@@ -20,7 +20,7 @@ use oracle_core::merkle::keccak;
 use oracle_core::outcome::{self, Outcome};
 use oracle_core::{Exec, Request};
 use oracle_fpvm::preimage::guest_oracle;
-use oracle_fpvm::{InMemoryOracle, Vm};
+use oracle_fpvm::{InMemoryOracle, Limit, RunOutcome, Vm};
 
 use crate::faults::{wrong_output, Faults};
 use crate::models::{ModelKind, ServedModel};
@@ -47,6 +47,12 @@ pub struct Served {
 
 /// Positions between two progress lines of the native run (debug level).
 const PROGRESS_POSITIONS: u32 = 16;
+
+/// The most guest memory (resident pages) one VM run may use on this host: the
+/// guest's heap ends at `0x7000_0000`, so an honest run stays below it, and a
+/// crafted one cannot make the node allocate more (the page store costs about
+/// 1.05 host bytes per guest byte, `hosts/fpvm/README.md`).
+pub const VM_MEMORY_BUDGET: u64 = 2 << 30;
 
 /// VM steps between two progress lines (and budget checks) of a VM run (about 1.5 s).
 const PROGRESS_STEPS: u64 = 1 << 28;
@@ -208,8 +214,19 @@ fn run_to_bound(guest_elf: &[u8], oracle: InMemoryOracle, budget: Budget) -> Res
                 vm.cpu.step
             );
         }
-        let next = vm.cpu.step.saturating_add(PROGRESS_STEPS).min(budget.steps);
-        vm.run(next).context("running the guest in the VM")?;
+        let chunk = PROGRESS_STEPS.min(budget.steps - vm.cpu.step);
+        let run = vm
+            .run_with_budget(&oracle_fpvm::Budget {
+                steps: chunk,
+                memory: VM_MEMORY_BUDGET,
+            })
+            .context("running the guest in the VM")?;
+        if run == RunOutcome::BudgetExceeded(Limit::Memory) {
+            bail!(
+                "the guest used more than {VM_MEMORY_BUDGET} bytes of VM memory at step {}",
+                vm.cpu.step
+            );
+        }
         if !vm.halted() {
             tracing::info!("VM run: {} M steps so far", vm.cpu.step / 1_000_000);
         }

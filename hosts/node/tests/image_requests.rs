@@ -247,7 +247,7 @@ async fn ddpm_mnist_png_is_posted_inline_and_delivered() {
         chain.final_output(bad).await.is_empty(),
         "a prompt to an unconditional model is the error outcome: {op_log}"
     );
-    wait_for("the validator's check", Duration::from_secs(120), || {
+    wait_for("the validator's check", Duration::from_secs(300), || {
         log(&chain, "val.redb").contains("is correct")
     })
     .await;

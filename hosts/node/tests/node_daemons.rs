@@ -270,3 +270,66 @@ async fn bad_input_and_faults_do_not_stop_the_node() {
     let head = chain.provider.get_block_number().await.unwrap();
     assert!(head > 0);
 }
+
+/// The chain is rolled back past a request the operator already served (anvil
+/// restarted from a state saved before it): the next request reuses the id with
+/// another prompt. The operator's record of the old request is replaced (it is
+/// keyed by the request's payload too), the new request is served, and the text
+/// delivered is the new prompt's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_reused_after_a_rollback_is_served_again() {
+    let port = free_port();
+    let state = tempfile::tempdir().unwrap();
+    let live = state.path().join("live.json");
+    let live_arg = live.to_str().unwrap().to_string();
+    let mut chain = Chain::on(
+        start_anvil(
+            port,
+            &["--state", live_arg.as_str(), "--state-interval", "1"],
+        ),
+        1,
+    )
+    .await;
+    // the state with the contracts deployed and no request yet
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = state.path().join("before.json");
+    std::fs::copy(&live, &before).unwrap();
+    let log = chain.path("op.log");
+    let mut node = chain.spawn("operator", 1, "op.redb", &[], common::append(&log));
+    let first = chain.ask("Lily had a cat").await;
+    chain.wait_final(first, FINAL).await;
+
+    drop(chain.anvil.take());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before_arg = before.to_str().unwrap().to_string();
+    let anvil = start_anvil(port, &["--state", before_arg.as_str()]);
+    // a new client: the old one caches nonces the rolled-back chain never saw
+    chain.provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    chain.anvil = Some(anvil);
+    let oracle = AIOracle::new(chain.oracle, &chain.provider);
+    assert_eq!(
+        oracle.getRequest(first).call().await.unwrap().status,
+        0,
+        "the request is gone with the rollback"
+    );
+    let again = chain.ask("Tom saw a dog").await;
+    assert_eq!(again, first, "the rolled-back chain reuses the id");
+    chain.wait_final(again, FINAL).await;
+    let p = Prompt::new(chain.prompt, &chain.provider);
+    let delivered = p
+        .getAIResult(chain.model_id, "Tom saw a dog".to_string())
+        .call()
+        .await
+        .unwrap();
+    assert!(delivered.starts_with("Tom saw a dog"), "{delivered}");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("the chain was rolled back"),
+        "the operator noticed the reuse"
+    );
+    assert!(node.running());
+    node.stop();
+}
