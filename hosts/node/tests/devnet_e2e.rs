@@ -60,5 +60,40 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
         String::from_utf8_lossy(&local.stdout)
     );
     assert!(out.stdout.starts_with(prompt.as_bytes()));
+
+    // Five requests sent at once each get their own id (from their receipt's event),
+    // and a prompt over the context ends in the error outcome, reported as such.
+    let sent: Vec<_> = (0..5)
+        .map(|i| {
+            oracle()
+                .args(["request", "--prompt", &format!("Lily had {i} cats")])
+                .arg("--state-file")
+                .arg(&state)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ids: Vec<u64> = sent
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "distinct request ids: {ids:?}");
+    let too_long = "the cat sat on the mat and ".repeat(200);
+    let out = oracle()
+        .args(["request", "--wait", "--timeout", "120", "--prompt", &too_long])
+        .arg("--state-file")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the error outcome exits non-zero");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rejected by the model") && err.contains("InvalidInput"), "{err}");
     drop(devnet);
 }
