@@ -51,10 +51,10 @@
 //! allocated, with the error outcome, so a crafted model ends in a defined result
 //! instead of an allocation failure (the node never serves such a model).
 //!
-//! Exit codes: 0 a result (success or the error outcome); 2 local parameters that no
-//! game writes (not 20 or 21 bytes, an unknown mode); 5 a malformed preimage; 6 a
-//! decode state that cannot be restored, or an output step on a state that is not
-//! done; 101 a panic (a bug).
+//! Exit codes (`oracle_guest_abi::exit_code`): 0 a result (success or the error
+//! outcome); 2 local parameters that no game writes (not 20 or 21 bytes, an unknown
+//! mode); 5 a malformed preimage; 6 a decode state that cannot be restored, or an
+//! output step on a state that is not done; 101 a panic (a bug).
 #![no_std]
 #![no_main]
 
@@ -71,27 +71,13 @@ use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
 use oracle_core::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
 use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request};
+use oracle_guest_abi::exit_code::{BAD_PARAMS, BAD_PREIMAGE, BAD_STATE, PANIC};
+use oracle_guest_abi::{keccak_key_from_digest as keccak_key, local_ident, local_key, transition};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[global_allocator]
 static HEAP: heap::Bump = heap::Bump::new();
-
-/// Exit code: bad request parameters.
-pub const EXIT_BAD_PARAMS: u32 = 2;
-/// Exit code: a malformed preimage.
-pub const EXIT_BAD_PREIMAGE: u32 = 5;
-/// Exit code: a decode state that cannot be restored, or not done for the output.
-pub const EXIT_BAD_STATE: u32 = 6;
-
-/// Local ident of the pre-state hash `P_t` of a position or output transition.
-const LOCAL_PRE_STATE: u64 = 4;
-/// Transition mode byte (the 21st byte of local 3): request → `P_0`.
-const MODE_INIT: u8 = 1;
-/// Transition mode byte: `P_t` → `P_{t+1}`.
-const MODE_POSITION: u8 = 2;
-/// Transition mode byte: `P_T` → output commitment.
-const MODE_OUTPUT: u8 = 3;
 
 /// Report on fd 2 and exit with `code`.
 pub fn fail(code: u32, message: &str) -> ! {
@@ -110,7 +96,7 @@ fn reject(why: &str) -> ! {
 fn hash32(bytes: &[u8]) -> Hash {
     match bytes.try_into() {
         Ok(h) => h,
-        Err(_) => fail(EXIT_BAD_PREIMAGE, "expected a 32-byte value"),
+        Err(_) => fail(BAD_PREIMAGE, "expected a 32-byte value"),
     }
 }
 
@@ -119,17 +105,17 @@ fn fetch_subtree(node: &Hash, height: u32, first: usize, n_chunks: usize, out: &
     if first >= n_chunks {
         return;
     }
-    let pre = syscall::preimage(&syscall::keccak_key(node));
+    let pre = syscall::preimage(&keccak_key(node));
     if height == 0 {
         if pre.len() != CHUNK_SIZE {
-            fail(EXIT_BAD_PREIMAGE, "model chunk of the wrong size");
+            fail(BAD_PREIMAGE, "model chunk of the wrong size");
         }
         let at = first * CHUNK_SIZE;
         out[at..at + CHUNK_SIZE].copy_from_slice(&pre);
         return;
     }
     if pre.len() != 64 {
-        fail(EXIT_BAD_PREIMAGE, "model tree node of the wrong size");
+        fail(BAD_PREIMAGE, "model tree node of the wrong size");
     }
     let half = 1usize << (height - 1);
     fetch_subtree(&hash32(&pre[..32]), height - 1, first, n_chunks, out);
@@ -138,9 +124,9 @@ fn fetch_subtree(node: &Hash, height: u32, first: usize, n_chunks: usize, out: &
 
 /// The model file committed to by `root`.
 fn fetch_model(root: &Hash) -> Vec<u8> {
-    let head = syscall::preimage(&syscall::keccak_key(root));
+    let head = syscall::preimage(&keccak_key(root));
     if head.len() != 40 {
-        fail(EXIT_BAD_PREIMAGE, "model root preimage is not 40 bytes");
+        fail(BAD_PREIMAGE, "model root preimage is not 40 bytes");
     }
     let mut len = [0u8; 8];
     len.copy_from_slice(&head[32..40]);
@@ -174,21 +160,21 @@ fn load_model(bytes: &[u8]) -> Model<'_> {
 
 /// The keccak preimage of `hash` (the VM checks it against the key).
 fn keccak_preimage(hash: &Hash) -> Vec<u8> {
-    syscall::preimage(&syscall::keccak_key(hash))
+    syscall::preimage(&keccak_key(hash))
 }
 
 /// The decode state `P_t` named by local 4; it must commit to the game's model. A
 /// pre-state that is the error outcome's commitment `E` (a rejected request) is a
 /// fixed point: commit `E` again.
 fn pre_state(model_root: &Hash) -> (Hash, PositionState) {
-    let hash = hash32(&syscall::preimage(&syscall::local_key(LOCAL_PRE_STATE)));
+    let hash = hash32(&syscall::preimage(&local_key(local_ident::PRE_STATE)));
     if hash == rejected_commitment() {
         reject("the request was rejected at init");
     }
     match PositionState::decode(&keccak_preimage(&hash)) {
         Ok(state) if &state.model_root == model_root => (hash, state),
         _ => fail(
-            EXIT_BAD_STATE,
+            BAD_STATE,
             "the pre-state is not a decode state of this model",
         ),
     }
@@ -215,10 +201,10 @@ fn position(model_root: &Hash) -> ! {
     });
     let mut decoder = match restored {
         Ok(d) => d,
-        Err(_) => fail(EXIT_BAD_STATE, "the pre-state cannot be restored"),
+        Err(_) => fail(BAD_STATE, "the pre-state cannot be restored"),
     };
     if decoder.step(Exec::SCALAR).is_err() {
-        fail(EXIT_BAD_STATE, "the position cannot run");
+        fail(BAD_STATE, "the position cannot run");
     }
     syscall::commit_output(&decoder.state().hash());
     syscall::exit(0)
@@ -228,11 +214,11 @@ fn position(model_root: &Hash) -> ! {
 fn output(model_root: &Hash) -> ! {
     let (_, state) = pre_state(model_root);
     if !state.done {
-        fail(EXIT_BAD_STATE, "the output step needs a done state");
+        fail(BAD_STATE, "the output step needs a done state");
     }
     let tokens = match decode_tokens(&keccak_preimage(&state.tokens_hash)) {
         Ok(t) => t,
-        Err(_) => fail(EXIT_BAD_STATE, "the token list is malformed"),
+        Err(_) => fail(BAD_STATE, "the token list is malformed"),
     };
     let bytes = fetch_model(&state.model_root);
     let model = load_model(&bytes);
@@ -244,24 +230,24 @@ fn output(model_root: &Hash) -> ! {
 
 #[no_mangle]
 extern "C" fn _start() -> ! {
-    let model_root = hash32(&syscall::preimage(&syscall::local_key(1)));
-    let input_hash = hash32(&syscall::preimage(&syscall::local_key(2)));
-    let params = syscall::preimage(&syscall::local_key(3));
-    let input = syscall::preimage(&syscall::keccak_key(&input_hash));
+    let model_root = hash32(&syscall::preimage(&local_key(local_ident::MODEL_ROOT)));
+    let input_hash = hash32(&syscall::preimage(&local_key(local_ident::INPUT_HASH)));
+    let params = syscall::preimage(&local_key(local_ident::SAMPLING_PARAMS));
+    let input = syscall::preimage(&keccak_key(&input_hash));
     let (params, mode) = match params.len() {
         20 => (&params[..], None),
         21 => (&params[..20], Some(params[20])),
-        _ => fail(EXIT_BAD_PARAMS, "request parameters are not 20 bytes"),
+        _ => fail(BAD_PARAMS, "request parameters are not 20 bytes"),
     };
     let Some(request) = Request::decode_params(params, &input) else {
-        fail(EXIT_BAD_PARAMS, "request parameters are not 20 bytes")
+        fail(BAD_PARAMS, "request parameters are not 20 bytes")
     };
     match mode {
         None => {}
-        Some(MODE_INIT) => init(&model_root, &request),
-        Some(MODE_POSITION) => position(&model_root),
-        Some(MODE_OUTPUT) => output(&model_root),
-        Some(_) => fail(EXIT_BAD_PARAMS, "unknown transition mode"),
+        Some(transition::INIT) => init(&model_root, &request),
+        Some(transition::POSITION) => position(&model_root),
+        Some(transition::OUTPUT) => output(&model_root),
+        Some(_) => fail(BAD_PARAMS, "unknown transition mode"),
     }
     let bytes = fetch_model(&model_root);
     if oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET).is_err() {
@@ -297,5 +283,5 @@ extern "C" fn _start() -> ! {
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    fail(101, "guest panic")
+    fail(PANIC, "guest panic")
 }

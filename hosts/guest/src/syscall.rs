@@ -1,12 +1,9 @@
-//! The fault-proof VM's system calls (`ecall`, number in a7; see hosts/fpvm/README.md).
+//! The fault-proof VM's system calls (`ecall`, number in a7; see hosts/fpvm/README.md;
+//! the numbers are the guest ABI's, `oracle_guest_abi::syscall`).
 
 use core::arch::asm;
-
-const EXIT: u32 = 93;
-const WRITE: u32 = 64;
-const PREIMAGE_SET_KEY: u32 = 0x100;
-const PREIMAGE_READ: u32 = 0x101;
-const COMMIT_OUTPUT: u32 = 0x102;
+use oracle_guest_abi::exit_code;
+use oracle_guest_abi::syscall::{COMMIT_OUTPUT, EXIT, PREIMAGE_READ, PREIMAGE_SET_KEY, WRITE};
 
 /// 32 bytes at a 32-aligned address, as the key and output syscalls require.
 #[repr(C, align(32))]
@@ -59,24 +56,9 @@ pub fn preimage(key: &[u8; 32]) -> alloc::vec::Vec<u8> {
     // The stream is an 8-byte big-endian length, then the preimage.
     if stream.len() < 8 {
         crate::fail(
-            crate::EXIT_BAD_PREIMAGE,
+            exit_code::BAD_PREIMAGE,
             "preimage stream shorter than its length prefix",
         );
     }
     stream.split_off(8)
-}
-
-/// The preimage key of a keccak256 hash (type 2: byte 0 replaced by 2).
-pub fn keccak_key(hash: &[u8; 32]) -> [u8; 32] {
-    let mut key = *hash;
-    key[0] = 2;
-    key
-}
-
-/// The key of local datum `ident` (type 1).
-pub fn local_key(ident: u64) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    key[0] = 1;
-    key[24..].copy_from_slice(&ident.to_be_bytes());
-    key
 }
