@@ -24,9 +24,9 @@ use oracle_core::position::Decoder;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
 use oracle_fpvm::checkpoint::Checkpoints;
-use oracle_fpvm::preimage::{guest_oracle, position_oracle};
 use oracle_fpvm::{SharedOracle, Vm};
 use oracle_tests::LLAMA_FIXTURES;
+use oracle_vm_host::{guest_oracle, position_oracle};
 
 fn bench_fpvm(c: &mut Criterion) {
     let elf = oracle_tests::guest_elf();

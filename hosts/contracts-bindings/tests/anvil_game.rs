@@ -25,10 +25,10 @@ use oracle_contracts::{
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
 use oracle_fpvm::layout::state as off;
-use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::{Checkpoints, SharedOracle, Vm};
 use oracle_tests::{guest_elf, LLAMA_FIXTURES};
+use oracle_vm_host::guest_oracle;
 
 const PROMPT: &[u8] = b"Once upon a time";
 const POSITIONS: u32 = 4;

@@ -1,6 +1,11 @@
 //! The one table the Solidity twin mirrors constant for constant: the VM state
-//! encoding, the memory tree geometry, the syscall numbers, the panic codes and the
-//! status byte of a state hash.
+//! encoding, the memory tree geometry, the syscall numbers, the panic codes, the
+//! status byte of a state hash and the preimage key types.
+//!
+//! The syscall numbers and key types are the guest ABI's (`oracle-guest-abi`, which
+//! the guest program builds too), re-exported here so that the table stays whole.
+//! What the guest reads under which local key is not the VM's business: that is
+//! in the guest ABI and `oracle-vm-host`.
 //!
 //! All multi-byte integers in the state encoding are **big-endian** (EVM order).
 //! Memory itself is little-endian, as RISC-V is.
@@ -73,24 +78,10 @@ pub mod panic {
     pub const MISALIGNED_SYSCALL_BUFFER: u32 = 8;
 }
 
-/// Syscall numbers (in a7; arguments in a0..a2; result in a0). EXIT and WRITE use the
-/// Linux numbers so that simple test programs run unchanged under `qemu-riscv32`.
-pub mod syscall {
-    /// `exit(code = a0)`: halts with STATUS = EXITED, EXIT_CODE = a0.
-    pub const EXIT: u32 = 93;
-    /// `write(fd = a0, buf = a1, len = a2) -> a0 = len`: debug output, no state effect
-    /// other than a0 (the buffer is not read by the on-chain step).
-    pub const WRITE: u32 = 64;
-    /// `preimage_set_key(addr = a0)`: PREIMAGE_KEY = mem[addr..addr+32] (addr 32-aligned),
-    /// PREIMAGE_OFFSET = 0, a0 = 0.
-    pub const PREIMAGE_SET_KEY: u32 = 0x100;
-    /// `preimage_read(dst = a0, max = a1) -> a0 = n`: copies
-    /// n = min(max, 32 - dst % 32, stream_len - offset) bytes of the preimage stream
-    /// (8-byte big-endian length prefix, then the preimage) into one memory leaf.
-    pub const PREIMAGE_READ: u32 = 0x101;
-    /// `commit_output(addr = a0)`: OUTPUT = mem[addr..addr+32] (addr 32-aligned), a0 = 0.
-    pub const COMMIT_OUTPUT: u32 = 0x102;
-}
+/// Syscall numbers (in a7; arguments in a0..a2; result in a0), from the guest ABI
+/// (`oracle-guest-abi`): `EXIT` 93, `WRITE` 64, `PREIMAGE_SET_KEY` 0x100,
+/// `PREIMAGE_READ` 0x101, `COMMIT_OUTPUT` 0x102.
+pub use oracle_guest_abi::syscall;
 
 /// Memory geometry: a binary Merkle tree over 32-byte leaves covering 2^32 bytes.
 pub mod memory {
@@ -119,40 +110,9 @@ pub mod proof {
     pub const PREIMAGE: usize = DATA_PROOF + PROOF_SIZE;
 }
 
-/// Preimage key types (first byte of a key), as in cannon.
-pub mod key_type {
-    /// Local key: per-dispute data supplied by the dispute game; bytes 24..32 hold the
-    /// identifier (big-endian u64), bytes 1..24 are zero.
-    pub const LOCAL: u8 = 1;
-    /// Keccak key: keccak256(preimage) with byte 0 replaced by 2.
-    pub const KECCAK: u8 = 2;
-}
-
-/// Identifiers of the local keys the guest reads (per-dispute data).
-pub mod local_ident {
-    /// The 32-byte model root.
-    pub const MODEL_ROOT: u64 = 1;
-    /// The 32-byte keccak256 of the request input bytes (itself a keccak key).
-    pub const INPUT_HASH: u64 = 2;
-    /// Sampling parameters (encoding defined by the guest: steps, seed, temperature).
-    /// 20 bytes for a whole request; 21 bytes (the 20, then a
-    /// [`super::transition`] mode byte) for one transition of the two-phase game.
-    pub const SAMPLING_PARAMS: u64 = 3;
-    /// The 32-byte pre-state hash `P_t` of a position or output transition (a
-    /// keccak key of the 165-byte decode state, `oracle_core::position`).
-    pub const PRE_STATE: u64 = 4;
-}
-
-/// Transition modes of the guest (the byte after the request parameters in local
-/// [`local_ident::SAMPLING_PARAMS`]); see `docs/dispute.md`.
-pub mod transition {
-    /// Request → `P_0`: commits the first decode state's hash.
-    pub const INIT: u8 = 1;
-    /// `P_t` → `P_{t+1}`: runs one position, commits the next state's hash.
-    pub const POSITION: u8 = 2;
-    /// `P_T` → `keccak256(text ‖ "\n")`: commits the request's output.
-    pub const OUTPUT: u8 = 3;
-}
+/// Preimage key types (first byte of a key), as in cannon, from the guest ABI
+/// (`oracle-guest-abi`): `LOCAL` 1, `KECCAK` 2.
+pub use oracle_guest_abi::key_type;
 
 #[cfg(test)]
 mod tests {

@@ -1,21 +1,23 @@
-//! The preimage oracle, host side: how the guest gets data that is not in its image.
+//! The preimage oracle, host side: how a program gets data that is not in its image.
 //!
-//! A key is 32 bytes whose first byte is its type ([`crate::layout::key_type`]):
+//! A key is 32 bytes whose first byte is its type ([`crate::layout::key_type`], from
+//! the guest ABI `oracle-guest-abi`):
 //! - **keccak keys** (type 2): `key = keccak256(preimage)` with byte 0 set to 2. Anyone
 //!   can check such a preimage (the on-chain oracle accepts it after hashing it), so
-//!   model chunks, input bytes and any other content-addressed data use them.
+//!   content-addressed data (model chunks, input bytes) uses them.
 //! - **local keys** (type 1): `key = 0x01 ‖ 0^23 ‖ ident (u64 big-endian)`: per-dispute
-//!   data (model root, input hash, sampling parameters; see
-//!   [`crate::layout::local_ident`]). On chain the dispute game itself writes these
-//!   values into the oracle from the request it judges (the oracle localizes them per
-//!   game, as cannon does), so no party chooses them.
+//!   data. On chain the dispute game itself writes these values into the oracle (the
+//!   oracle localizes them per game, as cannon does), so no party chooses them. Which
+//!   identifier means what is the program's business, not the VM's (for the oracle's
+//!   guest: `oracle_guest_abi::local_ident`, served by `oracle-vm-host`).
 //!
-//! The guest reads a key's *stream*: the preimage length as 8 bytes big-endian, then
+//! The program reads a key's *stream*: the preimage length as 8 bytes big-endian, then
 //! the preimage; at most 32 bytes (and never across a 32-byte memory leaf) per step.
 
-use crate::hash::{keccak256, Hash};
-use crate::layout::{key_type, local_ident};
+use crate::hash::keccak256;
 use std::collections::HashMap;
+
+pub use oracle_guest_abi::local_key;
 
 /// Source of preimages for the VM.
 pub trait PreimageOracle {
@@ -23,19 +25,9 @@ pub trait PreimageOracle {
     fn get(&self, key: [u8; 32]) -> Option<Vec<u8>>;
 }
 
-/// The keccak key of `data`.
+/// The keccak key of `data` (its keccak256 with byte 0 set to 2).
 pub fn keccak_key(data: &[u8]) -> [u8; 32] {
-    let mut k = keccak256(data);
-    k[0] = key_type::KECCAK;
-    k
-}
-
-/// The local key for identifier `ident`.
-pub fn local_key(ident: u64) -> [u8; 32] {
-    let mut k = [0u8; 32];
-    k[0] = key_type::LOCAL;
-    k[24..].copy_from_slice(&ident.to_be_bytes());
-    k
+    oracle_guest_abi::keccak_key_from_digest(&keccak256(data))
 }
 
 /// An oracle held in memory.
@@ -86,7 +78,7 @@ impl PreimageOracle for InMemoryOracle {
     }
 }
 
-/// Byte `i` of the preimage stream of `data` (8-byte big-endian length, then data).
+/// Length of the preimage stream of `data` (8-byte big-endian length, then data).
 pub fn stream_len(data: &[u8]) -> u64 {
     data.len() as u64 + 8
 }
@@ -109,129 +101,6 @@ pub fn stream_read(data: &[u8], offset: u64, out: &mut [u8]) -> usize {
         };
     }
     n
-}
-
-/// A request the guest will serve: what becomes its local preimages.
-///
-/// This is the "request → local preimages" builder; [`guest_oracle`] fills it in
-/// from a model file and an inference request.
-#[derive(Clone, Debug, Default)]
-pub struct Request {
-    /// Merkle root of the model file.
-    pub model_root: Hash,
-    /// The request's input bytes (prompt), served as a keccak preimage.
-    pub input: Vec<u8>,
-    /// Encoded sampling parameters (layout owned by the guest).
-    pub sampling_params: Vec<u8>,
-}
-
-impl Request {
-    /// keccak256 of the input bytes (what the chain holds).
-    pub fn input_hash(&self) -> Hash {
-        keccak256(&self.input)
-    }
-
-    /// Adds the request's preimages to `oracle`: local keys MODEL_ROOT, INPUT_HASH,
-    /// SAMPLING_PARAMS, and the input bytes under their keccak key.
-    pub fn install(&self, oracle: &mut InMemoryOracle) {
-        oracle.insert_local(local_ident::MODEL_ROOT, self.model_root.to_vec());
-        oracle.insert_local(local_ident::INPUT_HASH, self.input_hash().to_vec());
-        oracle.insert_local(local_ident::SAMPLING_PARAMS, self.sampling_params.clone());
-        oracle.insert_keccak(self.input.clone());
-    }
-}
-
-/// Everything the guest program reads for one inference request: the local data
-/// (model root, input hash, encoded request parameters), the input bytes, and every
-/// preimage of the model's Merkle tree (head, inner nodes, chunks).
-pub fn guest_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemoryOracle {
-    let mut oracle = InMemoryOracle::new();
-    Request {
-        model_root: oracle_core::merkle::model_root(model),
-        input: request.prompt.to_vec(),
-        sampling_params: request.encode_params().to_vec(),
-    }
-    .install(&mut oracle);
-    for preimage in oracle_core::merkle::preimages(model) {
-        oracle.insert_keccak(preimage);
-    }
-    oracle
-}
-
-/// The local data and preimages of one transition of the two-phase game: the
-/// request's (as [`guest_oracle`]), the local parameters extended by the `mode`
-/// byte ([`crate::layout::transition`]), and, for a position or output
-/// transition, the pre-state hash (local [`local_ident::PRE_STATE`]) with every
-/// preimage of the pre-state ([`oracle_core::position::Decoder::preimages`]).
-fn transition_oracle(
-    model: &[u8],
-    request: &oracle_core::Request<'_>,
-    mode: u8,
-    pre_state: Option<&oracle_core::position::Decoder<'_, '_>>,
-) -> InMemoryOracle {
-    let mut oracle = guest_oracle(model, request);
-    let mut params = request.encode_params().to_vec();
-    params.push(mode);
-    oracle.insert_local(local_ident::SAMPLING_PARAMS, params);
-    if let Some(decoder) = pre_state {
-        oracle.insert_local(local_ident::PRE_STATE, decoder.state().hash().to_vec());
-        for preimage in decoder.preimages() {
-            oracle.insert_keccak(preimage);
-        }
-    }
-    oracle
-}
-
-/// Local data for a position (`mode` [`crate::layout::transition::POSITION`]) or
-/// output transition of a **rejected** request: its pre-state is the error outcome's
-/// commitment `E` (`oracle_core::outcome::rejected_commitment`), which the guest
-/// keeps as a fixed point without reading any other preimage.
-pub fn rejected_oracle(
-    model: &[u8],
-    request: &oracle_core::Request<'_>,
-    mode: u8,
-) -> InMemoryOracle {
-    let mut oracle = transition_oracle(model, request, mode, None);
-    oracle.insert_local(
-        local_ident::PRE_STATE,
-        oracle_core::outcome::rejected_commitment().to_vec(),
-    );
-    oracle
-}
-
-/// Local data for the init transition (request → `P_0`).
-pub fn init_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemoryOracle {
-    transition_oracle(model, request, crate::layout::transition::INIT, None)
-}
-
-/// Local data for one position: the guest restores `checkpoint` (the decoder at
-/// `P_t`) from its preimages, runs position `t` and commits `P_{t+1}`.
-pub fn position_oracle(
-    model: &[u8],
-    request: &oracle_core::Request<'_>,
-    checkpoint: &oracle_core::position::Decoder<'_, '_>,
-) -> InMemoryOracle {
-    transition_oracle(
-        model,
-        request,
-        crate::layout::transition::POSITION,
-        Some(checkpoint),
-    )
-}
-
-/// Local data for the output transition: `checkpoint` is the final, done state
-/// `P_T`; the guest commits `keccak256(text ‖ "\n")`.
-pub fn output_oracle(
-    model: &[u8],
-    request: &oracle_core::Request<'_>,
-    checkpoint: &oracle_core::position::Decoder<'_, '_>,
-) -> InMemoryOracle {
-    transition_oracle(
-        model,
-        request,
-        crate::layout::transition::OUTPUT,
-        Some(checkpoint),
-    )
 }
 
 #[cfg(test)]
@@ -260,12 +129,10 @@ mod tests {
         assert_eq!(l[0], 1);
         assert_eq!(l[31], 3);
         let mut o = InMemoryOracle::new();
-        Request {
-            input: b"hi".to_vec(),
-            ..Default::default()
-        }
-        .install(&mut o);
+        assert_eq!(o.insert_keccak(b"hi".to_vec()), keccak_key(b"hi"));
+        assert_eq!(o.insert_local(2, vec![7]), local_key(2));
         assert_eq!(o.get(keccak_key(b"hi")), Some(b"hi".to_vec()));
-        assert_eq!(o.get(local_key(2)), Some(keccak256(b"hi").to_vec()));
+        assert_eq!(o.get(local_key(2)), Some(vec![7]));
+        assert_eq!(o.get(local_key(3)), None);
     }
 }

@@ -112,14 +112,6 @@ impl Budget {
         steps: u64::MAX,
         memory: 1 << 32,
     };
-
-    /// The guest program's memory: its heap ends at `0x7000_0000` and its stack
-    /// starts below `0x7fff_f000`, so an honest guest never holds more than
-    /// 2 GiB; with no step limit.
-    pub const GUEST: Budget = Budget {
-        steps: u64::MAX,
-        memory: 2 << 30,
-    };
 }
 
 /// Decodes the I-type immediate.

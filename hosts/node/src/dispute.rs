@@ -41,9 +41,9 @@ use oracle_contracts::game::{
 };
 use oracle_contracts::AIOracle;
 use oracle_fpvm::layout::state::{OUTPUT, SIZE as STATE_SIZE};
-use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::{Checkpoints, InMemoryOracle, SharedOracle, Vm};
+use oracle_vm_host::guest_oracle;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_now, on_chain, Status as RequestStatus};

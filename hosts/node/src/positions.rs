@@ -18,8 +18,8 @@ use oracle_core::merkle::{keccak, model_root, Hash};
 use oracle_core::outcome::{rejected_commitment, text_output, REJECTED_OUTPUT};
 use oracle_core::position::{encode_tokens, output_hash, tokens_text, Decoder, PositionState};
 use oracle_core::{Exec, Model, Request, SamplingParams};
-use oracle_fpvm::preimage::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 use oracle_fpvm::InMemoryOracle;
+use oracle_vm_host::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 
 /// A request's phase-1 commitments and the output they end in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,8 +239,8 @@ pub fn transition_oracle(
     };
     if Decoder::start(&model.weights, &model.tokenizer, root, &request).is_err() {
         let mode = match transition {
-            Transition::Output => oracle_fpvm::layout::transition::OUTPUT,
-            _ => oracle_fpvm::layout::transition::POSITION,
+            Transition::Output => oracle_guest_abi::transition::OUTPUT,
+            _ => oracle_guest_abi::transition::POSITION,
         };
         return Ok(rejected_oracle(model_bytes, &request, mode));
     }

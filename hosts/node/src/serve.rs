@@ -19,8 +19,8 @@ use anyhow::{bail, Context, Result};
 use oracle_core::merkle::keccak;
 use oracle_core::outcome::{self, Outcome};
 use oracle_core::{Exec, Request};
-use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{InMemoryOracle, Limit, RunOutcome, Vm};
+use oracle_vm_host::guest_oracle;
 
 use crate::faults::{wrong_output, Faults};
 use crate::models::{ModelKind, ServedModel};

@@ -1,8 +1,10 @@
 //! Test helpers: assembling our rv32im programs with Debian's binutils, running them,
-//! and the conformance request oracle.
+//! and the conformance request oracle. `hosts/vm-host`'s tests of the `fpvm`
+//! command use this module too (by `#[path]`), so paths are relative to `hosts/fpvm`
+//! whichever crate compiles it.
 #![allow(dead_code)]
 
-use oracle_fpvm::preimage::{InMemoryOracle, Request};
+use oracle_fpvm::preimage::InMemoryOracle;
 use oracle_fpvm::{DebugSink, SharedOracle, Vm};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,9 +19,14 @@ pub const LD: &str = "riscv64-unknown-elf-ld";
 pub const REQUEST_INPUT: &[u8] =
     b"The quick brown fox jumps over the lazy dog, twice over: 0123456789";
 
+/// The `hosts/fpvm` folder.
+pub fn fpvm_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fpvm")
+}
+
 /// Folder of the assembly sources.
 pub fn asm_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/asm")
+    fpvm_dir().join("tests/asm")
 }
 
 /// Scratch folder for assembled programs.
@@ -156,15 +163,15 @@ pub fn programs() -> Vec<Program> {
     v
 }
 
-/// The oracle of the conformance request.
+/// The oracle of the conformance request: local keys 1 (a model root), 2 (the
+/// input's keccak256) and 3 (parameters), and the input under its keccak key (the
+/// guest ABI's local data, which `tests/asm/preimage.S` reads in part).
 pub fn request_oracle() -> SharedOracle {
     let mut o = InMemoryOracle::new();
-    Request {
-        model_root: [0x11; 32],
-        input: REQUEST_INPUT.to_vec(),
-        sampling_params: b"greedy".to_vec(),
-    }
-    .install(&mut o);
+    o.insert_local(1, vec![0x11; 32]);
+    o.insert_local(2, oracle_fpvm::hash::keccak256(REQUEST_INPUT).to_vec());
+    o.insert_local(3, b"greedy".to_vec());
+    o.insert_keccak(REQUEST_INPUT.to_vec());
     Arc::new(o)
 }
 

@@ -1,18 +1,21 @@
 //! `fpvm`: run an rv32im program in the fault-proof VM, get the state at a step, or
-//! the ABI-encoded witness of a step. The logic lives in the library; this is I/O.
+//! the ABI-encoded witness of a step; by default the program is the oracle's guest,
+//! served a request built from `--model`, `--prompt` and the sampling flags. The
+//! logic lives in the libraries (`oracle-fpvm`, `oracle-vm-host`); this is I/O.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::position::Decoder;
 use oracle_fpvm::checkpoint::Checkpoints;
-use oracle_fpvm::preimage::{
-    guest_oracle, init_oracle, output_oracle, position_oracle, InMemoryOracle, Request,
-};
+use oracle_fpvm::preimage::InMemoryOracle;
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::step_from_witness_with_oracle;
 use oracle_fpvm::witness::{insn_class, prove_step};
 use oracle_fpvm::{Budget, DebugSink, Limit, RunOutcome, SharedOracle, Vm};
+use oracle_vm_host::{
+    guest_oracle, init_oracle, output_oracle, position_oracle, Request, BUNDLED_GUEST, GUEST_BUDGET,
+};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,9 +79,6 @@ enum Cmd {
     },
 }
 
-/// The guest ELF that `hosts/guest/build.sh` builds, relative to the repository.
-const BUNDLED_GUEST: &str = "hosts/guest/target/riscv32im-unknown-none-elf/release/oracle-guest";
-
 /// What to run: the ELF and the request it serves.
 #[derive(Args)]
 struct Program {
@@ -133,7 +133,7 @@ struct Program {
     /// Most bytes of guest memory the VM may hold (written pages, 4 KiB each);
     /// the host holds about 1.05 bytes per guest byte. Default: the guest
     /// program's 2 GiB.
-    #[arg(long, default_value_t = Budget::GUEST.memory)]
+    #[arg(long, default_value_t = GUEST_BUDGET.memory)]
     max_memory: u64,
 }
 
@@ -314,13 +314,17 @@ fn main() -> Result<()> {
             eprintln!("time: {secs:.3} s, {mips:.1} MIPS");
             eprintln!("state hash: 0x{}", hex::encode(hash));
             eprintln!("output commitment: 0x{}", hex::encode(vm.cpu.output));
+            let halted = vm.cpu.status != 0;
+            if halted && (vm.cpu.status != 1 || vm.cpu.exit_code != 0) {
+                bail!(
+                    "the program {status}; its output: {}",
+                    String::from_utf8_lossy(vm.debug_output())
+                );
+            }
             if let Some(path) = output {
                 let bytes = vm.debug_output();
-                if vm.cpu.status != 1 || vm.cpu.exit_code != 0 {
-                    bail!(
-                        "the program did not exit with code 0; its output: {}",
-                        String::from_utf8_lossy(bytes)
-                    );
+                if !halted {
+                    bail!("the program did not finish within the step limit");
                 }
                 std::fs::write(&path, bytes)
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -12,12 +12,10 @@ use oracle_core::outcome::rejected_commitment;
 use oracle_core::position::Decoder;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
-use oracle_fpvm::layout::transition;
-use oracle_fpvm::preimage::{
-    init_oracle, output_oracle, position_oracle, rejected_oracle, InMemoryOracle,
-};
-use oracle_fpvm::{DebugSink, Vm};
+use oracle_fpvm::{DebugSink, InMemoryOracle, Vm};
+use oracle_guest_abi::{exit_code, local_ident, transition};
 use oracle_tests::LLAMA_FIXTURES;
+use oracle_vm_host::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 
 fn guest_elf() -> &'static [u8] {
     static ELF: OnceLock<Vec<u8>> = OnceLock::new();
@@ -149,18 +147,18 @@ fn transitions_refuse_bad_pre_states() {
     let d = Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap();
     // The output step of a state that is not done.
     let (code, _, _) = run(output_oracle(&bytes, &request, &d));
-    assert_eq!(code, 6);
+    assert_eq!(code, exit_code::BAD_STATE);
     // A pre-state of another model root than the game's (local 1).
     let other = Decoder::start(&model.weights, &model.tokenizer, [9; 32], &request).unwrap();
     let (code, _, _) = run(position_oracle(&bytes, &request, &other));
-    assert_eq!(code, 6);
+    assert_eq!(code, exit_code::BAD_STATE);
     // An unknown mode byte.
     let mut oracle = init_oracle(&bytes, &request);
     let mut params = request.encode_params().to_vec();
     params.push(9);
-    oracle.insert_local(oracle_fpvm::layout::local_ident::SAMPLING_PARAMS, params);
+    oracle.insert_local(local_ident::SAMPLING_PARAMS, params);
     let (code, _, _) = run(oracle);
-    assert_eq!(code, 2);
+    assert_eq!(code, exit_code::BAD_PARAMS);
 }
 
 /// `fpvm run --position T` prints the native `P_{T+1}` and the VM's output

@@ -1,5 +1,7 @@
 //! The `fpvm` command line: run, state-at, prove agree with each other.
 
+// The VM's test helpers (assembling the conformance programs), shared with hosts/fpvm.
+#[path = "../../fpvm/tests/common/mod.rs"]
 mod common;
 
 use common::{asm_dir, assemble};
@@ -49,6 +51,22 @@ fn run_prints_debug_output_and_status() {
         err.contains("steps: 10") && err.contains("step limit"),
         "stderr: {err}"
     );
+}
+
+#[test]
+fn a_program_that_fails_makes_run_fail() {
+    let elf = assemble(&asm_dir().join("exit_code.S"), "cli-exit");
+    let o = fpvm(&["run"], &elf);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "exit 42 reported as success: {err}");
+    assert!(err.contains("exited code 42"), "stderr: {err}");
+
+    // An ebreak is undefined behaviour here: the VM halts with PANICKED.
+    let elf = assemble(&asm_dir().join("panic_ebreak.S"), "cli-panic");
+    let o = fpvm(&["run"], &elf);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a panic reported as success: {err}");
+    assert!(err.contains("panicked"), "stderr: {err}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! tiny-unet2d (the diffusers folder), two seeds each with a reduced step count
 //! (seed 0 one step, seed 42 two steps: the difference of their VM steps is the
 //! cost of one UNet evaluation; the full 1000-step DDPM loop is the same code with
-//! a larger count, see `hosts/fpvm/README.md` for its estimated VM cost), and
+//! a larger count, see `hosts/vm-host/README.md` for its estimated VM cost), and
 //! tiny-sd (text to image: one prompt, one DDIM step guided by the guidance of the
 //! request parameters, the VAE decoder).
 //!
@@ -23,8 +23,8 @@ use oracle_core::image_request::{posted_output, run_image_request, ImageRequest}
 use oracle_core::merkle::{keccak, to_hex};
 use oracle_core::sampler::{Rng, SamplingParams};
 use oracle_core::{Exec, Request};
-use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{DebugSink, Vm};
+use oracle_vm_host::guest_oracle;
 
 /// (seed, steps) of each VM run.
 const CASES: [(u64, u32); 2] = [(0, 1), (42, 2)];

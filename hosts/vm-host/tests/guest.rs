@@ -9,10 +9,10 @@ use oracle_core::merkle::{keccak, model_root, to_hex};
 use oracle_core::outcome::rejected_commitment;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Model, Request, SamplingParams};
-use oracle_fpvm::layout::local_ident;
-use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{DebugSink, Vm};
+use oracle_guest_abi::local_ident;
 use oracle_tests::LLAMA_FIXTURES;
+use oracle_vm_host::guest_oracle;
 
 fn guest_elf() -> &'static [u8] {
     static ELF: OnceLock<Vec<u8>> = OnceLock::new();

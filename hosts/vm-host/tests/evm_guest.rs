@@ -5,7 +5,11 @@
 //! output commitment, and the last 500 steps up to the exit. Prints the gas per
 //! instruction class of those steps.
 
+// The VM's test helpers (assembling the conformance programs), shared with hosts/fpvm.
+#[path = "../../fpvm/tests/common/mod.rs"]
 mod common;
+// The Solidity twin in revm, shared with hosts/fpvm's differential tests.
+#[path = "../../fpvm/tests/evm/mod.rs"]
 mod evm;
 
 use std::sync::Arc;
@@ -15,10 +19,10 @@ use evm::{Evm, GasTable, Outcome};
 use oracle_core::quant::QType;
 use oracle_core::{Request, SamplingParams};
 use oracle_fpvm::layout::syscall;
-use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::witness::{insn_class, prove_step};
 use oracle_fpvm::{step_from_witness_with_oracle, SharedOracle, Vm};
 use oracle_tests::{guest_elf, LLAMA_FIXTURES};
+use oracle_vm_host::guest_oracle;
 use std::collections::BTreeSet;
 
 /// Steps `vm` until `end` (or its halt), each step checked in the EVM.
