@@ -370,7 +370,7 @@ impl Operator {
         let call = oracle.submit(r.id, output, proof).nonce(nonce);
         // Simulate first: a submission the contract refuses is never sent (and never
         // reserves a nonce).
-        if let Err(e) = call.call().await {
+        if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
             let why = format!("the oracle refuses the submission: {}", revert_reason(&e));
             let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
             if chain.status != Status::Pending {

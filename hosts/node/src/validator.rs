@@ -377,7 +377,7 @@ impl Validator {
                 proof,
             )
             .value(U256::from(bond));
-        if let Err(e) = call.call().await {
+        if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
             let why = format!("the oracle refuses our challenge: {}", revert_reason(&e));
             tracing::error!("validator: request {}: {why}", c.id);
             return self.close(c, CheckState::Failed, why);
