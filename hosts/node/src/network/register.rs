@@ -16,7 +16,7 @@ use super::{ChainArgs, KeyArgs, Session};
 use crate::chain::revert_reason;
 use crate::daemon::DEFAULT_GUEST;
 use crate::faults::Faults;
-use crate::image::ImageParams;
+use crate::image::{ImageArgs, ImageParams};
 use crate::models::{check_file, ModelKind, ServedModel};
 use crate::network::params::parse_amount;
 use crate::outputs::OutputStore;
@@ -70,15 +70,8 @@ pub struct RegisterArgs {
     /// serve with `--steps` equal to it.
     #[arg(long, default_value_t = 64)]
     pub steps: u32,
-    /// Image models: sampler steps of every request.
-    #[arg(long, default_value_t = ImageParams::DEFAULT.steps)]
-    pub image_steps: u32,
-    /// Image models: the seed of every request's noise.
-    #[arg(long, default_value_t = ImageParams::DEFAULT.seed)]
-    pub image_seed: u64,
-    /// Text-to-image models: classifier-free guidance (a decimal).
-    #[arg(long, default_value = "7.5")]
-    pub image_guidance: String,
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// Only configure an already registered model's game on the factory (the
     /// factory owner's part, when the publisher is someone else).
     #[arg(long)]
@@ -97,13 +90,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
     }
     let two_phase = !image && args.game == Game::TwoPhase;
     let params = if image {
-        ImageParams {
-            steps: args.image_steps,
-            seed: args.image_seed,
-            guidance_q16: oracle_core::diffusion::sd::parse_guidance_q16(&args.image_guidance)
-                .with_context(|| format!("--image-guidance {}", args.image_guidance))?,
-        }
-        .encode()
+        args.image.params()?.encode()
     } else {
         oracle_contracts::devnet::greedy_params(args.steps)
     };
