@@ -38,6 +38,9 @@ pub fn load_signer_with(
                 format!("the keystore needs a password: --password-file FILE or ${KEYSTORE_PASSWORD_ENV}")
             })?,
         };
+        if !Path::new(path).is_file() {
+            bail!("the keystore {path} is not a readable file");
+        }
         return PrivateKeySigner::decrypt_keystore(path, password)
             .with_context(|| format!("opening the keystore {path} (wrong password?)"));
     }
@@ -291,14 +294,14 @@ mod tests {
     #[test]
     fn keystores_open_with_their_password_only() {
         let dir = tempfile::tempdir().unwrap();
-        let (signer, name) = PrivateKeySigner::new_keystore(
+        let (signer, _uuid) = PrivateKeySigner::new_keystore(
             dir.path(),
             &mut rand08::thread_rng(),
             "correct horse",
             Some("node.json"),
         )
         .unwrap();
-        let path = dir.path().join(name);
+        let path = dir.path().join("node.json");
         let spec = format!("keystore:{}", path.display());
         let good = dir.path().join("pw");
         std::fs::write(&good, "correct horse\n").unwrap();
