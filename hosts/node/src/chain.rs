@@ -15,13 +15,47 @@ use oracle_contracts::AIOracle;
 /// Environment variable read when `--key` is not given.
 pub const KEY_ENV: &str = "ORACLE_PRIVATE_KEY";
 
-/// Load the signing key. `spec` is `env:NAME` (the variable holds the key), a path
-/// to a file holding the key (hex, optional `0x`, surrounding whitespace ignored),
-/// or absent (then `$ORACLE_PRIVATE_KEY`).
+/// Environment variable holding a keystore's password (when no password file is given).
+pub const KEYSTORE_PASSWORD_ENV: &str = "ORACLE_KEYSTORE_PASSWORD";
+
+/// Load the signing key. `spec` is `keystore:PATH` (an encrypted JSON keystore, as
+/// geth, foundry's `cast wallet` and alloy write them; its password from
+/// `password_file` or `$ORACLE_KEYSTORE_PASSWORD`), `env:NAME` (the variable holds
+/// the key), a path to a file holding the key (hex, optional `0x`, surrounding
+/// whitespace ignored), or absent (then `$ORACLE_PRIVATE_KEY`). A raw key is
+/// refused.
+pub fn load_signer_with(
+    spec: Option<&str>,
+    password_file: Option<&Path>,
+) -> Result<PrivateKeySigner> {
+    if let Some(path) = spec.and_then(|s| s.strip_prefix("keystore:")) {
+        let password = match password_file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("reading the password file {}", f.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+            None => std::env::var(KEYSTORE_PASSWORD_ENV).with_context(|| {
+                format!("the keystore needs a password: --password-file FILE or ${KEYSTORE_PASSWORD_ENV}")
+            })?,
+        };
+        if !Path::new(path).is_file() {
+            bail!("the keystore {path} is not a readable file");
+        }
+        return PrivateKeySigner::decrypt_keystore(path, password)
+            .with_context(|| format!("opening the keystore {path} (wrong password?)"));
+    }
+    load_signer(spec)
+}
+
+/// Load the signing key from `spec` as [`load_signer_with`] does, without a keystore
+/// password file.
 pub fn load_signer(spec: Option<&str>) -> Result<PrivateKeySigner> {
+    if let Some(path) = spec.and_then(|s| s.strip_prefix("keystore:")) {
+        return load_signer_with(Some(&format!("keystore:{path}")), None);
+    }
     if spec.is_some_and(looks_like_a_key) {
         bail!(
-            "refusing a raw private key on the command line (other users see it in the process list, and it stays in the shell history): put it in a file (--key FILE), an environment variable (--key env:NAME) or ${KEY_ENV}"
+            "refusing a raw private key on the command line (other users see it in the process list, and it stays in the shell history): use an encrypted keystore (--key keystore:FILE), a file (--key FILE), an environment variable (--key env:NAME) or ${KEY_ENV}"
         );
     }
     let text = match spec {
@@ -255,6 +289,31 @@ mod tests {
         }
         let e = format!("{:#}", load_signer(Some("/no/such/key/file")).unwrap_err());
         assert!(e.contains("reading the key file"), "{e}");
+    }
+
+    #[test]
+    fn keystores_open_with_their_password_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (signer, _uuid) = PrivateKeySigner::new_keystore(
+            dir.path(),
+            &mut rand08::thread_rng(),
+            "correct horse",
+            Some("node.json"),
+        )
+        .unwrap();
+        let path = dir.path().join("node.json");
+        let spec = format!("keystore:{}", path.display());
+        let good = dir.path().join("pw");
+        std::fs::write(&good, "correct horse\n").unwrap();
+        let opened = load_signer_with(Some(&spec), Some(&good)).unwrap();
+        assert_eq!(opened.address(), signer.address());
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "wrong").unwrap();
+        let e = format!(
+            "{:#}",
+            load_signer_with(Some(&spec), Some(&bad)).unwrap_err()
+        );
+        assert!(e.contains("wrong password"), "{e}");
     }
 
     #[test]

@@ -12,10 +12,11 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
-use crate::chain::{connect, load_signer, retry};
+use crate::chain::{connect, load_signer_with, retry};
 use crate::db::Db;
 use crate::devnet::{DevnetState, DEFAULT_STATE_FILE};
 use crate::faults::{FaultArgs, Faults};
+use crate::network::deployment::Deployment;
 use crate::node::Node;
 use crate::operator::Operator;
 use crate::outputs::OutputStore;
@@ -25,38 +26,54 @@ use crate::validator::Validator;
 pub const DEFAULT_GUEST: &str =
     "hosts/guest/target/riscv32im-unknown-none-elf/release/oracle-guest";
 
-/// Arguments shared by `oracle operator` and `oracle validator`.
-#[derive(Debug, clap::Args)]
+/// Arguments shared by `oracle operator` and `oracle validator`. Each may also be
+/// given in a TOML configuration file (`--config`, the same names with `_` for `-`);
+/// a flag overrides the file.
+#[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeArgs {
+    /// A TOML configuration file with any of these settings (flags override it).
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
     /// JSON-RPC URL of the chain (default: the running devnet's).
     #[arg(long)]
     pub rpc: Option<String>,
-    /// The AIOracle address (default: the running devnet's).
+    /// The deployment file written by `oracle deploy` (the oracle's address, the
+    /// block to read events from, the chain id the RPC must serve).
+    #[arg(long)]
+    pub deployment: Option<PathBuf>,
+    /// The AIOracle address (default: the deployment's, or the running devnet's).
     #[arg(long)]
     pub oracle: Option<String>,
-    /// Private key: a file holding it in hex, or `env:NAME` for an environment
-    /// variable (default: $ORACLE_PRIVATE_KEY).
+    /// The signing key: `keystore:FILE` (encrypted JSON keystore), a file holding
+    /// it in hex, or `env:NAME` (default: $ORACLE_PRIVATE_KEY). A raw key is refused.
     #[arg(long)]
     pub key: Option<String>,
-    /// Directory of model files; each is served under the registered id whose
-    /// model root it matches (files that match none are refused).
+    /// The keystore's password file (default: $ORACLE_KEYSTORE_PASSWORD).
     #[arg(long)]
-    pub models: PathBuf,
-    /// The guest program; models registered with another program hash are refused.
-    #[arg(long, default_value = DEFAULT_GUEST)]
-    pub guest: PathBuf,
-    /// Positions run per request (prompt included).
-    #[arg(long, default_value_t = 64)]
-    pub steps: u32,
-    /// The database file (created if missing).
+    pub password_file: Option<PathBuf>,
+    /// Directory of model files; each is served under the registered id whose
+    /// model root it matches (files that match none are refused). Required.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// The guest program; models registered with another program hash are refused
+    /// [default: hosts/guest/target/riscv32im-unknown-none-elf/release/oracle-guest].
+    #[arg(long)]
+    pub guest: Option<PathBuf>,
+    /// Positions run per request (prompt included) [default: 64].
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// The database file, created if missing [default: operator.redb / validator.redb].
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Blocks an event must be buried under before it is acted on (0 on a devnet).
-    #[arg(long, default_value_t = 0)]
-    pub confirmations: u64,
-    /// Milliseconds between polls of the chain.
-    #[arg(long, default_value_t = 500)]
-    pub poll_ms: u64,
+    /// Blocks an event must be buried under before it is acted on [default: 0, a
+    /// devnet's; use the chain's finality on a network].
+    #[arg(long)]
+    pub confirmations: Option<u64>,
+    /// Milliseconds between polls of the chain [default: 500].
+    #[arg(long)]
+    pub poll_ms: Option<u64>,
     /// Serve Prometheus `/metrics` on this address (keep it on loopback or a
     /// private network, e.g. 127.0.0.1:9100).
     #[arg(long)]
@@ -66,16 +83,51 @@ pub struct NodeArgs {
     /// Connections are capped and timed out.
     #[arg(long)]
     pub outputs_addr: Option<SocketAddr>,
-    /// The devnet state file consulted when --rpc or --oracle is missing.
-    #[arg(long, default_value = DEFAULT_STATE_FILE)]
-    pub state_file: PathBuf,
+    /// The devnet state file consulted when neither --rpc/--oracle nor --deployment
+    /// is given [default: target/devnet.json].
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
     /// Requests computed at once (inference and VM runs); more wait, earliest
-    /// deadline first. Dispute moves never wait for them.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
-    /// Seconds one request's computation may take once it has a worker.
-    #[arg(long, default_value_t = 600)]
-    pub request_budget_s: u64,
+    /// deadline first. Dispute moves never wait for them [default: 1].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seconds one request's computation may take once it has a worker [default: 600].
+    #[arg(long)]
+    pub request_budget_s: Option<u64>,
+}
+
+impl NodeArgs {
+    /// These flags over the settings of the `--config` file, if any.
+    pub fn resolved(&self) -> Result<NodeArgs> {
+        let Some(path) = &self.config else {
+            return Ok(self.clone());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration {}", path.display()))?;
+        let file: NodeArgs = toml::from_str(&text)
+            .with_context(|| format!("in the configuration {}", path.display()))?;
+        macro_rules! over {
+            ($($f:ident),*) => { NodeArgs { config: self.config.clone(), $($f: self.$f.clone().or(file.$f),)* } };
+        }
+        Ok(over!(
+            rpc,
+            deployment,
+            oracle,
+            key,
+            password_file,
+            models,
+            guest,
+            steps,
+            db,
+            confirmations,
+            poll_ms,
+            metrics_addr,
+            outputs_addr,
+            state_file,
+            workers,
+            request_budget_s
+        ))
+    }
 }
 
 /// Arguments of `oracle operator`.
@@ -113,6 +165,11 @@ fn default_db(role: &str) -> PathBuf {
 
 /// Open a node from `oracle operator` / `oracle validator` arguments.
 async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
+    let args = args.resolved()?;
+    let models = args
+        .models
+        .clone()
+        .context("--models (or `models` in the configuration file) is required")?;
     let db_path = args.db.clone().unwrap_or_else(|| default_db(role));
     if let Some(addr) = args.metrics_addr {
         crate::http::serve_metrics(addr, crate::http::Limits::default())?;
@@ -121,16 +178,24 @@ async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
         let outputs = OutputStore::new(crate::outputs::dir_for_db(&db_path));
         crate::http::serve_outputs(addr, outputs, crate::http::Limits::default())?;
     }
-    let state = if args.rpc.is_none() || args.oracle.is_none() {
-        let text = std::fs::read(&args.state_file).with_context(|| {
+    let deployment = match &args.deployment {
+        Some(path) => Some((path.clone(), Deployment::read(path)?)),
+        None => None,
+    };
+    let state = if deployment.is_none() && (args.rpc.is_none() || args.oracle.is_none()) {
+        let file = args
+            .state_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE));
+        let text = std::fs::read(&file).with_context(|| {
             format!(
-                "--rpc/--oracle not given and {} is unreadable (is `oracle devnet` running?)",
-                args.state_file.display()
+                "no --deployment or --rpc/--oracle given, and the devnet's {} is unreadable (is `oracle devnet` running?)",
+                file.display()
             )
         })?;
         tracing::warn!(
-            "--rpc/--oracle not given: using the devnet's {}",
-            args.state_file.display()
+            "no --deployment or --rpc/--oracle given: using the devnet's {}",
+            file.display()
         );
         Some(
             serde_json::from_slice::<DevnetState>(&text)
@@ -143,41 +208,53 @@ async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
         .rpc
         .clone()
         .or_else(|| state.as_ref().map(|s| s.rpc.clone()))
-        .context("no --rpc")?;
-    let oracle_text = args
-        .oracle
+        .context("--rpc (or `rpc` in the configuration file) is required with a deployment file")?;
+    let (oracle, start_block) = match (&args.oracle, &deployment, &state) {
+        (Some(text), _, _) => (Address::from_str(text).context("bad --oracle address")?, 0),
+        (None, Some((_, d)), _) => (d.oracle()?, d.start_block),
+        (None, None, Some(s)) => (
+            Address::from_str(&s.oracle).context("bad devnet oracle address")?,
+            0,
+        ),
+        (None, None, None) => anyhow::bail!("no --oracle"),
+    };
+    let signer = load_signer_with(args.key.as_deref(), args.password_file.as_deref())?;
+    let guest_path = args
+        .guest
         .clone()
-        .or_else(|| state.as_ref().map(|s| s.oracle.clone()))
-        .context("no --oracle")?;
-    let oracle = Address::from_str(&oracle_text).context("bad --oracle address")?;
-    let signer = load_signer(args.key.as_deref())?;
-    let guest = std::fs::read(&args.guest).with_context(|| {
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_GUEST));
+    let guest = std::fs::read(&guest_path).with_context(|| {
         format!(
             "reading the guest {} (build it with hosts/guest/build.sh)",
-            args.guest.display()
+            guest_path.display()
         )
     })?;
-    if args.workers == 0 {
+    let workers = args.workers.unwrap_or(1);
+    if workers == 0 {
         anyhow::bail!("--workers must be at least 1");
     }
-    start(
+    let node = start(
         Settings {
             rpc,
             oracle,
-            start_block: 0,
-            models: args.models.clone(),
+            start_block,
+            models,
             guest,
-            steps: args.steps,
-            confirmations: args.confirmations,
-            interval: Duration::from_millis(args.poll_ms),
+            steps: args.steps.unwrap_or(64),
+            confirmations: args.confirmations.unwrap_or(0),
+            interval: Duration::from_millis(args.poll_ms.unwrap_or(500)),
             db: db_path,
-            workers: args.workers,
-            budget: Duration::from_secs(args.request_budget_s),
+            workers,
+            budget: Duration::from_secs(args.request_budget_s.unwrap_or(600)),
             faults,
         },
         signer,
     )
-    .await
+    .await?;
+    if let Some((path, d)) = &deployment {
+        crate::network::check_chain(&node.provider, d, path).await?;
+    }
+    Ok(node)
 }
 
 /// What a node is started with.
@@ -284,5 +361,36 @@ pub async fn challenge(args: &ChallengeArgs) -> Result<()> {
     tokio::select! {
         r = v.challenge_one(alloy::primitives::U256::from(args.request)) => r,
         _ = tokio::signal::ctrl_c() => { tracing::info!("stopping"); Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example configuration in `contrib/` parses, and a flag overrides it.
+    #[test]
+    fn the_example_configuration_parses_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("operator.toml");
+        std::fs::write(&path, include_str!("../../../contrib/operator.toml")).unwrap();
+        let flags = NodeArgs {
+            config: Some(path),
+            steps: Some(16),
+            ..NodeArgs::default()
+        };
+        let r = flags.resolved().unwrap();
+        assert_eq!(r.steps, Some(16), "the flag wins");
+        assert_eq!(r.confirmations, Some(2), "the file fills the rest");
+        assert_eq!(
+            r.key.as_deref(),
+            Some("keystore:/etc/oracle/operator.keystore")
+        );
+        std::fs::write(dir.path().join("bad.toml"), "step = 16\n").unwrap();
+        let bad = NodeArgs {
+            config: Some(dir.path().join("bad.toml")),
+            ..NodeArgs::default()
+        };
+        assert!(bad.resolved().is_err(), "an unknown setting is refused");
     }
 }

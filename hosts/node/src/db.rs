@@ -337,6 +337,93 @@ pub struct Db {
     _copy: Option<tempfile::TempPath>,
 }
 
+/// A table of JSON records by key `K`.
+type Records<K> = TableDefinition<'static, K, &'static [u8]>;
+/// An index of keys `K` (the open records of a [`Records`] table).
+type Index<K> = TableDefinition<'static, K, ()>;
+
+impl Db {
+    /// The record under `key` in `table`.
+    fn get<K, T>(&self, table: Records<K>, key: K::SelfType<'_>) -> Result<Option<T>, DbError>
+    where
+        K: redb::Key + 'static,
+        T: serde::de::DeserializeOwned,
+    {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table)?;
+        let v = t.get(key)?;
+        Ok(match v {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Every record of `table`, in key order.
+    fn all<K, T>(&self, table: Records<K>) -> Result<Vec<T>, DbError>
+    where
+        K: redb::Key + 'static,
+        T: serde::de::DeserializeOwned,
+    {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The records of `table` whose keys are in `index`, in key order.
+    fn listed<K, T>(&self, index: Index<K>, table: Records<K>) -> Result<Vec<T>, DbError>
+    where
+        K: redb::Key + 'static,
+        T: serde::de::DeserializeOwned,
+    {
+        let tx = self.db.begin_read()?;
+        let open = tx.open_table(index)?;
+        let t = tx.open_table(table)?;
+        let mut out = Vec::new();
+        for entry in open.iter()? {
+            let (k, _) = entry?;
+            if let Some(v) = t.get(k.value())? {
+                out.push(serde_json::from_slice(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Store `record` under `key` in `table`, and list the key in `index` unless the
+    /// record is `done`; durably (redb commits are fsynced).
+    fn put_listed<K, T>(
+        &self,
+        table: Records<K>,
+        index: Index<K>,
+        key: K::SelfType<'_>,
+        record: &T,
+        done: bool,
+    ) -> Result<(), DbError>
+    where
+        K: redb::Key + 'static,
+        for<'a> K::SelfType<'a>: Clone,
+        T: Serialize,
+    {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(table)?
+                .insert(key.clone(), serde_json::to_vec(record)?.as_slice())?;
+            let mut open = tx.open_table(index)?;
+            if done {
+                open.remove(key)?;
+            } else {
+                open.insert(key, ())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 fn key(id: U256) -> [u8; 32] {
     id.to_be_bytes::<32>()
 }
@@ -458,59 +545,23 @@ impl Db {
     /// Store a request record (durably: redb commits are fsynced), keeping the index
     /// of open requests.
     pub fn put_request(&self, r: &RequestRecord) -> Result<(), DbError> {
-        let tx = self.db.begin_write()?;
-        {
-            let k = key(r.id);
-            tx.open_table(REQUESTS)?
-                .insert(k, serde_json::to_vec(r)?.as_slice())?;
-            let mut open = tx.open_table(OPEN_REQUESTS)?;
-            if r.state.is_terminal() {
-                open.remove(k)?;
-            } else {
-                open.insert(k, ())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.put_listed(REQUESTS, OPEN_REQUESTS, key(r.id), r, r.state.is_terminal())
     }
 
     /// One request's record.
     pub fn request(&self, id: U256) -> Result<Option<RequestRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(REQUESTS)?;
-        let v = t.get(key(id))?;
-        Ok(match v {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
+        self.get(REQUESTS, key(id))
     }
 
     /// The requests not finished yet, by id (the serving order: every request has
     /// the same timeout, so by id is by deadline).
     pub fn open_requests(&self) -> Result<Vec<RequestRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let open = tx.open_table(OPEN_REQUESTS)?;
-        let t = tx.open_table(REQUESTS)?;
-        let mut out = Vec::new();
-        for entry in open.iter()? {
-            let (k, _) = entry?;
-            if let Some(v) = t.get(k.value())? {
-                out.push(serde_json::from_slice(v.value())?);
-            }
-        }
-        Ok(out)
+        self.listed(OPEN_REQUESTS, REQUESTS)
     }
 
     /// Every request record, by id.
     pub fn requests(&self) -> Result<Vec<RequestRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(REQUESTS)?;
-        let mut out = Vec::new();
-        for entry in t.iter()? {
-            let (_, v) = entry?;
-            out.push(serde_json::from_slice(v.value())?);
-        }
-        Ok(out)
+        self.all(REQUESTS)
     }
 
     /// Record results that became current (known ones are kept) and move `cursor`
@@ -542,69 +593,33 @@ impl Db {
 
     /// Store a check record, keeping the index of open checks.
     pub fn put_check(&self, r: &CheckRecord) -> Result<(), DbError> {
-        let tx = self.db.begin_write()?;
-        {
-            let k = (key(r.id), r.version);
-            tx.open_table(CHECKS)?
-                .insert(k, serde_json::to_vec(r)?.as_slice())?;
-            let mut open = tx.open_table(OPEN_CHECKS)?;
-            if r.state.is_terminal() {
-                open.remove(k)?;
-            } else {
-                open.insert(k, ())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.put_listed(
+            CHECKS,
+            OPEN_CHECKS,
+            (key(r.id), r.version),
+            r,
+            r.state.is_terminal(),
+        )
     }
 
     /// One check record.
     pub fn check(&self, id: U256, version: u32) -> Result<Option<CheckRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(CHECKS)?;
-        let v = t.get((key(id), version))?;
-        Ok(match v {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
+        self.get(CHECKS, (key(id), version))
     }
 
     /// The checks not settled yet.
     pub fn open_checks(&self) -> Result<Vec<CheckRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let open = tx.open_table(OPEN_CHECKS)?;
-        let t = tx.open_table(CHECKS)?;
-        let mut out = Vec::new();
-        for entry in open.iter()? {
-            let (k, _) = entry?;
-            if let Some(v) = t.get(k.value())? {
-                out.push(serde_json::from_slice(v.value())?);
-            }
-        }
-        Ok(out)
+        self.listed(OPEN_CHECKS, CHECKS)
     }
 
     /// Every check record, by request id and version.
     pub fn checks(&self) -> Result<Vec<CheckRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(CHECKS)?;
-        let mut out = Vec::new();
-        for entry in t.iter()? {
-            let (_, v) = entry?;
-            out.push(serde_json::from_slice(v.value())?);
-        }
-        Ok(out)
+        self.all(CHECKS)
     }
 
     /// Our own result of request `id`, if computed.
     pub fn ours(&self, id: U256) -> Result<Option<OurResult>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(OURS)?;
-        let v = t.get(key(id))?;
-        Ok(match v {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
+        self.get(OURS, key(id))
     }
 
     /// Store our own result of request `id`.
@@ -700,25 +715,12 @@ impl Db {
 
     /// One dispute's record.
     pub fn dispute(&self, id: U256) -> Result<Option<DisputeRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(DISPUTES)?;
-        let v = t.get(key(id))?;
-        Ok(match v {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
+        self.get(DISPUTES, key(id))
     }
 
     /// Every dispute record, by id.
     pub fn disputes(&self) -> Result<Vec<DisputeRecord>, DbError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(DISPUTES)?;
-        let mut out = Vec::new();
-        for entry in t.iter()? {
-            let (_, v) = entry?;
-            out.push(serde_json::from_slice(v.value())?);
-        }
-        Ok(out)
+        self.all(DISPUTES)
     }
 
     /// Number of dispute records (the games this node plays or played).

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::daemon::{start, Settings, DEFAULT_GUEST};
 use crate::faults::Faults;
-use crate::image::ImageParams;
+use crate::image::ImageArgs;
 use crate::operator::Operator;
 use crate::outputs::{dir_for_db, OutputStore};
 use crate::serve::program_hash;
@@ -46,17 +46,8 @@ pub struct DevnetArgs {
     /// Positions the operator runs per request.
     #[arg(long, default_value_t = 64)]
     pub steps: u32,
-    /// For an image model file: sampler steps of every request (DDPM: the last
-    /// steps of 1000; DDIM: inference steps), registered as the model's parameters.
-    #[arg(long, default_value_t = ImageParams::DEFAULT.steps)]
-    pub image_steps: u32,
-    /// For an image model file: the seed of every request's noise.
-    #[arg(long, default_value_t = ImageParams::DEFAULT.seed)]
-    pub image_seed: u64,
-    /// For a text-to-image model file: classifier-free guidance of every request
-    /// (a decimal, read exactly into Q16; at most 1 runs the conditional pass alone).
-    #[arg(long, default_value = "7.5")]
-    pub image_guidance: String,
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// Seconds each side of a dispute game has for all its moves (chess clock).
     #[arg(long, default_value_t = 120)]
     pub game_clock: u32,
@@ -181,18 +172,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .try_into()
         .context("--challenge-window too large")?;
     config.sampling_params = if image {
-        ImageParams {
-            steps: args.image_steps,
-            seed: args.image_seed,
-            guidance_q16: oracle_core::diffusion::sd::parse_guidance_q16(&args.image_guidance)
-                .with_context(|| {
-                    format!(
-                        "--image-guidance {}: not a decimal guidance in 0..=256",
-                        args.image_guidance
-                    )
-                })?,
-        }
-        .encode()
+        args.image.params()?.encode()
     } else {
         oracle_core::Request {
             prompt: b"",
@@ -254,7 +234,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     if image {
         println!(
             "an image model ({} steps, seed {}); ask for an image (another terminal):",
-            args.image_steps, args.image_seed
+            args.image.image_steps, args.image.image_seed
         );
         println!("  ./target/release/oracle request --wait --output image.png");
         if state.outputs_url.is_none() {

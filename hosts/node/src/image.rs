@@ -77,6 +77,41 @@ impl ImageParams {
     }
 }
 
+/// The command-line flags of an image model's parameters (`oracle devnet`,
+/// `oracle register`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageArgs {
+    /// For an image model file: sampler steps of every request (DDPM: the last
+    /// steps of 1000; DDIM: inference steps), registered as the model's parameters.
+    #[arg(long, default_value_t = ImageParams::DEFAULT.steps)]
+    pub image_steps: u32,
+    /// For an image model file: the seed of every request's noise.
+    #[arg(long, default_value_t = ImageParams::DEFAULT.seed)]
+    pub image_seed: u64,
+    /// For a text-to-image model file: classifier-free guidance of every request
+    /// (a decimal, read exactly into Q16; at most 1 runs the conditional pass alone).
+    #[arg(long, default_value = "7.5")]
+    pub image_guidance: String,
+}
+
+impl ImageArgs {
+    /// The parameters these flags give.
+    pub fn params(&self) -> anyhow::Result<ImageParams> {
+        let guidance_q16 = oracle_core::diffusion::sd::parse_guidance_q16(&self.image_guidance)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--image-guidance {}: not a decimal guidance in 0..=256",
+                    self.image_guidance
+                )
+            })?;
+        Ok(ImageParams {
+            steps: self.image_steps,
+            seed: self.image_seed,
+            guidance_q16,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod faults;
 mod http;
 mod image;
 mod models;
+mod network;
 mod node;
 mod operator;
 mod outputs;
@@ -62,6 +63,23 @@ enum Command {
     /// Ask the Prompt contract for a completion and print it when the callback
     /// arrives (against a running `oracle devnet` no other flag is needed).
     Request(request::RequestArgs),
+    /// Deploy the whole contract stack to an EVM chain from a parameters file and
+    /// write the deployment file the other commands read (resumes when interrupted).
+    Deploy(network::deploy::DeployArgs),
+    /// Model publishers: check a model file, register it and configure its dispute
+    /// game; prints the model id.
+    Register(network::register::RegisterArgs),
+    /// List the registered models (root, program hash, fee, window, game).
+    Models(network::register::ModelsArgs),
+    /// Operators: add to the bond.
+    Bond(network::operator_cmds::BondArgs),
+    /// Operators: stop submitting and start the unbond delay.
+    Unbond(network::operator_cmds::AccountArgs),
+    /// Withdraw the free bond (after the unbond delay) and every credit (fees,
+    /// rewards, refunds).
+    Withdraw(network::operator_cmds::AccountArgs),
+    /// An account's bond, credits and wallet.
+    Balance(network::operator_cmds::AccountArgs),
 }
 
 fn main() {
@@ -75,6 +93,25 @@ fn main() {
         Command::Challenge(args) => runtime().and_then(|rt| rt.block_on(daemon::challenge(&args))),
         Command::Status(args) => status::run(&args),
         Command::Request(args) => runtime().and_then(|rt| rt.block_on(request::run(&args))),
+        Command::Deploy(args) => runtime().and_then(|rt| rt.block_on(network::deploy::run(&args))),
+        Command::Register(args) => {
+            runtime().and_then(|rt| rt.block_on(network::register::run(&args)))
+        }
+        Command::Models(args) => {
+            runtime().and_then(|rt| rt.block_on(network::register::models(&args)))
+        }
+        Command::Bond(args) => {
+            runtime().and_then(|rt| rt.block_on(network::operator_cmds::bond(&args)))
+        }
+        Command::Unbond(args) => {
+            runtime().and_then(|rt| rt.block_on(network::operator_cmds::unbond(&args)))
+        }
+        Command::Withdraw(args) => {
+            runtime().and_then(|rt| rt.block_on(network::operator_cmds::withdraw(&args)))
+        }
+        Command::Balance(args) => {
+            runtime().and_then(|rt| rt.block_on(network::operator_cmds::balance(&args)))
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -69,6 +69,33 @@ pub struct Node {
     pub faults: Faults,
 }
 
+/// Jobs queued or running in the worker pool, by request: each request's
+/// computation is handed to the pool once, whatever the rounds see meanwhile.
+#[derive(Default)]
+pub struct InFlight(std::sync::Mutex<std::collections::HashSet<U256>>);
+
+impl InFlight {
+    /// Run `job` in the background for request `id` unless one is in flight for it;
+    /// `role` names its failure in the logs.
+    pub fn spawn_once(
+        self: &Arc<Self>,
+        id: U256,
+        role: &'static str,
+        job: impl std::future::Future<Output = Result<()>> + Send + 'static,
+    ) {
+        if !self.0.lock().expect("in flight").insert(id) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = job.await {
+                tracing::warn!("{role}: request {id}: {e:#} (will retry)");
+            }
+            me.0.lock().expect("in flight").remove(&id);
+        });
+    }
+}
+
 /// A served request with the time the inference took.
 pub struct Timed {
     /// Output, proof and claim.
@@ -104,24 +131,8 @@ impl Node {
 
     /// Logs of `event` emitted by the oracle in `[from, to]`, fetched in chunks.
     pub async fn logs(&self, event: B256, from: u64, to: u64) -> Result<Vec<Log>> {
-        let mut out = Vec::new();
-        let mut start = from;
-        while start <= to {
-            let end = to.min(start.saturating_add(LOG_CHUNK - 1));
-            let filter = Filter::new()
-                .address(self.oracle)
-                .event_signature(event)
-                .from_block(start)
-                .to_block(end);
-            out.extend(
-                self.provider
-                    .get_logs(&filter)
-                    .await
-                    .with_context(|| format!("reading logs of blocks {start}..={end}"))?,
-            );
-            start = end + 1;
-        }
-        Ok(out)
+        self.chunked_logs(Filter::new().event_signature(event), from, to)
+            .await
     }
 
     /// The logs of `event` with `topic` as their first indexed argument, from the
@@ -132,19 +143,27 @@ impl Node {
             .get_block_number()
             .await
             .context("reading the block number")?;
+        let filter = Filter::new()
+            .event_signature(event)
+            .topic1(B256::from(topic));
+        self.chunked_logs(filter, self.start_block, head).await
+    }
+
+    /// The oracle's logs matching `filter` in `[from, to]`, [`LOG_CHUNK`] blocks per
+    /// call (providers refuse wide ranges).
+    async fn chunked_logs(&self, filter: Filter, from: u64, to: u64) -> Result<Vec<Log>> {
         let mut out = Vec::new();
-        let mut start = self.start_block;
-        while start <= head {
-            let end = head.min(start.saturating_add(LOG_CHUNK - 1));
-            let filter = Filter::new()
+        let mut start = from;
+        while start <= to {
+            let end = to.min(start.saturating_add(LOG_CHUNK - 1));
+            let chunk = filter
+                .clone()
                 .address(self.oracle)
-                .event_signature(event)
-                .topic1(B256::from(topic))
                 .from_block(start)
                 .to_block(end);
             out.extend(
                 self.provider
-                    .get_logs(&filter)
+                    .get_logs(&chunk)
                     .await
                     .with_context(|| format!("reading logs of blocks {start}..={end}"))?,
             );

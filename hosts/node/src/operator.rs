@@ -43,7 +43,7 @@
 //! [`TURN`]s and looks at the chain again first, so it only submits when those
 //! before it did not (down, or not holding the model).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ use oracle_contracts::AIOracle;
 use crate::chain::{chain_now, on_chain, revert_reason, Status};
 use crate::db::{RequestEvent, RequestRecord, RequestState};
 use crate::dispute::Disputes;
-use crate::node::{crash_point, Node};
+use crate::node::{crash_point, InFlight, Node};
 
 /// How long each operator ahead of us in a request's order has to submit first.
 pub const TURN: Duration = Duration::from_secs(2);
@@ -67,7 +67,7 @@ pub struct Operator {
     /// When each served request may be submitted (our turn in its order).
     turns: Mutex<HashMap<U256, Instant>>,
     /// Requests whose computation is queued or running in the worker pool.
-    in_flight: Mutex<HashSet<U256>>,
+    in_flight: Arc<InFlight>,
     /// The games played in defence of our results.
     disputes: Arc<Disputes>,
 }
@@ -80,7 +80,7 @@ impl Operator {
         Arc::new(Operator {
             node,
             turns: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Arc::default(),
             disputes,
         })
     }
@@ -219,17 +219,9 @@ impl Operator {
 
     /// Hand request `r`'s computation to the worker pool (once).
     fn dispatch(self: &Arc<Self>, r: RequestRecord) -> Result<()> {
-        if !self.in_flight.lock().expect("in flight").insert(r.id) {
-            return Ok(());
-        }
         let me = self.clone();
-        tokio::spawn(async move {
-            let id = r.id;
-            if let Err(e) = me.compute(r).await {
-                tracing::warn!("operator: request {id}: {e:#} (will retry)");
-            }
-            me.in_flight.lock().expect("in flight").remove(&id);
-        });
+        self.in_flight
+            .spawn_once(r.id, "operator", async move { me.compute(r).await });
         Ok(())
     }
 
@@ -370,7 +362,7 @@ impl Operator {
         let call = oracle.submit(r.id, output, proof).nonce(nonce);
         // Simulate first: a submission the contract refuses is never sent (and never
         // reserves a nonce).
-        if let Err(e) = call.call().await {
+        if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
             let why = format!("the oracle refuses the submission: {}", revert_reason(&e));
             let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
             if chain.status != Status::Pending {

@@ -19,8 +19,7 @@
 //! contract says whether it went through. A won dispute's bond and reward are
 //! claimed once the request is final, and a result we hold is finalized by us.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{keccak256, Bytes, B256, U256};
@@ -32,13 +31,13 @@ use crate::chain::{chain_now, on_chain, revert_reason, Backoff, Status};
 use crate::db::{CheckRecord, CheckState, OurResult, RequestEvent};
 use crate::dispute::{DisputeRecord, DisputeState, Disputes};
 use crate::faults::challenger_lie;
-use crate::node::Node;
+use crate::node::{InFlight, Node};
 
 /// The validator.
 pub struct Validator {
     node: Node,
     /// Requests whose re-execution is queued or running in the worker pool.
-    in_flight: Mutex<HashSet<U256>>,
+    in_flight: Arc<InFlight>,
     /// The games our challenges opened.
     disputes: Arc<Disputes>,
 }
@@ -50,7 +49,7 @@ impl Validator {
         let disputes = Arc::new(Disputes::new(node.clone()));
         Arc::new(Validator {
             node,
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Arc::default(),
             disputes,
         })
     }
@@ -298,17 +297,12 @@ impl Validator {
 
     /// Re-execute `request` in the worker pool (once) and record our result.
     fn dispatch(self: &Arc<Self>, request: RequestEvent) {
-        if !self.in_flight.lock().expect("in flight").insert(request.id) {
-            return;
-        }
         let me = self.clone();
-        tokio::spawn(async move {
-            let id = request.id;
-            if let Err(e) = me.compute(request).await {
-                tracing::warn!("validator: request {id}: {e:#} (will retry)");
-            }
-            me.in_flight.lock().expect("in flight").remove(&id);
-        });
+        self.in_flight.spawn_once(
+            request.id,
+            "validator",
+            async move { me.compute(request).await },
+        );
     }
 
     async fn compute(&self, request: RequestEvent) -> Result<()> {
@@ -377,7 +371,7 @@ impl Validator {
                 proof,
             )
             .value(U256::from(bond));
-        if let Err(e) = call.call().await {
+        if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
             let why = format!("the oracle refuses our challenge: {}", revert_reason(&e));
             tracing::error!("validator: request {}: {why}", c.id);
             return self.close(c, CheckState::Failed, why);

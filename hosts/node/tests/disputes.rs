@@ -44,29 +44,6 @@ fn honest_output(prompt: &str) -> Vec<u8> {
     text
 }
 
-/// The `DisputeResolved` events: (dispute id, challenger won).
-async fn resolutions(chain: &Chain) -> Vec<(U256, bool)> {
-    let filter = Filter::new()
-        .address(chain.oracle)
-        .event_signature(AIOracle::DisputeResolved::SIGNATURE_HASH)
-        .from_block(0);
-    chain
-        .provider
-        .get_logs(&filter)
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| {
-            let e = l
-                .log_decode::<AIOracle::DisputeResolved>()
-                .unwrap()
-                .inner
-                .data;
-            (e.disputeId, e.challengerWon)
-        })
-        .collect()
-}
-
 /// The game of the first dispute: its state.
 async fn game_state(chain: &Chain) -> oracle_contracts::game::GameState {
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
@@ -137,7 +114,7 @@ async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
 
     chain.wait_final(id, FINAL).await;
     assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
-    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
+    assert_eq!(chain.resolutions().await, vec![(FIRST_DISPUTE, true)]);
     let state = game_state(&chain).await;
     assert_eq!(state.status, Status::ChallengerWins);
     assert_eq!(state.hi - state.lo, 1, "decided at one step: {state:?}");
@@ -204,7 +181,7 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     );
     let text = read(&log) + &restarted;
     assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
-    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
+    assert_eq!(chain.resolutions().await, vec![(FIRST_DISPUTE, true)]);
 
     // Where the liar lied: the middle of the generated part (its switch's rule).
     let (model, _) = assets();
@@ -331,7 +308,7 @@ async fn honest_operator_vs_lying_challenger(chain: Chain) {
     let id = chain.ask(prompt).await;
     chain.wait_final(id, FINAL).await;
     assert_eq!(delivered(&chain, prompt).await, honest_output(prompt));
-    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, false)]);
+    assert_eq!(chain.resolutions().await, vec![(FIRST_DISPUTE, false)]);
     let state = game_state(&chain).await;
     assert_eq!(state.status, Status::DefenderWins);
     assert_eq!(state.hi - state.lo, 1, "decided at one step: {state:?}");
@@ -374,7 +351,7 @@ async fn a_player_that_stops_answering_loses_on_time() {
         .await
         .unwrap();
     chain.wait_final(id, FINAL).await;
-    assert_eq!(resolutions(&chain).await, vec![(FIRST_DISPUTE, true)]);
+    assert_eq!(chain.resolutions().await, vec![(FIRST_DISPUTE, true)]);
     let state = game_state(&chain).await;
     assert_eq!(state.status, Status::ChallengerWins);
     assert!(
