@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use oracle_benches::{read_bandwidth, stories110m_config, synthetic_model};
+use oracle_core::llama::{LlamaState, Model};
 use oracle_core::quant::QType;
-use oracle_core::{Exec, LlamaState, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 
 fn tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
     let mut state = LlamaState::new(&model.weights.config);

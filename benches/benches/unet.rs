@@ -24,7 +24,7 @@ use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::unet2d::*;
 use oracle_core::image_format::{ImageModelFile, ImageModelWriter, ARCH_UNET2D};
 use oracle_core::quant::QType;
-use oracle_core::sampler::Rng;
+use oracle_core::rng::Rng;
 use oracle_core::Exec;
 use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
 use oracle_quant::diffusion::Tensor;

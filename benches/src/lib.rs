@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use oracle_core::format::{LlamaConfig, ModelWriter, TokenEntry};
+use oracle_core::format::{ModelWriter, TokenEntry};
+use oracle_core::llama::LlamaConfig;
 use oracle_core::quant::QType;
 
 /// xorshift64 stream for synthetic weights.

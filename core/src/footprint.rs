@@ -9,11 +9,11 @@
 //!   tables), the parsed tensor table, the tokenizer's indexes, the layer structs;
 //! - **run state**: one request's activations, KV cache, sampler scratch, token
 //!   lists and output. For a text model it includes the KV commitment tree of the
-//!   two-phase transitions ([`crate::position::KvTree`]).
+//!   two-phase transitions ([`crate::commit::position::KvTree`]).
 //!
 //! Every figure is computed in `u64` with saturating arithmetic from values the
 //! file states, so no hostile header can wrap it. Loading refuses a model whose run
-//! state exceeds [`MAX_RUN_STATE_BYTES`] ([`crate::Model::load`], and the image
+//! state exceeds [`MAX_RUN_STATE_BYTES`] ([`crate::llama::Model::load`], and the image
 //! binders `UNet2D::from_file` (already from its config words) and
 //! `StableDiffusion::from_file`; ddpm-mnist's shapes are fixed), and [`check`]
 //! lets a caller hold a model to its own budget: the guest refuses a model over
@@ -29,8 +29,9 @@
 //! while it is tokenized).
 
 use crate::error::FormatError;
-use crate::format::{DType, LlamaConfig, ModelFile, TensorInfo};
+use crate::format::{DType, ModelFile, TensorInfo};
 use crate::image_format::{is_image_model, ImageModelFile};
+use crate::llama::config::LlamaConfig;
 
 /// The largest run state any model may ask for, in bytes (2 GiB): loading fails
 /// beyond it. Every buffer of the core must be addressable on the 32-bit guest,
@@ -47,7 +48,7 @@ pub const GUEST_MEMORY_BUDGET: u64 = 1 << 30;
 /// Bytes counted per entry of the parsed tensor table (a [`TensorInfo`]).
 pub const TENSOR_INFO_BYTES: u64 = 96;
 /// Bytes counted per transformer block's bound weights (a
-/// [`crate::llama::LayerWeights`], without its norm vectors).
+/// [`crate::llama::weights::LayerWeights`], without its norm vectors).
 pub const LAYER_STRUCT_BYTES: u64 = 512;
 /// Bytes counted per vocabulary entry of a text model's tokenizer (piece slice,
 /// score, sorted index).
@@ -237,10 +238,10 @@ pub fn check_run_state(run_state: u64) -> Result<(), FormatError> {
 pub fn of_model(bytes: &[u8]) -> Result<(ModelKind, Footprint), FormatError> {
     if is_image_model(bytes) {
         let file = ImageModelFile::parse(bytes)?;
-        let fp = crate::image_request::bind_footprint(&file)?;
+        let fp = crate::diffusion::request::bind_footprint(&file)?;
         return Ok((ModelKind::Image(file.arch), fp));
     }
-    let model = crate::Model::load(bytes)?;
+    let model = crate::llama::Model::load(bytes)?;
     Ok((ModelKind::Text, model.footprint()))
 }
 
@@ -269,7 +270,7 @@ mod tests {
     fn struct_sizes_stay_within_the_counted_bytes() {
         assert!(core::mem::size_of::<TensorInfo<'_>>() as u64 <= TENSOR_INFO_BYTES);
         assert!(
-            core::mem::size_of::<crate::llama::LayerWeights<'_>>() as u64 <= LAYER_STRUCT_BYTES
+            core::mem::size_of::<crate::llama::weights::LayerWeights<'_>>() as u64 <= LAYER_STRUCT_BYTES
         );
         assert!(core::mem::size_of::<&[u8]>() as u64 + 8 <= TOKEN_INDEX_BYTES);
     }

@@ -9,10 +9,10 @@ mod counting_alloc;
 use std::path::PathBuf;
 
 use counting_alloc::{alloc_peak, CountingAlloc};
+use oracle_core::diffusion::request::bind_footprint;
 use oracle_core::footprint::{self, CheckError, ModelKind, GUEST_MEMORY_BUDGET};
 use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::bind_footprint;
-use oracle_core::Model;
+use oracle_core::llama::Model;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;

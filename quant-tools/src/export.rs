@@ -1,7 +1,8 @@
 //! A [`FloatModel`] to the integer model file: quantized matrices, Q16 norm
 //! weights, the Q30 RoPE table and the tokenizer with order-preserving score keys.
 
-use oracle_core::format::{score_key, LlamaConfig, ModelWriter, TokenEntry};
+use oracle_core::format::{score_key, ModelWriter, TokenEntry};
+use oracle_core::llama::LlamaConfig;
 use oracle_core::quant::{QType, MAX_GROUP};
 
 use crate::float_model::FloatModel;

@@ -1,13 +1,13 @@
 //! The text side of the diffusion family, float -> integer: quantizes the float
 //! references' CLIP text encoder (and the transformer blocks' linear layers and
 //! LayerNorms) into owned buffers that lend the integer core's structs, and writes
-//! the CLIP tokenizer blob that `oracle_core::clip::ClipTokenizer` parses.
+//! the CLIP tokenizer blob that `oracle_core::diffusion::clip::ClipTokenizer` parses.
 //!
 //! Matrices are quantized with [`crate::quantize::quantize_matrix`] (per-group
 //! dyadic scales), vectors (biases, norm weights, position embeddings) become Q16
 //! with [`crate::quantize::to_fixed`], epsilons Q32 rounded to nearest.
 
-use oracle_core::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
+use oracle_core::diffusion::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
 use oracle_core::diffusion::transformer::{
     BasicTransformerBlock, CrossAttention as IntCrossAttention, Transformer2D as IntTransformer2D,
 };
@@ -279,10 +279,10 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// The tokenizer blob of `oracle_core::clip::tokenizer` (layout in its docs):
+/// The tokenizer blob of `oracle_core::diffusion::clip::tokenizer` (layout in its docs):
 /// vocabulary sorted by id, merges by rank, every symbol as its bytes.
 pub fn tokenizer_blob(t: &ClipTokenizer) -> Result<Vec<u8>, DiffusionError> {
-    let mut out = oracle_core::clip::tokenizer::MAGIC.to_vec();
+    let mut out = oracle_core::diffusion::clip::tokenizer::MAGIC.to_vec();
     for v in [t.max_len as u32, t.bos, t.eos, t.pad] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -471,15 +471,15 @@ pub fn write_layer_norm(w: &mut ImageModelWriter, name: &str, n: &IntLayerNorm) 
 }
 
 /// Add the tokenizer blob as the `i32` tensor `name` that
-/// `oracle_core::clip::ClipTokenizer::load` reads.
+/// `oracle_core::diffusion::clip::ClipTokenizer::load` reads.
 pub fn write_tokenizer(w: &mut ImageModelWriter, name: &str, blob: &[u8]) {
-    let words = oracle_core::clip::ClipTokenizer::blob_words(blob);
+    let words = oracle_core::diffusion::clip::ClipTokenizer::blob_words(blob);
     w.add_i32(name, 1, words.len() as u32, 0, &words);
 }
 
 impl QuantizedClip {
     /// Add every tensor under `prefix` (e.g. `"text_encoder.text_model."`), names
-    /// as in the checkpoint, as `oracle_core::clip::ClipTextModel::load` reads them.
+    /// as in the checkpoint, as `oracle_core::diffusion::clip::ClipTextModel::load` reads them.
     pub fn write(&self, w: &mut ImageModelWriter, prefix: &str) {
         let c = &self.config;
         write_matrix(

@@ -7,9 +7,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use oracle_core::merkle::{model_root, to_hex, CHUNK_SIZE};
+use oracle_core::commit::merkle::{model_root, to_hex, CHUNK_SIZE};
+use oracle_core::format::ModelFile;
 use oracle_core::quant::QType;
-use oracle_core::ModelFile;
 use oracle_quant::checkpoint;
 use oracle_quant::export::{export, QuantOptions};
 

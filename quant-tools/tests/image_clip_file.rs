@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use oracle_core::clip::{ClipTextConfig, ClipTextModel as IntClip, ClipTokenizer as IntTokenizer};
+use oracle_core::diffusion::clip::{
+    ClipTextConfig, ClipTextModel as IntClip, ClipTokenizer as IntTokenizer,
+};
 use oracle_core::diffusion::transformer::{Transformer2D, Transformer2DConfig};
 use oracle_core::image_format::{ImageModelFile, ImageModelWriter, ARCH_UNET2D};
 use oracle_core::quant::QType;

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use oracle_core::diffusion::request::{run_image_request, ImageRequest, ImageRequestError};
 use oracle_core::diffusion::sd::{SdError, StableDiffusion, MAX_GUIDANCE_Q16};
 use oracle_core::diffusion::unet2d::UNetError;
 use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::{run_image_request, ImageRequest, ImageRequestError};
 use oracle_core::kernels::Exec;
 use oracle_core::FormatError;
 use oracle_quant::image::cli::{convert, detect, ImageInput};

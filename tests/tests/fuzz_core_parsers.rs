@@ -5,10 +5,10 @@
 //! 2^64) and mutations of valid files never panic, and a parse allocates at most
 //! a small multiple of its input. A few hundred cases each, fixed seeds.
 
+use oracle_core::diffusion::request::bind_footprint;
 use oracle_core::footprint::check;
 use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::bind_footprint;
-use oracle_core::{Model, Tokenizer};
+use oracle_core::llama::{Model, Tokenizer};
 use oracle_tests::counting_alloc::{alloc_peak, CountingAlloc};
 use oracle_tests::hostile::{small_unet, tiny_config, tiny_model};
 use proptest::prelude::*;

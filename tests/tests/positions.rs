@@ -1,14 +1,15 @@
-//! Decode positions as dispute states (`oracle_core::position`): running a request
+//! Decode positions as dispute states (`oracle_core::commit::position`): running a request
 //! one position at a time, restoring the decoder from each `P_t`'s preimages before
 //! the next position, reproduces `generate` token for token and its output
 //! commitment, for both bundled models, greedy and seeded.
 
 use std::collections::HashMap;
 
-use oracle_core::merkle::{keccak, model_root, Hash};
-use oracle_core::position::{output_hash, Decoder, PositionError, PositionState};
+use oracle_core::commit::merkle::{keccak, model_root, Hash};
+use oracle_core::commit::position::{output_hash, Decoder, PositionError, PositionState};
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_tests::LLAMA_FIXTURES;
 
 const SEEDED: SamplingParams = SamplingParams {
@@ -74,7 +75,7 @@ fn position_chain_reproduces_generate_for_both_models() {
                 "{} {} {}",
                 fixture.name,
                 sampling.seed,
-                oracle_core::merkle::to_hex(hashes.last().unwrap())
+                oracle_core::commit::merkle::to_hex(hashes.last().unwrap())
             ));
         }
     }

@@ -2,8 +2,8 @@
 //! with a direct transcription of llama2.c's quadratic rescan on random and
 //! adversarial inputs, for both bundled vocabularies.
 
+use oracle_core::llama::{Model, Tokenizer};
 use oracle_core::quant::QType;
-use oracle_core::{Model, Tokenizer};
 use proptest::prelude::*;
 
 /// llama2.c's `encode` merge loop: rescan every adjacent pair, merge the leftmost

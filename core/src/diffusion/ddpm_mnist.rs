@@ -37,7 +37,7 @@ use crate::nn::linear::Linear;
 use crate::nn::timestep::{phase_turns, sin_cos_q30};
 
 use super::noise::fill_normal_q16;
-use crate::sampler::Rng;
+use crate::rng::Rng;
 
 /// Image side.
 pub const SIZE: usize = 28;

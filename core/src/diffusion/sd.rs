@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use super::unet2d::{UNet2D, UNetError};
 use super::vae::VaeDecoder;
-use crate::clip::{ClipTextConfig, ClipTextModel, ClipTokenizer};
+use crate::diffusion::clip::{ClipTextConfig, ClipTextModel, ClipTokenizer};
 use crate::error::{FormatError, RequestError};
 use crate::fixed::{round_shift, sat_i32};
 use crate::footprint::{check_run_state, conv_net_bytes, image_width, WORK_MAPS};
@@ -296,7 +296,7 @@ pub fn parse_guidance_q16(s: &str) -> Option<u32> {
 /// PRNG seeded with `seed` (see [`super::noise`]).
 pub fn seeded_latents(sd: &StableDiffusion<'_>, seed: u64) -> Vec<i32> {
     let mut x = vec![0i32; sd.latent_len()];
-    super::noise::fill_normal_q16(&mut crate::sampler::Rng::new(seed), &mut x);
+    super::noise::fill_normal_q16(&mut crate::rng::Rng::new(seed), &mut x);
     x
 }
 

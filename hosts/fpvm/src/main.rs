@@ -3,8 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use oracle_core::commit::position::Decoder;
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
-use oracle_core::position::Decoder;
 use oracle_fpvm::checkpoint::Checkpoints;
 use oracle_fpvm::preimage::{
     guest_oracle, init_oracle, output_oracle, position_oracle, InMemoryOracle, Request,
@@ -242,8 +242,8 @@ fn transition(
     position: Option<u32>,
     output: bool,
 ) -> Result<InMemoryOracle> {
-    let model = oracle_core::Model::load(bytes).context("loading the model")?;
-    let root = oracle_core::merkle::model_root(bytes);
+    let model = oracle_core::llama::Model::load(bytes).context("loading the model")?;
+    let root = oracle_core::commit::merkle::model_root(bytes);
     let mut decoder = Decoder::start(&model.weights, &model.tokenizer, root, request)
         .context("the request is rejected")?;
     if !output && position.is_none() {
@@ -256,7 +256,7 @@ fn transition(
     }
     if output {
         let tokens = decoder.tokens();
-        let digest = oracle_core::position::output_hash(&model.tokenizer, tokens);
+        let digest = oracle_core::commit::position::output_hash(&model.tokenizer, tokens);
         eprintln!(
             "native P_T (T = {}): 0x{}",
             decoder.pos(),
@@ -328,7 +328,7 @@ fn main() -> Result<()> {
                     "wrote {} ({} bytes, keccak 0x{})",
                     path.display(),
                     bytes.len(),
-                    hex::encode(oracle_core::merkle::keccak(bytes))
+                    hex::encode(oracle_core::commit::merkle::keccak(bytes))
                 );
             }
         }

@@ -9,19 +9,20 @@
 //!
 //! The native bytes are rebuilt here from the model APIs the way `oracle run`
 //! builds them (sample, pixels, PNG), independently of
-//! `oracle_core::image_request`, which the guest runs and which is checked
+//! `oracle_core::diffusion::request`, which the guest runs and which is checked
 //! against them too.
 
 use std::sync::{Arc, OnceLock};
 
+use oracle_core::commit::merkle::{keccak, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::png::{encode, ColorType};
+use oracle_core::diffusion::request::{posted_output, run_image_request, ImageRequest};
 use oracle_core::diffusion::unet2d::UNet2D;
 use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
-use oracle_core::merkle::{keccak, to_hex};
-use oracle_core::sampler::{Rng, SamplingParams};
+use oracle_core::llama::sampler::SamplingParams;
+use oracle_core::rng::Rng;
 use oracle_core::{Exec, Request};
 use oracle_fpvm::preimage::guest_oracle;
 use oracle_fpvm::{DebugSink, Vm};
@@ -239,7 +240,7 @@ fn bad_image_requests_commit_the_error_outcome() {
         );
         assert_eq!(
             got.output,
-            oracle_core::outcome::rejected_commitment(),
+            oracle_core::model::outcome::rejected_commitment(),
             "{what}: the error outcome committed"
         );
         eprintln!(

@@ -22,8 +22,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
+use oracle_core::commit::merkle::{keccak, model_root, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{DdpmMnist, DdpmNoise, PIXELS, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
+use oracle_core::diffusion::request::{ddpm_png, unet_png};
 use oracle_core::diffusion::sd::{
     parse_guidance_q16, seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16,
 };
@@ -31,9 +33,7 @@ use oracle_core::diffusion::unet2d::UNet2D;
 use oracle_core::image_format::{
     is_image_model, ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D,
 };
-use oracle_core::image_request::{ddpm_png, unet_png};
-use oracle_core::merkle::{keccak, model_root, to_hex};
-use oracle_core::sampler::Rng;
+use oracle_core::rng::Rng;
 use oracle_core::Exec;
 
 use crate::run::RunArgs;

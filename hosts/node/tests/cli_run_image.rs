@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{assert_success, oracle};
-use oracle_core::image_request::{run_image_request, ImageRequest};
-use oracle_core::merkle::{keccak, to_hex};
+use oracle_core::commit::merkle::{keccak, to_hex};
+use oracle_core::diffusion::request::{run_image_request, ImageRequest};
 use oracle_core::Exec;
 
 /// `oracle run --model <model> --steps <steps> --seed <seed> --output <png>` with

@@ -87,13 +87,23 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
     assert_eq!(ids.len(), 5, "distinct request ids: {ids:?}");
     let too_long = "the cat sat on the mat and ".repeat(200);
     let out = oracle()
-        .args(["request", "--wait", "--timeout", "120", "--prompt", &too_long])
+        .args([
+            "request",
+            "--wait",
+            "--timeout",
+            "120",
+            "--prompt",
+            &too_long,
+        ])
         .arg("--state-file")
         .arg(&state)
         .output()
         .unwrap();
     assert!(!out.status.success(), "the error outcome exits non-zero");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("rejected by the model") && err.contains("InvalidInput"), "{err}");
+    assert!(
+        err.contains("rejected by the model") && err.contains("InvalidInput"),
+        "{err}"
+    );
     drop(devnet);
 }

@@ -225,7 +225,7 @@ pub fn grid_png(samples: &[DdpmSample]) -> Vec<u8> {
 /// # Errors
 /// A file the core rejects.
 pub fn inspect(bytes: &[u8]) -> Result<String, ImageError> {
-    use oracle_core::merkle::{model_root, to_hex};
+    use oracle_core::commit::merkle::{model_root, to_hex};
     let f = oracle_core::image_format::ImageModelFile::parse(bytes)?;
     let arch = match f.arch {
         oracle_core::image_format::ARCH_DDPM_MNIST => "ddpm-mnist",

@@ -5,7 +5,7 @@ use oracle_core::diffusion::ddpm_mnist::{DdpmMnist as IntDdpm, DdpmNoise, PIXELS
 use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::image_format::ImageModelFile;
 use oracle_core::kernels::Exec;
-use oracle_core::sampler::Rng;
+use oracle_core::rng::Rng;
 
 use super::ImageError;
 use crate::diffusion::ddpm_mnist::DdpmMnist;

@@ -1,7 +1,8 @@
 //! Crafted text model files (`model/`, `budget/`): a valid tiny LLaMA built with
 //! the core's writer, then patched.
 
-use oracle_core::format::{LlamaConfig, ModelWriter, TokenEntry, ENTRY_LEN, NAME_LEN};
+use oracle_core::format::{ModelWriter, TokenEntry, ENTRY_LEN, NAME_LEN};
+use oracle_core::llama::LlamaConfig;
 use oracle_core::quant::QType;
 
 use super::{put_u32, put_u64, Hostile};

@@ -39,7 +39,7 @@ use crate::fixed::round_shift;
 use crate::footprint::{image_footprint, image_width, Footprint, CLIP_TOKENIZER_FACTOR};
 use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D};
 use crate::kernels::Exec;
-use crate::sampler::Rng;
+use crate::rng::Rng;
 
 /// Why an image request produced no image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +87,7 @@ pub fn posted_output(png: &[u8]) -> Vec<u8> {
     if png.len() <= OUTPUT_INLINE_LIMIT {
         png.to_vec()
     } else {
-        crate::merkle::keccak(png).to_vec()
+        crate::commit::merkle::keccak(png).to_vec()
     }
 }
 
@@ -108,11 +108,11 @@ pub struct ImageRequest<'p> {
 
 impl<'p> ImageRequest<'p> {
     /// The image request that the 20 request parameter bytes
-    /// ([`crate::generate::Request::encode_params`]) describe for an image model:
+    /// ([`crate::llama::generate::Request::encode_params`]) describe for an image model:
     /// `steps`, `seed`, and the guidance in Q16 in the temperature field (read by
     /// text-to-image models only; top-p is unused). The guest and the node read
     /// the chain's parameters through this one mapping.
-    pub fn from_request(request: &crate::generate::Request<'p>) -> ImageRequest<'p> {
+    pub fn from_request(request: &crate::llama::generate::Request<'p>) -> ImageRequest<'p> {
         ImageRequest {
             prompt: request.prompt,
             guidance_q16: request.sampling.temperature_q16,
@@ -244,6 +244,6 @@ mod tests {
         let big = vec![7u8; OUTPUT_INLINE_LIMIT + 1];
         let posted = posted_output(&big);
         assert_eq!(posted.len(), 32);
-        assert_eq!(posted, crate::merkle::keccak(&big).to_vec());
+        assert_eq!(posted, crate::commit::merkle::keccak(&big).to_vec());
     }
 }

@@ -12,13 +12,15 @@
 
 use alloc::vec::Vec;
 
+use crate::commit::merkle::{keccak, Hash};
+use crate::diffusion::request::{
+    posted_output, run_image_request, ImageRequest, ImageRequestError,
+};
 use crate::error::{FormatError, RequestError};
-use crate::generate::Request;
 use crate::image_format::is_image_model;
-use crate::image_request::{posted_output, run_image_request, ImageRequest, ImageRequestError};
 use crate::kernels::Exec;
-use crate::merkle::{keccak, Hash};
-use crate::Model;
+use crate::llama::generate::Request;
+use crate::llama::Model;
 
 /// The posted output of a rejected request: empty.
 pub const REJECTED_OUTPUT: &[u8] = &[];

@@ -10,7 +10,7 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::clip::tokenizer::ClipTokenizer;
+use crate::diffusion::clip::tokenizer::ClipTokenizer;
 use crate::error::{FormatError, RequestError};
 use crate::fixed::FRAC;
 use crate::image_format::ImageModelFile;

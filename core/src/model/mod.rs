@@ -1,0 +1,3 @@
+//! A request's result as posted ([`outcome`]).
+
+pub mod outcome;
