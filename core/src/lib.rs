@@ -21,7 +21,6 @@ pub mod error;
 pub mod fixed;
 pub mod footprint;
 pub mod format;
-pub mod image_format;
 pub mod kernels;
 pub mod llama;
 pub mod math;
@@ -29,7 +28,6 @@ pub mod model;
 pub mod nn;
 pub mod quant;
 pub mod rng;
-mod tensor_table;
 
 pub use error::{FormatError, RequestError};
 pub use kernels::Exec;

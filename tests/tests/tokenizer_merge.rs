@@ -77,7 +77,7 @@ proptest! {
             let model = Model::load(&bytes).unwrap();
             prop_assert_eq!(
                 model.tokenizer.encode(&text, true, None),
-                reference_encode(&model.tokenizer, model.file.config.bos, &text)
+                reference_encode(&model.tokenizer, model.config.bos, &text)
             );
         }
     }
@@ -92,7 +92,7 @@ fn long_prompts_tokenize_like_the_rescan() {
         let text = &story[..story.len().min(4000)];
         assert_eq!(
             model.tokenizer.encode(text, true, None),
-            reference_encode(&model.tokenizer, model.file.config.bos, text)
+            reference_encode(&model.tokenizer, model.config.bos, text)
         );
     }
 }

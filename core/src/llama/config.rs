@@ -1,12 +1,14 @@
 //! Hyper-parameters of a LLaMA-family model (llama2.c's `Config`), as stored in
 //! the model file.
 
-use crate::error::FormatError;
-use crate::format::CONFIG_LEN;
-use crate::quant::MAX_COLS;
-use crate::tensor_table::u32_at;
+use alloc::vec::Vec;
 
-/// Hyper-parameters of a LLaMA-family model, as stored in the file.
+use crate::error::FormatError;
+use crate::format::{ConfigReader, ConfigWriter};
+use crate::quant::MAX_COLS;
+
+/// Hyper-parameters of a LLaMA-family model, as stored in the file's config
+/// ([`LlamaConfig::to_words`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LlamaConfig {
     /// Residual stream width.
@@ -71,46 +73,43 @@ impl LlamaConfig {
         crate::footprint::check_run_state(crate::footprint::llama_run_state(self, 0))
     }
 
-    pub(crate) fn to_bytes(self) -> [u8; CONFIG_LEN] {
-        let fields = [
-            self.dim,
-            self.hidden_dim,
-            self.n_layers,
-            self.n_heads,
-            self.n_kv_heads,
-            self.vocab_size,
-            self.seq_len,
-            u32::from(self.shared_classifier),
-            self.norm_eps_q32,
-            self.bos,
-            self.eos,
-        ];
-        let mut out = [0u8; CONFIG_LEN];
-        for (i, f) in fields.iter().enumerate() {
-            out[i * 4..i * 4 + 4].copy_from_slice(&f.to_le_bytes());
-        }
-        out
+    /// The config's words in the model file, in field order: dim, hidden_dim,
+    /// n_layers, n_heads, n_kv_heads, vocab_size, seq_len, shared_classifier
+    /// (0/1), norm_eps_q32, bos, eos.
+    pub fn to_words(&self) -> Vec<u32> {
+        ConfigWriter::new()
+            .u32(self.dim)
+            .u32(self.hidden_dim)
+            .u32(self.n_layers)
+            .u32(self.n_heads)
+            .u32(self.n_kv_heads)
+            .u32(self.vocab_size)
+            .u32(self.seq_len)
+            .flag(self.shared_classifier)
+            .u32(self.norm_eps_q32)
+            .u32(self.bos)
+            .u32(self.eos)
+            .finish()
     }
 
-    pub(crate) fn from_bytes(b: &[u8]) -> Result<LlamaConfig, FormatError> {
-        let f = |i: usize| u32_at(b, i * 4).ok_or(FormatError::SectionOutOfBounds("config"));
-        let flags = f(7)?;
-        if flags > 1 {
-            return Err(FormatError::BadConfig("unknown flags"));
-        }
+    /// Read [`LlamaConfig::to_words`] back (every word used) and
+    /// [`validate`](LlamaConfig::validate) it.
+    pub fn from_words(words: &[u32]) -> Result<LlamaConfig, FormatError> {
+        let mut r = ConfigReader::new(words);
         let cfg = LlamaConfig {
-            dim: f(0)?,
-            hidden_dim: f(1)?,
-            n_layers: f(2)?,
-            n_heads: f(3)?,
-            n_kv_heads: f(4)?,
-            vocab_size: f(5)?,
-            seq_len: f(6)?,
-            shared_classifier: flags & 1 == 1,
-            norm_eps_q32: f(8)?,
-            bos: f(9)?,
-            eos: f(10)?,
+            dim: r.u32()?,
+            hidden_dim: r.u32()?,
+            n_layers: r.u32()?,
+            n_heads: r.u32()?,
+            n_kv_heads: r.u32()?,
+            vocab_size: r.u32()?,
+            seq_len: r.u32()?,
+            shared_classifier: r.flag()?,
+            norm_eps_q32: r.u32()?,
+            bos: r.u32()?,
+            eos: r.u32()?,
         };
+        r.finish()?;
         cfg.validate()?;
         Ok(cfg)
     }

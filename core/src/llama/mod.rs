@@ -14,13 +14,13 @@ pub use config::LlamaConfig;
 pub use forward::LlamaState;
 pub use generate::{generate, Generation, Request};
 pub use sampler::SamplingParams;
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{score_key, vocab_bytes, TokenEntry, Tokenizer};
 pub use weights::LlamaWeights;
 
 use crate::commit::merkle;
 use crate::error::{FormatError, RequestError};
 use crate::footprint;
-use crate::format::ModelFile;
+use crate::format::{Arch, ModelFile, TOKENIZER};
 use crate::kernels::Exec;
 
 /// A model file opened for inference: parsed, weights bound, tokenizer indexed.
@@ -28,6 +28,8 @@ use crate::kernels::Exec;
 pub struct Model<'a> {
     /// The parsed file.
     pub file: ModelFile<'a>,
+    /// Hyper-parameters.
+    pub config: LlamaConfig,
     /// Bound weights.
     pub weights: LlamaWeights<'a>,
     /// The vocabulary.
@@ -39,11 +41,19 @@ impl<'a> Model<'a> {
     /// file and on one whose run state would exceed
     /// [`footprint::MAX_RUN_STATE_BYTES`]; allocates no run state.
     pub fn load(bytes: &'a [u8]) -> Result<Model<'a>, FormatError> {
-        let file = ModelFile::parse(bytes)?;
-        let weights = LlamaWeights::from_file(&file)?;
-        let tokenizer = Tokenizer::parse(file.tokenizer, file.config.vocab_size, file.config.bos)?;
+        Model::from_file(ModelFile::parse(bytes)?)
+    }
+
+    /// Bind a parsed model file of architecture [`Arch::Llama`]: its config, its
+    /// weights, its tokenizer ([`TOKENIZER`]), in that order.
+    pub fn from_file(file: ModelFile<'a>) -> Result<Model<'a>, FormatError> {
+        file.expect_arch(Arch::Llama)?;
+        let config = LlamaConfig::from_words(&file.config)?;
+        let weights = LlamaWeights::bind(&file, config)?;
+        let tokenizer = Tokenizer::parse(file.u8s(TOKENIZER)?, config.vocab_size, config.bos)?;
         let model = Model {
             file,
+            config,
             weights,
             tokenizer,
         };
@@ -53,7 +63,11 @@ impl<'a> Model<'a> {
 
     /// The memory this model needs to serve one request (see [`footprint`]).
     pub fn footprint(&self) -> footprint::Footprint {
-        footprint::text_footprint(&self.file, self.tokenizer.max_piece_len() as u64)
+        footprint::text_footprint(
+            &self.file,
+            &self.config,
+            self.tokenizer.max_piece_len() as u64,
+        )
     }
 
     /// Parse, and first check the bytes against an expected model root.

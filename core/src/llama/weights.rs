@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::config::LlamaConfig;
 use crate::error::FormatError;
 use crate::fixed::{FRAC, FRAC30};
-use crate::format::{DType, ModelFile, TensorInfo};
+use crate::format::ModelFile;
 use crate::quant::QMatrix;
 
 /// Weights of one transformer block.
@@ -57,54 +57,24 @@ fn matrix<'a>(
     rows: u32,
     cols: u32,
 ) -> Result<QMatrix<'a>, FormatError> {
-    let t = file.tensor(name)?;
-    let m = t
-        .as_qmatrix()
-        .ok_or_else(|| bad(t, "expected a quantized matrix"))?;
-    if m.rows != rows || m.cols != cols {
-        return Err(bad(t, "shape does not match the config"));
-    }
-    Ok(m)
-}
-
-fn fixed_vec(
-    file: &ModelFile<'_>,
-    name: &str,
-    len: u64,
-    frac: i32,
-) -> Result<Vec<i32>, FormatError> {
-    let t = file.tensor(name)?;
-    if t.dtype != DType::I32 || t.exp != frac || u64::from(t.rows) * u64::from(t.cols) != len {
-        return Err(bad(
-            t,
-            "expected an i32 vector of the config's length and precision",
-        ));
-    }
-    Ok(t.to_i32_vec())
-}
-
-fn bad(t: &TensorInfo<'_>, reason: &'static str) -> FormatError {
-    FormatError::BadTensor {
-        name: t.name.into(),
-        reason,
-    }
+    file.qmatrix(name, rows as usize, cols as usize)
 }
 
 impl<'a> LlamaWeights<'a> {
-    /// Bind the tensors of a parsed file, checking every shape against the config.
-    pub fn from_file(file: &ModelFile<'a>) -> Result<LlamaWeights<'a>, FormatError> {
-        let c = file.config;
+    /// Bind the tensors of a parsed file, checking every shape against its
+    /// config `c`.
+    pub fn bind(file: &ModelFile<'a>, c: LlamaConfig) -> Result<LlamaWeights<'a>, FormatError> {
         let (dim, hidden, kv_dim) = (c.dim, c.hidden_dim, c.kv_dim());
         let mut layers = Vec::with_capacity(c.n_layers as usize);
         for l in 0..c.n_layers {
             let n = |s: &str| format!("layers.{l}.{s}");
             layers.push(LayerWeights {
-                attention_norm: fixed_vec(file, &n("attention_norm"), dim.into(), FRAC as i32)?,
+                attention_norm: file.i32s(&n("attention_norm"), dim.into(), FRAC as i32)?,
                 wq: matrix(file, &n("attention.wq"), dim, dim)?,
                 wk: matrix(file, &n("attention.wk"), kv_dim, dim)?,
                 wv: matrix(file, &n("attention.wv"), kv_dim, dim)?,
                 wo: matrix(file, &n("attention.wo"), dim, dim)?,
-                ffn_norm: fixed_vec(file, &n("ffn_norm"), dim.into(), FRAC as i32)?,
+                ffn_norm: file.i32s(&n("ffn_norm"), dim.into(), FRAC as i32)?,
                 w1: matrix(file, &n("feed_forward.w1"), hidden, dim)?,
                 w2: matrix(file, &n("feed_forward.w2"), dim, hidden)?,
                 w3: matrix(file, &n("feed_forward.w3"), hidden, dim)?,
@@ -120,11 +90,10 @@ impl<'a> LlamaWeights<'a> {
             config: c,
             tok_embeddings,
             layers,
-            norm: fixed_vec(file, "norm", dim.into(), FRAC as i32)?,
+            norm: file.i32s("norm", dim.into(), FRAC as i32)?,
             output,
             // (seq_len, head_size / 2, 2): at most 2^20 · 2^16 entries, in u64.
-            rope: fixed_vec(
-                file,
+            rope: file.i32s(
                 "rope",
                 u64::from(c.seq_len) * u64::from(c.head_size()),
                 FRAC30 as i32,

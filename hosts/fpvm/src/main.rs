@@ -148,7 +148,7 @@ impl Program {
             // a model it cannot load or hold is refused here, cleanly.
             oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET)
                 .with_context(|| format!("checking {}", model.display()))?;
-            let image = oracle_core::image_format::is_image_model(&bytes);
+            let image = oracle_core::model::is_image_model(&bytes);
             if image && (self.init || self.position.is_some() || self.output_step) {
                 bail!("image models have no transition modes (--init, --position, --output-step)");
             }

@@ -20,7 +20,7 @@ use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::png::{encode, ColorType};
 use oracle_core::diffusion::request::{posted_output, run_image_request, ImageRequest};
 use oracle_core::diffusion::unet2d::UNet2D;
-use oracle_core::image_format::ImageModelFile;
+use oracle_core::format::ModelFile;
 use oracle_core::llama::sampler::SamplingParams;
 use oracle_core::rng::Rng;
 use oracle_core::{Exec, Request};
@@ -83,7 +83,7 @@ fn run_in_vm(model: &[u8], request: &Request<'_>) -> Outcome {
 
 /// ddpm-mnist's PNG as `oracle run --seed --steps` builds it.
 fn native_ddpm(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
-    let file = ImageModelFile::parse(bytes).unwrap();
+    let file = ModelFile::parse(bytes).unwrap();
     let model = DdpmMnist::from_file(&file).unwrap();
     let z = model
         .sample(Exec::default(), steps as usize, DdpmNoise::Seed(seed))
@@ -93,7 +93,7 @@ fn native_ddpm(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
 
 /// tiny-unet2d's PNG as `oracle run --seed --steps` builds it (RGB, HWC).
 fn native_unet(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
-    let file = ImageModelFile::parse(bytes).unwrap();
+    let file = ModelFile::parse(bytes).unwrap();
     let model = UNet2D::from_file(&file).unwrap();
     let side = model.sample_size.max(model.side_multiple());
     let c = model.in_channels;

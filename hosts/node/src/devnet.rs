@@ -147,7 +147,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             args.model.display()
         )
     })?;
-    let image = oracle_core::image_format::is_image_model(&model);
+    let image = oracle_core::model::is_image_model(&model);
     let guest = std::fs::read(&args.guest).with_context(|| {
         format!(
             "reading {} (build it with hosts/guest/build.sh)",
