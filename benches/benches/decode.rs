@@ -1,7 +1,9 @@
 //! Decode speed on a synthetic model of the stories110M shape (W8, random weights
 //! from a fixed seed), next to the read bandwidth measured in the same run: the
 //! bandwidth limit is `bandwidth / model bytes` tokens per second, and the summary
-//! line prints the fraction of it reached with 1 and 2 threads.
+//! line prints the fraction of it reached with 1 and 2 threads. `generate` times the
+//! whole decode loop (forward, logits hash, sampling, detokenizing) over 32
+//! positions, so that the loop's own cost shows next to the forward pass.
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
@@ -9,8 +11,9 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use oracle_benches::{read_bandwidth, stories110m_config, synthetic_model};
+use oracle_core::llama::{LlamaState, Model};
 use oracle_core::quant::QType;
-use oracle_core::{Exec, LlamaState, Model};
+use oracle_core::{Exec, Request, SamplingParams};
 
 fn tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
     let mut state = LlamaState::new(&model.weights.config);
@@ -67,8 +70,29 @@ fn bench_decode(c: &mut Criterion) {
             })
         });
     }
+    group.throughput(Throughput::Elements(GENERATE_STEPS.into()));
+    let request = Request {
+        prompt: b"",
+        steps: GENERATE_STEPS,
+        sampling: SamplingParams::GREEDY,
+    };
+    let exec = Exec {
+        simd: true,
+        threads: 1,
+    };
+    group.bench_function(format!("stories110M-w8-generate{GENERATE_STEPS}-1t"), |b| {
+        b.iter(|| {
+            let g = model
+                .generate(exec, std::hint::black_box(&request), |_| {})
+                .expect("generate");
+            std::hint::black_box(g.logits_hash);
+        })
+    });
     group.finish();
 }
+
+/// Positions of the `generate` case.
+const GENERATE_STEPS: u32 = 32;
 
 criterion_group!(benches, bench_decode);
 criterion_main!(benches);

@@ -20,9 +20,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use oracle_core::position::Decoder;
+use oracle_core::commit::position::Decoder;
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_fpvm::checkpoint::Checkpoints;
 use oracle_fpvm::{SharedOracle, Vm};
 use oracle_tests::LLAMA_FIXTURES;
@@ -193,7 +194,7 @@ fn bench_position_trace(c: &mut Criterion) {
     let elf = oracle_tests::guest_elf();
     let model = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let m = Model::load(&model).expect("model loads");
-    let root = oracle_core::merkle::model_root(&model);
+    let root = oracle_core::commit::merkle::model_root(&model);
     let request = Request {
         prompt: b"",
         steps: 64,

@@ -22,9 +22,9 @@ use oracle_benches::{random_quant, Xorshift};
 use oracle_core::diffusion::ddpm_mnist::DdpmMnist as IntDdpm;
 use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::unet2d::*;
-use oracle_core::image_format::{ImageModelFile, ImageModelWriter, ARCH_UNET2D};
+use oracle_core::format::{Arch, ModelFile, ModelWriter};
 use oracle_core::quant::QType;
-use oracle_core::sampler::Rng;
+use oracle_core::rng::Rng;
 use oracle_core::Exec;
 use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
 use oracle_quant::diffusion::Tensor;
@@ -42,7 +42,7 @@ fn q16_to_f32(v: &[i32]) -> Vec<f32> {
 fn ddpm_mnist(c: &mut Criterion) {
     let float = DdpmMnist::load_pth(&fixtures().join("models/ddpm-mnist/ddpm_mnist.pth")).unwrap();
     let bytes = export_ddpm_mnist(&float, DEFAULT_GROUP).unwrap();
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let int = IntDdpm::from_file(&file).unwrap();
     let mut z = vec![0i32; 784];
     fill_normal_q16(&mut Rng::new(1), &mut z);
@@ -76,7 +76,7 @@ fn ddpm_mnist(c: &mut Criterion) {
 fn tiny_unet2d(c: &mut Criterion) {
     let (float, ddim) = load_folder(&fixtures().join("models/tiny-unet2d")).unwrap();
     let bytes = export_unet2d(&float, &ddim, DEFAULT_GROUP).unwrap();
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let int = UNet2D::from_file(&file).unwrap();
     let mut x = vec![0i32; 3 * 16 * 16];
     fill_normal_q16(&mut Rng::new(1), &mut x);
@@ -134,7 +134,7 @@ fn tiny_sd(c: &mut Criterion) {
     use oracle_quant::image::sd::{export_sd, load_folder as load_sd};
     let float = load_sd(&fixtures().join("models/tiny-sd")).unwrap();
     let bytes = export_sd(&float, DEFAULT_GROUP).unwrap();
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let int = StableDiffusion::from_file(&file).unwrap();
     let prompt = "a photo of a red cat";
     let x = seeded_latents(&int, 1);
@@ -182,7 +182,7 @@ fn tiny_sd(c: &mut Criterion) {
 
 /// Random tensors for a UNet2DModel of the given shape, named as the loader wants.
 struct Synth {
-    w: ImageModelWriter,
+    w: ModelWriter,
     rng: Xorshift,
 }
 
@@ -244,27 +244,32 @@ fn sd15_shaped_unet() -> Vec<u8> {
     let down_attn = [1u32, 1, 1, 0];
     let up_attn = [0u32, 1, 1, 1];
     let (n, layers, t) = (boc.len(), 2usize, 1000usize);
-    let mut words = vec![0u32; W_CHANNELS + 3 * n];
-    words[W_IN] = 4;
-    words[W_OUT] = 4;
-    words[W_BLOCKS] = n as u32;
-    words[W_LAYERS] = layers as u32;
-    words[W_HEAD_DIM] = 40;
-    words[W_GROUPS] = 32;
-    words[W_ATTN_GROUPS] = 32;
-    words[W_EPS] = 42950;
-    words[W_FLIP] = 1;
-    words[W_DOWN_PAD] = 1;
-    words[W_MID] = 1;
-    words[W_SAMPLE] = 64;
-    words[W_TRAIN_T] = t as u32;
-    for i in 0..n {
-        words[W_CHANNELS + i] = boc[i] as u32;
-        words[W_CHANNELS + n + i] = down_attn[i];
-        words[W_CHANNELS + 2 * n + i] = up_attn[i];
-    }
+    let config = UNet2DConfig {
+        in_channels: 4,
+        out_channels: 4,
+        layers_per_block: layers as u32,
+        head_dim: 40,
+        groups: 32,
+        attn_groups: 32,
+        eps_q32: 42950,
+        flip_sin_to_cos: true,
+        down_pad: 1,
+        mid_block: 1,
+        sample_size: 64,
+        train_timesteps: t as u32,
+        timestep_spacing: 0,
+        steps_offset: 0,
+        clip_sample: false,
+        clip_sample_range_q16: 0,
+        cross_attention_dim: 0,
+        transformer_layers: 0,
+        heads: 0,
+        block_out_channels: boc.iter().map(|&c| c as u32).collect(),
+        down_block_types: down_attn.to_vec(),
+        up_block_types: up_attn.to_vec(),
+    };
     let mut s = Synth {
-        w: ImageModelWriter::new(ARCH_UNET2D, words),
+        w: ModelWriter::new(Arch::UNet2D, config.to_words()),
         rng: Xorshift(0x5D15),
     };
     let temb = boc[0] * 4;
@@ -353,7 +358,7 @@ fn sd15_shaped_unet() -> Vec<u8> {
 
 fn sd15_shape(c: &mut Criterion) {
     let bytes = sd15_shaped_unet();
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let unet = UNet2D::from_file(&file).unwrap();
     let mut x = vec![0i32; 4 * 64 * 64];
     fill_normal_q16(&mut Rng::new(1), &mut x);

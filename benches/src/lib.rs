@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use oracle_core::format::{LlamaConfig, ModelWriter, TokenEntry};
+use oracle_core::format::{Arch, ModelWriter, TOKENIZER};
+use oracle_core::llama::LlamaConfig;
+use oracle_core::llama::{vocab_bytes, TokenEntry};
 use oracle_core::quant::QType;
 
 /// xorshift64 stream for synthetic weights.
@@ -66,7 +68,7 @@ pub fn stories110m_config(seq_len: u32) -> LlamaConfig {
 /// A model file of `config`'s shape with random weights from `seed`.
 pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u64) -> Vec<u8> {
     let mut rng = Xorshift(seed | 1);
-    let mut w = ModelWriter::new(config);
+    let mut w = ModelWriter::new(Arch::Llama, config.to_words());
     let pieces: Vec<Vec<u8>> = (0..config.vocab_size)
         .map(|i| format!("t{i}").into_bytes())
         .collect();
@@ -74,7 +76,6 @@ pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u6
         .iter()
         .map(|p| TokenEntry { piece: p, score: 0 })
         .collect();
-    w.set_tokenizer(&tokens);
     let (dim, hidden, kv) = (
         config.dim as usize,
         config.hidden_dim as usize,
@@ -113,6 +114,7 @@ pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u6
         .flat_map(|_| [1 << 30, 0])
         .collect();
     w.add_i32("rope", config.seq_len, hs as u32, 30, &rope);
+    w.add_u8(TOKENIZER, &vocab_bytes(&tokens));
     w.finish()
 }
 

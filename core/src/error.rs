@@ -2,6 +2,8 @@
 
 use alloc::string::String;
 
+use crate::format::Arch;
+
 /// Why a model file was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
@@ -17,6 +19,14 @@ pub enum FormatError {
     /// An architecture this build does not run.
     #[error("unsupported architecture id {0}")]
     UnsupportedArch(u32),
+    /// The file holds a model of another architecture than the loader's.
+    #[error("the file holds a {} model, not a {} model", .found.name(), .expected.name())]
+    WrongArch {
+        /// The loader's architecture.
+        expected: Arch,
+        /// The file's.
+        found: Arch,
+    },
     /// The header's length field disagrees with the data: truncated or extended.
     #[error("file length {actual} does not match the header's {expected} (truncated or corrupt)")]
     LengthMismatch {

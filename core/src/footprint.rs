@@ -9,11 +9,11 @@
 //!   tables), the parsed tensor table, the tokenizer's indexes, the layer structs;
 //! - **run state**: one request's activations, KV cache, sampler scratch, token
 //!   lists and output. For a text model it includes the KV commitment tree of the
-//!   two-phase transitions ([`crate::position::KvTree`]).
+//!   two-phase transitions ([`crate::commit::position::KvTree`]).
 //!
 //! Every figure is computed in `u64` with saturating arithmetic from values the
 //! file states, so no hostile header can wrap it. Loading refuses a model whose run
-//! state exceeds [`MAX_RUN_STATE_BYTES`] ([`crate::Model::load`], and the image
+//! state exceeds [`MAX_RUN_STATE_BYTES`] ([`crate::llama::Model::load`], and the image
 //! binders `UNet2D::from_file` (already from its config words) and
 //! `StableDiffusion::from_file`; ddpm-mnist's shapes are fixed), and [`check`]
 //! lets a caller hold a model to its own budget: the guest refuses a model over
@@ -29,8 +29,8 @@
 //! while it is tokenized).
 
 use crate::error::FormatError;
-use crate::format::{DType, LlamaConfig, ModelFile, TensorInfo};
-use crate::image_format::{is_image_model, ImageModelFile};
+use crate::format::{Arch, DType, ModelFile, TensorInfo};
+use crate::llama::config::LlamaConfig;
 
 /// The largest run state any model may ask for, in bytes (2 GiB): loading fails
 /// beyond it. Every buffer of the core must be addressable on the 32-bit guest,
@@ -47,7 +47,7 @@ pub const GUEST_MEMORY_BUDGET: u64 = 1 << 30;
 /// Bytes counted per entry of the parsed tensor table (a [`TensorInfo`]).
 pub const TENSOR_INFO_BYTES: u64 = 96;
 /// Bytes counted per transformer block's bound weights (a
-/// [`crate::llama::LayerWeights`], without its norm vectors).
+/// [`crate::llama::weights::LayerWeights`], without its norm vectors).
 pub const LAYER_STRUCT_BYTES: u64 = 512;
 /// Bytes counted per vocabulary entry of a text model's tokenizer (piece slice,
 /// score, sorted index).
@@ -85,15 +85,6 @@ impl Footprint {
     pub fn fits(&self, budget: u64) -> bool {
         self.total() <= budget
     }
-}
-
-/// The kind of a model file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKind {
-    /// A LLaMA-family text model ([`crate::format`]).
-    Text,
-    /// An image model ([`crate::image_format`]) of this architecture id.
-    Image(u32),
 }
 
 /// Why [`check`] refused a model file.
@@ -173,28 +164,27 @@ fn decoded_tensors(tensors: &[TensorInfo<'_>]) -> Bytes {
     })
 }
 
-/// The footprint of a parsed text model whose tokenizer's longest piece is
-/// `max_piece` bytes.
-pub fn text_footprint(file: &ModelFile<'_>, max_piece: u64) -> Footprint {
-    let c = file.config;
+/// The footprint of a parsed text model of config `c` whose tokenizer's longest
+/// piece is `max_piece` bytes.
+pub fn text_footprint(file: &ModelFile<'_>, c: &LlamaConfig, max_piece: u64) -> Footprint {
     let decoded = decoded_tensors(&file.tensors)
         .add(&[LAYER_STRUCT_BYTES, c.n_layers.into()])
         .add(&[TOKEN_INDEX_BYTES, c.vocab_size.into()]);
     Footprint {
         file: file.bytes.len() as u64,
         decoded: decoded.0,
-        run_state: llama_run_state(&c, max_piece),
+        run_state: llama_run_state(c, max_piece),
     }
 }
 
 /// The widest map an image network computes, in channels: twice the most rows
 /// (output features) of any quantized tensor of the file (a skip concatenation
 /// doubles a map's channels), and at least `floor` (its input channels).
-pub fn image_width(file: &ImageModelFile<'_>, floor: u64) -> u64 {
+pub fn image_width(file: &ModelFile<'_>, floor: u64) -> u64 {
     let rows = file
         .tensors
         .iter()
-        .filter(|t| t.dtype != DType::I32)
+        .filter(|t| matches!(t.dtype, DType::Quant(_)))
         .map(|t| u64::from(t.rows))
         .max()
         .unwrap_or(0);
@@ -213,7 +203,7 @@ pub fn conv_net_bytes(width: u64, side: u64, skips: u64) -> u64 {
 
 /// The footprint of a parsed image model file whose networks' run state is
 /// `run_state` (the binders compute it: see [`crate::diffusion`]).
-pub fn image_footprint(file: &ImageModelFile<'_>, run_state: u64, extra_decoded: u64) -> Footprint {
+pub fn image_footprint(file: &ModelFile<'_>, run_state: u64, extra_decoded: u64) -> Footprint {
     let decoded = decoded_tensors(&file.tensors).add(&[extra_decoded]);
     Footprint {
         file: file.bytes.len() as u64,
@@ -232,23 +222,23 @@ pub fn check_run_state(run_state: u64) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// The footprint of any model file (text or image), loading it fully (so every
-/// check of loading applies) but allocating no run state.
-pub fn of_model(bytes: &[u8]) -> Result<(ModelKind, Footprint), FormatError> {
-    if is_image_model(bytes) {
-        let file = ImageModelFile::parse(bytes)?;
-        let fp = crate::image_request::bind_footprint(&file)?;
-        return Ok((ModelKind::Image(file.arch), fp));
-    }
-    let model = crate::Model::load(bytes)?;
-    Ok((ModelKind::Text, model.footprint()))
+/// The footprint of any model file, loading it fully (so every check of loading
+/// applies) but allocating no run state.
+pub fn of_model(bytes: &[u8]) -> Result<(Arch, Footprint), FormatError> {
+    let file = ModelFile::parse(bytes)?;
+    let arch = file.arch;
+    let fp = match arch {
+        Arch::Llama => crate::llama::Model::from_file(file)?.footprint(),
+        _ => crate::diffusion::request::bind_footprint(&file)?,
+    };
+    Ok((arch, fp))
 }
 
-/// Load `bytes` as a model file (text or image) and hold it to `budget` bytes:
+/// Load `bytes` as a model file (any architecture) and hold it to `budget` bytes:
 /// the per-file check of a node's `--models` folder and of the guest. Never
 /// panics and allocates no run state.
-pub fn check(bytes: &[u8], budget: u64) -> Result<(ModelKind, Footprint), CheckError> {
-    let (kind, fp) = of_model(bytes)?;
+pub fn check(bytes: &[u8], budget: u64) -> Result<(Arch, Footprint), CheckError> {
+    let (arch, fp) = of_model(bytes)?;
     if !fp.fits(budget) {
         return Err(CheckError::OverBudget {
             needed: fp.total(),
@@ -258,7 +248,7 @@ pub fn check(bytes: &[u8], budget: u64) -> Result<(ModelKind, Footprint), CheckE
             budget,
         });
     }
-    Ok((kind, fp))
+    Ok((arch, fp))
 }
 
 #[cfg(test)]
@@ -269,7 +259,8 @@ mod tests {
     fn struct_sizes_stay_within_the_counted_bytes() {
         assert!(core::mem::size_of::<TensorInfo<'_>>() as u64 <= TENSOR_INFO_BYTES);
         assert!(
-            core::mem::size_of::<crate::llama::LayerWeights<'_>>() as u64 <= LAYER_STRUCT_BYTES
+            core::mem::size_of::<crate::llama::weights::LayerWeights<'_>>() as u64
+                <= LAYER_STRUCT_BYTES
         );
         assert!(core::mem::size_of::<&[u8]>() as u64 + 8 <= TOKEN_INDEX_BYTES);
     }

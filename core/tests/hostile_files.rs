@@ -9,10 +9,11 @@ mod counting_alloc;
 use std::path::PathBuf;
 
 use counting_alloc::{alloc_peak, CountingAlloc};
-use oracle_core::footprint::{self, CheckError, ModelKind, GUEST_MEMORY_BUDGET};
-use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::bind_footprint;
-use oracle_core::Model;
+use oracle_core::diffusion::request::bind_footprint;
+use oracle_core::footprint::{self, CheckError, GUEST_MEMORY_BUDGET};
+use oracle_core::format::Arch;
+use oracle_core::format::ModelFile;
+use oracle_core::llama::Model;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -62,7 +63,7 @@ fn hostile_text_model_files_are_refused_with_bounded_allocation() {
 fn hostile_image_model_files_are_refused_with_bounded_allocation() {
     for (name, bytes) in corpus("image") {
         let (result, peak) = alloc_peak(|| {
-            let f = ImageModelFile::parse(&bytes)?;
+            let f = ModelFile::parse(&bytes)?;
             bind_footprint(&f)
         });
         let err = result.expect_err(&name);
@@ -92,7 +93,7 @@ fn models_over_the_guest_budget_load_but_fail_the_check() {
             other => panic!("{name}: {other:?}"),
         }
         let (kind, _) = footprint::check(&bytes, fp.total()).expect("fits its own total");
-        assert_eq!(kind, ModelKind::Text);
+        assert_eq!(kind, Arch::Llama);
     }
 }
 

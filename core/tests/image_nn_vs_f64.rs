@@ -110,7 +110,7 @@ proptest! {
     #[test]
     fn normal_pair_within_one_unit_of_box_muller(seed in any::<u64>()) {
         use oracle_core::diffusion::noise::normal_pair_q16;
-        use oracle_core::sampler::Rng;
+        use oracle_core::rng::Rng;
         let mut rng = Rng::new(seed);
         let mut twin = rng.clone();
         let (z0, z1) = normal_pair_q16(&mut rng);

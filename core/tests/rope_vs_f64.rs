@@ -1,7 +1,7 @@
 //! The RoPE rotation against `f64` with the same Q30 table entries.
 #![allow(clippy::float_arithmetic)]
 
-use oracle_core::llama::rotate_pairs;
+use oracle_core::llama::forward::rotate_pairs;
 use proptest::prelude::*;
 
 proptest! {

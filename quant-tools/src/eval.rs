@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use oracle_core::{Exec, LlamaState, Model};
+use oracle_core::llama::{LlamaState, Model};
+use oracle_core::Exec;
 use serde::Serialize;
 
 use crate::checkpoint;

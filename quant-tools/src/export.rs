@@ -1,7 +1,8 @@
 //! A [`FloatModel`] to the integer model file: quantized matrices, Q16 norm
 //! weights, the Q30 RoPE table and the tokenizer with order-preserving score keys.
 
-use oracle_core::format::{score_key, LlamaConfig, ModelWriter, TokenEntry};
+use oracle_core::format::{Arch, ModelWriter, TOKENIZER};
+use oracle_core::llama::{score_key, vocab_bytes, LlamaConfig, TokenEntry};
 use oracle_core::quant::{QType, MAX_GROUP};
 
 use crate::float_model::FloatModel;
@@ -150,7 +151,7 @@ pub fn export(
             weights,
         });
     }
-    let mut w = ModelWriter::new(config);
+    let mut w = ModelWriter::new(Arch::Llama, config.to_words());
     let entries: Vec<TokenEntry<'_>> = tok
         .pieces
         .iter()
@@ -160,7 +161,6 @@ pub fn export(
             score: score_key(s.to_bits()),
         })
         .collect();
-    w.set_tokenizer(&entries);
 
     let total = 3 + 9 * c.n_layers + usize::from(model.wcls.is_some());
     let mut done = 0;
@@ -246,6 +246,7 @@ pub fn export(
         &rope_table(c.seq_len, c.head_size(), c.rope_theta),
     );
     step(&mut done);
+    w.add_u8(TOKENIZER, &vocab_bytes(&entries));
     Ok(Export {
         bytes: w.finish(),
         report,

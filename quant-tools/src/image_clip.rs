@@ -1,17 +1,17 @@
 //! The text side of the diffusion family, float -> integer: quantizes the float
 //! references' CLIP text encoder (and the transformer blocks' linear layers and
 //! LayerNorms) into owned buffers that lend the integer core's structs, and writes
-//! the CLIP tokenizer blob that `oracle_core::clip::ClipTokenizer` parses.
+//! the CLIP tokenizer blob that `oracle_core::diffusion::clip::ClipTokenizer` parses.
 //!
 //! Matrices are quantized with [`crate::quantize::quantize_matrix`] (per-group
 //! dyadic scales), vectors (biases, norm weights, position embeddings) become Q16
 //! with [`crate::quantize::to_fixed`], epsilons Q32 rounded to nearest.
 
-use oracle_core::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
+use oracle_core::diffusion::clip::{ClipLayer, ClipTextConfig, ClipTextModel as IntClip};
 use oracle_core::diffusion::transformer::{
     BasicTransformerBlock, CrossAttention as IntCrossAttention, Transformer2D as IntTransformer2D,
 };
-use oracle_core::image_format::ImageModelWriter;
+use oracle_core::format::ModelWriter;
 use oracle_core::nn::layernorm::LayerNorm as IntLayerNorm;
 use oracle_core::nn::linear::Linear as IntLinear;
 use oracle_core::quant::{QMatrix, QType};
@@ -279,10 +279,10 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// The tokenizer blob of `oracle_core::clip::tokenizer` (layout in its docs):
+/// The tokenizer blob of `oracle_core::diffusion::clip::tokenizer` (layout in its docs):
 /// vocabulary sorted by id, merges by rank, every symbol as its bytes.
 pub fn tokenizer_blob(t: &ClipTokenizer) -> Result<Vec<u8>, DiffusionError> {
-    let mut out = oracle_core::clip::tokenizer::MAGIC.to_vec();
+    let mut out = oracle_core::diffusion::clip::tokenizer::MAGIC.to_vec();
     for v in [t.max_len as u32, t.bos, t.eos, t.pad] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -439,7 +439,7 @@ impl QuantizedTransformer2D {
 }
 
 /// Add a quantized matrix as `name`.
-fn write_matrix(w: &mut ImageModelWriter, name: &str, m: &OwnedMatrix) {
+fn write_matrix(w: &mut ModelWriter, name: &str, m: &OwnedMatrix) {
     let mantissas: Vec<i32> = m
         .scales
         .chunks_exact(4)
@@ -451,7 +451,7 @@ fn write_matrix(w: &mut ImageModelWriter, name: &str, m: &OwnedMatrix) {
 }
 
 /// Add `{name}.weight` and, if present, `{name}.bias` (Q16).
-pub fn write_linear(w: &mut ImageModelWriter, name: &str, l: &OwnedLinear) {
+pub fn write_linear(w: &mut ModelWriter, name: &str, l: &OwnedLinear) {
     write_matrix(w, &format!("{name}.weight"), &l.weight);
     if let Some(b) = &l.bias {
         w.add_i32(&format!("{name}.bias"), 1, b.len() as u32, 16, b);
@@ -459,7 +459,7 @@ pub fn write_linear(w: &mut ImageModelWriter, name: &str, l: &OwnedLinear) {
 }
 
 /// Add `{name}.weight` and `{name}.bias` of a LayerNorm (Q16).
-pub fn write_layer_norm(w: &mut ImageModelWriter, name: &str, n: &IntLayerNorm) {
+pub fn write_layer_norm(w: &mut ModelWriter, name: &str, n: &IntLayerNorm) {
     w.add_i32(
         &format!("{name}.weight"),
         1,
@@ -470,17 +470,16 @@ pub fn write_layer_norm(w: &mut ImageModelWriter, name: &str, n: &IntLayerNorm) 
     w.add_i32(&format!("{name}.bias"), 1, n.bias.len() as u32, 16, &n.bias);
 }
 
-/// Add the tokenizer blob as the `i32` tensor `name` that
-/// `oracle_core::clip::ClipTokenizer::load` reads.
-pub fn write_tokenizer(w: &mut ImageModelWriter, name: &str, blob: &[u8]) {
-    let words = oracle_core::clip::ClipTokenizer::blob_words(blob);
-    w.add_i32(name, 1, words.len() as u32, 0, &words);
+/// Add the tokenizer blob as the `u8` tensor `name` that
+/// `oracle_core::diffusion::clip::ClipTokenizer::load` reads.
+pub fn write_tokenizer(w: &mut ModelWriter, name: &str, blob: &[u8]) {
+    w.add_u8(name, blob);
 }
 
 impl QuantizedClip {
     /// Add every tensor under `prefix` (e.g. `"text_encoder.text_model."`), names
-    /// as in the checkpoint, as `oracle_core::clip::ClipTextModel::load` reads them.
-    pub fn write(&self, w: &mut ImageModelWriter, prefix: &str) {
+    /// as in the checkpoint, as `oracle_core::diffusion::clip::ClipTextModel::load` reads them.
+    pub fn write(&self, w: &mut ModelWriter, prefix: &str) {
         let c = &self.config;
         write_matrix(
             w,
@@ -516,7 +515,7 @@ impl QuantizedClip {
 impl QuantizedTransformer2D {
     /// Add every tensor under `prefix` (e.g. `"unet.mid_block.attentions.0."`), as
     /// `oracle_core::diffusion::transformer::Transformer2D::load` reads them.
-    pub fn write(&self, w: &mut ImageModelWriter, prefix: &str) {
+    pub fn write(&self, w: &mut ModelWriter, prefix: &str) {
         let c = self.norm_weight.len() as u32;
         w.add_i32(&format!("{prefix}norm.weight"), 1, c, 16, &self.norm_weight);
         w.add_i32(&format!("{prefix}norm.bias"), 1, c, 16, &self.norm_bias);

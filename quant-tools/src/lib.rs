@@ -3,6 +3,7 @@
 //! quality evaluation.
 
 pub mod checkpoint;
+pub mod convert;
 pub mod diffusion;
 pub mod eval;
 pub mod export;

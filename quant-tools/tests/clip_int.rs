@@ -1,4 +1,4 @@
-//! The integer CLIP tokenizer and text encoder of `oracle_core::clip` against the
+//! The integer CLIP tokenizer and text encoder of `oracle_core::diffusion::clip` against the
 //! float32 reference of `oracle_quant::diffusion::clip` (itself pinned against
 //! transformers in `diffusion_tiny_sd.rs`), on tiny-sd's real weights.
 //!
@@ -14,8 +14,8 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use oracle_core::clip::ClipTokenizer as IntTokenizer;
-use oracle_core::merkle::{keccak, to_hex};
+use oracle_core::commit::merkle::{keccak, to_hex};
+use oracle_core::diffusion::clip::ClipTokenizer as IntTokenizer;
 use oracle_core::quant::QType;
 use oracle_core::Exec;
 use oracle_quant::diffusion::clip::{ClipTextModel, ClipTokenizer};

@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use oracle_core::clip::{ClipTextConfig, ClipTextModel as IntClip, ClipTokenizer as IntTokenizer};
+use oracle_core::diffusion::clip::{
+    ClipTextConfig, ClipTextModel as IntClip, ClipTokenizer as IntTokenizer,
+};
 use oracle_core::diffusion::transformer::{Transformer2D, Transformer2DConfig};
-use oracle_core::image_format::{ImageModelFile, ImageModelWriter, ARCH_UNET2D};
+use oracle_core::format::{Arch, ModelFile, ModelWriter};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, FormatError};
 use oracle_quant::diffusion::clip::{ClipTextModel, ClipTokenizer};
@@ -41,7 +43,7 @@ fn parts() -> Parts {
 }
 
 fn file_bytes(p: &Parts, skip_mid: bool) -> Vec<u8> {
-    let mut w = ImageModelWriter::new(ARCH_UNET2D, p.clip.config.to_words().to_vec());
+    let mut w = ModelWriter::new(Arch::UNet2D, p.clip.config.to_words());
     write_tokenizer(&mut w, "tokenizer", &p.blob);
     p.clip.write(&mut w, CLIP);
     if !skip_mid {
@@ -64,7 +66,7 @@ fn mid_config() -> Transformer2DConfig {
 fn file_round_trip_gives_the_same_bits() {
     let p = parts();
     let bytes = file_bytes(&p, false);
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
 
     let tok = IntTokenizer::load(&file, "tokenizer").unwrap();
     assert_eq!(tok, IntTokenizer::parse(&p.blob).unwrap());
@@ -93,7 +95,7 @@ fn file_round_trip_gives_the_same_bits() {
 fn missing_tensors_and_wrong_configs_are_errors() {
     let p = parts();
     let bytes = file_bytes(&p, true);
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let e = Transformer2D::load(&file, MID, mid_config()).unwrap_err();
     assert!(matches!(e, FormatError::MissingTensor(_)), "{e}");
     assert!(IntTokenizer::load(&file, "no-such").is_err());
@@ -110,7 +112,7 @@ fn missing_tensors_and_wrong_configs_are_errors() {
     ));
 
     let bytes = file_bytes(&p, false);
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let mut cfg = mid_config();
     cfg.context_dim = 40;
     assert!(Transformer2D::load(&file, MID, cfg).is_err());

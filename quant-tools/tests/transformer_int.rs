@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oracle_core::merkle::{keccak, to_hex};
+use oracle_core::commit::merkle::{keccak, to_hex};
 use oracle_core::quant::QType;
 use oracle_core::Exec;
 use oracle_quant::diffusion::blocks::Transformer2D;

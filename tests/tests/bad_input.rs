@@ -1,10 +1,11 @@
 //! Bad input gives typed errors or documented behaviour, never a panic.
 
+use oracle_core::commit::merkle::model_root;
 use oracle_core::error::{FormatError, RequestError};
 use oracle_core::format::{ModelFile, VERSION};
-use oracle_core::merkle::model_root;
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_tests::LLAMA_FIXTURES;
 use proptest::prelude::*;
 use std::sync::OnceLock;

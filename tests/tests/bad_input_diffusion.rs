@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use oracle_core::diffusion::ddpm_mnist::{DdpmMnist as IntDdpm, DdpmNoise, SampleError};
 use oracle_core::diffusion::unet2d::{UNet2D, UNetError};
-use oracle_core::image_format::ImageModelFile;
+use oracle_core::format::{Arch, ModelFile};
 use oracle_core::kernels::Exec;
 use oracle_core::FormatError;
 use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
@@ -65,7 +65,7 @@ fn unsupported_block_type_is_named() {
 fn wrong_length_noise_is_an_error() {
     let float = DdpmMnist::load_pth(&fixtures().join("models/ddpm-mnist/ddpm_mnist.pth")).unwrap();
     let bytes = export_ddpm_mnist(&float, DEFAULT_GROUP).unwrap();
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let model = IntDdpm::from_file(&file).unwrap();
     let short = vec![0i32; 783];
     assert_eq!(
@@ -99,7 +99,7 @@ fn wrong_length_noise_is_an_error() {
         None,
     )
     .unwrap();
-    let file = ImageModelFile::parse(&unet_bytes).unwrap();
+    let file = ModelFile::parse(&unet_bytes).unwrap();
     let unet = UNet2D::from_file(&file).unwrap();
     assert_eq!(
         unet.sample(Exec::SCALAR, vec![0; 10], 16, 16, 2)
@@ -118,13 +118,16 @@ fn damaged_model_files_are_rejected() {
     let float = DdpmMnist::load_pth(&fixtures().join("models/ddpm-mnist/ddpm_mnist.pth")).unwrap();
     let bytes = export_ddpm_mnist(&float, DEFAULT_GROUP).unwrap();
     assert!(matches!(
-        ImageModelFile::parse(&bytes[..bytes.len() - 64]),
+        ModelFile::parse(&bytes[..bytes.len() - 64]),
         Err(FormatError::LengthMismatch { .. })
     ));
     // A ddpm-mnist file is not a UNet2D.
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     assert_eq!(
         UNet2D::from_file(&file).unwrap_err(),
-        FormatError::UnsupportedArch(1)
+        FormatError::WrongArch {
+            expected: Arch::UNet2D,
+            found: Arch::DdpmMnist
+        }
     );
 }

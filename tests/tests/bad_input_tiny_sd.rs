@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use oracle_core::diffusion::sd::{SdError, StableDiffusion, MAX_GUIDANCE_Q16};
+use oracle_core::diffusion::request::{run_image_request, ImageRequest, ImageRequestError};
+use oracle_core::diffusion::sd::{SdConfig, SdError, StableDiffusion, MAX_GUIDANCE_Q16};
 use oracle_core::diffusion::unet2d::UNetError;
-use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::{run_image_request, ImageRequest, ImageRequestError};
+use oracle_core::format::ModelFile;
 use oracle_core::kernels::Exec;
 use oracle_core::FormatError;
 use oracle_quant::image::cli::{convert, detect, ImageInput};
@@ -107,7 +107,7 @@ fn unsupported_block_types_are_named() {
 #[test]
 fn wrong_length_latents_and_guidance_are_errors() {
     let bytes = model();
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let sd = StableDiffusion::from_file(&file).unwrap();
     let n = sd.latent_len();
     assert_eq!(n, 4 * 8 * 8);
@@ -154,23 +154,32 @@ fn damaged_sd_files_are_rejected() {
             .position(|w| w == needle)
             .unwrap_or_else(|| panic!("{name} in the table"));
         b[at] = b'X';
-        let file = ImageModelFile::parse(&b).unwrap();
+        let file = ModelFile::parse(&b).unwrap();
         assert_eq!(
             StableDiffusion::from_file(&file).unwrap_err(),
             FormatError::MissingTensor(name.to_string()),
         );
     }
     // A config cut short.
-    let file = ImageModelFile::parse(&bytes).unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
     let mut short = file.clone();
-    short.config.truncate(100);
-    assert!(matches!(
-        StableDiffusion::from_file(&short),
-        Err(FormatError::BadConfig(_))
-    ));
+    short.config.pop();
+    assert_eq!(
+        StableDiffusion::from_file(&short).unwrap_err(),
+        FormatError::BadConfig("config too short")
+    );
+    // A config with a word past its last field.
+    let mut long = file.clone();
+    long.config.push(0);
+    assert_eq!(
+        StableDiffusion::from_file(&long).unwrap_err(),
+        FormatError::BadConfig("config has words past its last field")
+    );
     // An unknown block type code.
     let mut odd = file.clone();
-    odd.config[oracle_core::diffusion::unet2d::W_CHANNELS + 2] = 9;
+    let mut config = SdConfig::from_words(&odd.config).unwrap();
+    config.unet.down_block_types[0] = 9;
+    odd.config = config.to_words();
     assert_eq!(
         StableDiffusion::from_file(&odd).unwrap_err(),
         FormatError::BadConfig("unknown block type code")

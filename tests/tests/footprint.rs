@@ -6,12 +6,13 @@
 //! decoder's `preimages()` (the host's list for the VM's oracle) is not part of
 //! a request's run state and is not measured.
 
+use oracle_core::commit::merkle::model_root;
+use oracle_core::commit::position::Decoder;
+use oracle_core::diffusion::request::{run_image_request, ImageRequest};
 use oracle_core::footprint::{check, Footprint};
-use oracle_core::image_request::{run_image_request, ImageRequest};
-use oracle_core::merkle::model_root;
-use oracle_core::position::Decoder;
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_tests::counting_alloc::{alloc_peak, CountingAlloc};
 
 #[global_allocator]

@@ -1,14 +1,14 @@
-//! Seeded property tests over bytes for the core's parsers: the text model file
-//! (`Model::load`), the image model file (`ImageModelFile::parse` and binding)
-//! and the tokenizer section (`Tokenizer::parse`, then encoding). Arbitrary
+//! Seeded property tests over bytes for the core's parsers: the model file of a
+//! text model (`Model::load`) and of an image model (`ModelFile::parse` and
+//! binding), and the tokenizer tensor (`Tokenizer::parse`, then encoding). Arbitrary
 //! bytes, arbitrary header fields (offsets, counts, config words near 2^32 and
 //! 2^64) and mutations of valid files never panic, and a parse allocates at most
 //! a small multiple of its input. A few hundred cases each, fixed seeds.
 
+use oracle_core::diffusion::request::bind_footprint;
 use oracle_core::footprint::check;
-use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::bind_footprint;
-use oracle_core::{Model, Tokenizer};
+use oracle_core::format::{ModelFile, VERSION};
+use oracle_core::llama::{Model, Tokenizer};
 use oracle_tests::counting_alloc::{alloc_peak, CountingAlloc};
 use oracle_tests::hostile::{small_unet, tiny_config, tiny_model};
 use proptest::prelude::*;
@@ -54,7 +54,7 @@ fn load_text(bytes: &[u8]) {
 }
 
 fn load_image(bytes: &[u8]) {
-    let (r, peak) = alloc_peak(|| ImageModelFile::parse(bytes).and_then(|f| bind_footprint(&f)));
+    let (r, peak) = alloc_peak(|| ModelFile::parse(bytes).and_then(|f| bind_footprint(&f)));
     assert!(
         peak <= bound(bytes.len()),
         "{peak} bytes for {}",
@@ -68,14 +68,14 @@ proptest! {
 
     #[test]
     fn text_model_files_never_panic(
-        fields in proptest::collection::vec((0usize..64, edgy_u64()), 1..6),
+        fields in proptest::collection::vec((0usize..48, edgy_u64()), 1..6),
         words in proptest::collection::vec((0usize..11, edgy_u64()), 0..4),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
     ) {
         let mut b = tiny_model(tiny_config());
         for (at, v) in fields {
             // Header fields: 4- or 8-byte aligned little-endian values.
-            let at = (at & !3).min(56);
+            let at = (at & !3).min(40);
             let n = if at >= 24 { 8 } else { 4 };
             b[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
         }
@@ -94,9 +94,10 @@ proptest! {
         mut b in proptest::collection::vec(any::<u8>(), 64..2048),
     ) {
         b[..8].copy_from_slice(b"ORCLMDL\0");
-        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&1u32.to_le_bytes());
         let len = b.len() as u64;
-        b[56..64].copy_from_slice(&len.to_le_bytes());
+        b[40..48].copy_from_slice(&len.to_le_bytes());
         load_text(&b);
     }
 }
@@ -131,8 +132,8 @@ proptest! {
     fn arbitrary_image_model_bytes_never_panic(
         mut b in proptest::collection::vec(any::<u8>(), 64..2048),
     ) {
-        b[..8].copy_from_slice(b"ORCLIMG\0");
-        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[..8].copy_from_slice(b"ORCLMDL\0");
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
         let len = b.len() as u64;
         b[40..48].copy_from_slice(&len.to_le_bytes());
         load_image(&b);

@@ -15,10 +15,10 @@
 
 use std::fmt::Write;
 
+use oracle_core::commit::merkle::{keccak, model_root, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist as IntDdpm, DdpmNoise, SIZE};
 use oracle_core::diffusion::png::{encode, ColorType};
-use oracle_core::image_format::ImageModelFile;
-use oracle_core::merkle::{keccak, model_root, to_hex};
+use oracle_core::format::ModelFile;
 use oracle_tests::golden::{assert_golden, image_execs, le_bytes};
 use oracle_tests::{ddpm_mnist_model_file, tiny_unet2d_model_file};
 
@@ -28,7 +28,7 @@ const SEEDS: [u64; 3] = [0, 7, 42];
 
 fn golden_text() -> String {
     let bytes = ddpm_mnist_model_file();
-    let file = ImageModelFile::parse(&bytes).expect("parses");
+    let file = ModelFile::parse(&bytes).expect("parses");
     let model = IntDdpm::from_file(&file).expect("binds");
     let mut out = String::new();
     writeln!(out, "root ddpm-mnist {}", to_hex(&model_root(&bytes))).unwrap();
@@ -72,9 +72,9 @@ fn golden_text() -> String {
 fn unet2d_golden(out: &mut String) {
     use oracle_core::diffusion::noise::fill_normal_q16;
     use oracle_core::diffusion::unet2d::UNet2D;
-    use oracle_core::sampler::Rng;
+    use oracle_core::rng::Rng;
     let bytes = tiny_unet2d_model_file();
-    let file = ImageModelFile::parse(&bytes).expect("parses");
+    let file = ModelFile::parse(&bytes).expect("parses");
     let model = UNet2D::from_file(&file).expect("binds");
     writeln!(out, "root tiny-unet2d {}", to_hex(&model_root(&bytes))).unwrap();
     let side = model.sample_size;

@@ -11,10 +11,11 @@
 
 use std::fmt::Write;
 
+use oracle_core::commit::merkle::{model_root, to_hex};
 use oracle_core::fixed::parse_q16;
-use oracle_core::merkle::{model_root, to_hex};
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_tests::golden::assert_golden;
 use oracle_tests::LLAMA_FIXTURES;
 

@@ -15,10 +15,10 @@
 
 use std::fmt::Write;
 
+use oracle_core::commit::merkle::{keccak, model_root, to_hex};
+use oracle_core::diffusion::request::{run_image_request, ImageRequest};
 use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16};
-use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::{run_image_request, ImageRequest};
-use oracle_core::merkle::{keccak, model_root, to_hex};
+use oracle_core::format::ModelFile;
 use oracle_tests::golden::{assert_golden, image_execs, le_bytes};
 use oracle_tests::tiny_sd_model_file;
 
@@ -33,7 +33,7 @@ const CASES: [(&str, u64); 3] = [
 
 fn golden_text() -> String {
     let bytes = tiny_sd_model_file();
-    let file = ImageModelFile::parse(&bytes).expect("parses");
+    let file = ModelFile::parse(&bytes).expect("parses");
     let sd = StableDiffusion::from_file(&file).expect("binds");
     let mut out = String::new();
     writeln!(out, "root tiny-sd {}", to_hex(&model_root(&bytes))).unwrap();

@@ -1,14 +1,15 @@
-//! Decode positions as dispute states (`oracle_core::position`): running a request
+//! Decode positions as dispute states (`oracle_core::commit::position`): running a request
 //! one position at a time, restoring the decoder from each `P_t`'s preimages before
 //! the next position, reproduces `generate` token for token and its output
 //! commitment, for both bundled models, greedy and seeded.
 
 use std::collections::HashMap;
 
-use oracle_core::merkle::{keccak, model_root, Hash};
-use oracle_core::position::{output_hash, Decoder, PositionError, PositionState};
+use oracle_core::commit::merkle::{keccak, model_root, Hash};
+use oracle_core::commit::position::{output_hash, Decoder, PositionError, PositionState};
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_tests::LLAMA_FIXTURES;
 
 const SEEDED: SamplingParams = SamplingParams {
@@ -74,18 +75,19 @@ fn position_chain_reproduces_generate_for_both_models() {
                 "{} {} {}",
                 fixture.name,
                 sampling.seed,
-                oracle_core::merkle::to_hex(hashes.last().unwrap())
+                oracle_core::commit::merkle::to_hex(hashes.last().unwrap())
             ));
         }
     }
-    // Pinned from a run of this code: the final states P_48.
+    // Pinned from a run of this code: the final states P_48 (they commit to the
+    // model root, so a change of the model file format re-pins them).
     assert_eq!(
         finals,
         [
-            "stories260K 0 0x46ea1d053e750361963b72dabd71796fa4921a2a66b00db28003c6688f065095",
-            "stories260K 11 0x270a31ae87a47dcabfe0fc6526523ed040ccf57f04144da6c9a1cb089616f611",
-            "aidreams260K 0 0xa5c32042542ad4162896ba1a26ad4a77d4a70a71983986e2135103c4f2c5ca35",
-            "aidreams260K 11 0x8b6928c45787b909444704243b85cf0d71501c0e634c59b2dd242ee5177c7b33",
+            "stories260K 0 0x8db6beda0fa197aec8297ce0abfb4d0756524eab4f8de55c52c62e99bd1dc6c5",
+            "stories260K 11 0x98b7ac89aa842b6020b2d9baed3f2d7bcee6896537d860aeccdcc47aee1787ad",
+            "aidreams260K 0 0xe12a859a0f6b1de709bb093080424808b3529ad069873b2fe5a1c5e0d6e6dee4",
+            "aidreams260K 11 0x9da5edf91544eafdd4411e944ef65994de8987b02929e638da3081ad0898d93e",
         ]
     );
 }

@@ -1,7 +1,8 @@
 //! Quality of the integer model against the float reference (figures in README).
 
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_quant::eval::evaluate;
 use oracle_quant::reference::FloatLlama;
 use oracle_tests::{fixtures, LLAMA_FIXTURES};

@@ -2,8 +2,8 @@
 //! with a direct transcription of llama2.c's quadratic rescan on random and
 //! adversarial inputs, for both bundled vocabularies.
 
+use oracle_core::llama::{Model, Tokenizer};
 use oracle_core::quant::QType;
-use oracle_core::{Model, Tokenizer};
 use proptest::prelude::*;
 
 /// llama2.c's `encode` merge loop: rescan every adjacent pair, merge the leftmost
@@ -77,7 +77,7 @@ proptest! {
             let model = Model::load(&bytes).unwrap();
             prop_assert_eq!(
                 model.tokenizer.encode(&text, true, None),
-                reference_encode(&model.tokenizer, model.file.config.bos, &text)
+                reference_encode(&model.tokenizer, model.config.bos, &text)
             );
         }
     }
@@ -92,7 +92,7 @@ fn long_prompts_tokenize_like_the_rescan() {
         let text = &story[..story.len().min(4000)];
         assert_eq!(
             model.tokenizer.encode(text, true, None),
-            reference_encode(&model.tokenizer, model.file.config.bos, text)
+            reference_encode(&model.tokenizer, model.config.bos, text)
         );
     }
 }

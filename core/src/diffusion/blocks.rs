@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use super::ddpm_mnist::{load_conv, load_linear};
 use super::transformer::{Transformer2D, Transformer2DConfig};
 use crate::error::FormatError;
-use crate::image_format::ImageModelFile;
+use crate::format::ModelFile;
 use crate::kernels::Exec;
 use crate::math::silu_q16;
 use crate::nn::attention::attention;
@@ -45,10 +45,10 @@ pub struct Ctx {
 pub type Norm = (Vec<i32>, Vec<i32>);
 
 /// Load `{p}.weight` and `{p}.bias` of a norm over `c` channels.
-pub fn load_norm(f: &ImageModelFile<'_>, p: &str, c: usize) -> Result<Norm, FormatError> {
+pub fn load_norm(f: &ModelFile<'_>, p: &str, c: usize) -> Result<Norm, FormatError> {
     Ok((
-        f.i32s(&format!("{p}.weight"), c, 16)?,
-        f.i32s(&format!("{p}.bias"), c, 16)?,
+        f.i32s(&format!("{p}.weight"), c as u64, 16)?,
+        f.i32s(&format!("{p}.bias"), c as u64, 16)?,
     ))
 }
 
@@ -97,7 +97,7 @@ pub struct Resnet<'a> {
 impl<'a> Resnet<'a> {
     /// Bind `{p}.*` for `cin → cout` channels (`time_emb_proj` when `ctx.temb > 0`).
     pub fn load(
-        f: &ImageModelFile<'a>,
+        f: &ModelFile<'a>,
         p: &str,
         cin: usize,
         cout: usize,
@@ -184,7 +184,7 @@ pub struct SpatialAttention<'a> {
 impl<'a> SpatialAttention<'a> {
     /// Bind `{p}.*` over `c` channels, heads of `head_dim` (0: one head).
     pub fn load(
-        f: &ImageModelFile<'a>,
+        f: &ModelFile<'a>,
         p: &str,
         c: usize,
         head_dim: usize,
@@ -257,7 +257,7 @@ impl<'a> Attention<'a> {
     /// [`KIND_PLAIN`]); an unknown kind or a cross-attention without a
     /// transformer config is `BadConfig`.
     pub fn load(
-        f: &ImageModelFile<'a>,
+        f: &ModelFile<'a>,
         p: &str,
         kind: u32,
         c: usize,
@@ -370,7 +370,7 @@ pub struct BlockSpec<'s> {
 
 impl<'a> Block<'a> {
     /// Bind a block from its spec.
-    pub fn load(f: &ImageModelFile<'a>, s: &BlockSpec<'_>, ctx: &Ctx) -> Result<Self, FormatError> {
+    pub fn load(f: &ModelFile<'a>, s: &BlockSpec<'_>, ctx: &Ctx) -> Result<Self, FormatError> {
         let p = s.prefix;
         let mut resnets = Vec::with_capacity(s.resnets.len());
         let mut attentions = Vec::new();
@@ -487,7 +487,7 @@ impl<'a> Mid<'a> {
     /// Bind `{p}.resnets.{0,1}` and (for `kind` ≠ [`KIND_PLAIN`]) `{p}.attentions.0`
     /// over `c` channels.
     pub fn load(
-        f: &ImageModelFile<'a>,
+        f: &ModelFile<'a>,
         p: &str,
         kind: u32,
         c: usize,

@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32, FRAC30, ONE};
-use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST};
+use crate::format::{Arch, DType, ModelFile};
 use crate::kernels::Exec;
 use crate::nn::conv2d::Conv2d;
 use crate::nn::gelu::gelu_q16;
@@ -37,7 +37,7 @@ use crate::nn::linear::Linear;
 use crate::nn::timestep::{phase_turns, sin_cos_q30};
 
 use super::noise::fill_normal_q16;
-use crate::sampler::Rng;
+use crate::rng::Rng;
 
 /// Image side.
 pub const SIZE: usize = 28;
@@ -67,7 +67,7 @@ pub struct CnnBlock<'a> {
 
 /// Load a conv `prefix.{weight,bias}` of `(cout, cin, k, k)`.
 pub fn load_conv<'a>(
-    f: &ImageModelFile<'a>,
+    f: &ModelFile<'a>,
     prefix: &str,
     cin: usize,
     cout: usize,
@@ -76,13 +76,13 @@ pub fn load_conv<'a>(
     pad: usize,
 ) -> Result<Conv2d<'a>, FormatError> {
     let w = f.qmatrix(&alloc::format!("{prefix}.weight"), cout, cin * k * k)?;
-    let b = f.i32s(&alloc::format!("{prefix}.bias"), cout, 16)?;
+    let b = f.i32s(&alloc::format!("{prefix}.bias"), cout as u64, 16)?;
     Conv2d::new(w, b, cin, k, stride, pad)
 }
 
 /// Load a linear `prefix.{weight,bias}` of `(out, in)` (bias optional).
 pub fn load_linear<'a>(
-    f: &ImageModelFile<'a>,
+    f: &ModelFile<'a>,
     prefix: &str,
     cin: usize,
     cout: usize,
@@ -90,7 +90,7 @@ pub fn load_linear<'a>(
     let w = f.qmatrix(&alloc::format!("{prefix}.weight"), cout, cin)?;
     let name = alloc::format!("{prefix}.bias");
     let b = if f.tensor(&name).is_ok() {
-        Some(f.i32s(&name, cout, 16)?)
+        Some(f.i32s(&name, cout as u64, 16)?)
     } else {
         None
     };
@@ -145,23 +145,23 @@ impl<'a> DdpmMnist<'a> {
         (crate::footprint::WORK_MAPS * 2 * TIME_HIDDEN as u64) * PIXELS as u64 * 4
     }
 
-    /// Bind a parsed image model file of architecture [`ARCH_DDPM_MNIST`].
-    pub fn from_file(f: &ImageModelFile<'a>) -> Result<Self, FormatError> {
-        if f.arch != ARCH_DDPM_MNIST {
-            return Err(FormatError::UnsupportedArch(f.arch));
-        }
+    /// Bind a parsed model file of architecture [`Arch::DdpmMnist`] (its config
+    /// is empty: the shapes are fixed).
+    pub fn from_file(f: &ModelFile<'a>) -> Result<Self, FormatError> {
+        f.expect_arch(Arch::DdpmMnist)?;
+        crate::format::ConfigReader::new(&f.config).finish()?;
         let mut blocks = Vec::with_capacity(4);
         for i in 0..4 {
             let (cin, cout) = (CHANNELS[i], CHANNELS[i + 1]);
             let p = alloc::format!("gt.blocks.{i}.net");
             blocks.push(CnnBlock {
                 conv: load_conv(f, &alloc::format!("{p}.0"), cin, cout, 7, 1, 3)?,
-                ln_weight: f.i32s(&alloc::format!("{p}.1.weight"), cout * PIXELS, 16)?,
-                ln_bias: f.i32s(&alloc::format!("{p}.1.bias"), cout * PIXELS, 16)?,
+                ln_weight: f.i32s(&alloc::format!("{p}.1.weight"), (cout * PIXELS) as u64, 16)?,
+                ln_bias: f.i32s(&alloc::format!("{p}.1.bias"), (cout * PIXELS) as u64, 16)?,
             });
         }
         let ft = f.tensor("gt.frequencies")?;
-        if ft.dtype != crate::format::DType::I32
+        if ft.dtype != DType::I32
             || ft.rows as usize * ft.cols as usize != N_FREQ
             || !(0..=48).contains(&ft.exp)
         {
@@ -197,9 +197,9 @@ impl<'a> DdpmMnist<'a> {
             out: load_conv(f, "gt.blocks.4", CHANNELS[4], 1, 3, 1, 1)?,
             freqs_q48,
             time_embed,
-            eps_coef: f.i32s("schedule.eps_coef", STEPS + 1, 30)?,
-            inv_sqrt_alpha: f.i32s("schedule.inv_sqrt_alpha", STEPS + 1, 30)?,
-            sigma: f.i32s("schedule.sigma", STEPS + 1, 30)?,
+            eps_coef: f.i32s("schedule.eps_coef", STEPS as u64 + 1, 30)?,
+            inv_sqrt_alpha: f.i32s("schedule.inv_sqrt_alpha", STEPS as u64 + 1, 30)?,
+            sigma: f.i32s("schedule.sigma", STEPS as u64 + 1, 30)?,
         })
     }
 

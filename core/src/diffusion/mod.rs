@@ -9,11 +9,15 @@
 //!   their config, and DDIM.
 //! - [`vae`]: the `AutoencoderKL` decoder.
 //! - [`sd`]: the text-to-image pipeline (CLIP, guided UNet, DDIM, VAE) of tiny-sd.
+//! - [`clip`]: CLIP's tokenizer and text encoder (tiny-sd's conditioning).
+//! - [`request`]: one seeded image request, from the model file to the PNG bytes.
 
 pub mod blocks;
+pub mod clip;
 pub mod ddpm_mnist;
 pub mod noise;
 pub mod png;
+pub mod request;
 pub mod sd;
 pub mod transformer;
 pub mod unet2d;

@@ -1,4 +1,4 @@
-//! Standard normal noise from the seeded integer PRNG ([`crate::sampler::Rng`],
+//! Standard normal noise from the seeded integer PRNG ([`crate::rng::Rng`],
 //! xorshift64*), by the Box–Muller transform in integers.
 //!
 //! Each pair of normals takes two 32-bit draws `a`, `b`: `u = (a + 1) / 2^32` in
@@ -20,7 +20,7 @@
 use crate::fixed::{round_shift, round_shift_wide, FRAC30};
 use crate::math::isqrt_u128;
 use crate::nn::timestep::sin_cos_q30;
-use crate::sampler::Rng;
+use crate::rng::Rng;
 
 /// `2 ln 2` in Q30.
 const TWO_LN2_Q30: i64 = 1_488_522_236;

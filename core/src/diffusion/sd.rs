@@ -1,14 +1,12 @@
 //! A Stable-Diffusion-shaped text-to-image pipeline in integers (tiny-sd): the
 //! CLIP tokenizer and text encoder, the conditional UNet with classifier-free
 //! guidance, DDIM (eta 0) and the VAE decoder, all bound from one
-//! [`ARCH_SD`] image model file (one Merkle root).
+//! [`Arch::StableDiffusion`] model file (one Merkle root).
 //!
-//! **File layout.** Config words: the UNet's at 0 (the `W_*` of
-//! [`super::unet2d`]), the VAE decoder's at [`SD_VAE`] (the `V_*` of
-//! [`super::vae`]), the CLIP config at [`SD_CLIP`]
-//! ([`ClipTextConfig::to_words`]). Tensors: `unet.*`, `vae.*`,
-//! `text_encoder.text_model.*` (names as in the checkpoints), the tokenizer blob
-//! `tokenizer`, the DDIM tables `scheduler.*`.
+//! **File layout.** Config: [`SdConfig`], the UNet's, the VAE decoder's and the
+//! text encoder's typed configs one after the other. Tensors: `unet.*`, `vae.*`,
+//! `text_encoder.text_model.*` (names as in the checkpoints), the CLIP tokenizer
+//! blob [`TOKENIZER`] (`u8`), the DDIM tables `scheduler.*`.
 //!
 //! **Sampling** (diffusers' `StableDiffusionPipeline` with a DDIM scheduler):
 //! `cond = clip(prompt)`, `uncond = clip("")`; for each DDIM timestep `t`,
@@ -21,21 +19,15 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::unet2d::{UNet2D, UNetError};
-use super::vae::VaeDecoder;
-use crate::clip::{ClipTextConfig, ClipTextModel, ClipTokenizer};
+use super::unet2d::{UNet2D, UNet2DConfig, UNetError};
+use super::vae::{VaeConfig, VaeDecoder};
+use crate::diffusion::clip::{ClipTextConfig, ClipTextModel, ClipTokenizer};
 use crate::error::{FormatError, RequestError};
 use crate::fixed::{round_shift, sat_i32};
 use crate::footprint::{check_run_state, conv_net_bytes, image_width, WORK_MAPS};
-use crate::image_format::{ImageModelFile, ARCH_SD};
+use crate::format::{Arch, ConfigReader, ConfigWriter, ModelFile};
 use crate::kernels::Exec;
 
-/// First config word of the VAE decoder.
-pub const SD_VAE: usize = 64;
-/// First config word of the CLIP text encoder.
-pub const SD_CLIP: usize = 96;
-/// Config words of an [`ARCH_SD`] file.
-pub const SD_WORDS: usize = SD_CLIP + ClipTextConfig::WORDS;
 /// Tensor name prefix of the UNet.
 pub const UNET_PREFIX: &str = "unet.";
 /// Tensor name prefix of the VAE.
@@ -43,13 +35,48 @@ pub const VAE_PREFIX: &str = "vae.";
 /// Tensor name prefix of the text encoder.
 pub const CLIP_PREFIX: &str = "text_encoder.text_model.";
 /// Tensor name of the tokenizer blob.
-pub const TOKENIZER: &str = "tokenizer";
+pub const TOKENIZER: &str = crate::format::TOKENIZER;
 /// Guidance 1.0 in Q16: at or below it only the conditional pass runs.
 pub const ONE_Q16: u32 = 1 << 16;
 /// Largest guidance, `256.0` in Q16 (the bound of the guided sum).
 pub const MAX_GUIDANCE_Q16: u32 = 1 << 24;
 /// Stable Diffusion's usual guidance, `7.5`, in Q16.
 pub const DEFAULT_GUIDANCE_Q16: u32 = 491_520;
+
+/// The config of an [`Arch::StableDiffusion`] file: its components' configs,
+/// written one after the other ([`SdConfig::to_words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdConfig {
+    /// The conditional UNet and the DDIM scheduler.
+    pub unet: UNet2DConfig,
+    /// The VAE decoder.
+    pub vae: VaeConfig,
+    /// The text encoder.
+    pub clip: ClipTextConfig,
+}
+
+impl SdConfig {
+    /// The config's words: the UNet's, the VAE's, the text encoder's.
+    pub fn to_words(&self) -> Vec<u32> {
+        let mut w = ConfigWriter::new();
+        self.unet.write(&mut w);
+        self.vae.write(&mut w);
+        self.clip.write(&mut w);
+        w.finish()
+    }
+
+    /// Read [`SdConfig::to_words`] back, every word used.
+    pub fn from_words(words: &[u32]) -> Result<SdConfig, FormatError> {
+        let mut r = ConfigReader::new(words);
+        let c = SdConfig {
+            unet: UNet2DConfig::read(&mut r)?,
+            vae: VaeConfig::read(&mut r)?,
+            clip: ClipTextConfig::read(&mut r)?,
+        };
+        r.finish()?;
+        Ok(c)
+    }
+}
 
 /// Why a text-to-image request was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,18 +117,17 @@ pub struct TextStates {
 }
 
 impl<'a> StableDiffusion<'a> {
-    /// Bind a parsed [`ARCH_SD`] file; the components must agree (text width =
-    /// `cross_attention_dim`, UNet channels = latent channels).
-    pub fn from_file(f: &ImageModelFile<'a>) -> Result<Self, FormatError> {
-        if f.arch != ARCH_SD {
-            return Err(FormatError::UnsupportedArch(f.arch));
-        }
-        let cfg = ClipTextConfig::from_words(f.config.get(SD_CLIP..).unwrap_or(&[]))?;
+    /// Bind a parsed [`Arch::StableDiffusion`] file; the components must agree
+    /// (text width = `cross_attention_dim`, UNet channels = latent channels).
+    pub fn from_file(f: &ModelFile<'a>) -> Result<Self, FormatError> {
+        f.expect_arch(Arch::StableDiffusion)?;
+        let config = SdConfig::from_words(&f.config)?;
+        let cfg = config.clip;
         let sd = StableDiffusion {
             tokenizer: ClipTokenizer::load(f, TOKENIZER)?,
             text_encoder: ClipTextModel::load(f, CLIP_PREFIX, cfg)?,
-            unet: UNet2D::bind(f, UNET_PREFIX)?,
-            vae: VaeDecoder::bind(f, VAE_PREFIX, SD_VAE)?,
+            unet: UNet2D::bind(f, &config.unet, UNET_PREFIX)?,
+            vae: VaeDecoder::bind(f, &config.vae, VAE_PREFIX)?,
         };
         if sd.unet.cross_attention_dim != cfg.hidden as usize {
             return Err(FormatError::BadConfig(
@@ -296,7 +322,7 @@ pub fn parse_guidance_q16(s: &str) -> Option<u32> {
 /// PRNG seeded with `seed` (see [`super::noise`]).
 pub fn seeded_latents(sd: &StableDiffusion<'_>, seed: u64) -> Vec<i32> {
     let mut x = vec![0i32; sd.latent_len()];
-    super::noise::fill_normal_q16(&mut crate::sampler::Rng::new(seed), &mut x);
+    super::noise::fill_normal_q16(&mut crate::rng::Rng::new(seed), &mut x);
     x
 }
 

@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32, FRAC};
-use crate::image_format::ImageModelFile;
+use crate::format::ModelFile;
 use crate::kernels::Exec;
 use crate::nn::attention::attention;
 use crate::nn::gelu::gelu_q16;
@@ -201,7 +201,7 @@ const NORM_EPS_Q32: u32 = 4295;
 const LAYER_NORM_EPS_Q32: u32 = 42950;
 
 fn load_attention<'a>(
-    file: &ImageModelFile<'a>,
+    file: &ModelFile<'a>,
     name: &str,
     dim: usize,
     context_dim: usize,
@@ -223,7 +223,7 @@ impl<'a> Transformer2D<'a> {
     /// `"unet.down_blocks.0.attentions.0."`), names as in the checkpoint; the 1x1
     /// convolutions `proj_in`/`proj_out` are `(C, C)` matrices. Shapes are checked.
     pub fn load(
-        file: &ImageModelFile<'a>,
+        file: &ModelFile<'a>,
         prefix: &str,
         cfg: Transformer2DConfig,
     ) -> Result<Self, FormatError> {
@@ -250,8 +250,8 @@ impl<'a> Transformer2D<'a> {
         }
         let n = |s: &str| format!("{prefix}{s}");
         let t = Transformer2D {
-            norm_weight: file.i32s(&n("norm.weight"), c, FRAC as i32)?,
-            norm_bias: file.i32s(&n("norm.bias"), c, FRAC as i32)?,
+            norm_weight: file.i32s(&n("norm.weight"), c as u64, FRAC as i32)?,
+            norm_bias: file.i32s(&n("norm.bias"), c as u64, FRAC as i32)?,
             norm_groups: cfg.groups,
             norm_eps_q32: NORM_EPS_Q32,
             proj_in: Linear::load(file, &n("proj_in"), c, c, true)?,

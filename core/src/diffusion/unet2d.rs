@@ -1,8 +1,8 @@
 //! diffusers' `UNet2DModel` (unconditional) and `UNet2DConditionModel` (text
 //! cross-attention, Stable Diffusion's UNet), and the DDIM scheduler (eta 0), in
-//! integers, driven by the config words of an [`ARCH_UNET2D`] image model file
-//! (or the UNet part of an [`crate::image_format::ARCH_SD`] one, whose
-//! tensor names carry the prefix `unet.`). Both are one struct, [`UNet2D`]: the
+//! integers, driven by the typed config ([`UNet2DConfig`]) of an
+//! [`Arch::UNet2D`] model file (or the UNet part of an
+//! [`Arch::StableDiffusion`] one, whose tensor names carry the prefix `unet.`). Both are one struct, [`UNet2D`]: the
 //! blocks (in [`super::blocks`]) differ only in their attention.
 //!
 //! Blocks (tensor names as in the diffusers checkpoint): `conv_in`,
@@ -15,10 +15,9 @@
 //! Supported: the settings `oracle-quant`'s float reference supports with
 //! `output_scale_factor`/`rescale_output_factor` 1 (the converter refuses others).
 //!
-//! **Config words** (`u32`): see the `W_*` constants; `block_out_channels`, the
-//! down block types and the up block types follow at [`W_CHANNELS`] (`n` words
-//! each; type 0 = plain, 1 = with spatial attention, 2 = with cross-attention
-//! transformers: `CrossAttnDownBlock2D`/`CrossAttnUpBlock2D`).
+//! **Config**: [`UNet2DConfig`], written field by field (block type 0 = plain,
+//! 1 = with spatial attention, 2 = with cross-attention transformers:
+//! `CrossAttnDownBlock2D`/`CrossAttnUpBlock2D`).
 //!
 //! **Tables** stored by the converter (computed with `libm`, covered by the root):
 //! `time_proj.freqs` (half of `block_out_channels[0]` frequencies, turns per
@@ -45,57 +44,154 @@ use super::transformer::Transformer2DConfig;
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32, FRAC30};
 use crate::footprint::{check_run_state, conv_net_bytes, image_width};
-use crate::image_format::{ImageModelFile, ARCH_UNET2D};
+use crate::format::{Arch, ConfigReader, ConfigWriter, DType, ModelFile};
 use crate::kernels::Exec;
 use crate::math::silu_q16;
 use crate::nn::conv2d::Conv2d;
 use crate::nn::linear::Linear;
 use crate::nn::timestep::sinusoidal_embedding;
 
-/// Config word: input channels.
-pub const W_IN: usize = 0;
-/// Config word: output channels.
-pub const W_OUT: usize = 1;
-/// Config word: number of blocks (`len(block_out_channels)`).
-pub const W_BLOCKS: usize = 2;
-/// Config word: ResNets per down block.
-pub const W_LAYERS: usize = 3;
-/// Config word: channels per attention head (0: one head over all channels).
-pub const W_HEAD_DIM: usize = 4;
-/// Config word: GroupNorm groups.
-pub const W_GROUPS: usize = 5;
-/// Config word: GroupNorm groups of the attentions.
-pub const W_ATTN_GROUPS: usize = 6;
-/// Config word: GroupNorm epsilon in Q32.
-pub const W_EPS: usize = 7;
-/// Config word: `flip_sin_to_cos` (0/1).
-pub const W_FLIP: usize = 8;
-/// Config word: downsampling conv padding.
-pub const W_DOWN_PAD: usize = 9;
-/// Config word: mid block (0 none, 1 with attention, 2 without, 3 with a
-/// cross-attention transformer: `UNetMidBlock2DCrossAttn`).
-pub const W_MID: usize = 10;
-/// Config word: sample side.
-pub const W_SAMPLE: usize = 11;
-/// Config word: DDIM training timesteps `T`.
-pub const W_TRAIN_T: usize = 12;
-/// Config word: timestep spacing (0 leading, 1 trailing, 2 linspace).
-pub const W_SPACING: usize = 13;
-/// Config word: `steps_offset`.
-pub const W_OFFSET: usize = 14;
-/// Config word: `clip_sample` (0/1).
-pub const W_CLIP: usize = 15;
-/// Config word: `clip_sample_range` in Q16.
-pub const W_CLIP_RANGE: usize = 16;
-/// Config word: `cross_attention_dim` (0: no cross-attention blocks).
-pub const W_CROSS_DIM: usize = 17;
-/// Config word: `transformer_layers_per_block`.
-pub const W_TRANSFORMER_LAYERS: usize = 18;
-/// Config word: heads of the transformers (diffusers' `attention_head_dim` in SD
-/// 1.x configs, or `num_attention_heads`).
-pub const W_HEADS: usize = 19;
-/// First word of `block_out_channels`.
-pub const W_CHANNELS: usize = 20;
+/// Hyper-parameters of a [`UNet2D`] and its DDIM scheduler, as stored in the
+/// model file's config ([`UNet2DConfig::write`]); diffusers' names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UNet2DConfig {
+    /// `in_channels`.
+    pub in_channels: u32,
+    /// `out_channels`.
+    pub out_channels: u32,
+    /// `layers_per_block`: ResNets per down block.
+    pub layers_per_block: u32,
+    /// `attention_head_dim`: channels per spatial attention head (0: one head
+    /// over all channels).
+    pub head_dim: u32,
+    /// `norm_num_groups`: GroupNorm groups.
+    pub groups: u32,
+    /// `attn_norm_num_groups`: GroupNorm groups of the attentions.
+    pub attn_groups: u32,
+    /// `norm_eps` in Q32.
+    pub eps_q32: u32,
+    /// `flip_sin_to_cos`.
+    pub flip_sin_to_cos: bool,
+    /// `downsample_padding`.
+    pub down_pad: u32,
+    /// The mid block: 0 none, 1 with spatial attention, 2 without, 3 with a
+    /// cross-attention transformer (`UNetMidBlock2DCrossAttn`).
+    pub mid_block: u32,
+    /// `sample_size`.
+    pub sample_size: u32,
+    /// The scheduler's `num_train_timesteps` `T`.
+    pub train_timesteps: u32,
+    /// The scheduler's `timestep_spacing`: 0 leading, 1 trailing, 2 linspace.
+    pub timestep_spacing: u32,
+    /// The scheduler's `steps_offset`.
+    pub steps_offset: u32,
+    /// The scheduler's `clip_sample`.
+    pub clip_sample: bool,
+    /// The scheduler's `clip_sample_range` in Q16.
+    pub clip_sample_range_q16: u32,
+    /// `cross_attention_dim` (0: no cross-attention blocks).
+    pub cross_attention_dim: u32,
+    /// `transformer_layers_per_block`.
+    pub transformer_layers: u32,
+    /// Heads of the transformers (diffusers' `attention_head_dim` in SD 1.x
+    /// configs, or `num_attention_heads`).
+    pub heads: u32,
+    /// `block_out_channels` (1 to 8 blocks).
+    pub block_out_channels: Vec<u32>,
+    /// The down blocks' types: 0 plain, 1 with spatial attention, 2 with
+    /// cross-attention transformers (`CrossAttnDownBlock2D`).
+    pub down_block_types: Vec<u32>,
+    /// The up blocks' types, coded as the down blocks'.
+    pub up_block_types: Vec<u32>,
+}
+
+impl UNet2DConfig {
+    /// Append the fields: in_channels, out_channels, the number of blocks `n`,
+    /// layers_per_block, head_dim, groups, attn_groups, eps_q32, flip_sin_to_cos,
+    /// down_pad, mid_block, sample_size, train_timesteps, timestep_spacing,
+    /// steps_offset, clip_sample, clip_sample_range_q16, cross_attention_dim,
+    /// transformer_layers, heads, then the `n` block_out_channels, the `n` down
+    /// and the `n` up block types.
+    pub fn write(&self, w: &mut ConfigWriter) {
+        w.u32(self.in_channels)
+            .u32(self.out_channels)
+            .u32(self.block_out_channels.len() as u32)
+            .u32(self.layers_per_block)
+            .u32(self.head_dim)
+            .u32(self.groups)
+            .u32(self.attn_groups)
+            .u32(self.eps_q32)
+            .flag(self.flip_sin_to_cos)
+            .u32(self.down_pad)
+            .u32(self.mid_block)
+            .u32(self.sample_size)
+            .u32(self.train_timesteps)
+            .u32(self.timestep_spacing)
+            .u32(self.steps_offset)
+            .flag(self.clip_sample)
+            .u32(self.clip_sample_range_q16)
+            .u32(self.cross_attention_dim)
+            .u32(self.transformer_layers)
+            .u32(self.heads)
+            .list(&self.block_out_channels)
+            .list(&self.down_block_types)
+            .list(&self.up_block_types);
+    }
+
+    /// Read the fields [`UNet2DConfig::write`] appends; `BadConfig` unless there
+    /// are 1 to 8 blocks.
+    pub fn read(r: &mut ConfigReader<'_>) -> Result<UNet2DConfig, FormatError> {
+        let in_channels = r.u32()?;
+        let out_channels = r.u32()?;
+        let n = r.u32()?;
+        if n == 0 || n > 8 {
+            return Err(FormatError::BadConfig("1..=8 blocks"));
+        }
+        let mut c = UNet2DConfig {
+            in_channels,
+            out_channels,
+            layers_per_block: r.u32()?,
+            head_dim: r.u32()?,
+            groups: r.u32()?,
+            attn_groups: r.u32()?,
+            eps_q32: r.u32()?,
+            flip_sin_to_cos: r.flag()?,
+            down_pad: r.u32()?,
+            mid_block: r.u32()?,
+            sample_size: r.u32()?,
+            train_timesteps: r.u32()?,
+            timestep_spacing: r.u32()?,
+            steps_offset: r.u32()?,
+            clip_sample: r.flag()?,
+            clip_sample_range_q16: r.u32()?,
+            cross_attention_dim: r.u32()?,
+            transformer_layers: r.u32()?,
+            heads: r.u32()?,
+            block_out_channels: Vec::new(),
+            down_block_types: Vec::new(),
+            up_block_types: Vec::new(),
+        };
+        c.block_out_channels = r.list(n)?;
+        c.down_block_types = r.list(n)?;
+        c.up_block_types = r.list(n)?;
+        Ok(c)
+    }
+
+    /// The config's words (a [`Arch::UNet2D`] file's whole config).
+    pub fn to_words(&self) -> Vec<u32> {
+        let mut w = ConfigWriter::new();
+        self.write(&mut w);
+        w.finish()
+    }
+
+    /// Read [`UNet2DConfig::to_words`] back, every word used.
+    pub fn from_words(words: &[u32]) -> Result<UNet2DConfig, FormatError> {
+        let mut r = ConfigReader::new(words);
+        let c = UNet2DConfig::read(&mut r)?;
+        r.finish()?;
+        Ok(c)
+    }
+}
 
 /// The integer `UNet2DModel` / `UNet2DConditionModel` with its DDIM tables.
 #[derive(Debug, Clone)]
@@ -212,19 +308,11 @@ pub enum UNetError {
     Steps(usize),
 }
 
-fn words(f: &ImageModelFile<'_>, from: usize, n: usize) -> Result<Vec<usize>, FormatError> {
-    (0..n)
-        .map(|i| f.word(from + i).map(|v| v as usize))
-        .collect()
-}
-
 impl<'a> UNet2D<'a> {
-    /// Bind a parsed image model file of architecture [`ARCH_UNET2D`].
-    pub fn from_file(f: &ImageModelFile<'a>) -> Result<Self, FormatError> {
-        if f.arch != ARCH_UNET2D {
-            return Err(FormatError::UnsupportedArch(f.arch));
-        }
-        let m = Self::bind(f, "")?;
+    /// Bind a parsed model file of architecture [`Arch::UNet2D`].
+    pub fn from_file(f: &ModelFile<'a>) -> Result<Self, FormatError> {
+        f.expect_arch(Arch::UNet2D)?;
+        let m = Self::bind(f, &UNet2DConfig::from_words(&f.config)?, "")?;
         check_run_state(m.run_state_bytes(image_width(f, m.in_channels as u64)))?;
         Ok(m)
     }
@@ -239,47 +327,49 @@ impl<'a> UNet2D<'a> {
         conv_net_bytes(width, side, skips)
     }
 
-    /// Bind the UNet whose config words start at word 0 and whose tensor names
-    /// start with `pre` (`""`, or `"unet."` in a pipeline file); the DDIM tables
-    /// are `scheduler.*` in both.
-    pub fn bind(f: &ImageModelFile<'a>, pre: &str) -> Result<Self, FormatError> {
-        let w = |i| f.word(i).map(|v| v as usize);
-        let n = w(W_BLOCKS)?;
+    /// Bind the UNet of config `cfg` whose tensor names start with `pre` (`""`,
+    /// or `"unet."` in a pipeline file); the DDIM tables are `scheduler.*` in both.
+    pub fn bind(f: &ModelFile<'a>, cfg: &UNet2DConfig, pre: &str) -> Result<Self, FormatError> {
+        let n = cfg.block_out_channels.len();
         if n == 0 || n > 8 {
             return Err(FormatError::BadConfig("1..=8 blocks"));
         }
-        let boc = words(f, W_CHANNELS, n)?;
-        let down_t = words(f, W_CHANNELS + n, n)?;
-        let up_t = words(f, W_CHANNELS + 2 * n, n)?;
+        let usizes = |v: &[u32]| -> Vec<usize> { v.iter().map(|&x| x as usize).collect() };
+        let boc = usizes(&cfg.block_out_channels);
+        let down_t = usizes(&cfg.down_block_types);
+        let up_t = usizes(&cfg.up_block_types);
+        if down_t.len() != n || up_t.len() != n {
+            return Err(FormatError::BadConfig("one type per block"));
+        }
         if boc.iter().any(|&c| c == 0 || c > 1 << 14) || !boc[0].is_multiple_of(2) {
             return Err(FormatError::BadConfig(
                 "block channels must be even, 1..=16384",
             ));
         }
-        let layers = w(W_LAYERS)?;
+        let layers = cfg.layers_per_block as usize;
         if layers == 0 || layers > 8 {
             return Err(FormatError::BadConfig("1..=8 layers per block"));
         }
         // The run state from the config alone, before any tensor is bound: a
         // lower bound of [`UNet2D::run_state_bytes`] (every block's convolutions
         // output its channels, so the widest map has at least twice the most).
-        let side = w(W_SAMPLE)?.max(1 << (n - 1)) as u64;
+        let side = (cfg.sample_size as usize).max(1 << (n - 1)) as u64;
         let widest = boc.iter().copied().max().unwrap_or(0) as u64;
         let skips = (1 + n * layers + (n - 1)) as u64;
         check_run_state(conv_net_bytes(2 * widest, side, skips))?;
-        let head_dim = w(W_HEAD_DIM)?;
-        let cross_dim = f.word(W_CROSS_DIM)?;
+        let head_dim = cfg.head_dim as usize;
+        let cross_dim = cfg.cross_attention_dim;
         let ctx = Ctx {
-            groups: w(W_GROUPS)?,
-            attn_groups: w(W_ATTN_GROUPS)?,
-            eps: f.word(W_EPS)?,
+            groups: cfg.groups as usize,
+            attn_groups: cfg.attn_groups as usize,
+            eps: cfg.eps_q32,
             temb: boc[0] * 4,
             cross: (cross_dim > 0).then(|| Transformer2DConfig {
                 channels: 0,
-                heads: f.word(W_HEADS).unwrap_or(0),
-                layers: f.word(W_TRANSFORMER_LAYERS).unwrap_or(0),
+                heads: cfg.heads,
+                layers: cfg.transformer_layers,
                 context_dim: cross_dim,
-                groups: f.word(W_GROUPS).unwrap_or(0),
+                groups: cfg.groups,
             }),
         };
         let kind = |t: usize| -> Result<u32, FormatError> {
@@ -288,7 +378,7 @@ impl<'a> UNet2D<'a> {
                 _ => Err(FormatError::BadConfig("unknown block type code")),
             }
         };
-        let (cin, cout) = (w(W_IN)?, w(W_OUT)?);
+        let (cin, cout) = (cfg.in_channels as usize, cfg.out_channels as usize);
         let mut down = Vec::with_capacity(n);
         let mut out_c = boc[0];
         for i in 0..n {
@@ -303,17 +393,13 @@ impl<'a> UNet2D<'a> {
                 resnets: &res,
                 head_dim,
                 skips: Skips::Push,
-                down_pad: if i + 1 < n {
-                    Some(w(W_DOWN_PAD)?)
-                } else {
-                    None
-                },
+                down_pad: (i + 1 < n).then_some(cfg.down_pad as usize),
                 up: false,
             };
             down.push(Block::load(f, &spec, &ctx)?);
         }
         let mid_c = boc[n - 1];
-        let mid_kind = match w(W_MID)? {
+        let mid_kind = match cfg.mid_block {
             0 => None,
             1 => Some(KIND_SPATIAL),
             2 => Some(KIND_PLAIN),
@@ -365,7 +451,7 @@ impl<'a> UNet2D<'a> {
         }
         let freqs_name = format!("{pre}time_proj.freqs");
         let ft = f.tensor(&freqs_name)?;
-        if ft.dtype != crate::format::DType::I32
+        if ft.dtype != DType::I32
             || ft.rows as usize * ft.cols as usize != boc[0] / 2
             || !(0..=48).contains(&ft.exp)
         {
@@ -380,7 +466,7 @@ impl<'a> UNet2D<'a> {
             .iter()
             .map(|&v| i64::from(v) << up_shift)
             .collect();
-        let t = w(W_TRAIN_T)?;
+        let t = cfg.train_timesteps as usize;
         if !(2..=1 << 12).contains(&t) {
             return Err(FormatError::BadConfig(
                 "num_train_timesteps must be 2..=4096",
@@ -389,12 +475,12 @@ impl<'a> UNet2D<'a> {
         let fin = f.i32s("scheduler.final", 3, 30)?;
         let ddim = Ddim {
             train_t: t,
-            spacing: f.word(W_SPACING)?,
-            offset: w(W_OFFSET)?,
-            clip: (f.word(W_CLIP)? == 1).then_some(f.word(W_CLIP_RANGE)? as i32),
-            sa: f.i32s("scheduler.sqrt_alphas_cumprod", t, 30)?,
-            s1m: f.i32s("scheduler.sqrt_one_minus_alphas_cumprod", t, 30)?,
-            inv_sa: f.i32s("scheduler.inv_sqrt_alphas_cumprod", t, 20)?,
+            spacing: cfg.timestep_spacing,
+            offset: cfg.steps_offset as usize,
+            clip: cfg.clip_sample.then_some(cfg.clip_sample_range_q16 as i32),
+            sa: f.i32s("scheduler.sqrt_alphas_cumprod", t as u64, 30)?,
+            s1m: f.i32s("scheduler.sqrt_one_minus_alphas_cumprod", t as u64, 30)?,
+            inv_sa: f.i32s("scheduler.inv_sqrt_alphas_cumprod", t as u64, 20)?,
             fin: [fin[0], fin[1], fin[2]],
         };
         check_groups(boc[0], ctx.groups)?;
@@ -403,9 +489,9 @@ impl<'a> UNet2D<'a> {
             ctx,
             in_channels: cin,
             out_channels: cout,
-            sample_size: w(W_SAMPLE)?,
+            sample_size: cfg.sample_size as usize,
             cross_attention_dim: cross_dim as usize,
-            flip: f.word(W_FLIP)? == 1,
+            flip: cfg.flip_sin_to_cos,
             freqs_q48,
             conv_in: load_conv(f, &p("conv_in"), cin, boc[0], 3, 1, 1)?,
             linear_1: load_linear(f, &p("time_embedding.linear_1"), boc[0], ctx.temb)?,

@@ -2,7 +2,7 @@
 //! `[latent_channels × h × w]` (Q16, as the UNet leaves them) to an image
 //! `[out_channels × h·2^(n−1) × w·2^(n−1)]` (Q16, about `[−1, 1]`).
 //!
-//! `z = latents · (1 / scaling_factor)` (the factor a Q16 config word, the product
+//! `z = latents · (1 / scaling_factor)` (the factor a Q16 config field, the product
 //! rounded half up once and saturated), then `post_quant_conv` (1x1, when
 //! present), `decoder.conv_in`, `decoder.mid_block` (ResNet, one-head spatial
 //! attention, ResNet), `decoder.up_blocks.N` (`layers_per_block + 1` ResNets and
@@ -11,8 +11,7 @@
 //! (diffusers hard-codes `1e-6` in the VAE). Names as in the checkpoint under the
 //! file's prefix (`vae.` in a pipeline file).
 //!
-//! **Config words** (`u32`, from a base word): see the `V_*` constants;
-//! `block_out_channels` (encoder order) follow at [`V_CHANNELS`].
+//! **Config**: [`VaeConfig`], written field by field.
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -25,30 +24,74 @@ use super::ddpm_mnist::load_conv;
 use crate::error::FormatError;
 use crate::fixed::{round_shift, sat_i32};
 use crate::footprint::conv_net_bytes;
-use crate::image_format::ImageModelFile;
+use crate::format::{ConfigReader, ConfigWriter, ModelFile};
 use crate::kernels::Exec;
 use crate::nn::conv2d::Conv2d;
 
-/// Word: latent channels.
-pub const V_LATENT: usize = 0;
-/// Word: image channels out.
-pub const V_OUT: usize = 1;
-/// Word: number of blocks (`len(block_out_channels)`).
-pub const V_BLOCKS: usize = 2;
-/// Word: ResNets per encoder block (the decoder's blocks have one more).
-pub const V_LAYERS: usize = 3;
-/// Word: GroupNorm groups.
-pub const V_GROUPS: usize = 4;
-/// Word: GroupNorm epsilon, Q32.
-pub const V_EPS: usize = 5;
-/// Word: mid-block attention (0/1).
-pub const V_MID_ATTENTION: usize = 6;
-/// Word: `post_quant_conv` present (0/1).
-pub const V_POST_QUANT: usize = 7;
-/// Word: `1 / scaling_factor` in Q16.
-pub const V_INV_SCALE: usize = 8;
-/// First word of `block_out_channels`.
-pub const V_CHANNELS: usize = 9;
+/// Hyper-parameters of a [`VaeDecoder`], as stored in the model file's config
+/// ([`VaeConfig::write`]); diffusers' names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaeConfig {
+    /// `latent_channels`.
+    pub latent_channels: u32,
+    /// `out_channels` (image channels).
+    pub out_channels: u32,
+    /// `layers_per_block`: ResNets per encoder block (the decoder's have one
+    /// more).
+    pub layers_per_block: u32,
+    /// `norm_num_groups`: GroupNorm groups.
+    pub groups: u32,
+    /// GroupNorm epsilon in Q32.
+    pub eps_q32: u32,
+    /// Whether the mid block has its attention.
+    pub mid_attention: bool,
+    /// Whether `post_quant_conv` is present.
+    pub post_quant_conv: bool,
+    /// `1 / scaling_factor` in Q16.
+    pub inv_scale_q16: u32,
+    /// `block_out_channels` (encoder order, 1 to 8 blocks).
+    pub block_out_channels: Vec<u32>,
+}
+
+impl VaeConfig {
+    /// Append the fields: latent_channels, out_channels, the number of blocks
+    /// `n`, layers_per_block, groups, eps_q32, mid_attention, post_quant_conv,
+    /// inv_scale_q16, then the `n` block_out_channels.
+    pub fn write(&self, w: &mut ConfigWriter) {
+        w.u32(self.latent_channels)
+            .u32(self.out_channels)
+            .u32(self.block_out_channels.len() as u32)
+            .u32(self.layers_per_block)
+            .u32(self.groups)
+            .u32(self.eps_q32)
+            .flag(self.mid_attention)
+            .flag(self.post_quant_conv)
+            .u32(self.inv_scale_q16)
+            .list(&self.block_out_channels);
+    }
+
+    /// Read the fields [`VaeConfig::write`] appends; `BadConfig` unless there are
+    /// 1 to 8 blocks.
+    pub fn read(r: &mut ConfigReader<'_>) -> Result<VaeConfig, FormatError> {
+        let latent_channels = r.u32()?;
+        let out_channels = r.u32()?;
+        let n = r.u32()?;
+        if n == 0 || n > 8 {
+            return Err(FormatError::BadConfig("VAE: 1..=8 blocks"));
+        }
+        Ok(VaeConfig {
+            latent_channels,
+            out_channels,
+            layers_per_block: r.u32()?,
+            groups: r.u32()?,
+            eps_q32: r.u32()?,
+            mid_attention: r.flag()?,
+            post_quant_conv: r.flag()?,
+            inv_scale_q16: r.u32()?,
+            block_out_channels: r.list(n)?,
+        })
+    }
+}
 
 /// The integer VAE decoder.
 #[derive(Debug, Clone)]
@@ -68,40 +111,37 @@ pub struct VaeDecoder<'a> {
 }
 
 impl<'a> VaeDecoder<'a> {
-    /// Bind the decoder whose config words start at `base` and whose tensor names
-    /// start with `pre` (e.g. `"vae."`).
-    pub fn bind(f: &ImageModelFile<'a>, pre: &str, base: usize) -> Result<Self, FormatError> {
-        let w = |i: usize| f.word(base + i).map(|v| v as usize);
-        let n = w(V_BLOCKS)?;
+    /// Bind the decoder of config `cfg` whose tensor names start with `pre`
+    /// (e.g. `"vae."`).
+    pub fn bind(f: &ModelFile<'a>, cfg: &VaeConfig, pre: &str) -> Result<Self, FormatError> {
+        let n = cfg.block_out_channels.len();
         if n == 0 || n > 8 {
             return Err(FormatError::BadConfig("VAE: 1..=8 blocks"));
         }
-        let boc: Vec<usize> = (0..n)
-            .map(|i| w(V_CHANNELS + i))
-            .collect::<Result<_, _>>()?;
+        let boc: Vec<usize> = cfg.block_out_channels.iter().map(|&c| c as usize).collect();
         if boc.iter().any(|&c| c == 0 || c > 1 << 14) {
             return Err(FormatError::BadConfig("VAE: block channels 1..=16384"));
         }
-        let layers = w(V_LAYERS)?;
+        let layers = cfg.layers_per_block as usize;
         if layers > 8 {
             return Err(FormatError::BadConfig("VAE: at most 8 layers per block"));
         }
-        let inv_scale_q16 = i32::try_from(w(V_INV_SCALE)?)
+        let inv_scale_q16 = i32::try_from(cfg.inv_scale_q16)
             .ok()
             .filter(|&s| s > 0)
             .ok_or(FormatError::BadConfig("VAE: 1/scaling_factor out of range"))?;
-        let groups = w(V_GROUPS)?;
+        let groups = cfg.groups as usize;
         let ctx = Ctx {
             groups,
             attn_groups: groups,
-            eps: f.word(base + V_EPS)?,
+            eps: cfg.eps_q32,
             temb: 0,
             cross: None,
         };
-        let (lat, out) = (w(V_LATENT)?, w(V_OUT)?);
+        let (lat, out) = (cfg.latent_channels as usize, cfg.out_channels as usize);
         let d = format!("{pre}decoder.");
         let rev: Vec<usize> = boc.iter().rev().copied().collect();
-        let mid_kind = if w(V_MID_ATTENTION)? == 1 {
+        let mid_kind = if cfg.mid_attention {
             KIND_SPATIAL
         } else {
             KIND_PLAIN
@@ -132,7 +172,7 @@ impl<'a> VaeDecoder<'a> {
             latent_channels: lat,
             out_channels: out,
             inv_scale_q16,
-            post_quant_conv: if w(V_POST_QUANT)? == 1 {
+            post_quant_conv: if cfg.post_quant_conv {
                 Some(load_conv(
                     f,
                     &format!("{pre}post_quant_conv"),

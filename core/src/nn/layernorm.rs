@@ -24,7 +24,7 @@ use alloc::format;
 
 use crate::error::FormatError;
 use crate::fixed::{sat_i32_wide, FRAC};
-use crate::image_format::ImageModelFile;
+use crate::format::ModelFile;
 use crate::math::{div_round_i128, isqrt_u128};
 
 /// Longest row [`layer_norm`] accepts (keeps every intermediate in its type).
@@ -85,7 +85,7 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// Bind `{name}.weight` and `{name}.bias` `(dim)`, Q16, from an image model file.
     pub fn load(
-        file: &ImageModelFile<'_>,
+        file: &ModelFile<'_>,
         name: &str,
         dim: usize,
         eps_q32: EpsQ32,
@@ -94,8 +94,8 @@ impl LayerNorm {
             return Err(FormatError::BadConfig("LayerNorm width outside 1..=32768"));
         }
         Ok(LayerNorm {
-            weight: file.i32s(&format!("{name}.weight"), dim, FRAC as i32)?,
-            bias: file.i32s(&format!("{name}.bias"), dim, FRAC as i32)?,
+            weight: file.i32s(&format!("{name}.weight"), dim as u64, FRAC as i32)?,
+            bias: file.i32s(&format!("{name}.bias"), dim as u64, FRAC as i32)?,
             eps_q32,
         })
     }

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use alloc::format;
 
 use crate::error::FormatError;
-use crate::image_format::ImageModelFile;
+use crate::format::ModelFile;
 use crate::kernels::{matvec, Exec};
 use crate::quant::{quantize_activations, QMatrix};
 
@@ -42,7 +42,7 @@ impl<'a> Linear<'a> {
     /// Bind `{name}.weight` `(rows, cols)` (quantized) and, when `bias`,
     /// `{name}.bias` `(rows)` (Q16) from an image model file.
     pub fn load(
-        file: &ImageModelFile<'a>,
+        file: &ModelFile<'a>,
         name: &str,
         rows: usize,
         cols: usize,
@@ -50,7 +50,11 @@ impl<'a> Linear<'a> {
     ) -> Result<Self, FormatError> {
         let weight = file.qmatrix(&format!("{name}.weight"), rows, cols)?;
         let bias = if bias {
-            Some(file.i32s(&format!("{name}.bias"), rows, crate::fixed::FRAC as i32)?)
+            Some(file.i32s(
+                &format!("{name}.bias"),
+                rows as u64,
+                crate::fixed::FRAC as i32,
+            )?)
         } else {
             None
         };

@@ -22,8 +22,9 @@ use oracle_contracts::{
     testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil, submit},
     AIOracle,
 };
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_fpvm::layout::state as off;
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::{Checkpoints, SharedOracle, Vm};
@@ -182,7 +183,7 @@ async fn whole_game_against_the_real_guest_trace() {
         (accounts[0], accounts[1], accounts[2], accounts[3]);
 
     let mut config = DevnetConfig::default();
-    config.model.modelRoot = B256::from(oracle_core::merkle::model_root(&model));
+    config.model.modelRoot = B256::from(oracle_core::commit::merkle::model_root(&model));
     config.model.programHash = program;
     config.sampling_params = Request {
         prompt: PROMPT,

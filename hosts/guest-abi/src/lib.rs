@@ -76,7 +76,7 @@ pub mod local_ident {
     /// [`super::transition`] mode byte) for one transition of the two-phase game.
     pub const SAMPLING_PARAMS: u64 = 3;
     /// The 32-byte pre-state hash `P_t` of a position or output transition (a
-    /// keccak key of the 165-byte decode state, `oracle_core::position`).
+    /// keccak key of the 165-byte decode state, `oracle_core::commit::position`).
     pub const PRE_STATE: u64 = 4;
 }
 

@@ -3,7 +3,7 @@
 //!
 //! 1. Read the local data the dispute game provides: the model root (local 1), the
 //!    input hash (local 2) and the request parameters (local 3, see
-//!    `oracle_core::generate::Request::encode_params`).
+//!    `oracle_core::llama::generate::Request::encode_params`).
 //! 2. Fetch the input bytes by their keccak hash.
 //! 3. Fetch the model by walking its Merkle tree from the root: the 40-byte head
 //!    `treeRoot || len`, the 64-byte inner nodes, the 4096-byte chunks. Every
@@ -18,7 +18,7 @@
 //! `docs/dispute.md`): the same ELF runs one transition of the decode-position chain
 //! when local 3 is 21 bytes, the 20 request parameters followed by a mode byte.
 //! Every mode reads locals 1..3 and the input first, as above.
-//! - mode 1, *init*: tokenize, validate, commit `P_0` (`oracle_core::position`);
+//! - mode 1, *init*: tokenize, validate, commit `P_0` (`oracle_core::commit::position`);
 //! - mode 2, *position*: read the pre-state hash `P_t` from local 4 (`PRE_STATE`),
 //!   fetch the state (whose model root must be local 1), its token lists, KV tree
 //!   and rows and the model as keccak preimages, run exactly one position and
@@ -27,15 +27,15 @@
 //!   and the model's tokenizer, write the text and commit `keccak256(text ‖ "\n")`,
 //!   the whole-request output commitment.
 //!
-//! **Image models** (files with the `ORCLIMG` magic, `oracle_core::image_format`):
-//! step 4 runs the seeded image request instead (`oracle_core::outcome::run` picks
+//! **Image models** (an image architecture in the model file header, `oracle_core::format`):
+//! step 4 runs the seeded image request instead (`oracle_core::model::outcome::run` picks
 //! the path by the file; `steps` and `seed` from the 20 parameter bytes), writes the
 //! PNG bytes to fd 1 and commits keccak256 of the posted output
-//! (`oracle_core::image_request::posted_output`: the PNG itself up to
+//! (`oracle_core::diffusion::request::posted_output`: the PNG itself up to
 //! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are
 //! LLaMA-only (an image model does not load as one: the error outcome).
 //!
-//! **Rejected requests** (`oracle_core::outcome`): a request the model rejects (a
+//! **Rejected requests** (`oracle_core::model::outcome`): a request the model rejects (a
 //! prompt longer than the context, parameters out of range, a model file that does
 //! not load, an image request with input) is not a failed run but a result, the
 //! **error outcome**: the guest writes nothing, commits `keccak256("")` (the empty
@@ -65,12 +65,13 @@ mod syscall;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use oracle_core::commit::merkle::{chunk_count, Hash, CHUNK_SIZE};
+use oracle_core::commit::position::{decode_tokens, tokens_text, Decoder, PositionState};
+use oracle_core::diffusion::request::posted_output;
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
-use oracle_core::image_request::posted_output;
-use oracle_core::merkle::{chunk_count, Hash, CHUNK_SIZE};
-use oracle_core::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
-use oracle_core::position::{decode_tokens, tokens_text, Decoder, PositionState};
-use oracle_core::{Exec, Model, Request};
+use oracle_core::llama::Model;
+use oracle_core::model::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
+use oracle_core::{Exec, Request};
 use oracle_guest_abi::exit_code::{BAD_PARAMS, BAD_PREIMAGE, BAD_STATE, PANIC};
 use oracle_guest_abi::{keccak_key_from_digest as keccak_key, local_ident, local_key, transition};
 
@@ -253,7 +254,7 @@ extern "C" fn _start() -> ! {
     if oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET).is_err() {
         reject("the model does not load, or needs more memory than the guest's budget");
     }
-    // The whole request, exactly as `oracle run` runs it (`oracle_core::outcome::run`).
+    // The whole request, exactly as `oracle run` runs it (`oracle_core::model::outcome::run`).
     match run(&bytes, Exec::SCALAR, &request, |_| {}) {
         Outcome::Text {
             output,

@@ -138,7 +138,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             args.model.display()
         )
     })?;
-    let image = oracle_core::image_format::is_image_model(&model);
+    let image = oracle_core::model::is_image_model(&model);
     let guest = std::fs::read(&args.guest).with_context(|| {
         format!(
             "reading {} (build it with hosts/guest/build.sh)",
@@ -164,7 +164,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
 
     let mut config = DevnetConfig::default();
-    let root = oracle_core::merkle::model_root(&model);
+    let root = oracle_core::commit::merkle::model_root(&model);
     config.model.modelRoot = root.into();
     config.model.programHash = program_hash(&guest)?.into();
     config.model.challengeWindow = args
@@ -220,7 +220,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     println!(
         "  model     id {} root {}",
         state.model_id,
-        oracle_core::merkle::to_hex(&root)
+        oracle_core::commit::merkle::to_hex(&root)
     );
     println!(
         "  operator  {operator} (bonded), challenge window {}s",
@@ -240,7 +240,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         if state.outputs_url.is_none() {
             println!(
                 "  (a PNG over {} bytes is posted as its hash: start the devnet with --metrics-addr to serve it)",
-                oracle_core::image_request::OUTPUT_INLINE_LIMIT
+                oracle_core::diffusion::request::OUTPUT_INLINE_LIMIT
             );
         }
     } else {

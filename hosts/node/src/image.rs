@@ -14,15 +14,15 @@
 //! input is a rejected request, served with the error outcome like a too-long
 //! prompt.
 //!
-//! **Output** (`oracle_core::image_request::posted_output`): the PNG when it is at most
-//! [`oracle_core::image_request::OUTPUT_INLINE_LIMIT`] bytes, otherwise its
+//! **Output** (`oracle_core::diffusion::request::posted_output`): the PNG when it is at most
+//! [`oracle_core::diffusion::request::OUTPUT_INLINE_LIMIT`] bytes, otherwise its
 //! keccak256, with the PNG written to the node's [`OutputStore`] before the result
 //! is submitted and served at `GET /outputs/0x<hash>.png` ([`crate::http`]).
 //!
 //! [`OutputStore`]: crate::outputs::OutputStore
 
+use oracle_core::diffusion::request::ImageRequest;
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
-use oracle_core::image_request::ImageRequest;
 use oracle_core::{Request, SamplingParams};
 
 /// The parameters an image model is served with (see the module docs).

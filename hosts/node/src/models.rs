@@ -135,9 +135,9 @@ fn read_files(dir: &Path) -> Result<Vec<ModelFile>> {
                 continue;
             }
         };
-        let image = oracle_core::image_format::is_image_model(&bytes);
+        let image = oracle_core::model::is_image_model(&bytes);
         files.push(ModelFile {
-            root: oracle_core::merkle::model_root(&bytes).into(),
+            root: oracle_core::commit::merkle::model_root(&bytes).into(),
             name: path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use oracle_core::merkle::{keccak, to_hex, Hash};
+use oracle_core::commit::merkle::{keccak, to_hex, Hash};
 
 /// Where the outputs of the node whose database is `db` live: `<db stem>-outputs/`
 /// in the database's directory (`operator.redb` → `operator-outputs/`).

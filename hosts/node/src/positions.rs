@@ -14,10 +14,13 @@ use std::collections::HashMap;
 
 use alloy::primitives::B256;
 use anyhow::{anyhow, bail, Context, Result};
-use oracle_core::merkle::{keccak, model_root, Hash};
-use oracle_core::outcome::{rejected_commitment, text_output, REJECTED_OUTPUT};
-use oracle_core::position::{encode_tokens, output_hash, tokens_text, Decoder, PositionState};
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::commit::merkle::{keccak, model_root, Hash};
+use oracle_core::commit::position::{
+    encode_tokens, output_hash, tokens_text, Decoder, PositionState,
+};
+use oracle_core::llama::Model;
+use oracle_core::model::outcome::{rejected_commitment, text_output, REJECTED_OUTPUT};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_fpvm::InMemoryOracle;
 use oracle_vm_host::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 

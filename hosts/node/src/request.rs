@@ -224,7 +224,7 @@ async fn fetch_output(base: &str, hash: &[u8; 32]) -> Result<Vec<u8>> {
         .bytes()
         .await
         .with_context(|| format!("reading {url}"))?;
-    if oracle_core::merkle::keccak(&bytes) != *hash {
+    if oracle_core::commit::merkle::keccak(&bytes) != *hash {
         bail!(
             "{url} served {} bytes whose keccak256 is not the hash posted on chain: refusing them",
             bytes.len()

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
+use oracle_core::commit::merkle::Hash;
 use oracle_core::fixed::parse_q16;
-use oracle_core::merkle::Hash;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::llama::Model;
+use oracle_core::{Exec, Request, SamplingParams};
 
 /// Arguments of `oracle run`.
 #[derive(Debug, clap::Args)]

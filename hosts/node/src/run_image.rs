@@ -22,27 +22,26 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
+use oracle_core::commit::merkle::{keccak, model_root, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{DdpmMnist, DdpmNoise, PIXELS, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
+use oracle_core::diffusion::request::{ddpm_png, unet_png};
 use oracle_core::diffusion::sd::{
     parse_guidance_q16, seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16,
 };
 use oracle_core::diffusion::unet2d::UNet2D;
-use oracle_core::image_format::{
-    is_image_model, ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D,
-};
-use oracle_core::image_request::{ddpm_png, unet_png};
-use oracle_core::merkle::{keccak, model_root, to_hex};
-use oracle_core::sampler::Rng;
+use oracle_core::format::{Arch, ModelFile, HEADER_LEN};
+use oracle_core::model::is_image_model;
+use oracle_core::rng::Rng;
 use oracle_core::Exec;
 
 use crate::run::RunArgs;
 
 /// Whether the file at `path` is an image model (by its magic).
 pub fn is_image_model_file(path: &Path) -> Result<bool> {
-    let mut magic = [0u8; 8];
+    let mut header = [0u8; HEADER_LEN];
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(std::io::Read::read_exact(&mut f, &mut magic).is_ok() && is_image_model(&magic))
+    Ok(std::io::Read::read_exact(&mut f, &mut header).is_ok() && is_image_model(&header))
 }
 
 /// A float32 `.npy` array: its shape and values.
@@ -156,8 +155,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
             bail!("model root mismatch: expected 0x{want}, file has {got}");
         }
     }
-    let file = ImageModelFile::parse(&bytes)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let file =
+        ModelFile::parse(&bytes).with_context(|| format!("loading {}", args.model.display()))?;
     let output = args
         .output
         .as_ref()
@@ -171,7 +170,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     let started = Instant::now();
     let (png, side) = match file.arch {
-        ARCH_DDPM_MNIST => {
+        Arch::DdpmMnist => {
             if !args.prompt.is_empty() {
                 bail!("ddpm-mnist is unconditional: it takes no --prompt");
             }
@@ -204,7 +203,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let z = model.sample(exec, steps, source)?;
             (ddpm_png(&z)?, SIZE as u32)
         }
-        ARCH_UNET2D => {
+        Arch::UNet2D => {
             if !args.prompt.is_empty() || args.guidance.is_some() {
                 bail!("a UNet2DModel is unconditional: it takes no --prompt or --guidance");
             }
@@ -234,7 +233,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let x = model.sample(exec, start, side, side, args.steps as usize)?;
             (unet_png(&x, model.in_channels, side)?, side as u32)
         }
-        ARCH_SD => {
+        Arch::StableDiffusion => {
             let sd = StableDiffusion::from_file(&file).context("binding the tiny-sd pipeline")?;
             let guidance = match &args.guidance {
                 Some(g) => parse_guidance_q16(g).ok_or_else(|| {
@@ -268,7 +267,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 img_side as u32,
             )
         }
-        other => bail!("image architecture {other} is not supported by this build"),
+        Arch::Llama => bail!("not an image model"),
     };
     std::fs::write(output, &png).with_context(|| format!("writing {}", output.display()))?;
     println!("output {}", to_hex(&keccak(&png)));

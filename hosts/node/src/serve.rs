@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use oracle_core::merkle::keccak;
-use oracle_core::outcome::{self, Outcome};
+use oracle_core::commit::merkle::keccak;
+use oracle_core::model::outcome::{self, Outcome};
 use oracle_core::{Exec, Request};
 use oracle_fpvm::{InMemoryOracle, Limit, RunOutcome, Vm};
 use oracle_vm_host::guest_oracle;

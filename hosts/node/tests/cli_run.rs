@@ -3,8 +3,9 @@
 mod common;
 
 use common::{assert_success, oracle};
+use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_tests::LLAMA_FIXTURES;
 
 #[test]

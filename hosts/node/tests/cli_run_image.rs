@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{assert_success, oracle};
-use oracle_core::image_request::{run_image_request, ImageRequest};
-use oracle_core::merkle::{keccak, to_hex};
+use oracle_core::commit::merkle::{keccak, to_hex};
+use oracle_core::diffusion::request::{run_image_request, ImageRequest};
 use oracle_core::Exec;
 
 /// `oracle run --model <model> --steps <steps> --seed <seed> --output <png>` with
@@ -117,7 +117,7 @@ fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
 #[test]
 fn tiny_sd_png_equals_the_guest_path() {
     use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion};
-    use oracle_core::image_format::ImageModelFile;
+    use oracle_core::format::ModelFile;
     let model = tiny_sd_model_file();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny-sd.bin");
@@ -136,7 +136,7 @@ fn tiny_sd_png_equals_the_guest_path() {
     .unwrap();
     // The seeded start latents as float32 noise: Q16 values below 2^19 are exact
     // in f32, so --noise with them must give the same bytes.
-    let file = ImageModelFile::parse(&model).unwrap();
+    let file = ModelFile::parse(&model).unwrap();
     let sd = StableDiffusion::from_file(&file).unwrap();
     let lat: Vec<f32> = seeded_latents(&sd, seed)
         .iter()

@@ -19,7 +19,8 @@ use common::{append, assets, start_anvil, status, wait_for, Chain, Proc, GAME_CL
 use oracle_contracts::game::{Bisection, GameClient, PositionGameClient, Side, Status};
 use oracle_contracts::testing::advance;
 use oracle_contracts::{AIOracle, DisputeGame, Prompt};
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::llama::Model;
+use oracle_core::{Exec, Request, SamplingParams};
 
 /// AIOracle numbers disputes from 1.
 const FIRST_DISPUTE: U256 = U256::from_limbs([1, 0, 0, 0]);

@@ -30,9 +30,9 @@ use common::{
 use oracle_contracts::devnet::DevnetConfig;
 use oracle_contracts::game::{Bisection, GameClient, Status};
 use oracle_contracts::{AIOracle, Prompt};
+use oracle_core::commit::merkle::{keccak, to_hex};
+use oracle_core::diffusion::request::{run_image_request, ImageRequest, OUTPUT_INLINE_LIMIT};
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
-use oracle_core::image_request::{run_image_request, ImageRequest, OUTPUT_INLINE_LIMIT};
-use oracle_core::merkle::{keccak, to_hex};
 use oracle_core::{Exec, Request, SamplingParams};
 
 /// Long enough for the native run, the VM claim, the window and the finalization.

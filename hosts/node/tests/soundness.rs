@@ -21,7 +21,7 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use common::{append, assets, start_anvil, wait_for, Chain, STEPS};
 use oracle_contracts::{AIOracle, Prompt};
-use oracle_core::outcome::{run, Outcome};
+use oracle_core::model::outcome::{run, Outcome};
 use oracle_core::{Exec, Request, SamplingParams};
 
 /// Long enough for a re-execution, two games decided on time or at one step, and

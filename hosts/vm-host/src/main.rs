@@ -5,8 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use oracle_core::commit::position::Decoder;
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
-use oracle_core::position::Decoder;
 use oracle_fpvm::checkpoint::Checkpoints;
 use oracle_fpvm::preimage::InMemoryOracle;
 use oracle_fpvm::state::state_hash;
@@ -148,7 +148,7 @@ impl Program {
             // a model it cannot load or hold is refused here, cleanly.
             oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET)
                 .with_context(|| format!("checking {}", model.display()))?;
-            let image = oracle_core::image_format::is_image_model(&bytes);
+            let image = oracle_core::model::is_image_model(&bytes);
             if image && (self.init || self.position.is_some() || self.output_step) {
                 bail!("image models have no transition modes (--init, --position, --output-step)");
             }
@@ -242,8 +242,8 @@ fn transition(
     position: Option<u32>,
     output: bool,
 ) -> Result<InMemoryOracle> {
-    let model = oracle_core::Model::load(bytes).context("loading the model")?;
-    let root = oracle_core::merkle::model_root(bytes);
+    let model = oracle_core::llama::Model::load(bytes).context("loading the model")?;
+    let root = oracle_core::commit::merkle::model_root(bytes);
     let mut decoder = Decoder::start(&model.weights, &model.tokenizer, root, request)
         .context("the request is rejected")?;
     if !output && position.is_none() {
@@ -256,7 +256,7 @@ fn transition(
     }
     if output {
         let tokens = decoder.tokens();
-        let digest = oracle_core::position::output_hash(&model.tokenizer, tokens);
+        let digest = oracle_core::commit::position::output_hash(&model.tokenizer, tokens);
         eprintln!(
             "native P_T (T = {}): 0x{}",
             decoder.pos(),
@@ -332,7 +332,7 @@ fn main() -> Result<()> {
                     "wrote {} ({} bytes, keccak 0x{})",
                     path.display(),
                     bytes.len(),
-                    hex::encode(oracle_core::merkle::keccak(bytes))
+                    hex::encode(oracle_core::commit::merkle::keccak(bytes))
                 );
             }
         }

@@ -48,12 +48,12 @@ impl Request {
 pub fn guest_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemoryOracle {
     let mut oracle = InMemoryOracle::new();
     Request {
-        model_root: oracle_core::merkle::model_root(model),
+        model_root: oracle_core::commit::merkle::model_root(model),
         input: request.prompt.to_vec(),
         sampling_params: request.encode_params().to_vec(),
     }
     .install(&mut oracle);
-    for preimage in oracle_core::merkle::preimages(model) {
+    for preimage in oracle_core::commit::merkle::preimages(model) {
         oracle.insert_keccak(preimage);
     }
     oracle
@@ -63,12 +63,12 @@ pub fn guest_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemor
 /// request's (as [`guest_oracle`]), the local parameters extended by the `mode`
 /// byte ([`oracle_guest_abi::transition`]), and, for a position or output
 /// transition, the pre-state hash (local [`local_ident::PRE_STATE`]) with every
-/// preimage of the pre-state ([`oracle_core::position::Decoder::preimages`]).
+/// preimage of the pre-state ([`oracle_core::commit::position::Decoder::preimages`]).
 fn transition_oracle(
     model: &[u8],
     request: &oracle_core::Request<'_>,
     mode: u8,
-    pre_state: Option<&oracle_core::position::Decoder<'_, '_>>,
+    pre_state: Option<&oracle_core::commit::position::Decoder<'_, '_>>,
 ) -> InMemoryOracle {
     let mut oracle = guest_oracle(model, request);
     let mut params = request.encode_params().to_vec();
@@ -85,7 +85,7 @@ fn transition_oracle(
 
 /// Local data for a position (`mode` [`transition::POSITION`]) or output
 /// transition of a **rejected** request: its pre-state is the error outcome's
-/// commitment `E` (`oracle_core::outcome::rejected_commitment`), which the guest
+/// commitment `E` (`oracle_core::model::outcome::rejected_commitment`), which the guest
 /// keeps as a fixed point without reading any other preimage.
 pub fn rejected_oracle(
     model: &[u8],
@@ -95,7 +95,7 @@ pub fn rejected_oracle(
     let mut oracle = transition_oracle(model, request, mode, None);
     oracle.insert_local(
         local_ident::PRE_STATE,
-        oracle_core::outcome::rejected_commitment().to_vec(),
+        oracle_core::model::outcome::rejected_commitment().to_vec(),
     );
     oracle
 }
@@ -110,7 +110,7 @@ pub fn init_oracle(model: &[u8], request: &oracle_core::Request<'_>) -> InMemory
 pub fn position_oracle(
     model: &[u8],
     request: &oracle_core::Request<'_>,
-    checkpoint: &oracle_core::position::Decoder<'_, '_>,
+    checkpoint: &oracle_core::commit::position::Decoder<'_, '_>,
 ) -> InMemoryOracle {
     transition_oracle(model, request, transition::POSITION, Some(checkpoint))
 }
@@ -120,7 +120,7 @@ pub fn position_oracle(
 pub fn output_oracle(
     model: &[u8],
     request: &oracle_core::Request<'_>,
-    checkpoint: &oracle_core::position::Decoder<'_, '_>,
+    checkpoint: &oracle_core::commit::position::Decoder<'_, '_>,
 ) -> InMemoryOracle {
     transition_oracle(model, request, transition::OUTPUT, Some(checkpoint))
 }

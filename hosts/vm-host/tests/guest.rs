@@ -5,10 +5,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use oracle_core::merkle::{keccak, model_root, to_hex};
-use oracle_core::outcome::rejected_commitment;
+use oracle_core::commit::merkle::{keccak, model_root, to_hex};
+use oracle_core::llama::Model;
+use oracle_core::model::outcome::rejected_commitment;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_fpvm::{DebugSink, Vm};
 use oracle_guest_abi::local_ident;
 use oracle_tests::LLAMA_FIXTURES;
@@ -119,7 +120,7 @@ fn a_model_that_does_not_match_the_root_is_refused() {
 #[test]
 fn rejected_requests_commit_the_error_outcome() {
     let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
-    let model = oracle_core::Model::load(&bytes).unwrap();
+    let model = oracle_core::llama::Model::load(&bytes).unwrap();
     let long_prompt = "word ".repeat(400);
     let greedy = |prompt: &'static [u8], steps| Request {
         prompt,

@@ -9,19 +9,20 @@
 //!
 //! The native bytes are rebuilt here from the model APIs the way `oracle run`
 //! builds them (sample, pixels, PNG), independently of
-//! `oracle_core::image_request`, which the guest runs and which is checked
+//! `oracle_core::diffusion::request`, which the guest runs and which is checked
 //! against them too.
 
 use std::sync::{Arc, OnceLock};
 
+use oracle_core::commit::merkle::{keccak, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::png::{encode, ColorType};
+use oracle_core::diffusion::request::{posted_output, run_image_request, ImageRequest};
 use oracle_core::diffusion::unet2d::UNet2D;
-use oracle_core::image_format::ImageModelFile;
-use oracle_core::image_request::{posted_output, run_image_request, ImageRequest};
-use oracle_core::merkle::{keccak, to_hex};
-use oracle_core::sampler::{Rng, SamplingParams};
+use oracle_core::format::ModelFile;
+use oracle_core::llama::sampler::SamplingParams;
+use oracle_core::rng::Rng;
 use oracle_core::{Exec, Request};
 use oracle_fpvm::{DebugSink, Vm};
 use oracle_vm_host::guest_oracle;
@@ -82,7 +83,7 @@ fn run_in_vm(model: &[u8], request: &Request<'_>) -> Outcome {
 
 /// ddpm-mnist's PNG as `oracle run --seed --steps` builds it.
 fn native_ddpm(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
-    let file = ImageModelFile::parse(bytes).unwrap();
+    let file = ModelFile::parse(bytes).unwrap();
     let model = DdpmMnist::from_file(&file).unwrap();
     let z = model
         .sample(Exec::default(), steps as usize, DdpmNoise::Seed(seed))
@@ -92,7 +93,7 @@ fn native_ddpm(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
 
 /// tiny-unet2d's PNG as `oracle run --seed --steps` builds it (RGB, HWC).
 fn native_unet(bytes: &[u8], steps: u32, seed: u64) -> Vec<u8> {
-    let file = ImageModelFile::parse(bytes).unwrap();
+    let file = ModelFile::parse(bytes).unwrap();
     let model = UNet2D::from_file(&file).unwrap();
     let side = model.sample_size.max(model.side_multiple());
     let c = model.in_channels;
@@ -239,7 +240,7 @@ fn bad_image_requests_commit_the_error_outcome() {
         );
         assert_eq!(
             got.output,
-            oracle_core::outcome::rejected_commitment(),
+            oracle_core::model::outcome::rejected_commitment(),
             "{what}: the error outcome committed"
         );
         eprintln!(

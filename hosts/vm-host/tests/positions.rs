@@ -7,11 +7,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use oracle_core::merkle::{keccak, model_root, to_hex, Hash};
-use oracle_core::outcome::rejected_commitment;
-use oracle_core::position::Decoder;
+use oracle_core::commit::merkle::{keccak, model_root, to_hex, Hash};
+use oracle_core::commit::position::Decoder;
+use oracle_core::llama::Model;
+use oracle_core::model::outcome::rejected_commitment;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Model, Request, SamplingParams};
+use oracle_core::{Exec, Request, SamplingParams};
 use oracle_fpvm::{DebugSink, InMemoryOracle, Vm};
 use oracle_guest_abi::{exit_code, local_ident, transition};
 use oracle_tests::LLAMA_FIXTURES;
@@ -213,7 +214,7 @@ fn cli_runs_one_position_and_the_output_step() {
 /// honest post-state, not the liar's.
 #[test]
 fn a_lie_at_one_position_is_found_there_and_settled_by_that_position_alone() {
-    use oracle_core::position::{encode_tokens, PositionState};
+    use oracle_core::commit::position::{encode_tokens, PositionState};
     use std::collections::HashMap;
 
     let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
@@ -240,8 +241,9 @@ fn a_lie_at_one_position_is_found_there_and_settled_by_that_position_alone() {
         d.step(Exec::default()).unwrap();
         honest.push(d);
     }
-    let output =
-        |d: &Decoder<'_, '_>| oracle_core::position::output_hash(&model.tokenizer, d.tokens());
+    let output = |d: &Decoder<'_, '_>| {
+        oracle_core::commit::position::output_hash(&model.tokenizer, d.tokens())
+    };
     let mut s_honest = vec![request_commitment];
     s_honest.extend(honest.iter().map(|d| d.state().hash()));
     s_honest.push(output(honest.last().unwrap()));

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use oracle_core::clip::tokenizer::pieces;
+use oracle_core::diffusion::clip::tokenizer::pieces;
 use serde::Deserialize;
 
 use super::diffusers::{read_config, read_weights};

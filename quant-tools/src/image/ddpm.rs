@@ -1,7 +1,7 @@
-//! ddpm-mnist's float checkpoint to an `ARCH_DDPM_MNIST` image model file (layout
+//! ddpm-mnist's float checkpoint to an `Arch::DdpmMnist` model file (layout
 //! and derived tables in [`oracle_core::diffusion::ddpm_mnist`]).
 
-use oracle_core::image_format::{ImageModelWriter, ARCH_DDPM_MNIST};
+use oracle_core::format::{Arch, ModelWriter};
 
 use super::quantize::{add_conv, add_linear, add_q16, q30};
 use super::ImageError;
@@ -15,7 +15,7 @@ pub const DEFAULT_GROUP: usize = 64;
 /// # Errors
 /// [`ImageError::Export`] if a schedule entry or a frequency cannot be represented.
 pub fn export_ddpm_mnist(m: &DdpmMnist, group: usize) -> Result<Vec<u8>, ImageError> {
-    let mut w = ImageModelWriter::new(ARCH_DDPM_MNIST, Vec::new());
+    let mut w = ModelWriter::new(Arch::DdpmMnist, Vec::new());
     for (i, b) in m.blocks.iter().enumerate() {
         let p = format!("gt.blocks.{i}.net");
         add_conv(&mut w, &format!("{p}.0"), &b.conv, group);

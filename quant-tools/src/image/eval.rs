@@ -3,9 +3,9 @@
 
 use oracle_core::diffusion::ddpm_mnist::{DdpmMnist as IntDdpm, DdpmNoise, PIXELS};
 use oracle_core::diffusion::noise::fill_normal_q16;
-use oracle_core::image_format::ImageModelFile;
+use oracle_core::format::ModelFile;
 use oracle_core::kernels::Exec;
-use oracle_core::sampler::Rng;
+use oracle_core::rng::Rng;
 
 use super::ImageError;
 use crate::diffusion::ddpm_mnist::DdpmMnist;
@@ -95,7 +95,7 @@ pub fn eval_ddpm(
     steps: usize,
     exec: Exec,
 ) -> Result<DdpmSample, ImageError> {
-    let file = ImageModelFile::parse(file_bytes)?;
+    let file = ModelFile::parse(file_bytes)?;
     let int = IntDdpm::from_file(&file)?;
     let stack = ddpm_noise_stack(seed, steps);
     let z_int = int.sample(exec, steps, DdpmNoise::Stack(&stack))?;
@@ -151,7 +151,7 @@ pub fn eval_unet2d(
     exec: Exec,
 ) -> Result<UNetEval, ImageError> {
     use oracle_core::diffusion::unet2d::UNet2D;
-    let file = ImageModelFile::parse(file_bytes)?;
+    let file = ModelFile::parse(file_bytes)?;
     let int = UNet2D::from_file(&file)?;
     let side = int.sample_size.max(int.side_multiple());
     let n = int.in_channels * side * side;
@@ -227,7 +227,7 @@ pub fn eval_sd(
     exec: Exec,
 ) -> Result<SdEval, ImageError> {
     use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion as IntSd};
-    let file = ImageModelFile::parse(file_bytes)?;
+    let file = ModelFile::parse(file_bytes)?;
     let int = IntSd::from_file(&file)?;
     let rejected = |e: oracle_core::diffusion::sd::SdError| DiffusionErrorInput(e.to_string());
     let side = int.latent_side();

@@ -2,7 +2,7 @@
 //! row (a conv weight `(cout, cin, k, k)` is `cout` rows of `cin·k·k`), biases and
 //! affine parameters as Q16 `i32`.
 
-use oracle_core::image_format::ImageModelWriter;
+use oracle_core::format::ModelWriter;
 use oracle_core::quant::QType;
 
 use crate::diffusion::ops::{Conv2d, Linear};
@@ -12,7 +12,7 @@ use crate::quantize::{quantize_matrix, to_fixed};
 /// Add a `(rows, cols)` float matrix as Q8 in groups of `min(group, cols)` (a group
 /// of a whole row is one scale per output channel).
 pub fn add_matrix(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     name: &str,
     data: &[f32],
     rows: usize,
@@ -34,12 +34,12 @@ pub fn add_matrix(
 }
 
 /// Add a float vector as Q16 `i32`, shape `(1, len)`.
-pub fn add_q16(w: &mut ImageModelWriter, name: &str, t: &Tensor) {
+pub fn add_q16(w: &mut ModelWriter, name: &str, t: &Tensor) {
     w.add_i32(name, 1, t.data.len() as u32, 16, &to_fixed(&t.data, 16));
 }
 
 /// Add `prefix.weight` (Q8) and `prefix.bias` (Q16) of a convolution.
-pub fn add_conv(w: &mut ImageModelWriter, prefix: &str, conv: &Conv2d, group: usize) {
+pub fn add_conv(w: &mut ModelWriter, prefix: &str, conv: &Conv2d, group: usize) {
     let s = &conv.weight.shape;
     let (rows, cols) = (s[0], s[1] * s[2] * s[3]);
     add_matrix(
@@ -54,7 +54,7 @@ pub fn add_conv(w: &mut ImageModelWriter, prefix: &str, conv: &Conv2d, group: us
 }
 
 /// Add `prefix.weight` (Q8) and, when present, `prefix.bias` (Q16) of a linear layer.
-pub fn add_linear(w: &mut ImageModelWriter, prefix: &str, lin: &Linear, group: usize) {
+pub fn add_linear(w: &mut ModelWriter, prefix: &str, lin: &Linear, group: usize) {
     let s = &lin.weight.shape;
     add_matrix(
         w,

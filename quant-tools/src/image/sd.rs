@@ -1,5 +1,5 @@
-//! A diffusers `StableDiffusionPipeline` folder (tiny-sd) to one `ARCH_SD` image
-//! model file: tokenizer, text encoder, conditional UNet, VAE decoder and DDIM
+//! A diffusers `StableDiffusionPipeline` folder (tiny-sd) to one
+//! `Arch::StableDiffusion` model file: tokenizer, text encoder, conditional UNet, VAE decoder and DDIM
 //! tables under one Merkle root (layout in [`oracle_core::diffusion::sd`]).
 //!
 //! The float components are loaded by [`crate::diffusion::sd::StableDiffusion`],
@@ -8,18 +8,16 @@
 
 use std::path::Path;
 
-use oracle_core::diffusion::sd::{
-    CLIP_PREFIX, SD_CLIP, SD_VAE, SD_WORDS, TOKENIZER, UNET_PREFIX, VAE_PREFIX,
-};
-use oracle_core::diffusion::unet2d::*;
-use oracle_core::diffusion::vae::*;
-use oracle_core::image_format::{ImageModelWriter, ARCH_SD};
+use oracle_core::diffusion::sd::{SdConfig, CLIP_PREFIX, TOKENIZER, UNET_PREFIX, VAE_PREFIX};
+use oracle_core::diffusion::unet2d::UNet2DConfig;
+use oracle_core::diffusion::vae::VaeConfig;
+use oracle_core::format::{Arch, ModelWriter};
 use oracle_core::quant::QType;
 
 use super::quantize::add_conv;
 use super::unet2d::{
     add_attention, add_down_blocks, add_norm, add_resnet, add_tables, add_up_blocks,
-    scheduler_words, unsupported,
+    scheduler_config, unsupported,
 };
 use super::ImageError;
 use crate::diffusion::blocks::Transformer2D;
@@ -45,11 +43,11 @@ pub fn is_sd_folder(dir: &Path) -> bool {
         .is_ok_and(|p| p.class_name == "StableDiffusionPipeline")
 }
 
-fn transformer(w: &mut ImageModelWriter, prefix: &str, t: &Transformer2D, group: usize) {
+fn transformer(w: &mut ModelWriter, prefix: &str, t: &Transformer2D, group: usize) {
     QuantizedTransformer2D::quantize(t, QType::Q8, group as u32).write(w, &format!("{prefix}."));
 }
 
-fn unet_words(words: &mut [u32], m: &UNet2DConditionModel) -> Result<(), ImageError> {
+fn unet_config(m: &UNet2DConditionModel) -> Result<UNet2DConfig, ImageError> {
     let c = &m.config;
     let n = c.block_out_channels.len();
     if n > 8 || c.layers_per_block > 8 {
@@ -64,44 +62,45 @@ fn unet_words(words: &mut [u32], m: &UNet2DConditionModel) -> Result<(), ImageEr
     if c.freq_shift != 0.0 && c.freq_shift != 1.0 {
         return Err(unsupported("freq_shift", &c.freq_shift.to_string()));
     }
-    words[W_IN] = c.in_channels as u32;
-    words[W_OUT] = c.out_channels as u32;
-    words[W_BLOCKS] = n as u32;
-    words[W_LAYERS] = c.layers_per_block as u32;
-    words[W_HEAD_DIM] = 0;
-    words[W_GROUPS] = c.norm_num_groups as u32;
-    words[W_ATTN_GROUPS] = c.norm_num_groups as u32;
-    words[W_EPS] = eps_q32(c.norm_eps);
-    words[W_FLIP] = u32::from(c.flip_sin_to_cos);
-    words[W_DOWN_PAD] = c.downsample_padding as u32;
-    words[W_MID] = 3;
-    words[W_SAMPLE] = c.sample_size.unwrap_or(0) as u32;
-    words[W_CROSS_DIM] = c.cross_attention_dim as u32;
-    words[W_TRANSFORMER_LAYERS] = m
-        .mid_block
-        .attention
-        .transformer_blocks
-        .len()
-        .try_into()
-        .unwrap_or(0);
-    words[W_HEADS] = c.heads() as u32;
-    for i in 0..n {
-        words[W_CHANNELS + i] = c.block_out_channels[i] as u32;
-        words[W_CHANNELS + n + i] = if c.down_block_types[i] == "CrossAttnDownBlock2D" {
-            2
-        } else {
-            0
-        };
-        words[W_CHANNELS + 2 * n + i] = if c.up_block_types[i] == "CrossAttnUpBlock2D" {
-            2
-        } else {
-            0
-        };
-    }
-    Ok(())
+    let kinds = |types: &[String], cross: &str| -> Vec<u32> {
+        types
+            .iter()
+            .map(|t| if t == cross { 2 } else { 0 })
+            .collect()
+    };
+    Ok(UNet2DConfig {
+        in_channels: c.in_channels as u32,
+        out_channels: c.out_channels as u32,
+        layers_per_block: c.layers_per_block as u32,
+        head_dim: 0,
+        groups: c.norm_num_groups as u32,
+        attn_groups: c.norm_num_groups as u32,
+        eps_q32: eps_q32(c.norm_eps),
+        flip_sin_to_cos: c.flip_sin_to_cos,
+        down_pad: c.downsample_padding as u32,
+        mid_block: 3,
+        sample_size: c.sample_size.unwrap_or(0) as u32,
+        train_timesteps: 0,
+        timestep_spacing: 0,
+        steps_offset: 0,
+        clip_sample: false,
+        clip_sample_range_q16: 0,
+        cross_attention_dim: c.cross_attention_dim as u32,
+        transformer_layers: m
+            .mid_block
+            .attention
+            .transformer_blocks
+            .len()
+            .try_into()
+            .unwrap_or(0),
+        heads: c.heads() as u32,
+        block_out_channels: c.block_out_channels.iter().map(|&ch| ch as u32).collect(),
+        down_block_types: kinds(&c.down_block_types[..n], "CrossAttnDownBlock2D"),
+        up_block_types: kinds(&c.up_block_types[..n], "CrossAttnUpBlock2D"),
+    })
 }
 
-fn vae_words(words: &mut [u32], v: &VaeDecoder) -> Result<(), ImageError> {
+fn vae_config(v: &VaeDecoder) -> Result<VaeConfig, ImageError> {
     let c = &v.config;
     let n = c.block_out_channels.len();
     if n > 8 || c.layers_per_block > 8 {
@@ -111,27 +110,20 @@ fn vae_words(words: &mut [u32], v: &VaeDecoder) -> Result<(), ImageError> {
     if !(1.0..2_147_483_647.0).contains(&inv) {
         return Err(unsupported("scaling_factor", &c.scaling_factor.to_string()));
     }
-    let w = &mut words[SD_VAE..];
-    w[V_LATENT] = c.latent_channels as u32;
-    w[V_OUT] = c.out_channels as u32;
-    w[V_BLOCKS] = n as u32;
-    w[V_LAYERS] = c.layers_per_block as u32;
-    w[V_GROUPS] = c.norm_num_groups as u32;
-    w[V_EPS] = eps_q32(VAE_EPS);
-    w[V_MID_ATTENTION] = u32::from(v.mid_block.attention.is_some());
-    w[V_POST_QUANT] = u32::from(v.post_quant_conv.is_some());
-    w[V_INV_SCALE] = inv as u32;
-    for (i, &ch) in c.block_out_channels.iter().enumerate() {
-        w[V_CHANNELS + i] = ch as u32;
-    }
-    Ok(())
+    Ok(VaeConfig {
+        latent_channels: c.latent_channels as u32,
+        out_channels: c.out_channels as u32,
+        layers_per_block: c.layers_per_block as u32,
+        groups: c.norm_num_groups as u32,
+        eps_q32: eps_q32(VAE_EPS),
+        mid_attention: v.mid_block.attention.is_some(),
+        post_quant_conv: v.post_quant_conv.is_some(),
+        inv_scale_q16: inv as u32,
+        block_out_channels: c.block_out_channels.iter().map(|&ch| ch as u32).collect(),
+    })
 }
 
-fn add_unet(
-    w: &mut ImageModelWriter,
-    m: &UNet2DConditionModel,
-    g: usize,
-) -> Result<(), ImageError> {
+fn add_unet(w: &mut ModelWriter, m: &UNet2DConditionModel, g: usize) -> Result<(), ImageError> {
     let p = |s: &str| format!("{UNET_PREFIX}{s}");
     add_conv(w, &p("conv_in"), &m.conv_in, g);
     super::quantize::add_linear(
@@ -146,7 +138,7 @@ fn add_unet(
         &m.time_embedding.linear_2,
         g,
     );
-    let attention = |w: &mut ImageModelWriter, p: &str, t: &Transformer2D| {
+    let attention = |w: &mut ModelWriter, p: &str, t: &Transformer2D| {
         transformer(w, p, t, g);
         Ok(())
     };
@@ -161,7 +153,7 @@ fn add_unet(
     Ok(())
 }
 
-fn add_vae(w: &mut ImageModelWriter, v: &VaeDecoder, g: usize) -> Result<(), ImageError> {
+fn add_vae(w: &mut ModelWriter, v: &VaeDecoder, g: usize) -> Result<(), ImageError> {
     let d = format!("{VAE_PREFIX}decoder");
     if let Some(c) = &v.post_quant_conv {
         add_conv(w, &format!("{VAE_PREFIX}post_quant_conv"), c, g);
@@ -191,7 +183,7 @@ fn add_vae(w: &mut ImageModelWriter, v: &VaeDecoder, g: usize) -> Result<(), Ima
     Ok(())
 }
 
-/// The `ARCH_SD` image model file of a float pipeline: Q8 weights in groups of
+/// The `Arch::StableDiffusion` model file of a float pipeline: Q8 weights in groups of
 /// `group` (a whole row when shorter), Q16 biases and norms.
 ///
 /// # Errors
@@ -203,13 +195,15 @@ pub fn export_sd(sd: &StableDiffusion, group: usize) -> Result<Vec<u8>, ImageErr
             &sd.scheduler.config.prediction_type,
         ));
     }
-    let mut words = vec![0u32; SD_WORDS];
-    unet_words(&mut words, &sd.unet)?;
-    scheduler_words(&mut words, &sd.scheduler);
-    vae_words(&mut words, &sd.vae)?;
+    let mut unet = unet_config(&sd.unet)?;
+    scheduler_config(&mut unet, &sd.scheduler);
     let clip = QuantizedClip::quantize(&sd.text_encoder, QType::Q8, group as u32);
-    words[SD_CLIP..].copy_from_slice(&clip.config.to_words());
-    let mut w = ImageModelWriter::new(ARCH_SD, words);
+    let config = SdConfig {
+        unet,
+        vae: vae_config(&sd.vae)?,
+        clip: clip.config,
+    };
+    let mut w = ModelWriter::new(Arch::StableDiffusion, config.to_words());
     write_tokenizer(&mut w, TOKENIZER, &tokenizer_blob(&sd.tokenizer)?);
     clip.write(&mut w, CLIP_PREFIX);
     add_unet(&mut w, &sd.unet, group)?;

@@ -1,10 +1,10 @@
-//! A diffusers `UNet2DModel` + `DDIMScheduler` folder to an `ARCH_UNET2D` image
-//! model file (config words and tables in [`oracle_core::diffusion::unet2d`]).
+//! A diffusers `UNet2DModel` + `DDIMScheduler` folder to an `Arch::UNet2D` model
+//! file (config and tables in [`oracle_core::diffusion::unet2d`]).
 
 use std::path::Path;
 
-use oracle_core::diffusion::unet2d::*;
-use oracle_core::image_format::{ImageModelWriter, ARCH_UNET2D};
+use oracle_core::diffusion::unet2d::UNet2DConfig;
+use oracle_core::format::{Arch, ModelWriter};
 
 use super::quantize::{add_conv, add_linear, add_q16, q30};
 use super::ImageError;
@@ -28,14 +28,14 @@ pub fn load_folder(dir: &Path) -> Result<(UNet2DModel, Ddim), ImageError> {
 }
 
 /// Add `{p}.weight` and `{p}.bias` of a GroupNorm (Q16).
-pub(crate) fn add_norm(w: &mut ImageModelWriter, p: &str, n: &GroupNorm) {
+pub(crate) fn add_norm(w: &mut ModelWriter, p: &str, n: &GroupNorm) {
     add_q16(w, &format!("{p}.weight"), &n.weight);
     add_q16(w, &format!("{p}.bias"), &n.bias);
 }
 
 /// Add a ResNet's tensors under `p` (`time_emb_proj` when present).
 pub(crate) fn add_resnet(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     p: &str,
     r: &ResnetBlock2D,
     g: usize,
@@ -61,7 +61,7 @@ pub(crate) fn add_resnet(
 
 /// Add a spatial attention's tensors under `p`.
 pub(crate) fn add_attention(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     p: &str,
     a: &SpatialAttention,
     g: usize,
@@ -80,11 +80,11 @@ pub(crate) fn add_attention(
 /// Add the tensors of `down_blocks.N` under `prefix`: per block its ResNets,
 /// its attentions (through `attention`), then its downsampler.
 pub(crate) fn add_down_blocks<A>(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     prefix: &str,
     blocks: &[DownBlock<A>],
     g: usize,
-    attention: impl Fn(&mut ImageModelWriter, &str, &A) -> Result<(), ImageError>,
+    attention: impl Fn(&mut ModelWriter, &str, &A) -> Result<(), ImageError>,
 ) -> Result<(), ImageError> {
     for (i, b) in blocks.iter().enumerate() {
         let bp = format!("{prefix}down_blocks.{i}");
@@ -99,11 +99,11 @@ pub(crate) fn add_down_blocks<A>(
 /// Add the tensors of `up_blocks.N` under `prefix`: per block its ResNets, its
 /// attentions (through `attention`), then its upsampler.
 pub(crate) fn add_up_blocks<A>(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     prefix: &str,
     blocks: &[UpBlock<A>],
     g: usize,
-    attention: impl Fn(&mut ImageModelWriter, &str, &A) -> Result<(), ImageError>,
+    attention: impl Fn(&mut ModelWriter, &str, &A) -> Result<(), ImageError>,
 ) -> Result<(), ImageError> {
     for (i, b) in blocks.iter().enumerate() {
         let bp = format!("{prefix}up_blocks.{i}");
@@ -117,12 +117,12 @@ pub(crate) fn add_up_blocks<A>(
 
 /// Add `{bp}.resnets.M`, then `{bp}.attentions.M`.
 fn add_resnets_and_attentions<A>(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     bp: &str,
     resnets: &[ResnetBlock2D],
     attentions: &[A],
     g: usize,
-    attention: &impl Fn(&mut ImageModelWriter, &str, &A) -> Result<(), ImageError>,
+    attention: &impl Fn(&mut ModelWriter, &str, &A) -> Result<(), ImageError>,
 ) -> Result<(), ImageError> {
     for (k, r) in resnets.iter().enumerate() {
         add_resnet(w, &format!("{bp}.resnets.{k}"), r, g)?;
@@ -160,30 +160,42 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
     if c.freq_shift != 0.0 && c.freq_shift != 1.0 {
         return Err(unsupported("freq_shift", &c.freq_shift.to_string()));
     }
-    let mut words = vec![0u32; W_CHANNELS + 3 * n];
-    words[W_IN] = c.in_channels as u32;
-    words[W_OUT] = c.out_channels as u32;
-    words[W_BLOCKS] = n as u32;
-    words[W_LAYERS] = c.layers_per_block as u32;
-    words[W_HEAD_DIM] = c.attention_head_dim.unwrap_or(0) as u32;
-    words[W_GROUPS] = c.norm_num_groups as u32;
-    words[W_ATTN_GROUPS] = c.attn_norm_num_groups.unwrap_or(c.norm_num_groups) as u32;
-    words[W_EPS] = (f64::from(c.norm_eps) * 4_294_967_296.0).round() as u32;
-    words[W_FLIP] = u32::from(c.flip_sin_to_cos);
-    words[W_DOWN_PAD] = c.downsample_padding as u32;
-    words[W_MID] = match (&m.mid_block, c.add_attention) {
-        (None, _) => 0,
-        (Some(_), true) => 1,
-        (Some(_), false) => 2,
+    let kinds = |types: &[String], attn: &str| -> Vec<u32> {
+        types.iter().map(|t| u32::from(t == attn)).collect()
     };
-    words[W_SAMPLE] = c.sample_size.unwrap_or(0) as u32;
-    scheduler_words(&mut words, ddim);
-    for i in 0..n {
-        words[W_CHANNELS + i] = c.block_out_channels[i] as u32;
-        words[W_CHANNELS + n + i] = u32::from(c.down_block_types[i] == "AttnDownBlock2D");
-        words[W_CHANNELS + 2 * n + i] = u32::from(c.up_block_types[i] == "AttnUpBlock2D");
-    }
-    let mut w = ImageModelWriter::new(ARCH_UNET2D, words);
+    let mut config = UNet2DConfig {
+        in_channels: c.in_channels as u32,
+        out_channels: c.out_channels as u32,
+        layers_per_block: c.layers_per_block as u32,
+        head_dim: c.attention_head_dim.unwrap_or(0) as u32,
+        groups: c.norm_num_groups as u32,
+        attn_groups: c.attn_norm_num_groups.unwrap_or(c.norm_num_groups) as u32,
+        eps_q32: (f64::from(c.norm_eps) * 4_294_967_296.0).round() as u32,
+        flip_sin_to_cos: c.flip_sin_to_cos,
+        down_pad: c.downsample_padding as u32,
+        mid_block: match (&m.mid_block, c.add_attention) {
+            (None, _) => 0,
+            (Some(_), true) => 1,
+            (Some(_), false) => 2,
+        },
+        sample_size: c.sample_size.unwrap_or(0) as u32,
+        train_timesteps: 0,
+        timestep_spacing: 0,
+        steps_offset: 0,
+        clip_sample: false,
+        clip_sample_range_q16: 0,
+        cross_attention_dim: 0,
+        transformer_layers: 0,
+        heads: 0,
+        block_out_channels: c.block_out_channels[..n]
+            .iter()
+            .map(|&ch| ch as u32)
+            .collect(),
+        down_block_types: kinds(&c.down_block_types[..n], "AttnDownBlock2D"),
+        up_block_types: kinds(&c.up_block_types[..n], "AttnUpBlock2D"),
+    };
+    scheduler_config(&mut config, ddim);
+    let mut w = ModelWriter::new(Arch::UNet2D, config.to_words());
     add_conv(&mut w, "conv_in", &m.conv_in, group);
     add_linear(
         &mut w,
@@ -198,7 +210,7 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
         group,
     );
     let attention =
-        |w: &mut ImageModelWriter, p: &str, a: &SpatialAttention| add_attention(w, p, a, group);
+        |w: &mut ModelWriter, p: &str, a: &SpatialAttention| add_attention(w, p, a, group);
     add_down_blocks(&mut w, "", &m.down_blocks, group, attention)?;
     if let Some(mb) = &m.mid_block {
         add_resnet(&mut w, "mid_block.resnets.0", &mb.resnets[0], group)?;
@@ -214,23 +226,25 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
     Ok(w.finish())
 }
 
-/// The DDIM scheduler's config words (`W_TRAIN_T` .. `W_CLIP_RANGE`).
-pub(crate) fn scheduler_words(words: &mut [u32], ddim: &Ddim) {
-    words[W_TRAIN_T] = ddim.config.num_train_timesteps as u32;
-    words[W_SPACING] = match ddim.config.timestep_spacing.as_str() {
+/// The DDIM scheduler's fields of a UNet config (`train_timesteps` ..
+/// `clip_sample_range_q16`).
+pub(crate) fn scheduler_config(config: &mut UNet2DConfig, ddim: &Ddim) {
+    config.train_timesteps = ddim.config.num_train_timesteps as u32;
+    config.timestep_spacing = match ddim.config.timestep_spacing.as_str() {
         "leading" => 0,
         "trailing" => 1,
         _ => 2,
     };
-    words[W_OFFSET] = ddim.config.steps_offset as u32;
-    words[W_CLIP] = u32::from(ddim.config.clip_sample);
-    words[W_CLIP_RANGE] = (f64::from(ddim.config.clip_sample_range) * 65536.0).round() as u32;
+    config.steps_offset = ddim.config.steps_offset as u32;
+    config.clip_sample = ddim.config.clip_sample;
+    config.clip_sample_range_q16 =
+        (f64::from(ddim.config.clip_sample_range) * 65536.0).round() as u32;
 }
 
 /// Add the tables computed offline with `libm`: `{pre}time_proj.freqs` (half of
 /// `ch0` frequencies) and the DDIM tables `scheduler.*`.
 pub(crate) fn add_tables(
-    w: &mut ImageModelWriter,
+    w: &mut ModelWriter,
     pre: &str,
     ch0: usize,
     freq_shift: f32,

@@ -1,35 +1,42 @@
-//! Crafted image model files (`image/`), built with the core's image writer and
+//! Crafted image model files (`image/`), built with the core's writer and
 //! patched.
 
-use oracle_core::diffusion::unet2d::{
-    W_ATTN_GROUPS, W_BLOCKS, W_CHANNELS, W_CROSS_DIM, W_DOWN_PAD, W_GROUPS, W_HEADS, W_IN,
-    W_LAYERS, W_OUT, W_SAMPLE, W_TRAIN_T, W_TRANSFORMER_LAYERS,
-};
-use oracle_core::image_format::{ImageModelWriter, ARCH_UNET2D, ENTRY_LEN, NAME_LEN};
+use oracle_core::diffusion::unet2d::UNet2DConfig;
+use oracle_core::format::{Arch, ModelWriter, ENTRY_LEN, NAME_LEN};
 use oracle_core::quant::QType;
 
 use super::{put_u32, put_u64, Hostile};
 
-/// UNet2D config words of one block of `channels`, `layers` ResNets, sample side
-/// `sample`, block type `kind` (0 plain, 2 cross-attention).
-fn unet_words(channels: u32, sample: u32, kind: u32) -> Vec<u32> {
-    let mut w = vec![0u32; W_CHANNELS + 3];
-    w[W_IN] = 1;
-    w[W_OUT] = 1;
-    w[W_BLOCKS] = 1;
-    w[W_LAYERS] = 1;
-    w[W_GROUPS] = 1;
-    w[W_ATTN_GROUPS] = 1;
-    w[W_DOWN_PAD] = 1;
-    w[W_SAMPLE] = sample;
-    w[W_TRAIN_T] = 1000;
-    w[W_CHANNELS] = channels;
-    w[W_CHANNELS + 1] = kind;
-    w[W_CHANNELS + 2] = kind;
-    w
+/// A UNet2D config of one block of `channels`, one ResNet, sample side `sample`,
+/// block type `kind` (0 plain, 2 cross-attention).
+fn unet_config(channels: u32, sample: u32, kind: u32) -> UNet2DConfig {
+    UNet2DConfig {
+        in_channels: 1,
+        out_channels: 1,
+        layers_per_block: 1,
+        head_dim: 0,
+        groups: 1,
+        attn_groups: 1,
+        eps_q32: 0,
+        flip_sin_to_cos: false,
+        down_pad: 1,
+        mid_block: 0,
+        sample_size: sample,
+        train_timesteps: 1000,
+        timestep_spacing: 0,
+        steps_offset: 0,
+        clip_sample: false,
+        clip_sample_range_q16: 0,
+        cross_attention_dim: 0,
+        transformer_layers: 0,
+        heads: 0,
+        block_out_channels: vec![channels],
+        down_block_types: vec![kind],
+        up_block_types: vec![kind],
+    }
 }
 
-fn zero_quant(w: &mut ImageModelWriter, name: &str, rows: u32, cols: u32) {
+fn zero_quant(w: &mut ModelWriter, name: &str, rows: u32, cols: u32) {
     let group = cols.min(256);
     let groups = cols.div_ceil(group);
     w.add_quant(
@@ -44,12 +51,12 @@ fn zero_quant(w: &mut ImageModelWriter, name: &str, rows: u32, cols: u32) {
     );
 }
 
-fn norm(w: &mut ImageModelWriter, p: &str, c: u32) {
+fn norm(w: &mut ModelWriter, p: &str, c: u32) {
     w.add_i32(&format!("{p}.weight"), 1, c, 16, &vec![1 << 16; c as usize]);
     w.add_i32(&format!("{p}.bias"), 1, c, 16, &vec![0; c as usize]);
 }
 
-fn conv(w: &mut ImageModelWriter, p: &str, cin: u32, cout: u32, k: u32) {
+fn conv(w: &mut ModelWriter, p: &str, cin: u32, cout: u32, k: u32) {
     zero_quant(w, &format!("{p}.weight"), cout, cin * k * k);
     w.add_i32(&format!("{p}.bias"), 1, cout, 16, &vec![0; cout as usize]);
 }
@@ -57,13 +64,13 @@ fn conv(w: &mut ImageModelWriter, p: &str, cin: u32, cout: u32, k: u32) {
 /// A small image file: a UNet2D header of sample side `sample` with a few valid
 /// tensors (it parses; binding it fails on the first missing tensor).
 pub fn small_unet(sample: u32) -> Vec<u8> {
-    let mut w = ImageModelWriter::new(ARCH_UNET2D, unet_words(2, sample, 0));
+    let mut w = ModelWriter::new(Arch::UNet2D, unet_config(2, sample, 0).to_words());
     norm(&mut w, "conv_norm_out", 2);
     conv(&mut w, "conv_in", 1, 2, 3);
     w.finish()
 }
 
-/// Header offsets of the image format.
+/// Header offsets of the model file.
 const N_TENSORS: usize = 16;
 const WORDS: usize = 20;
 const TABLE_OFF: usize = 24;
@@ -90,11 +97,11 @@ pub fn files() -> Vec<Hostile> {
     ));
     // A cross-attention block asking for 2^32 - 1 transformer layers: the binder
     // reserved a vector of that many blocks before reading the first.
-    let mut words = unet_words(2, 8, 2);
-    words[W_CROSS_DIM] = 4;
-    words[W_HEADS] = 1;
-    words[W_TRANSFORMER_LAYERS] = u32::MAX;
-    let mut w = ImageModelWriter::new(ARCH_UNET2D, words);
+    let mut config = unet_config(2, 8, 2);
+    config.cross_attention_dim = 4;
+    config.heads = 1;
+    config.transformer_layers = u32::MAX;
+    let mut w = ModelWriter::new(Arch::UNet2D, config.to_words());
     let p = "down_blocks.0.resnets.0";
     norm(&mut w, &format!("{p}.norm1"), 2);
     conv(&mut w, &format!("{p}.conv1"), 2, 2, 3);
@@ -152,7 +159,7 @@ pub fn files() -> Vec<Hostile> {
     ));
     out.push(Hostile::new(
         "image/short.img",
-        "the image magic and nothing else of the header",
+        "the magic and nothing else of the header",
         base[..20].to_vec(),
     ));
     out

@@ -1,7 +1,8 @@
 //! Crafted text model files (`model/`, `budget/`): a valid tiny LLaMA built with
 //! the core's writer, then patched.
 
-use oracle_core::format::{LlamaConfig, ModelWriter, TokenEntry, ENTRY_LEN, NAME_LEN};
+use oracle_core::format::{Arch, ModelWriter, ENTRY_LEN, NAME_LEN, TOKENIZER};
+use oracle_core::llama::{vocab_bytes, LlamaConfig, TokenEntry};
 use oracle_core::quant::QType;
 
 use super::{put_u32, put_u64, Hostile};
@@ -40,9 +41,9 @@ fn zero_matrix(w: &mut ModelWriter, name: &str, rows: u32, cols: u32) {
 }
 
 /// A valid model file of config `c` (zero weights, a vocabulary of `c.vocab_size`
-/// one-byte pieces).
+/// one-byte pieces; the tokenizer is the last tensor, as the converter writes it).
 pub fn tiny_model(c: LlamaConfig) -> Vec<u8> {
-    let mut w = ModelWriter::new(c);
+    let mut w = ModelWriter::new(Arch::Llama, c.to_words());
     let pieces: Vec<Vec<u8>> = (0..c.vocab_size)
         .map(|i| vec![b'a' + (i % 26) as u8])
         .collect();
@@ -54,7 +55,6 @@ pub fn tiny_model(c: LlamaConfig) -> Vec<u8> {
             score: i as i32,
         })
         .collect();
-    w.set_tokenizer(&tokens);
     let (dim, hidden) = (c.dim, c.hidden_dim);
     let kv_dim = dim / c.n_heads * c.n_kv_heads;
     zero_matrix(&mut w, "tok_embeddings", c.vocab_size, dim);
@@ -82,16 +82,18 @@ pub fn tiny_model(c: LlamaConfig) -> Vec<u8> {
         .map(|i| if i % 2 == 0 { 1 << 30 } else { 0 })
         .collect();
     w.add_i32("rope", c.seq_len, hs, 30, &rope);
+    w.add_u8(TOKENIZER, &vocab_bytes(&tokens));
     w.finish()
 }
 
-/// Header field offsets of the text model format.
+/// Header field offsets of the model file.
 const N_TENSORS: usize = 16;
-const CONFIG_OFF: usize = 24;
-const TOK_OFF: usize = 32;
-const TABLE_OFF: usize = 40;
-const DATA_OFF: usize = 48;
-const FILE_LEN: usize = 56;
+const WORDS: usize = 20;
+const TABLE_OFF: usize = 24;
+const DATA_OFF: usize = 32;
+const FILE_LEN: usize = 40;
+/// Where the config words start.
+const CONFIG: usize = 64;
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
@@ -106,24 +108,16 @@ fn entry_field(b: &[u8], i: usize, field: usize) -> usize {
 /// config is checked first).
 fn with_config(c: LlamaConfig) -> Vec<u8> {
     let mut b = tiny_model(tiny_config());
-    let at = u64_at(&b, CONFIG_OFF) as usize;
-    let words = [
-        c.dim,
-        c.hidden_dim,
-        c.n_layers,
-        c.n_heads,
-        c.n_kv_heads,
-        c.vocab_size,
-        c.seq_len,
-        u32::from(c.shared_classifier),
-        c.norm_eps_q32,
-        c.bos,
-        c.eos,
-    ];
-    for (i, w) in words.iter().enumerate() {
-        put_u32(&mut b, at + 4 * i, *w);
+    for (i, w) in c.to_words().iter().enumerate() {
+        put_u32(&mut b, CONFIG + 4 * i, *w);
     }
     b
+}
+
+/// Where the tokenizer tensor's data starts (the last tensor).
+fn tokenizer_at(b: &[u8]) -> usize {
+    let n = u32::from_le_bytes(b[N_TENSORS..N_TENSORS + 4].try_into().unwrap()) as usize;
+    u64_at(b, entry_field(b, n - 1, 24)) as usize
 }
 
 /// The text model files.
@@ -136,15 +130,19 @@ pub fn files() -> Vec<Hostile> {
         b
     };
     out.push(Hostile::new(
-        "model/wrapped-config-offset.bin",
-        "config offset 2^64 - 8: `offset + 64` wrapped and panicked (overflow) in inspect, run and the node's model scan",
-        patched(&|b| put_u64(b, CONFIG_OFF, u64::MAX - 8)),
+        "model/huge-config-words.bin",
+        "2^32 - 1 config words: `64 + 4 · words` wrapped on 32-bit (the version 1 text format's config offset 2^64 - 8 panicked in inspect, run and the node's model scan)",
+        patched(&|b| put_u32(b, WORDS, u32::MAX)),
+    ));
+    out.push(Hostile::new(
+        "model/short-config.bin",
+        "10 config words for LLaMA's 11: the last field would be read from the tensor table",
+        patched(&|b| put_u32(b, WORDS, 10)),
     ));
     out.push(Hostile::new(
         "model/wrapped-section-offsets.bin",
-        "tokenizer, table and data offsets near 2^64: section bounds wrapped",
+        "table and data offsets near 2^64: section bounds wrapped",
         patched(&|b| {
-            put_u64(b, TOK_OFF, u64::MAX - 100);
             put_u64(b, TABLE_OFF, u64::MAX - 50);
             put_u64(b, DATA_OFF, u64::MAX);
         }),
@@ -192,7 +190,7 @@ pub fn files() -> Vec<Hostile> {
     ));
     out.push(Hostile::new(
         "model/truncated-tensor.bin",
-        "the last tensor's data cut off, the header's length adjusted to match",
+        "the last tensor's data (the tokenizer's) cut off, the header's length adjusted to match",
         {
             let mut b = base.clone();
             b.truncate(b.len() - 64);
@@ -250,7 +248,7 @@ pub fn files() -> Vec<Hostile> {
         "model/bad-tokenizer-count.bin",
         "the tokenizer's count differs from vocab_size",
         patched(&|b| {
-            let at = u64_at(b, TOK_OFF) as usize;
+            let at = tokenizer_at(b);
             put_u32(b, at, 7);
         }),
     ));
@@ -258,7 +256,7 @@ pub fn files() -> Vec<Hostile> {
         "model/bad-tokenizer-piece.bin",
         "a piece length of 2^32 - 1: `at + 8 + len` wrapped on 32-bit",
         patched(&|b| {
-            let at = u64_at(b, TOK_OFF) as usize;
+            let at = tokenizer_at(b);
             put_u32(b, at + 4, u32::MAX);
             put_u32(b, at + 12, u32::MAX);
         }),

@@ -84,7 +84,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
         .map_err(|why| anyhow::anyhow!("{}: {why} (nothing was sent)", args.model.display()))?;
     let guest = std::fs::read(&args.guest)
         .with_context(|| format!("reading the guest {}", args.guest.display()))?;
-    let image = oracle_core::image_format::is_image_model(&bytes);
+    let image = oracle_core::model::is_image_model(&bytes);
     if image && args.game == Game::TwoPhase && args.configure_only {
         bail!("an image model's disputes are one-phase games");
     }
@@ -94,7 +94,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
     } else {
         oracle_contracts::devnet::greedy_params(args.steps)
     };
-    let root: B256 = oracle_core::merkle::model_root(&bytes).into();
+    let root: B256 = oracle_core::commit::merkle::model_root(&bytes).into();
     let program: B256 = program_hash(&guest)?.into();
     let session = Session::open(&args.chain, &args.key).await?;
     let d = &session.deployment;

@@ -147,7 +147,7 @@ impl Chain {
             .zip(anvil.keys())
             .map(|(a, k)| (*a, hex::encode(k.to_bytes())))
             .collect();
-        config.model.modelRoot = oracle_core::merkle::model_root(model).into();
+        config.model.modelRoot = oracle_core::commit::merkle::model_root(model).into();
         config.model.programHash = program_hash(guest);
         let d = deploy(&provider, accounts[0].0, &config).await.unwrap();
         let oracle = AIOracle::new(d.oracle, &provider);

@@ -3,16 +3,16 @@
 //! This is the whole request path shared by the native `oracle run` (without
 //! `--noise`) and the VM guest, so both produce the same bytes by construction:
 //!
-//! - **ddpm-mnist** ([`ARCH_DDPM_MNIST`]): DDPM over the last `steps` of the 1000
+//! - **ddpm-mnist** ([`Arch::DdpmMnist`]): DDPM over the last `steps` of the 1000
 //!   steps, every noise (start and per step) from the integer PRNG seeded with
 //!   `seed` ([`DdpmNoise::Seed`]); the PNG is 28×28 gray, `clamp(z + 0.5, 0, 1)`.
-//! - **UNet2DModel** ([`ARCH_UNET2D`]): the start noise `(C, S, S)` from the PRNG
+//! - **UNet2DModel** ([`Arch::UNet2D`]): the start noise `(C, S, S)` from the PRNG
 //!   seeded with `seed` ([`fill_normal_q16`]), `S = max(sample_size,
 //!   side_multiple)`, then `steps` DDIM steps; the PNG is
 //!   `clamp(x / 2 + 0.5, 0, 1) · 255` (rounded half up) as gray (`C = 1`) or RGB
 //!   (`C = 3`), channels interleaved.
 //!
-//! - **Stable-Diffusion-shaped** ([`ARCH_SD`], tiny-sd): the start latents
+//! - **Stable-Diffusion-shaped** ([`Arch::StableDiffusion`], tiny-sd): the start latents
 //!   `(C, S, S)` from the PRNG seeded with `seed` ([`seeded_latents`]), then
 //!   `steps` DDIM steps of the conditional UNet on the prompt's CLIP states with
 //!   classifier-free guidance `guidance_q16` (Q16; the empty prompt is the
@@ -37,9 +37,9 @@ use crate::diffusion::unet2d::{UNet2D, UNetError};
 use crate::error::FormatError;
 use crate::fixed::round_shift;
 use crate::footprint::{image_footprint, image_width, Footprint, CLIP_TOKENIZER_FACTOR};
-use crate::image_format::{ImageModelFile, ARCH_DDPM_MNIST, ARCH_SD, ARCH_UNET2D};
+use crate::format::{Arch, ModelFile};
 use crate::kernels::Exec;
-use crate::sampler::Rng;
+use crate::rng::Rng;
 
 /// Why an image request produced no image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +87,7 @@ pub fn posted_output(png: &[u8]) -> Vec<u8> {
     if png.len() <= OUTPUT_INLINE_LIMIT {
         png.to_vec()
     } else {
-        crate::merkle::keccak(png).to_vec()
+        crate::commit::merkle::keccak(png).to_vec()
     }
 }
 
@@ -108,11 +108,11 @@ pub struct ImageRequest<'p> {
 
 impl<'p> ImageRequest<'p> {
     /// The image request that the 20 request parameter bytes
-    /// ([`crate::generate::Request::encode_params`]) describe for an image model:
+    /// ([`crate::llama::generate::Request::encode_params`]) describe for an image model:
     /// `steps`, `seed`, and the guidance in Q16 in the temperature field (read by
     /// text-to-image models only; top-p is unused). The guest and the node read
     /// the chain's parameters through this one mapping.
-    pub fn from_request(request: &crate::generate::Request<'p>) -> ImageRequest<'p> {
+    pub fn from_request(request: &crate::llama::generate::Request<'p>) -> ImageRequest<'p> {
         ImageRequest {
             prompt: request.prompt,
             guidance_q16: request.sampling.temperature_q16,
@@ -130,18 +130,18 @@ pub fn run_image_request(
     exec: Exec,
     request: &ImageRequest<'_>,
 ) -> Result<Vec<u8>, ImageRequestError> {
-    let file = ImageModelFile::parse(bytes)?;
-    if !request.prompt.is_empty() && file.arch != ARCH_SD {
+    let file = ModelFile::parse(bytes)?;
+    if !request.prompt.is_empty() && file.arch != Arch::StableDiffusion {
         return Err(ImageRequestError::Prompt);
     }
     let steps = request.steps as usize;
     match file.arch {
-        ARCH_DDPM_MNIST => {
+        Arch::DdpmMnist => {
             let model = DdpmMnist::from_file(&file)?;
             let z = model.sample(exec, steps, DdpmNoise::Seed(request.seed))?;
             ddpm_png(&z)
         }
-        ARCH_UNET2D => {
+        Arch::UNet2D => {
             let model = UNet2D::from_file(&file)?;
             let side = model.sample_size.max(model.side_multiple());
             let channels = model.in_channels;
@@ -154,33 +154,37 @@ pub fn run_image_request(
             let x = model.sample(exec, start, side, side, steps)?;
             unet_png(&x, channels, side)
         }
-        ARCH_SD => {
+        Arch::StableDiffusion => {
             let sd = StableDiffusion::from_file(&file)?;
             let start = seeded_latents(&sd, request.seed);
             let image = sd.generate(exec, request.prompt, start, steps, request.guidance_q16)?;
             unet_png(&image, sd.vae.out_channels, sd.image_side())
         }
-        other => Err(FormatError::UnsupportedArch(other).into()),
+        Arch::Llama => Err(FormatError::WrongArch {
+            expected: Arch::DdpmMnist,
+            found: Arch::Llama,
+        }
+        .into()),
     }
 }
 
 /// Bind the networks of a parsed image model file (every check of loading, the
 /// run-state bound included) and return its [`Footprint`]; allocates no run
 /// state.
-pub fn bind_footprint(file: &ImageModelFile<'_>) -> Result<Footprint, FormatError> {
+pub fn bind_footprint(file: &ModelFile<'_>) -> Result<Footprint, FormatError> {
     let (run_state, extra) = match file.arch {
-        ARCH_DDPM_MNIST => {
+        Arch::DdpmMnist => {
             DdpmMnist::from_file(file)?;
             (DdpmMnist::run_state_bytes(), 0)
         }
-        ARCH_UNET2D => {
+        Arch::UNet2D => {
             let m = UNet2D::from_file(file)?;
             (
                 m.run_state_bytes(image_width(file, m.in_channels as u64)),
                 0,
             )
         }
-        ARCH_SD => {
+        Arch::StableDiffusion => {
             let sd = StableDiffusion::from_file(file)?;
             let width = image_width(file, sd.unet.in_channels as u64);
             let blob = file.tensor(TOKENIZER)?.data.len() as u64;
@@ -189,7 +193,12 @@ pub fn bind_footprint(file: &ImageModelFile<'_>) -> Result<Footprint, FormatErro
                 blob.saturating_mul(CLIP_TOKENIZER_FACTOR),
             )
         }
-        other => return Err(FormatError::UnsupportedArch(other)),
+        Arch::Llama => {
+            return Err(FormatError::WrongArch {
+                expected: Arch::DdpmMnist,
+                found: Arch::Llama,
+            })
+        }
     };
     Ok(image_footprint(file, run_state, extra))
 }
@@ -244,6 +253,6 @@ mod tests {
         let big = vec![7u8; OUTPUT_INLINE_LIMIT + 1];
         let posted = posted_output(&big);
         assert_eq!(posted.len(), 32);
-        assert_eq!(posted, crate::merkle::keccak(&big).to_vec());
+        assert_eq!(posted, crate::commit::merkle::keccak(&big).to_vec());
     }
 }

@@ -1,16 +1,16 @@
-//! The tensor table both model file formats share ([`crate::format`],
-//! [`crate::image_format`]): bounds-checked little-endian reads and writes, the
-//! checked parse of one table entry and the writing of entries and their data.
+//! The model file's tensor table ([`crate::format`]): bounds-checked
+//! little-endian reads and writes, the checked parse of one table entry and the
+//! writing of entries and their data.
 //!
-//! An entry is the tensor name (`name_len` bytes, UTF-8, zero-padded), then dtype
-//! `u32`, group `u32`, exp `i32`, rows `u32`, cols `u32`, reserved `u32`, offset
-//! `u64`, byte length `u64`; the formats differ only in `name_len`.
+//! An entry is the tensor name ([`NAME_LEN`] bytes, UTF-8, zero-padded), then
+//! dtype `u32`, group `u32`, exp `i32`, rows `u32`, cols `u32`, reserved `u32`,
+//! offset `u64`, byte length `u64`, 8 reserved bytes ([`ENTRY_LEN`] in all).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use super::{DType, TensorInfo, ALIGN, ENTRY_LEN, NAME_LEN};
 use crate::error::FormatError;
-use crate::format::{DType, TensorInfo, ALIGN};
 use crate::quant::{QType, MANTISSA_LIMIT, MAX_COLS, MAX_GROUP};
 
 /// Where the fields after the name start, relative to the end of the name.
@@ -54,7 +54,7 @@ pub(crate) fn bad_tensor(name: &str, reason: &'static str) -> FormatError {
     }
 }
 
-/// Parse and check the table entry `e` (names of `name_len` bytes) against the
+/// Parse and check the table entry `e` against the
 /// whole file `bytes`, whose data section starts at `data_off`: the shape, the
 /// exponent, the group size, the data's place and length, and every scale
 /// mantissa against the overflow bound.
@@ -64,28 +64,29 @@ pub(crate) fn bad_tensor(name: &str, reason: &'static str) -> FormatError {
 pub(crate) fn parse_entry<'a>(
     bytes: &'a [u8],
     e: &'a [u8],
-    name_len: usize,
     data_off: u64,
 ) -> Result<TensorInfo<'a>, FormatError> {
-    let name_raw = e.get(..name_len).ok_or_else(|| FormatError::BadTensor {
+    let name_raw = e.get(..NAME_LEN).ok_or_else(|| FormatError::BadTensor {
         name: String::from("<truncated>"),
         reason: "entry truncated",
     })?;
-    let end = name_raw.iter().position(|&b| b == 0).unwrap_or(name_len);
+    let end = name_raw.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
     let name = core::str::from_utf8(&name_raw[..end]).map_err(|_| FormatError::BadTensor {
         name: String::from("<non-UTF-8>"),
         reason: "name is not UTF-8",
     })?;
     let bad = |reason| bad_tensor(name, reason);
-    let field = |at| u32_at(e, name_len + at).ok_or_else(|| bad("entry truncated"));
+    let field = |at| u32_at(e, NAME_LEN + at).ok_or_else(|| bad("entry truncated"));
     let dtype = DType::from_code(field(DTYPE)?).ok_or_else(|| bad("unknown dtype"))?;
     let group = field(GROUP)?;
     let exp = field(EXP)? as i32;
     let rows = field(ROWS)?;
     let cols = field(COLS)?;
-    let offset = u64_at(e, name_len + OFFSET).ok_or_else(|| bad("entry truncated"))?;
-    let len = u64_at(e, name_len + LEN).ok_or_else(|| bad("entry truncated"))?;
-    if rows == 0 || cols == 0 || cols > MAX_COLS && dtype != DType::I32 {
+    let offset = u64_at(e, NAME_LEN + OFFSET).ok_or_else(|| bad("entry truncated"))?;
+    let len = u64_at(e, NAME_LEN + LEN).ok_or_else(|| bad("entry truncated"))?;
+    // Matrices are bounded by the kernels' widest row; vectors, tables and
+    // byte blobs only by the file.
+    if rows == 0 || cols == 0 || cols > MAX_COLS && matches!(dtype, DType::Quant(_)) {
         return Err(bad("bad shape"));
     }
     if !(-64..=64).contains(&exp) {
@@ -159,6 +160,7 @@ pub(crate) fn expected_len(dtype: DType, rows: u32, cols: u32, group: u32) -> Op
     let (r, c) = (u64::from(rows), u64::from(cols));
     match dtype {
         DType::I32 => r.checked_mul(c)?.checked_mul(4),
+        DType::U8 => r.checked_mul(c),
         DType::Quant(q) => {
             if group == 0 {
                 return None;
@@ -198,6 +200,19 @@ impl PendingTensor {
             rows,
             cols,
             data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// A `u8` tensor of one row.
+    pub(crate) fn u8(name: &str, bytes: &[u8]) -> Self {
+        PendingTensor {
+            name: name.to_string(),
+            dtype: DType::U8,
+            group: 0,
+            exp: 0,
+            rows: 1,
+            cols: bytes.len() as u32,
+            data: bytes.to_vec(),
         }
     }
 
@@ -244,23 +259,20 @@ pub(crate) fn data_layout(entries: &[PendingTensor], data_off: usize) -> (Vec<us
     (offsets, end)
 }
 
-/// Write the table of `entries` (names of `name_len` bytes, entries of
-/// `entry_len` bytes) at `table_off` and their data at `offsets` (from
+/// Write the table of `entries` at `table_off` and their data at `offsets` (from
 /// [`data_layout`]) into the file `out`.
 pub(crate) fn write_table(
     out: &mut [u8],
     entries: &[PendingTensor],
     offsets: &[usize],
     table_off: usize,
-    name_len: usize,
-    entry_len: usize,
 ) {
     for (i, (e, &off)) in entries.iter().zip(offsets).enumerate() {
-        let at = table_off + i * entry_len;
+        let at = table_off + i * ENTRY_LEN;
         let name = e.name.as_bytes();
-        let n = name.len().min(name_len);
+        let n = name.len().min(NAME_LEN);
         out[at..at + n].copy_from_slice(&name[..n]);
-        let fields = at + name_len;
+        let fields = at + NAME_LEN;
         put_u32(out, fields + DTYPE, e.dtype.code());
         put_u32(out, fields + GROUP, e.group);
         put_u32(out, fields + EXP, e.exp as u32);

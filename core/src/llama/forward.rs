@@ -1,139 +1,17 @@
-//! The LLaMA forward pass in integers: weights borrowed from the model file, run
-//! state (activations and KV cache) owned separately, one entry point
-//! [`LlamaState::forward`]`(token, pos) -> logits`.
+//! The LLaMA forward pass in integers: weights borrowed from the model file
+//! ([`super::weights`]), run state (activations and KV cache) owned separately, one
+//! entry point [`LlamaState::forward`]`(token, pos) -> logits`.
 
-use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::error::{FormatError, RequestError};
+use super::config::LlamaConfig;
+use super::weights::LlamaWeights;
+use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
-use crate::format::{DType, LlamaConfig, ModelFile, TensorInfo};
 use crate::kernels::{matvec, Exec};
 use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, rmsnorm_q16, silu_q16, softmax_q30};
-use crate::quant::{quantize_activations, QMatrix};
-
-/// Weights of one transformer block.
-#[derive(Debug, Clone)]
-pub struct LayerWeights<'a> {
-    /// Attention RMSNorm weight, Q16: `(dim)`.
-    pub attention_norm: Vec<i32>,
-    /// `wq: (n_heads * head_size, dim)`.
-    pub wq: QMatrix<'a>,
-    /// `wk: (n_kv_heads * head_size, dim)`.
-    pub wk: QMatrix<'a>,
-    /// `wv: (n_kv_heads * head_size, dim)`.
-    pub wv: QMatrix<'a>,
-    /// `wo: (dim, n_heads * head_size)`.
-    pub wo: QMatrix<'a>,
-    /// FFN RMSNorm weight, Q16: `(dim)`.
-    pub ffn_norm: Vec<i32>,
-    /// Gate `w1: (hidden_dim, dim)`.
-    pub w1: QMatrix<'a>,
-    /// Down `w2: (dim, hidden_dim)`.
-    pub w2: QMatrix<'a>,
-    /// Up `w3: (hidden_dim, dim)`.
-    pub w3: QMatrix<'a>,
-}
-
-/// All weights of a model, borrowed from its file (norm vectors decoded).
-#[derive(Debug, Clone)]
-pub struct LlamaWeights<'a> {
-    /// Hyper-parameters.
-    pub config: LlamaConfig,
-    /// Token embedding `(vocab_size, dim)`.
-    pub tok_embeddings: QMatrix<'a>,
-    /// Transformer blocks.
-    pub layers: Vec<LayerWeights<'a>>,
-    /// Final RMSNorm weight, Q16: `(dim)`.
-    pub norm: Vec<i32>,
-    /// Classifier `(vocab_size, dim)` (the embedding when shared).
-    pub output: QMatrix<'a>,
-    /// RoPE table, Q30: `(seq_len, head_size / 2, 2)` as `[cos, sin]` pairs.
-    pub rope: Vec<i32>,
-}
-
-fn matrix<'a>(
-    file: &ModelFile<'a>,
-    name: &str,
-    rows: u32,
-    cols: u32,
-) -> Result<QMatrix<'a>, FormatError> {
-    let t = file.tensor(name)?;
-    let m = t
-        .as_qmatrix()
-        .ok_or_else(|| bad(t, "expected a quantized matrix"))?;
-    if m.rows != rows || m.cols != cols {
-        return Err(bad(t, "shape does not match the config"));
-    }
-    Ok(m)
-}
-
-fn fixed_vec(
-    file: &ModelFile<'_>,
-    name: &str,
-    len: u64,
-    frac: i32,
-) -> Result<Vec<i32>, FormatError> {
-    let t = file.tensor(name)?;
-    if t.dtype != DType::I32 || t.exp != frac || u64::from(t.rows) * u64::from(t.cols) != len {
-        return Err(bad(
-            t,
-            "expected an i32 vector of the config's length and precision",
-        ));
-    }
-    Ok(t.to_i32_vec())
-}
-
-fn bad(t: &TensorInfo<'_>, reason: &'static str) -> FormatError {
-    FormatError::BadTensor {
-        name: t.name.into(),
-        reason,
-    }
-}
-
-impl<'a> LlamaWeights<'a> {
-    /// Bind the tensors of a parsed file, checking every shape against the config.
-    pub fn from_file(file: &ModelFile<'a>) -> Result<LlamaWeights<'a>, FormatError> {
-        let c = file.config;
-        let (dim, hidden, kv_dim) = (c.dim, c.hidden_dim, c.kv_dim());
-        let mut layers = Vec::with_capacity(c.n_layers as usize);
-        for l in 0..c.n_layers {
-            let n = |s: &str| format!("layers.{l}.{s}");
-            layers.push(LayerWeights {
-                attention_norm: fixed_vec(file, &n("attention_norm"), dim.into(), FRAC as i32)?,
-                wq: matrix(file, &n("attention.wq"), dim, dim)?,
-                wk: matrix(file, &n("attention.wk"), kv_dim, dim)?,
-                wv: matrix(file, &n("attention.wv"), kv_dim, dim)?,
-                wo: matrix(file, &n("attention.wo"), dim, dim)?,
-                ffn_norm: fixed_vec(file, &n("ffn_norm"), dim.into(), FRAC as i32)?,
-                w1: matrix(file, &n("feed_forward.w1"), hidden, dim)?,
-                w2: matrix(file, &n("feed_forward.w2"), dim, hidden)?,
-                w3: matrix(file, &n("feed_forward.w3"), hidden, dim)?,
-            });
-        }
-        let tok_embeddings = matrix(file, "tok_embeddings", c.vocab_size, dim)?;
-        let output = if c.shared_classifier {
-            tok_embeddings
-        } else {
-            matrix(file, "output", c.vocab_size, dim)?
-        };
-        Ok(LlamaWeights {
-            config: c,
-            tok_embeddings,
-            layers,
-            norm: fixed_vec(file, "norm", dim.into(), FRAC as i32)?,
-            output,
-            // (seq_len, head_size / 2, 2): at most 2^20 · 2^16 entries, in u64.
-            rope: fixed_vec(
-                file,
-                "rope",
-                u64::from(c.seq_len) * u64::from(c.head_size()),
-                FRAC30 as i32,
-            )?,
-        })
-    }
-}
+use crate::quant::quantize_activations;
 
 /// Activations and KV cache of one sequence.
 #[derive(Debug, Clone)]

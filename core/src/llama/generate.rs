@@ -4,13 +4,13 @@
 use alloc::vec::Vec;
 use sha3::{Digest, Keccak256};
 
+use crate::commit::merkle::Hash;
 use crate::error::RequestError;
-use crate::format::LlamaConfig;
 use crate::kernels::Exec;
+use crate::llama::config::LlamaConfig;
+use crate::llama::sampler::{Sampler, SamplingParams};
+use crate::llama::tokenizer::Tokenizer;
 use crate::llama::{LlamaState, LlamaWeights};
-use crate::merkle::Hash;
-use crate::sampler::{Sampler, SamplingParams};
-use crate::tokenizer::Tokenizer;
 
 /// A text-generation request.
 #[derive(Debug, Clone, Copy)]

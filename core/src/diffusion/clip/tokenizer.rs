@@ -13,7 +13,8 @@
 //!
 //! GPT-2's byte-to-unicode table is a bijection, so the tokenizer works on the raw
 //! bytes: the blob's vocabulary and merges are stored already mapped back to bytes
-//! (`oracle-quant` writes it from `vocab.json` and `merges.txt`).
+//! (`oracle-quant` writes it from `vocab.json` and `merges.txt`). In a model file
+//! the blob is the `u8` tensor [`crate::format::TOKENIZER`].
 //!
 //! Blob layout (little-endian): `b"CLIPBPE1"`; `u32` `max_len`, `bos`, `eos`, `pad`;
 //! `u32` vocabulary count, then per entry `u32 id, u16 len, len bytes`; `u32` merge
@@ -26,7 +27,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::FormatError;
-use crate::image_format::ImageModelFile;
+use crate::format::ModelFile;
 
 /// First eight bytes of a tokenizer blob.
 pub const MAGIC: &[u8; 8] = b"CLIPBPE1";
@@ -130,35 +131,10 @@ impl ClipTokenizer {
         })
     }
 
-    /// Parse the blob stored in an image model file as the `i32` tensor `name`
-    /// (fractional bits 0) whose raw bytes are `u32 blob length, blob, zero padding`.
-    pub fn load(file: &ImageModelFile<'_>, name: &str) -> Result<ClipTokenizer, FormatError> {
-        let t = file.tensor(name)?;
-        if t.dtype != crate::format::DType::I32 || t.exp != 0 || t.data.len() < 4 {
-            return Err(FormatError::BadTokenizer(
-                "tokenizer tensor is not an i32 blob",
-            ));
-        }
-        let len = u32::from_le_bytes([t.data[0], t.data[1], t.data[2], t.data[3]]) as usize;
-        let blob = t
-            .data
-            .get(4..len.saturating_add(4))
-            .ok_or(FormatError::BadTokenizer(
-                "tokenizer blob longer than its tensor",
-            ))?;
-        ClipTokenizer::parse(blob)
-    }
-
-    /// A blob packed as the words of the `i32` tensor that
-    /// [`ClipTokenizer::load`] reads.
-    pub fn blob_words(blob: &[u8]) -> Vec<i32> {
-        let mut bytes = (blob.len() as u32).to_le_bytes().to_vec();
-        bytes.extend_from_slice(blob);
-        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
-        bytes
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+    /// Parse the blob stored in a model file as the `u8` tensor `name`
+    /// ([`crate::format::TOKENIZER`]).
+    pub fn load(file: &ModelFile<'_>, name: &str) -> Result<ClipTokenizer, FormatError> {
+        ClipTokenizer::parse(file.u8s(name)?)
     }
 
     /// Number of vocabulary entries.

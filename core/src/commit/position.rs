@@ -6,7 +6,7 @@
 //!
 //! | field | bytes | meaning |
 //! |---|---|---|
-//! | `model_root` | 32 | the model's Merkle root ([`crate::merkle::model_root`]) |
+//! | `model_root` | 32 | the model's Merkle root ([`crate::commit::merkle::model_root`]) |
 //! | `prompt_hash` | 32 | `keccak256` of the prompt's tokens (BOS first), each `u32` big-endian |
 //! | `tokens_hash` | 32 | `keccak256` of every token fed or produced so far (BOS first; the last is the next one to feed), each `u32` big-endian |
 //! | `kv_root` | 32 | the KV-cache commitment of positions `< t` ([`KvTree`]) |
@@ -26,7 +26,7 @@
 //!
 //! **Transitions.** [`Decoder::start`] maps a request to `P_0` (tokenize, validate);
 //! [`Decoder::step`] maps `P_t` to `P_{t+1}` by running exactly one forward pass and
-//! one sampling step, as one iteration of [`crate::generate::generate`]'s loop; a
+//! one sampling step, as one iteration of [`crate::llama::generate::generate`]'s loop; a
 //! `done` state is a fixed point. [`output_hash`] maps the final state's tokens to
 //! `keccak256(text ‖ "\n")`, the output commitment of the whole-request guest.
 //! Running `start`, then `step` `min(steps, seq_len)` times, reproduces `generate`
@@ -42,17 +42,18 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::commit::merkle::{hash_pair, keccak, Hash};
 use crate::error::RequestError;
-use crate::generate::{encode_prompt, Request, PARAMS_LEN};
 use crate::kernels::Exec;
+use crate::llama::generate::{encode_prompt, Request, PARAMS_LEN};
+use crate::llama::sampler::Sampler;
+use crate::llama::tokenizer::Tokenizer;
 use crate::llama::{LlamaState, LlamaWeights};
-use crate::merkle::{hash_pair, keccak, Hash};
-use crate::sampler::{Rng, Sampler};
-use crate::tokenizer::Tokenizer;
+use crate::rng::Rng;
 
 /// Byte offsets of [`PositionState::encode`], one chain of constants.
 pub mod offset {
-    use crate::generate::PARAMS_LEN;
+    use crate::llama::generate::PARAMS_LEN;
     /// Model root (32 bytes).
     pub const MODEL_ROOT: usize = 0;
     /// keccak256 of the prompt tokens (32 bytes).
@@ -192,7 +193,7 @@ pub fn decode_tokens(bytes: &[u8]) -> Result<Vec<u32>, PositionError> {
 }
 
 /// The text a token list prints (the prompt, then the generated text), as
-/// [`crate::generate::generate`] builds it: the printable piece of every token
+/// [`crate::llama::generate::generate`] builds it: the printable piece of every token
 /// after the first, decoded with its predecessor.
 pub fn tokens_text(tokenizer: &Tokenizer<'_>, tokens: &[u32]) -> Vec<u8> {
     let mut text = Vec::new();
@@ -205,7 +206,7 @@ pub fn tokens_text(tokenizer: &Tokenizer<'_>, tokens: &[u32]) -> Vec<u8> {
 /// The output commitment of a final token list: `keccak256(text ‖ "\n")`, what
 /// the whole-request guest commits.
 pub fn output_hash(tokenizer: &Tokenizer<'_>, tokens: &[u32]) -> Hash {
-    crate::outcome::commitment(&crate::outcome::text_output(&tokens_text(
+    crate::model::outcome::commitment(&crate::model::outcome::text_output(&tokens_text(
         tokenizer, tokens,
     )))
 }
@@ -317,7 +318,7 @@ pub struct Decoder<'a, 'm> {
 
 impl<'a, 'm> Decoder<'a, 'm> {
     /// `P_0` of a request: validate it and tokenize the prompt exactly as
-    /// [`crate::generate::generate`] does (same errors).
+    /// [`crate::llama::generate::generate`] does (same errors).
     pub fn start(
         weights: &'a LlamaWeights<'m>,
         tokenizer: &Tokenizer<'_>,

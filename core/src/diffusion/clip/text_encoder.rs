@@ -10,10 +10,10 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::clip::tokenizer::ClipTokenizer;
+use crate::diffusion::clip::tokenizer::ClipTokenizer;
 use crate::error::{FormatError, RequestError};
 use crate::fixed::FRAC;
-use crate::image_format::ImageModelFile;
+use crate::format::{ConfigReader, ConfigWriter, ModelFile};
 use crate::kernels::Exec;
 use crate::nn::attention::attention_masked;
 use crate::nn::gelu::quick_gelu_q16;
@@ -41,38 +41,44 @@ pub struct ClipTextConfig {
 }
 
 impl ClipTextConfig {
-    /// Number of `u32` words of [`ClipTextConfig::to_words`].
-    pub const WORDS: usize = 7;
-
-    /// The config as words for an image model file's config section, in field
-    /// order: hidden, intermediate, layers, heads, vocab, max_positions, eps_q32.
-    pub fn to_words(&self) -> [u32; Self::WORDS] {
-        [
-            self.hidden,
-            self.intermediate,
-            self.layers,
-            self.heads,
-            self.vocab,
-            self.max_positions,
-            self.eps_q32,
-        ]
+    /// Append the config's fields, in order: hidden, intermediate, layers, heads,
+    /// vocab, max_positions, eps_q32.
+    pub fn write(&self, w: &mut ConfigWriter) {
+        w.u32(self.hidden)
+            .u32(self.intermediate)
+            .u32(self.layers)
+            .u32(self.heads)
+            .u32(self.vocab)
+            .u32(self.max_positions)
+            .u32(self.eps_q32);
     }
 
-    /// The inverse of [`ClipTextConfig::to_words`] (`BadConfig` if too few words).
-    pub fn from_words(w: &[u32]) -> Result<ClipTextConfig, FormatError> {
-        let w: &[u32; Self::WORDS] = w
-            .get(..Self::WORDS)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(FormatError::BadConfig("CLIP config needs 7 words"))?;
+    /// Read the fields [`ClipTextConfig::write`] appends.
+    pub fn read(r: &mut ConfigReader<'_>) -> Result<ClipTextConfig, FormatError> {
         Ok(ClipTextConfig {
-            hidden: w[0],
-            intermediate: w[1],
-            layers: w[2],
-            heads: w[3],
-            vocab: w[4],
-            max_positions: w[5],
-            eps_q32: w[6],
+            hidden: r.u32()?,
+            intermediate: r.u32()?,
+            layers: r.u32()?,
+            heads: r.u32()?,
+            vocab: r.u32()?,
+            max_positions: r.u32()?,
+            eps_q32: r.u32()?,
         })
+    }
+
+    /// The config's words alone ([`ClipTextConfig::write`]).
+    pub fn to_words(&self) -> Vec<u32> {
+        let mut w = ConfigWriter::new();
+        self.write(&mut w);
+        w.finish()
+    }
+
+    /// Read [`ClipTextConfig::to_words`] back, every word used.
+    pub fn from_words(words: &[u32]) -> Result<ClipTextConfig, FormatError> {
+        let mut r = ConfigReader::new(words);
+        let c = ClipTextConfig::read(&mut r)?;
+        r.finish()?;
+        Ok(c)
     }
 }
 
@@ -147,7 +153,7 @@ impl<'a> ClipTextModel<'a> {
     /// `embeddings.position_embedding.weight` (`i32` Q16), `encoder.layers.N.*`,
     /// `final_layer_norm.*`. Shapes are checked against `config`.
     pub fn load(
-        file: &ImageModelFile<'a>,
+        file: &ModelFile<'a>,
         prefix: &str,
         config: ClipTextConfig,
     ) -> Result<Self, FormatError> {
@@ -182,9 +188,7 @@ impl<'a> ClipTextModel<'a> {
             )?,
             position_embedding: file.i32s(
                 &n("embeddings.position_embedding.weight"),
-                (c.max_positions as usize)
-                    .checked_mul(d)
-                    .ok_or(FormatError::BadConfig("CLIP max_positions"))?,
+                u64::from(c.max_positions) * d as u64,
                 FRAC as i32,
             )?,
             layers,

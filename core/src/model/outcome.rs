@@ -12,13 +12,15 @@
 
 use alloc::vec::Vec;
 
+use crate::commit::merkle::{keccak, Hash};
+use crate::diffusion::request::{
+    posted_output, run_image_request, ImageRequest, ImageRequestError,
+};
 use crate::error::{FormatError, RequestError};
-use crate::generate::Request;
-use crate::image_format::is_image_model;
-use crate::image_request::{posted_output, run_image_request, ImageRequest, ImageRequestError};
 use crate::kernels::Exec;
-use crate::merkle::{keccak, Hash};
-use crate::Model;
+use crate::llama::generate::Request;
+use crate::llama::Model;
+use crate::model::is_image_model;
 
 /// The posted output of a rejected request: empty.
 pub const REJECTED_OUTPUT: &[u8] = &[];
@@ -99,7 +101,7 @@ impl Outcome {
 }
 
 /// Run `request` on any model file: a text model decodes it ([`Model::generate`],
-/// each printed piece handed to `on_piece`), an image model (`ORCLIMG`) runs the
+/// each printed piece handed to `on_piece`), an image model runs the
 /// seeded image request its parameters describe ([`ImageRequest::from_request`]);
 /// a file that does not load or a request the model rejects gives
 /// [`Outcome::Rejected`]. The native node, `oracle run` and the guest all go

@@ -7,6 +7,12 @@
 //! the highest score whose concatenation is a piece (the leftmost pair on ties).
 //! Decoding strips the leading space of the piece after BOS and turns `<0xXX>`
 //! pieces into raw bytes.
+//!
+//! **In the model file** the vocabulary is the `u8` tensor
+//! [`crate::format::TOKENIZER`] ([`vocab_bytes`]): `u32` token count (=
+//! vocab_size), `u32` max token length, then per token an `i32` score key (an
+//! order-preserving integer image of the float score, [`score_key`]: only
+//! comparisons matter), `u32` length, the piece's bytes; all little-endian.
 
 use alloc::collections::BinaryHeap;
 use alloc::vec;
@@ -15,7 +21,43 @@ use core::cmp::Ordering;
 
 use crate::error::FormatError;
 
-/// A vocabulary parsed from a model file's tokenizer section (borrows the bytes).
+/// A token of the vocabulary for [`vocab_bytes`].
+#[derive(Debug, Clone)]
+pub struct TokenEntry<'t> {
+    /// Piece bytes.
+    pub piece: &'t [u8],
+    /// Order-preserving score key (see [`score_key`]).
+    pub score: i32,
+}
+
+/// The order-preserving integer image of an IEEE-754 `f32` bit pattern: for finite
+/// non-NaN floats `a < b` exactly when `score_key(a) < score_key(b)`, and `-0.0`
+/// maps like `+0.0`. Pure bit manipulation, no float arithmetic.
+pub fn score_key(bits: u32) -> i32 {
+    let magnitude = (bits & 0x7FFF_FFFF) as i32;
+    if bits & 0x8000_0000 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// The tokenizer tensor's bytes for `tokens` (layout in the module docs), as
+/// [`Tokenizer::parse`] reads them.
+pub fn vocab_bytes(tokens: &[TokenEntry<'_>]) -> Vec<u8> {
+    let max_len = tokens.iter().map(|t| t.piece.len()).max().unwrap_or(0) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(&(tokens.len() as u32).to_le_bytes());
+    out.extend_from_slice(&max_len.to_le_bytes());
+    for t in tokens {
+        out.extend_from_slice(&t.score.to_le_bytes());
+        out.extend_from_slice(&(t.piece.len() as u32).to_le_bytes());
+        out.extend_from_slice(t.piece);
+    }
+    out
+}
+
+/// A vocabulary parsed from a model file's tokenizer tensor (borrows the bytes).
 #[derive(Debug, Clone)]
 pub struct Tokenizer<'a> {
     pieces: Vec<&'a [u8]>,
