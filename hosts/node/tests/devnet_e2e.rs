@@ -69,6 +69,7 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
                 .args(["request", "--prompt", &format!("Lily had {i} cats")])
                 .arg("--state-file")
                 .arg(&state)
+                .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
