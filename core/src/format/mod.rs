@@ -85,7 +85,7 @@ mod at {
 }
 
 /// The architecture a model file holds (header word at 12). Each has its typed
-/// config and its loader; [`crate::model::AnyModel`] has one variant per
+/// config and its loader; `crate::model::AnyModel` has one variant per
 /// architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Arch {

@@ -1,7 +1,9 @@
 //! Fault injection, for tests only: the ways a dishonest operator or challenger
-//! misbehaves, so that the honest roles can be shown to win against them. Nothing
-//! here runs unless a hidden `--fault-*-for-tests` flag turns it on, and the node
-//! logs loudly when one is.
+//! misbehaves, so that the honest roles can be shown to win against them. The
+//! hidden `--fault-*-for-tests` flags that turn them on exist only in a build with
+//! the `test-faults` cargo feature (`.ci/test` builds the tests' `oracle` with it);
+//! in any other build [`FaultArgs`] is empty, [`Faults`] is always the default and
+//! every branch on it is dead. A node with a fault on logs loudly.
 //!
 //! Every lie is *bound*: the contracts refuse a claim that does not commit to the
 //! output it is posted with, so a liar posts a wrong output together with a claim
@@ -60,28 +62,35 @@ impl Faults {
     }
 }
 
-/// The hidden command-line switches of the faults (tests only).
+/// The hidden command-line switches of the faults (tests only; none without the
+/// `test-faults` feature).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FaultArgs {
     /// Test only: post wrong outputs (bound to claims of their own).
-    #[arg(long, hide = true, alias = "corrupt-output-for-tests")]
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true)]
     pub fault_wrong_output_for_tests: bool,
     /// Test only: post wrong outputs with the honest claim (refused on chain).
+    #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub fault_honest_claim_for_tests: bool,
     /// Test only: challenge correct results with a wrong output.
-    #[arg(long, hide = true, alias = "challenge-correct-for-tests")]
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true)]
     pub fault_challenge_correct_for_tests: bool,
     /// Test only: challenge every result of this operator with a wrong output.
+    #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub fault_puppet_of_for_tests: Option<Address>,
     /// Test only: never move in a game this node defends.
+    #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub fault_throw_games_for_tests: bool,
 }
 
 impl FaultArgs {
     /// The faults these switches turn on.
+    #[cfg(feature = "test-faults")]
     pub fn faults(&self) -> Faults {
         Faults {
             wrong_output: self.fault_wrong_output_for_tests,
@@ -90,6 +99,12 @@ impl FaultArgs {
             puppet_of: self.fault_puppet_of_for_tests,
             throw_games: self.fault_throw_games_for_tests,
         }
+    }
+
+    /// No faults: this build has no `test-faults` feature.
+    #[cfg(not(feature = "test-faults"))]
+    pub fn faults(&self) -> Faults {
+        Faults::default()
     }
 }
 
@@ -119,6 +134,29 @@ pub fn challenger_lie(honest: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        faults: FaultArgs,
+    }
+
+    #[test]
+    fn the_fault_switches_exist_only_with_the_test_faults_feature() {
+        let parsed = Cli::try_parse_from(["oracle", "--fault-wrong-output-for-tests"]);
+        if cfg!(feature = "test-faults") {
+            assert!(parsed.unwrap().faults.faults().wrong_output);
+        } else {
+            let e = parsed.err().expect("a production build refuses the switch");
+            assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        }
+        assert!(!Cli::try_parse_from(["oracle"])
+            .unwrap()
+            .faults
+            .faults()
+            .any());
+    }
 
     #[test]
     fn lies_differ_from_the_truth_and_from_the_error_outcome() {

@@ -95,7 +95,7 @@ async fn a_lying_operator_loses_its_game_and_the_true_result_is_delivered() {
         "operator",
         1,
         "liar.redb",
-        &["--corrupt-output-for-tests"],
+        &["--fault-wrong-output-for-tests"],
         Stdio::null(),
     );
     let log = chain.path("validator.log");
@@ -146,7 +146,7 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
         "operator",
         1,
         "liar.redb",
-        &["--corrupt-output-for-tests", "--poll-ms", "1500"],
+        &["--fault-wrong-output-for-tests", "--poll-ms", "1500"],
         Stdio::null(),
     );
     let log = chain.path("validator.log");
@@ -302,7 +302,7 @@ async fn honest_operator_vs_lying_challenger(chain: Chain) {
         "validator",
         3,
         "liar.redb",
-        &["--challenge-correct-for-tests"],
+        &["--fault-challenge-correct-for-tests"],
         std::fs::File::create(chain.path("liar.log")).unwrap(),
     );
     let prompt = "Lily went";
@@ -327,7 +327,7 @@ async fn a_player_that_stops_answering_loses_on_time() {
         "operator",
         1,
         "liar.redb",
-        &["--corrupt-output-for-tests"],
+        &["--fault-wrong-output-for-tests"],
         Stdio::null(),
     );
     let mut validator = chain.spawn("validator", 3, "val.redb", &[], Stdio::null());

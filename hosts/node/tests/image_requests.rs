@@ -366,7 +366,7 @@ async fn a_wrong_image_is_challenged_and_the_true_png_delivered() {
         "operator",
         1,
         "liar.redb",
-        &["--corrupt-output-for-tests"],
+        &["--fault-wrong-output-for-tests"],
     );
     let mut validator = spawn(&chain, "validator", 3, "val.redb", &[]);
     let started = std::time::Instant::now();

@@ -217,6 +217,19 @@ impl Chain {
         steps: &str,
         extra: &[&str],
     ) -> Command {
+        if extra.iter().any(|a| a.starts_with("--fault-")) {
+            let probe = oracle()
+                .arg(role)
+                .args(extra)
+                .arg("--help")
+                .output()
+                .unwrap();
+            assert!(
+                probe.status.success(),
+                "this test needs the node's test faults: run it as `cargo test -p oracle-node --features test-faults` (.ci/test does)\n{}",
+                String::from_utf8_lossy(&probe.stderr)
+            );
+        }
         let mut c = oracle();
         c.arg(role)
             .args(["--rpc", &self.rpc, "--oracle", &self.oracle.to_string()])
