@@ -8,6 +8,7 @@ use std::time::Duration;
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::AIOracle;
@@ -127,6 +128,51 @@ pub fn connect(rpc: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
         .wallet(EthereumWallet::from(signer))
         .connect_http(url)
         .erased())
+}
+
+/// Wait for a sent transaction's receipt; `what` names it in the error. The
+/// receipt may be a revert: the caller reads `status()`.
+pub async fn mined(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    pending
+        .get_receipt()
+        .await
+        .with_context(|| format!("waiting for {what}"))
+}
+
+/// Send `call` and wait for its receipt (which may be a revert); `what` names it
+/// in errors.
+pub async fn send_call<P: Provider, D: alloy::contract::CallDecoder>(
+    call: &alloy::contract::CallBuilder<P, D>,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    let pending = call
+        .send()
+        .await
+        .with_context(|| format!("sending {what}"))?;
+    mined(pending, what).await
+}
+
+/// Simulate `call` at the pending block (a refusal is reported with its revert
+/// reason, and nothing is sent), then send it and wait for a successful receipt;
+/// `what` names it in errors.
+pub async fn transact<P: Provider, D: alloy::contract::CallDecoder>(
+    call: &alloy::contract::CallBuilder<P, D>,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
+        bail!(
+            "{what} is refused: {} (nothing was sent)",
+            revert_reason(&e)
+        );
+    }
+    let receipt = send_call(call, what).await?;
+    if !receipt.status() {
+        bail!("{what} reverted (tx {})", receipt.transaction_hash);
+    }
+    Ok(receipt)
 }
 
 /// Why a call to the oracle reverts, named by the contracts' own errors where they

@@ -414,21 +414,14 @@ impl Disputes {
                 if chain_now(&self.node.provider).await? <= chain.challenge_deadline {
                     return Ok(());
                 }
-                let receipt = oracle
-                    .finalize(
-                        record.request,
-                        keccak256(&record.prompt),
-                        record.callback,
-                        record.callback_data.clone(),
-                        record.output.clone(),
-                    )
-                    .send()
-                    .await
-                    .context("sending the finalization")?
-                    .get_receipt()
-                    .await
-                    .context("waiting for the finalization")?;
-                self.node.account_gas(&receipt, "finalize");
+                let call = oracle.finalize(
+                    record.request,
+                    keccak256(&record.prompt),
+                    record.callback,
+                    record.callback_data.clone(),
+                    record.output.clone(),
+                );
+                let receipt = self.node.send(&call, "finalize").await?;
                 if !receipt.status() {
                     return Ok(());
                 }
@@ -451,15 +444,10 @@ impl Disputes {
             .await
             .context("reading the dispute")?;
         if d.status == CHALLENGER_WON {
-            let receipt = oracle
-                .claimReward(record.dispute)
-                .send()
-                .await
-                .context("sending claimReward")?
-                .get_receipt()
-                .await
-                .context("waiting for claimReward")?;
-            self.node.account_gas(&receipt, "claimReward");
+            let receipt = self
+                .node
+                .send(&oracle.claimReward(record.dispute), "claimReward")
+                .await?;
             if !receipt.status() {
                 bail!("claimReward reverted");
             }
@@ -745,15 +733,10 @@ impl Disputes {
             .await
             .context("reading the dispute")?;
         if d.status == OPEN {
-            let receipt = oracle
-                .resolveDispute(record.dispute)
-                .send()
-                .await
-                .context("sending resolveDispute")?
-                .get_receipt()
-                .await
-                .context("waiting for resolveDispute")?;
-            self.node.account_gas(&receipt, "resolveDispute");
+            let receipt = self
+                .node
+                .send(&oracle.resolveDispute(record.dispute), "resolveDispute")
+                .await?;
             if !receipt.status() {
                 let again = oracle.getDispute(record.dispute).call().await?;
                 if again.status == OPEN {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::{Filter, Log};
+use alloy::rpc::types::{Filter, Log, TransactionReceipt};
 use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
@@ -237,8 +237,32 @@ impl Node {
         }))
     }
 
+    /// Wait for a sent transaction's receipt and count its gas under `what` (the
+    /// receipt may be a revert).
+    pub async fn mined(
+        &self,
+        pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+        what: &str,
+    ) -> Result<TransactionReceipt> {
+        let receipt = crate::chain::mined(pending, what).await?;
+        self.account_gas(&receipt, what);
+        Ok(receipt)
+    }
+
+    /// Send `call`, wait for its receipt and count its gas under `what` (the
+    /// receipt may be a revert).
+    pub async fn send<P: Provider, D: alloy::contract::CallDecoder>(
+        &self,
+        call: &alloy::contract::CallBuilder<P, D>,
+        what: &str,
+    ) -> Result<TransactionReceipt> {
+        let receipt = crate::chain::send_call(call, what).await?;
+        self.account_gas(&receipt, what);
+        Ok(receipt)
+    }
+
     /// Count a mined transaction's gas in the metrics; returns the gas used.
-    pub fn account_gas(&self, receipt: &alloy::rpc::types::TransactionReceipt, what: &str) -> u64 {
+    pub fn account_gas(&self, receipt: &TransactionReceipt, what: &str) -> u64 {
         let used = receipt.gas_used;
         metrics::counter!("oracle_gas_used_total", "tx" => what.to_string()).increment(used);
         let wei = u128::from(used).saturating_mul(receipt.effective_gas_price);

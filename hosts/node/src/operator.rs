@@ -381,13 +381,8 @@ impl Operator {
         r.submit_tx = Some(tx);
         self.save(&r)?;
         crash_point("submitted");
-        let receipt = pending
-            .get_receipt()
-            .await
-            .context("waiting for the submission")?;
-        r.gas_used = r
-            .gas_used
-            .saturating_add(self.node.account_gas(&receipt, "submit"));
+        let receipt = self.node.mined(pending, "submit").await?;
+        r.gas_used = r.gas_used.saturating_add(receipt.gas_used);
         if receipt.status() {
             tracing::info!("operator: request {} submitted in tx {tx}", r.id);
             metrics::counter!("oracle_submissions_total").increment(1);
@@ -493,25 +488,16 @@ impl Operator {
             return self.close(r, RequestState::Failed, "submitted without output".into());
         };
         let oracle = AIOracle::new(self.node.oracle, &self.node.provider);
-        let pending = oracle
-            .finalize(
-                r.id,
-                keccak256(&r.input),
-                r.callback,
-                r.callback_data.clone(),
-                output,
-            )
-            .send()
-            .await
-            .context("sending the finalization (window not yet passed on chain?)")?;
-        let tx = *pending.tx_hash();
-        let receipt = pending
-            .get_receipt()
-            .await
-            .context("waiting for the finalization")?;
-        r.gas_used = r
-            .gas_used
-            .saturating_add(self.node.account_gas(&receipt, "finalize"));
+        let call = oracle.finalize(
+            r.id,
+            keccak256(&r.input),
+            r.callback,
+            r.callback_data.clone(),
+            output,
+        );
+        let receipt = self.node.send(&call, "finalize").await?;
+        let tx = receipt.transaction_hash;
+        r.gas_used = r.gas_used.saturating_add(receipt.gas_used);
         if receipt.status() {
             tracing::info!(
                 "operator: request {} finalized in tx {tx}; callback dispatched",

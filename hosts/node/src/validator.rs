@@ -378,11 +378,7 @@ impl Validator {
         }
         let pending = call.send().await.context("sending the challenge")?;
         let tx = *pending.tx_hash();
-        let receipt = pending
-            .get_receipt()
-            .await
-            .context("waiting for the challenge")?;
-        self.node.account_gas(&receipt, "challenge");
+        let receipt = self.node.mined(pending, "challenge").await?;
         if !receipt.status() {
             return self.close(
                 c,

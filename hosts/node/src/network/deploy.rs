@@ -23,7 +23,7 @@ use oracle_contracts::{AIOracle, DisputeGameFactory, PreimageOracle, Prompt, RIS
 use super::deployment::{Contracts, Deployed, Deployment};
 use super::params::ParamsFile;
 use super::KeyArgs;
-use crate::chain::{connect, revert_reason};
+use crate::chain::{connect, transact};
 use crate::node::crash_point;
 
 /// Arguments of `oracle deploy`.
@@ -363,13 +363,7 @@ async fn set_factory(provider: &DynProvider, d: &mut Deployment, out: &Path) -> 
         return d.write(out);
     }
     let call = c.setDisputeGameFactory(factory).from(d.deployer);
-    if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
-        bail!("setDisputeGameFactory would revert: {}", revert_reason(&e));
-    }
-    let receipt = call.send().await?.get_receipt().await?;
-    if !receipt.status() {
-        bail!("setDisputeGameFactory reverted");
-    }
+    transact(&call, "setDisputeGameFactory").await?;
     eprintln!("  setDisputeGameFactory({factory})");
     d.factory_set = true;
     d.write(out)

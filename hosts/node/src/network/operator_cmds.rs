@@ -10,7 +10,7 @@ use oracle_contracts::AIOracle;
 
 use super::params::parse_amount;
 use super::{ChainArgs, KeyArgs, Session};
-use crate::chain::{chain_now, revert_reason};
+use crate::chain::{chain_now, transact};
 
 /// Arguments of `oracle bond`.
 #[derive(Debug, clap::Args)]
@@ -38,23 +38,7 @@ async fn send<P: Provider, D: alloy::contract::CallDecoder>(
     call: alloy::contract::CallBuilder<P, D>,
     what: &str,
 ) -> Result<()> {
-    if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
-        bail!(
-            "{what} is refused: {} (nothing was sent)",
-            revert_reason(&e)
-        );
-    }
-    let receipt = call
-        .send()
-        .await
-        .with_context(|| format!("sending {what}"))?
-        .get_receipt()
-        .await
-        .with_context(|| format!("waiting for {what}"))?;
-    if !receipt.status() {
-        bail!("{what} reverted (tx {})", receipt.transaction_hash);
-    }
-    Ok(())
+    transact(&call, what).await.map(|_| ())
 }
 
 /// `oracle bond`: add to the caller's bond (registers it as an operator, cancels a

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use oracle_contracts::{AIOracle, DisputeGameFactory};
 
 use super::{ChainArgs, KeyArgs, Session};
-use crate::chain::revert_reason;
+use crate::chain::transact;
 use crate::daemon::DEFAULT_GUEST;
 use crate::faults::Faults;
 use crate::image::{ImageArgs, ImageParams};
@@ -129,16 +129,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
             maxCallbackGas: args.max_callback_gas,
         };
         let call = oracle.registerModel(config).from(session.account);
-        if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
-            bail!(
-                "the oracle refuses the model: {} (nothing was sent)",
-                revert_reason(&e)
-            );
-        }
-        let receipt = call.send().await?.get_receipt().await?;
-        if !receipt.status() {
-            bail!("registerModel reverted");
-        }
+        let receipt = transact(&call, "the registration (registerModel)").await?;
         let id = receipt
             .inner
             .logs()
@@ -172,10 +163,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
     let call = factory
         .setSamplingParams(root, program, params.into(), two_phase)
         .from(session.account);
-    let receipt = call.send().await?.get_receipt().await?;
-    if !receipt.status() {
-        bail!("setSamplingParams reverted");
-    }
+    transact(&call, "the game configuration (setSamplingParams)").await?;
     eprintln!(
         "configured its dispute game: {}",
         if two_phase { "two-phase" } else { "one-phase" }
