@@ -1,4 +1,4 @@
-//! Image requests on the node: a registered image model file (`ORCLIMG`: ddpm-mnist,
+//! Image requests on the node: a registered image model file (an image architecture: ddpm-mnist,
 //! a diffusers UNet2DModel, tiny-sd) is served like a text model ([`crate::serve`]):
 //! the seeded image request natively (the path `oracle run` takes) and the guest on
 //! the same request in the fault-proof VM for the claim.

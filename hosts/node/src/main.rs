@@ -1,6 +1,8 @@
-//! `oracle`: the node binary: `run` (local inference), `operator` and `validator`
-//! (the daemons), `devnet` (a local chain with the contracts, an operator and a
-//! validator), `request` (ask the Prompt contract) and `status` (from a database).
+//! `oracle`: the node binary. Local inference (`run`); the daemons (`operator`,
+//! `validator`) and a one-off check (`challenge`); a local chain with everything
+//! (`devnet`); asking (`request`) and reading a database (`status`); and the roles
+//! on any chain: `deploy`, `register`, `models`, `bond`, `unbond`, `withdraw`,
+//! `balance` (`hosts/node/README.md` has the module map).
 
 mod chain;
 mod daemon;

@@ -1,4 +1,4 @@
-//! `oracle run` for image models (files with the `ORCLIMG` magic): sample with the
+//! `oracle run` for image models (an image architecture in the model file header): sample with the
 //! integer pipeline and write a PNG.
 //!
 //! `--noise <file.npy>` starts from given float32 noise (little-endian `<f4`, C
