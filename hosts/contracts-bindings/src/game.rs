@@ -5,31 +5,27 @@
 //! - [`GameState`]: a typed snapshot of a game ([`GameClient::state`]): the disputed range
 //!   `[lo, hi]`, the agreed hash at `lo`, the asserted hash at `hi` and who owns it, the pending
 //!   midpoint, whose turn it is and until when.
-//! - [`decide`]: the honest strategy as a pure function of that snapshot, the player's side, the
-//!   time, and the player's own trace (`hash_at(position)` = its VM state hash after `position`
-//!   steps; past the halt, the final state). It returns the next [`Action`].
-//! - [`GameClient`]: sends that action (`move`, `step`, `claimTimeout`) and returns the receipt;
-//!   the calls it shares with [`PositionGameClient`] are those of [`Bisection`].
+//! - [`GameClient`]: sends a player's action (`move`, `step`, `claimTimeout`) and returns the
+//!   receipt; the calls it shares with [`PositionGameClient`] are those of [`Bisection`].
+//!
+//! Which action to take is the player's business: the honest strategy is the node's
+//! (`hosts/node/src/strategy.rs`), a pure function of a [`GameState`].
 //!
 //! There is no reveal: both claims of a game were bound to their outputs on chain before it
 //! started (`DisputeGameFactory.resultClaim`, called by `AIOracle.submit` and `challenge`), so a
 //! game starts with both final states checked and the challenger to move.
 //!
-//! A player answers `hash_at` from VM checkpoints (`oracle_fpvm::checkpoint::Checkpoints::vm_at`)
-//! and the final step's witness from `Checkpoints::witness_at(lo)`; see
-//! `tests/anvil_game.rs` for a whole game against a real guest trace.
+//! `hosts/node/tests/anvil_game.rs` plays a whole game against a real guest trace.
 //!
 //! ```no_run
 //! # async fn play<P: alloy::providers::Provider>(provider: P, game: alloy::primitives::Address,
-//! #     me: alloy::primitives::Address, now: u64) -> Result<(), oracle_contracts::game::GameError> {
-//! use oracle_contracts::game::{decide, Action, Bisection, GameClient, Side};
+//! #     me: alloy::primitives::Address, agree: bool, mid_hash: alloy::primitives::B256)
+//! #     -> Result<(), oracle_contracts::game::GameError> {
+//! use oracle_contracts::game::{Bisection, GameClient};
 //! let client = GameClient::new(game, &provider);
 //! let state = client.state().await?;
-//! let hash_at = |_pos: u64| Ok::<_, std::convert::Infallible>(alloy::primitives::B256::ZERO);
-//! match decide(&state, Side::Defender, now, hash_at).unwrap() {
-//!     Action::Move { agree, mid_hash, .. } => { client.make_move(me, agree, mid_hash).await?; }
-//!     _ => {}
-//! }
+//! if state.at_one_step() { return Ok(()); }
+//! client.make_move(me, agree, mid_hash).await?;
 //! # Ok(()) }
 //! ```
 
@@ -130,79 +126,6 @@ impl GameState {
             Status::DefenderWins => Some(Side::Defender),
         }
     }
-}
-
-/// What a player does next ([`decide`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// The game is over.
-    Over,
-    /// The opponent is to move and still has time.
-    Wait,
-    /// The opponent's clock ran out: `claimTimeout`.
-    ClaimTimeout,
-    /// `move(agree, mid_hash)`: the verdict on the pending midpoint and the own hash at the new one
-    /// (`mid_position`; none, and a zero hash, when the verdict leaves one step).
-    Move {
-        /// Whether the opponent's pending midpoint hash is right.
-        agree: bool,
-        /// The own hash at `mid_position`.
-        mid_hash: B256,
-        /// Position of `mid_hash`.
-        mid_position: Option<u64>,
-    },
-    /// `step(state, proof)` with the witness of the step from `pre` (the agreed `lo`).
-    Step {
-        /// The pre-state position.
-        pre: u64,
-    },
-}
-
-/// The honest strategy: the next action of `me` in `state` at unix time `now`, where `hash_at(i)`
-/// is `me`'s state hash after `i` steps. Agree with a pending midpoint exactly when it equals the
-/// own hash there; post the own hash at the new midpoint. At one step, execute it.
-pub fn decide<E>(
-    state: &GameState,
-    me: Side,
-    now: u64,
-    mut hash_at: impl FnMut(u64) -> Result<B256, E>,
-) -> Result<Action, E> {
-    if state.status != Status::InProgress {
-        return Ok(Action::Over);
-    }
-    if state.to_move != me {
-        return Ok(if now > state.deadline {
-            Action::ClaimTimeout
-        } else {
-            Action::Wait
-        });
-    }
-    if state.at_one_step() {
-        return Ok(Action::Step { pre: state.lo });
-    }
-    let (mut lo, mut hi) = (state.lo, state.hi);
-    let mut agree = false;
-    if state.mid_hash != B256::ZERO {
-        agree = hash_at(state.mid)? == state.mid_hash;
-        if agree {
-            lo = state.mid;
-        } else {
-            hi = state.mid;
-        }
-    }
-    if hi - lo == 1 {
-        return Ok(Action::Move {
-            agree,
-            mid_hash: B256::ZERO,
-            mid_position: None,
-        });
-    }
-    let mid = lo + (hi - lo) / 2;
-    Ok(Action::Move {
-        agree,
-        mid_hash: hash_at(mid)?,
-        mid_position: Some(mid),
-    })
 }
 
 /// Why a game call failed.
@@ -380,99 +303,5 @@ pub(crate) fn finish(
         Ok(receipt)
     } else {
         Err(GameError::Reverted(what))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::convert::Infallible;
-
-    fn h(i: u64) -> B256 {
-        B256::left_padding_from(&i.to_be_bytes())
-    }
-
-    fn state(lo: u64, hi: u64, mid_hash: B256, to_move: Side) -> GameState {
-        GameState {
-            status: Status::InProgress,
-            lo,
-            hi,
-            mid: lo + (hi - lo) / 2,
-            lo_hash: h(lo),
-            hi_hash: h(hi),
-            mid_hash,
-            to_move,
-            hi_owner: Side::Defender,
-            deadline: 100,
-            defender_clock: 60,
-            challenger_clock: 60,
-        }
-    }
-
-    #[test]
-    fn decide_follows_the_rules() {
-        let trace = |i: u64| Ok::<_, Infallible>(h(i));
-        // first move: no verdict, the own hash at the midpoint
-        let s = state(0, 16, B256::ZERO, Side::Challenger);
-        assert_eq!(
-            decide(&s, Side::Challenger, 0, trace).unwrap(),
-            Action::Move {
-                agree: false,
-                mid_hash: h(8),
-                mid_position: Some(8)
-            }
-        );
-        // a right midpoint is agreed: lo moves up, the next midpoint is 12
-        let s = state(0, 16, h(8), Side::Defender);
-        assert_eq!(
-            decide(&s, Side::Defender, 0, trace).unwrap(),
-            Action::Move {
-                agree: true,
-                mid_hash: h(12),
-                mid_position: Some(12)
-            }
-        );
-        // a wrong one is denied: hi moves down to 8, the next midpoint is 4
-        let s = state(0, 16, h(99), Side::Defender);
-        assert_eq!(
-            decide(&s, Side::Defender, 0, trace).unwrap(),
-            Action::Move {
-                agree: false,
-                mid_hash: h(4),
-                mid_position: Some(4)
-            }
-        );
-        // a verdict that leaves one step posts nothing; at one step, step
-        let s = state(4, 6, h(5), Side::Defender);
-        assert_eq!(
-            decide(&s, Side::Defender, 0, trace).unwrap(),
-            Action::Move {
-                agree: true,
-                mid_hash: B256::ZERO,
-                mid_position: None
-            }
-        );
-        let s = state(5, 6, B256::ZERO, Side::Defender);
-        assert_eq!(
-            decide(&s, Side::Defender, 0, trace).unwrap(),
-            Action::Step { pre: 5 }
-        );
-        // the opponent's turn: wait, or claim the timeout after its deadline
-        assert_eq!(
-            decide(&s, Side::Challenger, 100, trace).unwrap(),
-            Action::Wait
-        );
-        assert_eq!(
-            decide(&s, Side::Challenger, 101, trace).unwrap(),
-            Action::ClaimTimeout
-        );
-        // a new game: the challenger opens at once (both claims were checked at submission)
-        let mut s = state(0, 16, B256::ZERO, Side::Challenger);
-        assert_eq!(decide(&s, Side::Defender, 0, trace).unwrap(), Action::Wait);
-        s.status = Status::DefenderWins;
-        assert_eq!(
-            decide(&s, Side::Challenger, 0, trace).unwrap(),
-            Action::Over
-        );
     }
 }

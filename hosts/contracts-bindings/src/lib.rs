@@ -11,8 +11,8 @@
 //! [`devnet::deploy`] deploys AIOracle + Prompt, the dispute game factory (with the RISC-V step
 //! verifier and the preimage oracle) and registers a model (what
 //! `contracts/script/DeployDevnet.s.sol` does with forge). [`game`] is the API a player of the
-//! dispute games uses (the one-phase `DisputeGame` and the two-phase `PositionGame`): read a game,
-//! decide a move from its own trace, send it.
+//! dispute games uses (the one-phase `DisputeGame` and the two-phase `PositionGame`): read a game
+//! and send a move (which move is the player's strategy: the node's, `hosts/node/src/strategy.rs`).
 //!
 //! # Finding the tools
 //!

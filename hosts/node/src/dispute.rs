@@ -5,7 +5,7 @@
 //! fault-proof VM, recorded once as checkpoints ([`Trace`]): the state hash at any
 //! step is a restore of the nearest snapshot plus a replay shorter than
 //! [`CHECKPOINT_INTERVAL`] steps, never a run from step 0. The moves themselves are
-//! chosen by the honest strategy of [`oracle_contracts::game::decide`].
+//! chosen by the honest strategy of [`oracle_node::strategy::decide`].
 //!
 //! A model's games are of one of two kinds (set with its sampling parameters on
 //! the game factory, `docs/dispute.md`):
@@ -37,12 +37,13 @@ use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use oracle_contracts::game::{
-    game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side, Status,
+    game_kind, Bisection, GameClient, GameKind, PositionGameClient, Side, Status,
 };
 use oracle_contracts::AIOracle;
 use oracle_fpvm::layout::state::{OUTPUT, SIZE as STATE_SIZE};
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::{Checkpoints, InMemoryOracle, SharedOracle, Vm};
+use oracle_node::strategy::Action;
 use oracle_vm_host::guest_oracle;
 use serde::{Deserialize, Serialize};
 

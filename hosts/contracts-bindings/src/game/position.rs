@@ -1,9 +1,9 @@
 //! The two-phase game (`contracts/src/dispute/PositionGame.sol`, `docs/dispute.md`).
 //!
 //! Phase 1 is the same bisection as the VM game over the indices `0..=N` of the commitments
-//! `s_0 .. s_N` (`N` = [`PositionGameClient::length`]), so [`decide`](super::decide) plays it
-//! unchanged with `hash_at(i)` = the player's own `s_i`. At one index `(i, i+1)` its
-//! [`Action::Step { pre: i }`](super::Action::Step) means: post the final VM state of the own run
+//! `s_0 .. s_N` (`N` = [`PositionGameClient::length`]), so the node's honest strategy plays it
+//! unchanged with `hash_at(i)` = the player's own `s_i`. At one index `(i, i+1)` its step
+//! from `i` means: post the final VM state of the own run
 //! of transition `i` with [`PositionGameClient::claim_transition`] (the side to move first, then
 //! the other). The second claim creates the phase-2 game ([`PositionGameClient::transition_game`]),
 //! a one-phase `DisputeGame` played with [`GameClient`](super::GameClient) between the owner of

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use alloy::primitives::Address;
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
-use oracle_contracts::game::{
-    decide, Action, Bisection, GameClient, GameState, PositionGameClient, Side,
-};
+use oracle_contracts::game::{Bisection, GameClient, GameState, PositionGameClient, Side};
+use oracle_node::strategy::{decide, Action};
 
 use super::{DisputeRecord, Disputes, Trace};
 use crate::chain::chain_now;

@@ -18,7 +18,7 @@ use alloy::{
 };
 use oracle_contracts::{
     devnet::{transact, DevnetConfig},
-    game::{decide, Action, Bisection, GameClient, Side, Status},
+    game::{Bisection, GameClient, Side, Status},
     testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil, submit},
     AIOracle,
 };
@@ -28,6 +28,7 @@ use oracle_core::{Exec, Request, SamplingParams};
 use oracle_fpvm::layout::state as off;
 use oracle_fpvm::state::state_hash;
 use oracle_fpvm::{Checkpoints, SharedOracle, Vm};
+use oracle_node::strategy::{decide, Action};
 use oracle_tests::{guest_elf, LLAMA_FIXTURES};
 use oracle_vm_host::guest_oracle;
 

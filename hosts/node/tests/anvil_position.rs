@@ -1,5 +1,5 @@
 //! The two-phase game (`PositionGame`) on a real anvil through [`PositionGameClient`] and
-//! [`decide`]: `devnet::deploy` with `two_phase`, a request of 64 greedy positions (N = 66), an
+//! the node's honest strategy ([`decide`]): `devnet::deploy` with `two_phase`, a request of 64 greedy positions (N = 66), an
 //! honest operator and a challenger whose phase-1 commitments depart at index 30, synthetic
 //! commitments. Phase 1 must end at (29, 30); both sides post their transition claims; the
 //! phase-2 `DisputeGame` must carry the right players, claims and local data (params ‖ mode 2,
@@ -11,15 +11,13 @@ use alloy::{
 };
 use oracle_contracts::{
     devnet::{greedy_params, transact, DevnetConfig},
-    game::{
-        decide, game_kind, Action, Bisection, GameClient, GameKind, PositionGameClient, Side,
-        Status,
-    },
+    game::{game_kind, Bisection, GameClient, GameKind, PositionGameClient, Side, Status},
     testing::{advance, challenge, deploy_bonded, now, request, spawn_anvil, submit},
     PreimageOracle,
 };
 use oracle_fpvm::layout::state as off;
 use oracle_fpvm::state::state_hash;
+use oracle_node::strategy::{decide, Action};
 
 const INPUT: &[u8] = b"Once upon a time";
 const GOOD: &[u8] = b"Once upon a time there was a cat.\n";
