@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
@@ -337,7 +338,7 @@ pub async fn operator(args: &OperatorArgs) -> Result<()> {
     let node = open(&args.node, "operator", args.faults.faults()).await?;
     let op = Operator::new(node);
     tokio::select! {
-        r = op.run() => r,
+        r = op.run().instrument(tracing::info_span!("operator")) => r,
         _ = tokio::signal::ctrl_c() => { tracing::info!("stopping"); Ok(()) }
     }
 }
@@ -347,7 +348,7 @@ pub async fn validator(args: &ValidatorArgs) -> Result<()> {
     let node = open(&args.node, "validator", args.faults.faults()).await?;
     let v = Validator::new(node);
     tokio::select! {
-        r = v.run() => r,
+        r = v.run().instrument(tracing::info_span!("validator")) => r,
         _ = tokio::signal::ctrl_c() => { tracing::info!("stopping"); Ok(()) }
     }
 }
@@ -359,7 +360,9 @@ pub async fn challenge(args: &ChallengeArgs) -> Result<()> {
     let node = open(&args.node, "challenge", Faults::default()).await?;
     let v = Validator::new(node);
     tokio::select! {
-        r = v.challenge_one(alloy::primitives::U256::from(args.request)) => r,
+        r = v
+            .challenge_one(alloy::primitives::U256::from(args.request))
+            .instrument(tracing::info_span!("challenge")) => r,
         _ = tokio::signal::ctrl_c() => { tracing::info!("stopping"); Ok(()) }
     }
 }

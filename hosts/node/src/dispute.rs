@@ -307,9 +307,7 @@ impl Disputes {
     pub fn join(&self, record: DisputeRecord) -> Result<()> {
         if self.node.db.dispute(record.dispute)?.is_none() {
             tracing::warn!(
-                "dispute {} over request {}: playing as {} in game {}",
-                record.dispute,
-                record.request,
+                dispute = %record.dispute, request = %record.request, "playing as {} in game {}",
                 if record.defending {
                     "defender"
                 } else {
@@ -335,7 +333,7 @@ impl Disputes {
                 _ => Ok(()),
             };
             if let Err(e) = done {
-                tracing::warn!("dispute {id}: {e:#} (will retry)");
+                tracing::warn!(dispute = %id, "{e:#} (will retry)");
             }
         }
         Ok(())
@@ -366,8 +364,7 @@ impl Disputes {
             };
             let Some(request) = self.node.db.payload(e.requestId)? else {
                 tracing::error!(
-                    "dispute {}: request {} is not recorded by this node (a model it does not hold?)",
-                    e.disputeId,
+                    dispute = %e.disputeId, "request {} is not recorded by this node (a model it does not hold?)",
                     e.requestId
                 );
                 continue;
@@ -427,8 +424,7 @@ impl Disputes {
                     return Ok(());
                 }
                 tracing::info!(
-                    "dispute {}: our result for request {} finalized; callback dispatched",
-                    record.dispute,
+                    dispute = %record.dispute, "our result for request {} finalized; callback dispatched",
                     record.request
                 );
             }
@@ -454,9 +450,7 @@ impl Disputes {
             }
         }
         tracing::warn!(
-            "dispute {} over request {}: settled; {claimable} wei (our bond and reward) credited",
-            record.dispute,
-            record.request
+            dispute = %record.dispute, request = %record.request, "settled; {claimable} wei (our bond and reward) credited"
         );
         record.state = DisputeState::Settled;
         Ok(self.node.db.put_dispute(&record)?)
@@ -483,8 +477,7 @@ impl Disputes {
             .await
             .context("the trace task panicked")??;
         tracing::info!(
-            "dispute {}: recorded our trace{what} ({} steps) in {:.1} s",
-            record.dispute,
+            dispute = %record.dispute, "recorded our trace{what} ({} steps) in {:.1} s",
             trace.steps(),
             started.elapsed().as_secs_f64()
         );
@@ -684,8 +677,7 @@ impl Disputes {
                 Action::Wait => return Ok(Progress::Waiting),
                 Action::ClaimTimeout => {
                     tracing::warn!(
-                        "dispute {}: the opponent's clock ran out; claiming the game",
-                        record.dispute
+                        dispute = %record.dispute, "the opponent's clock ran out; claiming the game"
                     );
                     board.game().claim_timeout(self.node.account).await
                 }
@@ -695,8 +687,7 @@ impl Disputes {
                     mid_position,
                 } => {
                     tracing::info!(
-                        "dispute {}: {} {lo}..{hi}: {} the midpoint, ours at {mid_position:?}",
-                        record.dispute,
+                        dispute = %record.dispute, "{} {lo}..{hi}: {} the midpoint, ours at {mid_position:?}",
                         board.range(),
                         if agree { "agree with" } else { "deny" }
                     );
@@ -753,16 +744,12 @@ impl Disputes {
         };
         if won {
             tracing::warn!(
-                "dispute {} over request {}: WON in {} of our moves",
-                record.dispute,
-                record.request,
+                dispute = %record.dispute, request = %record.request, "WON in {} of our moves",
                 record.moves
             );
         } else {
             tracing::error!(
-                "dispute {} over request {}: LOST (our bond is forfeit)",
-                record.dispute,
-                record.request
+                dispute = %record.dispute, request = %record.request, "LOST (our bond is forfeit)"
             );
         }
         metrics::counter!("oracle_disputes_total", "outcome" => if won { "won" } else { "lost" })

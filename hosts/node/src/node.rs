@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
@@ -87,12 +88,15 @@ impl InFlight {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = job.await {
-                tracing::warn!("{role}: request {id}: {e:#} (will retry)");
+        tokio::spawn(
+            async move {
+                if let Err(e) = job.await {
+                    tracing::warn!(task = role, request = %id, "{e:#} (will retry)");
+                }
+                me.0.lock().expect("in flight").remove(&id);
             }
-            me.0.lock().expect("in flight").remove(&id);
-        });
+            .in_current_span(),
+        );
     }
 }
 
@@ -181,7 +185,7 @@ impl Node {
                 Ok(()) => backoff.succeed(),
                 Err(e) => {
                     let d = backoff.fail();
-                    tracing::warn!("{role}: {e:#} (retrying in {d:?})");
+                    tracing::warn!(task = role, "{e:#} (retrying in {d:?})");
                     d
                 }
             };

@@ -108,7 +108,7 @@ impl Operator {
         for record in open {
             let id = record.id;
             if let Err(e) = self.step(record).await {
-                tracing::warn!("operator: request {id}: {e:#} (will retry)");
+                tracing::warn!(request = %id, "{e:#} (will retry)");
             }
         }
         self.publish_counts()
@@ -151,8 +151,7 @@ impl Operator {
                 Ok(decoded) => {
                     let e = decoded.inner.data;
                     tracing::info!(
-                        "operator: request {} for model {} ({} input bytes) seen in block {block}",
-                        e.requestId,
+                        request = %e.requestId, "for model {} ({} input bytes) seen in block {block}",
                         e.modelId,
                         e.input.len()
                     );
@@ -167,7 +166,7 @@ impl Operator {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!("operator: undecodable request event in block {block}: {e}")
+                    tracing::warn!("undecodable request event in block {block}: {e}")
                 }
             }
         }
@@ -178,7 +177,7 @@ impl Operator {
             .record_requests(&events, to, |m| models.contains_key(&m))?;
         for id in replaced {
             tracing::warn!(
-                "operator: request {id} is another request than the one recorded (the chain was rolled back): serving it again"
+                request = %id, "is another request than the one recorded (the chain was rolled back): serving it again"
             );
             self.turns.lock().expect("turns").remove(&id);
         }
@@ -194,8 +193,8 @@ impl Operator {
 
     fn close(&self, mut r: RequestRecord, state: RequestState, why: String) -> Result<()> {
         match state {
-            RequestState::Failed => tracing::error!("operator: request {} failed: {why}", r.id),
-            _ => tracing::info!("operator: request {} {}: {why}", r.id, state.name()),
+            RequestState::Failed => tracing::error!(request = %r.id, "failed: {why}"),
+            _ => tracing::info!(request = %r.id, "{}: {why}", state.name()),
         }
         r.state = state;
         r.error = Some(why);
@@ -258,8 +257,7 @@ impl Operator {
         };
         let served = timed.served;
         tracing::info!(
-            "operator: request {} served: {} output bytes{}, {} tokens in {:.2}s, claim {} ({} VM steps)",
-            r.id,
+            request = %r.id, "served: {} output bytes{}, {} tokens in {:.2}s, claim {} ({} VM steps)",
             served.output.len(),
             served
                 .rejected
@@ -290,7 +288,7 @@ impl Operator {
                 let rank = self.rank(id)?;
                 if rank > 0 {
                     tracing::info!(
-                        "operator: request {id}: {rank} operator(s) before us; submitting in {:?} unless one of them does",
+                        request = %id, "{rank} operator(s) before us; submitting in {:?} unless one of them does",
                         TURN * rank
                     );
                 }
@@ -328,7 +326,7 @@ impl Operator {
         submitter: Address,
     ) -> Result<()> {
         if submitter == self.node.account {
-            tracing::info!("operator: request {}: our submission is on chain", r.id);
+            tracing::info!(request = %r.id, "our submission is on chain");
             r.state = RequestState::Submitted;
             return self.save(&r);
         }
@@ -384,7 +382,7 @@ impl Operator {
         let receipt = self.node.mined(pending, "submit").await?;
         r.gas_used = r.gas_used.saturating_add(receipt.gas_used);
         if receipt.status() {
-            tracing::info!("operator: request {} submitted in tx {tx}", r.id);
+            tracing::info!(request = %r.id, "submitted in tx {tx}");
             metrics::counter!("oracle_submissions_total").increment(1);
             return self.save(&r);
         }
@@ -430,14 +428,12 @@ impl Operator {
             .context("reading the pending nonce")?;
         if pending > nonce {
             tracing::info!(
-                "operator: request {}: submission with nonce {nonce} still pending",
-                r.id
+                request = %r.id, "submission with nonce {nonce} still pending"
             );
             return Ok(());
         }
         tracing::info!(
-            "operator: request {}: resending the interrupted submission with nonce {nonce}",
-            r.id
+            request = %r.id, "resending the interrupted submission with nonce {nonce}"
         );
         self.submit(r, Some(nonce)).await
     }
@@ -446,7 +442,7 @@ impl Operator {
         let chain = on_chain(&self.node.provider, self.node.oracle, r.id).await?;
         match chain.status {
             Status::Finalized => {
-                tracing::info!("operator: request {} is final", r.id);
+                tracing::info!(request = %r.id, "is final");
                 r.state = RequestState::Finalized;
                 return self.save(&r);
             }
@@ -500,15 +496,14 @@ impl Operator {
         r.gas_used = r.gas_used.saturating_add(receipt.gas_used);
         if receipt.status() {
             tracing::info!(
-                "operator: request {} finalized in tx {tx}; callback dispatched",
-                r.id
+                request = %r.id, "finalized in tx {tx}; callback dispatched"
             );
             metrics::counter!("oracle_finalizations_total").increment(1);
             r.state = RequestState::Finalized;
             r.finalize_tx = Some(tx);
         } else {
             tracing::warn!(
-                "operator: the finalization of request {} reverted ({tx}); will check again",
+                "the finalization of request {} reverted ({tx}); will check again",
                 r.id
             );
         }

@@ -75,7 +75,7 @@ impl Validator {
             }
             let (id, version) = (check.id, check.version);
             if let Err(e) = self.challenge(check).await {
-                tracing::warn!("validator: request {id} version {version}: {e:#} (will retry)");
+                tracing::warn!(request = %id, version = %version, "{e:#} (will retry)");
             }
         }
         self.disputes.round().await
@@ -96,7 +96,7 @@ impl Validator {
         for (_, check) in open {
             let (id, version) = (check.id, check.version);
             if let Err(e) = self.step(check).await {
-                tracing::warn!("validator: request {id} version {version}: {e:#} (will retry)");
+                tracing::warn!(request = %id, version = %version, "{e:#} (will retry)");
             }
         }
         Ok(())
@@ -188,7 +188,7 @@ impl Validator {
             .map(|l| l.inner.data.output.clone())
             .with_context(|| format!("no ResultChallenged event for dispute {dispute}"))?;
         tracing::warn!(
-            "validator: request {id}: dispute {dispute} installed {}'s result as version {}",
+            request = %id, dispute = %dispute, "installed {}'s result as version {}",
             d.challenger,
             d.version + 1
         );
@@ -241,16 +241,14 @@ impl Validator {
             OurResult::Unavailable(why) => {
                 let why =
                     format!("a result was posted for a request this node cannot serve: {why}");
-                tracing::error!("validator: request {}: {why}", c.id);
+                tracing::error!(request = %c.id, "{why}");
                 return self.close(c, CheckState::Failed, why);
             }
         };
         let lie = self.node.faults.challenges_with_a_lie(c.submitter);
         if !lie && output == c.output && claim == c.claim {
             tracing::info!(
-                "validator: request {} version {}: the result of {} is correct",
-                c.id,
-                c.version,
+                request = %c.id, version = %c.version, "the result of {} is correct",
                 c.submitter
             );
             c.state = CheckState::Agreed;
@@ -258,13 +256,11 @@ impl Validator {
         }
         if chain_now(&self.node.provider).await? > chain.challenge_deadline {
             let why = "WRONG RESULT found after its challenge window closed".to_string();
-            tracing::error!("validator: request {} version {}: {why}", c.id, c.version);
+            tracing::error!(request = %c.id, version = %c.version, "{why}");
             return self.close(c, CheckState::Failed, why);
         }
         tracing::warn!(
-            "validator: request {} version {}: MISMATCH in the result of {}: output {}, claim {} (ours {claim}); challenging",
-            c.id,
-            c.version,
+            request = %c.id, version = %c.version, "MISMATCH in the result of {}: output {}, claim {} (ours {claim}); challenging",
             c.submitter,
             if output == c.output { "equal" } else { "differs" },
             c.claim,
@@ -331,9 +327,7 @@ impl Validator {
             .context("reading hasChallenged")?
         {
             tracing::info!(
-                "validator: request {} version {}: our challenge is on chain",
-                c.id,
-                c.version
+                request = %c.id, version = %c.version, "our challenge is on chain"
             );
             c.state = CheckState::Challenged;
             return self.node.db.put_check(&c).context("recording the check");
@@ -348,7 +342,7 @@ impl Validator {
         }
         if chain_now(&self.node.provider).await? > chain.challenge_deadline {
             let why = "the challenge window closed before the challenge was sent".to_string();
-            tracing::error!("validator: request {}: {why}", c.id);
+            tracing::error!(request = %c.id, "{why}");
             return self.close(c, CheckState::Failed, why);
         }
         let (Some(request), Some(OurResult::Served { output, proof, .. })) =
@@ -373,7 +367,7 @@ impl Validator {
             .value(U256::from(bond));
         if let Err(e) = call.call().block(alloy::eips::BlockId::pending()).await {
             let why = format!("the oracle refuses our challenge: {}", revert_reason(&e));
-            tracing::error!("validator: request {}: {why}", c.id);
+            tracing::error!(request = %c.id, "{why}");
             return self.close(c, CheckState::Failed, why);
         }
         let pending = call.send().await.context("sending the challenge")?;
@@ -393,9 +387,7 @@ impl Validator {
             .find_map(|l| l.log_decode::<AIOracle::ResultChallenged>().ok())
             .map(|l| (l.inner.data.disputeId, l.inner.data.game));
         tracing::warn!(
-            "validator: request {} version {}: CHALLENGED the result of {} in tx {tx} (dispute, game: {dispute:?})",
-            c.id,
-            c.version,
+            request = %c.id, version = %c.version, "CHALLENGED the result of {} in tx {tx} (dispute, game: {dispute:?})",
             c.submitter
         );
         metrics::counter!("oracle_challenges_total").increment(1);

@@ -95,8 +95,7 @@ impl Board for Vm<'_> {
                 .context("the witness task panicked")??
         };
         tracing::warn!(
-            "dispute {}: one step left ({pre} → {}): executing it on chain",
-            record.dispute,
+            dispute = %record.dispute, "one step left ({pre} → {}): executing it on chain",
             pre + 1
         );
         Ok(self
@@ -153,8 +152,7 @@ impl Board for Positions<'_> {
     async fn step(&self, record: &DisputeRecord, pre: u64) -> Result<Sent> {
         let trace = self.disputes.transition_trace(record, pre).await?;
         tracing::warn!(
-            "dispute {}: phase 1 settled on transition {pre} → {}: claiming our final VM state of it ({} steps)",
-            record.dispute,
+            dispute = %record.dispute, "phase 1 settled on transition {pre} → {}: claiming our final VM state of it ({} steps)",
             pre + 1,
             trace.steps()
         );
