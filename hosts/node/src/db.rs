@@ -37,7 +37,7 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::dispute::DisputeRecord;
+use crate::roles::dispute::DisputeRecord;
 
 const REQUESTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("requests");
 const OPEN_REQUESTS: TableDefinition<[u8; 32], ()> = TableDefinition::new("open_requests");

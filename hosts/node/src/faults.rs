@@ -11,9 +11,9 @@
 //! position) where its claim departs from the truth:
 //! - one-phase (text or image): the honest VM trace, ending in a fabricated final
 //!   state whose output field is the wrong output's hash
-//!   ([`crate::dispute::Trace::claiming`]); the liar loses at the last step;
+//!   ([`crate::roles::dispute::Trace::claiming`]); the liar loses at the last step;
 //! - two-phase text: a chain whose token at one position is replaced
-//!   ([`crate::positions`]), or, for a rejected request, the honest chain of the
+//!   ([`crate::serve::positions`]), or, for a rejected request, the honest chain of the
 //!   error outcome with a non-empty output at its end; the liar loses at that
 //!   position's (or the output transition's) VM game.
 

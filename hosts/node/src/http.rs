@@ -3,7 +3,7 @@
 //!   (Prometheus text);
 //! - the **outputs** listener (`--outputs-addr`, meant to be public): `GET
 //!   /outputs/0x<keccak256>.png`, the image outputs posted on chain as their hash
-//!   ([`crate::outputs`]). A client checks the bytes against the hash on chain
+//!   ([`crate::serve::outputs`]). A client checks the bytes against the hash on chain
 //!   (`oracle request --output --fetch-from` does).
 //!
 //! Every listener caps its open connections (a connection over the cap is closed at
@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Semaphore;
 
-use crate::outputs::{parse_name, OutputStore};
+use crate::serve::outputs::{parse_name, OutputStore};
 
 /// Path prefix of the image outputs.
 pub const OUTPUTS_PATH: &str = "/outputs/";
@@ -238,7 +238,7 @@ mod tests {
             "the server holds {held} descriptors for 600 clients"
         );
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        let path = format!("{OUTPUTS_PATH}{}", crate::outputs::file_name(&hash));
+        let path = format!("{OUTPUTS_PATH}{}", crate::serve::outputs::file_name(&hash));
         let answer = get(addr, &path).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("PNG fake"), "{answer}");

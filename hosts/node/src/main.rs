@@ -5,29 +5,17 @@
 //! `balance` (`hosts/node/README.md` has the module map).
 
 mod chain;
-mod daemon;
+mod cli;
 mod db;
-mod devnet;
-mod dispute;
 mod faults;
 mod http;
-mod image;
-mod models;
-mod network;
-mod node;
-mod operator;
-mod outputs;
-mod positions;
-mod request;
-mod run;
-mod run_image;
+mod roles;
 mod serve;
-mod status;
 mod telemetry;
-mod validator;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use cli::{daemon, devnet, network, request, run, status};
 
 #[derive(Parser)]
 #[command(

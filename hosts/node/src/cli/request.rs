@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use oracle_contracts::{AIOracle, Prompt};
 use std::io::Write;
 
-use crate::devnet::{DevnetState, DEFAULT_STATE_FILE};
+use crate::cli::devnet::{DevnetState, DEFAULT_STATE_FILE};
 
 /// Arguments of `oracle request`.
 #[derive(Debug, clap::Args)]
@@ -210,7 +210,7 @@ async fn fetch_output(base: &str, hash: &[u8; 32]) -> Result<Vec<u8>> {
         "{}{}{}",
         base.trim_end_matches('/'),
         crate::http::OUTPUTS_PATH,
-        crate::outputs::file_name(hash)
+        crate::serve::outputs::file_name(hash)
     );
     let response = reqwest::get(&url)
         .await

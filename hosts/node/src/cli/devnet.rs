@@ -19,13 +19,13 @@ use oracle_contracts::devnet::{deploy, DevnetConfig};
 use oracle_contracts::{anvil_path, AIOracle};
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::{start, Settings, DEFAULT_GUEST};
+use crate::cli::daemon::{start, Settings, DEFAULT_GUEST};
 use crate::faults::Faults;
-use crate::image::ImageArgs;
-use crate::operator::Operator;
-use crate::outputs::{dir_for_db, OutputStore};
+use crate::roles::operator::Operator;
+use crate::roles::validator::Validator;
+use crate::serve::image::ImageArgs;
+use crate::serve::outputs::{dir_for_db, OutputStore};
 use crate::serve::program_hash;
-use crate::validator::Validator;
 
 /// Where `oracle devnet` leaves its addresses for `oracle request`.
 pub const DEFAULT_STATE_FILE: &str = "target/devnet.json";
@@ -132,7 +132,7 @@ fn empty_data_dir(dir: &std::path::Path) -> Result<()> {
 
 /// Run the devnet until Ctrl-C.
 pub async fn run(args: &DevnetArgs) -> Result<()> {
-    let model = crate::models::check_file(&args.model).map_err(|why| {
+    let model = crate::serve::models::check_file(&args.model).map_err(|why| {
         anyhow::anyhow!(
             "{}: {why} (make it with scripts/quickstart.sh or oracle-quant convert)",
             args.model.display()

@@ -5,7 +5,7 @@
 //!
 //! **Tasks.** Three things run side by side, so that no backlog of work can delay
 //! what is urgent:
-//! - the **dispute** task ([`crate::dispute`]) plays the games opened against our
+//! - the **dispute** task ([`crate::roles::dispute`]) plays the games opened against our
 //!   results, every poll, whatever else is going on (a chess clock is running);
 //! - the **serve** round records new events and moves every open request one step
 //!   on (submissions and finalizations are single transactions);
@@ -55,8 +55,8 @@ use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, revert_reason, Status};
 use crate::db::{RequestEvent, RequestRecord, RequestState};
-use crate::dispute::Disputes;
-use crate::node::{crash_point, InFlight, Node};
+use crate::roles::dispute::Disputes;
+use crate::roles::node::{crash_point, InFlight, Node};
 
 /// How long each operator ahead of us in a request's order has to submit first.
 pub const TURN: Duration = Duration::from_secs(2);

@@ -14,12 +14,12 @@ use oracle_contracts::{AIOracle, DisputeGameFactory};
 
 use super::{ChainArgs, KeyArgs, Session};
 use crate::chain::transact;
-use crate::daemon::DEFAULT_GUEST;
+use crate::cli::daemon::DEFAULT_GUEST;
+use crate::cli::network::params::parse_amount;
 use crate::faults::Faults;
-use crate::image::{ImageArgs, ImageParams};
-use crate::models::{check_file, ModelKind, ServedModel};
-use crate::network::params::parse_amount;
-use crate::outputs::OutputStore;
+use crate::serve::image::{ImageArgs, ImageParams};
+use crate::serve::models::{check_file, ModelKind, ServedModel};
+use crate::serve::outputs::OutputStore;
 use crate::serve::{program_hash, serve};
 
 /// The dispute game a model is registered for.

@@ -19,7 +19,7 @@
 //! keccak256, with the PNG written to the node's [`OutputStore`] before the result
 //! is submitted and served at `GET /outputs/0x<hash>.png` ([`crate::http`]).
 //!
-//! [`OutputStore`]: crate::outputs::OutputStore
+//! [`OutputStore`]: crate::serve::outputs::OutputStore
 
 use oracle_core::diffusion::request::ImageRequest;
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;

@@ -15,8 +15,8 @@ use tokio::sync::Semaphore;
 
 use crate::db::Db;
 use crate::faults::Faults;
-use crate::models::{ModelSet, ServedModel};
-use crate::outputs::OutputStore;
+use crate::serve::models::{ModelSet, ServedModel};
+use crate::serve::outputs::OutputStore;
 use crate::serve::{serve, Served};
 
 /// Environment variable naming a crash point (tests only): the process aborts
@@ -59,7 +59,7 @@ pub struct Node {
     pub db: Arc<Db>,
     /// Pause between rounds.
     pub interval: Duration,
-    /// Image outputs posted as their hash, served over HTTP ([`crate::outputs`]).
+    /// Image outputs posted as their hash, served over HTTP ([`crate::serve::outputs`]).
     pub outputs: OutputStore,
     /// The pool of inference and VM runs: at most this many at once, so a backlog
     /// of heavy requests queues here and never delays the dispute moves.

@@ -24,7 +24,7 @@ use super::deployment::{Contracts, Deployed, Deployment};
 use super::params::ParamsFile;
 use super::KeyArgs;
 use crate::chain::{connect, transact};
-use crate::node::crash_point;
+use crate::roles::node::crash_point;
 
 /// Arguments of `oracle deploy`.
 #[derive(Debug, clap::Args)]

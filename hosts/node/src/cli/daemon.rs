@@ -14,14 +14,14 @@ use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
 use crate::chain::{connect, load_signer_with, retry};
+use crate::cli::devnet::{DevnetState, DEFAULT_STATE_FILE};
+use crate::cli::network::deployment::Deployment;
 use crate::db::Db;
-use crate::devnet::{DevnetState, DEFAULT_STATE_FILE};
 use crate::faults::{FaultArgs, Faults};
-use crate::network::deployment::Deployment;
-use crate::node::Node;
-use crate::operator::Operator;
-use crate::outputs::OutputStore;
-use crate::validator::Validator;
+use crate::roles::node::Node;
+use crate::roles::operator::Operator;
+use crate::roles::validator::Validator;
+use crate::serve::outputs::OutputStore;
 
 /// Default guest program path (built by `hosts/guest/build.sh`).
 pub const DEFAULT_GUEST: &str =
@@ -176,7 +176,7 @@ async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
         crate::http::serve_metrics(addr, crate::http::Limits::default())?;
     }
     if let Some(addr) = args.outputs_addr {
-        let outputs = OutputStore::new(crate::outputs::dir_for_db(&db_path));
+        let outputs = OutputStore::new(crate::serve::outputs::dir_for_db(&db_path));
         crate::http::serve_outputs(addr, outputs, crate::http::Limits::default())?;
     }
     let deployment = match &args.deployment {
@@ -253,7 +253,7 @@ async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
     )
     .await?;
     if let Some((path, d)) = &deployment {
-        crate::network::check_chain(&node.provider, d, path).await?;
+        crate::cli::network::check_chain(&node.provider, d, path).await?;
     }
     Ok(node)
 }
@@ -294,7 +294,7 @@ pub async fn start(settings: Settings, signer: PrivateKeySigner) -> Result<Node>
     let db =
         Db::open(&settings.db).with_context(|| format!("opening {}", settings.db.display()))?;
     let set = retry("loading the models against the registry", 10, || {
-        crate::models::load(
+        crate::serve::models::load(
             &settings.models,
             &provider,
             settings.oracle,
@@ -326,7 +326,7 @@ pub async fn start(settings: Settings, signer: PrivateKeySigner) -> Result<Node>
         confirmations: settings.confirmations,
         db: Arc::new(db),
         interval: settings.interval,
-        outputs: OutputStore::new(crate::outputs::dir_for_db(&settings.db)),
+        outputs: OutputStore::new(crate::serve::outputs::dir_for_db(&settings.db)),
         workers: Arc::new(Semaphore::new(settings.workers)),
         budget: settings.budget,
         faults: settings.faults,
@@ -376,7 +376,7 @@ mod tests {
     fn the_example_configuration_parses_and_flags_override_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("operator.toml");
-        std::fs::write(&path, include_str!("../../../contrib/operator.toml")).unwrap();
+        std::fs::write(&path, include_str!("../../../../contrib/operator.toml")).unwrap();
         let flags = NodeArgs {
             config: Some(path),
             steps: Some(16),

@@ -12,7 +12,7 @@
 //! - **one-phase**: the VM game over the steps of the whole request, answered from
 //!   the trace of the whole request;
 //! - **two-phase** (text models): first a bisection over decode positions, answered
-//!   from the node's native chain of position states ([`crate::positions`]), then
+//!   from the node's native chain of position states ([`crate::serve::positions`]), then
 //!   each side claims the final VM state of the one disputed transition and the VM
 //!   game of that transition alone is played from a trace of it.
 //!
@@ -48,8 +48,8 @@ use oracle_vm_host::guest_oracle;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_now, on_chain, Status as RequestStatus};
-use crate::node::Node;
-use crate::positions::{self, Commitments};
+use crate::roles::node::Node;
+use crate::serve::positions::{self, Commitments};
 
 mod board;
 use board::Board;

@@ -79,8 +79,8 @@ impl Rejected {
 
 /// Run the command.
 pub fn run(args: &RunArgs) -> Result<()> {
-    if crate::run_image::is_image_model_file(&args.model)? {
-        return crate::run_image::run(args);
+    if crate::cli::run_image::is_image_model_file(&args.model)? {
+        return crate::cli::run_image::run(args);
     }
     let file = std::fs::File::open(&args.model)
         .with_context(|| format!("opening {}", args.model.display()))?;

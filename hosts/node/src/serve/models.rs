@@ -22,7 +22,7 @@ use oracle_contracts::{AIOracle, DisputeGame, DisputeGameFactory};
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::{Request, SamplingParams};
 
-use crate::image::ImageParams;
+use crate::serve::image::ImageParams;
 use crate::serve::program_hash;
 
 /// How a model's requests are served and its results disputed: its registration

@@ -12,6 +12,11 @@
 //!   position, the longest; the output transition), so it never posts a result it
 //!   could not defend.
 
+pub mod image;
+pub mod models;
+pub mod outputs;
+pub mod positions;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,8 +28,8 @@ use oracle_fpvm::{InMemoryOracle, Limit, RunOutcome, Vm};
 use oracle_vm_host::guest_oracle;
 
 use crate::faults::{wrong_output, Faults};
-use crate::models::{ModelKind, ServedModel};
-use crate::outputs::OutputStore;
+use crate::serve::models::{ModelKind, ServedModel};
+use crate::serve::outputs::OutputStore;
 
 /// The result of serving one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,13 +142,14 @@ fn serve_two_phase(
     faults: Faults,
 ) -> Result<Served> {
     let (bytes, prompt, steps) = (&model.bytes, request.prompt, request.steps);
-    let honest = crate::positions::commitments(bytes, prompt, steps, false)?;
-    let indices = crate::positions::longest_transitions(&honest, steps);
+    let honest = crate::serve::positions::commitments(bytes, prompt, steps, false)?;
+    let indices = crate::serve::positions::longest_transitions(&honest, steps);
     for (what, index) in ["init", "the last position", "output"]
         .into_iter()
         .zip(indices)
     {
-        let oracle = crate::positions::transition_oracle(bytes, prompt, steps, false, index)?;
+        let oracle =
+            crate::serve::positions::transition_oracle(bytes, prompt, steps, false, index)?;
         let run = run_to_bound(guest_elf, oracle, budget)
             .with_context(|| format!("the {what} transition (index {index})"))?;
         let want = usize::try_from(index + 1)
@@ -160,7 +166,7 @@ fn serve_two_phase(
         );
     }
     let chain = if faults.serves_wrong() {
-        crate::positions::commitments(bytes, prompt, steps, true)?
+        crate::serve::positions::commitments(bytes, prompt, steps, true)?
     } else {
         honest
     };

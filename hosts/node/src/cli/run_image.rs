@@ -35,7 +35,7 @@ use oracle_core::model::is_image_model;
 use oracle_core::rng::Rng;
 use oracle_core::Exec;
 
-use crate::run::RunArgs;
+use crate::cli::run::RunArgs;
 
 /// Whether the file at `path` is an image model (by its magic).
 pub fn is_image_model_file(path: &Path) -> Result<bool> {

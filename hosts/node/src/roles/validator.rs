@@ -11,7 +11,7 @@
 //! is heavy: re-executions are jobs of the worker pool, taken in the order of the
 //! checks' challenge deadlines (a check whose window closed before it was compared
 //! is recorded failed, loudly); sending challenges and playing the games is the
-//! dispute task's ([`crate::dispute`]), which runs every poll whatever the pool is
+//! dispute task's ([`crate::roles::dispute`]), which runs every poll whatever the pool is
 //! doing.
 //!
 //! Each version gets a [`CheckRecord`]; a challenge is recorded as `Challenging`
@@ -29,9 +29,9 @@ use oracle_contracts::AIOracle;
 
 use crate::chain::{chain_now, on_chain, revert_reason, Backoff, Status};
 use crate::db::{CheckRecord, CheckState, OurResult, RequestEvent};
-use crate::dispute::{DisputeRecord, DisputeState, Disputes};
 use crate::faults::challenger_lie;
-use crate::node::{InFlight, Node};
+use crate::roles::dispute::{DisputeRecord, DisputeState, Disputes};
+use crate::roles::node::{InFlight, Node};
 
 /// The validator.
 pub struct Validator {
