@@ -70,7 +70,7 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
                 .arg("--state-file")
                 .arg(&state)
                 .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
@@ -79,7 +79,11 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success());
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
         })
         .collect();

@@ -78,12 +78,20 @@ pub async fn run(args: &RequestArgs) -> Result<()> {
         .calculateAIResult(model_id, args.prompt.clone())
         .value(fee)
         .from(user);
-    let receipt = call
-        .send()
-        .await
-        .context("sending the request")?
-        .get_receipt()
-        .await?;
+    // Requests sent at the same time from the same account (other `oracle request`
+    // processes) may take the same nonce: the one that loses is sent again.
+    let mut attempt = 0;
+    let pending = loop {
+        match call.send().await {
+            Ok(p) => break p,
+            Err(e) if attempt < 8 && lost_a_nonce_race(&e.to_string()) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            Err(e) => return Err(e).context("sending the request"),
+        }
+    };
+    let receipt = pending.get_receipt().await?;
     anyhow::ensure!(receipt.status(), "the request reverted");
     // The id is the oracle's, from this transaction's own event: a simulation before
     // sending would race other requests sent at the same time.
@@ -232,4 +240,11 @@ async fn fetch_output(base: &str, hash: &[u8; 32]) -> Result<Vec<u8>> {
     }
     eprintln!("fetched {url} ({} bytes, keccak256 checked)", bytes.len());
     Ok(bytes.to_vec())
+}
+
+/// Whether a send failed because another transaction of the same account took its
+/// nonce first.
+fn lost_a_nonce_race(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    e.contains("nonce too low") || e.contains("underpriced") || e.contains("already known")
 }
