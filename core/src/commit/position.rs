@@ -10,7 +10,7 @@
 //! | `prompt_hash` | 32 | `keccak256` of the prompt's tokens (BOS first), each `u32` big-endian |
 //! | `tokens_hash` | 32 | `keccak256` of every token fed or produced so far (BOS first; the last is the next one to feed), each `u32` big-endian |
 //! | `kv_root` | 32 | the KV-cache commitment of positions `< t` ([`KvTree`]) |
-//! | `params` | 20 | [`Request::encode_params`]: steps, temperature, top-p, seed |
+//! | `params` | 20 | [`TextParams::encode`]: steps, temperature, top-p, seed |
 //! | `rng` | 8 | the sampler's xorshift64* state |
 //! | `pos` | 4 | `t`, positions run so far |
 //! | `prompt_len` | 4 | prompt tokens, BOS included |
@@ -45,15 +45,16 @@ use alloc::vec::Vec;
 use crate::commit::merkle::{hash_pair, keccak, Hash};
 use crate::error::RequestError;
 use crate::kernels::Exec;
-use crate::llama::generate::{encode_prompt, Request, PARAMS_LEN};
+use crate::llama::generate::encode_prompt;
 use crate::llama::sampler::Sampler;
 use crate::llama::tokenizer::Tokenizer;
 use crate::llama::{LlamaState, LlamaWeights};
+use crate::model::request::{Request, TextParams, PARAMS_LEN};
 use crate::rng::Rng;
 
 /// Byte offsets of [`PositionState::encode`], one chain of constants.
 pub mod offset {
-    use crate::llama::generate::PARAMS_LEN;
+    use crate::model::request::PARAMS_LEN;
     /// Model root (32 bytes).
     pub const MODEL_ROOT: usize = 0;
     /// keccak256 of the prompt tokens (32 bytes).
@@ -104,7 +105,7 @@ pub struct PositionState {
     pub tokens_hash: Hash,
     /// KV-cache root.
     pub kv_root: Hash,
-    /// [`Request::encode_params`].
+    /// [`TextParams::encode`].
     pub params: [u8; PARAMS_LEN],
     /// Sampler state.
     pub rng: u64,
@@ -326,17 +327,18 @@ impl<'a, 'm> Decoder<'a, 'm> {
         request: &Request<'_>,
     ) -> Result<Decoder<'a, 'm>, PositionError> {
         let c = weights.config;
-        let prompt = encode_prompt(tokenizer, &c, request)?;
+        let params = request.text_params()?;
+        let prompt = encode_prompt(tokenizer, &c, request.prompt, &params)?;
         Ok(Decoder {
             weights,
             model_root,
-            params: request.encode_params(),
-            steps: request.steps.min(c.seq_len),
+            params: params.encode(),
+            steps: params.steps.min(c.seq_len),
             prompt_hash: keccak(&encode_tokens(&prompt)),
             tokens: vec![prompt[0]],
             prompt,
             llama: LlamaState::new(&c),
-            sampler: Sampler::new(request.sampling, c.vocab_size as usize),
+            sampler: Sampler::new(params.sampling, c.vocab_size as usize),
             kv: KvTree::new(c.n_layers, c.seq_len),
             pos: 0,
             done: false,
@@ -357,14 +359,14 @@ impl<'a, 'm> Decoder<'a, 'm> {
         if &state.model_root != model_root {
             return Err(PositionError::WrongModel);
         }
-        let Some(request) = Request::decode_params(&state.params, &[]) else {
+        let Some(params) = TextParams::decode(&state.params) else {
             return Err(PositionError::BadState("parameters"));
         };
-        request.sampling.validate()?;
-        if request.steps == 0 {
+        params.sampling.validate()?;
+        if params.steps == 0 {
             return Err(RequestError::ZeroSteps.into());
         }
-        let steps = request.steps.min(c.seq_len);
+        let steps = params.steps.min(c.seq_len);
         let prompt =
             fetch(&state.prompt_hash).ok_or(PositionError::MissingPreimage("the prompt tokens"))?;
         let prompt = decode_tokens(&prompt)?;
@@ -395,7 +397,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
             tokens,
             llama: LlamaState::new(&c),
             sampler: Sampler::with_rng(
-                request.sampling,
+                params.sampling,
                 c.vocab_size as usize,
                 Rng::from_state(state.rng),
             ),

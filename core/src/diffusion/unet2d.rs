@@ -364,7 +364,7 @@ impl<'a> UNet2D<'a> {
             attn_groups: cfg.attn_groups as usize,
             eps: cfg.eps_q32,
             temb: boc[0] * 4,
-            cross: (cross_dim > 0).then(|| Transformer2DConfig {
+            cross: (cross_dim > 0).then_some(Transformer2DConfig {
                 channels: 0,
                 heads: cfg.heads,
                 layers: cfg.transformer_layers,

@@ -172,15 +172,9 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .try_into()
         .context("--challenge-window too large")?;
     config.sampling_params = if image {
-        args.image.params()?.encode()
+        args.image.params()?.encode().to_vec()
     } else {
-        oracle_core::Request {
-            prompt: b"",
-            steps: args.steps,
-            sampling: oracle_core::SamplingParams::GREEDY,
-        }
-        .encode_params()
-        .to_vec()
+        oracle_contracts::devnet::greedy_params(args.steps)
     };
     config.game_clock = args.game_clock;
     config.two_phase = !image && !args.one_phase_game;

@@ -90,12 +90,10 @@ impl ServedModel {
     /// positions for a text model, the registered parameters for an image model.
     pub fn request<'p>(&self, input: &'p [u8], steps: u32) -> Request<'p> {
         match self.kind {
-            ModelKind::Image { params, .. } => params.request(input),
-            ModelKind::Text { .. } | ModelKind::TwoPhaseText { .. } => Request {
-                prompt: input,
-                steps,
-                sampling: SamplingParams::GREEDY,
-            },
+            ModelKind::Image { params, .. } => Request::image(input, params),
+            ModelKind::Text { .. } | ModelKind::TwoPhaseText { .. } => {
+                Request::text(input, steps, SamplingParams::GREEDY)
+            }
         }
     }
 }
@@ -258,8 +256,9 @@ fn kind_of(
         if game.two_phase {
             return Err("an image model registered for two-phase disputes (the phase-1 game is over decode positions, which an image request has none of)".into());
         }
-        let params = ImageParams::decode(&game.params)
-            .ok_or("its registered image parameters are not 20 bytes")?;
+        let params = ImageParams::decode(&game.params).ok_or(
+            "its registered image parameters are not their 20-byte encoding (bytes 8..12 zero)",
+        )?;
         return Ok(ModelKind::Image {
             params,
             trace_bound: game.trace_bound,

@@ -90,7 +90,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
     }
     let two_phase = !image && args.game == Game::TwoPhase;
     let params = if image {
-        args.image.params()?.encode()
+        args.image.params()?.encode().to_vec()
     } else {
         oracle_contracts::devnet::greedy_params(args.steps)
     };
