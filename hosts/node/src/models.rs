@@ -53,6 +53,11 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Whether its disputes are two-phase games.
+    pub fn two_phase(&self) -> bool {
+        matches!(self, ModelKind::TwoPhaseText { .. })
+    }
+
     /// The most VM steps a one-phase claim's trace may take, or a two-phase
     /// transition's.
     pub fn trace_bound(&self) -> u64 {
@@ -243,6 +248,35 @@ pub async fn load(
         }
     }
     Ok(set)
+}
+
+/// What registering the model file `bytes` puts on the game factory (the
+/// parameters its games check) and how this node then serves it: an image model
+/// with the parameters `image` and one-phase games (it has no decode positions for
+/// a phase-1 game); a text model with greedy decoding of `steps` positions,
+/// two-phase games when `two_phase`. `trace_bound` and `transition_bound` are the
+/// factory's (`2^maxDepth`, `2^transitionDepth`).
+pub fn registration(
+    bytes: &[u8],
+    two_phase: bool,
+    steps: u32,
+    image: ImageParams,
+    trace_bound: u64,
+    transition_bound: u64,
+) -> (Vec<u8>, ModelKind) {
+    if oracle_core::model::is_image_model(bytes) {
+        let kind = ModelKind::Image {
+            params: image,
+            trace_bound,
+        };
+        (image.encode().to_vec(), kind)
+    } else if two_phase {
+        let kind = ModelKind::TwoPhaseText { transition_bound };
+        (oracle_contracts::devnet::greedy_params(steps), kind)
+    } else {
+        let kind = ModelKind::Text { trace_bound };
+        (oracle_contracts::devnet::greedy_params(steps), kind)
+    }
 }
 
 /// The kind a model file takes from its game configuration, or why this node
