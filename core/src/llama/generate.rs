@@ -5,12 +5,12 @@ use alloc::vec::Vec;
 use sha3::{Digest, Keccak256};
 
 use crate::commit::merkle::Hash;
+use crate::commit::position::Decoder;
 use crate::error::RequestError;
 use crate::kernels::Exec;
 use crate::llama::config::LlamaConfig;
-use crate::llama::sampler::Sampler;
 use crate::llama::tokenizer::Tokenizer;
-use crate::llama::{LlamaState, LlamaWeights};
+use crate::llama::LlamaWeights;
 use crate::model::request::{Request, TextParams};
 
 /// What a run produced.
@@ -71,6 +71,10 @@ pub fn encode_prompt(
 }
 
 /// Run a text request. `on_piece` receives each printed piece as it is produced.
+///
+/// The loop is the position decoder's ([`Decoder::step_with`], uncommitted):
+/// feed the prompt, then sample, stop at BOS or after `min(steps, seq_len)`
+/// positions; the two-phase game's positions are these positions.
 pub fn generate(
     weights: &LlamaWeights<'_>,
     tokenizer: &Tokenizer<'_>,
@@ -78,40 +82,32 @@ pub fn generate(
     request: &Request<'_>,
     mut on_piece: impl FnMut(&[u8]),
 ) -> Result<Generation, RequestError> {
-    let c = weights.config;
-    let params = request.text_params()?;
-    let prompt = encode_prompt(tokenizer, &c, request.prompt, &params)?;
-    let steps = params.steps.min(c.seq_len);
-    let mut state = LlamaState::new(&c);
-    let mut sampler = Sampler::new(params.sampling, c.vocab_size as usize);
+    let mut decoder = Decoder::uncommitted(weights, tokenizer, request)?;
     let mut hasher = Keccak256::new();
-    let mut tokens = Vec::with_capacity(steps as usize + 1);
-    tokens.push(prompt[0]);
     let mut text = Vec::new();
-    let mut token = prompt[0];
     let mut piece_buf = Vec::new();
-    for pos in 0..steps {
-        let logits = state.forward(weights, exec, token, pos)?;
-        for l in logits {
-            hasher.update(l.to_le_bytes());
+    while !decoder.done() {
+        let fed = decoder.tokens().len();
+        decoder.step_with(exec, |logits| {
+            for l in logits {
+                hasher.update(l.to_le_bytes());
+            }
+        })?;
+        if let [.., token, next] = decoder.tokens() {
+            if decoder.tokens().len() > fed {
+                piece_buf.clear();
+                tokenizer
+                    .decode(*token, *next)
+                    .push_printable(&mut piece_buf);
+                on_piece(&piece_buf);
+                text.extend_from_slice(&piece_buf);
+            }
         }
-        let next = match prompt.get(pos as usize + 1) {
-            Some(&forced) => forced,
-            None => sampler.sample(logits),
-        };
-        if next == c.bos {
-            break;
-        }
-        tokens.push(next);
-        piece_buf.clear();
-        tokenizer.decode(token, next).push_printable(&mut piece_buf);
-        on_piece(&piece_buf);
-        text.extend_from_slice(&piece_buf);
-        token = next;
     }
+    let prompt_tokens = decoder.prompt_len();
     Ok(Generation {
-        tokens,
-        prompt_tokens: prompt.len(),
+        tokens: decoder.into_tokens(),
+        prompt_tokens,
         text,
         logits_hash: hasher.finalize().into(),
     })
