@@ -71,11 +71,7 @@ fn bench_decode(c: &mut Criterion) {
         });
     }
     group.throughput(Throughput::Elements(GENERATE_STEPS.into()));
-    let request = Request {
-        prompt: b"",
-        steps: GENERATE_STEPS,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"", GENERATE_STEPS, SamplingParams::GREEDY);
     let exec = Exec {
         simd: true,
         threads: 1,

@@ -32,11 +32,7 @@ use oracle_vm_host::{guest_oracle, position_oracle};
 fn bench_fpvm(c: &mut Criterion) {
     let elf = oracle_tests::guest_elf();
     let model = LLAMA_FIXTURES[0].model_file(QType::Q8);
-    let request = Request {
-        prompt: b"",
-        steps: 64,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"", 64, SamplingParams::GREEDY);
     let oracle: SharedOracle = Arc::new(guest_oracle(&model, &request));
 
     let mut vm = Vm::from_elf(&elf, oracle.clone()).expect("guest loads");
@@ -90,15 +86,15 @@ fn bench_fpvm(c: &mut Criterion) {
 fn long_request(model: &[u8]) -> Request<'static> {
     let m = Model::load(model).expect("model loads");
     for seed in 1..50 {
-        let request = Request {
-            prompt: b"",
-            steps: 160,
-            sampling: SamplingParams {
+        let request = Request::text(
+            b"",
+            160,
+            SamplingParams {
                 temperature_q16: 52429,
                 top_p_q16: 58982,
                 seed,
             },
-        };
+        );
         let g = m.generate(Exec::default(), &request, |_| {}).expect("runs");
         if g.tokens.len() == 161 {
             return request;
@@ -142,7 +138,7 @@ fn bench_bisection_query(c: &mut Criterion) {
     eprintln!(
         "long request (stories260K W8, 160 positions, seed {}): {total} steps, recorded with \
          checkpoints every 2^24 in {record_secs:.1}s ({:.0} MIPS), {} snapshots, {:.1} MiB",
-        request.sampling.seed,
+        request.text_params().expect("text").sampling.seed,
         total as f64 / record_secs / 1e6,
         cps.len(),
         cps.memory_bytes() as f64 / (1 << 20) as f64
@@ -195,11 +191,7 @@ fn bench_position_trace(c: &mut Criterion) {
     let model = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let m = Model::load(&model).expect("model loads");
     let root = oracle_core::commit::merkle::model_root(&model);
-    let request = Request {
-        prompt: b"",
-        steps: 64,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"", 64, SamplingParams::GREEDY);
     let mut d = Decoder::start(&m.weights, &m.tokenizer, root, &request).expect("starts");
     let mut per_position = Vec::new();
     for t in 0..64u32 {

@@ -89,6 +89,10 @@ pub enum RequestError {
         /// Model context length.
         seq_len: u32,
     },
+    /// Parameters of another family than the model's, parameters that are not
+    /// the canonical encoding, or noise given to a model that takes none.
+    #[error("bad request parameters: {0}")]
+    Params(&'static str),
     /// A sampling parameter out of range.
     #[error("bad sampling parameter: {0}")]
     BadSampling(&'static str),

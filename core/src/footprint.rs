@@ -225,13 +225,8 @@ pub fn check_run_state(run_state: u64) -> Result<(), FormatError> {
 /// The footprint of any model file, loading it fully (so every check of loading
 /// applies) but allocating no run state.
 pub fn of_model(bytes: &[u8]) -> Result<(Arch, Footprint), FormatError> {
-    let file = ModelFile::parse(bytes)?;
-    let arch = file.arch;
-    let fp = match arch {
-        Arch::Llama => crate::llama::Model::from_file(file)?.footprint(),
-        _ => crate::diffusion::request::bind_footprint(&file)?,
-    };
-    Ok((arch, fp))
+    let (model, fp) = crate::model::AnyModel::load_with_footprint(bytes)?;
+    Ok((model.arch(), fp))
 }
 
 /// Load `bytes` as a model file (any architecture) and hold it to `budget` bytes:

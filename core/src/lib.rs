@@ -31,4 +31,5 @@ pub mod rng;
 
 pub use error::{FormatError, RequestError};
 pub use kernels::Exec;
-pub use llama::{Request, SamplingParams};
+pub use llama::SamplingParams;
+pub use model::{AnyModel, ImageParams, Outcome, Request, RequestParams, TextParams};

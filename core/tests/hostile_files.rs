@@ -9,10 +9,8 @@ mod counting_alloc;
 use std::path::PathBuf;
 
 use counting_alloc::{alloc_peak, CountingAlloc};
-use oracle_core::diffusion::request::bind_footprint;
 use oracle_core::footprint::{self, CheckError, GUEST_MEMORY_BUDGET};
 use oracle_core::format::Arch;
-use oracle_core::format::ModelFile;
 use oracle_core::llama::Model;
 
 #[global_allocator]
@@ -62,10 +60,8 @@ fn hostile_text_model_files_are_refused_with_bounded_allocation() {
 #[test]
 fn hostile_image_model_files_are_refused_with_bounded_allocation() {
     for (name, bytes) in corpus("image") {
-        let (result, peak) = alloc_peak(|| {
-            let f = ModelFile::parse(&bytes)?;
-            bind_footprint(&f)
-        });
+        let (result, peak) =
+            alloc_peak(|| oracle_core::AnyModel::load_with_footprint(&bytes).map(|(_, fp)| fp));
         let err = result.expect_err(&name);
         assert!(
             peak <= alloc_bound(bytes.len()),

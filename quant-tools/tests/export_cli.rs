@@ -65,11 +65,7 @@ fn llama2c_and_hf_convert_to_the_same_file_and_gguf_loads() {
     let bytes = std::fs::read(dir.path().join("c.bin")).unwrap();
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.weights.config.seq_len, 128);
-    let request = Request {
-        prompt: b"Once upon a time",
-        steps: 20,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Once upon a time", 20, SamplingParams::GREEDY);
     let text = model
         .generate(Exec::default(), &request, |_| {})
         .unwrap()
@@ -173,11 +169,7 @@ fn a_separate_classifier_is_written_and_used() {
     let b = Model::load(&separate).unwrap();
     assert!(a.weights.config.shared_classifier && !b.weights.config.shared_classifier);
     assert!(b.file.tensor("output").is_ok() && a.file.tensor("output").is_err());
-    let request = Request {
-        prompt: b"Tom",
-        steps: 30,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Tom", 30, SamplingParams::GREEDY);
     let ga = a.generate(Exec::default(), &request, |_| {}).unwrap();
     let gb = b.generate(Exec::default(), &request, |_| {}).unwrap();
     // Same classifier values: same logits, through a different tensor.

@@ -109,3 +109,22 @@ pub fn tiny_sd_model_file() -> Vec<u8> {
     let pipeline = load_folder(&fixtures().join("models/tiny-sd")).expect("tiny-sd loads");
     export_sd(&pipeline, DEFAULT_GROUP).expect("tiny-sd exports")
 }
+
+/// The PNG of an image request on the model file `bytes`, through the core's one
+/// entry point ([`oracle_core::AnyModel::run`], the path of the guest, the node and
+/// `oracle run`), or why the request is rejected.
+pub fn run_image(
+    bytes: &[u8],
+    exec: oracle_core::Exec,
+    prompt: &[u8],
+    params: oracle_core::ImageParams,
+) -> Result<Vec<u8>, oracle_core::model::Rejection> {
+    use oracle_core::model::Rejection;
+    use oracle_core::{AnyModel, Outcome, Request};
+    let model = AnyModel::load(bytes).map_err(Rejection::Model)?;
+    match model.run(exec, &Request::image(prompt, params), |_| {}) {
+        Outcome::Image { png } => Ok(png),
+        Outcome::Rejected(why) => Err(why),
+        Outcome::Text { .. } => panic!("an image model posted a text"),
+    }
+}

@@ -16,11 +16,7 @@ fn model_bytes() -> &'static [u8] {
 }
 
 fn greedy(prompt: &[u8], steps: u32) -> Request<'_> {
-    Request {
-        prompt,
-        steps,
-        sampling: SamplingParams::GREEDY,
-    }
+    Request::text(prompt, steps, SamplingParams::GREEDY)
 }
 
 #[test]
@@ -153,15 +149,15 @@ fn steps_beyond_the_context_are_clamped() {
 #[test]
 fn out_of_range_sampling_is_an_error() {
     let model = Model::load(model_bytes()).unwrap();
-    let request = Request {
-        prompt: b"a",
-        steps: 4,
-        sampling: SamplingParams {
+    let request = Request::text(
+        b"a",
+        4,
+        SamplingParams {
             temperature_q16: 65536,
             top_p_q16: 65537,
             seed: 1,
         },
-    };
+    );
     assert!(matches!(
         model.generate(Exec::default(), &request, |_| {}),
         Err(RequestError::BadSampling(_))

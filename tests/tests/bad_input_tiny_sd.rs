@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use oracle_core::diffusion::request::{run_image_request, ImageRequest, ImageRequestError};
+use oracle_core::diffusion::request::ImageRequestError;
 use oracle_core::diffusion::sd::{SdConfig, SdError, StableDiffusion, MAX_GUIDANCE_Q16};
 use oracle_core::diffusion::unet2d::UNetError;
 use oracle_core::format::ModelFile;
 use oracle_core::kernels::Exec;
+use oracle_core::model::Rejection;
 use oracle_core::FormatError;
 use oracle_quant::image::cli::{convert, detect, ImageInput};
 use oracle_tests::fixtures;
@@ -125,15 +126,16 @@ fn wrong_length_latents_and_guidance_are_errors() {
         sd.denoise(Exec::SCALAR, b"a cat", vec![0; n], 1, MAX_GUIDANCE_Q16 + 1),
         Err(SdError::Guidance(MAX_GUIDANCE_Q16 + 1))
     );
-    let req = |steps| ImageRequest {
-        prompt: b"a cat",
+    let params = |steps| oracle_core::ImageParams {
         steps,
         seed: 1,
         guidance_q16: 1 << 16,
     };
     assert!(matches!(
-        run_image_request(&bytes, Exec::SCALAR, &req(0)),
-        Err(ImageRequestError::Sd(SdError::UNet(UNetError::Steps(0))))
+        oracle_tests::run_image(&bytes, Exec::SCALAR, b"a cat", params(0)),
+        Err(Rejection::Image(ImageRequestError::Sd(SdError::UNet(
+            UNetError::Steps(0)
+        ))))
     ));
 }
 

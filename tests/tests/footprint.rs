@@ -8,7 +8,6 @@
 
 use oracle_core::commit::merkle::model_root;
 use oracle_core::commit::position::Decoder;
-use oracle_core::diffusion::request::{run_image_request, ImageRequest};
 use oracle_core::footprint::{check, Footprint};
 use oracle_core::llama::Model;
 use oracle_core::quant::QType;
@@ -38,15 +37,15 @@ fn text_requests_stay_within_the_footprint() {
     for fixture in oracle_tests::LLAMA_FIXTURES {
         let bytes = fixture.model_file(QType::Q8);
         let fp = footprint(&bytes);
-        let request = Request {
-            prompt: b"Once upon a time",
-            steps: 512,
-            sampling: SamplingParams {
+        let request = Request::text(
+            b"Once upon a time",
+            512,
+            SamplingParams {
                 temperature_q16: 1 << 16,
                 top_p_q16: 58_982,
                 seed: 7,
             },
-        };
+        );
         let (generated, peak) = alloc_peak(|| {
             let model = Model::load(&bytes).expect("loads");
             model
@@ -83,14 +82,14 @@ fn image_requests_stay_within_the_footprint() {
         ("tiny-sd", oracle_tests::tiny_sd_model_file(), b"a red cat"),
     ] {
         let fp = footprint(&bytes);
-        let request = ImageRequest {
-            prompt,
+        let params = oracle_core::ImageParams {
             guidance_q16: 3 << 16,
             steps: 1,
             seed: 7,
         };
-        let (png, peak) =
-            alloc_peak(|| run_image_request(&bytes, Exec::SCALAR, &request).expect("runs"));
+        let (png, peak) = alloc_peak(|| {
+            oracle_tests::run_image(&bytes, Exec::SCALAR, prompt, params).expect("runs")
+        });
         assert!(png.len() > 57);
         assert_within(name, peak, &fp);
     }

@@ -5,9 +5,8 @@
 //! 2^64) and mutations of valid files never panic, and a parse allocates at most
 //! a small multiple of its input. A few hundred cases each, fixed seeds.
 
-use oracle_core::diffusion::request::bind_footprint;
 use oracle_core::footprint::check;
-use oracle_core::format::{ModelFile, VERSION};
+use oracle_core::format::VERSION;
 use oracle_core::llama::{Model, Tokenizer};
 use oracle_tests::counting_alloc::{alloc_peak, CountingAlloc};
 use oracle_tests::hostile::{small_unet, tiny_config, tiny_model};
@@ -54,7 +53,8 @@ fn load_text(bytes: &[u8]) {
 }
 
 fn load_image(bytes: &[u8]) {
-    let (r, peak) = alloc_peak(|| ModelFile::parse(bytes).and_then(|f| bind_footprint(&f)));
+    let (r, peak) =
+        alloc_peak(|| oracle_core::AnyModel::load_with_footprint(bytes).map(|(_, fp)| fp));
     assert!(
         peak <= bound(bytes.len()),
         "{peak} bytes for {}",

@@ -47,11 +47,7 @@ fn golden_text() -> String {
             for (p, prompt) in PROMPTS.iter().enumerate() {
                 for (label, sampling) in [("greedy", SamplingParams::GREEDY), ("seed42", seeded())]
                 {
-                    let request = Request {
-                        prompt: prompt.as_bytes(),
-                        steps: STEPS,
-                        sampling,
-                    };
+                    let request = Request::text(prompt.as_bytes(), STEPS, sampling);
                     let runs: Vec<_> = [
                         Exec::SCALAR,
                         Exec {

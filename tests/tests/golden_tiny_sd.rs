@@ -5,7 +5,7 @@
 //! then for three prompts and seeds, `STEPS` DDIM steps with guidance 7.5: the
 //! keccak256 of the prompt's text states, of the final latents and of the PNG
 //! (`i32` little-endian for the tensors), through the request path the node and
-//! the guest share ([`run_image_request`]). Each case runs scalar, SIMD and with
+//! the guest share ([`oracle_tests::run_image`]: `AnyModel::run`). Each case runs scalar, SIMD and with
 //! three threads, which must agree exactly (elsewhere than x86_64, the SIMD
 //! kernels alone: see [`image_execs`]). `.ci/test` runs this test on aarch64 under
 //! qemu-user too, so equal pins there prove cross-target bit-exactness.
@@ -16,7 +16,6 @@
 use std::fmt::Write;
 
 use oracle_core::commit::merkle::{keccak, model_root, to_hex};
-use oracle_core::diffusion::request::{run_image_request, ImageRequest};
 use oracle_core::diffusion::sd::{seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16};
 use oracle_core::format::ModelFile;
 use oracle_tests::golden::{assert_golden, image_execs, le_bytes};
@@ -50,11 +49,11 @@ fn golden_text() -> String {
                     DEFAULT_GUIDANCE_Q16,
                 )
                 .expect("denoise");
-            let png = run_image_request(
+            let png = oracle_tests::run_image(
                 &bytes,
                 exec,
-                &ImageRequest {
-                    prompt: prompt.as_bytes(),
+                prompt.as_bytes(),
+                oracle_core::ImageParams {
                     steps: STEPS as u32,
                     seed,
                     guidance_q16: DEFAULT_GUIDANCE_Q16,

@@ -56,11 +56,7 @@ fn position_chain_reproduces_generate_for_both_models() {
         let root = model_root(&bytes);
         let model = Model::load(&bytes).unwrap();
         for sampling in [SamplingParams::GREEDY, SEEDED] {
-            let request = Request {
-                prompt: b"Once upon a time",
-                steps: 48,
-                sampling,
-            };
+            let request = Request::text(b"Once upon a time", 48, sampling);
             let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
             let (hashes, tokens) = chain(&model, &root, &request);
             assert_eq!(tokens, native.tokens, "{} {:?}", fixture.name, sampling);
@@ -99,15 +95,15 @@ fn a_stopped_generation_is_a_fixed_point() {
     let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let root = model_root(&bytes);
     let model = Model::load(&bytes).unwrap();
-    let request = Request {
-        prompt: b"",
-        steps: 400,
-        sampling: SamplingParams {
+    let request = Request::text(
+        b"",
+        400,
+        SamplingParams {
             temperature_q16: 2 << 16,
             top_p_q16: 65536,
             seed: 3,
         },
-    };
+    );
     let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
     let mut d = Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap();
     while !d.done() {
@@ -134,11 +130,7 @@ fn restore_refuses_a_wrong_model_and_missing_or_bad_preimages() {
     let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
     let root = model_root(&bytes);
     let model = Model::load(&bytes).unwrap();
-    let request = Request {
-        prompt: b"Hi",
-        steps: 8,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Hi", 8, SamplingParams::GREEDY);
     let mut d = Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap();
     for _ in 0..4 {
         d.step(Exec::default()).unwrap();

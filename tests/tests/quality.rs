@@ -14,11 +14,7 @@ fn w8_keeps_the_float_greedy_text_for_100_tokens() {
     let want = FloatLlama::new(&float).generate_greedy(&[1], 256);
     let bytes = fixture.model_file(QType::Q8);
     let model = Model::load(&bytes).unwrap();
-    let request = Request {
-        prompt: b"",
-        steps: 256,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"", 256, SamplingParams::GREEDY);
     let got = model.generate(Exec::default(), &request, |_| {}).unwrap();
     let same = got
         .tokens

@@ -10,7 +10,7 @@
 //! | `prompt_hash` | 32 | `keccak256` of the prompt's tokens (BOS first), each `u32` big-endian |
 //! | `tokens_hash` | 32 | `keccak256` of every token fed or produced so far (BOS first; the last is the next one to feed), each `u32` big-endian |
 //! | `kv_root` | 32 | the KV-cache commitment of positions `< t` ([`KvTree`]) |
-//! | `params` | 20 | [`Request::encode_params`]: steps, temperature, top-p, seed |
+//! | `params` | 20 | [`TextParams::encode`]: steps, temperature, top-p, seed |
 //! | `rng` | 8 | the sampler's xorshift64* state |
 //! | `pos` | 4 | `t`, positions run so far |
 //! | `prompt_len` | 4 | prompt tokens, BOS included |
@@ -26,11 +26,12 @@
 //!
 //! **Transitions.** [`Decoder::start`] maps a request to `P_0` (tokenize, validate);
 //! [`Decoder::step`] maps `P_t` to `P_{t+1}` by running exactly one forward pass and
-//! one sampling step, as one iteration of [`crate::llama::generate::generate`]'s loop; a
-//! `done` state is a fixed point. [`output_hash`] maps the final state's tokens to
-//! `keccak256(text ‖ "\n")`, the output commitment of the whole-request guest.
-//! Running `start`, then `step` `min(steps, seq_len)` times, reproduces `generate`
-//! token for token.
+//! one sampling step; a `done` state is a fixed point. [`output_hash`] maps the final
+//! state's tokens to `keccak256(text ‖ "\n")`, the output commitment of the
+//! whole-request guest. There is one decode loop: [`crate::llama::generate::generate`]
+//! runs this decoder too, uncommitted ([`Decoder::uncommitted`]: no KV tree), so
+//! running `start`, then `step` `min(steps, seq_len)` times, reproduces `generate`
+//! token for token by construction.
 //!
 //! **Restoring.** [`Decoder::restore`] rebuilds a decoder from `P_t`'s hash and a
 //! preimage source (`keccak256(preimage) -> preimage`): the state encoding, the two
@@ -45,15 +46,16 @@ use alloc::vec::Vec;
 use crate::commit::merkle::{hash_pair, keccak, Hash};
 use crate::error::RequestError;
 use crate::kernels::Exec;
-use crate::llama::generate::{encode_prompt, Request, PARAMS_LEN};
+use crate::llama::generate::encode_prompt;
 use crate::llama::sampler::Sampler;
 use crate::llama::tokenizer::Tokenizer;
 use crate::llama::{LlamaState, LlamaWeights};
+use crate::model::request::{Request, TextParams, PARAMS_LEN};
 use crate::rng::Rng;
 
 /// Byte offsets of [`PositionState::encode`], one chain of constants.
 pub mod offset {
-    use crate::llama::generate::PARAMS_LEN;
+    use crate::model::request::PARAMS_LEN;
     /// Model root (32 bytes).
     pub const MODEL_ROOT: usize = 0;
     /// keccak256 of the prompt tokens (32 bytes).
@@ -104,7 +106,7 @@ pub struct PositionState {
     pub tokens_hash: Hash,
     /// KV-cache root.
     pub kv_root: Hash,
-    /// [`Request::encode_params`].
+    /// [`TextParams::encode`].
     pub params: [u8; PARAMS_LEN],
     /// Sampler state.
     pub rng: u64,
@@ -244,6 +246,20 @@ impl KvTree {
         }
     }
 
+    /// No commitment: the tree of a decoder that commits to nothing
+    /// ([`Decoder::uncommitted`], the one decode loop of `generate`).
+    fn none() -> KvTree {
+        KvTree {
+            depth: 0,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Whether this tree commits to anything (not [`KvTree::none`]).
+    fn commits(&self) -> bool {
+        !self.layers.is_empty()
+    }
+
     /// Leaves per layer tree.
     pub fn capacity(&self) -> u32 {
         1 << self.depth
@@ -317,27 +333,54 @@ pub struct Decoder<'a, 'm> {
 }
 
 impl<'a, 'm> Decoder<'a, 'm> {
-    /// `P_0` of a request: validate it and tokenize the prompt exactly as
-    /// [`crate::llama::generate::generate`] does (same errors).
+    /// `P_0` of a request: validate it and tokenize the prompt (the errors of
+    /// [`crate::llama::generate::generate`], which runs this same decoder).
     pub fn start(
         weights: &'a LlamaWeights<'m>,
         tokenizer: &Tokenizer<'_>,
         model_root: Hash,
         request: &Request<'_>,
     ) -> Result<Decoder<'a, 'm>, PositionError> {
+        let kv = KvTree::new(weights.config.n_layers, weights.config.seq_len);
+        Ok(Decoder::begin(weights, tokenizer, model_root, request, kv)?)
+    }
+
+    /// A decoder of `request` that commits to nothing (no KV tree; its
+    /// [`Decoder::state`] is not a position state of the game): the decode loop of
+    /// [`crate::llama::generate::generate`], so a request decodes through one loop
+    /// whether or not its positions are committed.
+    pub fn uncommitted(
+        weights: &'a LlamaWeights<'m>,
+        tokenizer: &Tokenizer<'_>,
+        request: &Request<'_>,
+    ) -> Result<Decoder<'a, 'm>, RequestError> {
+        Decoder::begin(weights, tokenizer, [0; 32], request, KvTree::none())
+    }
+
+    fn begin(
+        weights: &'a LlamaWeights<'m>,
+        tokenizer: &Tokenizer<'_>,
+        model_root: Hash,
+        request: &Request<'_>,
+        kv: KvTree,
+    ) -> Result<Decoder<'a, 'm>, RequestError> {
         let c = weights.config;
-        let prompt = encode_prompt(tokenizer, &c, request)?;
+        let params = request.text_params()?;
+        let prompt = encode_prompt(tokenizer, &c, request.prompt, &params)?;
+        let steps = params.steps.min(c.seq_len);
+        let mut tokens = Vec::with_capacity(steps as usize + 1);
+        tokens.push(prompt[0]);
         Ok(Decoder {
             weights,
             model_root,
-            params: request.encode_params(),
-            steps: request.steps.min(c.seq_len),
+            params: params.encode(),
+            steps,
             prompt_hash: keccak(&encode_tokens(&prompt)),
-            tokens: vec![prompt[0]],
+            tokens,
             prompt,
             llama: LlamaState::new(&c),
-            sampler: Sampler::new(request.sampling, c.vocab_size as usize),
-            kv: KvTree::new(c.n_layers, c.seq_len),
+            sampler: Sampler::new(params.sampling, c.vocab_size as usize),
+            kv,
             pos: 0,
             done: false,
         })
@@ -357,14 +400,14 @@ impl<'a, 'm> Decoder<'a, 'm> {
         if &state.model_root != model_root {
             return Err(PositionError::WrongModel);
         }
-        let Some(request) = Request::decode_params(&state.params, &[]) else {
+        let Some(params) = TextParams::decode(&state.params) else {
             return Err(PositionError::BadState("parameters"));
         };
-        request.sampling.validate()?;
-        if request.steps == 0 {
+        params.sampling.validate()?;
+        if params.steps == 0 {
             return Err(RequestError::ZeroSteps.into());
         }
-        let steps = request.steps.min(c.seq_len);
+        let steps = params.steps.min(c.seq_len);
         let prompt =
             fetch(&state.prompt_hash).ok_or(PositionError::MissingPreimage("the prompt tokens"))?;
         let prompt = decode_tokens(&prompt)?;
@@ -395,7 +438,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
             tokens,
             llama: LlamaState::new(&c),
             sampler: Sampler::with_rng(
-                request.sampling,
+                params.sampling,
                 c.vocab_size as usize,
                 Rng::from_state(state.rng),
             ),
@@ -454,11 +497,21 @@ impl<'a, 'm> Decoder<'a, 'm> {
         self.load_subtree(l, 2 * i + 1, fetch)
     }
 
-    /// Run one position (one iteration of `generate`'s loop): feed the last token
+    /// Run one position (one iteration of the decode loop): feed the last token
     /// at `pos`, commit its KV rows, take the prompt's next token or sample one,
     /// stop at BOS or after `min(steps, seq_len)` positions. A done decoder does
     /// not change.
     pub fn step(&mut self, exec: Exec) -> Result<(), PositionError> {
+        Ok(self.step_with(exec, |_| {})?)
+    }
+
+    /// [`Decoder::step`], handing the position's logits to `on_logits` (the
+    /// logits hash of `generate`).
+    pub fn step_with(
+        &mut self,
+        exec: Exec,
+        on_logits: impl FnOnce(&[i32]),
+    ) -> Result<(), RequestError> {
         if self.done {
             return Ok(());
         }
@@ -466,16 +519,19 @@ impl<'a, 'm> Decoder<'a, 'm> {
         let pos = self.pos;
         let token = self.tokens.last().copied().unwrap_or(c.bos);
         let logits = self.llama.forward(self.weights, exec, token, pos)?;
+        on_logits(logits);
         let next = match self.prompt.get(pos as usize + 1) {
             Some(&forced) => forced,
             None => self.sampler.sample(logits),
         };
-        for l in 0..c.n_layers {
-            let leaf = match self.llama.kv_row(l, pos) {
-                Some((k, v)) => keccak(&kv_row_bytes(k, v)),
-                None => return Err(RequestError::PositionOutOfRange(pos).into()),
-            };
-            self.kv.set_leaf(l as usize, pos, leaf);
+        if self.kv.commits() {
+            for l in 0..c.n_layers {
+                let leaf = match self.llama.kv_row(l, pos) {
+                    Some((k, v)) => keccak(&kv_row_bytes(k, v)),
+                    None => return Err(RequestError::PositionOutOfRange(pos)),
+                };
+                self.kv.set_leaf(l as usize, pos, leaf);
+            }
         }
         self.pos = pos + 1;
         if next == c.bos {
@@ -507,6 +563,16 @@ impl<'a, 'm> Decoder<'a, 'm> {
     /// Every token fed or produced so far, BOS first.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
+    }
+
+    /// [`Decoder::tokens`], taken.
+    pub fn into_tokens(self) -> Vec<u32> {
+        self.tokens
+    }
+
+    /// Prompt tokens, BOS included.
+    pub fn prompt_len(&self) -> usize {
+        self.prompt.len()
     }
 
     /// Positions run.

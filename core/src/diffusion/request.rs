@@ -1,52 +1,55 @@
-//! One seeded image request, from the model file's bytes to the PNG bytes.
+//! One seeded image request, from a bound image model to the PNG bytes: the path
+//! of every host ([`crate::model::AnyModel::run`]: the native node, `oracle run`
+//! and the VM guest), so all produce the same bytes by construction:
 //!
-//! This is the whole request path shared by the native `oracle run` (without
-//! `--noise`) and the VM guest, so both produce the same bytes by construction:
-//!
-//! - **ddpm-mnist** ([`Arch::DdpmMnist`]): DDPM over the last `steps` of the 1000
-//!   steps, every noise (start and per step) from the integer PRNG seeded with
-//!   `seed` ([`DdpmNoise::Seed`]); the PNG is 28×28 gray, `clamp(z + 0.5, 0, 1)`.
-//! - **UNet2DModel** ([`Arch::UNet2D`]): the start noise `(C, S, S)` from the PRNG
-//!   seeded with `seed` ([`fill_normal_q16`]), `S = max(sample_size,
-//!   side_multiple)`, then `steps` DDIM steps; the PNG is
+//! - **ddpm-mnist** ([`crate::format::Arch::DdpmMnist`]): DDPM over the last
+//!   `steps` of the 1000 steps, every noise (start and per step) from the integer
+//!   PRNG seeded with `seed` ([`DdpmNoise::Seed`]); the PNG is 28×28 gray,
+//!   `clamp(z + 0.5, 0, 1)`.
+//! - **UNet2DModel** ([`crate::format::Arch::UNet2D`]): the start noise
+//!   `(C, S, S)` from the PRNG seeded with `seed` ([`fill_normal_q16`]),
+//!   `S = max(sample_size, side_multiple)`, then `steps` DDIM steps; the PNG is
 //!   `clamp(x / 2 + 0.5, 0, 1) · 255` (rounded half up) as gray (`C = 1`) or RGB
 //!   (`C = 3`), channels interleaved.
-//!
-//! - **Stable-Diffusion-shaped** ([`Arch::StableDiffusion`], tiny-sd): the start latents
-//!   `(C, S, S)` from the PRNG seeded with `seed` ([`seeded_latents`]), then
-//!   `steps` DDIM steps of the conditional UNet on the prompt's CLIP states with
-//!   classifier-free guidance `guidance_q16` (Q16; the empty prompt is the
-//!   unconditional branch), then the VAE decoder; the PNG is RGB as for UNet2D.
+//! - **Stable-Diffusion-shaped** ([`crate::format::Arch::StableDiffusion`],
+//!   tiny-sd): the start latents `(C, S, S)` from the PRNG seeded with `seed`
+//!   ([`seeded_latents`]), then `steps` DDIM steps of the conditional UNet on the
+//!   prompt's CLIP states with classifier-free guidance `guidance_q16` (Q16; the
+//!   empty prompt is the unconditional branch), then the VAE decoder; the PNG is
+//!   RGB as for UNet2D.
 //!
 //! ddpm-mnist and UNet2D are unconditional: a non-empty prompt is rejected (and
 //! the guidance ignored).
+//!
+//! **Given noise** ([`ImageRequest::noise`], `oracle run --noise` only): the start
+//! (ddpm-mnist: the sample's 784 values with later noise seeded, or a stack of
+//! `steps · 784` where entry 0 is the start and entry k the noise added after the
+//! k-th update; UNet2D: the sample; Stable Diffusion: the latents) replaces the
+//! seeded draw, so a run can be compared with another implementation.
 //!
 //! **Posted output** ([`posted_output`]): what an operator posts on chain for an
 //! image request, and what the guest commits to (keccak256 of it), is the PNG
 //! itself when it is at most [`OUTPUT_INLINE_LIMIT`] bytes, otherwise the 32-byte
 //! keccak256 of the PNG (the node serves the PNG off chain, content-addressed).
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SampleError, SIZE};
+use crate::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SampleError, PIXELS, SIZE};
 use crate::diffusion::noise::fill_normal_q16;
 use crate::diffusion::png::{encode, ColorType};
-use crate::diffusion::sd::{seeded_latents, SdError, StableDiffusion, TOKENIZER};
+use crate::diffusion::sd::{seeded_latents, SdError, StableDiffusion};
 use crate::diffusion::unet2d::{UNet2D, UNetError};
-use crate::error::FormatError;
 use crate::fixed::round_shift;
-use crate::footprint::{image_footprint, image_width, Footprint, CLIP_TOKENIZER_FACTOR};
-use crate::format::{Arch, ModelFile};
 use crate::kernels::Exec;
+use crate::model::request::ImageParams;
 use crate::rng::Rng;
 
 /// Why an image request produced no image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageRequestError {
-    /// The file is not a loadable image model.
-    #[error("image model: {0}")]
-    Model(#[from] FormatError),
     /// The model takes no prompt.
     #[error("the model is unconditional: it takes no prompt")]
     Prompt,
@@ -59,6 +62,14 @@ pub enum ImageRequestError {
     /// The text-to-image pipeline rejected the request (prompt, steps, guidance).
     #[error("sd: {0}")]
     Sd(#[from] SdError),
+    /// The given noise has another length than the start it replaces.
+    #[error("noise has {got} values: expected {want}")]
+    Noise {
+        /// Values given.
+        got: usize,
+        /// The shape expected.
+        want: String,
+    },
     /// The sample has a channel count with no PNG form, or a size PNG cannot hold.
     #[error("a {channels}-channel {side}x{side} sample has no PNG form")]
     NoPng {
@@ -91,116 +102,117 @@ pub fn posted_output(png: &[u8]) -> Vec<u8> {
     }
 }
 
-/// An image request: the seed of the integer PRNG and the sampler's step count.
+/// An image request: the prompt, the parameters and, for local diagnostics, the
+/// given start noise (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageRequest<'p> {
+pub struct ImageRequest<'a> {
     /// Prompt bytes (must be empty for the unconditional models).
-    pub prompt: &'p [u8],
-    /// Classifier-free guidance in Q16 (text-to-image models only; at most
-    /// `1.0` = 65536 runs the conditional branch alone; usual: 7.5 =
-    /// [`crate::diffusion::sd::DEFAULT_GUIDANCE_Q16`]).
-    pub guidance_q16: u32,
-    /// DDPM steps (the last `steps` of 1000) or DDIM inference steps.
-    pub steps: u32,
-    /// Seed of every noise draw.
-    pub seed: u64,
+    pub prompt: &'a [u8],
+    /// Steps, seed, guidance.
+    pub params: ImageParams,
+    /// The start noise in Q16 in place of the seeded draw (`None` on chain).
+    pub noise: Option<&'a [i32]>,
 }
 
-impl<'p> ImageRequest<'p> {
-    /// The image request that the 20 request parameter bytes
-    /// ([`crate::llama::generate::Request::encode_params`]) describe for an image model:
-    /// `steps`, `seed`, and the guidance in Q16 in the temperature field (read by
-    /// text-to-image models only; top-p is unused). The guest and the node read
-    /// the chain's parameters through this one mapping.
-    pub fn from_request(request: &crate::llama::generate::Request<'p>) -> ImageRequest<'p> {
-        ImageRequest {
-            prompt: request.prompt,
-            guidance_q16: request.sampling.temperature_q16,
-            steps: request.steps,
-            seed: request.sampling.seed,
+impl ImageRequest<'_> {
+    /// `Prompt` unless the prompt is empty (the unconditional models).
+    fn no_prompt(&self) -> Result<(), ImageRequestError> {
+        if self.prompt.is_empty() {
+            Ok(())
+        } else {
+            Err(ImageRequestError::Prompt)
+        }
+    }
+
+    /// The given noise as the start of `want` values (`Noise` otherwise), or
+    /// `None` when none is given.
+    fn start(
+        &self,
+        want: usize,
+        shape: impl Fn() -> String,
+    ) -> Result<Option<Vec<i32>>, ImageRequestError> {
+        match self.noise {
+            None => Ok(None),
+            Some(n) if n.len() == want => Ok(Some(n.to_vec())),
+            Some(n) => Err(ImageRequestError::Noise {
+                got: n.len(),
+                want: shape(),
+            }),
         }
     }
 }
 
-/// Run `request` on the image model file `bytes` and return the PNG bytes.
-///
-/// `exec` only changes speed: every kernel choice gives the same bytes.
-pub fn run_image_request(
-    bytes: &[u8],
+/// The PNG of a ddpm-mnist request.
+pub fn ddpm_mnist(
+    model: &DdpmMnist<'_>,
     exec: Exec,
     request: &ImageRequest<'_>,
 ) -> Result<Vec<u8>, ImageRequestError> {
-    let file = ModelFile::parse(bytes)?;
-    if !request.prompt.is_empty() && file.arch != Arch::StableDiffusion {
-        return Err(ImageRequestError::Prompt);
-    }
-    let steps = request.steps as usize;
-    match file.arch {
-        Arch::DdpmMnist => {
-            let model = DdpmMnist::from_file(&file)?;
-            let z = model.sample(exec, steps, DdpmNoise::Seed(request.seed))?;
-            ddpm_png(&z)
-        }
-        Arch::UNet2D => {
-            let model = UNet2D::from_file(&file)?;
-            let side = model.sample_size.max(model.side_multiple());
-            let channels = model.in_channels;
-            let n = side
-                .checked_mul(side)
-                .and_then(|hw| hw.checked_mul(channels))
-                .ok_or(ImageRequestError::NoPng { channels, side })?;
-            let mut start = vec![0i32; n];
-            fill_normal_q16(&mut Rng::new(request.seed), &mut start);
-            let x = model.sample(exec, start, side, side, steps)?;
-            unet_png(&x, channels, side)
-        }
-        Arch::StableDiffusion => {
-            let sd = StableDiffusion::from_file(&file)?;
-            let start = seeded_latents(&sd, request.seed);
-            let image = sd.generate(exec, request.prompt, start, steps, request.guidance_q16)?;
-            unet_png(&image, sd.vae.out_channels, sd.image_side())
-        }
-        Arch::Llama => Err(FormatError::WrongArch {
-            expected: Arch::DdpmMnist,
-            found: Arch::Llama,
-        }
-        .into()),
-    }
-}
-
-/// Bind the networks of a parsed image model file (every check of loading, the
-/// run-state bound included) and return its [`Footprint`]; allocates no run
-/// state.
-pub fn bind_footprint(file: &ModelFile<'_>) -> Result<Footprint, FormatError> {
-    let (run_state, extra) = match file.arch {
-        Arch::DdpmMnist => {
-            DdpmMnist::from_file(file)?;
-            (DdpmMnist::run_state_bytes(), 0)
-        }
-        Arch::UNet2D => {
-            let m = UNet2D::from_file(file)?;
-            (
-                m.run_state_bytes(image_width(file, m.in_channels as u64)),
-                0,
-            )
-        }
-        Arch::StableDiffusion => {
-            let sd = StableDiffusion::from_file(file)?;
-            let width = image_width(file, sd.unet.in_channels as u64);
-            let blob = file.tensor(TOKENIZER)?.data.len() as u64;
-            (
-                sd.run_state_bytes(width),
-                blob.saturating_mul(CLIP_TOKENIZER_FACTOR),
-            )
-        }
-        Arch::Llama => {
-            return Err(FormatError::WrongArch {
-                expected: Arch::DdpmMnist,
-                found: Arch::Llama,
+    request.no_prompt()?;
+    let p = request.params;
+    let steps = p.steps as usize;
+    let source = match request.noise {
+        None => DdpmNoise::Seed(p.seed),
+        Some(n) if n.len() as u64 == u64::from(p.steps) * PIXELS as u64 => DdpmNoise::Stack(n),
+        Some(n) if n.len() == PIXELS => DdpmNoise::Start(n, p.seed),
+        Some(n) => {
+            return Err(ImageRequestError::Noise {
+                got: n.len(),
+                want: format!(
+                    "the sample's 784 (1, 28, 28) or a stack of {steps} x 784 ({steps}, 1, 28, 28)"
+                ),
             })
         }
     };
-    Ok(image_footprint(file, run_state, extra))
+    let z = model.sample(exec, steps, source)?;
+    ddpm_png(&z)
+}
+
+/// The PNG of a UNet2DModel request.
+pub fn unet2d(
+    model: &UNet2D<'_>,
+    exec: Exec,
+    request: &ImageRequest<'_>,
+) -> Result<Vec<u8>, ImageRequestError> {
+    request.no_prompt()?;
+    let side = model.sample_size.max(model.side_multiple());
+    let channels = model.in_channels;
+    let n = side
+        .checked_mul(side)
+        .and_then(|hw| hw.checked_mul(channels))
+        .ok_or(ImageRequestError::NoPng { channels, side })?;
+    let start = match request.start(n, || format!("the sample's ({channels}, {side}, {side})"))? {
+        Some(given) => given,
+        None => {
+            let mut z = vec![0i32; n];
+            fill_normal_q16(&mut Rng::new(request.params.seed), &mut z);
+            z
+        }
+    };
+    let x = model.sample(exec, start, side, side, request.params.steps as usize)?;
+    unet_png(&x, channels, side)
+}
+
+/// The PNG of a text-to-image request.
+pub fn stable_diffusion(
+    sd: &StableDiffusion<'_>,
+    exec: Exec,
+    request: &ImageRequest<'_>,
+) -> Result<Vec<u8>, ImageRequestError> {
+    let p = request.params;
+    let (c, s) = (sd.unet.in_channels, sd.latent_side());
+    let start = match request.start(sd.latent_len(), || format!("the latents' ({c}, {s}, {s})"))? {
+        Some(given) => given,
+        None => seeded_latents(sd, p.seed),
+    };
+    let image = sd.generate(
+        exec,
+        request.prompt,
+        start,
+        p.steps as usize,
+        p.guidance_q16,
+    )?;
+    unet_png(&image, sd.vae.out_channels, sd.image_side())
 }
 
 /// The PNG of a ddpm-mnist sample `z` (28×28 Q16): gray, `clamp(z + 0.5, 0, 1)`.

@@ -5,62 +5,13 @@ use alloc::vec::Vec;
 use sha3::{Digest, Keccak256};
 
 use crate::commit::merkle::Hash;
+use crate::commit::position::Decoder;
 use crate::error::RequestError;
 use crate::kernels::Exec;
 use crate::llama::config::LlamaConfig;
-use crate::llama::sampler::{Sampler, SamplingParams};
 use crate::llama::tokenizer::Tokenizer;
-use crate::llama::{LlamaState, LlamaWeights};
-
-/// A text-generation request.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'p> {
-    /// Prompt bytes (any bytes: invalid UTF-8 goes through byte fallback).
-    pub prompt: &'p [u8],
-    /// Positions to run, prompt included (llama2.c's `-n`); values above the
-    /// context length are clamped to it.
-    pub steps: u32,
-    /// Sampling parameters.
-    pub sampling: SamplingParams,
-}
-
-/// Length of [`Request::encode_params`]'s output.
-pub const PARAMS_LEN: usize = 20;
-
-impl Request<'_> {
-    /// The request's numeric parameters as the guest program reads them (the local
-    /// preimage "sampling parameters"): `steps`, `temperature_q16`, `top_p_q16` as
-    /// big-endian `u32`, then `seed` as big-endian `u64`.
-    pub fn encode_params(&self) -> [u8; PARAMS_LEN] {
-        let mut out = [0u8; PARAMS_LEN];
-        out[0..4].copy_from_slice(&self.steps.to_be_bytes());
-        out[4..8].copy_from_slice(&self.sampling.temperature_q16.to_be_bytes());
-        out[8..12].copy_from_slice(&self.sampling.top_p_q16.to_be_bytes());
-        out[12..20].copy_from_slice(&self.sampling.seed.to_be_bytes());
-        out
-    }
-
-    /// Decode [`Request::encode_params`] around a prompt; `None` unless exactly
-    /// [`PARAMS_LEN`] bytes.
-    pub fn decode_params<'p>(params: &[u8], prompt: &'p [u8]) -> Option<Request<'p>> {
-        if params.len() != PARAMS_LEN {
-            return None;
-        }
-        let u32_at =
-            |i: usize| u32::from_be_bytes([params[i], params[i + 1], params[i + 2], params[i + 3]]);
-        let mut seed = [0u8; 8];
-        seed.copy_from_slice(&params[12..20]);
-        Some(Request {
-            prompt,
-            steps: u32_at(0),
-            sampling: SamplingParams {
-                temperature_q16: u32_at(4),
-                top_p_q16: u32_at(8),
-                seed: u64::from_be_bytes(seed),
-            },
-        })
-    }
-}
+use crate::llama::LlamaWeights;
+use crate::model::request::{Request, TextParams};
 
 /// What a run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +39,17 @@ pub struct Generation {
 pub fn encode_prompt(
     tokenizer: &Tokenizer<'_>,
     c: &LlamaConfig,
-    request: &Request<'_>,
+    prompt: &[u8],
+    params: &TextParams,
 ) -> Result<Vec<u32>, RequestError> {
     let seq_len = c.seq_len;
-    request.sampling.validate()?;
-    if request.steps == 0 {
+    params.sampling.validate()?;
+    if params.steps == 0 {
         return Err(RequestError::ZeroSteps);
     }
     let max_bytes = u64::from(seq_len.saturating_sub(1))
         .saturating_mul(u64::try_from(tokenizer.max_piece_len()).unwrap_or(u64::MAX));
-    let bytes = u64::try_from(request.prompt.len()).unwrap_or(u64::MAX);
+    let bytes = u64::try_from(prompt.len()).unwrap_or(u64::MAX);
     if bytes > max_bytes {
         return Err(RequestError::PromptTooLarge {
             bytes,
@@ -105,20 +57,24 @@ pub fn encode_prompt(
             seq_len,
         });
     }
-    let prompt = tokenizer.encode(request.prompt, true, None);
-    if prompt.len() > seq_len as usize {
+    let tokens = tokenizer.encode(prompt, true, None);
+    if tokens.len() > seq_len as usize {
         return Err(RequestError::PromptTooLong {
-            tokens: prompt.len(),
+            tokens: tokens.len(),
             seq_len: seq_len as usize,
         });
     }
-    if let Some(&bad) = prompt.iter().find(|&&t| t >= c.vocab_size) {
+    if let Some(&bad) = tokens.iter().find(|&&t| t >= c.vocab_size) {
         return Err(RequestError::TokenOutOfRange(bad));
     }
-    Ok(prompt)
+    Ok(tokens)
 }
 
-/// Run a request. `on_piece` receives each printed piece as it is produced.
+/// Run a text request. `on_piece` receives each printed piece as it is produced.
+///
+/// The loop is the position decoder's ([`Decoder::step_with`], uncommitted):
+/// feed the prompt, then sample, stop at BOS or after `min(steps, seq_len)`
+/// positions; the two-phase game's positions are these positions.
 pub fn generate(
     weights: &LlamaWeights<'_>,
     tokenizer: &Tokenizer<'_>,
@@ -126,39 +82,32 @@ pub fn generate(
     request: &Request<'_>,
     mut on_piece: impl FnMut(&[u8]),
 ) -> Result<Generation, RequestError> {
-    let c = weights.config;
-    let prompt = encode_prompt(tokenizer, &c, request)?;
-    let steps = request.steps.min(c.seq_len);
-    let mut state = LlamaState::new(&c);
-    let mut sampler = Sampler::new(request.sampling, c.vocab_size as usize);
+    let mut decoder = Decoder::uncommitted(weights, tokenizer, request)?;
     let mut hasher = Keccak256::new();
-    let mut tokens = Vec::with_capacity(steps as usize + 1);
-    tokens.push(prompt[0]);
     let mut text = Vec::new();
-    let mut token = prompt[0];
     let mut piece_buf = Vec::new();
-    for pos in 0..steps {
-        let logits = state.forward(weights, exec, token, pos)?;
-        for l in logits {
-            hasher.update(l.to_le_bytes());
+    while !decoder.done() {
+        let fed = decoder.tokens().len();
+        decoder.step_with(exec, |logits| {
+            for l in logits {
+                hasher.update(l.to_le_bytes());
+            }
+        })?;
+        if let [.., token, next] = decoder.tokens() {
+            if decoder.tokens().len() > fed {
+                piece_buf.clear();
+                tokenizer
+                    .decode(*token, *next)
+                    .push_printable(&mut piece_buf);
+                on_piece(&piece_buf);
+                text.extend_from_slice(&piece_buf);
+            }
         }
-        let next = match prompt.get(pos as usize + 1) {
-            Some(&forced) => forced,
-            None => sampler.sample(logits),
-        };
-        if next == c.bos {
-            break;
-        }
-        tokens.push(next);
-        piece_buf.clear();
-        tokenizer.decode(token, next).push_printable(&mut piece_buf);
-        on_piece(&piece_buf);
-        text.extend_from_slice(&piece_buf);
-        token = next;
     }
+    let prompt_tokens = decoder.prompt_len();
     Ok(Generation {
-        tokens,
-        prompt_tokens: prompt.len(),
+        tokens: decoder.into_tokens(),
+        prompt_tokens,
         text,
         logits_hash: hasher.finalize().into(),
     })

@@ -12,7 +12,7 @@ pub mod weights;
 
 pub use config::LlamaConfig;
 pub use forward::LlamaState;
-pub use generate::{generate, Generation, Request};
+pub use generate::{generate, Generation};
 pub use sampler::SamplingParams;
 pub use tokenizer::{score_key, vocab_bytes, TokenEntry, Tokenizer};
 pub use weights::LlamaWeights;
@@ -22,6 +22,8 @@ use crate::error::{FormatError, RequestError};
 use crate::footprint;
 use crate::format::{Arch, ModelFile, TOKENIZER};
 use crate::kernels::Exec;
+use crate::model::outcome::{text_output, Outcome, Rejection};
+use crate::model::request::Request;
 
 /// A model file opened for inference: parsed, weights bound, tokenizer indexed.
 #[derive(Debug, Clone)]
@@ -93,5 +95,19 @@ impl<'a> Model<'a> {
         on_piece: impl FnMut(&[u8]),
     ) -> Result<Generation, RequestError> {
         generate::generate(&self.weights, &self.tokenizer, exec, request, on_piece)
+    }
+
+    /// Run a request to its posted outcome: the text and a newline
+    /// ([`text_output`]), or the error outcome.
+    pub fn run(&self, exec: Exec, request: &Request<'_>, on_piece: impl FnMut(&[u8])) -> Outcome {
+        match self.generate(exec, request, on_piece) {
+            Ok(g) => Outcome::Text {
+                output: text_output(&g.text),
+                generated: u64::try_from(g.tokens.len().saturating_sub(g.prompt_tokens))
+                    .unwrap_or(u64::MAX),
+                logits_hash: g.logits_hash,
+            },
+            Err(e) => Outcome::Rejected(Rejection::Request(e)),
+        }
     }
 }

@@ -13,14 +13,11 @@
 use alloc::vec::Vec;
 
 use crate::commit::merkle::{keccak, Hash};
-use crate::diffusion::request::{
-    posted_output, run_image_request, ImageRequest, ImageRequestError,
-};
+use crate::diffusion::request::{posted_output, ImageRequestError};
 use crate::error::{FormatError, RequestError};
 use crate::kernels::Exec;
-use crate::llama::generate::Request;
-use crate::llama::Model;
-use crate::model::is_image_model;
+use crate::model::request::Request;
+use crate::model::AnyModel;
 
 /// The posted output of a rejected request: empty.
 pub const REJECTED_OUTPUT: &[u8] = &[];
@@ -53,13 +50,14 @@ pub enum Rejection {
     /// The model file does not load.
     #[error("the model file does not load: {0}")]
     Model(#[from] FormatError),
-    /// The text model rejects the request (prompt too long, parameters, ...).
+    /// The parameters do not fit the model's family, or the text model rejects
+    /// the request (prompt too long, sampling parameters, ...).
     #[error("{0}")]
-    Text(#[from] RequestError),
+    Request(#[from] RequestError),
     /// The image model rejects the request (a prompt to an unconditional model,
     /// steps outside the schedule, ...).
     #[error("{0}")]
-    Image(ImageRequestError),
+    Image(#[from] ImageRequestError),
 }
 
 /// What a request produced.
@@ -100,37 +98,28 @@ impl Outcome {
     }
 }
 
-/// Run `request` on any model file: a text model decodes it ([`Model::generate`],
-/// each printed piece handed to `on_piece`), an image model runs the
-/// seeded image request its parameters describe ([`ImageRequest::from_request`]);
-/// a file that does not load or a request the model rejects gives
-/// [`Outcome::Rejected`]. The native node, `oracle run` and the guest all go
-/// through here, so they post the same bytes. `exec` changes only the speed.
+/// Run a request on any model file: the one entry point of the guest, the node's
+/// serving, `oracle run` and `fpvm run` (through [`AnyModel::run`]), so they all
+/// post the same bytes. `params` are the canonical encoding of the request's
+/// parameters ([`crate::model::request`]), read as the model's family's
+/// ([`AnyModel::decode_params`]); `input` is the prompt. A text model hands each
+/// printed piece to `on_piece`. A file that does not load, parameters that are
+/// not the family's, or a request the model rejects give [`Outcome::Rejected`].
+/// `exec` changes only the speed.
 pub fn run(
     bytes: &[u8],
     exec: Exec,
-    request: &Request<'_>,
+    params: &[u8],
+    input: &[u8],
     on_piece: impl FnMut(&[u8]),
 ) -> Outcome {
-    if is_image_model(bytes) {
-        return match run_image_request(bytes, exec, &ImageRequest::from_request(request)) {
-            Ok(png) => Outcome::Image { png },
-            Err(ImageRequestError::Model(e)) => Outcome::Rejected(Rejection::Model(e)),
-            Err(e) => Outcome::Rejected(Rejection::Image(e)),
-        };
-    }
-    let model = match Model::load(bytes) {
+    let model = match AnyModel::load(bytes) {
         Ok(m) => m,
         Err(e) => return Outcome::Rejected(Rejection::Model(e)),
     };
-    match model.generate(exec, request, on_piece) {
-        Ok(g) => Outcome::Text {
-            output: text_output(&g.text),
-            generated: u64::try_from(g.tokens.len().saturating_sub(g.prompt_tokens))
-                .unwrap_or(u64::MAX),
-            logits_hash: g.logits_hash,
-        },
-        Err(e) => Outcome::Rejected(Rejection::Text(e)),
+    match model.decode_params(params) {
+        Ok(params) => model.run(exec, &Request::new(input, params), on_piece),
+        Err(e) => Outcome::Rejected(Rejection::Request(e)),
     }
 }
 

@@ -59,25 +59,25 @@ pub struct DevnetConfig {
 }
 
 /// Sampling parameters of greedy decoding of `steps` positions, as the guest reads them and the
-/// operator encodes them (`oracle_core::Request::encode_params` with `SamplingParams::GREEDY`).
+/// operator encodes them: the core's canonical encoding of text parameters
+/// (`oracle_core::TextParams::encode` with `SamplingParams::GREEDY`).
 pub fn greedy_params(steps: u32) -> Vec<u8> {
-    const TOP_P_ONE_Q16: u32 = 1 << 16;
-    let mut out = vec![0u8; 20];
-    out[0..4].copy_from_slice(&steps.to_be_bytes());
-    out[8..12].copy_from_slice(&TOP_P_ONE_Q16.to_be_bytes());
-    out
+    oracle_core::TextParams {
+        steps,
+        sampling: oracle_core::SamplingParams::GREEDY,
+    }
+    .encode()
+    .to_vec()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn greedy_params_are_what_the_operator_encodes() {
-        let request = oracle_core::Request {
-            prompt: b"",
-            steps: 16,
-            sampling: oracle_core::SamplingParams::GREEDY,
-        };
-        assert_eq!(super::greedy_params(16), request.encode_params().to_vec());
+    fn greedy_params_are_steps_and_top_p_one() {
+        let mut want = vec![0u8; 20];
+        want[0..4].copy_from_slice(&16u32.to_be_bytes());
+        want[8..12].copy_from_slice(&(1u32 << 16).to_be_bytes());
+        assert_eq!(super::greedy_params(16), want);
     }
 }
 

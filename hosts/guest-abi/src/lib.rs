@@ -71,8 +71,9 @@ pub mod local_ident {
     pub const MODEL_ROOT: u64 = 1;
     /// The 32-byte keccak256 of the request input bytes (itself a keccak key).
     pub const INPUT_HASH: u64 = 2;
-    /// The request parameters (`oracle_core::Request::encode_params`: steps, seed,
-    /// temperature, top-p): 20 bytes for a whole request; 21 bytes (the 20, then a
+    /// The request parameters (their canonical encoding,
+    /// `oracle_core::RequestParams::encode`: text steps, temperature, top-p, seed, or
+    /// image steps, guidance, seed): 20 bytes for a whole request; 21 bytes (the 20, then a
     /// [`super::transition`] mode byte) for one transition of the two-phase game.
     pub const SAMPLING_PARAMS: u64 = 3;
     /// The 32-byte pre-state hash `P_t` of a position or output transition (a

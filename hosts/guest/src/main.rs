@@ -2,17 +2,19 @@
 //! by the fault-proof VM.
 //!
 //! 1. Read the local data the dispute game provides: the model root (local 1), the
-//!    input hash (local 2) and the request parameters (local 3, see
-//!    `oracle_core::llama::generate::Request::encode_params`).
+//!    input hash (local 2) and the request parameters (local 3: their canonical
+//!    20-byte encoding, `oracle_core::model::request`).
 //! 2. Fetch the input bytes by their keccak hash.
 //! 3. Fetch the model by walking its Merkle tree from the root: the 40-byte head
 //!    `treeRoot || len`, the 64-byte inner nodes, the 4096-byte chunks. Every
 //!    preimage is fetched under the keccak key of the hash one level up, and the VM
 //!    rejects a preimage that does not hash to its key, so every chunk is checked
 //!    against the model root (no prover can feed other weights).
-//! 4. Run the request exactly as `oracle run` does, write the text to fd 1, commit
-//!    keccak256(text) as the output, write `logits 0x<keccak of all logits>` to
-//!    fd 2 (for the cross-target golden tests) and exit 0.
+//! 4. Run the request exactly as `oracle run` does, through the core's one entry
+//!    point (`oracle_core::model::outcome::run`: the model file says which family
+//!    it is and how the parameters read), write the posted bytes to fd 1, commit
+//!    their keccak256 as the output and exit 0; for a text model also write
+//!    `logits 0x<keccak of all logits>` to fd 2 (for the cross-target golden tests).
 //!
 //! **Transition modes** (the second phase of the two-phase dispute game, see
 //! `docs/dispute.md`): the same ELF runs one transition of the decode-position chain
@@ -28,9 +30,9 @@
 //!   the whole-request output commitment.
 //!
 //! **Image models** (an image architecture in the model file header, `oracle_core::format`):
-//! step 4 runs the seeded image request instead (`oracle_core::model::outcome::run` picks
-//! the path by the file; `steps` and `seed` from the 20 parameter bytes), writes the
-//! PNG bytes to fd 1 and commits keccak256 of the posted output
+//! step 4 runs the seeded image request (`oracle_core::AnyModel::run`; `steps`,
+//! guidance and `seed` from the 20 parameter bytes read as image parameters), writes
+//! the PNG bytes to fd 1 and commits keccak256 of the posted output
 //! (`oracle_core::diffusion::request::posted_output`: the PNG itself up to
 //! `OUTPUT_INLINE_LIMIT` bytes, otherwise its keccak256). The transition modes are
 //! LLaMA-only (an image model does not load as one: the error outcome).
@@ -71,6 +73,7 @@ use oracle_core::diffusion::request::posted_output;
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::llama::Model;
 use oracle_core::model::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
+use oracle_core::model::request::TextParams;
 use oracle_core::{Exec, Request};
 use oracle_guest_abi::exit_code::{BAD_PARAMS, BAD_PREIMAGE, BAD_STATE, PANIC};
 use oracle_guest_abi::{keccak_key_from_digest as keccak_key, local_ident, local_key, transition};
@@ -181,11 +184,16 @@ fn pre_state(model_root: &Hash) -> (Hash, PositionState) {
     }
 }
 
-/// Mode 1: the request's first decode state `P_0`.
-fn init(model_root: &Hash, request: &Request<'_>) -> ! {
+/// Mode 1: the request's first decode state `P_0` (the transition modes are the
+/// text models': `params` are text parameters).
+fn init(model_root: &Hash, params: &[u8], input: &[u8]) -> ! {
+    let Some(params) = TextParams::decode(params) else {
+        fail(BAD_PARAMS, "request parameters are not 20 bytes")
+    };
+    let request = Request::text(input, params.steps, params.sampling);
     let bytes = fetch_model(model_root);
     let model = load_model(&bytes);
-    match Decoder::start(&model.weights, &model.tokenizer, *model_root, request) {
+    match Decoder::start(&model.weights, &model.tokenizer, *model_root, &request) {
         Ok(d) => syscall::commit_output(&d.state().hash()),
         Err(_) => reject("the request was rejected"),
     }
@@ -240,12 +248,9 @@ extern "C" fn _start() -> ! {
         21 => (&params[..20], Some(params[20])),
         _ => fail(BAD_PARAMS, "request parameters are not 20 bytes"),
     };
-    let Some(request) = Request::decode_params(params, &input) else {
-        fail(BAD_PARAMS, "request parameters are not 20 bytes")
-    };
     match mode {
         None => {}
-        Some(transition::INIT) => init(&model_root, &request),
+        Some(transition::INIT) => init(&model_root, params, &input),
         Some(transition::POSITION) => position(&model_root),
         Some(transition::OUTPUT) => output(&model_root),
         Some(_) => fail(BAD_PARAMS, "unknown transition mode"),
@@ -255,7 +260,7 @@ extern "C" fn _start() -> ! {
         reject("the model does not load, or needs more memory than the guest's budget");
     }
     // The whole request, exactly as `oracle run` runs it (`oracle_core::model::outcome::run`).
-    match run(&bytes, Exec::SCALAR, &request, |_| {}) {
+    match run(&bytes, Exec::SCALAR, params, &input, |_| {}) {
         Outcome::Text {
             output,
             logits_hash,

@@ -94,11 +94,7 @@ impl Liar<'_> {
 }
 
 fn true_trace(model: &[u8], elf: &[u8]) -> (Trace, B256) {
-    let request = Request {
-        prompt: PROMPT,
-        steps: POSITIONS,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(PROMPT, POSITIONS, SamplingParams::GREEDY);
     let loaded = Model::load(model).expect("model loads");
     let mut output = loaded
         .generate(Exec::default(), &request, |_| {})
@@ -186,13 +182,9 @@ async fn whole_game_against_the_real_guest_trace() {
     let mut config = DevnetConfig::default();
     config.model.modelRoot = B256::from(oracle_core::commit::merkle::model_root(&model));
     config.model.programHash = program;
-    config.sampling_params = Request {
-        prompt: PROMPT,
-        steps: POSITIONS,
-        sampling: SamplingParams::GREEDY,
-    }
-    .encode_params()
-    .to_vec();
+    config.sampling_params = Request::text(PROMPT, POSITIONS, SamplingParams::GREEDY)
+        .encode_params()
+        .to_vec();
     let depth = config.game_max_depth;
     let top = 1u64 << depth;
     assert!(truth.total < top, "the trace fits the bound");

@@ -23,11 +23,7 @@ fn stdout_is_prompt_plus_generation_whatever_the_kernel() {
     let want = model
         .generate(
             Exec::default(),
-            &Request {
-                prompt: b"Lily",
-                steps: 50,
-                sampling,
-            },
+            &Request::text(b"Lily", 50, sampling),
             |_| {},
         )
         .unwrap();

@@ -1,5 +1,5 @@
 //! `oracle run` on image models: the PNG it writes (and the keccak it prints) is
-//! what `run_image_request`, the path the VM guest runs, produces for the same
+//! what `AnyModel::run`, the path the VM guest runs, produces for the same
 //! seed and steps, whatever the kernel; a prompt is refused.
 
 mod common;
@@ -9,8 +9,7 @@ use std::process::Output;
 
 use common::{assert_success, oracle};
 use oracle_core::commit::merkle::{keccak, to_hex};
-use oracle_core::diffusion::request::{run_image_request, ImageRequest};
-use oracle_core::Exec;
+use oracle_core::{Exec, ImageParams};
 
 /// `oracle run --model <model> --steps <steps> --seed <seed> --output <png>` with
 /// `extra` arguments: its output and the PNG it wrote (a stale one removed first).
@@ -48,11 +47,11 @@ fn check(name: &str, model: &[u8], steps: u32, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.bin"));
     std::fs::write(&path, model).unwrap();
-    let want = run_image_request(
+    let want = oracle_tests::run_image(
         model,
         Exec::default(),
-        &ImageRequest {
-            prompt: b"",
+        b"",
+        ImageParams {
             steps,
             seed,
             guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
@@ -123,11 +122,11 @@ fn tiny_sd_png_equals_the_guest_path() {
     let path = dir.path().join("tiny-sd.bin");
     std::fs::write(&path, &model).unwrap();
     let (prompt, steps, seed) = ("a red cat on a mat", 2u32, 5u64);
-    let want = run_image_request(
+    let want = oracle_tests::run_image(
         &model,
         Exec::default(),
-        &ImageRequest {
-            prompt: prompt.as_bytes(),
+        prompt.as_bytes(),
+        ImageParams {
             steps,
             seed,
             guidance_q16: 6 << 16,

@@ -32,11 +32,11 @@ const FINAL: Duration = Duration::from_secs(240);
 fn honest_output(prompt: &str) -> Vec<u8> {
     let (model, _) = assets();
     let model = Model::load(model).unwrap();
-    let request = Request {
-        prompt: prompt.as_bytes(),
-        steps: STEPS.parse().unwrap(),
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(
+        prompt.as_bytes(),
+        STEPS.parse().unwrap(),
+        SamplingParams::GREEDY,
+    );
     let mut text = model
         .generate(Exec::default(), &request, |_| {})
         .unwrap()
@@ -192,11 +192,7 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     let stop = model
         .generate(
             Exec::default(),
-            &Request {
-                prompt: prompt.as_bytes(),
-                steps,
-                sampling: SamplingParams::GREEDY,
-            },
+            &Request::text(prompt.as_bytes(), steps, SamplingParams::GREEDY),
             |_| {},
         )
         .unwrap()

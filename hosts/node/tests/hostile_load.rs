@@ -92,15 +92,12 @@ async fn a_backlog_of_slow_requests_does_not_delay_dispute_moves() {
     let mut config = DevnetConfig::default();
     config.model.challengeWindow = 30;
     // one DDPM step per request: about 10^9 VM steps for the claim of each
-    config.sampling_params = oracle_core::Request {
-        prompt: b"",
+    config.sampling_params = oracle_core::ImageParams {
         steps: 1,
-        sampling: oracle_core::SamplingParams {
-            seed: 7,
-            ..oracle_core::SamplingParams::GREEDY
-        },
+        seed: 7,
+        guidance_q16: 0,
     }
-    .encode_params()
+    .encode()
     .to_vec();
     let clock = 45u32;
     config.game_clock = clock;

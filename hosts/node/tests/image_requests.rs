@@ -31,9 +31,9 @@ use oracle_contracts::devnet::DevnetConfig;
 use oracle_contracts::game::{Bisection, GameClient, Status};
 use oracle_contracts::{AIOracle, Prompt};
 use oracle_core::commit::merkle::{keccak, to_hex};
-use oracle_core::diffusion::request::{run_image_request, ImageRequest, OUTPUT_INLINE_LIMIT};
+use oracle_core::diffusion::request::OUTPUT_INLINE_LIMIT;
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
-use oracle_core::{Exec, Request, SamplingParams};
+use oracle_core::{Exec, ImageParams};
 
 /// Long enough for the native run, the VM claim, the window and the finalization.
 const FINAL: Duration = Duration::from_secs(300);
@@ -46,16 +46,17 @@ fn guest() -> &'static [u8] {
 
 /// The 20 local parameter bytes of an image model served with `steps` and `seed`.
 fn image_params(steps: u32, seed: u64) -> Vec<u8> {
-    Request {
-        prompt: b"",
+    params(steps, seed).encode().to_vec()
+}
+
+/// The image parameters of `steps` and `seed` (guidance 7.5, which the
+/// unconditional models ignore).
+fn params(steps: u32, seed: u64) -> ImageParams {
+    ImageParams {
         steps,
-        sampling: SamplingParams {
-            seed,
-            ..SamplingParams::GREEDY
-        },
+        seed,
+        guidance_q16: DEFAULT_GUIDANCE_Q16,
     }
-    .encode_params()
-    .to_vec()
 }
 
 /// tiny-unet2d's bundled weights with `sample_size` 24 in its config (the
@@ -92,17 +93,7 @@ fn tiny_unet2d_24() -> Vec<u8> {
 
 /// The PNG of the seeded image request (the path the guest runs).
 fn png(model: &[u8], steps: u32, seed: u64) -> Vec<u8> {
-    run_image_request(
-        model,
-        Exec::default(),
-        &ImageRequest {
-            prompt: b"",
-            guidance_q16: DEFAULT_GUIDANCE_Q16,
-            steps,
-            seed,
-        },
-    )
-    .unwrap()
+    oracle_tests::run_image(model, Exec::default(), b"", params(steps, seed)).unwrap()
 }
 
 /// A fresh anvil with the contracts deployed, `model` registered (as

@@ -41,12 +41,18 @@ async fn chain(two_phase: bool) -> Chain {
 /// What `oracle run` posts for `prompt`: the text, or empty for the error outcome.
 fn honest_output(prompt: &str) -> Vec<u8> {
     let (model, _) = assets();
-    let request = Request {
-        prompt: prompt.as_bytes(),
-        steps: STEPS.parse().unwrap(),
-        sampling: SamplingParams::GREEDY,
-    };
-    let outcome = run(model, Exec::default(), &request, |_| {});
+    let request = Request::text(
+        prompt.as_bytes(),
+        STEPS.parse().unwrap(),
+        SamplingParams::GREEDY,
+    );
+    let outcome = run(
+        model,
+        Exec::default(),
+        &request.encode_params(),
+        request.prompt,
+        |_| {},
+    );
     assert!(
         !matches!(outcome, Outcome::Image { .. }),
         "a text model gives text"

@@ -111,8 +111,8 @@ struct Program {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// For a text-to-image model: classifier-free guidance as a decimal (it travels
-    /// in the parameters' temperature field; `--temperature` is then unused).
+    /// For a text-to-image model: classifier-free guidance as a decimal (its own
+    /// field of the image parameters; `--temperature` and `--top-p` are then unused).
     #[arg(long, default_value = "7.5")]
     guidance: String,
     /// Two-phase game, phase 2: run only the init transition (request -> P_0).
@@ -148,36 +148,34 @@ impl Program {
             // a model it cannot load or hold is refused here, cleanly.
             oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET)
                 .with_context(|| format!("checking {}", model.display()))?;
-            let image = oracle_core::model::is_image_model(&bytes);
-            if image && (self.init || self.position.is_some() || self.output_step) {
-                bail!("image models have no transition modes (--init, --position, --output-step)");
-            }
+            let model = oracle_core::AnyModel::load(&bytes)
+                .with_context(|| format!("loading {}", model.display()))?;
             let parse = |name: &str, text: &str| {
                 oracle_core::fixed::parse_q16(text)
                     .ok_or_else(|| anyhow::anyhow!("--{name} {text:?} is not a decimal"))
             };
-            let prompt = self.prompt.clone().unwrap_or_default().into_bytes();
-            let request = oracle_core::Request {
-                prompt: &prompt,
+            let settings = oracle_core::model::Settings {
                 steps: self.gen_steps,
-                sampling: oracle_core::SamplingParams {
-                    temperature_q16: if image {
-                        oracle_core::diffusion::sd::parse_guidance_q16(&self.guidance).ok_or_else(
-                            || {
-                                anyhow::anyhow!(
-                                    "--guidance {:?} is not a decimal in 0..=256",
-                                    self.guidance
-                                )
-                            },
-                        )?
-                    } else {
-                        parse("temperature", &self.temperature)?
-                    },
-                    top_p_q16: parse("top-p", &self.top_p)?,
-                    seed: self.seed,
-                },
+                seed: self.seed,
+                temperature_q16: parse("temperature", &self.temperature)?,
+                top_p_q16: parse("top-p", &self.top_p)?,
+                guidance_q16: oracle_core::diffusion::sd::parse_guidance_q16(&self.guidance)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--guidance {:?} is not a decimal in 0..=256",
+                            self.guidance
+                        )
+                    })?,
             };
+            let prompt = self.prompt.clone().unwrap_or_default().into_bytes();
+            let request = oracle_core::Request::new(&prompt, model.params(&settings));
             oracle = if self.init || self.position.is_some() || self.output_step {
+                // The transition modes are the two-phase game's, a text model's.
+                request.text_params().map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}: image models have no transition modes (--init, --position, --output-step)"
+                    )
+                })?;
                 transition(&bytes, &request, self.position, self.output_step)?
             } else {
                 guest_oracle(&bytes, &request)

@@ -64,11 +64,7 @@ fn window(
 fn guest_steps_match_evm() {
     let elf = guest_elf();
     let model = LLAMA_FIXTURES[0].model_file(QType::Q8);
-    let request = Request {
-        prompt: b"Once upon a time",
-        steps: 24,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Once upon a time", 24, SamplingParams::GREEDY);
     let oracle: SharedOracle = Arc::new(guest_oracle(&model, &request));
 
     // The length of the whole run, in fast mode.

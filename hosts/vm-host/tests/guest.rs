@@ -53,11 +53,7 @@ fn guest_output_equals_native_for_both_models() {
         let bytes = fixture.model_file(QType::Q8);
         let model = Model::load(&bytes).unwrap();
         for sampling in [SamplingParams::GREEDY, seeded] {
-            let request = Request {
-                prompt: b"Once upon a time",
-                steps: 24,
-                sampling,
-            };
+            let request = Request::text(b"Once upon a time", 24, sampling);
             let native = model.generate(Exec::default(), &request, |_| {}).unwrap();
             let mut want = native.text.clone();
             want.push(b'\n');
@@ -94,11 +90,7 @@ fn a_model_that_does_not_match_the_root_is_refused() {
     let mut tampered = bytes.clone();
     let at = tampered.len() - 100;
     tampered[at] ^= 1;
-    let request = Request {
-        prompt: b"Hi",
-        steps: 4,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Hi", 4, SamplingParams::GREEDY);
     // The root is the honest model's, the chunks served are the tampered file's:
     // the chunk under the honest leaf's key is missing, so the VM stops with a host
     // error rather than running other weights.
@@ -122,22 +114,20 @@ fn rejected_requests_commit_the_error_outcome() {
     let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
     let model = oracle_core::llama::Model::load(&bytes).unwrap();
     let long_prompt = "word ".repeat(400);
-    let greedy = |prompt: &'static [u8], steps| Request {
-        prompt,
-        steps,
-        sampling: SamplingParams::GREEDY,
-    };
+    let greedy =
+        |prompt: &'static [u8], steps| Request::text(prompt, steps, SamplingParams::GREEDY);
     let long = Request {
         prompt: long_prompt.as_bytes(),
         ..greedy(b"", 4)
     };
-    let hot = Request {
-        sampling: SamplingParams {
+    let hot = Request::text(
+        b"Hi",
+        4,
+        SamplingParams {
             top_p_q16: 2 << 16,
             ..SamplingParams::GREEDY
         },
-        ..greedy(b"Hi", 4)
-    };
+    );
     for (what, request) in [
         ("prompt longer than the context", long),
         ("top-p above 1", hot),
@@ -187,11 +177,7 @@ fn vm_matches_the_pinned_golden_logits() {
                     .find(|l| l.starts_with(&prefix))
                     .expect("golden line");
                 let want = line[prefix.len()..].split(' ').next().unwrap();
-                let request = Request {
-                    prompt: b"",
-                    steps: 40,
-                    sampling,
-                };
+                let request = Request::text(b"", 40, sampling);
                 let got = run_in_vm(&bytes, &request);
                 assert_eq!((got.status, got.exit_code), (1, 0));
                 let out = String::from_utf8_lossy(&got.stdout);

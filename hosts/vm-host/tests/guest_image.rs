@@ -9,7 +9,7 @@
 //!
 //! The native bytes are rebuilt here from the model APIs the way `oracle run`
 //! builds them (sample, pixels, PNG), independently of
-//! `oracle_core::diffusion::request`, which the guest runs and which is checked
+//! `oracle_core::AnyModel::run`, which the guest runs and which is checked
 //! against them too.
 
 use std::sync::{Arc, OnceLock};
@@ -18,12 +18,11 @@ use oracle_core::commit::merkle::{keccak, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SIZE};
 use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::png::{encode, ColorType};
-use oracle_core::diffusion::request::{posted_output, run_image_request, ImageRequest};
+use oracle_core::diffusion::request::posted_output;
 use oracle_core::diffusion::unet2d::UNet2D;
 use oracle_core::format::ModelFile;
-use oracle_core::llama::sampler::SamplingParams;
 use oracle_core::rng::Rng;
-use oracle_core::{Exec, Request};
+use oracle_core::{Exec, ImageParams, Request};
 use oracle_fpvm::{DebugSink, Vm};
 use oracle_vm_host::guest_oracle;
 
@@ -43,17 +42,19 @@ fn unet_file() -> Vec<u8> {
     oracle_tests::tiny_unet2d_model_file()
 }
 
-/// The 20-byte request of `seed` and `steps` (temperature and top-p unused).
-fn request(steps: u32, seed: u64) -> Request<'static> {
-    Request {
-        prompt: b"",
+/// The image parameters of `seed` and `steps` (guidance 0: the unconditional
+/// models ignore it).
+fn params(steps: u32, seed: u64) -> ImageParams {
+    ImageParams {
         steps,
-        sampling: SamplingParams {
-            temperature_q16: 0,
-            top_p_q16: 0,
-            seed,
-        },
+        seed,
+        guidance_q16: 0,
     }
+}
+
+/// The image request of `seed` and `steps`, without a prompt.
+fn request(steps: u32, seed: u64) -> Request<'static> {
+    Request::image(b"", params(steps, seed))
 }
 
 struct Outcome {
@@ -117,18 +118,9 @@ fn check(name: &str, bytes: &[u8], native: impl Fn(&[u8], u32, u64) -> Vec<u8>) 
     let mut vm_steps = Vec::new();
     for (seed, steps) in CASES {
         let want = native(bytes, steps, seed);
-        let shared = run_image_request(
-            bytes,
-            Exec::default(),
-            &ImageRequest {
-                prompt: b"",
-                steps,
-                seed,
-                guidance_q16: oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16,
-            },
-        )
-        .unwrap();
-        assert_eq!(shared, want, "{name} seed {seed}: run_image_request");
+        let shared =
+            oracle_tests::run_image(bytes, Exec::default(), b"", params(steps, seed)).unwrap();
+        assert_eq!(shared, want, "{name} seed {seed}: AnyModel::run");
         let got = run_in_vm(bytes, &request(steps, seed));
         assert_eq!(
             (got.status, got.exit_code),
@@ -180,14 +172,13 @@ fn tiny_sd_png_in_the_vm_equals_native() {
     // guidance 3 (not the usual 7.5): the guest must read it from the parameters
     let guidance_q16 = 3 << 16;
     let native = |guidance_q16| {
-        run_image_request(
+        oracle_tests::run_image(
             &bytes,
             Exec::default(),
-            &ImageRequest {
-                prompt,
-                steps: 1,
-                seed: 7,
+            prompt,
+            ImageParams {
                 guidance_q16,
+                ..params(1, 7)
             },
         )
         .unwrap()
@@ -198,10 +189,14 @@ fn tiny_sd_png_in_the_vm_equals_native() {
         native(oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16),
         "guidance changes the image"
     );
-    let mut r = request(1, 7);
-    r.prompt = prompt;
-    // the guidance travels in the temperature field of the parameters
-    r.sampling.temperature_q16 = guidance_q16;
+    // the guidance travels in its own field of the image parameters
+    let r = Request::image(
+        prompt,
+        ImageParams {
+            guidance_q16,
+            ..params(1, 7)
+        },
+    );
     let got = run_in_vm(&bytes, &r);
     assert_eq!(
         (got.status, got.exit_code),

@@ -44,11 +44,7 @@ fn each_transition_in_the_vm_commits_the_native_state() {
         let root = model_root(&bytes);
         let model = Model::load(&bytes).unwrap();
         for sampling in [SamplingParams::GREEDY, seeded] {
-            let request = Request {
-                prompt: b"Once upon a time",
-                steps: 24,
-                sampling,
-            };
+            let request = Request::text(b"Once upon a time", 24, sampling);
             let label = format!("{} seed {}", fixture.name, sampling.seed);
             // Native chain P_0..P_T, keeping the decoders to serve as checkpoints.
             let mut decoders =
@@ -90,11 +86,7 @@ fn each_transition_in_the_vm_commits_the_native_state() {
 fn a_rejected_request_chains_the_error_outcome() {
     let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let prompt = "word ".repeat(600);
-    let request = Request {
-        prompt: prompt.as_bytes(),
-        steps: 8,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(prompt.as_bytes(), 8, SamplingParams::GREEDY);
     let e = rejected_commitment();
     let (code, out, _) = run(init_oracle(&bytes, &request));
     assert_eq!((code, out), (0, e), "init");
@@ -114,11 +106,7 @@ fn tokenizing_a_long_prompt_in_the_vm_is_sub_quadratic() {
     let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let text = std::fs::read(oracle_tests::fixtures().join("eval/stories260K-sample.txt")).unwrap();
     let steps_for = |n: usize| {
-        let request = Request {
-            prompt: &text[..n],
-            steps: 512,
-            sampling: SamplingParams::GREEDY,
-        };
+        let request = Request::text(&text[..n], 512, SamplingParams::GREEDY);
         let (code, out, steps) = run(init_oracle(&bytes, &request));
         assert_eq!(code, 0);
         assert_ne!(out, rejected_commitment(), "{n} bytes fit the context");
@@ -140,11 +128,7 @@ fn transitions_refuse_bad_pre_states() {
     let bytes = LLAMA_FIXTURES[1].model_file(QType::Q8);
     let root = model_root(&bytes);
     let model = Model::load(&bytes).unwrap();
-    let request = Request {
-        prompt: b"Hi",
-        steps: 6,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Hi", 6, SamplingParams::GREEDY);
     let d = Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap();
     // The output step of a state that is not done.
     let (code, _, _) = run(output_oracle(&bytes, &request, &d));
@@ -220,11 +204,7 @@ fn a_lie_at_one_position_is_found_there_and_settled_by_that_position_alone() {
     let bytes = LLAMA_FIXTURES[0].model_file(QType::Q8);
     let root = model_root(&bytes);
     let model = Model::load(&bytes).unwrap();
-    let request = Request {
-        prompt: b"Once upon a time",
-        steps: 24,
-        sampling: SamplingParams::GREEDY,
-    };
+    let request = Request::text(b"Once upon a time", 24, SamplingParams::GREEDY);
     // Honest commitments s_0..s_N: s_0 = the request, s_{t+1} = P_t, s_N = output.
     let request_commitment = keccak(
         &[

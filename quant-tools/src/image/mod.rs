@@ -1,5 +1,5 @@
 //! Image models for the integer core: export of float checkpoints to the image
-//! model file ([`oracle_core::format`]) and evaluation of the integer
+//! model file (`oracle_core::format`, an image `Arch`) and evaluation of the integer
 //! pipelines against the float32 references of [`crate::diffusion`].
 //!
 //! - [`cli`]: what `oracle-quant convert` / `eval-image` do for image models.

@@ -138,7 +138,6 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
             args.model.display()
         )
     })?;
-    let image = oracle_core::model::is_image_model(&model);
     let guest = std::fs::read(&args.guest).with_context(|| {
         format!(
             "reading {} (build it with hosts/guest/build.sh)",
@@ -171,19 +170,17 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .challenge_window
         .try_into()
         .context("--challenge-window too large")?;
-    config.sampling_params = if image {
-        args.image.params()?.encode()
-    } else {
-        oracle_core::Request {
-            prompt: b"",
-            steps: args.steps,
-            sampling: oracle_core::SamplingParams::GREEDY,
-        }
-        .encode_params()
-        .to_vec()
-    };
+    let (params, kind) = crate::serve::models::registration(
+        &model,
+        !args.one_phase_game,
+        args.steps,
+        args.image.params()?,
+        1u64 << config.game_max_depth,
+        1u64 << config.game_transition_depth,
+    );
+    config.sampling_params = params;
     config.game_clock = args.game_clock;
-    config.two_phase = !image && !args.one_phase_game;
+    config.two_phase = kind.two_phase();
     let deployment = deploy(&provider, deployer, &config)
         .await
         .context("deploying the contracts")?;
@@ -231,7 +228,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     }
     println!("  data      {}", args.data_dir.display());
     println!();
-    if image {
+    if let crate::serve::models::ModelKind::Image { .. } = kind {
         println!(
             "an image model ({} steps, seed {}); ask for an image (another terminal):",
             args.image.image_steps, args.image.image_seed

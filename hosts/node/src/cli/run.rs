@@ -1,4 +1,5 @@
-//! `oracle run`: local inference with the integer core.
+//! `oracle run`: local inference with the integer core, for a model file of any
+//! architecture (the core's [`AnyModel`]).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -6,10 +7,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use oracle_core::commit::merkle::Hash;
+use oracle_core::commit::merkle::{keccak, to_hex, Hash};
+use oracle_core::diffusion::sd::{parse_guidance_q16, DEFAULT_GUIDANCE_Q16};
 use oracle_core::fixed::parse_q16;
-use oracle_core::llama::Model;
-use oracle_core::{Exec, Request, SamplingParams};
+use oracle_core::model::Settings;
+use oracle_core::{AnyModel, Exec, Outcome, Request, RequestParams};
 
 /// Arguments of `oracle run`.
 #[derive(Debug, clap::Args)]
@@ -77,11 +79,12 @@ impl Rejected {
     pub const EXIT_CODE: i32 = 3;
 }
 
-/// Run the command.
+/// Run the command: load the file as whatever model it is, read the family's
+/// parameters from the flags ([`AnyModel::params`]) and run the request through
+/// the core's entry point ([`AnyModel::run`]), the path the guest and the node
+/// take. A text is printed on stdout as it is decoded; an image is written to
+/// `--output` and its keccak256 printed as `output 0x…`.
 pub fn run(args: &RunArgs) -> Result<()> {
-    if crate::cli::run_image::is_image_model_file(&args.model)? {
-        return crate::cli::run_image::run(args);
-    }
     let file = std::fs::File::open(&args.model)
         .with_context(|| format!("opening {}", args.model.display()))?;
     // Safety: a read-only private mapping of a regular file. Another process
@@ -90,14 +93,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let map = unsafe { memmap2::Mmap::map(&file) }
         .with_context(|| format!("mapping {}", args.model.display()))?;
     let model = match &args.root {
-        Some(root) => Model::load_verified(&map, &parse_root(root)?),
-        None => Model::load(&map),
+        Some(root) => AnyModel::load_verified(&map, &parse_root(root)?),
+        None => AnyModel::load(&map),
     }
     .with_context(|| format!("loading {}", args.model.display()))?;
-    let sampling = SamplingParams {
+    let settings = Settings {
+        steps: args.steps,
+        seed: args.seed,
         temperature_q16: parse_fraction("temperature", &args.temperature)?,
         top_p_q16: parse_fraction("top-p", &args.top_p)?,
-        seed: args.seed,
+        guidance_q16: match &args.guidance {
+            Some(g) => parse_guidance_q16(g)
+                .ok_or_else(|| anyhow!("--guidance {g:?} is not a decimal number from 0 to 256"))?,
+            None => DEFAULT_GUIDANCE_Q16,
+        },
     };
     if args.threads == 0 {
         bail!("--threads must be at least 1");
@@ -106,44 +115,70 @@ pub fn run(args: &RunArgs) -> Result<()> {
         simd: !args.scalar,
         threads: args.threads,
     };
-    let prompt = os_bytes(&args.prompt);
-    let request = Request {
-        prompt: &prompt,
-        steps: args.steps,
-        sampling,
+    let noise = match &args.noise {
+        Some(path) => Some(crate::cli::run_image::read_noise(path)?),
+        None => None,
     };
+    let prompt = os_bytes(&args.prompt);
+    let request = Request::new(&prompt, model.params(&settings)).with_noise(noise.as_deref());
+    if matches!(request.params, RequestParams::Image(_)) && args.output.is_none() {
+        bail!("image models need --output <file.png>");
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
+    let mut pieces = 0usize;
     let started = Instant::now();
-    let generation = model
-        .generate(exec, &request, |piece| {
-            if write_error.is_none() {
-                write_error = out.write_all(piece).and_then(|()| out.flush()).err();
-            }
-        })
-        .map_err(|e| Rejected(e.to_string()))?;
+    let outcome = model.run(exec, &request, |piece| {
+        pieces += 1;
+        if write_error.is_none() {
+            write_error = out.write_all(piece).and_then(|()| out.flush()).err();
+        }
+    });
     if let Some(e) = write_error {
         return Err(e).context("writing to stdout");
     }
-    writeln!(out)
-        .and_then(|()| out.flush())
-        .context("writing to stdout")?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let positions = generation.tokens.len().max(1);
-    eprintln!(
-        "achieved tok/s: {:.1} ({} positions in {:.3}s, kernel {}, {} thread(s)){}",
-        positions as f64 / elapsed.max(1e-9),
-        positions,
-        elapsed,
-        exec.kernel_name(),
-        exec.threads,
-        if args.root.is_some() {
-            "; model root verified"
-        } else {
-            ""
+    let verified = if args.root.is_some() {
+        "; model root verified"
+    } else {
+        ""
+    };
+    match outcome {
+        Outcome::Text { generated, .. } => {
+            writeln!(out)
+                .and_then(|()| out.flush())
+                .context("writing to stdout")?;
+            let elapsed = started.elapsed().as_secs_f64();
+            eprintln!(
+                "achieved tok/s: {:.1} ({} tokens generated, {} pieces printed, in {:.3}s, kernel {}, {} thread(s)){verified}",
+                generated as f64 / elapsed.max(1e-9),
+                generated,
+                pieces,
+                elapsed,
+                exec.kernel_name(),
+                exec.threads,
+            );
         }
-    );
+        Outcome::Image { png } => {
+            let output = args
+                .output
+                .as_ref()
+                .ok_or_else(|| anyhow!("image models need --output <file.png>"))?;
+            std::fs::write(output, &png)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("output {}", to_hex(&keccak(&png)));
+            let side = crate::cli::run_image::png_side(&png);
+            eprintln!(
+                "wrote {} ({} bytes, {side}x{side}) in {:.3}s, kernel {}, {} thread(s){verified}",
+                output.display(),
+                png.len(),
+                started.elapsed().as_secs_f64(),
+                exec.kernel_name(),
+                exec.threads
+            );
+        }
+        Outcome::Rejected(why) => return Err(Rejected(why.to_string()).into()),
+    }
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! `oracle run` for image models (an image architecture in the model file header): sample with the
-//! integer pipeline and write a PNG.
+//! `oracle run` for image models: the `--noise` file (the run itself is the
+//! core's, [`crate::cli::run`]) and the PNG it writes.
 //!
 //! `--noise <file.npy>` starts from given float32 noise (little-endian `<f4`, C
 //! order) so that a run can be compared with another implementation; each value is
@@ -19,30 +19,8 @@
 //! keccak256 is printed on stdout as `output 0x…`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use oracle_core::commit::merkle::{keccak, model_root, to_hex};
-use oracle_core::diffusion::ddpm_mnist::{DdpmMnist, DdpmNoise, PIXELS, SIZE};
-use oracle_core::diffusion::noise::fill_normal_q16;
-use oracle_core::diffusion::request::{ddpm_png, unet_png};
-use oracle_core::diffusion::sd::{
-    parse_guidance_q16, seeded_latents, StableDiffusion, DEFAULT_GUIDANCE_Q16,
-};
-use oracle_core::diffusion::unet2d::UNet2D;
-use oracle_core::format::{Arch, ModelFile, HEADER_LEN};
-use oracle_core::model::is_image_model;
-use oracle_core::rng::Rng;
-use oracle_core::Exec;
-
-use crate::cli::run::RunArgs;
-
-/// Whether the file at `path` is an image model (by its magic).
-pub fn is_image_model_file(path: &Path) -> Result<bool> {
-    let mut header = [0u8; HEADER_LEN];
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(std::io::Read::read_exact(&mut f, &mut header).is_ok() && is_image_model(&header))
-}
 
 /// A float32 `.npy` array: its shape and values.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,142 +122,15 @@ pub fn noise_to_q16(v: &[f32]) -> Result<Vec<i32>> {
         .collect()
 }
 
-/// Run an image model request.
-pub fn run(args: &RunArgs) -> Result<()> {
-    let bytes =
-        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    if let Some(root) = &args.root {
-        let want = root.strip_prefix("0x").unwrap_or(root).to_lowercase();
-        let got = to_hex(&model_root(&bytes));
-        if got.trim_start_matches("0x") != want {
-            bail!("model root mismatch: expected 0x{want}, file has {got}");
-        }
-    }
-    let file =
-        ModelFile::parse(&bytes).with_context(|| format!("loading {}", args.model.display()))?;
-    let output = args
-        .output
-        .as_ref()
-        .ok_or_else(|| anyhow!("image models need --output <file.png>"))?;
-    if args.threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-    let exec = Exec {
-        simd: !args.scalar,
-        threads: args.threads,
-    };
-    let started = Instant::now();
-    let (png, side) = match file.arch {
-        Arch::DdpmMnist => {
-            if !args.prompt.is_empty() {
-                bail!("ddpm-mnist is unconditional: it takes no --prompt");
-            }
-            if args.guidance.is_some() {
-                bail!("ddpm-mnist is unconditional: it takes no --guidance");
-            }
-            let model = DdpmMnist::from_file(&file).context("binding ddpm-mnist")?;
-            let steps = args.steps as usize;
-            let noise = match &args.noise {
-                Some(path) => {
-                    let npy = read_npy(path)?;
-                    let q = noise_to_q16(&npy.data)?;
-                    if q.len() != PIXELS && q.len() != steps * PIXELS {
-                        bail!(
-                            "noise {} has shape {:?} ({} values): expected the sample's 784 (1, 28, 28) or a stack of {steps} x 784 ({steps}, 1, 28, 28)",
-                            path.display(),
-                            npy.shape,
-                            q.len()
-                        );
-                    }
-                    Some(q)
-                }
-                None => None,
-            };
-            let source = match &noise {
-                Some(q) if q.len() == steps * PIXELS => DdpmNoise::Stack(q),
-                Some(q) => DdpmNoise::Start(q, args.seed),
-                None => DdpmNoise::Seed(args.seed),
-            };
-            let z = model.sample(exec, steps, source)?;
-            (ddpm_png(&z)?, SIZE as u32)
-        }
-        Arch::UNet2D => {
-            if !args.prompt.is_empty() || args.guidance.is_some() {
-                bail!("a UNet2DModel is unconditional: it takes no --prompt or --guidance");
-            }
-            let model = UNet2D::from_file(&file).context("binding the UNet2D")?;
-            let side = model.sample_size.max(model.side_multiple());
-            let n = model.in_channels * side * side;
-            let start = match &args.noise {
-                Some(path) => {
-                    let npy = read_npy(path)?;
-                    if npy.data.len() != n {
-                        bail!(
-                            "noise {} has shape {:?}: expected the sample's ({}, {side}, {side})",
-                            path.display(),
-                            npy.shape,
-                            model.in_channels
-                        );
-                    }
-                    noise_to_q16(&npy.data)?
-                }
-                None => {
-                    let mut rng = Rng::new(args.seed);
-                    let mut z = vec![0i32; n];
-                    fill_normal_q16(&mut rng, &mut z);
-                    z
-                }
-            };
-            let x = model.sample(exec, start, side, side, args.steps as usize)?;
-            (unet_png(&x, model.in_channels, side)?, side as u32)
-        }
-        Arch::StableDiffusion => {
-            let sd = StableDiffusion::from_file(&file).context("binding the tiny-sd pipeline")?;
-            let guidance = match &args.guidance {
-                Some(g) => parse_guidance_q16(g).ok_or_else(|| {
-                    anyhow!("--guidance {g:?} is not a decimal number from 0 to 256")
-                })?,
-                None => DEFAULT_GUIDANCE_Q16,
-            };
-            let side = sd.latent_side();
-            let c = sd.unet.in_channels;
-            let start = match &args.noise {
-                Some(path) => {
-                    let npy = read_npy(path)?;
-                    if npy.data.len() != sd.latent_len() {
-                        bail!(
-                            "noise {} has shape {:?}: expected the latents' ({c}, {side}, {side})",
-                            path.display(),
-                            npy.shape
-                        );
-                    }
-                    noise_to_q16(&npy.data)?
-                }
-                None => seeded_latents(&sd, args.seed),
-            };
-            let prompt = args.prompt.as_encoded_bytes();
-            let image = sd
-                .generate(exec, prompt, start, args.steps as usize, guidance)
-                .context("sampling tiny-sd")?;
-            let img_side = sd.image_side();
-            (
-                unet_png(&image, sd.vae.out_channels, img_side)?,
-                img_side as u32,
-            )
-        }
-        Arch::Llama => bail!("not an image model"),
-    };
-    std::fs::write(output, &png).with_context(|| format!("writing {}", output.display()))?;
-    println!("output {}", to_hex(&keccak(&png)));
-    eprintln!(
-        "wrote {} ({} bytes, {}x{}) in {:.3}s, kernel {}, {} thread(s)",
-        output.display(),
-        png.len(),
-        side,
-        side,
-        started.elapsed().as_secs_f64(),
-        exec.kernel_name(),
-        exec.threads
-    );
-    Ok(())
+/// The `--noise` file at `path` as Q16 values (checked against the model's start
+/// by the core).
+pub fn read_noise(path: &Path) -> Result<Vec<i32>> {
+    noise_to_q16(&read_npy(path)?.data).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The width of a PNG (its IHDR's), for the log line.
+pub fn png_side(png: &[u8]) -> u32 {
+    png.get(16..20)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
 }

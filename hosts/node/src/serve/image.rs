@@ -8,8 +8,8 @@
 //! guest's local data from them, so a claim made with other parameters would lose
 //! every dispute): their `steps` (DDPM: the last `steps` of 1000; DDIM: inference
 //! steps), `seed` and, for a text-to-image model, the classifier-free guidance in
-//! Q16 in the temperature field ([`ImageRequest::from_request`], the guest's
-//! mapping); top-p is unused. The request's input is the prompt: a text-to-image
+//! Q16: the core's image parameters ([`ImageParams`]) in their canonical encoding,
+//! which the guest reads the same way. The request's input is the prompt: a text-to-image
 //! model (tiny-sd) runs it; the unconditional models take none, so a non-empty
 //! input is a rejected request, served with the error outcome like a too-long
 //! prompt.
@@ -21,61 +21,18 @@
 //!
 //! [`OutputStore`]: crate::serve::outputs::OutputStore
 
-use oracle_core::diffusion::request::ImageRequest;
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
-use oracle_core::{Request, SamplingParams};
+pub use oracle_core::ImageParams;
 
-/// The parameters an image model is served with (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageParams {
-    /// Sampler steps.
-    pub steps: u32,
-    /// Seed of every noise draw.
-    pub seed: u64,
-    /// Classifier-free guidance in Q16 (text-to-image models).
-    pub guidance_q16: u32,
-}
-
-impl ImageParams {
-    /// Used when no parameters are registered: 2 steps (about 2·10^9 VM steps for
-    /// the claim of ddpm-mnist or tiny-unet2d), seed 0, guidance 7.5.
-    pub const DEFAULT: ImageParams = ImageParams {
-        steps: 2,
-        seed: 0,
-        guidance_q16: DEFAULT_GUIDANCE_Q16,
-    };
-
-    /// The request the guest runs for `prompt` (its 20 local parameter bytes are
-    /// [`ImageParams::encode`]'s).
-    pub fn request<'p>(&self, prompt: &'p [u8]) -> Request<'p> {
-        Request {
-            prompt,
-            steps: self.steps,
-            sampling: SamplingParams {
-                seed: self.seed,
-                temperature_q16: self.guidance_q16,
-                ..SamplingParams::GREEDY
-            },
-        }
-    }
-
-    /// The guest's local parameter bytes (what the factory registers).
-    pub fn encode(&self) -> Vec<u8> {
-        self.request(b"").encode_params().to_vec()
-    }
-
-    /// From registered parameter bytes (`None` unless 20 bytes).
-    pub fn decode(bytes: &[u8]) -> Option<ImageParams> {
-        Request::decode_params(bytes, b"").map(|r| {
-            let image = ImageRequest::from_request(&r);
-            ImageParams {
-                steps: image.steps,
-                seed: image.seed,
-                guidance_q16: image.guidance_q16,
-            }
-        })
-    }
-}
+/// The parameters an image model is served with when none are registered: 2
+/// steps (about 2·10^9 VM steps for the claim of ddpm-mnist or tiny-unet2d), seed
+/// 0, guidance 7.5. Registered as their canonical encoding
+/// ([`ImageParams::encode`], `oracle_core::model::request`).
+pub const DEFAULT_PARAMS: ImageParams = ImageParams {
+    steps: 2,
+    seed: 0,
+    guidance_q16: DEFAULT_GUIDANCE_Q16,
+};
 
 /// The command-line flags of an image model's parameters (`oracle devnet`,
 /// `oracle register`).
@@ -83,10 +40,10 @@ impl ImageParams {
 pub struct ImageArgs {
     /// For an image model file: sampler steps of every request (DDPM: the last
     /// steps of 1000; DDIM: inference steps), registered as the model's parameters.
-    #[arg(long, default_value_t = ImageParams::DEFAULT.steps)]
+    #[arg(long, default_value_t = DEFAULT_PARAMS.steps)]
     pub image_steps: u32,
     /// For an image model file: the seed of every request's noise.
-    #[arg(long, default_value_t = ImageParams::DEFAULT.seed)]
+    #[arg(long, default_value_t = DEFAULT_PARAMS.seed)]
     pub image_seed: u64,
     /// For a text-to-image model file: classifier-free guidance of every request
     /// (a decimal, read exactly into Q16; at most 1 runs the conditional pass alone).
@@ -124,9 +81,9 @@ mod tests {
             guidance_q16: 5 << 16,
         };
         let bytes = p.encode();
-        assert_eq!(bytes.len(), 20);
         assert_eq!(&bytes[..4], &3u32.to_be_bytes());
         assert_eq!(&bytes[4..8], &(5u32 << 16).to_be_bytes());
+        assert_eq!(&bytes[8..12], &[0; 4]);
         assert_eq!(&bytes[12..], &p.seed.to_be_bytes());
         assert_eq!(ImageParams::decode(&bytes), Some(p));
         assert_eq!(ImageParams::decode(&bytes[1..]), None);

@@ -23,7 +23,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use oracle_core::commit::merkle::keccak;
 use oracle_core::model::outcome::{self, Outcome};
-use oracle_core::{Exec, Request};
+use oracle_core::Exec;
 use oracle_fpvm::{InMemoryOracle, Limit, RunOutcome, Vm};
 use oracle_vm_host::guest_oracle;
 
@@ -81,15 +81,22 @@ pub fn serve(
         deadline,
     };
     if let ModelKind::TwoPhaseText { .. } = model.kind {
-        return serve_two_phase(model, guest_elf, &request, budget, faults);
+        return serve_two_phase(model, guest_elf, input, steps, budget, faults);
     }
     let mut positions = 0u32;
-    let outcome = outcome::run(&model.bytes, Exec::default(), &request, |_| {
-        positions += 1;
-        if positions.is_multiple_of(PROGRESS_POSITIONS) {
-            tracing::debug!("inference: {positions}/{steps} positions");
-        }
-    });
+    let params = request.encode_params();
+    let outcome = outcome::run(
+        &model.bytes,
+        Exec::default(),
+        &params,
+        request.prompt,
+        |_| {
+            positions += 1;
+            if positions.is_multiple_of(PROGRESS_POSITIONS) {
+                tracing::debug!("inference: {positions}/{steps} positions");
+            }
+        },
+    );
     let (tokens, rejected) = match &outcome {
         Outcome::Text { generated, .. } => (*generated, None),
         Outcome::Image { png } => {
@@ -137,11 +144,12 @@ pub fn serve(
 fn serve_two_phase(
     model: &ServedModel,
     guest_elf: &[u8],
-    request: &Request<'_>,
+    prompt: &[u8],
+    steps: u32,
     budget: Budget,
     faults: Faults,
 ) -> Result<Served> {
-    let (bytes, prompt, steps) = (&model.bytes, request.prompt, request.steps);
+    let bytes = &model.bytes;
     let honest = crate::serve::positions::commitments(bytes, prompt, steps, false)?;
     let indices = crate::serve::positions::longest_transitions(&honest, steps);
     for (what, index) in ["init", "the last position", "output"]

@@ -53,6 +53,11 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Whether its disputes are two-phase games.
+    pub fn two_phase(&self) -> bool {
+        matches!(self, ModelKind::TwoPhaseText { .. })
+    }
+
     /// The most VM steps a one-phase claim's trace may take, or a two-phase
     /// transition's.
     pub fn trace_bound(&self) -> u64 {
@@ -90,12 +95,10 @@ impl ServedModel {
     /// positions for a text model, the registered parameters for an image model.
     pub fn request<'p>(&self, input: &'p [u8], steps: u32) -> Request<'p> {
         match self.kind {
-            ModelKind::Image { params, .. } => params.request(input),
-            ModelKind::Text { .. } | ModelKind::TwoPhaseText { .. } => Request {
-                prompt: input,
-                steps,
-                sampling: SamplingParams::GREEDY,
-            },
+            ModelKind::Image { params, .. } => Request::image(input, params),
+            ModelKind::Text { .. } | ModelKind::TwoPhaseText { .. } => {
+                Request::text(input, steps, SamplingParams::GREEDY)
+            }
         }
     }
 }
@@ -247,6 +250,35 @@ pub async fn load(
     Ok(set)
 }
 
+/// What registering the model file `bytes` puts on the game factory (the
+/// parameters its games check) and how this node then serves it: an image model
+/// with the parameters `image` and one-phase games (it has no decode positions for
+/// a phase-1 game); a text model with greedy decoding of `steps` positions,
+/// two-phase games when `two_phase`. `trace_bound` and `transition_bound` are the
+/// factory's (`2^maxDepth`, `2^transitionDepth`).
+pub fn registration(
+    bytes: &[u8],
+    two_phase: bool,
+    steps: u32,
+    image: ImageParams,
+    trace_bound: u64,
+    transition_bound: u64,
+) -> (Vec<u8>, ModelKind) {
+    if oracle_core::model::is_image_model(bytes) {
+        let kind = ModelKind::Image {
+            params: image,
+            trace_bound,
+        };
+        (image.encode().to_vec(), kind)
+    } else if two_phase {
+        let kind = ModelKind::TwoPhaseText { transition_bound };
+        (oracle_contracts::devnet::greedy_params(steps), kind)
+    } else {
+        let kind = ModelKind::Text { trace_bound };
+        (oracle_contracts::devnet::greedy_params(steps), kind)
+    }
+}
+
 /// The kind a model file takes from its game configuration, or why this node
 /// cannot serve it.
 fn kind_of(
@@ -258,8 +290,9 @@ fn kind_of(
         if game.two_phase {
             return Err("an image model registered for two-phase disputes (the phase-1 game is over decode positions, which an image request has none of)".into());
         }
-        let params = ImageParams::decode(&game.params)
-            .ok_or("its registered image parameters are not 20 bytes")?;
+        let params = ImageParams::decode(&game.params).ok_or(
+            "its registered image parameters are not their 20-byte encoding (bytes 8..12 zero)",
+        )?;
         return Ok(ModelKind::Image {
             params,
             trace_bound: game.trace_bound,

@@ -68,11 +68,7 @@ impl Transition {
 
 /// The greedy request the node serves for `prompt`.
 fn request(prompt: &[u8], steps: u32) -> Request<'_> {
-    Request {
-        prompt,
-        steps,
-        sampling: SamplingParams::GREEDY,
-    }
+    Request::text(prompt, steps, SamplingParams::GREEDY)
 }
 
 /// `s_0 = keccak256(modelRoot ‖ inputHash ‖ params)`, derived on chain.

@@ -84,35 +84,24 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
         .map_err(|why| anyhow::anyhow!("{}: {why} (nothing was sent)", args.model.display()))?;
     let guest = std::fs::read(&args.guest)
         .with_context(|| format!("reading the guest {}", args.guest.display()))?;
-    let image = oracle_core::model::is_image_model(&bytes);
-    if image && args.game == Game::TwoPhase && args.configure_only {
-        bail!("an image model's disputes are one-phase games");
-    }
-    let two_phase = !image && args.game == Game::TwoPhase;
-    let params = if image {
-        args.image.params()?.encode()
-    } else {
-        oracle_contracts::devnet::greedy_params(args.steps)
-    };
+    let image_params = args.image.params()?;
     let root: B256 = oracle_core::commit::merkle::model_root(&bytes).into();
     let program: B256 = program_hash(&guest)?.into();
     let session = Session::open(&args.chain, &args.key).await?;
     let d = &session.deployment;
     let p = &d.params;
-    let kind = if image {
-        ModelKind::Image {
-            params: ImageParams::decode(&params).context("image parameters")?,
-            trace_bound: 1u64 << p.game_max_depth,
-        }
-    } else if two_phase {
-        ModelKind::TwoPhaseText {
-            transition_bound: 1u64 << p.game_transition_depth,
-        }
-    } else {
-        ModelKind::Text {
-            trace_bound: 1u64 << p.game_max_depth,
-        }
-    };
+    let (params, kind) = crate::serve::models::registration(
+        &bytes,
+        args.game == Game::TwoPhase,
+        args.steps,
+        image_params,
+        1u64 << p.game_max_depth,
+        1u64 << p.game_transition_depth,
+    );
+    let two_phase = kind.two_phase();
+    if args.game == Game::TwoPhase && !two_phase && args.configure_only {
+        bail!("an image model's disputes are one-phase games");
+    }
     let oracle = AIOracle::new(d.oracle()?, &session.provider);
     if !args.configure_only {
         probe(&bytes, &guest, kind).await?;
