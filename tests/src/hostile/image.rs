@@ -2,9 +2,9 @@
 //! patched.
 
 use oracle_core::diffusion::unet2d::UNet2DConfig;
-use oracle_core::format::{Arch, ModelWriter, ENTRY_LEN, NAME_LEN};
-use oracle_core::quant::QType;
+use oracle_core::format::{Arch, ModelWriter};
 
+use super::model_file::{entry_field, zero_matrix, FILE_LEN, N_TENSORS, TABLE_OFF, WORDS};
 use super::{put_u32, put_u64, Hostile};
 
 /// A UNet2D config of one block of `channels`, one ResNet, sample side `sample`,
@@ -36,28 +36,13 @@ fn unet_config(channels: u32, sample: u32, kind: u32) -> UNet2DConfig {
     }
 }
 
-fn zero_quant(w: &mut ModelWriter, name: &str, rows: u32, cols: u32) {
-    let group = cols.min(256);
-    let groups = cols.div_ceil(group);
-    w.add_quant(
-        name,
-        QType::Q8,
-        rows,
-        cols,
-        group,
-        0,
-        &vec![1; (rows * groups) as usize],
-        &vec![0; (rows * cols) as usize],
-    );
-}
-
 fn norm(w: &mut ModelWriter, p: &str, c: u32) {
     w.add_i32(&format!("{p}.weight"), 1, c, 16, &vec![1 << 16; c as usize]);
     w.add_i32(&format!("{p}.bias"), 1, c, 16, &vec![0; c as usize]);
 }
 
 fn conv(w: &mut ModelWriter, p: &str, cin: u32, cout: u32, k: u32) {
-    zero_quant(w, &format!("{p}.weight"), cout, cin * k * k);
+    zero_matrix(w, &format!("{p}.weight"), cout, cin * k * k);
     w.add_i32(&format!("{p}.bias"), 1, cout, 16, &vec![0; cout as usize]);
 }
 
@@ -68,17 +53,6 @@ pub fn small_unet(sample: u32) -> Vec<u8> {
     norm(&mut w, "conv_norm_out", 2);
     conv(&mut w, "conv_in", 1, 2, 3);
     w.finish()
-}
-
-/// Header offsets of the model file.
-const N_TENSORS: usize = 16;
-const WORDS: usize = 20;
-const TABLE_OFF: usize = 24;
-const FILE_LEN: usize = 40;
-
-fn entry_offset_field(b: &[u8], i: usize) -> usize {
-    let table = u64::from_le_bytes(b[TABLE_OFF..TABLE_OFF + 8].try_into().unwrap()) as usize;
-    table + i * ENTRY_LEN + NAME_LEN + 24
 }
 
 /// The image model files.
@@ -105,7 +79,7 @@ pub fn files() -> Vec<Hostile> {
     let p = "down_blocks.0.resnets.0";
     norm(&mut w, &format!("{p}.norm1"), 2);
     conv(&mut w, &format!("{p}.conv1"), 2, 2, 3);
-    zero_quant(&mut w, &format!("{p}.time_emb_proj.weight"), 2, 8);
+    zero_matrix(&mut w, &format!("{p}.time_emb_proj.weight"), 2, 8);
     w.add_i32(&format!("{p}.time_emb_proj.bias"), 1, 2, 16, &[0, 0]);
     norm(&mut w, &format!("{p}.norm2"), 2);
     conv(&mut w, &format!("{p}.conv2"), 2, 2, 3);
@@ -133,7 +107,7 @@ pub fn files() -> Vec<Hostile> {
         "image/wrapped-tensor-offset.img",
         "a tensor at offset 2^64 - 64",
         patched(&|b| {
-            let at = entry_offset_field(b, 0);
+            let at = entry_field(b, 0, 24);
             put_u64(b, at, u64::MAX - 63);
         }),
     ));
@@ -141,9 +115,9 @@ pub fn files() -> Vec<Hostile> {
         "image/overlapping-tensors.img",
         "two tensors over the same bytes",
         patched(&|b| {
-            let first = entry_offset_field(b, 0);
+            let first = entry_field(b, 0, 24);
             let v = u64::from_le_bytes(b[first..first + 8].try_into().unwrap());
-            let second = entry_offset_field(b, 1);
+            let second = entry_field(b, 1, 24);
             put_u64(b, second, v);
         }),
     ));

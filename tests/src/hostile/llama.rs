@@ -1,10 +1,13 @@
 //! Crafted text model files (`model/`, `budget/`): a valid tiny LLaMA built with
 //! the core's writer, then patched.
 
-use oracle_core::format::{Arch, ModelWriter, ENTRY_LEN, NAME_LEN, TOKENIZER};
+use oracle_core::format::{Arch, ModelWriter, TOKENIZER};
 use oracle_core::llama::{vocab_bytes, LlamaConfig, TokenEntry};
-use oracle_core::quant::QType;
 
+use super::model_file::{
+    entry_field, tensor_count, u64_at, zero_matrix, CONFIG, DATA_OFF, FILE_LEN, N_TENSORS,
+    TABLE_OFF, WORDS,
+};
 use super::{put_u32, put_u64, Hostile};
 
 /// A tiny valid config: dim 8, 2 heads, 1 layer, 8 tokens, context 8.
@@ -22,22 +25,6 @@ pub fn tiny_config() -> LlamaConfig {
         bos: 1,
         eos: 2,
     }
-}
-
-/// A zero quantized matrix (Q8, one group per row, mantissas 1).
-fn zero_matrix(w: &mut ModelWriter, name: &str, rows: u32, cols: u32) {
-    let group = cols.min(256);
-    let groups = cols.div_ceil(group);
-    w.add_quant(
-        name,
-        QType::Q8,
-        rows,
-        cols,
-        group,
-        0,
-        &vec![1; (rows * groups) as usize],
-        &vec![0; (rows * cols) as usize],
-    );
 }
 
 /// A valid model file of config `c` (zero weights, a vocabulary of `c.vocab_size`
@@ -86,24 +73,6 @@ pub fn tiny_model(c: LlamaConfig) -> Vec<u8> {
     w.finish()
 }
 
-/// Header field offsets of the model file.
-const N_TENSORS: usize = 16;
-const WORDS: usize = 20;
-const TABLE_OFF: usize = 24;
-const DATA_OFF: usize = 32;
-const FILE_LEN: usize = 40;
-/// Where the config words start.
-const CONFIG: usize = 64;
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-/// Offset of table entry `i`'s field at `field` (past the name).
-fn entry_field(b: &[u8], i: usize, field: usize) -> usize {
-    u64_at(b, TABLE_OFF) as usize + i * ENTRY_LEN + NAME_LEN + field
-}
-
 /// A config written over the tiny model's (the tensors then disagree, but the
 /// config is checked first).
 fn with_config(c: LlamaConfig) -> Vec<u8> {
@@ -116,7 +85,7 @@ fn with_config(c: LlamaConfig) -> Vec<u8> {
 
 /// Where the tokenizer tensor's data starts (the last tensor).
 fn tokenizer_at(b: &[u8]) -> usize {
-    let n = u32::from_le_bytes(b[N_TENSORS..N_TENSORS + 4].try_into().unwrap()) as usize;
+    let n = tensor_count(b) as usize;
     u64_at(b, entry_field(b, n - 1, 24)) as usize
 }
 
@@ -180,7 +149,7 @@ pub fn files() -> Vec<Hostile> {
         "model/overlapping-tensors.bin",
         "every tensor at the first tensor's offset: aliased weights multiply the work per token",
         patched(&|b| {
-            let n = u32::from_le_bytes(b[N_TENSORS..N_TENSORS + 4].try_into().unwrap());
+            let n = tensor_count(b);
             let first = u64_at(b, entry_field(b, 0, 24));
             for i in 1..n as usize {
                 let at = entry_field(b, i, 24);

@@ -29,6 +29,7 @@ mod checkpoints;
 mod elf;
 mod image;
 mod llama;
+mod model_file;
 mod pth;
 pub mod run;
 
