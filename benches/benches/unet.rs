@@ -257,16 +257,10 @@ fn sd15_shaped_unet() -> Vec<u8> {
         mid_block: 1,
         sample_size: 64,
         train_timesteps: t as u32,
-        timestep_spacing: 0,
-        steps_offset: 0,
-        clip_sample: false,
-        clip_sample_range_q16: 0,
-        cross_attention_dim: 0,
-        transformer_layers: 0,
-        heads: 0,
         block_out_channels: boc.iter().map(|&c| c as u32).collect(),
         down_block_types: down_attn.to_vec(),
         up_block_types: up_attn.to_vec(),
+        ..UNet2DConfig::default()
     };
     let mut s = Synth {
         w: ModelWriter::new(Arch::UNet2D, config.to_words()),

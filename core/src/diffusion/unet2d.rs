@@ -52,8 +52,9 @@ use crate::nn::linear::Linear;
 use crate::nn::timestep::sinusoidal_embedding;
 
 /// Hyper-parameters of a [`UNet2D`] and its DDIM scheduler, as stored in the
-/// model file's config ([`UNet2DConfig::write`]); diffusers' names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// model file's config ([`UNet2DConfig::write`]); diffusers' names. The default
+/// is all zeros (no blocks): a writer sets what its model has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UNet2DConfig {
     /// `in_channels`.
     pub in_channels: u32,

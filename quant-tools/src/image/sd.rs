@@ -72,7 +72,6 @@ fn unet_config(m: &UNet2DConditionModel) -> Result<UNet2DConfig, ImageError> {
         in_channels: c.in_channels as u32,
         out_channels: c.out_channels as u32,
         layers_per_block: c.layers_per_block as u32,
-        head_dim: 0,
         groups: c.norm_num_groups as u32,
         attn_groups: c.norm_num_groups as u32,
         eps_q32: eps_q32(c.norm_eps),
@@ -80,11 +79,6 @@ fn unet_config(m: &UNet2DConditionModel) -> Result<UNet2DConfig, ImageError> {
         down_pad: c.downsample_padding as u32,
         mid_block: 3,
         sample_size: c.sample_size.unwrap_or(0) as u32,
-        train_timesteps: 0,
-        timestep_spacing: 0,
-        steps_offset: 0,
-        clip_sample: false,
-        clip_sample_range_q16: 0,
         cross_attention_dim: c.cross_attention_dim as u32,
         transformer_layers: m
             .mid_block
@@ -97,6 +91,7 @@ fn unet_config(m: &UNet2DConditionModel) -> Result<UNet2DConfig, ImageError> {
         block_out_channels: c.block_out_channels.iter().map(|&ch| ch as u32).collect(),
         down_block_types: kinds(&c.down_block_types[..n], "CrossAttnDownBlock2D"),
         up_block_types: kinds(&c.up_block_types[..n], "CrossAttnUpBlock2D"),
+        ..UNet2DConfig::default()
     })
 }
 

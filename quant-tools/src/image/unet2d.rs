@@ -179,20 +179,13 @@ pub fn export_unet2d(m: &UNet2DModel, ddim: &Ddim, group: usize) -> Result<Vec<u
             (Some(_), false) => 2,
         },
         sample_size: c.sample_size.unwrap_or(0) as u32,
-        train_timesteps: 0,
-        timestep_spacing: 0,
-        steps_offset: 0,
-        clip_sample: false,
-        clip_sample_range_q16: 0,
-        cross_attention_dim: 0,
-        transformer_layers: 0,
-        heads: 0,
         block_out_channels: c.block_out_channels[..n]
             .iter()
             .map(|&ch| ch as u32)
             .collect(),
         down_block_types: kinds(&c.down_block_types[..n], "AttnDownBlock2D"),
         up_block_types: kinds(&c.up_block_types[..n], "AttnUpBlock2D"),
+        ..UNet2DConfig::default()
     };
     scheduler_config(&mut config, ddim);
     let mut w = ModelWriter::new(Arch::UNet2D, config.to_words());

@@ -14,25 +14,15 @@ fn unet_config(channels: u32, sample: u32, kind: u32) -> UNet2DConfig {
         in_channels: 1,
         out_channels: 1,
         layers_per_block: 1,
-        head_dim: 0,
         groups: 1,
         attn_groups: 1,
-        eps_q32: 0,
-        flip_sin_to_cos: false,
         down_pad: 1,
-        mid_block: 0,
         sample_size: sample,
         train_timesteps: 1000,
-        timestep_spacing: 0,
-        steps_offset: 0,
-        clip_sample: false,
-        clip_sample_range_q16: 0,
-        cross_attention_dim: 0,
-        transformer_layers: 0,
-        heads: 0,
         block_out_channels: vec![channels],
         down_block_types: vec![kind],
         up_block_types: vec![kind],
+        ..UNet2DConfig::default()
     }
 }
 
