@@ -3,44 +3,20 @@
 //! bundled models, greedy and seeded; a model byte that differs from the root is
 //! refused by the VM itself.
 
-use std::sync::{Arc, OnceLock};
+mod support;
+use support::{guest_elf, run_in_vm};
+
+use std::sync::Arc;
 
 use oracle_core::commit::merkle::{keccak, model_root, to_hex};
 use oracle_core::llama::Model;
 use oracle_core::model::outcome::rejected_commitment;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Request, SamplingParams};
-use oracle_fpvm::{DebugSink, Vm};
+use oracle_fpvm::Vm;
 use oracle_guest_abi::local_ident;
 use oracle_tests::LLAMA_FIXTURES;
 use oracle_vm_host::guest_oracle;
-
-fn guest_elf() -> &'static [u8] {
-    static ELF: OnceLock<Vec<u8>> = OnceLock::new();
-    ELF.get_or_init(oracle_tests::guest_elf)
-}
-
-struct Outcome {
-    status: u8,
-    exit_code: u32,
-    stdout: Vec<u8>,
-    output: [u8; 32],
-    steps: u64,
-}
-
-fn run_in_vm(served: &[u8], request: &Request<'_>) -> Outcome {
-    let oracle = guest_oracle(served, request);
-    let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).expect("guest ELF loads");
-    vm.debug = DebugSink::Buffer(Vec::new());
-    vm.run(u64::MAX).expect("no host error");
-    Outcome {
-        status: vm.cpu.status,
-        exit_code: vm.cpu.exit_code,
-        stdout: vm.debug_output().to_vec(),
-        output: vm.cpu.output,
-        steps: vm.cpu.step,
-    }
-}
 
 #[test]
 fn guest_output_equals_native_for_both_models() {

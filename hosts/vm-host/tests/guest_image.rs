@@ -12,7 +12,8 @@
 //! `oracle_core::AnyModel::run`, which the guest runs and which is checked
 //! against them too.
 
-use std::sync::{Arc, OnceLock};
+mod support;
+use support::{guest_elf, run_in_vm};
 
 use oracle_core::commit::merkle::{keccak, to_hex};
 use oracle_core::diffusion::ddpm_mnist::{to_pixels, DdpmMnist, DdpmNoise, SIZE};
@@ -23,16 +24,9 @@ use oracle_core::diffusion::unet2d::UNet2D;
 use oracle_core::format::ModelFile;
 use oracle_core::rng::Rng;
 use oracle_core::{Exec, ImageParams, Request};
-use oracle_fpvm::{DebugSink, Vm};
-use oracle_vm_host::guest_oracle;
 
 /// (seed, steps) of each VM run.
 const CASES: [(u64, u32); 2] = [(0, 1), (42, 2)];
-
-fn guest_elf() -> &'static [u8] {
-    static ELF: OnceLock<Vec<u8>> = OnceLock::new();
-    ELF.get_or_init(oracle_tests::guest_elf)
-}
 
 fn ddpm_file() -> Vec<u8> {
     oracle_tests::ddpm_mnist_model_file()
@@ -55,31 +49,6 @@ fn params(steps: u32, seed: u64) -> ImageParams {
 /// The image request of `seed` and `steps`, without a prompt.
 fn request(steps: u32, seed: u64) -> Request<'static> {
     Request::image(b"", params(steps, seed))
-}
-
-struct Outcome {
-    status: u8,
-    exit_code: u32,
-    stdout: Vec<u8>,
-    output: [u8; 32],
-    steps: u64,
-    /// Resident VM memory pages at the end (4 KiB each).
-    pages: usize,
-}
-
-fn run_in_vm(model: &[u8], request: &Request<'_>) -> Outcome {
-    let oracle = guest_oracle(model, request);
-    let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).expect("guest ELF loads");
-    vm.debug = DebugSink::Buffer(Vec::new());
-    vm.run(u64::MAX).expect("no host error");
-    Outcome {
-        status: vm.cpu.status,
-        exit_code: vm.cpu.exit_code,
-        stdout: vm.debug_output().to_vec(),
-        output: vm.cpu.output,
-        steps: vm.cpu.step,
-        pages: vm.mem.page_count(),
-    }
 }
 
 /// ddpm-mnist's PNG as `oracle run --seed --steps` builds it.

@@ -5,7 +5,8 @@
 //! both bundled models, greedy and seeded. Prints the VM steps of each transition
 //! (the phase-2 trace length).
 
-use std::sync::{Arc, OnceLock};
+mod support;
+use support::{guest_elf, run_guest};
 
 use oracle_core::commit::merkle::{keccak, model_root, to_hex, Hash};
 use oracle_core::commit::position::Decoder;
@@ -13,23 +14,16 @@ use oracle_core::llama::Model;
 use oracle_core::model::outcome::rejected_commitment;
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Request, SamplingParams};
-use oracle_fpvm::{DebugSink, InMemoryOracle, Vm};
+use oracle_fpvm::InMemoryOracle;
 use oracle_guest_abi::{exit_code, local_ident, transition};
 use oracle_tests::LLAMA_FIXTURES;
 use oracle_vm_host::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 
-fn guest_elf() -> &'static [u8] {
-    static ELF: OnceLock<Vec<u8>> = OnceLock::new();
-    ELF.get_or_init(oracle_tests::guest_elf)
-}
-
 /// Run the guest on `oracle` to its exit: (exit code, output commitment, steps).
 fn run(oracle: InMemoryOracle) -> (u32, Hash, u64) {
-    let mut vm = Vm::from_elf(guest_elf(), Arc::new(oracle)).expect("guest loads");
-    vm.debug = DebugSink::Buffer(Vec::new());
-    vm.run(u64::MAX).expect("no host error");
-    assert_eq!(vm.cpu.status, 1, "exited");
-    (vm.cpu.exit_code, vm.cpu.output, vm.cpu.step)
+    let r = run_guest(oracle);
+    assert_eq!(r.status, 1, "exited");
+    (r.exit_code, r.output, r.steps)
 }
 
 #[test]
