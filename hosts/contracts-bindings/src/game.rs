@@ -226,12 +226,12 @@ macro_rules! impl_bisection {
                 mid_hash: B256,
             ) -> Result<TransactionReceipt, GameError> {
                 let call = self.game.r#move(agree, mid_hash).from(from);
-                $crate::game::finish(call.send().await?.get_receipt().await?, "move")
+                $crate::game::send(call, "move").await
             }
 
             async fn claim_timeout(&self, from: Address) -> Result<TransactionReceipt, GameError> {
                 let call = self.game.claimTimeout().from(from);
-                $crate::game::finish(call.send().await?.get_receipt().await?, "claimTimeout")
+                $crate::game::send(call, "claimTimeout").await
             }
         }
     };
@@ -288,11 +288,27 @@ impl<P: Provider> GameClient<P> {
             .game
             .step(Bytes::from(state), Bytes::from(proof))
             .from(from);
-        finish(call.send().await?.get_receipt().await?, "step")
+        send(call, "step").await
     }
 }
 
 impl_bisection!(GameClient);
+
+/// Gas added to a game call's estimate, on top of a quarter of it.
+const GAS_MARGIN: u64 = 20_000;
+
+/// Send a game call with gas above its estimate and wait for its receipt. A move's
+/// cost depends on the block's timestamp (the clock charged to the mover is written
+/// only if time passed since the last move), so an estimate made in the second of
+/// the opponent's move falls short when the call is mined in the next one.
+pub(crate) async fn send<P: Provider, D: alloy::contract::CallDecoder>(
+    call: alloy::contract::CallBuilder<P, D>,
+    what: &'static str,
+) -> Result<TransactionReceipt, GameError> {
+    let gas = call.estimate_gas().await?;
+    let call = call.gas(gas.saturating_add(gas / 4).saturating_add(GAS_MARGIN));
+    finish(call.send().await?.get_receipt().await?, what)
+}
 
 /// The receipt of a mined transaction `what`, or [`GameError::Reverted`].
 pub(crate) fn finish(

@@ -15,7 +15,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
 };
 
-use super::{finish, impl_bisection, GameError, GameState, Side};
+use super::{impl_bisection, GameError, GameState, Side};
 use crate::{DisputeGame, DisputeGameFactory, PositionGame};
 
 /// Which game an address is.
@@ -109,7 +109,7 @@ impl<P: Provider> PositionGameClient<P> {
         state: Vec<u8>,
     ) -> Result<TransactionReceipt, GameError> {
         let call = self.game.claimTransition(Bytes::from(state)).from(from);
-        finish(call.send().await?.get_receipt().await?, "claimTransition")
+        super::send(call, "claimTransition").await
     }
 }
 
