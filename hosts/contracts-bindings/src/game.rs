@@ -305,6 +305,9 @@ pub(crate) async fn send<P: Provider, D: alloy::contract::CallDecoder>(
     call: alloy::contract::CallBuilder<P, D>,
     what: &'static str,
 ) -> Result<TransactionReceipt, GameError> {
+    // Estimated at the pending block, as a send is: at the latest one, a clock
+    // that ran out since the last block still looks alive (`ClockNotExpired`).
+    let call = call.block(alloy::eips::BlockId::pending());
     let gas = call.estimate_gas().await?;
     let call = call.gas(gas.saturating_add(gas / 4).saturating_add(GAS_MARGIN));
     finish(call.send().await?.get_receipt().await?, what)
