@@ -65,13 +65,19 @@ async fn delivered(chain: &Chain, id: U256) -> Vec<u8> {
     chain.final_output(id).await
 }
 
+/// At most two of these tests at once: each runs a chain, three or four nodes and
+/// their VM traces, and on two cores six at once starve the nodes for minutes.
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_output_with_the_honest_claim_is_refused_one_phase() {
+    let _slot = SLOTS.acquire().await.expect("slots");
     honest_claim(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_output_cannot_ride_on_the_honest_claim_two_phase() {
+    let _slot = SLOTS.acquire().await.expect("slots");
     honest_claim(true).await;
 }
 
@@ -127,11 +133,13 @@ async fn honest_claim(two_phase: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sock_puppet_cannot_replace_the_truth_one_phase() {
+    let _slot = SLOTS.acquire().await.expect("slots");
     sock_puppet(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sock_puppet_cannot_replace_the_truth_two_phase() {
+    let _slot = SLOTS.acquire().await.expect("slots");
     sock_puppet(true).await;
 }
 
@@ -209,11 +217,13 @@ async fn sock_puppet(two_phase: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lie_about_a_rejected_request_loses_one_phase() {
+    let _slot = SLOTS.acquire().await.expect("slots");
     rejected_request(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lie_about_a_rejected_request_loses_two_phase() {
+    let _slot = SLOTS.acquire().await.expect("slots");
     rejected_request(true).await;
 }
 
