@@ -10,6 +10,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use oracle_benches::Xorshift;
+use oracle_core::kernels::Simd;
 use oracle_core::nn::attention::attention;
 use oracle_core::Exec;
 
@@ -69,7 +70,7 @@ fn bench_attention(c: &mut Criterion) {
         let mut want = vec![0; lq * d];
         attention(Exec::SCALAR, &q, &k, &v, lq, lk, heads, hd, &mut want);
         let two = Exec {
-            simd: true,
+            simd: Simd::Best,
             threads: 2,
         };
         for exec in [Exec::default(), two] {

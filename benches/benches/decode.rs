@@ -1,7 +1,8 @@
 //! Decode speed on a synthetic model of the stories110M shape (W8, random weights
 //! from a fixed seed), next to the read bandwidth measured in the same run: the
 //! bandwidth limit is `bandwidth / model bytes` tokens per second, and the summary
-//! line prints the fraction of it reached with 1 and 2 threads. `generate` times the
+//! lines print the fraction of it reached by each kernel family on one thread and
+//! by the widest on two threads. `generate` times the
 //! whole decode loop (forward, logits hash, sampling, detokenizing) over 32
 //! positions, so that the loop's own cost shows next to the forward pass.
 // criterion's macros generate undocumented items.
@@ -11,6 +12,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use oracle_benches::{read_bandwidth, stories110m_config, synthetic_model};
+use oracle_core::kernels::Simd;
 use oracle_core::llama::{LlamaState, Model};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Request, SamplingParams};
@@ -34,17 +36,23 @@ fn bench_decode(c: &mut Criterion) {
     let model = Model::load(&bytes).expect("synthetic model loads");
     let bandwidth = read_bandwidth(1 << 30, 5);
     let limit = bandwidth / bytes.len() as f64;
-    for threads in [1, 2] {
-        let tps = tokens_per_second(
-            &model,
-            Exec {
-                simd: true,
-                threads,
-            },
-            12,
-        );
+    let mut runs: Vec<(String, Exec)> = Simd::available()
+        .filter(|&s| s != Simd::Off)
+        .map(|simd| {
+            (
+                format!("{}, 1 thread", simd.name()),
+                Exec { simd, threads: 1 },
+            )
+        })
+        .collect();
+    runs.push((
+        format!("{}, 2 threads", Simd::Best.resolve().name()),
+        Exec::best(2),
+    ));
+    for (name, exec) in runs {
+        let tps = tokens_per_second(&model, exec, 12);
         eprintln!(
-            "decode stories110M-shape W8: {threads} thread(s) {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
+            "decode stories110M-shape W8: {name}: {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
             bandwidth / 1e9,
             bytes.len() as f64 / 1e6,
             100.0 * tps / limit
@@ -53,14 +61,16 @@ fn bench_decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
-    for threads in [1, 2] {
-        let exec = Exec {
-            simd: true,
-            threads,
-        };
+    let best = Simd::Best.resolve();
+    let mut runs = vec![(best, 1), (best, 2)];
+    if best != Simd::Avx2 && Simd::Avx2.supported() {
+        runs.insert(0, (Simd::Avx2, 1));
+    }
+    for (simd, threads) in runs {
+        let exec = Exec { simd, threads };
         let mut state = LlamaState::new(&model.weights.config);
         let mut pos = 0u32;
-        group.bench_function(format!("stories110M-w8-{threads}t"), |b| {
+        group.bench_function(format!("stories110M-w8-{}-{threads}t", simd.name()), |b| {
             b.iter(|| {
                 let logits = state
                     .forward(&model.weights, exec, 1, pos % 64)
@@ -72,10 +82,7 @@ fn bench_decode(c: &mut Criterion) {
     }
     group.throughput(Throughput::Elements(GENERATE_STEPS.into()));
     let request = Request::text(b"", GENERATE_STEPS, SamplingParams::GREEDY);
-    let exec = Exec {
-        simd: true,
-        threads: 1,
-    };
+    let exec = Exec::best(1);
     group.bench_function(format!("stories110M-w8-generate{GENERATE_STEPS}-1t"), |b| {
         b.iter(|| {
             let g = model

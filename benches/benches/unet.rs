@@ -23,6 +23,7 @@ use oracle_core::diffusion::ddpm_mnist::DdpmMnist as IntDdpm;
 use oracle_core::diffusion::noise::fill_normal_q16;
 use oracle_core::diffusion::unet2d::*;
 use oracle_core::format::{Arch, ModelFile, ModelWriter};
+use oracle_core::kernels::Simd;
 use oracle_core::quant::QType;
 use oracle_core::rng::Rng;
 use oracle_core::Exec;
@@ -48,7 +49,7 @@ fn ddpm_mnist(c: &mut Criterion) {
     fill_normal_q16(&mut Rng::new(1), &mut z);
     let zf = Tensor::new(vec![1, 28, 28], q16_to_f32(&z)).unwrap();
     let simd = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 1,
     };
     let want = int.eps(Exec::SCALAR, &z, 500);
@@ -56,7 +57,7 @@ fn ddpm_mnist(c: &mut Criterion) {
     assert_eq!(
         int.eps(
             Exec {
-                simd: true,
+                simd: Simd::Best,
                 threads: 2
             },
             &z,
@@ -82,7 +83,7 @@ fn tiny_unet2d(c: &mut Criterion) {
     fill_normal_q16(&mut Rng::new(1), &mut x);
     let xf = Tensor::new(vec![3, 16, 16], q16_to_f32(&x)).unwrap();
     let simd = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 1,
     };
     let want = int.forward(Exec::SCALAR, &x, 16, 16, 901);
@@ -90,7 +91,7 @@ fn tiny_unet2d(c: &mut Criterion) {
     assert_eq!(
         int.forward(
             Exec {
-                simd: true,
+                simd: Simd::Best,
                 threads: 2
             },
             &x,
@@ -140,7 +141,7 @@ fn tiny_sd(c: &mut Criterion) {
     let x = seeded_latents(&int, 1);
     let xf = Tensor::new(vec![4, 8, 8], q16_to_f32(&x)).unwrap();
     let simd = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 1,
     };
     let text = int.encode(simd, prompt.as_bytes()).unwrap();
@@ -152,7 +153,7 @@ fn tiny_sd(c: &mut Criterion) {
     let want = int.guided_eps(Exec::SCALAR, &x, 8, 901, &text, g);
     assert_eq!(int.guided_eps(simd, &x, 8, 901, &text, g), want);
     let two = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 2,
     };
     assert_eq!(int.guided_eps(two, &x, 8, 901, &text, g), want);
@@ -364,7 +365,7 @@ fn sd15_shape(c: &mut Criterion) {
         b.iter(|| {
             unet.forward(
                 Exec {
-                    simd: true,
+                    simd: Simd::Best,
                     threads: 1,
                 },
                 black_box(&x),

@@ -2,6 +2,7 @@
 //! causal and not, and equal whatever `Exec` is given.
 #![allow(clippy::float_arithmetic)]
 
+use oracle_core::kernels::Simd;
 use oracle_core::nn::attention::{attention, attention_masked};
 use oracle_core::Exec;
 use proptest::prelude::*;
@@ -79,7 +80,7 @@ proptest! {
         }
         // Any execution mode gives the same bits.
         let mut other = vec![0; lq * d];
-        attention_masked(Exec { simd: true, threads: 3 }, &q, &k, &v, lq, lk, heads, hd, causal, &mut other);
+        attention_masked(Exec { simd: Simd::Best, threads: 3 }, &q, &k, &v, lq, lk, heads, hd, causal, &mut other);
         prop_assert_eq!(&other, &got);
         if !causal {
             attention(Exec::default(), &q, &k, &v, lq, lk, heads, hd, &mut other);
@@ -140,7 +141,7 @@ fn threaded_large_attention_equals_scalar() {
             let mut got = vec![0; lq * d];
             attention_masked(
                 Exec {
-                    simd: true,
+                    simd: Simd::Best,
                     threads,
                 },
                 &q,
@@ -196,7 +197,7 @@ fn operands_beyond_the_i64_bound_take_the_wide_sum() {
     let mut simd = vec![0; lq * hd];
     attention(
         Exec {
-            simd: true,
+            simd: Simd::Best,
             threads: 1,
         },
         &q,

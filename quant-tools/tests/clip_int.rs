@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use oracle_core::commit::merkle::{keccak, to_hex};
 use oracle_core::diffusion::clip::ClipTokenizer as IntTokenizer;
+use oracle_core::kernels::Simd;
 use oracle_core::quant::QType;
 use oracle_core::Exec;
 use oracle_quant::diffusion::clip::{ClipTextModel, ClipTokenizer};
@@ -122,15 +123,15 @@ fn encoder_close_to_float_and_equal_across_kernels() {
         assert!(max < 0.06 && snr > 40.0, "{p:?}: max {max}, SNR {snr} dB");
         for exec in [
             Exec {
-                simd: true,
+                simd: Simd::Best,
                 threads: 1,
             },
             Exec {
-                simd: true,
+                simd: Simd::Best,
                 threads: 2,
             },
             Exec {
-                simd: false,
+                simd: Simd::Off,
                 threads: 2,
             },
         ] {

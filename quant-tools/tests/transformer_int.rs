@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use oracle_core::commit::merkle::{keccak, to_hex};
+use oracle_core::kernels::Simd;
 use oracle_core::quant::QType;
 use oracle_core::Exec;
 use oracle_quant::diffusion::blocks::Transformer2D;
@@ -133,11 +134,11 @@ fn transformer_blocks_close_to_float_and_equal_across_kernels() {
         assert!(max < 0.01 && dmax < 0.01 && emax < 0.01, "{name}");
         for exec in [
             Exec {
-                simd: true,
+                simd: Simd::Best,
                 threads: 1,
             },
             Exec {
-                simd: true,
+                simd: Simd::Best,
                 threads: 2,
             },
         ] {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use oracle_core::kernels::Exec;
+use oracle_core::kernels::{Exec, Simd};
 
 /// Compare `got` with the pinned file `tests/golden/<name>` line by line and
 /// check the pinned file has `lines` lines. With `ORACLE_BLESS` set, write `got`
@@ -29,27 +29,42 @@ pub fn assert_golden(name: &str, got: &str, lines: usize) {
     assert_eq!(want.lines().count(), lines);
 }
 
-/// The kernels each image golden case runs: scalar, SIMD and three threads on
-/// x86_64 (which must agree); elsewhere (aarch64 under qemu-user in CI, where
-/// emulation makes every run ~20x slower) the SIMD (NEON) kernels alone, still
-/// against the pins.
+/// The kernels each text golden case runs, scalar first: every kernel family this
+/// CPU has on one thread, then the widest on two threads. The names of the families
+/// are printed, so a run on a CPU without AVX-512 says so.
+pub fn text_execs() -> Vec<Exec> {
+    let mut execs: Vec<Exec> = Simd::available()
+        .map(|simd| Exec { simd, threads: 1 })
+        .collect();
+    execs.push(Exec::best(2));
+    announce(&execs);
+    execs
+}
+
+/// The kernels each image golden case runs: scalar, every SIMD family this CPU has
+/// and the widest on three threads on x86_64 (which must agree); elsewhere (aarch64
+/// under qemu-user in CI, where emulation makes every run ~20x slower) the widest
+/// family (NEON) alone, still against the pins.
 pub fn image_execs() -> Vec<Exec> {
-    let simd = Exec {
-        simd: true,
-        threads: 1,
-    };
-    if cfg!(target_arch = "x86_64") {
-        vec![
-            Exec::SCALAR,
-            simd,
-            Exec {
-                simd: true,
-                threads: 3,
-            },
-        ]
+    let execs = if cfg!(target_arch = "x86_64") {
+        let mut execs: Vec<Exec> = Simd::available()
+            .map(|simd| Exec { simd, threads: 1 })
+            .collect();
+        execs.push(Exec::best(3));
+        execs
     } else {
-        vec![simd]
-    }
+        vec![Exec::best(1)]
+    };
+    announce(&execs);
+    execs
+}
+
+fn announce(execs: &[Exec]) {
+    let names: Vec<String> = execs
+        .iter()
+        .map(|e| format!("{} x{}", e.kernel_name(), e.threads))
+        .collect();
+    println!("golden runs with the kernels: {}", names.join(", "));
 }
 
 /// A tensor's bytes as the goldens hash them: each `i32` little-endian.

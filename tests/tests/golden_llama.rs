@@ -2,8 +2,8 @@
 //!
 //! For both bundled models, W8 and W4, three prompts, greedy and seeded sampling:
 //! the model root of the converted file, the token ids and a keccak256 of every
-//! logits vector. Each case runs with the scalar kernels, the SIMD kernels and two
-//! threads, which must agree exactly. The same test runs on aarch64 under qemu-user
+//! logits vector. Each case runs with the scalar kernels, every SIMD family the CPU
+//! has (AVX2, AVX-512 VNNI; NEON) and two threads, which must agree exactly. The same test runs on aarch64 under qemu-user
 //! (see `.ci/run`), so equal pins there prove cross-target bit-exactness.
 //!
 //! To re-pin after an intended change: `ORACLE_BLESS=1 cargo test -p oracle-tests
@@ -15,8 +15,8 @@ use oracle_core::commit::merkle::{model_root, to_hex};
 use oracle_core::fixed::parse_q16;
 use oracle_core::llama::Model;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Request, SamplingParams};
-use oracle_tests::golden::assert_golden;
+use oracle_core::{Request, SamplingParams};
+use oracle_tests::golden::{assert_golden, text_execs};
 use oracle_tests::LLAMA_FIXTURES;
 
 const PROMPTS: [&str; 3] = ["", "Once upon a time", "Tom and his dog"];
@@ -31,6 +31,7 @@ fn seeded() -> SamplingParams {
 }
 
 fn golden_text() -> String {
+    let execs = text_execs();
     let mut out = String::new();
     for fixture in LLAMA_FIXTURES {
         for qtype in [QType::Q8, QType::Q4] {
@@ -48,35 +49,25 @@ fn golden_text() -> String {
                 for (label, sampling) in [("greedy", SamplingParams::GREEDY), ("seed42", seeded())]
                 {
                     let request = Request::text(prompt.as_bytes(), STEPS, sampling);
-                    let runs: Vec<_> = [
-                        Exec::SCALAR,
-                        Exec {
-                            simd: true,
-                            threads: 1,
-                        },
-                        Exec {
-                            simd: true,
-                            threads: 2,
-                        },
-                    ]
-                    .into_iter()
-                    .map(|exec| model.generate(exec, &request, |_| {}).expect("generation"))
-                    .collect();
-                    assert_eq!(
-                        runs[0],
-                        runs[1],
-                        "SIMD differs from scalar: {} {} {p} {label}",
-                        fixture.name,
-                        qtype.name()
-                    );
-                    assert_eq!(
-                        runs[0],
-                        runs[2],
-                        "2 threads differ from 1: {} {} {p} {label}",
-                        fixture.name,
-                        qtype.name()
-                    );
-                    let g = &runs[0];
+                    let runs: Vec<_> = execs
+                        .iter()
+                        .map(|&exec| {
+                            let run = model.generate(exec, &request, |_| {}).expect("generation");
+                            (exec, run)
+                        })
+                        .collect();
+                    for (exec, run) in &runs[1..] {
+                        assert_eq!(
+                            &runs[0].1,
+                            run,
+                            "{} x{} differs from scalar: {} {} {p} {label}",
+                            exec.kernel_name(),
+                            exec.threads,
+                            fixture.name,
+                            qtype.name()
+                        );
+                    }
+                    let g = &runs[0].1;
                     let tokens: Vec<String> = g.tokens.iter().map(u32::to_string).collect();
                     writeln!(
                         out,

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use oracle_core::kernels::Exec;
+use oracle_core::kernels::{Exec, Simd};
 use oracle_quant::diffusion::ddpm_mnist::DdpmMnist;
 use oracle_quant::image::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
 use oracle_quant::image::eval::eval_ddpm;
@@ -27,7 +27,7 @@ fn ddpm_mnist_integer_matches_float() {
         .expect("ddpm-mnist loads");
     let bytes = export_ddpm_mnist(&float, DEFAULT_GROUP).expect("export");
     let exec = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 2,
     };
     for seed in [1u64, 2, 3] {
@@ -52,7 +52,7 @@ fn tiny_unet2d_integer_matches_float() {
         load_folder(&fixtures().join("models/tiny-unet2d")).expect("tiny-unet2d loads");
     let bytes = export_unet2d(&unet, &ddim, DEFAULT_GROUP).expect("export");
     let exec = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 2,
     };
     for seed in [1u64, 2, 3] {

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use oracle_core::diffusion::sd::DEFAULT_GUIDANCE_Q16;
-use oracle_core::kernels::Exec;
+use oracle_core::kernels::{Exec, Simd};
 use oracle_quant::image::ddpm::DEFAULT_GROUP;
 use oracle_quant::image::eval::eval_sd;
 use oracle_quant::image::sd::{export_sd, load_folder};
@@ -25,7 +25,7 @@ fn tiny_sd_integer_matches_float() {
     let float = load_folder(&dir).expect("tiny-sd loads");
     let bytes = export_sd(&float, DEFAULT_GROUP).expect("export");
     let exec = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: 2,
     };
     for (prompt, seed) in CASES {

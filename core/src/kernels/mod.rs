@@ -1,15 +1,18 @@
 //! Matrix-vector products over quantized weights.
 //!
 //! [`scalar`] is the reference: plain loops in the order the format describes.
-//! `x86` (AVX2) and `neon` (aarch64) are the optimized twins, and rows may be
-//! split over threads. All of them compute the same exact integer sums (see the
-//! overflow bound in [`crate::quant`]), so their outputs are equal bit for bit; the
-//! tests in this module and the cross-target golden tests check it.
+//! `x86` (AVX2), `avx512` (AVX-512 with VNNI) and `neon` (aarch64) are the
+//! optimized twins, chosen at run time from what the CPU has ([`Simd`]), and rows
+//! may be split over threads. All of them compute the same exact integer sums (see
+//! the overflow bound in [`crate::quant`]), so their outputs are equal bit for bit;
+//! the tests in this module and the cross-target golden tests check it.
 
 #[cfg(feature = "std")]
 pub mod pool;
 pub mod scalar;
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
@@ -18,11 +21,74 @@ pub mod neon;
 
 use crate::quant::{finish_row, QMatrix};
 
+/// A family of kernels. Every family gives the same bits; they differ in speed and
+/// in the CPU features they need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simd {
+    /// The scalar reference kernels (any CPU, the VM).
+    Off,
+    /// AVX2 (x86_64).
+    Avx2,
+    /// AVX-512 with VNNI (`vpdpwssd`, 32 products per instruction) for matrices
+    /// whose group size is a multiple of 32; AVX2 for the rest (x86_64).
+    Avx512Vnni,
+    /// NEON (aarch64).
+    Neon,
+    /// The widest family this CPU has, chosen at run time.
+    Best,
+}
+
+impl Simd {
+    /// Every concrete family, narrowest first.
+    pub const ALL: [Simd; 4] = [Simd::Off, Simd::Avx2, Simd::Avx512Vnni, Simd::Neon];
+
+    /// The concrete families this CPU can run, narrowest first (`Off` always).
+    pub fn available() -> impl Iterator<Item = Simd> {
+        Simd::ALL.into_iter().filter(|s| s.supported())
+    }
+
+    /// Whether this CPU has the family's instructions.
+    pub fn supported(self) -> bool {
+        match self {
+            Simd::Off | Simd::Best => true,
+            Simd::Avx2 => has_avx2(),
+            Simd::Avx512Vnni => has_avx2() && has_avx512_vnni(),
+            Simd::Neon => cfg!(target_arch = "aarch64"),
+        }
+    }
+
+    /// The concrete family that runs when `self` is asked for: `Best` is the widest
+    /// this CPU has; a family it lacks falls back to the next narrower one.
+    pub fn resolve(self) -> Simd {
+        match self {
+            Simd::Best => Simd::ALL
+                .into_iter()
+                .rev()
+                .find(|s| s.supported())
+                .unwrap_or(Simd::Off),
+            Simd::Avx512Vnni if !self.supported() => Simd::Avx2.resolve(),
+            s if s.supported() => s,
+            _ => Simd::Off,
+        }
+    }
+
+    /// The family's short name (`scalar`, `avx2`, `avx512-vnni`, `neon`, `best`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Simd::Off => "scalar",
+            Simd::Avx2 => "avx2",
+            Simd::Avx512Vnni => "avx512-vnni",
+            Simd::Neon => "neon",
+            Simd::Best => "best",
+        }
+    }
+}
+
 /// How to run the kernels: a choice that never changes the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exec {
-    /// Use the SIMD kernels when the CPU has them.
-    pub simd: bool,
+    /// Which kernel family to use (resolved against the CPU at run time).
+    pub simd: Simd,
     /// Worker threads for large products (`1` = the calling thread only). Ignored
     /// without the `std` feature.
     pub threads: usize,
@@ -31,7 +97,7 @@ pub struct Exec {
 impl Default for Exec {
     fn default() -> Self {
         Exec {
-            simd: true,
+            simd: Simd::Best,
             threads: 1,
         }
     }
@@ -40,26 +106,31 @@ impl Default for Exec {
 impl Exec {
     /// Plain scalar code on one thread: the reference every other mode must equal.
     pub const SCALAR: Exec = Exec {
-        simd: false,
+        simd: Simd::Off,
         threads: 1,
     };
 
-    /// Which row kernel this mode will use on this CPU.
-    pub fn kernel_name(&self) -> &'static str {
-        if self.simd && simd_available() {
-            if cfg!(target_arch = "x86_64") {
-                "avx2"
-            } else {
-                "neon"
-            }
-        } else {
-            "scalar"
+    /// The widest kernels this CPU has, on `threads` threads.
+    pub const fn best(threads: usize) -> Exec {
+        Exec {
+            simd: Simd::Best,
+            threads,
         }
+    }
+
+    /// Which kernel family this mode will use on this CPU.
+    pub fn kernel_name(&self) -> &'static str {
+        self.simd.resolve().name()
     }
 }
 
-/// Whether this CPU has the SIMD kernels' instruction set.
+/// Whether this CPU has AVX2 (or NEON on aarch64): the SIMD kernels of the
+/// attention and the other element-wise paths, which have no wider twin.
 pub fn simd_available() -> bool {
+    has_avx2() || cfg!(target_arch = "aarch64")
+}
+
+fn has_avx2() -> bool {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
         std::is_x86_feature_detected!("avx2")
@@ -68,11 +139,28 @@ pub fn simd_available() -> bool {
     {
         cfg!(target_feature = "avx2")
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(not(target_arch = "x86_64"))]
     {
-        true
+        false
     }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+}
+
+fn has_avx512_vnni() -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+    {
+        cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        ))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     {
         false
     }
@@ -86,7 +174,7 @@ pub const PARALLEL_MIN_MACS: usize = 1 << 16;
 pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32]) {
     debug_assert_eq!(x.len(), m.cols as usize);
     debug_assert_eq!(out.len(), m.rows as usize);
-    let simd = exec.simd && simd_available();
+    let simd = exec.simd.resolve();
     #[cfg(feature = "std")]
     {
         let macs = m.rows as usize * m.cols as usize;
@@ -107,8 +195,19 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
     rows(simd, m, x, shift, 0, out);
 }
 
-/// Rows `first..first + out.len()` of the product.
-fn rows(simd: bool, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
+/// Rows `first..first + out.len()` of the product with the (resolved) family `simd`.
+fn rows(simd: Simd, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512Vnni && avx512::fits(m) {
+        for (k, o) in out.iter_mut().enumerate() {
+            // Safety: `Avx512Vnni` is only resolved when the CPU has AVX-512 F, BW and
+            // VNNI and AVX2; `fits` checked the group size; row `first + k` exists.
+            let total = unsafe { avx512::row_total(m, first + k, x) };
+            *o = finish_row(total, m.exp, shift);
+        }
+        return;
+    }
+    let simd = simd != Simd::Off;
     let done = if simd {
         rows_by_four(m, x, shift, first, out)
     } else {
@@ -131,7 +230,7 @@ fn rows(simd: bool, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &
 fn rows_by_four(m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) -> usize {
     let mut i = 0;
     while i + 4 <= out.len() {
-        // Safety: called only when `simd_available()` saw AVX2, and rows
+        // Safety: called only when the resolved family has AVX2, and rows
         // first + i .. first + i + 4 are inside the matrix.
         let totals = unsafe { x86::rows4_total(m, first + i, x) };
         for (o, t) in out[i..i + 4].iter_mut().zip(totals) {
@@ -151,7 +250,7 @@ fn rows_by_four(_: &QMatrix<'_>, _: &[i16], _: u32, _: usize, _: &mut [i32]) -> 
 fn simd_row_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> i64 {
     #[cfg(target_arch = "x86_64")]
     {
-        // Safety: `simd` is only true when `simd_available()` saw AVX2.
+        // Safety: only called when the resolved family has AVX2.
         unsafe { x86::row_total(m, r, x) }
     }
     #[cfg(target_arch = "aarch64")]
@@ -197,14 +296,33 @@ mod tests {
         (scales, qs)
     }
 
+    /// Every family this CPU has on one thread, then the best one on three threads
+    /// (forced into parts even for small products): all equal the scalar product.
+    fn check_all_kernels(m: &QMatrix<'_>, xq: &[i16], shift: u32) -> Result<(), TestCaseError> {
+        let mut want = vec![0; m.rows as usize];
+        matvec(Exec::SCALAR, m, xq, shift, &mut want);
+        for simd in Simd::available() {
+            let mut got = vec![0; m.rows as usize];
+            matvec(Exec { simd, threads: 1 }, m, xq, shift, &mut got);
+            prop_assert_eq!(&got, &want, "kernel {}", simd.name());
+            let per = got.len().div_ceil(3);
+            got.fill(0);
+            for (i, chunk) in got.chunks_mut(per).enumerate() {
+                rows(simd, m, xq, shift, i * per, chunk);
+            }
+            prop_assert_eq!(&got, &want, "kernel {} in three parts", simd.name());
+        }
+        Ok(())
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(96))]
 
         #[test]
-        fn simd_and_threads_equal_scalar(
+        fn every_kernel_family_and_threads_equal_scalar(
             q4 in any::<bool>(),
             rows in 1u32..80,
-            cols in 1u32..700,
+            cols in 1u32..1100,
             group_pow in 1u32..=8,
             exp in 0i32..40,
             seed in any::<u64>(),
@@ -217,33 +335,57 @@ mod tests {
             let x: Vec<i32> = (0..cols).map(|_| { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s as i32) >> (s % 24) }).collect();
             let mut xq = vec![0i16; cols as usize];
             let shift = quantize_activations(&x, &mut xq);
-            let mut want = vec![0; rows as usize];
-            matvec(Exec::SCALAR, &m, &xq, shift, &mut want);
-            for exec in [Exec { simd: true, threads: 1 }, Exec { simd: true, threads: 3 }, Exec { simd: false, threads: 2 }] {
-                let mut got = vec![0; rows as usize];
-                // Force the threaded path even for small products.
-                if exec.threads > 1 {
-                    let per = got.len().div_ceil(exec.threads);
-                    for (i, chunk) in got.chunks_mut(per).enumerate() {
-                        rows_for_test(exec.simd && simd_available(), &m, &xq, shift, i * per, chunk);
-                    }
-                } else {
-                    matvec(exec, &m, &xq, shift, &mut got);
-                }
-                prop_assert_eq!(&got, &want);
-            }
+            check_all_kernels(&m, &xq, shift)?;
         }
     }
 
-    fn rows_for_test(
-        simd: bool,
-        m: &QMatrix<'_>,
-        x: &[i16],
-        shift: u32,
-        first: usize,
-        out: &mut [i32],
-    ) {
-        rows(simd, m, x, shift, first, out)
+    /// The kernel families this CPU ran in these tests, printed so that a run on a
+    /// machine without AVX-512 says so instead of passing silently.
+    #[cfg(feature = "std")]
+    #[test]
+    fn the_kernel_families_that_ran_are_named() {
+        let ran: Vec<&str> = Simd::available().map(Simd::name).collect();
+        std::println!("matvec kernel families run on this CPU: {}", ran.join(", "));
+        assert_eq!(ran[0], "scalar");
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            ran.contains(&"avx512-vnni"),
+            std::is_x86_feature_detected!("avx512vnni")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx2"),
+            "the AVX-512 family must run wherever the CPU has it"
+        );
+        assert_eq!(Exec::default().kernel_name(), ran[ran.len() - 1]);
+    }
+
+    /// The largest products the format allows (|w| = 128 or 8, |x| = 32767, groups
+    /// of 256, mantissas near 2^24, 2^16 columns): every family stays exact.
+    #[test]
+    fn extreme_values_stay_exact_in_every_family() {
+        for (qtype, byte) in [(QType::Q8, 0x80u8), (QType::Q4, 0x00u8)] {
+            let (rows, cols, group) = (5u32, 1u32 << 16, 256u32);
+            let groups = (cols / group) as usize;
+            let scales: Vec<u8> = (0..rows as usize * groups)
+                .flat_map(|i| {
+                    let m = (1 << 24) - 1 - (i as i32 % 3);
+                    if i % 2 == 0 { m } else { -m }.to_le_bytes()
+                })
+                .collect();
+            let qs = vec![byte; rows as usize * qtype.row_bytes(cols)];
+            let m = QMatrix {
+                qtype,
+                rows,
+                cols,
+                group,
+                exp: 40,
+                scales: &scales,
+                qs: &qs,
+            };
+            let xq: Vec<i16> = (0..cols)
+                .map(|i| if i % 7 == 0 { 32767 } else { -32767 })
+                .collect();
+            check_all_kernels(&m, &xq, 0).unwrap();
+        }
     }
 
     #[test]
@@ -267,19 +409,12 @@ mod tests {
             let shift = quantize_activations(&x, &mut xq);
             let mut want = vec![0; rows as usize];
             matvec(Exec::SCALAR, &m, &xq, shift, &mut want);
-            for threads in [2, 3] {
-                let mut got = vec![0; rows as usize];
-                matvec(
-                    Exec {
-                        simd: true,
-                        threads,
-                    },
-                    &m,
-                    &xq,
-                    shift,
-                    &mut got,
-                );
-                assert_eq!(got, want);
+            for simd in Simd::available() {
+                for threads in [2, 3] {
+                    let mut got = vec![0; rows as usize];
+                    matvec(Exec { simd, threads }, &m, &xq, shift, &mut got);
+                    assert_eq!(got, want, "kernel {} on {threads} threads", simd.name());
+                }
             }
         }
     }

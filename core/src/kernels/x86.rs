@@ -37,8 +37,12 @@ pub unsafe fn row_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> i64 {
     total
 }
 
+/// One group's exact dot product of Q8 values and activations, `start..end`.
+///
+/// # Safety
+/// The CPU must support AVX2; `end <= values.len()` and `end <= x.len()`.
 #[target_feature(enable = "avx2")]
-unsafe fn group_q8(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
+pub(super) unsafe fn group_q8(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
     let mut acc = _mm256_setzero_si256();
     let mut j = start;
     while j + 16 <= end {
@@ -58,8 +62,13 @@ unsafe fn group_q8(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
     a
 }
 
+/// One group's exact dot product of Q4 values and activations, `start..end`
+/// (`start` even).
+///
+/// # Safety
+/// The CPU must support AVX2; `end <= x.len()` and `end.div_ceil(2) <= values.len()`.
 #[target_feature(enable = "avx2")]
-unsafe fn group_q4(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
+pub(super) unsafe fn group_q4(values: &[u8], x: &[i16], start: usize, end: usize) -> i32 {
     let mut acc = _mm256_setzero_si256();
     let mut j = start;
     let low = _mm_set1_epi8(0x0F);

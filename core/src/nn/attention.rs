@@ -21,7 +21,7 @@
 use alloc::vec;
 
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
-use crate::kernels::{simd_available, Exec};
+use crate::kernels::{simd_available, Exec, Simd};
 use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, softmax_q30};
 
 /// `softmax(q kᵀ / sqrt(head_dim)) v` per head, every query seeing every key.
@@ -89,7 +89,7 @@ pub fn attention_masked(
         return;
     }
     let shape = Shape {
-        simd: exec.simd,
+        simd: exec.simd.resolve() != Simd::Off,
         lk,
         heads,
         head_dim,

@@ -183,6 +183,7 @@ impl<'a> Conv2d<'a> {
 mod tests {
     use super::*;
     use crate::fixed::ONE;
+    use crate::kernels::Simd;
     use crate::quant::QType;
 
     fn weights(rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
@@ -248,15 +249,15 @@ mod tests {
             assert_eq!(want.len(), cout * ho * wo);
             for exec in [
                 Exec {
-                    simd: true,
+                    simd: Simd::Best,
                     threads: 1,
                 },
                 Exec {
-                    simd: true,
+                    simd: Simd::Best,
                     threads: 3,
                 },
                 Exec {
-                    simd: false,
+                    simd: Simd::Off,
                     threads: 2,
                 },
             ] {

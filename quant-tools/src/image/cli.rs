@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use oracle_core::diffusion::png::{encode, ColorType};
-use oracle_core::kernels::Exec;
+use oracle_core::kernels::{Exec, Simd};
 use serde::Serialize;
 
 use super::ddpm::{export_ddpm_mnist, DEFAULT_GROUP};
@@ -124,7 +124,7 @@ pub fn eval_image(
         source,
     })?;
     let exec = Exec {
-        simd: true,
+        simd: Simd::Best,
         threads: args.threads.max(1),
     };
     let mut rows = Vec::new();

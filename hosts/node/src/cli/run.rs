@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use oracle_core::commit::merkle::{keccak, to_hex, Hash};
 use oracle_core::diffusion::sd::{parse_guidance_q16, DEFAULT_GUIDANCE_Q16};
 use oracle_core::fixed::parse_q16;
+use oracle_core::kernels::Simd;
 use oracle_core::model::Settings;
 use oracle_core::{AnyModel, Exec, Outcome, Request, RequestParams};
 
@@ -112,7 +113,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         bail!("--threads must be at least 1");
     }
     let exec = Exec {
-        simd: !args.scalar,
+        simd: if args.scalar { Simd::Off } else { Simd::Best },
         threads: args.threads,
     };
     let noise = match &args.noise {
