@@ -1,10 +1,19 @@
 //! A persistent worker pool for splitting a matrix product over threads (host
 //! builds only). Spawning scoped threads for every product costs tens of
 //! microseconds, more than a small product itself; these workers wait on a condition
-//! variable instead. Parts write disjoint rows, so a split never changes a result.
+//! variable instead. Waking a parked thread also costs tens of microseconds, as much
+//! as one of a decode step's products, so a worker that just finished a part spins
+//! for a while (about a millisecond) watching for the next job before it parks: the
+//! products of one token follow each other closely enough to keep it awake. Parts
+//! write disjoint rows, so a split never changes a result.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a worker watches for the next job before parking.
+const SPIN: Duration = Duration::from_millis(1);
 
 /// A type-erased borrowed job. It is only dereferenced while [`run`] blocks its
 /// caller, so the borrow it came from is alive.
@@ -28,6 +37,8 @@ struct Pool {
     work: Condvar,
     done: Condvar,
     callers: Mutex<()>,
+    /// Bumped each time a job is posted (read without the lock by spinning workers).
+    jobs: AtomicU64,
 }
 
 fn pool() -> &'static Pool {
@@ -44,6 +55,7 @@ fn pool() -> &'static Pool {
         work: Condvar::new(),
         done: Condvar::new(),
         callers: Mutex::new(()),
+        jobs: AtomicU64::new(0),
     })
 }
 
@@ -81,10 +93,32 @@ fn worker(p: &'static Pool) {
                 if let Some(claimed) = claim(&mut st) {
                     break claimed;
                 }
-                st = p.work.wait(st).unwrap_or_else(PoisonError::into_inner);
+                let seen = p.jobs.load(Ordering::Acquire);
+                drop(st);
+                spin_until_posted(p, seen);
+                st = lock(&p.state);
+                if let Some(claimed) = claim(&mut st) {
+                    break claimed;
+                }
+                if p.jobs.load(Ordering::Acquire) == seen {
+                    st = p.work.wait(st).unwrap_or_else(PoisonError::into_inner);
+                }
             }
         };
         execute(p, job, part);
+    }
+}
+
+/// Spin until a job after `seen` is posted or [`SPIN`] has passed.
+fn spin_until_posted(p: &Pool, seen: u64) {
+    let started = Instant::now();
+    while p.jobs.load(Ordering::Acquire) == seen {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        if started.elapsed() > SPIN {
+            return;
+        }
     }
 }
 
@@ -119,6 +153,7 @@ pub fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         st.next = 0;
         st.remaining = parts;
         st.panicked = false;
+        p.jobs.fetch_add(1, Ordering::Release);
         p.work.notify_all();
     }
     loop {
