@@ -199,10 +199,17 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
 fn rows(simd: Simd, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
     if simd == Simd::Avx512Vnni && avx512::fits(m) {
+        let q4 = (m.qtype == crate::quant::QType::Q4).then(|| avx512::Q4Activations::new(m, x));
         for (k, o) in out.iter_mut().enumerate() {
             // Safety: `Avx512Vnni` is only resolved when the CPU has AVX-512 F, BW and
-            // VNNI and AVX2; `fits` checked the group size; row `first + k` exists.
-            let total = unsafe { avx512::row_total(m, first + k, x) };
+            // VNNI and AVX2; `fits` checked the group size; row `first + k` exists;
+            // the Q4 activations were made from this matrix and `x`.
+            let total = unsafe {
+                match &q4 {
+                    Some(acts) => avx512::row_total_q4(m, first + k, x, acts),
+                    None => avx512::row_total_q8(m, first + k, x),
+                }
+            };
             *o = finish_row(total, m.exp, shift);
         }
         return;
