@@ -361,20 +361,13 @@ fn sd15_shape(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(1));
-    g.bench_function("integer step, 1 thread", |b| {
-        b.iter(|| {
-            unet.forward(
-                Exec {
-                    simd: Simd::Best,
-                    threads: 1,
-                },
-                black_box(&x),
-                64,
-                64,
-                500,
-            )
-        })
-    });
+    for threads in [1, 2] {
+        let exec = Exec::best(threads);
+        let id = format!("integer step, {}, {threads} thread(s)", exec.kernel_name());
+        g.bench_function(id, |b| {
+            b.iter(|| unet.forward(exec, black_box(&x), 64, 64, 500))
+        });
+    }
     g.finish();
 }
 

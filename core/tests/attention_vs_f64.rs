@@ -78,10 +78,15 @@ proptest! {
         for (g, w) in got.iter().zip(&want) {
             prop_assert!((f64::from(*g) - w).abs() <= bound, "got {g} want {w} bound {bound}");
         }
-        // Any execution mode gives the same bits.
+        // Any execution mode gives the same bits: every kernel family this CPU has
+        // (scalar, AVX2, AVX-512; NEON), on one and three threads.
         let mut other = vec![0; lq * d];
-        attention_masked(Exec { simd: Simd::Best, threads: 3 }, &q, &k, &v, lq, lk, heads, hd, causal, &mut other);
-        prop_assert_eq!(&other, &got);
+        for simd in Simd::available() {
+            for threads in [1, 3] {
+                attention_masked(Exec { simd, threads }, &q, &k, &v, lq, lk, heads, hd, causal, &mut other);
+                prop_assert_eq!(&other, &got, "{} x{}", simd.name(), threads);
+            }
+        }
         if !causal {
             attention(Exec::default(), &q, &k, &v, lq, lk, heads, hd, &mut other);
             prop_assert_eq!(&other, &got);
@@ -137,13 +142,10 @@ fn threaded_large_attention_equals_scalar() {
             causal,
             &mut want,
         );
-        for threads in [2, 3] {
+        for (simd, threads) in Simd::available().flat_map(|s| [(s, 2), (s, 3)]) {
             let mut got = vec![0; lq * d];
             attention_masked(
-                Exec {
-                    simd: Simd::Best,
-                    threads,
-                },
+                Exec { simd, threads },
                 &q,
                 &k,
                 &v,
@@ -154,7 +156,7 @@ fn threaded_large_attention_equals_scalar() {
                 causal,
                 &mut got,
             );
-            assert_eq!(got, want, "{threads} threads, causal {causal}");
+            assert_eq!(got, want, "{} x{threads}, causal {causal}", simd.name());
         }
     }
 }

@@ -29,8 +29,9 @@ pub enum Simd {
     Off,
     /// AVX2 (x86_64).
     Avx2,
-    /// AVX-512 with VNNI (`vpdpwssd`, 32 products per instruction) for matrices
-    /// whose group size is a multiple of 32; AVX2 for the rest (x86_64).
+    /// AVX-512 (F, BW, VL) with VNNI (`vpdpwssd`, 32 products per instruction) for
+    /// matrices whose group size suits it and for attention; AVX2 for the rest
+    /// (x86_64).
     Avx512Vnni,
     /// NEON (aarch64).
     Neon,
@@ -150,6 +151,7 @@ fn has_avx512_vnni() -> bool {
     {
         std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
             && std::is_x86_feature_detected!("avx512vnni")
     }
     #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
@@ -157,6 +159,7 @@ fn has_avx512_vnni() -> bool {
         cfg!(all(
             target_feature = "avx512f",
             target_feature = "avx512bw",
+            target_feature = "avx512vl",
             target_feature = "avx512vnni"
         ))
     }
@@ -359,6 +362,7 @@ mod tests {
             ran.contains(&"avx512-vnni"),
             std::is_x86_feature_detected!("avx512vnni")
                 && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
                 && std::is_x86_feature_detected!("avx2"),
             "the AVX-512 family must run wherever the CPU has it"
         );

@@ -21,7 +21,7 @@
 use alloc::vec;
 
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
-use crate::kernels::{simd_available, Exec, Simd};
+use crate::kernels::{Exec, Simd};
 use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, softmax_q30};
 
 /// `softmax(q kᵀ / sqrt(head_dim)) v` per head, every query seeing every key.
@@ -54,7 +54,7 @@ pub const PARALLEL_MIN_MACS: u64 = 1 << 18;
 /// The shapes of one attention call.
 #[derive(Clone, Copy)]
 struct Shape {
-    simd: bool,
+    simd: Simd,
     lk: usize,
     heads: usize,
     head_dim: usize,
@@ -89,7 +89,7 @@ pub fn attention_masked(
         return;
     }
     let shape = Shape {
-        simd: exec.simd.resolve() != Simd::Off,
+        simd: exec.simd.resolve(),
         lk,
         heads,
         head_dim,
@@ -133,6 +133,9 @@ enum DotKind {
     /// AVX2 `i64` lanes ([`x86::dot_i64`]), when [`dots_fit_i64`] holds.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512 `i64` lanes, all keys of a head in one call ([`avx512::dots_i64`],
+    /// [`avx512::axpys_i64`]), when [`dots_fit_i64`] holds.
+    Avx512,
 }
 
 /// `q·k` exactly, accumulated as `kind` says.
@@ -140,9 +143,10 @@ enum DotKind {
 fn dot(a: &[i32], b: &[i32], kind: DotKind) -> i128 {
     #[cfg(target_arch = "x86_64")]
     if kind == DotKind::Avx2 {
-        // Safety: `Avx2` is only chosen after `simd_available()` saw AVX2.
+        // Safety: `Avx2` is only chosen when the resolved kernel family has AVX2.
         return i128::from(unsafe { x86::dot_i64(a, b) });
     }
+
     if kind == DotKind::Narrow {
         let mut acc: i64 = 0;
         for (&x, &y) in a.iter().zip(b) {
@@ -160,10 +164,11 @@ fn dot(a: &[i32], b: &[i32], kind: DotKind) -> i128 {
 fn axpy(acc: &mut [i64], p: u32, v: &[i32], kind: DotKind) {
     #[cfg(target_arch = "x86_64")]
     if kind == DotKind::Avx2 {
-        // Safety: `Avx2` is only chosen after `simd_available()` saw AVX2.
+        // Safety: `Avx2` is only chosen when the resolved kernel family has AVX2.
         unsafe { x86::axpy_i64(acc, p, v) };
         return;
     }
+
     let _ = kind;
     let p = i64::from(p);
     for (a, &vv) in acc.iter_mut().zip(v) {
@@ -181,42 +186,68 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
     let rows = out.len() / d;
     let kind = if !dots_fit_i64(&q[first * d..(first + rows) * d], &k[..lk * d], head_dim) {
         DotKind::Wide
-    } else if s.simd && cfg!(target_arch = "x86_64") && simd_available() {
-        #[cfg(target_arch = "x86_64")]
-        {
-            DotKind::Avx2
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            DotKind::Narrow
-        }
     } else {
-        DotKind::Narrow
+        match s.simd {
+            Simd::Avx512Vnni if cfg!(target_arch = "x86_64") => DotKind::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => DotKind::Avx2,
+            _ => DotKind::Narrow,
+        }
     };
     let inv_sqrt = i128::from(inv_sqrt_q30(head_dim as u32));
     let mut scores = vec![0i32; lk];
     let mut probs = vec![0u32; lk];
     let mut acc = vec![0i64; head_dim];
-    for (r, orow) in out.chunks_exact_mut(d).enumerate() {
-        let i = first + r;
-        let seen = if s.causal { (i + 1).min(lk) } else { lk };
-        for h in 0..heads {
-            let cols = h * head_dim..(h + 1) * head_dim;
+    let mut dots = vec![0i64; if kind == DotKind::Avx512 { lk } else { 0 }];
+    // Heads outer, queries inner, each head's keys and values packed contiguously:
+    // one head's keys stay in cache across the queries (all heads' would not).
+    let mut kh = vec![0i32; lk * head_dim];
+    let mut vh = vec![0i32; lk * head_dim];
+    for h in 0..heads {
+        let cols = h * head_dim..(h + 1) * head_dim;
+        for (j, (kr, vr)) in kh
+            .chunks_exact_mut(head_dim)
+            .zip(vh.chunks_exact_mut(head_dim))
+            .enumerate()
+        {
+            kr.copy_from_slice(&k[j * d..(j + 1) * d][cols.clone()]);
+            vr.copy_from_slice(&v[j * d..(j + 1) * d][cols.clone()]);
+        }
+        for (r, orow) in out.chunks_exact_mut(d).enumerate() {
+            let i = first + r;
+            let seen = if s.causal { (i + 1).min(lk) } else { lk };
             let qi = &q[i * d..(i + 1) * d][cols.clone()];
-            for (j, s) in scores[..seen].iter_mut().enumerate() {
-                let dot = dot(qi, &k[j * d..(j + 1) * d][cols.clone()], kind);
-                // Q32 · Q30 -> Q16; |dot| < head_dim · 2^62 and the factor is at
-                // most 2^30, so the product fits i128 for head_dim < 2^35.
-                *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
+            #[cfg(target_arch = "x86_64")]
+            if kind == DotKind::Avx512 {
+                // Safety: `Avx512` is only chosen when the resolved family is AVX-512.
+                unsafe { avx512::dots_i64(qi, &kh, head_dim, &mut dots[..seen]) };
+                for (s, &dot) in scores.iter_mut().zip(&dots[..seen]) {
+                    *s = narrow_q(i128::from(dot) * inv_sqrt, FRAC + FRAC30);
+                }
+            }
+            if kind != DotKind::Avx512 {
+                for (s, kr) in scores[..seen].iter_mut().zip(kh.chunks_exact(head_dim)) {
+                    let dot = dot(qi, kr, kind);
+                    // Q32 · Q30 -> Q16; |dot| < head_dim · 2^62 and the factor is at
+                    // most 2^30, so the product fits i128 for head_dim < 2^35.
+                    *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
+                }
             }
             softmax_q30(&scores[..seen], &mut probs[..seen]);
             // |p · v| <= 2^30 · 2^31 per term; Σ p <= 2^30 + seen/2, so each sum
             // is below 2^62 for seen < 2^30.
             acc.fill(0);
-            for (j, &p) in probs[..seen].iter().enumerate() {
-                axpy(&mut acc, p, &v[j * d..(j + 1) * d][cols.clone()], kind);
+            #[cfg(target_arch = "x86_64")]
+            if kind == DotKind::Avx512 {
+                // Safety: as above.
+                unsafe { avx512::axpys_i64(&mut acc, &probs[..seen], &vh, head_dim) };
             }
-            for (ov, &a) in orow[cols].iter_mut().zip(&acc) {
+            if kind != DotKind::Avx512 {
+                for (&p, vr) in probs[..seen].iter().zip(vh.chunks_exact(head_dim)) {
+                    axpy(&mut acc, p, vr, kind);
+                }
+            }
+            for (ov, &a) in orow[cols.clone()].iter_mut().zip(&acc) {
                 *ov = sat_i32(round_shift(a, FRAC30));
             }
         }
@@ -292,6 +323,164 @@ mod x86 {
         }
         for j in i..n {
             acc[j] += i64::from(p) * i64::from(v[j]);
+        }
+    }
+}
+
+/// The AVX-512 twins of the scalar `i64` dot product and `p · v` update: 16 (dot)
+/// or 8 (update) elements per step, the tail under a lane mask.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use core::arch::x86_64::*;
+
+    /// `dots[j] = q · k[j·stride .. j·stride + q.len()]` for every key `j` (one call
+    /// per head, so the per-key work stays inside one function).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F; the caller guarantees each dot's bound
+    /// ([`super::dots_fit_i64`]).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dots_i64(q: &[i32], k: &[i32], stride: usize, dots: &mut [i64]) {
+        // Safety (all arms): the caller's CPU check.
+        unsafe {
+            match q.len().div_ceil(16) {
+                1 => dots_n::<1>(q, k, stride, dots),
+                2 => dots_n::<2>(q, k, stride, dots),
+                3 => dots_n::<3>(q, k, stride, dots),
+                4 => dots_n::<4>(q, k, stride, dots),
+                _ => {
+                    let hd = q.len();
+                    for (j, dot) in dots.iter_mut().enumerate() {
+                        *dot = dot_i64(q, &k[j * stride..j * stride + hd]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`dots_i64`] for heads of at most `16 N` channels: the query stays in
+    /// registers, and eight keys' lane sums are reduced together.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dots_n<const N: usize>(q: &[i32], k: &[i32], stride: usize, dots: &mut [i64]) {
+        let hd = q.len();
+        let masks: [__mmask16; N] = core::array::from_fn(|c| {
+            let left = hd.saturating_sub(16 * c);
+            if left >= 16 {
+                !0
+            } else {
+                (1 << left) - 1
+            }
+        });
+        // Safety: each masked load reads channels 16c .. min(16c + 16, hd) of q.
+        let qe: [__m512i; N] = core::array::from_fn(|c| unsafe {
+            _mm512_maskz_loadu_epi32(masks[c], q.as_ptr().add(16 * c))
+        });
+        let qo: [__m512i; N] = core::array::from_fn(|c| _mm512_srli_epi64::<32>(qe[c]));
+        let lanes = |j: usize| -> __m512i {
+            let row = &k[j * stride..j * stride + hd];
+            let mut sum = _mm512_setzero_si512();
+            for c in 0..N {
+                // Safety: the mask reads channels 16c .. min(16c + 16, hd) of the row.
+                let x = unsafe { _mm512_maskz_loadu_epi32(masks[c], row.as_ptr().add(16 * c)) };
+                let even = _mm512_mul_epi32(x, qe[c]);
+                let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), qo[c]);
+                sum = _mm512_add_epi64(sum, _mm512_add_epi64(even, odd));
+            }
+            sum
+        };
+        let mut j = 0;
+        while j + 8 <= dots.len() {
+            let s: [__m512i; 8] = core::array::from_fn(|i| lanes(j + i));
+            let pair = |a: __m512i, b: __m512i| {
+                _mm512_add_epi64(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+            };
+            let halves = |a: __m512i, b: __m512i| {
+                _mm512_add_epi64(
+                    _mm512_shuffle_i64x2::<0x88>(a, b),
+                    _mm512_shuffle_i64x2::<0xDD>(a, b),
+                )
+            };
+            // Lane i of the result is the sum of all lanes of s[i].
+            let sums = halves(
+                halves(pair(s[0], s[1]), pair(s[2], s[3])),
+                halves(pair(s[4], s[5]), pair(s[6], s[7])),
+            );
+            // Safety: dots[j .. j + 8] is inside `dots`.
+            unsafe { _mm512_storeu_si512(dots.as_mut_ptr().add(j).cast(), sums) };
+            j += 8;
+        }
+        for (i, dot) in dots.iter_mut().enumerate().skip(j) {
+            *dot = _mm512_reduce_add_epi64(lanes(i));
+        }
+    }
+
+    /// `acc += Σ_j probs[j] · v[j·stride .. j·stride + acc.len()]`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and VL; the caller guarantees the sums' bound.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub unsafe fn axpys_i64(acc: &mut [i64], probs: &[u32], v: &[i32], stride: usize) {
+        let hd = acc.len();
+        for (j, &p) in probs.iter().enumerate() {
+            // Safety: the caller's CPU check.
+            unsafe { axpy_i64(acc, p, &v[j * stride..j * stride + hd]) };
+        }
+    }
+
+    /// `Σ a_i · b_i` in `i64` lanes (`vpmuldq` on the even and on the shifted odd
+    /// 32-bit lanes). The caller guarantees `Σ |a_i · b_i| <= i64::MAX`, so every
+    /// partial sum is exact: the scalar loop's value.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_i64(a: &[i32], b: &[i32]) -> i64 {
+        let n = a.len().min(b.len());
+        let mut sum = _mm512_setzero_si512();
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let mask: __mmask16 = if left >= 16 { !0 } else { (1 << left) - 1 };
+            // Safety: the mask loads only elements i .. min(i + 16, n), inside both.
+            let (x, y) = unsafe {
+                (
+                    _mm512_maskz_loadu_epi32(mask, a.as_ptr().add(i)),
+                    _mm512_maskz_loadu_epi32(mask, b.as_ptr().add(i)),
+                )
+            };
+            let even = _mm512_mul_epi32(x, y);
+            let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(y));
+            sum = _mm512_add_epi64(sum, _mm512_add_epi64(even, odd));
+            i += 16;
+        }
+        _mm512_reduce_add_epi64(sum)
+    }
+
+    /// `acc[c] += p · v[c]` in `i64` lanes, eight channels per `vpmuldq` (`p <=
+    /// 2^30` is a valid signed 32-bit factor). The same sums as the scalar loop.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and VL.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    unsafe fn axpy_i64(acc: &mut [i64], p: u32, v: &[i32]) {
+        let n = acc.len().min(v.len());
+        let pv = _mm512_set1_epi64(i64::from(p));
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let mask: __mmask8 = if left >= 8 { !0 } else { (1 << left) - 1 };
+            // Safety: the mask reads and writes only elements i .. min(i + 8, n) of
+            // `v` and `acc`.
+            unsafe {
+                let x = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(mask, v.as_ptr().add(i)));
+                let at = acc.as_mut_ptr().add(i);
+                let sum =
+                    _mm512_add_epi64(_mm512_maskz_loadu_epi64(mask, at), _mm512_mul_epi32(x, pv));
+                _mm512_mask_storeu_epi64(at, mask, sum);
+            }
+            i += 8;
         }
     }
 }
