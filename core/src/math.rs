@@ -57,12 +57,12 @@ pub fn exp_q30(x: i32) -> u32 {
     // y = x * log2(e) in Q46; |y| < 2^31 * 2^31 = 2^62.
     let y = x * LOG2_E_Q30;
     let int_part = y >> (FRAC + FRAC30); // floor, <= 0
-    let frac = (y - (int_part << (FRAC + FRAC30))) >> FRAC; // Q30 in [0, 2^30)
-    let pow = exp2_frac_q30(frac); // [2^30, 2^31)
     let shift = (-int_part) as u64;
     if shift > 40 {
         return 0;
     }
+    let frac = (y - (int_part << (FRAC + FRAC30))) >> FRAC; // Q30 in [0, 2^30)
+    let pow = exp2_frac_q30(frac); // [2^30, 2^31)
     round_shift(pow, shift as u32) as u32
 }
 
@@ -101,8 +101,9 @@ pub fn softmax_q30(scores: &[i32], out: &mut [u32]) {
         *o = exp_q30(d);
         sum += u64::from(*o);
     }
-    // sum >= 2^30 because the maximum contributes exactly 2^30.
-    for o in out.iter_mut() {
+    // sum >= 2^30 because the maximum contributes exactly 2^30. A zero stays zero
+    // (sum / 2 < sum), without the division.
+    for o in out.iter_mut().filter(|o| **o != 0) {
         *o = (((u64::from(*o) << FRAC30) + sum / 2) / sum) as u32;
     }
 }

@@ -131,6 +131,64 @@ unsafe fn q8_step(values: &[u8], j: usize) -> __m512i {
     unsafe { _mm512_cvtepi8_epi16(_mm256_loadu_si256(values.as_ptr().add(j).cast())) }
 }
 
+/// [`row_total_q8`] of row `r` against four activation vectors at once: each
+/// weight step is widened once and meets all four (a convolution's pixels, a
+/// prompt's tokens), so the weights are read once for four products.
+///
+/// # Safety
+/// As [`row_total_q8`], for each of the four vectors.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+pub unsafe fn row_totals_q8_x4(m: &QMatrix<'_>, r: usize, xs: [&[i16]; 4]) -> [i64; 4] {
+    let values = m.row_values(r);
+    let scales = m.row_scales(r);
+    let group = m.group as usize;
+    let cols = m.cols as usize;
+    let full = cols / group;
+    let mut wide = [_mm512_setzero_si512(); 4];
+    let mut g = 0;
+    while g + 4 <= full {
+        let mut acc = [[_mm512_setzero_si512(); 4]; 4];
+        for k in 0..4 {
+            let start = (g + k) * group;
+            let mut j = start;
+            while j < start + group {
+                // Safety: j + 32 <= (g + 4) * group <= cols, the length of each x and
+                // of a Q8 row.
+                unsafe {
+                    let w = q8_step(values, j);
+                    for (a, x) in acc.iter_mut().zip(&xs) {
+                        let xv = _mm512_loadu_si512(x.as_ptr().add(j).cast());
+                        a[k] = _mm512_dpwssd_epi32(a[k], w, xv);
+                    }
+                }
+                j += STEP;
+            }
+        }
+        // Safety: as in `row_total_q8`.
+        let mants = unsafe { _mm_loadu_si128(scales.as_ptr().add(4 * g).cast()) };
+        let mants = _mm512_broadcast_i32x4(mants);
+        for (w, a) in wide.iter_mut().zip(acc) {
+            *w = _mm512_add_epi64(*w, scaled(fold4(a), mants));
+        }
+        g += 4;
+    }
+    let mut totals = wide.map(|w| _mm512_reduce_add_epi64(w));
+    let tail = g;
+    for (t, x) in totals.iter_mut().zip(&xs) {
+        let mut start = tail * group;
+        let mut g = tail;
+        while start < cols {
+            let end = (start + group).min(cols);
+            // Safety: end <= cols (see `x86::group_q8`).
+            let a = unsafe { x86::group_q8(values, x, start, end) };
+            *t += i64::from(a) * i64::from(mantissa(scales, g));
+            start = end;
+            g += 1;
+        }
+    }
+    totals
+}
+
 /// AVX-512 VNNI version of [`super::scalar::row_total`] for a Q4 row; `acts` are
 /// `x` split by [`Q4Activations::new`].
 ///

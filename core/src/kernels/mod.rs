@@ -198,6 +198,47 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
     rows(simd, m, x, shift, 0, out);
 }
 
+/// `out[t·rows + r] = (m · x_t)[r]` in Q16 for the vectors `x_t = xs[t·cols ..
+/// (t + 1)·cols]`, all with the scale exponent `shift`: the same values as one
+/// [`matvec`] per vector. With the AVX-512 family and Q8 weights, four vectors share
+/// each pass over a row. One thread (callers split the vectors over threads).
+pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shift: u32, out: &mut [i32]) {
+    let (rows, cols) = (m.rows as usize, m.cols as usize);
+    debug_assert_eq!(xs.len() % cols.max(1), 0);
+    debug_assert_eq!(out.len() / rows.max(1), xs.len() / cols.max(1));
+    let one = Exec { threads: 1, ..exec };
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if exec.simd.resolve() == Simd::Avx512Vnni
+        && m.qtype == crate::quant::QType::Q8
+        && avx512::fits(m)
+        && cols > 0
+    {
+        for (block, o) in xs
+            .chunks_exact(4 * cols)
+            .zip(out.chunks_exact_mut(4 * rows))
+        {
+            let x: [&[i16]; 4] = core::array::from_fn(|t| &block[t * cols..(t + 1) * cols]);
+            for r in 0..rows {
+                // Safety: `Avx512Vnni` is only resolved when the CPU has its features;
+                // `fits` checked the group size; each vector is `cols` long.
+                let totals = unsafe { avx512::row_totals_q8_x4(m, r, x) };
+                for (t, total) in totals.into_iter().enumerate() {
+                    o[t * rows + r] = finish_row(total, m.exp, shift);
+                }
+            }
+            done += 4;
+        }
+    }
+    for (x, o) in xs
+        .chunks_exact(cols.max(1))
+        .zip(out.chunks_exact_mut(rows.max(1)))
+        .skip(done)
+    {
+        matvec(one, m, x, shift, o);
+    }
+}
+
 /// Rows `first..first + out.len()` of the product with the (resolved) family `simd`.
 fn rows(simd: Simd, m: &QMatrix<'_>, x: &[i16], shift: u32, first: usize, out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
@@ -396,6 +437,38 @@ mod tests {
                 .map(|i| if i % 7 == 0 { 32767 } else { -32767 })
                 .collect();
             check_all_kernels(&m, &xq, 0).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// `matmul` over several vectors equals one scalar `matvec` per vector, for
+        /// every kernel family.
+        #[test]
+        fn matmul_equals_one_matvec_per_vector(
+            rows in 1u32..40,
+            cols in 1u32..700,
+            group_pow in 1u32..=8,
+            vectors in 1usize..11,
+            seed in any::<u64>(),
+        ) {
+            let group = 1u32 << group_pow;
+            let (scales, qs) = random_matrix(QType::Q8, rows, cols, group, seed);
+            let m = QMatrix { qtype: QType::Q8, rows, cols, group, exp: 28, scales: &scales, qs: &qs };
+            let mut s = seed | 3;
+            let x: Vec<i32> = (0..cols as usize * vectors).map(|_| { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s as i32) >> (s % 24) }).collect();
+            let mut xq = vec![0i16; x.len()];
+            let shift = quantize_activations(&x, &mut xq);
+            let mut want = vec![0; rows as usize * vectors];
+            for (xv, o) in xq.chunks_exact(cols as usize).zip(want.chunks_exact_mut(rows as usize)) {
+                matvec(Exec::SCALAR, &m, xv, shift, o);
+            }
+            for simd in Simd::available() {
+                let mut got = vec![0; want.len()];
+                matmul(Exec { simd, threads: 1 }, &m, &xq, shift, &mut got);
+                prop_assert_eq!(&got, &want, "kernel {}", simd.name());
+            }
         }
     }
 

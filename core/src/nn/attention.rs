@@ -414,16 +414,65 @@ mod avx512 {
         }
     }
 
-    /// `acc += Σ_j probs[j] · v[j·stride .. j·stride + acc.len()]`.
+    /// `acc += Σ_j probs[j] · v[j·stride .. j·stride + acc.len()]` (a zero
+    /// probability adds nothing and is skipped).
     ///
     /// # Safety
     /// The CPU must support AVX-512 F and VL; the caller guarantees the sums' bound.
     #[target_feature(enable = "avx512f,avx512vl")]
     pub unsafe fn axpys_i64(acc: &mut [i64], probs: &[u32], v: &[i32], stride: usize) {
+        // Safety (all arms): the caller's CPU check.
+        unsafe {
+            match acc.len().div_ceil(8) {
+                1 => axpys_n::<1>(acc, probs, v, stride),
+                2 => axpys_n::<2>(acc, probs, v, stride),
+                3 => axpys_n::<3>(acc, probs, v, stride),
+                4 => axpys_n::<4>(acc, probs, v, stride),
+                5 => axpys_n::<5>(acc, probs, v, stride),
+                6 => axpys_n::<6>(acc, probs, v, stride),
+                7 => axpys_n::<7>(acc, probs, v, stride),
+                8 => axpys_n::<8>(acc, probs, v, stride),
+                _ => {
+                    let hd = acc.len();
+                    for (j, &p) in probs.iter().enumerate().filter(|(_, p)| **p != 0) {
+                        axpy_i64(acc, p, &v[j * stride..j * stride + hd]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`axpys_i64`] for heads of at most `8 N` channels, the sums in registers.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    unsafe fn axpys_n<const N: usize>(acc: &mut [i64], probs: &[u32], v: &[i32], stride: usize) {
         let hd = acc.len();
+        let masks: [__mmask8; N] = core::array::from_fn(|c| {
+            let left = hd.saturating_sub(8 * c);
+            if left >= 8 {
+                !0
+            } else {
+                (1 << left) - 1
+            }
+        });
+        // Safety: each masked access touches channels 8c .. min(8c + 8, hd) of acc.
+        let mut sums: [__m512i; N] = core::array::from_fn(|c| unsafe {
+            _mm512_maskz_loadu_epi64(masks[c], acc.as_ptr().add(8 * c))
+        });
         for (j, &p) in probs.iter().enumerate() {
-            // Safety: the caller's CPU check.
-            unsafe { axpy_i64(acc, p, &v[j * stride..j * stride + hd]) };
+            if p == 0 {
+                continue;
+            }
+            let pv = _mm512_set1_epi64(i64::from(p));
+            let row = &v[j * stride..j * stride + hd];
+            for c in 0..N {
+                // Safety: the mask reads channels 8c .. min(8c + 8, hd) of the row.
+                let x = unsafe { _mm256_maskz_loadu_epi32(masks[c], row.as_ptr().add(8 * c)) };
+                sums[c] = _mm512_add_epi64(sums[c], _mm512_mul_epi32(_mm512_cvtepi32_epi64(x), pv));
+            }
+        }
+        for c in 0..N {
+            // Safety: as for the loads.
+            unsafe { _mm512_mask_storeu_epi64(acc.as_mut_ptr().add(8 * c), masks[c], sums[c]) };
         }
     }
 

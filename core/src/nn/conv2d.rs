@@ -23,7 +23,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::FormatError;
-use crate::kernels::{matvec, Exec};
+use crate::kernels::{matmul, Exec};
 use crate::quant::{quantize_activations, QMatrix, MAX_COLS};
 
 /// A convolution layer `(cout, cin, k, k)` with stride and zero padding.
@@ -114,12 +114,19 @@ impl<'a> Conv2d<'a> {
             simd: exec.simd,
             threads: 1,
         };
+        // Receptive fields of `BLOCK` pixels at a time, one product over all of them
+        // (the weights are read once per block).
+        const BLOCK: usize = 4;
         let run = |first: usize, chunk: &mut [i32]| {
-            let mut col = vec![0i16; self.cin * self.k * self.k];
-            for (p, o) in chunk.chunks_exact_mut(cout).enumerate() {
-                let pix = first + p;
-                self.gather(&xq, h, w, pix / wo, pix % wo, &mut col);
-                matvec(one, &self.weight, &col, shift, o);
+            let field = self.cin * self.k * self.k;
+            let mut cols = vec![0i16; BLOCK * field];
+            for (b, o) in chunk.chunks_mut(BLOCK * cout).enumerate() {
+                let n = o.len() / cout;
+                for (p, col) in cols.chunks_exact_mut(field).take(n).enumerate() {
+                    let pix = first + b * BLOCK + p;
+                    self.gather(&xq, h, w, pix / wo, pix % wo, col);
+                }
+                matmul(one, &self.weight, &cols[..n * field], shift, o);
             }
         };
         #[cfg(feature = "std")]
