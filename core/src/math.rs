@@ -20,11 +20,11 @@
 use crate::fixed::{round_shift, round_shift_wide, sat_i32, sat_i32_wide, FRAC, FRAC30, ONE30};
 
 /// `log2(e)` in Q30.
-const LOG2_E_Q30: i64 = 1_549_082_005;
+pub(crate) const LOG2_E_Q30: i64 = 1_549_082_005;
 
 /// Taylor coefficients `ln(2)^k / k!` in Q30, k = 0..=10, for `2^f` on `[0, 1)`.
 /// The truncation error of the degree-10 series is below `2e-10` there.
-const EXP2_COEFFS_Q30: [i64; 11] = [
+pub(crate) const EXP2_COEFFS_Q30: [i64; 11] = [
     1_073_741_824,
     744_261_118,
     257_941_248,

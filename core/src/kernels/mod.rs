@@ -29,7 +29,7 @@ pub enum Simd {
     Off,
     /// AVX2 (x86_64).
     Avx2,
-    /// AVX-512 (F, BW, VL) with VNNI (`vpdpwssd`, 32 products per instruction) for
+    /// AVX-512 (F, BW, VL, DQ) with VNNI (`vpdpwssd`, 32 products per instruction) for
     /// matrices whose group size suits it and for attention; AVX2 for the rest
     /// (x86_64).
     Avx512Vnni,
@@ -152,6 +152,7 @@ fn has_avx512_vnni() -> bool {
         std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512dq")
             && std::is_x86_feature_detected!("avx512vnni")
     }
     #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
@@ -160,6 +161,7 @@ fn has_avx512_vnni() -> bool {
             target_feature = "avx512f",
             target_feature = "avx512bw",
             target_feature = "avx512vl",
+            target_feature = "avx512dq",
             target_feature = "avx512vnni"
         ))
     }
@@ -404,6 +406,7 @@ mod tests {
             std::is_x86_feature_detected!("avx512vnni")
                 && std::is_x86_feature_detected!("avx512bw")
                 && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512dq")
                 && std::is_x86_feature_detected!("avx2"),
             "the AVX-512 family must run wherever the CPU has it"
         );

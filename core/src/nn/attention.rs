@@ -233,7 +233,14 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
                     *s = narrow_q(dot * inv_sqrt, FRAC + FRAC30);
                 }
             }
-            softmax_q30(&scores[..seen], &mut probs[..seen]);
+            #[cfg(target_arch = "x86_64")]
+            if kind == DotKind::Avx512 {
+                // Safety: as above.
+                unsafe { avx512::softmax_q30(&scores[..seen], &mut probs[..seen]) };
+            }
+            if kind != DotKind::Avx512 {
+                softmax_q30(&scores[..seen], &mut probs[..seen]);
+            }
             // |p · v| <= 2^30 · 2^31 per term; Σ p <= 2^30 + seen/2, so each sum
             // is below 2^62 for seen < 2^30.
             acc.fill(0);
@@ -332,6 +339,88 @@ mod x86 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use core::arch::x86_64::*;
+
+    use strength_reduce::StrengthReducedU64;
+
+    use crate::math::{EXP2_COEFFS_Q30, LOG2_E_Q30};
+
+    /// [`crate::math::softmax_q30`], with the exponentials eight at a time in `i64`
+    /// lanes: the same integer steps as [`crate::math::exp_q30`] (every product is
+    /// below 2^62, so `vpmullq` is exact; the rounding shifts are the same), so the
+    /// same probabilities.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, VL and DQ.
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+    pub unsafe fn softmax_q30(scores: &[i32], out: &mut [u32]) {
+        let n = scores.len().min(out.len());
+        let Some(&max) = scores[..n].iter().max() else {
+            return;
+        };
+        let max = _mm512_set1_epi64(i64::from(max));
+        let floor = _mm512_set1_epi64(i64::from(i32::MIN));
+        let mut sum = _mm512_setzero_si512();
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let mask: __mmask8 = if left >= 8 { !0 } else { (1 << left) - 1 };
+            // Safety: the mask reads elements i .. min(i + 8, n) of `scores`.
+            let s = unsafe { _mm256_maskz_loadu_epi32(mask, scores.as_ptr().add(i)) };
+            let d = _mm512_max_epi64(_mm512_sub_epi64(_mm512_cvtepi32_epi64(s), max), floor);
+            let e = _mm512_maskz_mov_epi64(mask, exp_q30(d));
+            sum = _mm512_add_epi64(sum, e);
+            // Safety: the mask writes elements i .. min(i + 8, n) of `out`.
+            unsafe {
+                _mm256_mask_storeu_epi32(
+                    out.as_mut_ptr().add(i).cast(),
+                    mask,
+                    _mm512_cvtepi64_epi32(e),
+                )
+            };
+            i += 8;
+        }
+        // The sum is at least 2^30 (the maximum's term) and below n·2^30 + 1.
+        let sum = _mm512_reduce_add_epi64(sum) as u64;
+        let divisor = StrengthReducedU64::new(sum);
+        for o in out[..n].iter_mut().filter(|o| **o != 0) {
+            *o = (((u64::from(*o) << 30) + sum / 2) / divisor) as u32;
+        }
+    }
+
+    /// `round_shift(x, s)` per lane for `0 <= s <= 40` (`s - 1` wraps for `s = 0`,
+    /// and a shift by 64 or more of a non-negative value is 0, as wanted).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn round_shift(x: __m512i, s: __m512i) -> __m512i {
+        let half = _mm512_srav_epi64(x, _mm512_sub_epi64(s, _mm512_set1_epi64(1)));
+        _mm512_add_epi64(
+            _mm512_srav_epi64(x, s),
+            _mm512_and_si512(half, _mm512_set1_epi64(1)),
+        )
+    }
+
+    /// [`crate::math::exp_q30`] of eight inputs `x <= 0` (`i32` values in `i64`
+    /// lanes).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn exp_q30(x: __m512i) -> __m512i {
+        let x = _mm512_min_epi64(x, _mm512_setzero_si512());
+        let y = _mm512_mullo_epi64(x, _mm512_set1_epi64(LOG2_E_Q30));
+        let int_part = _mm512_srai_epi64::<46>(y);
+        let shift = _mm512_sub_epi64(_mm512_setzero_si512(), int_part);
+        let frac = _mm512_srai_epi64::<16>(_mm512_sub_epi64(y, _mm512_slli_epi64::<46>(int_part)));
+        let mut acc = _mm512_set1_epi64(EXP2_COEFFS_Q30[10]);
+        for &c in EXP2_COEFFS_Q30[..10].iter().rev() {
+            let p = _mm512_mullo_epi64(acc, frac);
+            let rounded = _mm512_add_epi64(
+                _mm512_srai_epi64::<30>(p),
+                _mm512_and_si512(_mm512_srai_epi64::<29>(p), _mm512_set1_epi64(1)),
+            );
+            acc = _mm512_add_epi64(_mm512_set1_epi64(c), rounded);
+        }
+        let live = _mm512_cmple_epi64_mask(shift, _mm512_set1_epi64(40));
+        _mm512_maskz_mov_epi64(live, round_shift(acc, shift))
+    }
 
     /// `dots[j] = q · k[j·stride .. j·stride + q.len()]` for every key `j` (one call
     /// per head, so the per-key work stays inside one function).
@@ -530,6 +619,57 @@ mod avx512 {
                 _mm512_mask_storeu_epi64(at, mask, sum);
             }
             i += 8;
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64", feature = "std"))]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    /// Whether this CPU runs the AVX-512 twins (printed by the tests that use them).
+    fn avx512() -> bool {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        let on = Simd::Avx512Vnni.supported();
+        SAID.call_once(|| {
+            std::println!(
+                "attention AVX-512 twins {}",
+                if on {
+                    "run"
+                } else {
+                    "NOT RUN: this CPU lacks AVX-512"
+                }
+            )
+        });
+        on
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The AVX-512 softmax gives the scalar one's probabilities, extremes included.
+        #[test]
+        fn avx512_softmax_equals_scalar(
+            raw in proptest::collection::vec(any::<i32>(), 1..70),
+            spread in 0u32..32,
+            extremes in any::<bool>(),
+        ) {
+            let mut scores: Vec<i32> = raw.iter().map(|&v| v >> spread).collect();
+            if extremes {
+                scores[0] = i32::MAX;
+                let last = scores.len() - 1;
+                scores[last] = i32::MIN;
+            }
+            let mut want = vec![0u32; scores.len()];
+            softmax_q30(&scores, &mut want);
+            if avx512() {
+                let mut got = vec![7u32; scores.len()];
+                // Safety: the CPU has AVX-512 (checked above).
+                unsafe { avx512::softmax_q30(&scores, &mut got) };
+                prop_assert_eq!(got, want);
+            }
         }
     }
 }
