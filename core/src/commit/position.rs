@@ -497,6 +497,48 @@ impl<'a, 'm> Decoder<'a, 'm> {
         self.load_subtree(l, 2 * i + 1, fetch)
     }
 
+    /// Run the positions from the start whose next token the prompt gives (and that
+    /// neither stop the decode nor reach the step limit) together, with
+    /// [`LlamaState::prefill`]: the same state as that many [`Decoder::step_with`]
+    /// calls, each position's logits handed to `on_logits` in order. Returns the
+    /// number of positions run (0 once past the start or for a one-token prompt).
+    pub fn prefill_with(
+        &mut self,
+        exec: Exec,
+        mut on_logits: impl FnMut(&[i32]),
+    ) -> Result<u32, RequestError> {
+        if self.done || self.pos != 0 {
+            return Ok(0);
+        }
+        let c = self.weights.config;
+        let forced = self.prompt[1..]
+            .iter()
+            .take_while(|&&next| next != c.bos)
+            .count()
+            .min(self.steps.saturating_sub(1) as usize);
+        if forced < 2 {
+            return Ok(0);
+        }
+        self.llama
+            .prefill(self.weights, exec, &self.prompt[..forced], |_, logits| {
+                on_logits(logits)
+            })?;
+        for pos in 0..forced as u32 {
+            if self.kv.commits() {
+                for l in 0..c.n_layers {
+                    let leaf = match self.llama.kv_row(l, pos) {
+                        Some((k, v)) => keccak(&kv_row_bytes(k, v)),
+                        None => return Err(RequestError::PositionOutOfRange(pos)),
+                    };
+                    self.kv.set_leaf(l as usize, pos, leaf);
+                }
+            }
+            self.tokens.push(self.prompt[pos as usize + 1]);
+        }
+        self.pos = forced as u32;
+        Ok(forced as u32)
+    }
+
     /// Run one position (one iteration of the decode loop): feed the last token
     /// at `pos`, commit its KV rows, take the prompt's next token or sample one,
     /// stop at BOS or after `min(steps, seq_len)` positions. A done decoder does

@@ -201,44 +201,103 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
 }
 
 /// `out[t·rows + r] = (m · x_t)[r]` in Q16 for the vectors `x_t = xs[t·cols ..
-/// (t + 1)·cols]`, all with the scale exponent `shift`: the same values as one
+/// (t + 1)·cols]`, each with its scale exponent `shifts[t]`: the same values as one
 /// [`matvec`] per vector. With the AVX-512 family and Q8 weights, four vectors share
-/// each pass over a row. One thread (callers split the vectors over threads).
-pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shift: u32, out: &mut [i32]) {
+/// each pass over a row. With `exec.threads > 1`, blocks of vectors go to threads.
+pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut [i32]) {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
-    debug_assert_eq!(xs.len() % cols.max(1), 0);
-    debug_assert_eq!(out.len() / rows.max(1), xs.len() / cols.max(1));
-    let one = Exec { threads: 1, ..exec };
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if exec.simd.resolve() == Simd::Avx512Vnni
-        && m.qtype == crate::quant::QType::Q8
-        && avx512::fits(m)
-        && cols > 0
-    {
-        for (block, o) in xs
-            .chunks_exact(4 * cols)
-            .zip(out.chunks_exact_mut(4 * rows))
-        {
-            let x: [&[i16]; 4] = core::array::from_fn(|t| &block[t * cols..(t + 1) * cols]);
-            for r in 0..rows {
-                // Safety: `Avx512Vnni` is only resolved when the CPU has its features;
-                // `fits` checked the group size; each vector is `cols` long.
-                let totals = unsafe { avx512::row_totals_q8_x4(m, r, x) };
-                for (t, total) in totals.into_iter().enumerate() {
-                    o[t * rows + r] = finish_row(total, m.exp, shift);
-                }
-            }
-            done += 4;
-        }
+    let vectors = shifts.len();
+    debug_assert_eq!(xs.len(), vectors * cols);
+    debug_assert_eq!(out.len(), vectors * rows);
+    #[cfg(feature = "std")]
+    if exec.threads > 1 && vectors > 4 && rows * cols * vectors >= PARALLEL_MIN_MACS {
+        // Parts of whole blocks of four vectors (the AVX-512 kernel's unit).
+        let per = vectors.div_ceil(exec.threads).div_ceil(4) * 4;
+        let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> = out
+            .chunks_mut(per * rows)
+            .map(std::sync::Mutex::new)
+            .collect();
+        let one = Exec { threads: 1, ..exec };
+        pool::run(exec.threads, chunks.len(), &|i| {
+            let mut chunk = chunks[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = chunk.len() / rows.max(1);
+            let vs = i * per..i * per + n;
+            matmul_one_thread(
+                one,
+                m,
+                &xs[vs.start * cols..vs.end * cols],
+                &shifts[vs],
+                &mut chunk,
+            );
+        });
+        return;
     }
-    for (x, o) in xs
-        .chunks_exact(cols.max(1))
-        .zip(out.chunks_exact_mut(rows.max(1)))
+    matmul_one_thread(Exec { threads: 1, ..exec }, m, xs, shifts, out);
+}
+
+fn matmul_one_thread(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut [i32]) {
+    let (rows, cols) = (m.rows as usize, m.cols as usize);
+    if rows == 0 {
+        return;
+    }
+    if cols == 0 {
+        for (o, &shift) in out.chunks_exact_mut(rows).zip(shifts) {
+            matvec(exec, m, &[], shift, o);
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    let done = matmul_avx512_blocks(exec, m, xs, shifts, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for ((x, o), &shift) in xs
+        .chunks_exact(cols)
+        .zip(out.chunks_exact_mut(rows))
+        .zip(shifts)
         .skip(done)
     {
-        matvec(one, m, x, shift, o);
+        matvec(exec, m, x, shift, o);
     }
+}
+
+/// The leading blocks of four vectors with the four-vector AVX-512 kernel when it
+/// applies (Q8 weights, a suitable group size, the AVX-512 family); returns how many
+/// vectors it did.
+#[cfg(target_arch = "x86_64")]
+fn matmul_avx512_blocks(
+    exec: Exec,
+    m: &QMatrix<'_>,
+    xs: &[i16],
+    shifts: &[u32],
+    out: &mut [i32],
+) -> usize {
+    let (rows, cols) = (m.rows as usize, m.cols as usize);
+    if exec.simd.resolve() != Simd::Avx512Vnni
+        || m.qtype != crate::quant::QType::Q8
+        || !avx512::fits(m)
+    {
+        return 0;
+    }
+    let mut done = 0;
+    for ((block, o), sh) in xs
+        .chunks_exact(4 * cols)
+        .zip(out.chunks_exact_mut(4 * rows))
+        .zip(shifts.chunks_exact(4))
+    {
+        let x: [&[i16]; 4] = core::array::from_fn(|t| &block[t * cols..(t + 1) * cols]);
+        for r in 0..rows {
+            // Safety: `Avx512Vnni` is only resolved when the CPU has its features;
+            // `fits` checked the group size; each vector is `cols` long.
+            let totals = unsafe { avx512::row_totals_q8_x4(m, r, x) };
+            for (t, total) in totals.into_iter().enumerate() {
+                o[t * rows + r] = finish_row(total, m.exp, sh[t]);
+            }
+        }
+        done += 4;
+    }
+    done
 }
 
 /// Rows `first..first + out.len()` of the product with the (resolved) family `simd`.
@@ -461,16 +520,23 @@ mod tests {
             let m = QMatrix { qtype: QType::Q8, rows, cols, group, exp: 28, scales: &scales, qs: &qs };
             let mut s = seed | 3;
             let x: Vec<i32> = (0..cols as usize * vectors).map(|_| { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s as i32) >> (s % 24) }).collect();
+            // Each vector with its own scale.
             let mut xq = vec![0i16; x.len()];
-            let shift = quantize_activations(&x, &mut xq);
+            let shifts: Vec<u32> = x
+                .chunks_exact(cols as usize)
+                .zip(xq.chunks_exact_mut(cols as usize))
+                .map(|(xv, q)| quantize_activations(xv, q))
+                .collect();
             let mut want = vec![0; rows as usize * vectors];
-            for (xv, o) in xq.chunks_exact(cols as usize).zip(want.chunks_exact_mut(rows as usize)) {
+            for ((xv, o), &shift) in xq.chunks_exact(cols as usize).zip(want.chunks_exact_mut(rows as usize)).zip(&shifts) {
                 matvec(Exec::SCALAR, &m, xv, shift, o);
             }
             for simd in Simd::available() {
-                let mut got = vec![0; want.len()];
-                matmul(Exec { simd, threads: 1 }, &m, &xq, shift, &mut got);
-                prop_assert_eq!(&got, &want, "kernel {}", simd.name());
+                for threads in [1, 2] {
+                    let mut got = vec![0; want.len()];
+                    matmul(Exec { simd, threads }, &m, &xq, &shifts, &mut got);
+                    prop_assert_eq!(&got, &want, "kernel {} x{}", simd.name(), threads);
+                }
             }
         }
     }

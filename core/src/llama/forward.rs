@@ -16,7 +16,7 @@ use crate::quant::quantize_activations;
 /// Activations and KV cache of one sequence.
 #[derive(Debug, Clone)]
 pub struct LlamaState {
-    config: LlamaConfig,
+    pub(super) config: LlamaConfig,
     /// Residual stream `(dim)`.
     x: Vec<i32>,
     /// Normalized input / attention output `(dim)`.
@@ -38,9 +38,9 @@ pub struct LlamaState {
     /// Output logits `(vocab_size)`.
     logits: Vec<i32>,
     /// `(n_layers, seq_len, kv_dim)`.
-    key_cache: Vec<i32>,
+    pub(super) key_cache: Vec<i32>,
     /// `(n_layers, seq_len, kv_dim)`.
-    value_cache: Vec<i32>,
+    pub(super) value_cache: Vec<i32>,
     /// `1 / sqrt(head_size)` in Q30.
     inv_sqrt_head: i64,
 }
@@ -218,7 +218,7 @@ pub fn rotate_pairs(v: &mut [i32], rope: &[i32], hs: usize) {
     }
 }
 
-fn add_residual(x: &mut [i32], y: &[i32]) {
+pub(super) fn add_residual(x: &mut [i32], y: &[i32]) {
     for (a, &b) in x.iter_mut().zip(y) {
         *a = a.saturating_add(b);
     }

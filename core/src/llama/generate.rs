@@ -86,6 +86,25 @@ pub fn generate(
     let mut hasher = Keccak256::new();
     let mut text = Vec::new();
     let mut piece_buf = Vec::new();
+    // On hosts, the prompt's forced positions together, then their pieces in
+    // order. The guest keeps to one position at a time: prefill's buffers grow with
+    // the prompt, and the guest's memory is budgeted by the footprint (same values
+    // either way; the golden tests pin both).
+    if cfg!(feature = "std") {
+        decoder.prefill_with(exec, |logits| {
+            for l in logits {
+                hasher.update(l.to_le_bytes());
+            }
+        })?;
+    }
+    for pair in decoder.tokens().windows(2) {
+        piece_buf.clear();
+        tokenizer
+            .decode(pair[0], pair[1])
+            .push_printable(&mut piece_buf);
+        on_piece(&piece_buf);
+        text.extend_from_slice(&piece_buf);
+    }
     while !decoder.done() {
         let fed = decoder.tokens().len();
         decoder.step_with(exec, |logits| {

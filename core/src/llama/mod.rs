@@ -1,11 +1,12 @@
 //! The LLaMA family (llama2.c's `run.c`, in integers): [`config`] (hyper-parameters),
 //! [`weights`] (views into the model file), [`forward`] (run state and the forward
-//! pass), [`tokenizer`] (llama2.c's BPE), [`sampler`] (greedy, temperature, top-p)
+//! pass), [`prefill`] (the prompt's positions together), [`tokenizer`] (llama2.c's BPE), [`sampler`] (greedy, temperature, top-p)
 //! and [`generate`](mod@generate) (the decode loop), bound together as a [`Model`].
 
 pub mod config;
 pub mod forward;
 pub mod generate;
+pub mod prefill;
 pub mod sampler;
 pub mod tokenizer;
 pub mod weights;

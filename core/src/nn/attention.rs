@@ -198,6 +198,7 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
     let mut scores = vec![0i32; lk];
     let mut probs = vec![0u32; lk];
     let mut acc = vec![0i64; head_dim];
+    #[cfg(target_arch = "x86_64")]
     let mut dots = vec![0i64; if kind == DotKind::Avx512 { lk } else { 0 }];
     // Heads outer, queries inner, each head's keys and values packed contiguously:
     // one head's keys stay in cache across the queries (all heads' would not).

@@ -126,7 +126,13 @@ impl<'a> Conv2d<'a> {
                     let pix = first + b * BLOCK + p;
                     self.gather(&xq, h, w, pix / wo, pix % wo, col);
                 }
-                matmul(one, &self.weight, &cols[..n * field], shift, o);
+                matmul(
+                    one,
+                    &self.weight,
+                    &cols[..n * field],
+                    &[shift; BLOCK][..n],
+                    o,
+                );
             }
         };
         #[cfg(feature = "std")]
