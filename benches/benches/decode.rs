@@ -4,7 +4,9 @@
 //! lines print the fraction of it reached by each kernel family on one thread and
 //! by the widest on two threads. `generate` times the
 //! whole decode loop (forward, logits hash, sampling, detokenizing) over 32
-//! positions, so that the loop's own cost shows next to the forward pass.
+//! positions, so that the loop's own cost shows next to the forward pass. `prefill`
+//! runs a 256-token prompt's positions together (`LlamaState::prefill`), printed
+//! next to decode's per-token speed.
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
@@ -58,6 +60,32 @@ fn bench_decode(c: &mut Criterion) {
             100.0 * tps / limit
         );
     }
+    // Prefill of a 256-token prompt against decode's per-token speed, both with
+    // the widest family: one and two threads.
+    let prompt: Vec<u32> = (0..PREFILL_TOKENS)
+        .map(|i| 3 + (i * 7919) % 31_000)
+        .collect();
+    for threads in [1, 2] {
+        let exec = Exec::best(threads);
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let mut state = LlamaState::new(&model.weights.config);
+            let t = Instant::now();
+            state
+                .prefill(&model.weights, exec, &prompt, |_, l| {
+                    std::hint::black_box(l);
+                })
+                .expect("prefill");
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let prefill = f64::from(PREFILL_TOKENS) / best;
+        let decode = tokens_per_second(&model, exec, 12);
+        eprintln!(
+            "prefill stories110M-shape W8, {PREFILL_TOKENS} tokens: {} x{threads}: {prefill:.1} tok/s; decode {decode:.1} tok/s; prefill / decode = {:.2}",
+            exec.kernel_name(),
+            prefill / decode
+        );
+    }
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
@@ -80,6 +108,23 @@ fn bench_decode(c: &mut Criterion) {
             })
         });
     }
+    group.throughput(Throughput::Elements(PREFILL_TOKENS.into()));
+    for threads in [1, 2] {
+        let exec = Exec::best(threads);
+        group.bench_function(
+            format!("stories110M-w8-prefill{PREFILL_TOKENS}-{threads}t"),
+            |b| {
+                b.iter(|| {
+                    let mut state = LlamaState::new(&model.weights.config);
+                    state
+                        .prefill(&model.weights, exec, &prompt, |_, l| {
+                            std::hint::black_box(l);
+                        })
+                        .expect("prefill");
+                })
+            },
+        );
+    }
     group.throughput(Throughput::Elements(GENERATE_STEPS.into()));
     let request = Request::text(b"", GENERATE_STEPS, SamplingParams::GREEDY);
     let exec = Exec::best(1);
@@ -93,6 +138,9 @@ fn bench_decode(c: &mut Criterion) {
     });
     group.finish();
 }
+
+/// Tokens of the prefill case.
+const PREFILL_TOKENS: u32 = 256;
 
 /// Positions of the `generate` case.
 const GENERATE_STEPS: u32 = 32;

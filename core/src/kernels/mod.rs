@@ -14,6 +14,8 @@ pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
+pub mod gemm512;
+#[cfg(target_arch = "x86_64")]
 pub mod x86;
 
 #[cfg(target_arch = "aarch64")]
@@ -211,8 +213,14 @@ pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut
     debug_assert_eq!(out.len(), vectors * rows);
     #[cfg(feature = "std")]
     if exec.threads > 1 && vectors > 4 && rows * cols * vectors >= PARALLEL_MIN_MACS {
-        // Parts of whole blocks of four vectors (the AVX-512 kernel's unit).
-        let per = vectors.div_ceil(exec.threads).div_ceil(4) * 4;
+        // Parts of whole blocks of sixteen vectors (the AVX-512 GEMM kernel's
+        // unit), or of four for fewer vectors.
+        let unit = if vectors >= 2 * 16 * exec.threads {
+            16
+        } else {
+            4
+        };
+        let per = vectors.div_ceil(exec.threads).div_ceil(unit) * unit;
         let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> = out
             .chunks_mut(per * rows)
             .map(std::sync::Mutex::new)
@@ -274,30 +282,61 @@ fn matmul_avx512_blocks(
     out: &mut [i32],
 ) -> usize {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
-    if exec.simd.resolve() != Simd::Avx512Vnni
-        || m.qtype != crate::quant::QType::Q8
-        || !avx512::fits(m)
-    {
+    if exec.simd.resolve() != Simd::Avx512Vnni {
         return 0;
     }
     let mut done = 0;
-    for ((block, o), sh) in xs
-        .chunks_exact(4 * cols)
-        .zip(out.chunks_exact_mut(4 * rows))
-        .zip(shifts.chunks_exact(4))
-    {
-        let x: [&[i16]; 4] = core::array::from_fn(|t| &block[t * cols..(t + 1) * cols]);
-        for r in 0..rows {
+    // Blocks of sixteen vectors: the packed GEMM kernel, four rows at a time.
+    if gemm512::fits(m) && shifts.len() >= gemm512::VECTORS {
+        let blocks = shifts.len() / gemm512::VECTORS;
+        let packed: alloc::vec::Vec<alloc::vec::Vec<i32>> = (0..blocks)
+            .map(|b| {
+                let n = gemm512::VECTORS * cols;
+                gemm512::pack(&xs[b * n..(b + 1) * n], cols)
+            })
+            .collect();
+        let width = cols.div_ceil(2) * 2;
+        let mut wide = alloc::vec![0i16; 4 * width];
+        let mut totals = [[0i64; gemm512::VECTORS]; 4];
+        for r in (0..rows).step_by(4) {
+            let n = 4.min(rows - r);
+            for (k, w) in wide.chunks_exact_mut(width).take(n).enumerate() {
+                gemm512::widen_row(m, r + k, w);
+            }
+            for (b, p) in packed.iter().enumerate() {
+                // Safety: `Avx512Vnni` is only resolved when the CPU has its
+                // features; `fits` checked the group size; `p` packs `cols` columns.
+                unsafe { gemm512::rows_totals(m, r, n, &wide, p, &mut totals) };
+                for (k, row) in totals.iter().take(n).enumerate() {
+                    for (t, &total) in row.iter().enumerate() {
+                        let v = b * gemm512::VECTORS + t;
+                        out[v * rows + r + k] = finish_row(total, m.exp, shifts[v]);
+                    }
+                }
+            }
+        }
+        done = blocks * gemm512::VECTORS;
+    }
+    if m.qtype != crate::quant::QType::Q8 || !avx512::fits(m) {
+        return done;
+    }
+    // Blocks of four vectors: the four-vector row kernel.
+    let blocks = (shifts.len() - done) / 4;
+    for r in 0..rows {
+        for b in 0..blocks {
+            let first = done + 4 * b;
+            let block = &xs[first * cols..(first + 4) * cols];
+            let x: [&[i16]; 4] = core::array::from_fn(|t| &block[t * cols..(t + 1) * cols]);
             // Safety: `Avx512Vnni` is only resolved when the CPU has its features;
             // `fits` checked the group size; each vector is `cols` long.
             let totals = unsafe { avx512::row_totals_q8_x4(m, r, x) };
             for (t, total) in totals.into_iter().enumerate() {
-                o[t * rows + r] = finish_row(total, m.exp, sh[t]);
+                let v = first + t;
+                out[v * rows + r] = finish_row(total, m.exp, shifts[v]);
             }
         }
-        done += 4;
     }
-    done
+    done + 4 * blocks
 }
 
 /// Rows `first..first + out.len()` of the product with the (resolved) family `simd`.
@@ -505,19 +544,21 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
-        /// `matmul` over several vectors equals one scalar `matvec` per vector, for
-        /// every kernel family.
+        /// `matmul` over several vectors (blocks of 16 and 4 and the rest) equals one
+        /// scalar `matvec` per vector, for every kernel family, Q8 and Q4.
         #[test]
         fn matmul_equals_one_matvec_per_vector(
+            q4 in any::<bool>(),
             rows in 1u32..40,
             cols in 1u32..700,
             group_pow in 1u32..=8,
-            vectors in 1usize..11,
+            vectors in 1usize..40,
             seed in any::<u64>(),
         ) {
+            let qtype = if q4 { QType::Q4 } else { QType::Q8 };
             let group = 1u32 << group_pow;
-            let (scales, qs) = random_matrix(QType::Q8, rows, cols, group, seed);
-            let m = QMatrix { qtype: QType::Q8, rows, cols, group, exp: 28, scales: &scales, qs: &qs };
+            let (scales, qs) = random_matrix(qtype, rows, cols, group, seed);
+            let m = QMatrix { qtype, rows, cols, group, exp: 28, scales: &scales, qs: &qs };
             let mut s = seed | 3;
             let x: Vec<i32> = (0..cols as usize * vectors).map(|_| { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s as i32) >> (s % 24) }).collect();
             // Each vector with its own scale.
