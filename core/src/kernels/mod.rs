@@ -211,8 +211,19 @@ pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut
     let vectors = shifts.len();
     debug_assert_eq!(xs.len(), vectors * cols);
     debug_assert_eq!(out.len(), vectors * rows);
+    if vectors < 4 || cols == 0 || rows == 0 {
+        // Too few vectors to share a pass: one product each (threads split rows).
+        for ((x, o), &shift) in xs
+            .chunks(cols.max(1))
+            .zip(out.chunks_mut(rows.max(1)))
+            .zip(shifts)
+        {
+            matvec(exec, m, &x[..cols.min(x.len())], shift, o);
+        }
+        return;
+    }
     #[cfg(feature = "std")]
-    if exec.threads > 1 && vectors > 4 && rows * cols * vectors >= PARALLEL_MIN_MACS {
+    if exec.threads > 1 && rows * cols * vectors >= PARALLEL_MIN_MACS {
         // Parts of whole blocks of sixteen vectors (the AVX-512 GEMM kernel's
         // unit), or of four for fewer vectors.
         let unit = if vectors >= 2 * 16 * exec.threads {
@@ -247,15 +258,6 @@ pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut
 
 fn matmul_one_thread(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut [i32]) {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
-    if rows == 0 {
-        return;
-    }
-    if cols == 0 {
-        for (o, &shift) in out.chunks_exact_mut(rows).zip(shifts) {
-            matvec(exec, m, &[], shift, o);
-        }
-        return;
-    }
     #[cfg(target_arch = "x86_64")]
     let done = matmul_avx512_blocks(exec, m, xs, shifts, out);
     #[cfg(not(target_arch = "x86_64"))]

@@ -116,7 +116,7 @@ impl<'a> Conv2d<'a> {
         };
         // Receptive fields of `BLOCK` pixels at a time, one product over all of them
         // (the weights are read once per block).
-        const BLOCK: usize = 4;
+        const BLOCK: usize = 16;
         let run = |first: usize, chunk: &mut [i32]| {
             let field = self.cin * self.k * self.k;
             let mut cols = vec![0i16; BLOCK * field];

@@ -13,7 +13,7 @@ use alloc::format;
 
 use crate::error::FormatError;
 use crate::format::ModelFile;
-use crate::kernels::{matvec, Exec};
+use crate::kernels::{matmul, matvec, Exec};
 use crate::quant::{quantize_activations, QMatrix};
 
 /// `y = W x + b` with quantized `W: (out, in)` and an optional Q16 bias `(out)`.
@@ -81,13 +81,23 @@ impl<'a> Linear<'a> {
             x.len() >= tokens * cin && out.len() >= tokens * cout,
             "linear: slices shorter than [{tokens} × {cin}] -> [{tokens} × {cout}]"
         );
-        let mut xq = vec![0i16; cin];
-        for t in 0..tokens {
-            let row = &x[t * cin..(t + 1) * cin];
-            let o = &mut out[t * cout..(t + 1) * cout];
-            let shift = quantize_activations(row, &mut xq);
-            matvec(exec, &self.weight, &xq, shift, o);
-            if let Some(b) = &self.bias {
+        // Every token with its own scale, then one product over all of them.
+        let mut xq = vec![0i16; tokens * cin];
+        let shifts: Vec<u32> = x[..tokens * cin]
+            .chunks_exact(cin.max(1))
+            .zip(xq.chunks_exact_mut(cin.max(1)))
+            .map(|(row, q)| quantize_activations(row, q))
+            .collect();
+        let out = &mut out[..tokens * cout];
+        if cin == 0 {
+            for o in out.chunks_exact_mut(cout.max(1)) {
+                matvec(exec, &self.weight, &[], 0, o);
+            }
+        } else {
+            matmul(exec, &self.weight, &xq, &shifts, out);
+        }
+        if let Some(b) = &self.bias {
+            for o in out.chunks_exact_mut(cout.max(1)) {
                 for (v, &bv) in o.iter_mut().zip(b) {
                     *v = v.saturating_add(bv);
                 }
