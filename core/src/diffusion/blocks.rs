@@ -19,7 +19,6 @@ use super::transformer::{Transformer2D, Transformer2DConfig};
 use crate::error::FormatError;
 use crate::format::ModelFile;
 use crate::kernels::Exec;
-use crate::math::silu_q16;
 use crate::nn::attention::attention;
 use crate::nn::conv2d::Conv2d;
 use crate::nn::groupnorm::group_norm;
@@ -59,9 +58,9 @@ pub fn norm(x: &[i32], c: usize, hw: usize, groups: usize, n: &Norm, eps: u32) -
     out
 }
 
-/// SiLU in place.
-pub fn silu_inplace(x: &mut [i32]) {
-    x.iter_mut().for_each(|v| *v = silu_q16(*v));
+/// SiLU in place ([`crate::kernels::silu_in_place`]).
+pub fn silu_inplace(exec: Exec, x: &mut [i32]) {
+    crate::kernels::silu_in_place(exec, x);
 }
 
 /// `BadConfig` unless `g` divides `c`.
@@ -150,7 +149,7 @@ impl<'a> Resnet<'a> {
     ) -> Vec<i32> {
         let hw = h * w;
         let mut a = norm(x, self.cin, hw, ctx.groups, &self.norm1, ctx.eps);
-        silu_inplace(&mut a);
+        silu_inplace(exec, &mut a);
         let mut a = self.conv1.forward(exec, &a, h, w);
         if let (Some(proj), Some(temb)) = (&self.time_emb_proj, temb_silu) {
             let t = proj.forward_vec(exec, temb, 1);
@@ -159,7 +158,7 @@ impl<'a> Resnet<'a> {
             }
         }
         let mut a = norm(&a, self.cout, hw, ctx.groups, &self.norm2, ctx.eps);
-        silu_inplace(&mut a);
+        silu_inplace(exec, &mut a);
         let mut a = self.conv2.forward(exec, &a, h, w);
         match &self.conv_shortcut {
             Some(c) => add_sat(&mut a, &c.forward(exec, x, h, w)),

@@ -46,7 +46,6 @@ use crate::fixed::{round_shift, sat_i32, FRAC30};
 use crate::footprint::{check_run_state, conv_net_bytes, image_width};
 use crate::format::{Arch, ConfigReader, ConfigWriter, DType, ModelFile};
 use crate::kernels::Exec;
-use crate::math::silu_q16;
 use crate::nn::conv2d::Conv2d;
 use crate::nn::linear::Linear;
 use crate::nn::timestep::sinusoidal_embedding;
@@ -547,9 +546,9 @@ impl<'a> UNet2D<'a> {
         let mut e = vec![0i32; self.freqs_q48.len() * 2];
         sinusoidal_embedding(t, &self.freqs_q48, self.flip, &mut e);
         let mut temb = self.linear_1.forward_vec(exec, &e, 1);
-        temb.iter_mut().for_each(|v| *v = silu_q16(*v));
+        silu_inplace(exec, &mut temb);
         let mut temb = self.linear_2.forward_vec(exec, &temb, 1);
-        silu_inplace(&mut temb); // every ResNet takes SiLU(temb)
+        silu_inplace(exec, &mut temb); // every ResNet takes SiLU(temb)
         let temb = Some(&temb[..]);
         let mut hw = (h, w);
         let mut a = self.conv_in.forward(exec, x, h, w);
@@ -565,7 +564,7 @@ impl<'a> UNet2D<'a> {
         }
         let c0 = self.conv_out.cin;
         let mut a = norm(&a, c0, hw.0 * hw.1, ctx.groups, &self.norm_out, ctx.eps);
-        silu_inplace(&mut a);
+        silu_inplace(exec, &mut a);
         self.conv_out.forward(exec, &a, hw.0, hw.1)
     }
 

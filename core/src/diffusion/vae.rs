@@ -234,7 +234,7 @@ impl<'a> VaeDecoder<'a> {
         }
         let c = self.conv_out.cin;
         let mut a = norm(&a, c, hw.0 * hw.1, ctx.groups, &self.norm_out, ctx.eps);
-        silu_inplace(&mut a);
+        silu_inplace(exec, &mut a);
         self.conv_out.forward(exec, &a, hw.0, hw.1)
     }
 }

@@ -14,6 +14,8 @@ pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
+pub mod exp512;
+#[cfg(target_arch = "x86_64")]
 pub mod gemm512;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
@@ -170,6 +172,21 @@ fn has_avx512_vnni() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// [`crate::math::silu_q16`] of every element of `xs`, with the AVX-512 twin of the
+/// exponential when `exec` resolves to that family (the same values).
+pub fn silu_in_place(exec: Exec, xs: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if exec.simd.resolve() == Simd::Avx512Vnni {
+        // Safety: the family is only resolved when the CPU has AVX-512 F, VL and DQ.
+        unsafe { exp512::silu_q16_in_place(xs) };
+        return;
+    }
+    let _ = exec;
+    for v in xs {
+        *v = crate::math::silu_q16(*v);
     }
 }
 
@@ -580,6 +597,26 @@ mod tests {
                     matmul(Exec { simd, threads }, &m, &xq, &shifts, &mut got);
                     prop_assert_eq!(&got, &want, "kernel {} x{}", simd.name(), threads);
                 }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// `silu_in_place` equals the scalar SiLU in every family, extremes included.
+        #[test]
+        fn silu_in_place_equals_scalar(
+            raw in proptest::collection::vec(any::<i32>(), 0..40),
+            spread in 0u32..31,
+        ) {
+            let mut xs: Vec<i32> = raw.iter().map(|&v| v >> spread).collect();
+            xs.extend([i32::MIN, i32::MAX, 0, -1, 1]);
+            let want: Vec<i32> = xs.iter().map(|&v| crate::math::silu_q16(v)).collect();
+            for simd in Simd::available() {
+                let mut got = xs.clone();
+                silu_in_place(Exec { simd, threads: 1 }, &mut got);
+                prop_assert_eq!(&got, &want, "kernel {}", simd.name());
             }
         }
     }

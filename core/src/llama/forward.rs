@@ -9,8 +9,8 @@ use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
-use crate::kernels::{matvec, Exec};
-use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, rmsnorm_q16, silu_q16, softmax_q30};
+use crate::kernels::{matvec, silu_in_place, Exec};
+use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, rmsnorm_q16, softmax_q30};
 use crate::quant::quantize_activations;
 
 /// Activations and KV cache of one sequence.
@@ -188,8 +188,9 @@ impl LlamaState {
             let shift = quantize_activations(&self.xb, &mut self.xq[..dim]);
             matvec(exec, &lw.w1, &self.xq[..dim], shift, &mut self.hb);
             matvec(exec, &lw.w3, &self.xq[..dim], shift, &mut self.hb2);
+            silu_in_place(exec, &mut self.hb);
             for (g, &u) in self.hb.iter_mut().zip(&self.hb2) {
-                *g = sat_i32(round_shift(i64::from(silu_q16(*g)) * i64::from(u), FRAC));
+                *g = sat_i32(round_shift(i64::from(*g) * i64::from(u), FRAC));
             }
             let shift = quantize_activations(&self.hb, &mut self.xq[..hidden]);
             matvec(exec, &lw.w2, &self.xq[..hidden], shift, &mut self.xb);

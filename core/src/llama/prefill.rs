@@ -12,8 +12,8 @@ use super::weights::LlamaWeights;
 use super::LlamaState;
 use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC};
-use crate::kernels::{matmul, Exec};
-use crate::math::{rmsnorm_q16, silu_q16};
+use crate::kernels::{matmul, silu_in_place, Exec};
+use crate::math::rmsnorm_q16;
 use crate::nn::attention::attention_masked;
 use crate::quant::quantize_activations;
 
@@ -114,8 +114,9 @@ impl LlamaState {
             quantize_rows(&xb, dim, &mut xq, &mut shifts);
             matmul(exec, &lw.w1, &xq[..n * dim], &shifts, &mut hb);
             matmul(exec, &lw.w3, &xq[..n * dim], &shifts, &mut hb2);
+            silu_in_place(exec, &mut hb);
             for (g, &u) in hb.iter_mut().zip(&hb2) {
-                *g = sat_i32(round_shift(i64::from(silu_q16(*g)) * i64::from(u), FRAC));
+                *g = sat_i32(round_shift(i64::from(*g) * i64::from(u), FRAC));
             }
             quantize_rows(&hb, hidden, &mut xq, &mut shifts);
             matmul(exec, &lw.w2, &xq[..n * hidden], &shifts, &mut xb);

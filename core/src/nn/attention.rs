@@ -343,7 +343,7 @@ mod avx512 {
 
     use strength_reduce::StrengthReducedU64;
 
-    use crate::math::{EXP2_COEFFS_Q30, LOG2_E_Q30};
+    use crate::kernels::exp512::exp_q30;
 
     /// [`crate::math::softmax_q30`], with the exponentials eight at a time in `i64`
     /// lanes: the same integer steps as [`crate::math::exp_q30`] (every product is
@@ -385,42 +385,6 @@ mod avx512 {
         for o in out[..n].iter_mut().filter(|o| **o != 0) {
             *o = (((u64::from(*o) << 30) + sum / 2) / divisor) as u32;
         }
-    }
-
-    /// `round_shift(x, s)` per lane for `0 <= s <= 40` (`s - 1` wraps for `s = 0`,
-    /// and a shift by 64 or more of a non-negative value is 0, as wanted).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn round_shift(x: __m512i, s: __m512i) -> __m512i {
-        let half = _mm512_srav_epi64(x, _mm512_sub_epi64(s, _mm512_set1_epi64(1)));
-        _mm512_add_epi64(
-            _mm512_srav_epi64(x, s),
-            _mm512_and_si512(half, _mm512_set1_epi64(1)),
-        )
-    }
-
-    /// [`crate::math::exp_q30`] of eight inputs `x <= 0` (`i32` values in `i64`
-    /// lanes).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512dq")]
-    fn exp_q30(x: __m512i) -> __m512i {
-        // x and log2(e) fit 32 bits (signed), and every Horner step multiplies an
-        // accumulator in [0, 2^31) by a fraction in [0, 2^30): 32 x 32 -> 64-bit
-        // products (`vpmuldq`, `vpmuludq`), exact like the scalar i64 products.
-        let x = _mm512_min_epi64(x, _mm512_setzero_si512());
-        let y = _mm512_mul_epi32(x, _mm512_set1_epi64(LOG2_E_Q30));
-        let int_part = _mm512_srai_epi64::<46>(y);
-        let shift = _mm512_sub_epi64(_mm512_setzero_si512(), int_part);
-        let frac = _mm512_srai_epi64::<16>(_mm512_sub_epi64(y, _mm512_slli_epi64::<46>(int_part)));
-        let mut acc = _mm512_set1_epi64(EXP2_COEFFS_Q30[10]);
-        for &c in EXP2_COEFFS_Q30[..10].iter().rev() {
-            // round_shift(p, 30) of a non-negative p below 2^61: (p + 2^29) >> 30.
-            let p = _mm512_mul_epu32(acc, frac);
-            let rounded = _mm512_srli_epi64::<30>(_mm512_add_epi64(p, _mm512_set1_epi64(1 << 29)));
-            acc = _mm512_add_epi64(_mm512_set1_epi64(c), rounded);
-        }
-        let live = _mm512_cmple_epi64_mask(shift, _mm512_set1_epi64(40));
-        _mm512_maskz_mov_epi64(live, round_shift(acc, shift))
     }
 
     /// `dots[j] = q · k[j·stride .. j·stride + q.len()]` for every key `j` (one call
