@@ -221,8 +221,10 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
 
 /// `out[t·rows + r] = (m · x_t)[r]` in Q16 for the vectors `x_t = xs[t·cols ..
 /// (t + 1)·cols]`, each with its scale exponent `shifts[t]`: the same values as one
-/// [`matvec`] per vector. With the AVX-512 family and Q8 weights, four vectors share
-/// each pass over a row. With `exec.threads > 1`, blocks of vectors go to threads.
+/// [`matvec`] per vector. With the AVX-512 family, blocks of sixteen vectors go
+/// through the GEMM kernel ([`gemm512`], even group sizes) and blocks of four share
+/// each pass over a Q8 row; fewer than four vectors are one product each. With
+/// `exec.threads > 1`, blocks of vectors go to threads.
 pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut [i32]) {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
     let vectors = shifts.len();
