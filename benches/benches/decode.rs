@@ -13,25 +13,13 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use oracle_benches::{read_bandwidth, stories110m_config, synthetic_model};
+use oracle_benches::{
+    decode_tokens_per_second, read_bandwidth, stories110m_config, synthetic_model,
+};
 use oracle_core::kernels::Simd;
 use oracle_core::llama::{LlamaState, Model};
 use oracle_core::quant::QType;
 use oracle_core::{Exec, Request, SamplingParams};
-
-fn tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
-    let mut state = LlamaState::new(&model.weights.config);
-    let mut best = f64::MAX;
-    for pos in 0..tokens {
-        let t = Instant::now();
-        let logits = state
-            .forward(&model.weights, exec, 1 + pos, pos)
-            .expect("forward");
-        std::hint::black_box(logits);
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    1.0 / best
-}
 
 fn bench_decode(c: &mut Criterion) {
     let bytes = synthetic_model(stories110m_config(256), QType::Q8, 32, 110);
@@ -52,7 +40,7 @@ fn bench_decode(c: &mut Criterion) {
         Exec::best(2),
     ));
     for (name, exec) in runs {
-        let tps = tokens_per_second(&model, exec, 12);
+        let tps = decode_tokens_per_second(&model, exec, 12);
         eprintln!(
             "decode stories110M-shape W8: {name}: {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
             bandwidth / 1e9,
@@ -79,7 +67,7 @@ fn bench_decode(c: &mut Criterion) {
             best = best.min(t.elapsed().as_secs_f64());
         }
         let prefill = f64::from(PREFILL_TOKENS) / best;
-        let decode = tokens_per_second(&model, exec, 12);
+        let decode = decode_tokens_per_second(&model, exec, 12);
         eprintln!(
             "prefill stories110M-shape W8, {PREFILL_TOKENS} tokens: {} x{threads}: {prefill:.1} tok/s; decode {decode:.1} tok/s; prefill / decode = {:.2}",
             exec.kernel_name(),

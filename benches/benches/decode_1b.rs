@@ -7,28 +7,11 @@
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
-use std::time::Instant;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use oracle_benches::{llama_1b_config, read_bandwidth, synthetic_model};
+use oracle_benches::{decode_tokens_per_second, llama_1b_config, read_bandwidth, synthetic_model};
 use oracle_core::llama::{LlamaState, Model};
 use oracle_core::quant::QType;
 use oracle_core::Exec;
-
-/// Tokens per second of the fastest of `tokens` single forward passes.
-fn tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
-    let mut state = LlamaState::new(&model.weights.config);
-    let mut best = f64::MAX;
-    for pos in 0..tokens {
-        let t = Instant::now();
-        let logits = state
-            .forward(&model.weights, exec, 1 + pos, pos)
-            .expect("forward");
-        std::hint::black_box(logits);
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    1.0 / best
-}
 
 fn bench_decode_1b(c: &mut Criterion) {
     let bandwidth = read_bandwidth(1 << 30, 5);
@@ -42,7 +25,7 @@ fn bench_decode_1b(c: &mut Criterion) {
         let limit = bandwidth / bytes.len() as f64;
         for threads in [1, 2] {
             let exec = Exec::best(threads);
-            let tps = tokens_per_second(&model, exec, 8);
+            let tps = decode_tokens_per_second(&model, exec, 8);
             if threads == 1 {
                 one_thread.push(tps);
             }

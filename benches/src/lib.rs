@@ -4,9 +4,10 @@
 use std::time::Instant;
 
 use oracle_core::format::{Arch, ModelWriter, TOKENIZER};
-use oracle_core::llama::LlamaConfig;
 use oracle_core::llama::{vocab_bytes, TokenEntry};
+use oracle_core::llama::{LlamaConfig, LlamaState, Model};
 use oracle_core::quant::QType;
+use oracle_core::Exec;
 
 /// xorshift64 stream for synthetic weights.
 pub struct Xorshift(pub u64);
@@ -133,6 +134,22 @@ pub fn synthetic_model(config: LlamaConfig, qtype: QType, group: usize, seed: u6
     w.add_i32("rope", config.seq_len, hs as u32, 30, &rope);
     w.add_u8(TOKENIZER, &vocab_bytes(&tokens));
     w.finish()
+}
+
+/// Decode speed in tokens per second: the fastest of `tokens` single forward passes
+/// (positions `0..tokens`) of `model` with `exec`.
+pub fn decode_tokens_per_second(model: &Model<'_>, exec: Exec, tokens: u32) -> f64 {
+    let mut state = LlamaState::new(&model.weights.config);
+    let mut best = f64::MAX;
+    for pos in 0..tokens {
+        let t = Instant::now();
+        let logits = state
+            .forward(&model.weights, exec, 1 + pos, pos)
+            .expect("forward");
+        std::hint::black_box(logits);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    1.0 / best
 }
 
 /// Single-thread read bandwidth in bytes per second: the best of `passes` sums over a

@@ -524,19 +524,27 @@ impl<'a, 'm> Decoder<'a, 'm> {
                 on_logits(logits)
             })?;
         for pos in 0..forced as u32 {
-            if self.kv.commits() {
-                for l in 0..c.n_layers {
-                    let leaf = match self.llama.kv_row(l, pos) {
-                        Some((k, v)) => keccak(&kv_row_bytes(k, v)),
-                        None => return Err(RequestError::PositionOutOfRange(pos)),
-                    };
-                    self.kv.set_leaf(l as usize, pos, leaf);
-                }
-            }
+            self.commit_kv_rows(pos)?;
             self.tokens.push(self.prompt[pos as usize + 1]);
         }
         self.pos = forced as u32;
         Ok(forced as u32)
+    }
+
+    /// Set the KV tree's leaves of position `pos` from the cache (every layer's key
+    /// and value rows), when the decoder commits.
+    fn commit_kv_rows(&mut self, pos: u32) -> Result<(), RequestError> {
+        if !self.kv.commits() {
+            return Ok(());
+        }
+        for l in 0..self.weights.config.n_layers {
+            let leaf = match self.llama.kv_row(l, pos) {
+                Some((k, v)) => keccak(&kv_row_bytes(k, v)),
+                None => return Err(RequestError::PositionOutOfRange(pos)),
+            };
+            self.kv.set_leaf(l as usize, pos, leaf);
+        }
+        Ok(())
     }
 
     /// Run one position (one iteration of the decode loop): feed the last token
@@ -566,15 +574,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
             Some(&forced) => forced,
             None => self.sampler.sample(logits),
         };
-        if self.kv.commits() {
-            for l in 0..c.n_layers {
-                let leaf = match self.llama.kv_row(l, pos) {
-                    Some((k, v)) => keccak(&kv_row_bytes(k, v)),
-                    None => return Err(RequestError::PositionOutOfRange(pos)),
-                };
-                self.kv.set_leaf(l as usize, pos, leaf);
-            }
-        }
+        self.commit_kv_rows(pos)?;
         self.pos = pos + 1;
         if next == c.bos {
             self.done = true;
