@@ -14,8 +14,9 @@
 //! takes one byte per element, not a 32-byte value), counts are checked against
 //! the bytes left before anything is reserved, and the tensors' byte ranges may
 //! not overlap, so the `f32` data decoded from them is at most
-//! `4 · 32 / 18` (Q4_0) times the file.
+//! `4 · 256 / 84` (Q2_K, the densest type) times the file.
 
+use super::ggml_blocks;
 use super::reader::{f16_to_f32, f32s_from_le, Reader};
 use super::tokenizer::spm_piece_to_bytes;
 use super::{dedup_classifier, validate_config, CheckpointError};
@@ -176,8 +177,9 @@ impl GgufArray {
     }
 }
 
-/// ggml tensor types this importer decodes.
+/// ggml tensor types this importer decodes (named as ggml names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
 pub enum GgmlType {
     /// 0: `f32`.
     F32,
@@ -187,8 +189,28 @@ pub enum GgmlType {
     Q4_0,
     /// 3: blocks of 32: `f16 d`, `f16 m`, 16 bytes of nibbles; value `q * d + m`.
     Q4_1,
+    /// 6: blocks of 32: `f16 d`, `u32` fifth bits, 16 bytes of nibbles.
+    Q5_0,
+    /// 7: blocks of 32: `f16 d`, `f16 m`, `u32` fifth bits, 16 bytes of nibbles.
+    Q5_1,
     /// 8: blocks of 32: `f16 d`, 32 x `i8`; value `q * d`.
     Q8_0,
+    /// 10: super-blocks of 256, 2-bit quants with 4-bit scales and mins.
+    Q2_K,
+    /// 11: super-blocks of 256, 3-bit quants with 6-bit scales.
+    Q3_K,
+    /// 12: super-blocks of 256, 4-bit quants with 6-bit scales and mins.
+    Q4_K,
+    /// 13: super-blocks of 256, 5-bit quants with 6-bit scales and mins.
+    Q5_K,
+    /// 14: super-blocks of 256, 6-bit quants with 8-bit scales.
+    Q6_K,
+    /// 15: super-blocks of 256, `f32 d`, `i8` quants (and group sums).
+    Q8_K,
+    /// 20: blocks of 32, non-linear 4-bit levels.
+    IQ4_NL,
+    /// 23: super-blocks of 256, non-linear 4-bit levels with 6-bit scales.
+    IQ4_XS,
     /// 30: bfloat16.
     BF16,
     /// Any other type id (not decoded).
@@ -203,7 +225,17 @@ impl GgmlType {
             1 => GgmlType::F16,
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
+            6 => GgmlType::Q5_0,
+            7 => GgmlType::Q5_1,
             8 => GgmlType::Q8_0,
+            10 => GgmlType::Q2_K,
+            11 => GgmlType::Q3_K,
+            12 => GgmlType::Q4_K,
+            13 => GgmlType::Q5_K,
+            14 => GgmlType::Q6_K,
+            15 => GgmlType::Q8_K,
+            20 => GgmlType::IQ4_NL,
+            23 => GgmlType::IQ4_XS,
             30 => GgmlType::BF16,
             x => GgmlType::Other(x),
         }
@@ -216,7 +248,17 @@ impl GgmlType {
             GgmlType::F16 | GgmlType::BF16 => Some((1, 2)),
             GgmlType::Q4_0 => Some((32, 18)),
             GgmlType::Q4_1 => Some((32, 20)),
+            GgmlType::Q5_0 => Some((32, 22)),
+            GgmlType::Q5_1 => Some((32, 24)),
             GgmlType::Q8_0 => Some((32, 34)),
+            GgmlType::Q2_K => Some((256, 84)),
+            GgmlType::Q3_K => Some((256, 110)),
+            GgmlType::Q4_K => Some((256, 144)),
+            GgmlType::Q5_K => Some((256, 176)),
+            GgmlType::Q6_K => Some((256, 210)),
+            GgmlType::Q8_K => Some((256, 292)),
+            GgmlType::IQ4_NL => Some((32, 18)),
+            GgmlType::IQ4_XS => Some((256, 136)),
             GgmlType::Other(_) => None,
         }
     }
@@ -562,7 +604,26 @@ pub fn dequantize(kind: GgmlType, data: &[u8]) -> Option<Vec<f32>> {
             out
         }
         GgmlType::Other(_) => return None,
+        GgmlType::Q5_0 => decoded(kind, data, ggml_blocks::q5_0)?,
+        GgmlType::Q5_1 => decoded(kind, data, ggml_blocks::q5_1)?,
+        GgmlType::Q2_K => decoded(kind, data, ggml_blocks::q2_k)?,
+        GgmlType::Q3_K => decoded(kind, data, ggml_blocks::q3_k)?,
+        GgmlType::Q4_K => decoded(kind, data, ggml_blocks::q4_k)?,
+        GgmlType::Q5_K => decoded(kind, data, ggml_blocks::q5_k)?,
+        GgmlType::Q6_K => decoded(kind, data, ggml_blocks::q6_k)?,
+        GgmlType::Q8_K => decoded(kind, data, ggml_blocks::q8_k)?,
+        GgmlType::IQ4_NL => decoded(kind, data, ggml_blocks::iq4_nl)?,
+        GgmlType::IQ4_XS => decoded(kind, data, ggml_blocks::iq4_xs)?,
     };
+    Some(out)
+}
+
+/// `data`'s whole blocks of `kind` decoded by `decode` into a vector sized for them.
+fn decoded(kind: GgmlType, data: &[u8], decode: fn(&[u8], &mut Vec<f32>)) -> Option<Vec<f32>> {
+    let (per_block, block_bytes) = kind.block()?;
+    let blocks = data.len() / usize::try_from(block_bytes).ok()?;
+    let mut out = Vec::with_capacity(blocks * usize::try_from(per_block).ok()?);
+    decode(data, &mut out);
     Some(out)
 }
 

@@ -13,6 +13,7 @@
 //! Every parser is bounds-checked: a truncated or corrupted file gives a
 //! [`CheckpointError`], never a panic.
 
+pub mod ggml_blocks;
 pub mod gguf;
 pub mod hf;
 pub mod llama2c;
