@@ -88,7 +88,7 @@ fn every_block_type_decodes_as_the_gguf_package_does() {
 #[test]
 fn q8_k_is_d_times_q() {
     let mut block = 0.25f32.to_le_bytes().to_vec();
-    block.extend((0..256).map(|i| (i as i32 - 128) as i8 as u8));
+    block.extend((0..256i32).map(|i| (i - 128) as i8 as u8));
     block.extend([0u8; 32]);
     let v = dequantize(GgmlType::Q8_K, &block).unwrap();
     let want: Vec<f32> = (0..256).map(|i| (i as f32 - 128.0) * 0.25).collect();
