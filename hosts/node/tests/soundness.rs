@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use common::{append, assets, start_anvil, wait_for, Chain, STEPS};
+use common::{append, assets, start_anvil, Chain, STEPS};
 use oracle_contracts::{AIOracle, Prompt};
 use oracle_core::model::outcome::{run, Outcome};
 use oracle_core::{Exec, Request, SamplingParams};
@@ -195,15 +195,9 @@ async fn sock_puppet(two_phase: bool) {
     );
     // the validator's reward is claimed once the request is final
     let bond = oracle.challengeBond().call().await.unwrap();
-    let val_log = chain.path("validator.log");
-    wait_for("the validator's rewards", FINAL, || {
-        std::fs::read_to_string(&val_log)
-            .unwrap_or_default()
-            .matches("settled;")
-            .count()
-            >= 2
-    })
-    .await;
+    chain
+        .wait_log_count("validator.log", "settled;", 2, FINAL)
+        .await;
     let credit = oracle
         .balanceOf(validator, alloy::primitives::Address::ZERO)
         .call()

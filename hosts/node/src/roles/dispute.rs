@@ -323,7 +323,13 @@ impl Disputes {
     /// Play every open game as far as it goes now: each side moves until it waits
     /// for the opponent; settle the won ones once their request is final.
     pub async fn round(&self) -> Result<()> {
-        self.sync().await?;
+        // A challenge we cannot join yet (one against a result our won game
+        // installed, seen before that game's record says so) must not keep us from
+        // playing the games we know: the game that installs it is among them, and
+        // the clock runs on all of them. The cursor stays put, so it is retried.
+        if let Err(e) = self.sync().await {
+            tracing::warn!("reading new challenges: {e:#} (will retry)");
+        }
         for record in self.node.db.disputes()? {
             let id = record.dispute;
             let done = match record.state {

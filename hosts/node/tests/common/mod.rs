@@ -326,6 +326,27 @@ impl Chain {
         }
     }
 
+    /// Wait until the log file `name` (in the temp dir) contains `needle` at least
+    /// `count` times; on a timeout, fail with the tails of the nodes' logs.
+    pub async fn wait_log_count(&self, name: &str, needle: &str, count: usize, timeout: Duration) {
+        let path = self.path(name);
+        let started = Instant::now();
+        while std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .matches(needle)
+            .count()
+            < count
+        {
+            if started.elapsed() >= timeout {
+                panic!(
+                    "{name} has fewer than {count} {needle:?} after {timeout:?}\n{}",
+                    log_tails(self.dir.path(), 80)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `ResultSubmitted` events per request id.
     pub async fn submissions(&self, id: U256) -> Vec<AIOracle::ResultSubmitted> {
         let filter = Filter::new()
