@@ -106,6 +106,23 @@ pub fn evaluate(
     text: &[u8],
     max_tokens: usize,
 ) -> Result<EvalReport> {
+    let sequences: Vec<Vec<u32>> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| model.tokenizer.encode(line, true, None))
+        .collect();
+    evaluate_tokens(model, reference, &sequences, max_tokens)
+}
+
+/// [`evaluate`] on token sequences (each fed from its first token; truncated to
+/// the context), e.g. tokens sampled from the reference, which need not survive a
+/// round trip through text.
+pub fn evaluate_tokens(
+    model: &Model<'_>,
+    reference: &crate::float_model::FloatModel,
+    sequences: &[Vec<u32>],
+    max_tokens: usize,
+) -> Result<EvalReport> {
     let c = model.weights.config;
     anyhow::ensure!(
         reference.config.vocab_size == c.vocab_size as usize
@@ -113,9 +130,12 @@ pub fn evaluate(
         "the reference checkpoint does not match the model file"
     );
     let (mut n, mut nll_f, mut nll_i, mut agree, mut kl) = (0usize, 0f64, 0f64, 0usize, 0f64);
-    'lines: for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let mut tokens = model.tokenizer.encode(line, true, None);
-        tokens.truncate(c.seq_len as usize);
+    'lines: for tokens in sequences {
+        let tokens = &tokens[..tokens.len().min(c.seq_len as usize)];
+        anyhow::ensure!(
+            tokens.iter().all(|&t| t < c.vocab_size),
+            "a token outside the vocabulary"
+        );
         let mut state = LlamaState::new(&c);
         let mut float = FloatLlama::new(reference);
         for pos in 0..tokens.len().saturating_sub(1) {

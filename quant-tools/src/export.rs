@@ -5,7 +5,7 @@ use oracle_core::format::{Arch, ModelWriter, TOKENIZER};
 use oracle_core::llama::{score_key, vocab_bytes, LlamaConfig, TokenEntry};
 use oracle_core::quant::{QType, MAX_GROUP};
 
-use crate::float_model::FloatModel;
+use crate::float_model::{FloatConfig, FloatModel};
 use crate::quantize::{quantize_matrix, to_fixed, Quantized};
 
 /// Errors turning a float model into a model file.
@@ -220,6 +220,11 @@ pub fn export(
         step(&mut done);
         add_matrix(&mut w, &n("attention.wv"), &layer.wv, kv_dim, dim);
         step(&mut done);
+        if let Some(b) = &layer.qkv_bias {
+            w.add_i32(&n("attention.bq"), 1, u(dim), 16, &to_fixed(&b.q, 16));
+            w.add_i32(&n("attention.bk"), 1, u(kv_dim), 16, &to_fixed(&b.k, 16));
+            w.add_i32(&n("attention.bv"), 1, u(kv_dim), 16, &to_fixed(&b.v, 16));
+        }
         add_matrix(&mut w, &n("attention.wo"), &layer.wo, dim, dim);
         step(&mut done);
         w.add_i32(&n("ffn_norm"), 1, u(dim), 16, &to_fixed(&layer.rms_ffn, 16));
@@ -238,13 +243,7 @@ pub fn export(
         add_matrix(&mut w, "output", wcls, c.vocab_size, dim);
         step(&mut done);
     }
-    w.add_i32(
-        "rope",
-        u(c.seq_len),
-        u(c.head_size()),
-        30,
-        &rope_table(c.seq_len, c.head_size(), c.rope_theta),
-    );
+    w.add_i32("rope", u(c.seq_len), u(c.head_size()), 30, &rope_table(c));
     step(&mut done);
     w.add_u8(TOKENIZER, &vocab_bytes(&entries));
     Ok(Export {
@@ -253,13 +252,17 @@ pub fn export(
     })
 }
 
-/// `[cos, sin]` of `pos * theta^(-2i / head_size)` for every position and pair, Q30.
-pub fn rope_table(seq_len: usize, head_size: usize, theta: f32) -> Vec<i32> {
+/// `[cos, sin]` of `pos * theta^(-2i / head_size) / factor_i` for every position and
+/// pair of `c`, Q30.
+pub fn rope_table(c: &FloatConfig) -> Vec<i32> {
+    let (seq_len, head_size, theta) = (c.seq_len, c.head_size(), c.rope_theta);
     let mut out = Vec::with_capacity(seq_len * head_size);
     let one = libm::ldexp(1.0, 30);
     for pos in 0..seq_len {
         for i in 0..head_size / 2 {
-            let freq = 1.0 / libm::pow(f64::from(theta), (2 * i) as f64 / head_size as f64);
+            let freq = 1.0
+                / libm::pow(f64::from(theta), (2 * i) as f64 / head_size as f64)
+                / f64::from(c.rope_freq_factor(i));
             let angle = pos as f64 * freq;
             out.push((libm::cos(angle) * one).round() as i32);
             out.push((libm::sin(angle) * one).round() as i32);

@@ -25,6 +25,9 @@ pub struct FloatConfig {
     pub norm_eps: f32,
     /// RoPE base frequency.
     pub rope_theta: f32,
+    /// Per-pair divisors of the RoPE frequencies (llama.cpp's `rope_freqs`; Llama
+    /// 3's `llama3` scaling), `head_size / 2` of them; empty for plain RoPE.
+    pub rope_freq_factors: Vec<f32>,
 }
 
 /// A llama2.c-style BPE vocabulary.
@@ -59,6 +62,20 @@ pub struct FloatLayer {
     pub w2: Vec<f32>,
     /// Up projection: `(hidden_dim, dim)`.
     pub w3: Vec<f32>,
+    /// Qwen2's q/k/v projection biases (q and k in the same RoPE layout as the
+    /// rows of `wq` and `wk`); `None` in a LLaMA.
+    pub qkv_bias: Option<FloatQkvBias>,
+}
+
+/// The biases of the query, key and value projections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatQkvBias {
+    /// `(n_heads * head_size)`.
+    pub q: Vec<f32>,
+    /// `(n_kv_heads * head_size)`.
+    pub k: Vec<f32>,
+    /// `(n_kv_heads * head_size)`.
+    pub v: Vec<f32>,
 }
 
 /// A whole model in float.
@@ -87,6 +104,51 @@ impl FloatConfig {
     /// Width of the key/value projections.
     pub fn kv_dim(&self) -> usize {
         self.head_size() * self.n_kv_heads
+    }
+
+    /// The divisor of pair `i`'s RoPE frequency (1 without scaling).
+    pub fn rope_freq_factor(&self, i: usize) -> f32 {
+        self.rope_freq_factors.get(i).copied().unwrap_or(1.0)
+    }
+}
+
+/// Llama 3's `llama3` RoPE scaling (transformers' `rope_scaling` with
+/// `rope_type = "llama3"`): long wavelengths slowed by `factor`, short ones kept,
+/// the band between interpolated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Llama3RopeScaling {
+    /// `factor`.
+    pub factor: f64,
+    /// `low_freq_factor`.
+    pub low_freq_factor: f64,
+    /// `high_freq_factor`.
+    pub high_freq_factor: f64,
+    /// `original_max_position_embeddings`.
+    pub original_context: f64,
+}
+
+impl Llama3RopeScaling {
+    /// The divisors of the `head_size / 2` pair frequencies of base `theta`
+    /// (what llama.cpp stores as `rope_freqs.weight` for these models).
+    pub fn freq_factors(&self, theta: f32, head_size: usize) -> Vec<f32> {
+        let low_wavelen = self.original_context / self.low_freq_factor;
+        let high_wavelen = self.original_context / self.high_freq_factor;
+        (0..head_size / 2)
+            .map(|i| {
+                let freq = 1.0 / f64::from(theta).powf((2 * i) as f64 / head_size as f64);
+                let wavelen = 2.0 * core::f64::consts::PI / freq;
+                let factor = if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    self.factor
+                } else {
+                    let smooth = (self.original_context / wavelen - self.low_freq_factor)
+                        / (self.high_freq_factor - self.low_freq_factor);
+                    1.0 / ((1.0 - smooth) / self.factor + smooth)
+                };
+                factor as f32
+            })
+            .collect()
     }
 }
 
@@ -122,6 +184,11 @@ impl FloatModel {
             check(&format!("layer {i} w1"), l.w1.len(), hidden * dim)?;
             check(&format!("layer {i} w2"), l.w2.len(), dim * hidden)?;
             check(&format!("layer {i} w3"), l.w3.len(), hidden * dim)?;
+            if let Some(b) = &l.qkv_bias {
+                check(&format!("layer {i} q bias"), b.q.len(), dim)?;
+                check(&format!("layer {i} k bias"), b.k.len(), kv)?;
+                check(&format!("layer {i} v bias"), b.v.len(), kv)?;
+            }
         }
         check("rms_final", self.rms_final.len(), dim)?;
         if let Some(w) = &self.wcls {

@@ -214,11 +214,19 @@ impl<'a, M: Math> FloatLlama<'a, M> {
             matmul(&mut self.q, &self.xb, &w.wq);
             matmul(&mut self.key_cache[kpos..kpos + kv_dim], &self.xb, &w.wk);
             matmul(&mut self.value_cache[kpos..kpos + kv_dim], &self.xb, &w.wv);
+            if let Some(b) = &w.qkv_bias {
+                let add = |v: &mut [f32], b: &[f32]| v.iter_mut().zip(b).for_each(|(x, b)| *x += b);
+                add(&mut self.q, &b.q);
+                add(&mut self.key_cache[kpos..kpos + kv_dim], &b.k);
+                add(&mut self.value_cache[kpos..kpos + kv_dim], &b.v);
+            }
 
             // RoPE: rotate pairs (i, i+1) of q, and of k while i < kv_dim.
             for i in (0..dim).step_by(2) {
                 let head_dim = i % head_size;
-                let freq = 1.0 / M::powf(c.rope_theta, head_dim as f32 / head_size as f32);
+                let freq = 1.0
+                    / M::powf(c.rope_theta, head_dim as f32 / head_size as f32)
+                    / c.rope_freq_factor(head_dim / 2);
                 let val = pos as f32 * freq;
                 let fcr = M::cosf(val);
                 let fci = M::sinf(val);

@@ -37,7 +37,7 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// A bundled llama2.c model: name, checkpoint and tokenizer paths.
+/// A bundled LLaMA-family model: name, checkpoint and tokenizer paths.
 #[derive(Debug, Clone, Copy)]
 pub struct Fixture {
     /// Short name.
@@ -48,8 +48,11 @@ pub struct Fixture {
     pub tokenizer: &'static str,
 }
 
-/// The two bundled LLaMA-family models.
-pub const LLAMA_FIXTURES: [Fixture; 2] = [
+/// The bundled LLaMA-family models: two llama2.c models, a tiny Llama 3
+/// (transformers' format: `llama3` RoPE scaling, theta 500000, GQA, tied
+/// embeddings) and a tiny Qwen2 (q/k/v biases), both random weights with
+/// stories260K's vocabulary.
+pub const LLAMA_FIXTURES: [Fixture; 4] = [
     Fixture {
         name: "stories260K",
         checkpoint: "stories260K/stories260K.bin",
@@ -59,6 +62,16 @@ pub const LLAMA_FIXTURES: [Fixture; 2] = [
         name: "aidreams260K",
         checkpoint: "aidreams260K/aidreams260K.bin",
         tokenizer: "aidreams260K/tok512.bin",
+    },
+    Fixture {
+        name: "tiny-llama3",
+        checkpoint: "tiny-llama3",
+        tokenizer: "stories260K/tok512.bin",
+    },
+    Fixture {
+        name: "tiny-qwen2",
+        checkpoint: "tiny-qwen2",
+        tokenizer: "stories260K/tok512.bin",
     },
 ];
 

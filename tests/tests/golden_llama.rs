@@ -1,6 +1,8 @@
 //! Golden outputs of the integer LLaMA core, pinned in `tests/golden/llama.txt`.
 //!
-//! For both bundled models, W8 and W4, three prompts, greedy and seeded sampling:
+//! For every bundled LLaMA-family model (the two llama2.c models, the tiny Llama 3
+//! and Qwen2 of `oracle_tests::LLAMA_FIXTURES`), W8 and W4, three prompts, greedy
+//! and seeded sampling:
 //! the model root of the converted file, the token ids and a keccak256 of every
 //! logits vector. Each case runs with the scalar kernels, every SIMD family the CPU
 //! has (AVX2, AVX-512 VNNI; NEON) and two threads, which must agree exactly. The same test runs on aarch64 under qemu-user
@@ -88,5 +90,5 @@ fn golden_text() -> String {
 #[test]
 fn golden_outputs_are_pinned_and_equal_across_kernels() {
     // 2 models x 2 types x (1 root + 3 prompts x 2 samplings).
-    assert_golden("llama.txt", &golden_text(), 2 * 2 * 7);
+    assert_golden("llama.txt", &golden_text(), LLAMA_FIXTURES.len() * 2 * 7);
 }

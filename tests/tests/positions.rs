@@ -1,7 +1,7 @@
 //! Decode positions as dispute states (`oracle_core::commit::position`): running a request
 //! one position at a time, restoring the decoder from each `P_t`'s preimages before
 //! the next position, reproduces `generate` token for token and its output
-//! commitment, for both bundled models, greedy and seeded.
+//! commitment, for every bundled LLaMA-family model, greedy and seeded.
 
 use std::collections::HashMap;
 
@@ -49,7 +49,7 @@ fn chain(model: &Model<'_>, root: &Hash, request: &Request<'_>) -> (Vec<Hash>, V
 }
 
 #[test]
-fn position_chain_reproduces_generate_for_both_models() {
+fn position_chain_reproduces_generate_for_every_model() {
     let mut finals = Vec::new();
     for fixture in LLAMA_FIXTURES {
         let bytes = fixture.model_file(QType::Q8);
@@ -84,6 +84,10 @@ fn position_chain_reproduces_generate_for_both_models() {
             "stories260K 11 0x98b7ac89aa842b6020b2d9baed3f2d7bcee6896537d860aeccdcc47aee1787ad",
             "aidreams260K 0 0xe12a859a0f6b1de709bb093080424808b3529ad069873b2fe5a1c5e0d6e6dee4",
             "aidreams260K 11 0x9da5edf91544eafdd4411e944ef65994de8987b02929e638da3081ad0898d93e",
+            "tiny-llama3 0 0xf984bf0399e7c3cab6abd7aa7ce908e92ceecbe7e2f05fd6ecd4dbf555843d73",
+            "tiny-llama3 11 0xd5ff0a8db9a5a21d4781118b1937699bc196a0fb3addcd145526670933c649d9",
+            "tiny-qwen2 0 0xbcaf894e70d6fa0db81dcd20e22cb15c9acc10c4457b067f9d05eeaffc264d98",
+            "tiny-qwen2 11 0xa149660a0cd9573665e44b195199f24bd7f701e9e0a762f5c33bb9a967e6e08a",
         ]
     );
 }

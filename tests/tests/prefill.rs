@@ -1,6 +1,6 @@
 //! Prefill (the prompt's positions together, `LlamaState::prefill`) gives exactly
 //! what the forward pass gives one position at a time: every position's logits and
-//! the whole KV cache, for both bundled models, W8 and W4, every kernel family the
+//! the whole KV cache, for every bundled LLaMA-family model, W8 and W4, every kernel family the
 //! CPU has and two threads; and a committed decoder that prefills reaches the same
 //! position states as one that steps.
 

@@ -8,7 +8,7 @@
 use alloc::vec;
 
 use super::forward::{add_residual, rotate_pairs};
-use super::weights::LlamaWeights;
+use super::weights::{add_bias, LlamaWeights};
 use super::LlamaState;
 use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC};
@@ -86,6 +86,11 @@ impl LlamaState {
                 &shifts,
                 &mut self.value_cache[cache.clone()],
             );
+            if let Some(b) = &lw.qkv_bias {
+                add_bias(&mut q, &b.q);
+                add_bias(&mut self.key_cache[cache.clone()], &b.k);
+                add_bias(&mut self.value_cache[cache.clone()], &b.v);
+            }
             for t in 0..n {
                 let rope = &w.rope[t * hs..(t + 1) * hs];
                 rotate_pairs(&mut q[t * dim..(t + 1) * dim], rope, hs);

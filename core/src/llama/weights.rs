@@ -32,6 +32,33 @@ pub struct LayerWeights<'a> {
     pub w2: QMatrix<'a>,
     /// Up `w3: (hidden_dim, dim)`.
     pub w3: QMatrix<'a>,
+    /// Qwen2's attention biases, Q16, added to the q/k/v projections (before
+    /// RoPE): `bq: (dim)`, `bk`, `bv: (kv_dim)`; `None` in a LLaMA.
+    pub qkv_bias: Option<QkvBias>,
+}
+
+/// The biases of the query, key and value projections, Q16.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QkvBias {
+    /// `(n_heads * head_size)`.
+    pub q: Vec<i32>,
+    /// `(n_kv_heads * head_size)`.
+    pub k: Vec<i32>,
+    /// `(n_kv_heads * head_size)`.
+    pub v: Vec<i32>,
+}
+
+/// Adds `bias` to each `bias.len()`-wide row of `rows` (saturating: a hostile
+/// file's bias must not wrap differently across hosts, and cannot panic).
+pub fn add_bias(rows: &mut [i32], bias: &[i32]) {
+    if bias.is_empty() {
+        return;
+    }
+    for row in rows.chunks_exact_mut(bias.len()) {
+        for (x, &b) in row.iter_mut().zip(bias) {
+            *x = x.saturating_add(b);
+        }
+    }
 }
 
 /// All weights of a model, borrowed from its file (norm vectors decoded).
@@ -78,6 +105,15 @@ impl<'a> LlamaWeights<'a> {
                 w1: matrix(file, &n("feed_forward.w1"), hidden, dim)?,
                 w2: matrix(file, &n("feed_forward.w2"), dim, hidden)?,
                 w3: matrix(file, &n("feed_forward.w3"), hidden, dim)?,
+                qkv_bias: if file.tensor(&n("attention.bq")).is_ok() {
+                    Some(QkvBias {
+                        q: file.i32s(&n("attention.bq"), dim.into(), FRAC as i32)?,
+                        k: file.i32s(&n("attention.bk"), kv_dim.into(), FRAC as i32)?,
+                        v: file.i32s(&n("attention.bv"), kv_dim.into(), FRAC as i32)?,
+                    })
+                } else {
+                    None
+                },
             });
         }
         let tok_embeddings = matrix(file, "tok_embeddings", c.vocab_size, dim)?;

@@ -2,7 +2,7 @@
 //! in the VM, the init transition commits the native `P_0`, one position from `P_t`
 //! commits the native `P_{t+1}` (for positions inside the prompt, after it, and the
 //! last), and the output transition commits the whole request's output hash, for
-//! both bundled models, greedy and seeded. Prints the VM steps of each transition
+//! every bundled LLaMA-family model, greedy and seeded. Prints the VM steps of each transition
 //! (the phase-2 trace length).
 
 mod support;

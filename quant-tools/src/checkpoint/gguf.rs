@@ -20,7 +20,7 @@ use super::ggml_blocks;
 use super::reader::{f16_to_f32, f32s_from_le, Reader};
 use super::tokenizer::spm_piece_to_bytes;
 use super::{dedup_classifier, validate_config, CheckpointError};
-use crate::float_model::{FloatConfig, FloatLayer, FloatModel, FloatTokenizer};
+use crate::float_model::{FloatConfig, FloatLayer, FloatModel, FloatQkvBias, FloatTokenizer};
 
 /// Default data alignment when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
@@ -724,6 +724,7 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
         seq_len: int("context_length")?,
         norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
         rope_theta: float("rope.freq_base", 10_000.0)?,
+        rope_freq_factors: Vec::new(),
     };
     validate_config(&config)?;
     if let Some(v) = file.get(&format!("{arch}.rope.dimension_count")) {
@@ -734,6 +735,7 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
             )));
         }
     }
+    let mut config = config;
     let c = &config;
     // `shape` is outermost first, as in FloatModel's docs; GGUF's ne is reversed.
     let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, CheckpointError> {
@@ -751,6 +753,19 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
         }
         file.tensor_f32(bytes, t)
     };
+    // Llama 3's scaled RoPE: llama.cpp stores the per-pair frequency divisors.
+    let rope_freq_factors = match file.tensor("rope_freqs.weight") {
+        None => Vec::new(),
+        Some(_) => {
+            let factors = get("rope_freqs.weight", &[c.head_size() / 2])?;
+            if let Some(bad) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+                return Err(CheckpointError::BadHeader(format!(
+                    "rope_freqs.weight holds {bad}: frequency divisors must be positive"
+                )));
+            }
+            factors
+        }
+    };
     let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
     let mut layers = Vec::with_capacity(c.n_layers);
     for i in 0..c.n_layers {
@@ -765,6 +780,17 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
             w1: get(&n("ffn_gate"), &[hidden, dim])?,
             w2: get(&n("ffn_down"), &[dim, hidden])?,
             w3: get(&n("ffn_up"), &[hidden, dim])?,
+            qkv_bias: match file.tensor(&format!("blk.{i}.attn_q.bias")) {
+                None => None,
+                Some(_) => {
+                    let b = |s: &str, len: usize| get(&format!("blk.{i}.{s}.bias"), &[len]);
+                    Some(FloatQkvBias {
+                        q: b("attn_q", dim)?,
+                        k: b("attn_k", kv_dim)?,
+                        v: b("attn_v", kv_dim)?,
+                    })
+                }
+            },
         });
     }
     let token_embedding = get("token_embd.weight", &[vocab, dim])?;
@@ -772,8 +798,10 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
         None => None,
         Some(_) => dedup_classifier(&token_embedding, get("output.weight", &[vocab, dim])?),
     };
+    let rms_final = get("output_norm.weight", &[dim])?;
+    config.rope_freq_factors = rope_freq_factors;
     Ok(FloatModel {
-        rms_final: get("output_norm.weight", &[dim])?,
+        rms_final,
         config,
         token_embedding,
         layers,

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::reader::f16_to_f32;
 use super::{dedup_classifier, validate_config, CheckpointError};
-use crate::float_model::{FloatConfig, FloatLayer, FloatModel};
+use crate::float_model::{FloatConfig, FloatLayer, FloatModel, FloatQkvBias, Llama3RopeScaling};
 
 /// Whether the bytes look like a safetensors file: a `u64` header length that fits
 /// in the file, then a JSON object.
@@ -56,10 +56,15 @@ pub struct HfConfig {
     pub tie_word_embeddings: Option<bool>,
     /// Activation; only `silu` is supported.
     pub hidden_act: Option<String>,
-    /// Must be absent or null: scaled RoPE is not supported.
+    /// Absent, null, or Llama 3's `{"rope_type": "llama3", ...}`.
     pub rope_scaling: Option<serde_json::Value>,
-    /// `model_type`; `llama` (or absent).
+    /// transformers 5's form of `rope_theta` + `rope_scaling` in one object
+    /// (`rope_type` `"default"` or `"llama3"`).
+    pub rope_parameters: Option<serde_json::Value>,
+    /// `model_type`: `llama` (or absent) or `qwen2` (a LLaMA with q/k/v biases).
     pub model_type: Option<String>,
+    /// Qwen2's sliding-window attention; must be absent or false.
+    pub use_sliding_window: Option<bool>,
     /// Must be absent or `hidden_size / num_attention_heads`.
     pub head_dim: Option<usize>,
     /// Must be absent or false: biases are not supported.
@@ -69,29 +74,55 @@ pub struct HfConfig {
 }
 
 impl HfConfig {
+    /// RoPE's base: `rope_theta`, else `rope_parameters.rope_theta`, else 10000.
+    fn theta(&self) -> f32 {
+        let nested = self
+            .rope_parameters
+            .as_ref()
+            .and_then(|p| p.get("rope_theta")?.as_f64());
+        self.rope_theta
+            .or(nested.map(|t| t as f32))
+            .unwrap_or(10_000.0)
+    }
+
+    /// The RoPE scaling object, if the model scales: `rope_scaling`, else
+    /// `rope_parameters` unless its type is `default`.
+    fn scaling(&self) -> Option<&serde_json::Value> {
+        let scaling = self.rope_scaling.as_ref().filter(|v| !v.is_null());
+        scaling.or_else(|| {
+            self.rope_parameters
+                .as_ref()
+                .filter(|p| p.get("rope_type").and_then(|t| t.as_str()) != Some("default"))
+        })
+    }
+
     /// The equivalent [`FloatConfig`].
     pub fn to_float_config(&self) -> Result<FloatConfig, CheckpointError> {
-        if let Some(t) = self.model_type.as_deref().filter(|t| *t != "llama") {
+        if let Some(t) = self
+            .model_type
+            .as_deref()
+            .filter(|t| !matches!(*t, "llama" | "qwen2"))
+        {
             return Err(CheckpointError::Config(format!(
-                "model_type {t:?}, expected llama"
+                "model_type {t:?}, expected llama or qwen2"
             )));
+        }
+        if self.use_sliding_window == Some(true) {
+            return Err(CheckpointError::Config(
+                "sliding-window attention is not supported".into(),
+            ));
         }
         if let Some(a) = self.hidden_act.as_deref().filter(|a| *a != "silu") {
             return Err(CheckpointError::Config(format!(
                 "hidden_act {a:?}, expected silu"
             )));
         }
-        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(CheckpointError::Config(
-                "rope_scaling is not supported".into(),
-            ));
-        }
         if self.attention_bias == Some(true) || self.mlp_bias == Some(true) {
             return Err(CheckpointError::Config(
                 "attention/MLP biases are not supported".into(),
             ));
         }
-        let c = FloatConfig {
+        let mut c = FloatConfig {
             dim: self.hidden_size,
             hidden_dim: self.intermediate_size,
             n_layers: self.num_hidden_layers,
@@ -100,9 +131,14 @@ impl HfConfig {
             vocab_size: self.vocab_size,
             seq_len: self.max_position_embeddings,
             norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
-            rope_theta: self.rope_theta.unwrap_or(10_000.0),
+            rope_theta: self.theta(),
+            rope_freq_factors: Vec::new(),
         };
         validate_config(&c)?;
+        if let Some(scaling) = self.scaling() {
+            c.rope_freq_factors =
+                llama3_scaling(scaling)?.freq_factors(c.rope_theta, c.head_size());
+        }
         if let Some(h) = self.head_dim.filter(|&h| h != c.head_size()) {
             return Err(CheckpointError::Config(format!(
                 "head_dim {h} != hidden_size / num_attention_heads = {}",
@@ -111,6 +147,42 @@ impl HfConfig {
         }
         Ok(c)
     }
+}
+
+/// Llama 3's `rope_scaling` object; any other scaling is refused.
+fn llama3_scaling(v: &serde_json::Value) -> Result<Llama3RopeScaling, CheckpointError> {
+    let kind = v
+        .get("rope_type")
+        .or_else(|| v.get("type"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("");
+    if kind != "llama3" {
+        return Err(CheckpointError::Config(format!(
+            "rope_scaling {v}: only rope_type \"llama3\" is supported"
+        )));
+    }
+    let number = |key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_f64())
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .ok_or_else(|| {
+                CheckpointError::Config(format!(
+                    "rope_scaling.{key} missing or not positive in {v}"
+                ))
+            })
+    };
+    let s = Llama3RopeScaling {
+        factor: number("factor")?,
+        low_freq_factor: number("low_freq_factor")?,
+        high_freq_factor: number("high_freq_factor")?,
+        original_context: number("original_max_position_embeddings")?,
+    };
+    if s.high_freq_factor <= s.low_freq_factor {
+        return Err(CheckpointError::Config(format!(
+            "rope_scaling: high_freq_factor must exceed low_freq_factor in {v}"
+        )));
+    }
+    Ok(s)
 }
 
 /// Undoes HF's rotate-half permutation of a Q or K matrix `(n_heads * hs, cols)`:
@@ -240,6 +312,13 @@ pub fn parse_shards(shards: &[&[u8]], config_json: &[u8]) -> Result<FloatModel, 
     let mut layers = Vec::with_capacity(c.n_layers);
     for i in 0..c.n_layers {
         let n = |s: &str| format!("model.layers.{i}.{s}.weight");
+        let b = |s: &str| format!("model.layers.{i}.{s}.bias");
+        if tensors.contains_key(&b("self_attn.o_proj")) || tensors.contains_key(&b("mlp.up_proj")) {
+            return Err(CheckpointError::Config(
+                "output-projection and MLP biases are not supported (only Qwen2's q/k/v biases)"
+                    .into(),
+            ));
+        }
         layers.push(FloatLayer {
             rms_att: get(&n("input_layernorm"), &[dim])?,
             wq: unpermute_qk(&get(&n("self_attn.q_proj"), &[dim, dim])?, c.n_heads, dim),
@@ -254,6 +333,15 @@ pub fn parse_shards(shards: &[&[u8]], config_json: &[u8]) -> Result<FloatModel, 
             w1: get(&n("mlp.gate_proj"), &[hidden, dim])?,
             w2: get(&n("mlp.down_proj"), &[dim, hidden])?,
             w3: get(&n("mlp.up_proj"), &[hidden, dim])?,
+            qkv_bias: if tensors.contains_key(&b("self_attn.q_proj")) {
+                Some(FloatQkvBias {
+                    q: unpermute_qk(&get(&b("self_attn.q_proj"), &[dim])?, c.n_heads, 1),
+                    k: unpermute_qk(&get(&b("self_attn.k_proj"), &[kv_dim])?, c.n_kv_heads, 1),
+                    v: get(&b("self_attn.v_proj"), &[kv_dim])?,
+                })
+            } else {
+                None
+            },
         });
     }
     let token_embedding = get("model.embed_tokens.weight", &[vocab, dim])?;

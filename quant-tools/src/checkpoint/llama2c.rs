@@ -61,6 +61,7 @@ fn read_config(r: &mut Reader<'_>) -> Result<(FloatConfig, bool), CheckpointErro
         seq_len: pos(seq_len, "seq_len")?,
         norm_eps: NORM_EPS,
         rope_theta: ROPE_THETA,
+        rope_freq_factors: Vec::new(),
     };
     validate_config(&config)?;
     Ok((config, shared))
@@ -215,6 +216,7 @@ fn empty_layer() -> FloatLayer {
         w1: Vec::new(),
         w2: Vec::new(),
         w3: Vec::new(),
+        qkv_bias: None,
     }
 }
 
