@@ -29,12 +29,12 @@ const STEP: usize = 32;
 const Q4_STEP: usize = 64;
 
 /// Whether `m` suits this kernel: Q8 groups of a multiple of 32 elements, Q4 groups
-/// of 32 or of a multiple of 64.
+/// of 16 (Q4's default), 32 or a multiple of 64.
 pub fn fits(m: &QMatrix<'_>) -> bool {
     let group = m.group as usize;
     match m.qtype {
         QType::Q8 => group.is_multiple_of(STEP),
-        QType::Q4 => group == 32 || group.is_multiple_of(Q4_STEP),
+        QType::Q4 => group == 16 || group == 32 || group.is_multiple_of(Q4_STEP),
     }
 }
 
@@ -202,14 +202,22 @@ pub unsafe fn row_total_q4(m: &QMatrix<'_>, r: usize, x: &[i16], acts: &Q4Activa
     let group = m.group as usize;
     let cols = x.len();
     let full = cols / group;
-    // Four accumulators per block: one group each (groups of 64k), or two groups
-    // each, one per 256-bit half (groups of 32).
+    // Four accumulators per block: one group each (groups of 64k), two groups each,
+    // one per 256-bit half (groups of 32), or four, one per 128-bit part (groups of
+    // 16).
     let pairs = group == 32;
-    let per_block = if pairs { 8 } else { 4 };
-    let span = if pairs { Q4_STEP } else { group };
+    let quads = group == 16;
+    let per_block = match group {
+        16 => 16,
+        32 => 8,
+        _ => 4,
+    };
+    let span = if pairs || quads { Q4_STEP } else { group };
     // Lane 4p + k of the folded partials belongs to group 2k + p / 2 of the block
     // (pairs); the correction `8 sum x` goes once per group: lanes k and 8 + k.
     let pair_lanes = _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7);
+    // Quads: lane 4p + k belongs to group 4k + p, one lane per group.
+    let quad_lanes = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let low_nibbles = _mm512_set1_epi16(0x0F);
     let ahead = 4 * m.qtype.row_bytes(m.cols);
     let mut wide = _mm512_setzero_si512();
@@ -240,7 +248,14 @@ pub unsafe fn row_total_q4(m: &QMatrix<'_>, r: usize, x: &[i16], acts: &Q4Activa
         // Safety: groups g..g + per_block <= full have mantissas in `scales` (4
         // bytes each) and sums in `eight_sums`.
         let (mants, eights) = unsafe {
-            if pairs {
+            if quads {
+                let mants = _mm512_loadu_si512(scales.as_ptr().add(4 * g).cast());
+                let eights = _mm512_loadu_si512(acts.eight_sums.as_ptr().add(g).cast());
+                (
+                    _mm512_permutexvar_epi32(quad_lanes, mants),
+                    _mm512_permutexvar_epi32(quad_lanes, eights),
+                )
+            } else if pairs {
                 let mants =
                     _mm512_castsi256_si512(_mm256_loadu_si256(scales.as_ptr().add(4 * g).cast()));
                 let eights = _mm512_castsi256_si512(_mm256_loadu_si256(

@@ -90,12 +90,35 @@ pub(super) unsafe fn group_q4(values: &[u8], x: &[i16], start: usize, end: usize
         }
         j += 32;
     }
+    if j + 16 <= end {
+        // Safety: bytes j/2 .. j/2 + 8 hold elements j .. j + 16 <= end.
+        unsafe {
+            let w = q4_sixteen(values.as_ptr().add(j / 2), low, eight);
+            let xv = _mm256_loadu_si256(x.as_ptr().add(j).cast());
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, xv));
+        }
+        j += 16;
+    }
     let mut a = hsum(acc);
     while j < end {
         a += q4_value(values, j) * i32::from(x[j]);
         j += 1;
     }
     a
+}
+
+/// The sixteen Q4 weights packed in the 8 bytes at `bytes`, in element order, as
+/// `i16` lanes (groups of 16, Q4's default, are one of these).
+///
+/// # Safety
+/// The CPU must support AVX2; `bytes .. bytes + 8` must be readable.
+#[target_feature(enable = "avx2")]
+unsafe fn q4_sixteen(bytes: *const u8, low: __m128i, eight: __m128i) -> __m256i {
+    // Safety: the caller keeps the 8 bytes inside its row.
+    let b = unsafe { _mm_loadl_epi64(bytes.cast()) };
+    let lo = _mm_and_si128(b, low);
+    let hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
+    _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_unpacklo_epi8(lo, hi), eight))
 }
 
 #[target_feature(enable = "avx2")]
@@ -181,6 +204,18 @@ pub unsafe fn rows4_total(m: &QMatrix<'_>, r: usize, x: &[i16]) -> [i64; 4] {
                         }
                     }
                     j += 32;
+                }
+                if j + 16 <= end {
+                    // Safety: bytes j/2 .. j/2 + 8 of each row hold elements j .. j + 16
+                    // <= end <= cols; x[j .. j + 16] is inside x.
+                    unsafe {
+                        let xv = _mm256_loadu_si256(x.as_ptr().add(j).cast());
+                        for k in 0..4 {
+                            let w = q4_sixteen(vals[k].as_ptr().add(j / 2), low, eight);
+                            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(w, xv));
+                        }
+                    }
+                    j += 16;
                 }
             }
         }
