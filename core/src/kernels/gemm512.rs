@@ -3,7 +3,7 @@
 //! column pair, so that one `vpdpwssd` multiplies a broadcast pair of weights by
 //! the same pair of columns of all sixteen vectors, each lane accumulating one
 //! vector's exact group sum. A group's sums are scaled by its mantissa lane-wise
-//! in `i64`, so nothing is summed horizontally, and four rows share every load of
+//! in `i64`, so nothing is summed horizontally, and eight rows share every load of
 //! the packed activations.
 //!
 //! The values are the scalar kernel's: each lane sums exactly the products of one
@@ -19,8 +19,9 @@ use crate::quant::{mantissa, QMatrix, QType};
 
 /// Vectors per packed block.
 pub const VECTORS: usize = 16;
-/// Rows computed together.
-const ROWS: usize = 4;
+/// Rows computed together: each row's accumulator is its own dependency chain;
+/// eight chains hide more of `vpdpwssd`'s latency than four (prefill ~5% faster).
+pub const ROWS: usize = 8;
 
 /// Whether `m` suits this kernel (an even group size).
 pub fn fits(m: &QMatrix<'_>) -> bool {
@@ -87,6 +88,10 @@ pub unsafe fn rows_totals(
             1 => rows_totals_n::<1>(m, r, wide, packed, out),
             2 => rows_totals_n::<2>(m, r, wide, packed, out),
             3 => rows_totals_n::<3>(m, r, wide, packed, out),
+            4 => rows_totals_n::<4>(m, r, wide, packed, out),
+            5 => rows_totals_n::<5>(m, r, wide, packed, out),
+            6 => rows_totals_n::<6>(m, r, wide, packed, out),
+            7 => rows_totals_n::<7>(m, r, wide, packed, out),
             _ => rows_totals_n::<ROWS>(m, r, wide, packed, out),
         }
     }

@@ -307,7 +307,7 @@ fn matmul_avx512_blocks(
         return 0;
     }
     let mut done = 0;
-    // Blocks of sixteen vectors: the packed GEMM kernel, four rows at a time.
+    // Blocks of sixteen vectors: the packed GEMM kernel, eight rows at a time.
     if gemm512::fits(m) && shifts.len() >= gemm512::VECTORS {
         let blocks = shifts.len() / gemm512::VECTORS;
         let packed: alloc::vec::Vec<alloc::vec::Vec<i32>> = (0..blocks)
@@ -317,10 +317,10 @@ fn matmul_avx512_blocks(
             })
             .collect();
         let width = cols.div_ceil(2) * 2;
-        let mut wide = alloc::vec![0i16; 4 * width];
-        let mut totals = [[0i64; gemm512::VECTORS]; 4];
-        for r in (0..rows).step_by(4) {
-            let n = 4.min(rows - r);
+        let mut wide = alloc::vec![0i16; gemm512::ROWS * width];
+        let mut totals = [[0i64; gemm512::VECTORS]; gemm512::ROWS];
+        for r in (0..rows).step_by(gemm512::ROWS) {
+            let n = gemm512::ROWS.min(rows - r);
             for (k, w) in wide.chunks_exact_mut(width).take(n).enumerate() {
                 gemm512::widen_row(m, r + k, w);
             }
