@@ -1,5 +1,6 @@
 //! Decode speed at the 1.1B shape (TinyLlama: dim 2048, hidden 5632, 22 layers, GQA
-//! 32/4, vocab 32000), random weights, W8 and W4 (groups of 32), with the widest
+//! 32/4, vocab 32000), random weights, W8 and W4 in groups of 32, and W4 in the
+//! converter's default groups of 16, with the widest
 //! kernel family on one and two threads, next to the read bandwidth measured in the
 //! same run (the bandwidth limit is `bandwidth / model bytes` tokens per second).
 //! The summary lines also give W4's speed over W8's. Each model is about a gigabyte
@@ -19,8 +20,9 @@ fn bench_decode_1b(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
     let mut one_thread = Vec::new();
-    for qtype in [QType::Q8, QType::Q4] {
-        let bytes = synthetic_model(llama_1b_config(256), qtype, 32, 11);
+    for (qtype, group_size) in [(QType::Q8, 32), (QType::Q4, 32), (QType::Q4, 16)] {
+        let bytes = synthetic_model(llama_1b_config(256), qtype, group_size, 11);
+        let name = format!("{}/{group_size}", qtype.name());
         let model = Model::load(&bytes).expect("synthetic model loads");
         let limit = bandwidth / bytes.len() as f64;
         for threads in [1, 2] {
@@ -30,8 +32,7 @@ fn bench_decode_1b(c: &mut Criterion) {
                 one_thread.push(tps);
             }
             eprintln!(
-                "decode 1.1B-shape {}: {} x{threads}: {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
-                qtype.name(),
+                "decode 1.1B-shape {name}: {} x{threads}: {tps:.2} tok/s; read bandwidth {:.2} GB/s; model {:.1} MB; limit {limit:.2} tok/s; reached {:.0}%",
                 exec.kernel_name(),
                 bandwidth / 1e9,
                 bytes.len() as f64 / 1e6,
@@ -39,7 +40,7 @@ fn bench_decode_1b(c: &mut Criterion) {
             );
             let mut state = LlamaState::new(&model.weights.config);
             let mut pos = 0u32;
-            group.bench_function(format!("{}-{threads}t", qtype.name()), |b| {
+            group.bench_function(format!("{}-g{group_size}-{threads}t", qtype.name()), |b| {
                 b.iter(|| {
                     let logits = state
                         .forward(&model.weights, exec, 1, pos % 64)
@@ -51,8 +52,9 @@ fn bench_decode_1b(c: &mut Criterion) {
         }
     }
     eprintln!(
-        "decode 1.1B-shape, one thread: W4 / W8 = {:.2}",
-        one_thread[1] / one_thread[0]
+        "decode 1.1B-shape, one thread: W4 / W8 = {:.2} (groups of 32), {:.2} (W4 in groups of 16)",
+        one_thread[1] / one_thread[0],
+        one_thread[2] / one_thread[0]
     );
     group.finish();
 }
