@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::config::LlamaConfig;
-use super::weights::{add_bias, LlamaWeights};
+use super::weights::LlamaWeights;
 use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
 use crate::kernels::{matvec, silu_in_place, Exec};
@@ -152,9 +152,11 @@ impl LlamaState {
                 &mut self.value_cache[cache_at..cache_at + kv_dim],
             );
             if let Some(b) = &lw.qkv_bias {
-                add_bias(&mut self.q, &b.q);
-                add_bias(&mut self.key_cache[cache_at..cache_at + kv_dim], &b.k);
-                add_bias(&mut self.value_cache[cache_at..cache_at + kv_dim], &b.v);
+                b.add_to(
+                    &mut self.q,
+                    &mut self.key_cache[cache_at..cache_at + kv_dim],
+                    &mut self.value_cache[cache_at..cache_at + kv_dim],
+                );
             }
 
             let rope = &w.rope[pos * hs..(pos + 1) * hs];

@@ -8,7 +8,7 @@
 use alloc::vec;
 
 use super::forward::{add_residual, rotate_pairs};
-use super::weights::{add_bias, LlamaWeights};
+use super::weights::LlamaWeights;
 use super::LlamaState;
 use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC};
@@ -87,9 +87,11 @@ impl LlamaState {
                 &mut self.value_cache[cache.clone()],
             );
             if let Some(b) = &lw.qkv_bias {
-                add_bias(&mut q, &b.q);
-                add_bias(&mut self.key_cache[cache.clone()], &b.k);
-                add_bias(&mut self.value_cache[cache.clone()], &b.v);
+                b.add_to(
+                    &mut q,
+                    &mut self.key_cache[cache.clone()],
+                    &mut self.value_cache[cache.clone()],
+                );
             }
             for t in 0..n {
                 let rope = &w.rope[t * hs..(t + 1) * hs];

@@ -48,9 +48,19 @@ pub struct QkvBias {
     pub v: Vec<i32>,
 }
 
+impl QkvBias {
+    /// Adds the biases to projections `q`, `k` and `v` (one position's, or each
+    /// row of several positions').
+    pub fn add_to(&self, q: &mut [i32], k: &mut [i32], v: &mut [i32]) {
+        add_bias(q, &self.q);
+        add_bias(k, &self.k);
+        add_bias(v, &self.v);
+    }
+}
+
 /// Adds `bias` to each `bias.len()`-wide row of `rows` (saturating: a hostile
 /// file's bias must not wrap differently across hosts, and cannot panic).
-pub fn add_bias(rows: &mut [i32], bias: &[i32]) {
+fn add_bias(rows: &mut [i32], bias: &[i32]) {
     if bias.is_empty() {
         return;
     }

@@ -711,7 +711,7 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
         }
         _ => int("vocab_size")?,
     };
-    let config = FloatConfig {
+    let mut config = FloatConfig {
         dim,
         hidden_dim: int("feed_forward_length")?,
         n_layers: int("block_count")?,
@@ -735,7 +735,6 @@ pub fn model_from_gguf(file: &GgufFile, bytes: &[u8]) -> Result<FloatModel, Chec
             )));
         }
     }
-    let mut config = config;
     let c = &config;
     // `shape` is outermost first, as in FloatModel's docs; GGUF's ne is reversed.
     let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, CheckpointError> {
