@@ -99,6 +99,9 @@ pub enum RequestError {
     /// Zero steps requested.
     #[error("steps must be at least 1")]
     ZeroSteps,
+    /// A chat request to a model whose vocabulary has no chat template.
+    #[error("the model has no chat template")]
+    NoChatTemplate,
     /// A token id outside the vocabulary.
     #[error("token id {0} is outside the vocabulary")]
     TokenOutOfRange(u32),

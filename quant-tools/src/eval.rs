@@ -109,7 +109,7 @@ pub fn evaluate(
     let sequences: Vec<Vec<u32>> = text
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|line| model.tokenizer.encode(line, true, None))
+        .map(|line| model.tokenizer.encode(line, Some(model.config.bos), None))
         .collect();
     evaluate_tokens(model, reference, &sequences, max_tokens)
 }

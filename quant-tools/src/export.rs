@@ -2,10 +2,12 @@
 //! weights, the Q30 RoPE table and the tokenizer with order-preserving score keys.
 
 use oracle_core::format::{Arch, ModelWriter, TOKENIZER};
+use oracle_core::llama::bpe::{self, BpeParts, BpeToken, BpeVocab, KIND_ADDED, KIND_BPE};
+use oracle_core::llama::pretokenize::PreTokenizer;
 use oracle_core::llama::{score_key, vocab_bytes, LlamaConfig, TokenEntry};
 use oracle_core::quant::{QType, MAX_GROUP};
 
-use crate::float_model::{FloatConfig, FloatModel};
+use crate::float_model::{FloatConfig, FloatModel, FloatTokenizer};
 use crate::quantize::{quantize_matrix, to_fixed, Quantized};
 
 /// Errors turning a float model into a model file.
@@ -28,6 +30,9 @@ pub enum ExportError {
     /// The configuration does not fit the file format.
     #[error("config not supported: {0}")]
     Config(#[from] oracle_core::FormatError),
+    /// The byte-level BPE vocabulary does not make a valid tokenizer tensor.
+    #[error("vocabulary: {0}")]
+    Tokenizer(oracle_core::FormatError),
     /// The RoPE table the header asks for outnumbers the weights it would serve.
     #[error("seq_len {seq_len} x head size {head_size} RoPE entries for {weights} weights: refusing a table larger than the model (max(weights, 2^20) entries)")]
     RopeTooLarge {
@@ -92,6 +97,46 @@ pub struct Export {
     pub report: Vec<TensorReport>,
 }
 
+/// The tokenizer tensor: llama2.c's layout with order-preserving score keys, or
+/// the byte-level BPE layout (`oracle_core::llama::bpe`), checked by parsing it.
+pub fn tokenizer_bytes(tok: &FloatTokenizer) -> Result<Vec<u8>, ExportError> {
+    let Some(b) = &tok.byte_bpe else {
+        let entries: Vec<TokenEntry<'_>> = tok
+            .pieces
+            .iter()
+            .zip(&tok.scores)
+            .map(|(p, s)| TokenEntry {
+                piece: p,
+                score: score_key(s.to_bits()),
+            })
+            .collect();
+        return Ok(vocab_bytes(&entries));
+    };
+    let pre = PreTokenizer::from_u32(b.pre).ok_or(ExportError::Tokenizer(
+        oracle_core::FormatError::BadTokenizer("unknown pre-tokenizer"),
+    ))?;
+    let parts = BpeParts {
+        pre,
+        flags: b.flags,
+        chat: (b.chat.0, &b.chat.1),
+        tokens: tok
+            .pieces
+            .iter()
+            .zip(&b.added)
+            .map(|(p, &added)| BpeToken {
+                kind: if added { KIND_ADDED } else { KIND_BPE },
+                piece: p,
+            })
+            .collect(),
+        merges: b.merges.clone(),
+        stops: b.stops.clone(),
+    };
+    let bytes = bpe::vocab_bytes(&parts);
+    BpeVocab::parse(&bytes, u32::try_from(tok.pieces.len()).unwrap_or(u32::MAX))
+        .map_err(ExportError::Tokenizer)?;
+    Ok(bytes)
+}
+
 /// Write `model` as a model file. `progress(done, total)` is called after each
 /// tensor.
 pub fn export(
@@ -126,8 +171,8 @@ pub fn export(
         norm_eps_q32: (f64::from(c.norm_eps) * 4_294_967_296.0)
             .round()
             .clamp(0.0, f64::from(u32::MAX)) as u32,
-        bos: 1,
-        eos: 2,
+        bos: tok.byte_bpe.as_ref().map_or(1, |b| b.bos),
+        eos: tok.byte_bpe.as_ref().map_or(2, |b| b.eos),
     };
     config.validate()?;
     let weights = model.token_embedding.len() as u64
@@ -152,15 +197,7 @@ pub fn export(
         });
     }
     let mut w = ModelWriter::new(Arch::Llama, config.to_words());
-    let entries: Vec<TokenEntry<'_>> = tok
-        .pieces
-        .iter()
-        .zip(&tok.scores)
-        .map(|(p, s)| TokenEntry {
-            piece: p,
-            score: score_key(s.to_bits()),
-        })
-        .collect();
+    let vocabulary = tokenizer_bytes(tok)?;
 
     let total = 3 + 9 * c.n_layers + usize::from(model.wcls.is_some());
     let mut done = 0;
@@ -245,7 +282,7 @@ pub fn export(
     }
     w.add_i32("rope", u(c.seq_len), u(c.head_size()), 30, &rope_table(c));
     step(&mut done);
-    w.add_u8(TOKENIZER, &vocab_bytes(&entries));
+    w.add_u8(TOKENIZER, &vocabulary);
     Ok(Export {
         bytes: w.finish(),
         report,

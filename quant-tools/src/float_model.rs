@@ -30,15 +30,54 @@ pub struct FloatConfig {
     pub rope_freq_factors: Vec<f32>,
 }
 
-/// A llama2.c-style BPE vocabulary.
+/// A vocabulary: llama2.c-style BPE (pieces and scores), or byte-level BPE
+/// (pieces, and the rest in [`FloatTokenizer::byte_bpe`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatTokenizer {
     /// Token pieces as raw bytes (e.g. `b" the"`, `b"<0x0A>"`).
     pub pieces: Vec<Vec<u8>>,
-    /// Merge scores; higher merges first.
+    /// Merge scores; higher merges first (zero for byte-level BPE).
     pub scores: Vec<f32>,
     /// Longest piece in bytes.
     pub max_token_length: u32,
+    /// For a byte-level BPE vocabulary, everything but the pieces.
+    pub byte_bpe: Option<ByteBpe>,
+}
+
+impl FloatTokenizer {
+    /// Pad a byte-level BPE vocabulary with empty, never-produced tokens up to
+    /// `vocab_size` (checkpoints often have more embedding rows than tokens).
+    pub fn pad_byte_bpe(&mut self, vocab_size: usize) {
+        if let Some(b) = &mut self.byte_bpe {
+            while self.pieces.len() < vocab_size {
+                self.pieces.push(Vec::new());
+                self.scores.push(0.0);
+                b.added.push(false);
+            }
+        }
+    }
+}
+
+/// The parts of a byte-level BPE vocabulary besides its pieces (see
+/// `oracle_core::llama::bpe`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByteBpe {
+    /// `oracle_core::llama::pretokenize::PreTokenizer` number.
+    pub pre: u32,
+    /// `oracle_core::llama::bpe` flags (ignore_merges, NFC).
+    pub flags: u32,
+    /// `oracle_core::llama::chat::ChatTemplate` number and default system prompt.
+    pub chat: (u32, Vec<u8>),
+    /// Per token: added (matched whole in text) or merged from bytes.
+    pub added: Vec<bool>,
+    /// `(left, right, merged)` ids, in rank order.
+    pub merges: Vec<(u32, u32, u32)>,
+    /// Beginning-of-text token.
+    pub bos: u32,
+    /// End-of-text token (the model file's `eos`).
+    pub eos: u32,
+    /// Tokens that end generation.
+    pub stops: Vec<u32>,
 }
 
 /// One transformer block.

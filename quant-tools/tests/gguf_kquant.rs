@@ -61,7 +61,9 @@ fn a_k_quant_gguf_converts_and_runs_the_reference_text() {
         let bytes = std::fs::read(&path).unwrap();
         let model = Model::load(&bytes).unwrap();
 
-        let prompt = model.tokenizer.encode(PROMPT.as_bytes(), true, None);
+        let prompt = model
+            .tokenizer
+            .encode(PROMPT.as_bytes(), Some(model.config.bos), None);
         let reference = FloatLlama::new(&float).generate_greedy(&prompt, STEPS as usize);
         let want = decode(tok, &reference);
         let request = Request::text(PROMPT.as_bytes(), STEPS, SamplingParams::GREEDY);

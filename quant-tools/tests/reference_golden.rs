@@ -170,6 +170,7 @@ fn decode_follows_run_c() {
         .collect(),
         scores: vec![0.0; 9],
         max_token_length: 6,
+        byte_bpe: None,
     };
     // After BOS one leading space is stripped; elsewhere it stays.
     assert_eq!(decode_piece(&tok, BOS, 3), b"Once");

@@ -158,7 +158,7 @@ proptest! {
         prop_assert!(peak <= bound(s.len()), "{} bytes for {}", peak, s.len());
         if r.is_ok() {
             let t = Tokenizer::parse(&s, vocab, 1).expect("parses twice");
-            let ids = t.encode(&text, true, Some(2));
+            let ids = t.encode(&text, Some(1), Some(2));
             for w in ids.windows(2) {
                 let _ = t.decode(w[0], w[1]);
             }

@@ -30,9 +30,13 @@ fn chain(model: &Model<'_>, root: &Hash, request: &Request<'_>) -> (Vec<Hash>, V
     let mut hashes = vec![d.state().hash()];
     for _ in 0..d.steps() {
         let map = store(d.preimages());
-        let mut restored = Decoder::restore(&model.weights, root, hashes.last().unwrap(), |h| {
-            map.get(h).cloned()
-        })
+        let mut restored = Decoder::restore(
+            &model.weights,
+            &model.tokenizer,
+            root,
+            hashes.last().unwrap(),
+            |h| map.get(h).cloned(),
+        )
         .unwrap();
         assert_eq!(restored.state(), d.state(), "restore at {}", d.pos());
         restored.step(Exec::SCALAR).unwrap();
@@ -121,9 +125,13 @@ fn a_stopped_generation_is_a_fixed_point() {
     assert_eq!(d.state(), at_stop);
     // A restored done state steps to itself too.
     let map = store(d.preimages());
-    let mut r = Decoder::restore(&model.weights, &root, &at_stop.hash(), |h| {
-        map.get(h).cloned()
-    })
+    let mut r = Decoder::restore(
+        &model.weights,
+        &model.tokenizer,
+        &root,
+        &at_stop.hash(),
+        |h| map.get(h).cloned(),
+    )
     .unwrap();
     r.step(Exec::SCALAR).unwrap();
     assert_eq!(r.state().hash(), at_stop.hash());
@@ -143,7 +151,10 @@ fn restore_refuses_a_wrong_model_and_missing_or_bad_preimages() {
     let map = store(d.preimages());
     let other_root = [7u8; 32];
     assert_eq!(
-        Decoder::restore(&model.weights, &other_root, &hash, |h| map.get(h).cloned()).err(),
+        Decoder::restore(&model.weights, &model.tokenizer, &other_root, &hash, |h| {
+            map.get(h).cloned()
+        })
+        .err(),
         Some(PositionError::WrongModel)
     );
     // Without a KV row.
@@ -152,7 +163,7 @@ fn restore_refuses_a_wrong_model_and_missing_or_bad_preimages() {
         .find(|(_, v)| v.len() == 8 * model.weights.config.kv_dim() as usize)
         .map(|(k, _)| *k)
         .unwrap();
-    let missing = Decoder::restore(&model.weights, &root, &hash, |h| {
+    let missing = Decoder::restore(&model.weights, &model.tokenizer, &root, &hash, |h| {
         (h != &row_key).then(|| map.get(h).cloned()).flatten()
     });
     assert_eq!(
@@ -167,7 +178,9 @@ fn restore_refuses_a_wrong_model_and_missing_or_bad_preimages() {
     let mut map2 = map.clone();
     map2.insert(lying_hash, enc);
     assert!(matches!(
-        Decoder::restore(&model.weights, &root, &lying_hash, |h| map2.get(h).cloned()),
+        Decoder::restore(&model.weights, &model.tokenizer, &root, &lying_hash, |h| {
+            map2.get(h).cloned()
+        }),
         Err(PositionError::BadState(_))
     ));
     // Decoding garbage never panics.

@@ -14,7 +14,7 @@
 //! | `rng` | 8 | the sampler's xorshift64* state |
 //! | `pos` | 4 | `t`, positions run so far |
 //! | `prompt_len` | 4 | prompt tokens, BOS included |
-//! | `done` | 1 | 1 once generation stopped (BOS sampled, or `min(steps, seq_len)` positions run), else 0 |
+//! | `done` | 1 | 1 once generation stopped (a stop token: BOS for llama2.c vocabularies, a sampled stop token for byte-level BPE; or `min(steps, seq_len)` positions run), else 0 |
 //!
 //! **KV root.** For each layer `l`, a binary Merkle tree over the positions
 //! `0..cap` (`cap = seq_len.next_power_of_two()`): leaf `p` is
@@ -330,6 +330,34 @@ pub struct Decoder<'a, 'm> {
     kv: KvTree,
     pos: u32,
     done: bool,
+    stops: Stops,
+}
+
+/// When a decode stops on a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stops {
+    /// llama2.c's vocabularies: at BOS, sampled or forced by the prompt (as `run.c`).
+    Bos(u32),
+    /// Byte-level BPE vocabularies: at a sampled stop token (a chat prompt holds
+    /// end-of-turn tokens, so the prompt's never stop it).
+    Sampled(Vec<u32>),
+}
+
+impl Stops {
+    fn of(tokenizer: &Tokenizer<'_>, bos: u32) -> Stops {
+        match tokenizer {
+            Tokenizer::SentencePiece(_) => Stops::Bos(bos),
+            Tokenizer::ByteBpe(t) => Stops::Sampled(t.stops().to_vec()),
+        }
+    }
+
+    /// Whether `next` ends the decode (`forced`: the prompt gives it).
+    fn stops(&self, next: u32, forced: bool) -> bool {
+        match self {
+            Stops::Bos(bos) => next == *bos,
+            Stops::Sampled(ids) => !forced && ids.contains(&next),
+        }
+    }
 }
 
 impl<'a, 'm> Decoder<'a, 'm> {
@@ -383,6 +411,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
             kv,
             pos: 0,
             done: false,
+            stops: Stops::of(tokenizer, c.bos),
         })
     }
 
@@ -390,6 +419,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
     /// module docs); `model_root` must be the root of `weights`' file.
     pub fn restore(
         weights: &'a LlamaWeights<'m>,
+        tokenizer: &Tokenizer<'_>,
         model_root: &Hash,
         state_hash: &Hash,
         mut fetch: impl FnMut(&Hash) -> Option<Vec<u8>>,
@@ -445,6 +475,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
             kv: KvTree::new(c.n_layers, c.seq_len),
             pos,
             done: state.done,
+            stops: Stops::of(tokenizer, c.bos),
         };
         let roots =
             fetch(&state.kv_root).ok_or(PositionError::MissingPreimage("the layer roots"))?;
@@ -510,10 +541,9 @@ impl<'a, 'm> Decoder<'a, 'm> {
         if self.done || self.pos != 0 {
             return Ok(0);
         }
-        let c = self.weights.config;
         let forced = self.prompt[1..]
             .iter()
-            .take_while(|&&next| next != c.bos)
+            .take_while(|&&next| !self.stops.stops(next, true))
             .count()
             .min(self.steps.saturating_sub(1) as usize);
         if forced < 2 {
@@ -549,7 +579,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
 
     /// Run one position (one iteration of the decode loop): feed the last token
     /// at `pos`, commit its KV rows, take the prompt's next token or sample one,
-    /// stop at BOS or after `min(steps, seq_len)` positions. A done decoder does
+    /// stop at a stop token or after `min(steps, seq_len)` positions. A done decoder does
     /// not change.
     pub fn step(&mut self, exec: Exec) -> Result<(), PositionError> {
         Ok(self.step_with(exec, |_| {})?)
@@ -570,13 +600,13 @@ impl<'a, 'm> Decoder<'a, 'm> {
         let token = self.tokens.last().copied().unwrap_or(c.bos);
         let logits = self.llama.forward(self.weights, exec, token, pos)?;
         on_logits(logits);
-        let next = match self.prompt.get(pos as usize + 1) {
-            Some(&forced) => forced,
-            None => self.sampler.sample(logits),
+        let (next, forced) = match self.prompt.get(pos as usize + 1) {
+            Some(&forced) => (forced, true),
+            None => (self.sampler.sample(logits), false),
         };
         self.commit_kv_rows(pos)?;
         self.pos = pos + 1;
-        if next == c.bos {
+        if self.stops.stops(next, forced) {
             self.done = true;
         } else {
             self.tokens.push(next);

@@ -30,7 +30,9 @@ pub struct Generation {
 /// `c`, as every decode path does: the sampling parameters, at least one step, a
 /// prompt that fits the context, and every prompt token inside the vocabulary (a
 /// byte-fallback id of a vocabulary under 259 tokens is not), so that a request is
-/// either rejected here, before any position runs, or runs to the end.
+/// either rejected here, before any position runs, or runs to the end. A chat
+/// request's prompt is first rendered by the vocabulary's chat template (the
+/// size limit applies to the rendered text).
 ///
 /// A prompt that cannot fit is refused before any tokenizing: each token covers at
 /// most [`Tokenizer::max_piece_len`] bytes, so a prompt of more than
@@ -47,6 +49,16 @@ pub fn encode_prompt(
     if params.steps == 0 {
         return Err(RequestError::ZeroSteps);
     }
+    let rendered;
+    let prompt = if params.chat {
+        rendered = tokenizer
+            .chat_template()
+            .render(prompt)
+            .ok_or(RequestError::NoChatTemplate)?;
+        &rendered[..]
+    } else {
+        prompt
+    };
     let max_bytes = u64::from(seq_len.saturating_sub(1))
         .saturating_mul(u64::try_from(tokenizer.max_piece_len()).unwrap_or(u64::MAX));
     let bytes = u64::try_from(prompt.len()).unwrap_or(u64::MAX);
@@ -57,7 +69,7 @@ pub fn encode_prompt(
             seq_len,
         });
     }
-    let tokens = tokenizer.encode(prompt, true, None);
+    let tokens = tokenizer.encode(prompt, Some(c.bos), None);
     if tokens.len() > seq_len as usize {
         return Err(RequestError::PromptTooLong {
             tokens: tokens.len(),

@@ -1,12 +1,15 @@
 //! The LLaMA family (llama2.c's `run.c`, in integers): [`config`] (hyper-parameters),
 //! [`weights`] (views into the model file), [`forward`] (run state and the forward
-//! pass), [`prefill`] (the prompt's positions together), [`tokenizer`] (llama2.c's BPE), [`sampler`] (greedy, temperature, top-p)
+//! pass), [`prefill`] (the prompt's positions together), [`tokenizer`] (llama2.c's BPE, or byte-level BPE: [`bpe`], [`pretokenize`], [`chat`]), [`sampler`] (greedy, temperature, top-p)
 //! and [`generate`](mod@generate) (the decode loop), bound together as a [`Model`].
 
+pub mod bpe;
+pub mod chat;
 pub mod config;
 pub mod forward;
 pub mod generate;
 pub mod prefill;
+pub mod pretokenize;
 pub mod sampler;
 pub mod tokenizer;
 pub mod weights;
@@ -15,7 +18,7 @@ pub use config::LlamaConfig;
 pub use forward::LlamaState;
 pub use generate::{generate, Generation};
 pub use sampler::SamplingParams;
-pub use tokenizer::{score_key, vocab_bytes, TokenEntry, Tokenizer};
+pub use tokenizer::{score_key, vocab_bytes, SpmVocab, TokenEntry, Tokenizer};
 pub use weights::LlamaWeights;
 
 use crate::commit::merkle;

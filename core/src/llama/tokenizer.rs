@@ -1,4 +1,7 @@
-//! llama2.c-style BPE tokenizer: pieces with merge scores and byte fallback.
+//! A model's vocabulary ([`Tokenizer`]): llama2.c's SentencePiece-style BPE
+//! ([`SpmVocab`], below) or byte-level BPE ([`BpeVocab`]).
+//!
+//! **llama2.c-style BPE**: pieces with merge scores and byte fallback.
 //!
 //! Encoding follows llama2.c's `encode`: optional BOS, a dummy-prefix space piece
 //! when the text is not empty, one piece per UTF-8 character (or byte-fallback
@@ -20,6 +23,8 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use crate::error::FormatError;
+use crate::llama::bpe::BpeVocab;
+use crate::llama::chat::ChatTemplate;
 
 /// A token of the vocabulary for [`vocab_bytes`].
 #[derive(Debug, Clone)]
@@ -59,7 +64,106 @@ pub fn vocab_bytes(tokens: &[TokenEntry<'_>]) -> Vec<u8> {
 
 /// A vocabulary parsed from a model file's tokenizer tensor (borrows the bytes).
 #[derive(Debug, Clone)]
-pub struct Tokenizer<'a> {
+pub enum Tokenizer<'a> {
+    /// llama2.c's SentencePiece-style vocabulary.
+    SentencePiece(SpmVocab<'a>),
+    /// A byte-level BPE vocabulary.
+    ByteBpe(BpeVocab<'a>),
+}
+
+impl<'a> Tokenizer<'a> {
+    /// Parse the section, of either layout (told by [`BpeVocab::is_bpe`]);
+    /// `vocab_size` must match its token count.
+    pub fn parse(
+        section: &'a [u8],
+        vocab_size: u32,
+        bos: u32,
+    ) -> Result<Tokenizer<'a>, FormatError> {
+        if BpeVocab::is_bpe(section) {
+            BpeVocab::parse(section, vocab_size).map(Tokenizer::ByteBpe)
+        } else {
+            SpmVocab::parse(section, vocab_size, bos).map(Tokenizer::SentencePiece)
+        }
+    }
+
+    /// Number of tokens.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Tokenizer::SentencePiece(t) => t.vocab_size(),
+            Tokenizer::ByteBpe(t) => t.vocab_size(),
+        }
+    }
+
+    /// The raw piece of a token.
+    pub fn piece(&self, id: u32) -> &'a [u8] {
+        match self {
+            Tokenizer::SentencePiece(t) => t.piece(id),
+            Tokenizer::ByteBpe(t) => t.piece(id),
+        }
+    }
+
+    /// The lowest id whose piece is exactly `bytes` (for byte-level BPE, among
+    /// the tokens merged from bytes).
+    pub fn lookup(&self, bytes: &[u8]) -> Option<u32> {
+        match self {
+            Tokenizer::SentencePiece(t) => t.lookup(bytes),
+            Tokenizer::ByteBpe(t) => t.lookup(bytes),
+        }
+    }
+
+    /// The longest piece in bytes (every token of an encoding covers at most this
+    /// many input bytes).
+    pub fn max_piece_len(&self) -> usize {
+        match self {
+            Tokenizer::SentencePiece(t) => t.max_piece_len(),
+            Tokenizer::ByteBpe(t) => t.max_piece_len(),
+        }
+    }
+
+    /// Encode bytes, `bos` first when given, `eos` last when given.
+    pub fn encode(&self, text: &[u8], bos: Option<u32>, eos: Option<u32>) -> Vec<u32> {
+        match self {
+            Tokenizer::SentencePiece(t) => t.encode(text, bos.is_some(), eos),
+            Tokenizer::ByteBpe(t) => {
+                let mut tokens = Vec::with_capacity(text.len() / 2 + 2);
+                tokens.extend(bos);
+                tokens.extend(t.encode(text));
+                tokens.extend(eos);
+                tokens
+            }
+        }
+    }
+
+    /// Whether generating `id` ends the text: BOS for llama2.c's vocabularies (as
+    /// `run.c` stops), the vocabulary's stop tokens for byte-level BPE.
+    pub fn is_stop(&self, id: u32, bos: u32) -> bool {
+        match self {
+            Tokenizer::SentencePiece(_) => id == bos,
+            Tokenizer::ByteBpe(t) => t.is_stop(id),
+        }
+    }
+
+    /// The chat template (byte-level BPE vocabularies may have one).
+    pub fn chat_template(&self) -> &ChatTemplate<'a> {
+        match self {
+            Tokenizer::SentencePiece(_) => &ChatTemplate::None,
+            Tokenizer::ByteBpe(t) => t.chat_template(),
+        }
+    }
+
+    /// The bytes token `id` stands for after token `prev` (see
+    /// [`SpmVocab::decode`]; a byte-level BPE token is its bytes).
+    pub fn decode(&self, prev: u32, id: u32) -> Piece<'a> {
+        match self {
+            Tokenizer::SentencePiece(t) => t.decode(prev, id),
+            Tokenizer::ByteBpe(t) => Piece::Bytes(t.piece(id)),
+        }
+    }
+}
+
+/// llama2.c's vocabulary, parsed from a model file's tokenizer tensor.
+#[derive(Debug, Clone)]
+pub struct SpmVocab<'a> {
     pieces: Vec<&'a [u8]>,
     scores: Vec<i32>,
     /// Token ids sorted by piece bytes (lowest id first among equal pieces).
@@ -68,13 +172,13 @@ pub struct Tokenizer<'a> {
     max_piece_len: usize,
 }
 
-impl<'a> Tokenizer<'a> {
+impl<'a> SpmVocab<'a> {
     /// Parse the section; `vocab_size` must match its token count.
     pub fn parse(
         section: &'a [u8],
         vocab_size: u32,
         bos: u32,
-    ) -> Result<Tokenizer<'a>, FormatError> {
+    ) -> Result<SpmVocab<'a>, FormatError> {
         let bad = FormatError::BadTokenizer;
         let read_u32 = |at: usize| -> Result<u32, FormatError> {
             let b = at
@@ -115,7 +219,7 @@ impl<'a> Tokenizer<'a> {
         let mut sorted: Vec<u32> = (0..count).collect();
         sorted.sort_by(|&a, &b| pieces[a as usize].cmp(pieces[b as usize]).then(a.cmp(&b)));
         let max_piece_len = pieces.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
-        Ok(Tokenizer {
+        Ok(SpmVocab {
             pieces,
             scores,
             sorted,
@@ -306,6 +410,9 @@ impl PartialOrd for Candidate {
 pub enum Piece<'a> {
     /// Ordinary piece bytes.
     Text(&'a [u8]),
+    /// A byte-level BPE token's bytes (printed whole: a lone byte may be part of
+    /// a character).
+    Bytes(&'a [u8]),
     /// A byte-fallback token.
     Byte(u8),
 }
@@ -316,7 +423,7 @@ impl Piece<'_> {
     pub fn push_printable(&self, out: &mut Vec<u8>) {
         match *self {
             Piece::Text(t) if t.len() == 1 => push_if_printable(t[0], out),
-            Piece::Text(t) => out.extend_from_slice(t),
+            Piece::Text(t) | Piece::Bytes(t) => out.extend_from_slice(t),
             Piece::Byte(b) => push_if_printable(b, out),
         }
     }

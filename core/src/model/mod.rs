@@ -143,6 +143,7 @@ impl<'a> AnyModel<'a> {
                     top_p_q16: s.top_p_q16,
                     seed: s.seed,
                 },
+                chat: s.chat,
             }),
             AnyModel::DdpmMnist(_) | AnyModel::UNet2D(_) | AnyModel::StableDiffusion(_) => {
                 RequestParams::Image(ImageParams {

@@ -8,7 +8,7 @@
 //!
 //! | bytes | text ([`TextParams`]) | image ([`ImageParams`]) |
 //! |---|---|---|
-//! | 0..4 | `steps` | `steps` |
+//! | 0..4 | `steps` (bit 31: `chat`) | `steps` |
 //! | 4..8 | `temperature_q16` | `guidance_q16` |
 //! | 8..12 | `top_p_q16` | reserved, zero |
 //! | 12..20 | `seed` | `seed` |
@@ -27,15 +27,23 @@ use crate::llama::sampler::SamplingParams;
 /// Length of the canonical encoding of [`RequestParams`].
 pub const PARAMS_LEN: usize = 20;
 
-/// The parameters of a text request: positions to run and the sampler's.
+/// The parameters of a text request: positions to run, the sampler's, and
+/// whether the prompt is a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextParams {
     /// Positions to run, prompt included (llama2.c's `-n`); values above the
-    /// context length are clamped to it.
+    /// context length are clamped to it. 31 bits (the encoding's bit 31 is
+    /// [`TextParams::chat`]).
     pub steps: u32,
     /// Temperature, top-p and seed.
     pub sampling: SamplingParams,
+    /// The prompt is one user message, to be wrapped in the model's chat template
+    /// ([`crate::llama::chat`]); a model without one rejects the request.
+    pub chat: bool,
 }
+
+/// Bit 31 of the text encoding's first word: [`TextParams::chat`].
+const CHAT_BIT: u32 = 1 << 31;
 
 /// The parameters of an image request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +92,8 @@ impl TextParams {
     /// The canonical encoding (module docs).
     pub fn encode(&self) -> [u8; PARAMS_LEN] {
         let mut out = [0u8; PARAMS_LEN];
-        put(&mut out, 0, &self.steps.to_be_bytes());
+        let first = (self.steps & !CHAT_BIT) | if self.chat { CHAT_BIT } else { 0 };
+        put(&mut out, 0, &first.to_be_bytes());
         put(&mut out, 4, &self.sampling.temperature_q16.to_be_bytes());
         put(&mut out, 8, &self.sampling.top_p_q16.to_be_bytes());
         put(&mut out, 12, &self.sampling.seed.to_be_bytes());
@@ -96,12 +105,13 @@ impl TextParams {
     pub fn decode(bytes: &[u8]) -> Option<TextParams> {
         let b = exact(bytes)?;
         Some(TextParams {
-            steps: u32_at(b, 0),
+            steps: u32_at(b, 0) & !CHAT_BIT,
             sampling: SamplingParams {
                 temperature_q16: u32_at(b, 4),
                 top_p_q16: u32_at(b, 8),
                 seed: seed_of(b),
             },
+            chat: u32_at(b, 0) & CHAT_BIT != 0,
         })
     }
 }
@@ -165,6 +175,8 @@ pub struct Settings {
     pub top_p_q16: u32,
     /// Text to image: classifier-free guidance in Q16.
     pub guidance_q16: u32,
+    /// Text: the prompt is a chat message ([`TextParams::chat`]).
+    pub chat: bool,
 }
 
 /// One request: its input and parameters, and for local diagnostics an image's
@@ -197,7 +209,14 @@ impl<'a> Request<'a> {
 
     /// A text request.
     pub fn text(prompt: &'a [u8], steps: u32, sampling: SamplingParams) -> Request<'a> {
-        Request::new(prompt, RequestParams::Text(TextParams { steps, sampling }))
+        Request::new(
+            prompt,
+            RequestParams::Text(TextParams {
+                steps,
+                sampling,
+                chat: false,
+            }),
+        )
     }
 
     /// An image request.
@@ -252,12 +271,18 @@ mod tests {
                 top_p_q16: 0x090A_0B0C,
                 seed: 0x0D0E_0F10_1112_1314,
             },
+            chat: false,
         };
         let b = p.encode();
         assert_eq!(b, core::array::from_fn(|i| i as u8 + 1));
         assert_eq!(TextParams::decode(&b), Some(p));
         assert_eq!(RequestParams::Text(p).encode(), b);
         assert_eq!(TextParams::decode(&b[1..]), None);
+        let chat = TextParams { chat: true, ..p };
+        let c = chat.encode();
+        assert_eq!(c[0], 0x81, "the chat flag is bit 31");
+        assert_eq!(&c[1..], &b[1..]);
+        assert_eq!(TextParams::decode(&c), Some(chat));
     }
 
     #[test]

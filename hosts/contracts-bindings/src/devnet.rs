@@ -65,6 +65,7 @@ pub fn greedy_params(steps: u32) -> Vec<u8> {
     oracle_core::TextParams {
         steps,
         sampling: oracle_core::SamplingParams::GREEDY,
+        chat: false,
     }
     .encode()
     .to_vec()

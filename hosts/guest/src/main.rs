@@ -205,9 +205,13 @@ fn position(model_root: &Hash) -> ! {
     let (hash, state) = pre_state(model_root);
     let bytes = fetch_model(&state.model_root);
     let model = load_model(&bytes);
-    let restored = Decoder::restore(&model.weights, &state.model_root, &hash, |h| {
-        Some(keccak_preimage(h))
-    });
+    let restored = Decoder::restore(
+        &model.weights,
+        &model.tokenizer,
+        &state.model_root,
+        &hash,
+        |h| Some(keccak_preimage(h)),
+    );
     let mut decoder = match restored {
         Ok(d) => d,
         Err(_) => fail(BAD_STATE, "the pre-state cannot be restored"),

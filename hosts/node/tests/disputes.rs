@@ -188,7 +188,10 @@ async fn a_one_token_lie_is_found_at_its_position_and_settled_by_that_token_alon
     let (model, _) = assets();
     let model = Model::load(model).unwrap();
     let steps: u32 = STEPS.parse().unwrap();
-    let prompt_len = model.tokenizer.encode(prompt.as_bytes(), true, None).len() as u32;
+    let prompt_len = model
+        .tokenizer
+        .encode(prompt.as_bytes(), Some(model.config.bos), None)
+        .len() as u32;
     let stop = model
         .generate(
             Exec::default(),

@@ -166,6 +166,7 @@ impl Program {
                             self.guidance
                         )
                     })?,
+                chat: false,
             };
             let prompt = self.prompt.clone().unwrap_or_default().into_bytes();
             let request = oracle_core::Request::new(&prompt, model.params(&settings));

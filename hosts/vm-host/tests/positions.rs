@@ -240,9 +240,13 @@ fn a_lie_at_one_position_is_found_there_and_settled_by_that_position_alone() {
         .collect();
     store.insert(keccak(&lied_tokens), lied_tokens);
     store.insert(lied_state.hash(), lied_state.encode().to_vec());
-    let mut liar = Decoder::restore(&model.weights, &root, &lied_state.hash(), |h| {
-        store.get(h).cloned()
-    })
+    let mut liar = Decoder::restore(
+        &model.weights,
+        &model.tokenizer,
+        &root,
+        &lied_state.hash(),
+        |h| store.get(h).cloned(),
+    )
     .unwrap();
     let mut s_liar = s_honest[..lie_at + 2].to_vec();
     s_liar.push(liar.state().hash());

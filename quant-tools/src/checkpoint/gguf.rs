@@ -628,11 +628,22 @@ fn decoded(kind: GgmlType, data: &[u8], decode: fn(&[u8], &mut Vec<f32>)) -> Opt
 }
 
 /// The vocabulary in `tokenizer.ggml.tokens` / `tokenizer.ggml.scores`, with `▁`
-/// turned into a space; `None` when the file has no token list.
+/// turned into a space (`tokenizer.ggml.model = llama`), or a byte-level BPE
+/// vocabulary (`gpt2`: [`super::byte_bpe::from_gguf`]); `None` when the file has
+/// no token list.
 pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Option<FloatTokenizer>, CheckpointError> {
     let Some(tokens) = file.get("tokenizer.ggml.tokens") else {
         return Ok(None);
     };
+    match file.get("tokenizer.ggml.model").map(|m| m.as_str()) {
+        None | Some(Some("llama")) => {}
+        Some(Some("gpt2")) => return super::byte_bpe::from_gguf(file).map(Some),
+        Some(other) => {
+            return Err(CheckpointError::Tokenizer(format!(
+                "tokenizer.ggml.model = {other:?} is not supported (llama, gpt2)"
+            )))
+        }
+    }
     let tokens = tokens
         .as_array()
         .and_then(GgufArray::as_strings)
@@ -664,6 +675,7 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Option<FloatTokenizer>, Ch
         pieces,
         scores,
         max_token_length,
+        byte_bpe: None,
     }))
 }
 

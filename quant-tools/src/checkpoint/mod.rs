@@ -13,6 +13,7 @@
 //! Every parser is bounds-checked: a truncated or corrupted file gives a
 //! [`CheckpointError`], never a panic.
 
+pub mod byte_bpe;
 pub mod ggml_blocks;
 pub mod gguf;
 pub mod hf;
@@ -140,12 +141,32 @@ pub fn detect(bytes: &[u8]) -> Result<Format, CheckpointError> {
 /// holding `model.safetensors`, or a sharded checkpoint's
 /// `model.safetensors.index.json` or its folder) with `config.json` beside it. `tokenizer`, when
 /// given, is a llama2.c `tokenizer.bin` or a GGUF file with a vocabulary, and takes
-/// precedence over a vocabulary embedded in the checkpoint. Without it, a GGUF
-/// checkpoint brings its own vocabulary and the others get `tokenizer: None`.
+/// precedence over a vocabulary embedded in the checkpoint; a Hugging Face
+/// `tokenizer.json` (or its folder) is a byte-level BPE vocabulary
+/// ([`byte_bpe`]). Without it, a GGUF checkpoint brings its own vocabulary, a
+/// Hugging Face folder its `tokenizer.json` when it has one, and the others get
+/// `tokenizer: None`.
 pub fn load(path: &Path, tokenizer: Option<&Path>) -> Result<FloatModel, CheckpointError> {
     let mut model = load_weights(path)?;
     if let Some(tok) = tokenizer {
-        model.tokenizer = Some(tokenizer::load(tok)?);
+        let hf = tok.is_dir() || tok.extension().is_some_and(|e| e == "json");
+        model.tokenizer = Some(if hf {
+            byte_bpe::load_hf(tok)?
+        } else {
+            tokenizer::load(tok)?
+        });
+    } else if model.tokenizer.is_none() {
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        if dir.join("tokenizer.json").exists() {
+            model.tokenizer = Some(byte_bpe::load_hf(dir)?);
+        }
+    }
+    if let Some(tok) = &mut model.tokenizer {
+        tok.pad_byte_bpe(model.config.vocab_size);
     }
     if let Some(tok) = &model.tokenizer {
         if tok.pieces.len() != model.config.vocab_size {

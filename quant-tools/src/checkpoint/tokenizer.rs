@@ -63,6 +63,7 @@ pub fn parse_tokenizer_bin(
         pieces,
         scores,
         max_token_length,
+        byte_bpe: None,
     })
 }
 

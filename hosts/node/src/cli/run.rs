@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// model's context length are clamped to it.
     #[arg(long, default_value_t = 256)]
     pub steps: u32,
+    /// Text models: the prompt is one user message, wrapped in the model's chat
+    /// template (a model without one rejects the request).
+    #[arg(long)]
+    pub chat: bool,
     /// Sampling temperature as a decimal (parsed exactly into Q16.16); 0 = greedy.
     #[arg(long, default_value = "0")]
     pub temperature: String,
@@ -108,6 +112,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .ok_or_else(|| anyhow!("--guidance {g:?} is not a decimal number from 0 to 256"))?,
             None => DEFAULT_GUIDANCE_Q16,
         },
+        chat: args.chat,
     };
     if args.threads == 0 {
         bail!("--threads must be at least 1");

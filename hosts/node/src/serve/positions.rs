@@ -149,7 +149,7 @@ fn lie_about_last_token<'a, 'm>(
         .collect();
     store.insert(keccak(&lied_tokens), lied_tokens);
     store.insert(lied.hash(), lied.encode().to_vec());
-    Decoder::restore(&model.weights, &root, &lied.hash(), |h| {
+    Decoder::restore(&model.weights, &model.tokenizer, &root, &lied.hash(), |h| {
         store.get(h).cloned()
     })
     .map_err(|e| anyhow!("restoring the lied state: {e}"))
@@ -300,7 +300,10 @@ mod tests {
         let first_lie = (0..=n)
             .find(|&i| liar.hashes[i] != honest.hashes[i])
             .unwrap();
-        let prompt_len = model.tokenizer.encode(prompt, true, None).len() as u32;
+        let prompt_len = model
+            .tokenizer
+            .encode(prompt, Some(model.config.bos), None)
+            .len() as u32;
         let lie_at = lie_position(prompt_len, steps);
         assert_eq!(first_lie, lie_at as usize + 2, "P_(t+1) is s_(t+2)");
         assert!((first_lie..=n).all(|i| liar.hashes[i] != honest.hashes[i]));
