@@ -44,15 +44,18 @@ pub struct Fixture {
     pub name: &'static str,
     /// Checkpoint path under `fixtures/models`.
     pub checkpoint: &'static str,
-    /// Tokenizer path under `fixtures/models`.
+    /// Tokenizer path under `fixtures/models` (a Hugging Face `tokenizer.json`
+    /// folder for byte-level BPE).
     pub tokenizer: &'static str,
 }
 
 /// The bundled LLaMA-family models: two llama2.c models, a tiny Llama 3
 /// (transformers' format: `llama3` RoPE scaling, theta 500000, GQA, tied
 /// embeddings) and a tiny Qwen2 (q/k/v biases), both random weights with
-/// stories260K's vocabulary.
-pub const LLAMA_FIXTURES: [Fixture; 4] = [
+/// stories260K's vocabulary, and the same two with byte-level BPE vocabularies of
+/// their families (Llama 3's pre-tokenizer, Qwen2's with NFC; 512 tokens, from
+/// `fixtures/tokenizers/`).
+pub const LLAMA_FIXTURES: [Fixture; 6] = [
     Fixture {
         name: "stories260K",
         checkpoint: "stories260K/stories260K.bin",
@@ -72,6 +75,16 @@ pub const LLAMA_FIXTURES: [Fixture; 4] = [
         name: "tiny-qwen2",
         checkpoint: "tiny-qwen2",
         tokenizer: "stories260K/tok512.bin",
+    },
+    Fixture {
+        name: "tiny-llama3-bpe",
+        checkpoint: "tiny-llama3",
+        tokenizer: "../tokenizers/llama3",
+    },
+    Fixture {
+        name: "tiny-qwen2-bpe",
+        checkpoint: "tiny-qwen2",
+        tokenizer: "../tokenizers/qwen2",
     },
 ];
 

@@ -165,3 +165,47 @@ proptest! {
         }
     }
 }
+
+/// A valid byte-level BPE tokenizer tensor (the Llama 3 fixture vocabulary).
+fn bpe_section() -> (Vec<u8>, u32) {
+    let dir = oracle_tests::fixtures().join("tokenizers/llama3");
+    let tok = oracle_quant::checkpoint::byte_bpe::load_hf(&dir).expect("imports");
+    let bytes = oracle_quant::export::tokenizer_bytes(&tok).expect("exports");
+    (bytes, tok.pieces.len() as u32)
+}
+
+proptest! {
+    #![proptest_config(config(0x5eed_0004))]
+
+    #[test]
+    fn mutated_bpe_sections_never_panic(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+        text in proptest::collection::vec(
+            prop_oneof![any::<u8>(), Just(b'<'), Just(b'|'), Just(b' '), Just(b'\n')],
+            0..64,
+        ),
+    ) {
+        let (mut s, vocab) = bpe_section();
+        for (at, byte) in flips {
+            let i = at.index(s.len());
+            s[i] = byte;
+        }
+        if truncate {
+            s.truncate(cut.index(s.len()));
+        }
+        let (r, peak) = alloc_peak(|| Tokenizer::parse(&s, vocab, 0).map(|t| t.vocab_size()));
+        prop_assert!(peak <= bound(s.len()), "{} bytes for {}", peak, s.len());
+        if r.is_ok() {
+            let t = Tokenizer::parse(&s, vocab, 0).expect("parses twice");
+            let mut text = text;
+            text.extend_from_slice(b"<|eot_id|>x");
+            let ids = t.encode(&text, Some(0), None);
+            prop_assert!(ids.iter().all(|&id| id < vocab));
+            for w in ids.windows(2) {
+                let _ = t.decode(w[0], w[1]);
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Golden outputs of the integer LLaMA core, pinned in `tests/golden/llama.txt`.
 //!
 //! For every bundled LLaMA-family model (the two llama2.c models, the tiny Llama 3
-//! and Qwen2 of `oracle_tests::LLAMA_FIXTURES`), W8 and W4, three prompts, greedy
+//! and Qwen2 of `oracle_tests::LLAMA_FIXTURES`, with llama2.c's and with byte-level
+//! BPE vocabularies), W8 and W4, three prompts, greedy
 //! and seeded sampling:
 //! the model root of the converted file, the token ids and a keccak256 of every
 //! logits vector. Each case runs with the scalar kernels, every SIMD family the CPU
@@ -89,6 +90,6 @@ fn golden_text() -> String {
 
 #[test]
 fn golden_outputs_are_pinned_and_equal_across_kernels() {
-    // 2 models x 2 types x (1 root + 3 prompts x 2 samplings).
+    // Models x 2 types x (1 root + 3 prompts x 2 samplings).
     assert_golden("llama.txt", &golden_text(), LLAMA_FIXTURES.len() * 2 * 7);
 }

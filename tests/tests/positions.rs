@@ -92,6 +92,10 @@ fn position_chain_reproduces_generate_for_every_model() {
             "tiny-llama3 11 0xd5ff0a8db9a5a21d4781118b1937699bc196a0fb3addcd145526670933c649d9",
             "tiny-qwen2 0 0xbcaf894e70d6fa0db81dcd20e22cb15c9acc10c4457b067f9d05eeaffc264d98",
             "tiny-qwen2 11 0xa149660a0cd9573665e44b195199f24bd7f701e9e0a762f5c33bb9a967e6e08a",
+            "tiny-llama3-bpe 0 0x68fdd517d3bb4a6809f07e09df75edc63e5b26cca4539bebf9c32f011263ee18",
+            "tiny-llama3-bpe 11 0x6d11b5641637f207bc9dec33eeb705ffd2906159b0cbfc0388e16d8075abfb88",
+            "tiny-qwen2-bpe 0 0x64a3983e280cad0badec69206a4fefdd14ce6ae2594cb9e890114f8bc2002c23",
+            "tiny-qwen2-bpe 11 0x2e69d5e8d4b4a02a22d5493077e5d3f4ebe1f8381240c3f9c4a9f8826fa4feff",
         ]
     );
 }
