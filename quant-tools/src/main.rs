@@ -38,7 +38,12 @@ enum Command {
         /// The checkpoint: a file, or a Hugging Face folder.
         #[arg(long)]
         input: PathBuf,
-        /// A llama2.c tokenizer.bin or a GGUF vocabulary, when the checkpoint has none.
+        /// A vocabulary, when the checkpoint has none (or to replace its own): a
+        /// llama2.c tokenizer.bin, a GGUF file with a vocabulary (SentencePiece or
+        /// gpt2 byte-level BPE), or a Hugging Face tokenizer.json or its folder
+        /// (byte-level BPE; tokenizer_config.json beside it gives BOS/EOS and the
+        /// chat template). A Hugging Face checkpoint folder with a tokenizer.json
+        /// needs none.
         #[arg(long)]
         tokenizer: Option<PathBuf>,
         /// Weight type.

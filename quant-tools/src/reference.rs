@@ -416,11 +416,15 @@ impl XorShiftRng {
 /// The bytes run.c's `safe_printf(decode(prev, token))` prints for `token`: after
 /// [`BOS`] one leading space is stripped; a `<0xAB>` piece is the raw byte; a
 /// single byte that is neither printable ASCII nor whitespace prints nothing; the
-/// output stops at a NUL byte, as `printf("%s")` does.
+/// output stops at a NUL byte, as `printf("%s")` does. A byte-level BPE token is
+/// its bytes.
 pub fn decode_piece(tok: &FloatTokenizer, prev: u32, token: u32) -> Vec<u8> {
     let Some(mut piece) = tok.pieces.get(token as usize).map(Vec::as_slice) else {
         return Vec::new();
     };
+    if tok.byte_bpe.is_some() {
+        return piece.to_vec();
+    }
     if prev == BOS && piece.first() == Some(&b' ') {
         piece = &piece[1..];
     }

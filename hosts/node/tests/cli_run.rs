@@ -114,3 +114,48 @@ fn bad_inputs_exit_non_zero_with_a_message() {
     let help = oracle().args(["run", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--temperature"));
 }
+
+#[test]
+fn chat_runs_through_the_models_template_and_is_refused_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bpe = LLAMA_FIXTURES
+        .iter()
+        .find(|f| f.name == "tiny-qwen2-bpe")
+        .unwrap()
+        .model_file(QType::Q8);
+    let path = dir.path().join("qwen.bin");
+    std::fs::write(&path, &bpe).unwrap();
+    let model = Model::load(&bpe).unwrap();
+    let params = oracle_core::RequestParams::Text(oracle_core::model::request::TextParams {
+        steps: 60,
+        sampling: SamplingParams::GREEDY,
+        chat: true,
+    });
+    let want = model
+        .generate(Exec::default(), &Request::new(b"Hi!", params), |_| {})
+        .unwrap();
+    let out = oracle()
+        .args([
+            "run", "--chat", "--prompt", "Hi!", "--steps", "60", "--model",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_success(&out, "--chat");
+    let mut expected = want.text.clone();
+    expected.push(b'\n');
+    assert_eq!(out.stdout, expected);
+    assert!(out
+        .stdout
+        .starts_with(b"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n"));
+
+    let spm = dir.path().join("stories.bin");
+    std::fs::write(&spm, LLAMA_FIXTURES[0].model_file(QType::Q8)).unwrap();
+    let out = oracle()
+        .args(["run", "--chat", "--prompt", "Hi", "--model"])
+        .arg(&spm)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "a rejected request");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no chat template"));
+}
