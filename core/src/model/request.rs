@@ -8,9 +8,9 @@
 //!
 //! | bytes | text ([`TextParams`]) | image ([`ImageParams`]) |
 //! |---|---|---|
-//! | 0..4 | `steps` (bit 31: `chat`) | `steps` |
+//! | 0..4 | `steps` | `steps` |
 //! | 4..8 | `temperature_q16` | `guidance_q16` |
-//! | 8..12 | `top_p_q16` | reserved, zero |
+//! | 8..12 | `top_p_q16` (bit 31: `chat`) | reserved, zero |
 //! | 12..20 | `seed` | `seed` |
 //!
 //! `steps` is at 0..4 in both (the position game reads it there). The text
@@ -32,8 +32,7 @@ pub const PARAMS_LEN: usize = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextParams {
     /// Positions to run, prompt included (llama2.c's `-n`); values above the
-    /// context length are clamped to it. 31 bits (the encoding's bit 31 is
-    /// [`TextParams::chat`]).
+    /// context length are clamped to it.
     pub steps: u32,
     /// Temperature, top-p and seed.
     pub sampling: SamplingParams,
@@ -42,7 +41,10 @@ pub struct TextParams {
     pub chat: bool,
 }
 
-/// Bit 31 of the text encoding's first word: [`TextParams::chat`].
+/// Bit 31 of the text encoding's top-p word (bytes 8..12): [`TextParams::chat`].
+/// A top-p is at most `1.0` = 65536, so the bit held no valid value before (such
+/// parameters were rejected), and the position game, which reads only `steps`,
+/// is unaffected.
 const CHAT_BIT: u32 = 1 << 31;
 
 /// The parameters of an image request.
@@ -92,10 +94,10 @@ impl TextParams {
     /// The canonical encoding (module docs).
     pub fn encode(&self) -> [u8; PARAMS_LEN] {
         let mut out = [0u8; PARAMS_LEN];
-        let first = (self.steps & !CHAT_BIT) | if self.chat { CHAT_BIT } else { 0 };
-        put(&mut out, 0, &first.to_be_bytes());
+        let top_p = (self.sampling.top_p_q16 & !CHAT_BIT) | if self.chat { CHAT_BIT } else { 0 };
+        put(&mut out, 0, &self.steps.to_be_bytes());
         put(&mut out, 4, &self.sampling.temperature_q16.to_be_bytes());
-        put(&mut out, 8, &self.sampling.top_p_q16.to_be_bytes());
+        put(&mut out, 8, &top_p.to_be_bytes());
         put(&mut out, 12, &self.sampling.seed.to_be_bytes());
         out
     }
@@ -105,13 +107,13 @@ impl TextParams {
     pub fn decode(bytes: &[u8]) -> Option<TextParams> {
         let b = exact(bytes)?;
         Some(TextParams {
-            steps: u32_at(b, 0) & !CHAT_BIT,
+            steps: u32_at(b, 0),
             sampling: SamplingParams {
                 temperature_q16: u32_at(b, 4),
-                top_p_q16: u32_at(b, 8),
+                top_p_q16: u32_at(b, 8) & !CHAT_BIT,
                 seed: seed_of(b),
             },
-            chat: u32_at(b, 0) & CHAT_BIT != 0,
+            chat: u32_at(b, 8) & CHAT_BIT != 0,
         })
     }
 }
@@ -280,8 +282,13 @@ mod tests {
         assert_eq!(TextParams::decode(&b[1..]), None);
         let chat = TextParams { chat: true, ..p };
         let c = chat.encode();
-        assert_eq!(c[0], 0x81, "the chat flag is bit 31");
-        assert_eq!(&c[1..], &b[1..]);
+        assert_eq!(c[8], 0x89, "the chat flag is bit 31 of the top-p word");
+        assert_eq!(
+            &c[..8],
+            &b[..8],
+            "steps (read by the position game) unchanged"
+        );
+        assert_eq!(&c[9..], &b[9..]);
         assert_eq!(TextParams::decode(&c), Some(chat));
     }
 

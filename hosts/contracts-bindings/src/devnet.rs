@@ -62,10 +62,16 @@ pub struct DevnetConfig {
 /// operator encodes them: the core's canonical encoding of text parameters
 /// (`oracle_core::TextParams::encode` with `SamplingParams::GREEDY`).
 pub fn greedy_params(steps: u32) -> Vec<u8> {
+    greedy_chat_params(steps, false)
+}
+
+/// [`greedy_params`], with the chat flag (`oracle_core::TextParams::chat`: every request's
+/// prompt is one user message in the model's chat template) when `chat`.
+pub fn greedy_chat_params(steps: u32, chat: bool) -> Vec<u8> {
     oracle_core::TextParams {
         steps,
         sampling: oracle_core::SamplingParams::GREEDY,
-        chat: false,
+        chat,
     }
     .encode()
     .to_vec()

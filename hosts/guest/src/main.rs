@@ -74,7 +74,7 @@ use oracle_core::footprint::GUEST_MEMORY_BUDGET;
 use oracle_core::llama::Model;
 use oracle_core::model::outcome::{commitment, rejected_commitment, run, text_output, Outcome};
 use oracle_core::model::request::TextParams;
-use oracle_core::{Exec, Request};
+use oracle_core::{Exec, Request, RequestParams};
 use oracle_guest_abi::exit_code::{BAD_PARAMS, BAD_PREIMAGE, BAD_STATE, PANIC};
 use oracle_guest_abi::{keccak_key_from_digest as keccak_key, local_ident, local_key, transition};
 
@@ -190,7 +190,7 @@ fn init(model_root: &Hash, params: &[u8], input: &[u8]) -> ! {
     let Some(params) = TextParams::decode(params) else {
         fail(BAD_PARAMS, "request parameters are not 20 bytes")
     };
-    let request = Request::text(input, params.steps, params.sampling);
+    let request = Request::new(input, RequestParams::Text(params));
     let bytes = fetch_model(model_root);
     let model = load_model(&bytes);
     match Decoder::start(&model.weights, &model.tokenizer, *model_root, &request) {

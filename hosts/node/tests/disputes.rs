@@ -424,3 +424,75 @@ async fn an_operator_does_not_post_a_claim_past_the_trace_bound() {
         "{s}"
     );
 }
+
+/// A chat model (the tiny Qwen2 with its byte-level BPE vocabulary and ChatML
+/// template, registered with the chat flag in its parameters): a lying operator's
+/// reply is challenged, the two-phase game (whose VM runs read the chat flag from
+/// the request's parameters and tokenize the rendered template in the guest)
+/// settles it, the liar is slashed and the true reply is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lie_about_a_chat_reply_loses_and_the_true_reply_is_delivered() {
+    const CHAT_STEPS: &str = "64";
+    let steps: u32 = CHAT_STEPS.parse().unwrap();
+    let model = oracle_tests::LLAMA_FIXTURES
+        .iter()
+        .find(|f| f.name == "tiny-qwen2-bpe")
+        .unwrap()
+        .model_file(oracle_core::quant::QType::Q8);
+    let (_, guest) = assets();
+    let mut config = Chain::config(20, true, CHAT_STEPS);
+    config.sampling_params = oracle_contracts::devnet::greedy_chat_params(steps, true);
+    config.game_clock = GAME_CLOCK;
+    let chain = Chain::deploy(start_anvil(0, &[]), "qwen-chat.bin", &model, guest, config).await;
+    let bond_before = operator_bond(&chain, 1).await;
+    let spawn = |role: &str, account: usize, db: &str, extra: &[&str], log: &str| {
+        let file = std::fs::File::create(chain.path(log)).unwrap();
+        common::Proc(
+            chain
+                .node_steps(role, account, db, CHAT_STEPS, extra)
+                .stderr(file)
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut liar = spawn(
+        "operator",
+        1,
+        "liar.redb",
+        &["--fault-wrong-output-for-tests"],
+        "liar.log",
+    );
+    let mut validator = spawn("validator", 3, "val.redb", &[], "validator.log");
+    let prompt = "Hi!";
+    let id = chain.ask(prompt).await;
+    chain.wait_final(id, FINAL).await;
+
+    let m = Model::load(&model).unwrap();
+    let params = oracle_core::RequestParams::Text(oracle_core::model::request::TextParams {
+        steps,
+        sampling: SamplingParams::GREEDY,
+        chat: true,
+    });
+    let mut want = m
+        .generate(
+            Exec::default(),
+            &Request::new(prompt.as_bytes(), params),
+            |_| {},
+        )
+        .unwrap()
+        .text;
+    want.push(b'\n');
+    assert!(want.starts_with(b"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"));
+    // The random model's reply holds partial UTF-8 sequences; Prompt stores the
+    // result as a Solidity `string`, which the client reads lossily.
+    assert_eq!(
+        String::from_utf8_lossy(&delivered(&chain, prompt).await),
+        String::from_utf8_lossy(&want),
+        "{}",
+        chain.log_tails()
+    );
+    assert_eq!(chain.resolutions().await, vec![(FIRST_DISPUTE, true)]);
+    assert_slashed(&chain, bond_before).await;
+    validator.stop();
+    liar.stop();
+}

@@ -2,7 +2,8 @@
 //! in the VM, the init transition commits the native `P_0`, one position from `P_t`
 //! commits the native `P_{t+1}` (for positions inside the prompt, after it, and the
 //! last), and the output transition commits the whole request's output hash, for
-//! every bundled LLaMA-family model, greedy and seeded. Prints the VM steps of each transition
+//! every bundled LLaMA-family model, greedy and seeded, and as a chat request for
+//! those with a chat template. Prints the VM steps of each transition
 //! (the phase-2 trace length).
 
 mod support;
@@ -10,10 +11,12 @@ use support::{guest_elf, run_guest};
 
 use oracle_core::commit::merkle::{keccak, model_root, to_hex, Hash};
 use oracle_core::commit::position::Decoder;
+use oracle_core::llama::chat::ChatTemplate;
 use oracle_core::llama::Model;
 use oracle_core::model::outcome::rejected_commitment;
+use oracle_core::model::request::TextParams;
 use oracle_core::quant::QType;
-use oracle_core::{Exec, Request, SamplingParams};
+use oracle_core::{Exec, Request, RequestParams, SamplingParams};
 use oracle_fpvm::InMemoryOracle;
 use oracle_guest_abi::{exit_code, local_ident, transition};
 use oracle_tests::LLAMA_FIXTURES;
@@ -37,9 +40,18 @@ fn each_transition_in_the_vm_commits_the_native_state() {
         let bytes = fixture.model_file(QType::Q8);
         let root = model_root(&bytes);
         let model = Model::load(&bytes).unwrap();
-        for sampling in [SamplingParams::GREEDY, seeded] {
-            let request = Request::text(b"Once upon a time", 24, sampling);
-            let label = format!("{} seed {}", fixture.name, sampling.seed);
+        let chat = *model.tokenizer.chat_template() != ChatTemplate::None;
+        let cases = [(SamplingParams::GREEDY, false), (seeded, false)]
+            .into_iter()
+            .chain(chat.then_some((SamplingParams::GREEDY, true)));
+        for (sampling, chat) in cases {
+            let params = TextParams {
+                steps: 24,
+                sampling,
+                chat,
+            };
+            let request = Request::new(b"Once upon a time", RequestParams::Text(params));
+            let label = format!("{} seed {} chat {chat}", fixture.name, sampling.seed);
             // Native chain P_0..P_T, keeping the decoders to serve as checkpoints.
             let mut decoders =
                 vec![Decoder::start(&model.weights, &model.tokenizer, root, &request).unwrap()];

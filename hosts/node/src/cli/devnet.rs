@@ -46,6 +46,10 @@ pub struct DevnetArgs {
     /// Positions the operator runs per request.
     #[arg(long, default_value_t = 64)]
     pub steps: u32,
+    /// Text models with a chat template (byte-level BPE vocabularies): register
+    /// the model as chat, so every request's prompt is one user message in it.
+    #[arg(long)]
+    pub chat: bool,
     #[command(flatten)]
     pub image: ImageArgs,
     /// Seconds each side of a dispute game has for all its moves (chess clock).
@@ -162,6 +166,10 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         (accounts[0], accounts[1], accounts[2], accounts[3]);
     let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
 
+    if args.chat {
+        crate::serve::models::check_chat(&model)
+            .map_err(|why| anyhow::anyhow!("--chat: the model {why}"))?;
+    }
     let mut config = DevnetConfig::default();
     let root = oracle_core::commit::merkle::model_root(&model);
     config.model.modelRoot = root.into();
@@ -174,6 +182,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         &model,
         !args.one_phase_game,
         args.steps,
+        args.chat,
         args.image.params()?,
         1u64 << config.game_max_depth,
         1u64 << config.game_transition_depth,

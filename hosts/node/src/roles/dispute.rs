@@ -30,6 +30,7 @@
 //! output commitment) that commits to the output we posted, so the liar loses where
 //! its claim departs from the truth.
 
+use oracle_core::model::request::TextParams;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -244,8 +245,8 @@ pub struct OurChain {
 impl OurChain {
     /// The chain that ends in `output`: the honest one, the test-only one-token lie,
     /// or the honest chain with a fabricated output commitment at its end.
-    fn of(bytes: &[u8], prompt: &[u8], steps: u32, output: &[u8]) -> Result<OurChain> {
-        let honest = positions::commitments(bytes, prompt, steps, false)?;
+    fn of(bytes: &[u8], prompt: &[u8], params: TextParams, output: &[u8]) -> Result<OurChain> {
+        let honest = positions::commitments(bytes, prompt, params, false)?;
         if honest.output == output {
             return Ok(OurChain {
                 commitments: honest,
@@ -253,7 +254,7 @@ impl OurChain {
                 honest: true,
             });
         }
-        let lie = positions::commitments(bytes, prompt, steps, true)?;
+        let lie = positions::commitments(bytes, prompt, params, true)?;
         if lie.output == output {
             return Ok(OurChain {
                 commitments: lie,
@@ -598,14 +599,14 @@ impl Disputes {
         let Some(model) = self.node.models.get(&record.model) else {
             bail!("model {} is not held by this node", record.model);
         };
-        let (bytes, prompt, steps, output) = (
+        let (bytes, prompt, params, output) = (
             model.bytes.clone(),
             record.prompt.to_vec(),
-            self.node.steps,
+            model.text_params(self.node.steps),
             record.output.to_vec(),
         );
         let chain =
-            tokio::task::spawn_blocking(move || OurChain::of(&bytes, &prompt, steps, &output))
+            tokio::task::spawn_blocking(move || OurChain::of(&bytes, &prompt, params, &output))
                 .await
                 .context("the commitments task panicked")??;
         let chain = Arc::new(chain);
@@ -631,17 +632,17 @@ impl Disputes {
             bail!("model {} is not held by this node", record.model);
         };
         let bound = model.kind.trace_bound();
-        let (bytes, guest, prompt, steps, lying, honest) = (
+        let (bytes, guest, prompt, params, lying, honest) = (
             model.bytes.clone(),
             self.node.guest.clone(),
             record.prompt.to_vec(),
-            self.node.steps,
+            model.text_params(self.node.steps),
             chain.lying,
             chain.honest,
         );
         let what = format!(" of transition {index}");
         self.cached_trace(record, &what, move || {
-            let oracle = positions::transition_oracle(&bytes, &prompt, steps, lying, index)?;
+            let oracle = positions::transition_oracle(&bytes, &prompt, params, lying, index)?;
             let trace = Trace::run(&guest, oracle, bound)?;
             if trace.output() == ours {
                 Ok(trace)

@@ -150,14 +150,15 @@ fn serve_two_phase(
     faults: Faults,
 ) -> Result<Served> {
     let bytes = &model.bytes;
-    let honest = crate::serve::positions::commitments(bytes, prompt, steps, false)?;
+    let params = model.text_params(steps);
+    let honest = crate::serve::positions::commitments(bytes, prompt, params, false)?;
     let indices = crate::serve::positions::longest_transitions(&honest, steps);
     for (what, index) in ["init", "the last position", "output"]
         .into_iter()
         .zip(indices)
     {
         let oracle =
-            crate::serve::positions::transition_oracle(bytes, prompt, steps, false, index)?;
+            crate::serve::positions::transition_oracle(bytes, prompt, params, false, index)?;
         let run = run_to_bound(guest_elf, oracle, budget)
             .with_context(|| format!("the {what} transition (index {index})"))?;
         let want = usize::try_from(index + 1)
@@ -174,7 +175,7 @@ fn serve_two_phase(
         );
     }
     let chain = if faults.serves_wrong() {
-        crate::serve::positions::commitments(bytes, prompt, steps, true)?
+        crate::serve::positions::commitments(bytes, prompt, params, true)?
     } else {
         honest
     };

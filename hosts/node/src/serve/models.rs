@@ -20,7 +20,8 @@ use alloy::providers::DynProvider;
 use anyhow::{Context, Result};
 use oracle_contracts::{AIOracle, DisputeGame, DisputeGameFactory};
 use oracle_core::footprint::GUEST_MEMORY_BUDGET;
-use oracle_core::{Request, SamplingParams};
+use oracle_core::model::request::TextParams;
+use oracle_core::{Request, RequestParams, SamplingParams};
 
 use crate::serve::image::ImageParams;
 use crate::serve::program_hash;
@@ -35,6 +36,9 @@ pub enum ModelKind {
     Text {
         /// `2^maxDepth` of the factory's one-phase games.
         trace_bound: u64,
+        /// Registered as chat: every prompt is a user message in the model's chat
+        /// template (`TextParams::chat`).
+        chat: bool,
     },
     /// A text model disputed in two phases (decode positions, then one transition
     /// in the VM): its claim is the output commitment; every transition must fit
@@ -42,6 +46,8 @@ pub enum ModelKind {
     TwoPhaseText {
         /// `2^transitionDepth` of the factory's phase-2 games.
         transition_bound: u64,
+        /// Registered as chat (see [`ModelKind::Text`]).
+        chat: bool,
     },
     /// An image model (one-phase), served with its registered parameters.
     Image {
@@ -62,8 +68,12 @@ impl ModelKind {
     /// transition's.
     pub fn trace_bound(&self) -> u64 {
         match *self {
-            ModelKind::Text { trace_bound } | ModelKind::Image { trace_bound, .. } => trace_bound,
-            ModelKind::TwoPhaseText { transition_bound } => transition_bound,
+            ModelKind::Text { trace_bound, .. } | ModelKind::Image { trace_bound, .. } => {
+                trace_bound
+            }
+            ModelKind::TwoPhaseText {
+                transition_bound, ..
+            } => transition_bound,
         }
     }
 
@@ -92,13 +102,28 @@ pub struct ServedModel {
 
 impl ServedModel {
     /// The request the node serves for `input`: greedy decoding of `steps`
-    /// positions for a text model, the registered parameters for an image model.
+    /// positions for a text model (as a chat message when registered so), the
+    /// registered parameters for an image model.
     pub fn request<'p>(&self, input: &'p [u8], steps: u32) -> Request<'p> {
         match self.kind {
             ModelKind::Image { params, .. } => Request::image(input, params),
             ModelKind::Text { .. } | ModelKind::TwoPhaseText { .. } => {
-                Request::text(input, steps, SamplingParams::GREEDY)
+                Request::new(input, RequestParams::Text(self.text_params(steps)))
             }
+        }
+    }
+
+    /// The parameters of a text model's requests: greedy, `steps` positions, the
+    /// registered chat flag.
+    pub fn text_params(&self, steps: u32) -> TextParams {
+        let chat = matches!(
+            self.kind,
+            ModelKind::Text { chat: true, .. } | ModelKind::TwoPhaseText { chat: true, .. }
+        );
+        TextParams {
+            steps,
+            sampling: SamplingParams::GREEDY,
+            chat,
         }
     }
 }
@@ -170,6 +195,21 @@ pub fn check_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
     oracle_core::footprint::check(&bytes, GUEST_MEMORY_BUDGET).map_err(|e| e.to_string())?;
     Ok(bytes)
+}
+
+/// Why a model file cannot be registered as chat (`--chat`): it must be a text
+/// model whose vocabulary has a chat template, or every request would be rejected.
+pub fn check_chat(bytes: &[u8]) -> std::result::Result<(), String> {
+    match oracle_core::AnyModel::load(bytes).map_err(|e| e.to_string())? {
+        oracle_core::AnyModel::Llama(m) => {
+            if *m.tokenizer.chat_template() == oracle_core::llama::chat::ChatTemplate::None {
+                Err("its vocabulary has no chat template (--chat needs one)".into())
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err("an image model takes no --chat".into()),
+    }
 }
 
 /// Read every model file in `dir`, compute its root, and keep those registered on
@@ -253,13 +293,15 @@ pub async fn load(
 /// What registering the model file `bytes` puts on the game factory (the
 /// parameters its games check) and how this node then serves it: an image model
 /// with the parameters `image` and one-phase games (it has no decode positions for
-/// a phase-1 game); a text model with greedy decoding of `steps` positions,
-/// two-phase games when `two_phase`. `trace_bound` and `transition_bound` are the
-/// factory's (`2^maxDepth`, `2^transitionDepth`).
+/// a phase-1 game); a text model with greedy decoding of `steps` positions (each
+/// prompt a chat message when `chat`), two-phase games when `two_phase`.
+/// `trace_bound` and `transition_bound` are the factory's (`2^maxDepth`,
+/// `2^transitionDepth`).
 pub fn registration(
     bytes: &[u8],
     two_phase: bool,
     steps: u32,
+    chat: bool,
     image: ImageParams,
     trace_bound: u64,
     transition_bound: u64,
@@ -271,11 +313,20 @@ pub fn registration(
         };
         (image.encode().to_vec(), kind)
     } else if two_phase {
-        let kind = ModelKind::TwoPhaseText { transition_bound };
-        (oracle_contracts::devnet::greedy_params(steps), kind)
+        let kind = ModelKind::TwoPhaseText {
+            transition_bound,
+            chat,
+        };
+        (
+            oracle_contracts::devnet::greedy_chat_params(steps, chat),
+            kind,
+        )
     } else {
-        let kind = ModelKind::Text { trace_bound };
-        (oracle_contracts::devnet::greedy_params(steps), kind)
+        let kind = ModelKind::Text { trace_bound, chat };
+        (
+            oracle_contracts::devnet::greedy_chat_params(steps, chat),
+            kind,
+        )
     }
 }
 
@@ -298,7 +349,9 @@ fn kind_of(
             trace_bound: game.trace_bound,
         });
     }
-    let ours = oracle_contracts::devnet::greedy_params(steps);
+    // Greedy decoding of `steps` positions, as a chat or a plain prompt.
+    let chat = TextParams::decode(&game.params).is_some_and(|p| p.chat);
+    let ours = oracle_contracts::devnet::greedy_chat_params(steps, chat);
     if game.params != ours {
         return Err(format!(
             "the dispute game checks it with sampling parameters 0x{} but this node serves greedy --steps {steps} (0x{}); its claims would lose every dispute",
@@ -309,10 +362,12 @@ fn kind_of(
     Ok(if game.two_phase {
         ModelKind::TwoPhaseText {
             transition_bound: game.transition_bound,
+            chat,
         }
     } else {
         ModelKind::Text {
             trace_bound: game.trace_bound,
+            chat,
         }
     })
 }

@@ -20,7 +20,8 @@ use oracle_core::commit::position::{
 };
 use oracle_core::llama::Model;
 use oracle_core::model::outcome::{rejected_commitment, text_output, REJECTED_OUTPUT};
-use oracle_core::{Exec, Request, SamplingParams};
+use oracle_core::model::request::TextParams;
+use oracle_core::{Exec, Request, RequestParams};
 use oracle_fpvm::InMemoryOracle;
 use oracle_vm_host::{init_oracle, output_oracle, position_oracle, rejected_oracle};
 
@@ -66,9 +67,9 @@ impl Transition {
     }
 }
 
-/// The greedy request the node serves for `prompt`.
-fn request(prompt: &[u8], steps: u32) -> Request<'_> {
-    Request::text(prompt, steps, SamplingParams::GREEDY)
+/// The request the node serves for `prompt` with `params`.
+fn request(prompt: &[u8], params: TextParams) -> Request<'_> {
+    Request::new(prompt, RequestParams::Text(params))
 }
 
 /// `s_0 = keccak256(modelRoot ‖ inputHash ‖ params)`, derived on chain.
@@ -91,11 +92,12 @@ fn walk<'a, 'm>(
     model: &'a Model<'m>,
     root: Hash,
     prompt: &[u8],
-    steps: u32,
+    params: TextParams,
     lying: bool,
     mut visit: impl FnMut(u32, &Decoder<'a, 'm>) -> bool,
 ) -> Result<()> {
-    let request = request(prompt, steps);
+    let steps = params.steps;
+    let request = request(prompt, params);
     let mut d = Decoder::start(&model.weights, &model.tokenizer, root, &request)
         .map_err(|e| anyhow!("the request is invalid: {e}"))?;
     let lie_at = if lying {
@@ -155,20 +157,20 @@ fn lie_about_last_token<'a, 'm>(
     .map_err(|e| anyhow!("restoring the lied state: {e}"))
 }
 
-/// The phase-1 commitments of `prompt` served greedily for `steps` positions
-/// (`lying`: the test-only lie: one token replaced, or for a rejected request a
-/// non-empty output at the end of the error outcome's chain).
+/// The phase-1 commitments of `prompt` served with `params` (`params.steps`
+/// positions; `lying`: the test-only lie: one token replaced, or for a rejected
+/// request a non-empty output at the end of the error outcome's chain).
 pub fn commitments(
     model_bytes: &[u8],
     prompt: &[u8],
-    steps: u32,
+    params: TextParams,
     lying: bool,
 ) -> Result<Commitments> {
     let model = Model::load(model_bytes).context("loading the model")?;
     let root = model_root(model_bytes);
-    let request = request(prompt, steps);
-    let params = request.encode_params();
-    let mut hashes = vec![request_commitment(&root, prompt, &params)];
+    let steps = params.steps;
+    let request = request(prompt, params);
+    let mut hashes = vec![request_commitment(&root, prompt, &request.encode_params())];
     if let Err(e) = Decoder::start(&model.weights, &model.tokenizer, root, &request) {
         let e_hash = B256::from(rejected_commitment());
         hashes.extend(std::iter::repeat_n(e_hash, steps as usize + 1));
@@ -187,7 +189,7 @@ pub fn commitments(
         });
     }
     let (mut tokens, mut prompt_len, mut stop) = (Vec::new(), 0, None);
-    walk(&model, root, prompt, steps, lying, |t, d| {
+    walk(&model, root, prompt, params, lying, |t, d| {
         let state = d.state();
         hashes.push(B256::from(state.hash()));
         prompt_len = state.prompt_len;
@@ -223,13 +225,14 @@ pub fn longest_transitions(chain: &Commitments, steps: u32) -> [u64; 3] {
 pub fn transition_oracle(
     model_bytes: &[u8],
     prompt: &[u8],
-    steps: u32,
+    params: TextParams,
     lying: bool,
     index: u64,
 ) -> Result<InMemoryOracle> {
     let model = Model::load(model_bytes).context("loading the model")?;
     let root = model_root(model_bytes);
-    let request = request(prompt, steps);
+    let steps = params.steps;
+    let request = request(prompt, params);
     let transition = Transition::at(index, u64::from(steps) + 2)?;
     let pre = match transition {
         Transition::Init => return Ok(init_oracle(model_bytes, &request)),
@@ -244,7 +247,7 @@ pub fn transition_oracle(
         return Ok(rejected_oracle(model_bytes, &request, mode));
     }
     let mut oracle = None;
-    walk(&model, root, prompt, steps, lying, |t, d| {
+    walk(&model, root, prompt, params, lying, |t, d| {
         if t < pre {
             return true;
         }
@@ -282,15 +285,20 @@ mod tests {
         let bytes = oracle_tests::LLAMA_FIXTURES[0].model_file(QType::Q8);
         let guest = oracle_tests::guest_elf();
         let (prompt, steps) = (&b"Once upon a time"[..], 12u32);
-        let honest = commitments(&bytes, prompt, steps, false).unwrap();
-        let liar = commitments(&bytes, prompt, steps, true).unwrap();
+        let params = TextParams {
+            steps,
+            sampling: oracle_core::SamplingParams::GREEDY,
+            chat: false,
+        };
+        let honest = commitments(&bytes, prompt, params, false).unwrap();
+        let liar = commitments(&bytes, prompt, params, true).unwrap();
         let n = steps as usize + 2;
         assert_eq!(honest.hashes.len(), n + 1);
         assert_eq!(liar.hashes.len(), n + 1);
 
         let model = Model::load(&bytes).unwrap();
         let generation = model
-            .generate(Exec::default(), &request(prompt, steps), |_| {})
+            .generate(Exec::default(), &request(prompt, params), |_| {})
             .unwrap();
         assert_eq!(honest.output, [&generation.text[..], b"\n"].concat());
         assert_eq!(honest.hashes[n], B256::from(keccak(&honest.output)));
@@ -316,11 +324,11 @@ mod tests {
             B256::from(vm.cpu.output)
         };
         let i = first_lie as u64 - 1;
-        let lied = run(transition_oracle(&bytes, prompt, steps, true, i).unwrap());
+        let lied = run(transition_oracle(&bytes, prompt, params, true, i).unwrap());
         assert_eq!(lied, honest.hashes[first_lie]);
-        let out = run(transition_oracle(&bytes, prompt, steps, false, n as u64 - 1).unwrap());
+        let out = run(transition_oracle(&bytes, prompt, params, false, n as u64 - 1).unwrap());
         assert_eq!(out, honest.hashes[n]);
-        let init = run(transition_oracle(&bytes, prompt, steps, false, 0).unwrap());
+        let init = run(transition_oracle(&bytes, prompt, params, false, 0).unwrap());
         assert_eq!(init, honest.hashes[1]);
     }
 

@@ -326,6 +326,11 @@ impl Chain {
         }
     }
 
+    /// The tails of the nodes' logs in the temp dir (for a failing assertion).
+    pub fn log_tails(&self) -> String {
+        log_tails(self.dir.path(), 80)
+    }
+
     /// Wait until the log file `name` (in the temp dir) contains `needle` at least
     /// `count` times; on a timeout, fail with the tails of the nodes' logs.
     pub async fn wait_log_count(&self, name: &str, needle: &str, count: usize, timeout: Duration) {

@@ -70,6 +70,11 @@ pub struct RegisterArgs {
     /// serve with `--steps` equal to it.
     #[arg(long, default_value_t = 64)]
     pub steps: u32,
+    /// Text models with a chat template (`oracle run --chat`): every request's
+    /// prompt is one user message in the model's template. Part of the registered
+    /// parameters, so the games check it.
+    #[arg(long)]
+    pub chat: bool,
     #[command(flatten)]
     pub image: ImageArgs,
     /// Only configure an already registered model's game on the factory (the
@@ -84,6 +89,10 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
         .map_err(|why| anyhow::anyhow!("{}: {why} (nothing was sent)", args.model.display()))?;
     let guest = std::fs::read(&args.guest)
         .with_context(|| format!("reading the guest {}", args.guest.display()))?;
+    if args.chat {
+        crate::serve::models::check_chat(&bytes)
+            .map_err(|why| anyhow::anyhow!("{}: {why} (nothing was sent)", args.model.display()))?;
+    }
     let image_params = args.image.params()?;
     let root: B256 = oracle_core::commit::merkle::model_root(&bytes).into();
     let program: B256 = program_hash(&guest)?.into();
@@ -94,6 +103,7 @@ pub async fn run(args: &RegisterArgs) -> Result<()> {
         &bytes,
         args.game == Game::TwoPhase,
         args.steps,
+        args.chat,
         image_params,
         1u64 << p.game_max_depth,
         1u64 << p.game_transition_depth,
