@@ -49,11 +49,21 @@ fn reference_encode(tok: &Tokenizer<'_>, bos: u32, text: &[u8]) -> Vec<u32> {
     tokens
 }
 
+/// The bundled models with llama2.c vocabularies (the byte-level BPE ones are
+/// checked against the `tokenizers` package in `quant-tools/tests/bpe_tokenizers.rs`).
 fn models() -> Vec<Vec<u8>> {
-    oracle_tests::LLAMA_FIXTURES
+    let spm: Vec<Vec<u8>> = oracle_tests::LLAMA_FIXTURES
         .iter()
         .map(|f| f.model_file(QType::Q8))
-        .collect()
+        .filter(|bytes| {
+            matches!(
+                Model::load(bytes).map(|m| m.tokenizer),
+                Ok(Tokenizer::SentencePiece(_))
+            )
+        })
+        .collect();
+    assert_eq!(spm.len(), 4, "four bundled models have llama2.c vocabularies");
+    spm
 }
 
 /// Text that is mostly words of the vocabulary, with runs of one letter (many equal
