@@ -62,7 +62,11 @@ fn models() -> Vec<Vec<u8>> {
             )
         })
         .collect();
-    assert_eq!(spm.len(), 4, "four bundled models have llama2.c vocabularies");
+    assert_eq!(
+        spm.len(),
+        4,
+        "four bundled models have llama2.c vocabularies"
+    );
     spm
 }
 
