@@ -24,16 +24,15 @@
 //! right and merged token ids; the stop-token count, then the ids that end
 //! generation.
 
-use alloc::collections::BinaryHeap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cmp::Ordering;
 
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::FormatError;
 use crate::llama::chat::ChatTemplate;
+use crate::llama::merge::merge_best_pairs;
 use crate::llama::pretokenize::PreTokenizer;
 
 /// First eight bytes of a byte-level BPE tokenizer tensor.
@@ -340,59 +339,12 @@ impl<'a> BpeVocab<'a> {
         Some((m.2, m.3))
     }
 
-    /// Merge the lowest-ranked pair (leftmost on ties) until no pair merges, over
-    /// a linked list of slots with a heap of candidate pairs (stale ones dropped
-    /// when they surface).
+    /// Merge the lowest-ranked pair (leftmost on ties) until no pair merges
+    /// ([`merge_best_pairs`], the rank negated as its priority).
     fn merge(&self, tokens: &mut Vec<u32>) {
-        let n = tokens.len();
-        if n < 2 {
-            return;
-        }
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<Pair>, tokens: &[u32], left: usize, right: usize| {
-            if let Some((rank, merged)) = self.merge_of(tokens[left], tokens[right]) {
-                heap.push(Pair {
-                    rank,
-                    left,
-                    right,
-                    left_token: tokens[left],
-                    right_token: tokens[right],
-                    merged,
-                });
-            }
-        };
-        for left in 0..n - 1 {
-            push(&mut heap, tokens, left, left + 1);
-        }
-        while let Some(p) = heap.pop() {
-            let right = next[p.left];
-            if !alive[p.left]
-                || right != p.right
-                || tokens[p.left] != p.left_token
-                || tokens[right] != p.right_token
-            {
-                continue;
-            }
-            tokens[p.left] = p.merged;
-            alive[right] = false;
-            let after = next[right];
-            next[p.left] = after;
-            if after < n {
-                prev[after] = p.left;
-                push(&mut heap, tokens, p.left, after);
-            }
-            let before = prev[p.left];
-            if before < n {
-                push(&mut heap, tokens, before, p.left);
-            }
-        }
-        let mut slot = 0;
-        tokens.retain(|_| {
-            slot += 1;
-            alive[slot - 1]
+        merge_best_pairs(tokens, |left, right| {
+            let (rank, merged) = self.merge_of(left, right)?;
+            Some((-i64::from(rank), merged))
         });
     }
 }
@@ -402,38 +354,6 @@ fn find(pieces: &[&[u8]], sorted: &[u32], bytes: &[u8]) -> Option<u32> {
     let i = sorted.partition_point(|&id| pieces[id as usize] < bytes);
     let id = *sorted.get(i)?;
     (pieces[id as usize] == bytes).then_some(id)
-}
-
-/// A candidate merge: slots `left` and `right` (adjacent when queued) holding
-/// `left_token` and `right_token` become `merged`, of rank `rank`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Pair {
-    rank: u32,
-    left: usize,
-    right: usize,
-    left_token: u32,
-    right_token: u32,
-    merged: u32,
-}
-
-impl Ord for Pair {
-    /// The max-heap's top is the lowest rank, then the leftmost pair.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .rank
-            .cmp(&self.rank)
-            .then(other.left.cmp(&self.left))
-            .then(other.right.cmp(&self.right))
-            .then(self.left_token.cmp(&other.left_token))
-            .then(self.right_token.cmp(&other.right_token))
-            .then(self.merged.cmp(&other.merged))
-    }
-}
-
-impl PartialOrd for Pair {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 /// A token for [`vocab_bytes`].

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod config;
 pub mod forward;
 pub mod generate;
+pub mod merge;
 pub mod prefill;
 pub mod pretokenize;
 pub mod sampler;

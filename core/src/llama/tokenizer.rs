@@ -17,14 +17,12 @@
 //! order-preserving integer image of the float score, [`score_key`]: only
 //! comparisons matter), `u32` length, the piece's bytes; all little-endian.
 
-use alloc::collections::BinaryHeap;
-use alloc::vec;
 use alloc::vec::Vec;
-use core::cmp::Ordering;
 
 use crate::error::FormatError;
 use crate::llama::bpe::BpeVocab;
 use crate::llama::chat::ChatTemplate;
+use crate::llama::merge::merge_best_pairs;
 
 /// A token of the vocabulary for [`vocab_bytes`].
 #[derive(Debug, Clone)]
@@ -281,77 +279,18 @@ impl<'a> SpmVocab<'a> {
     }
 
     /// Apply the best-scoring merges until none applies (BOS included, as llama2.c
-    /// does; no piece starts with BOS's text in practice).
-    ///
-    /// llama2.c rescans every adjacent pair after each merge (quadratic in the
-    /// input). This keeps the candidate pairs in a max-heap ordered by (score,
-    /// leftmost) over a linked list of slots and drops stale entries when they
-    /// surface, so it makes the same choice at every step in `O(n log n)` pair
-    /// lookups: at most `n - 1` merges, and each merge pushes at most two pairs.
+    /// does; no piece starts with BOS's text in practice): the leftmost of the
+    /// best-scoring pairs whose concatenation is a piece, as llama2.c's rescan
+    /// picks it ([`merge_best_pairs`]).
     fn merge(&self, tokens: &mut Vec<u32>) {
-        let n = tokens.len();
-        if n < 2 {
-            return;
-        }
-        // Slot `i` holds `tokens[i]` while alive; `next`/`prev` link the live slots.
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::new();
         let mut buf: Vec<u8> = Vec::new();
-        for left in 0..n - 1 {
-            self.push_pair(&mut heap, &mut buf, tokens, left, left + 1);
-        }
-        while let Some(c) = heap.pop() {
-            let right = next[c.left];
-            if !alive[c.left] || right != c.right || tokens[c.left] != c.left_token {
-                continue;
-            }
-            if tokens[right] != c.right_token {
-                continue;
-            }
-            tokens[c.left] = c.merged;
-            alive[right] = false;
-            let after = next[right];
-            next[c.left] = after;
-            if after < n {
-                prev[after] = c.left;
-                self.push_pair(&mut heap, &mut buf, tokens, c.left, after);
-            }
-            let before = prev[c.left];
-            if before < n {
-                self.push_pair(&mut heap, &mut buf, tokens, before, c.left);
-            }
-        }
-        let mut slot = 0;
-        tokens.retain(|_| {
-            slot += 1;
-            alive[slot - 1]
+        merge_best_pairs(tokens, |left, right| {
+            buf.clear();
+            buf.extend_from_slice(self.piece(left));
+            buf.extend_from_slice(self.piece(right));
+            let id = self.lookup(&buf)?;
+            Some((i64::from(self.scores[id as usize]), id))
         });
-    }
-
-    /// Queue the merge of slots `left` and `right` if their pieces concatenate to a piece.
-    fn push_pair(
-        &self,
-        heap: &mut BinaryHeap<Candidate>,
-        buf: &mut Vec<u8>,
-        tokens: &[u32],
-        left: usize,
-        right: usize,
-    ) {
-        buf.clear();
-        buf.extend_from_slice(self.piece(tokens[left]));
-        buf.extend_from_slice(self.piece(tokens[right]));
-        if let Some(id) = self.lookup(buf) {
-            heap.push(Candidate {
-                score: self.scores[id as usize],
-                left,
-                right,
-                left_token: tokens[left],
-                right_token: tokens[right],
-                merged: id,
-            });
-        }
     }
 
     /// The longest piece in bytes (every token of an encoding covers at most this
@@ -371,37 +310,6 @@ impl<'a> SpmVocab<'a> {
             return Piece::Byte(byte);
         }
         Piece::Text(piece)
-    }
-}
-
-/// A merge the tokenizer may apply: slots `left` and `right` (adjacent when queued)
-/// holding `left_token` and `right_token` become `merged`, of piece score `score`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Candidate {
-    score: i32,
-    left: usize,
-    right: usize,
-    left_token: u32,
-    right_token: u32,
-    merged: u32,
-}
-
-impl Ord for Candidate {
-    /// Highest score first; on ties the leftmost pair, as llama2.c's scan picks it.
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .cmp(&other.score)
-            .then(other.left.cmp(&self.left))
-            .then(other.right.cmp(&self.right))
-            .then(self.left_token.cmp(&other.left_token))
-            .then(self.right_token.cmp(&other.right_token))
-            .then(self.merged.cmp(&other.merged))
-    }
-}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
     }
 }
 
