@@ -9,7 +9,9 @@
 //!   its address satisfies.
 //!
 //! The heap runs from the end of the image to [`HEAP_END`], below the stack the VM
-//! sets at 0x7fff_f000; untouched memory costs nothing in the VM.
+//! sets at 0x7fff_f000; untouched memory costs nothing in the VM and reads as
+//! zeros, so a zeroed allocation only clears what lies below the highest address
+//! ever handed out (the model buffers, the largest allocations, are never cleared).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -32,6 +34,9 @@ struct State {
     next: usize,
     /// The first freed block (0 if none); each holds `[size, next free block]`.
     free: usize,
+    /// The end of the highest block ever handed out: memory from here up was never
+    /// written and is zero.
+    high: usize,
 }
 
 /// The allocator.
@@ -46,7 +51,11 @@ impl Bump {
     /// An allocator that starts at `_end` on first use.
     pub const fn new() -> Bump {
         Bump {
-            state: UnsafeCell::new(State { next: 0, free: 0 }),
+            state: UnsafeCell::new(State {
+                next: 0,
+                free: 0,
+                high: 0,
+            }),
         }
     }
 }
@@ -61,6 +70,7 @@ impl State {
         match start.checked_add(layout.size()) {
             Some(end) if end <= HEAP_END => {
                 self.next = end;
+                self.high = self.high.max(end);
                 start as *mut u8
             }
             _ => core::ptr::null_mut(),
@@ -125,6 +135,20 @@ unsafe impl GlobalAlloc for Bump {
         }
     }
 
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // Safety: single-threaded; the state is only touched in these methods.
+        let high = unsafe { (*self.state.get()).high };
+        // Safety: the caller's layout is passed on unchanged.
+        let ptr = unsafe { self.alloc(layout) };
+        if !ptr.is_null() {
+            // Only the part below the old high-water mark can hold old data.
+            let dirty = high.saturating_sub(ptr as usize).min(layout.size());
+            // Safety: the block is ours and at least `dirty` bytes long.
+            unsafe { core::ptr::write_bytes(ptr, 0, dirty) };
+        }
+        ptr
+    }
+
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // Safety: single-threaded; the caller passes a live block of `layout`.
         unsafe { (*self.state.get()).release(ptr, layout.size()) }
@@ -139,6 +163,7 @@ unsafe impl GlobalAlloc for Bump {
             return match start.checked_add(new_size) {
                 Some(end) if end <= HEAP_END => {
                     state.next = end;
+                    state.high = state.high.max(end);
                     ptr
                 }
                 _ => core::ptr::null_mut(),

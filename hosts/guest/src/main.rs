@@ -109,15 +109,14 @@ fn fetch_subtree(node: &Hash, height: u32, first: usize, n_chunks: usize, out: &
     if first >= n_chunks {
         return;
     }
-    let pre = syscall::preimage(&keccak_key(node));
     if height == 0 {
-        if pre.len() != CHUNK_SIZE {
+        let at = first * CHUNK_SIZE;
+        if !syscall::preimage_into(&keccak_key(node), &mut out[at..at + CHUNK_SIZE]) {
             fail(BAD_PREIMAGE, "model chunk of the wrong size");
         }
-        let at = first * CHUNK_SIZE;
-        out[at..at + CHUNK_SIZE].copy_from_slice(&pre);
         return;
     }
+    let pre = syscall::preimage(&keccak_key(node));
     if pre.len() != 64 {
         fail(BAD_PREIMAGE, "model tree node of the wrong size");
     }

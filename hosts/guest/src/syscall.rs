@@ -39,26 +39,68 @@ pub fn commit_output(hash: &[u8; 32]) {
     ecall(COMMIT_OUTPUT, &word as *const Word as u32, 0, 0);
 }
 
+/// Select `key`'s preimage and read its 8-byte big-endian length prefix.
+fn open_preimage(key: &[u8; 32]) -> usize {
+    let word = Word(*key);
+    ecall(PREIMAGE_SET_KEY, &word as *const Word as u32, 0, 0);
+    let mut prefix = Word([0; 32]);
+    let mut got = 0;
+    while got < 8 {
+        let n = ecall(
+            PREIMAGE_READ,
+            prefix.0[got..].as_mut_ptr() as u32,
+            (8 - got) as u32,
+            0,
+        );
+        if n == 0 {
+            crate::fail(
+                exit_code::BAD_PREIMAGE,
+                "preimage stream shorter than its length prefix",
+            );
+        }
+        got += n as usize;
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&prefix.0[..8]);
+    match usize::try_from(u64::from_be_bytes(len)) {
+        Ok(len) => len,
+        Err(_) => crate::fail(exit_code::BAD_PREIMAGE, "preimage longer than memory"),
+    }
+}
+
+/// Fill `out` from the open preimage's stream. The VM writes at most up to the next
+/// 32-byte boundary of the destination per read, so after the first read every read
+/// moves a whole aligned 32 bytes straight into place (no staging copy).
+fn read_into(out: *mut u8, len: usize) {
+    let mut got = 0;
+    while got < len {
+        let want = (len - got).min(32) as u32;
+        // Safety of the pointer arithmetic: `got < len`, inside the caller's buffer.
+        let n = ecall(PREIMAGE_READ, out.wrapping_add(got) as u32, want, 0);
+        if n == 0 {
+            crate::fail(exit_code::BAD_PREIMAGE, "preimage stream ended early");
+        }
+        got += n as usize;
+    }
+}
+
 /// The whole preimage of `key`. The VM checks a keccak key against the preimage
 /// itself, so what arrives here is bound to the key.
 pub fn preimage(key: &[u8; 32]) -> alloc::vec::Vec<u8> {
-    let word = Word(*key);
-    ecall(PREIMAGE_SET_KEY, &word as *const Word as u32, 0, 0);
-    let mut scratch = Word([0; 32]);
-    let mut stream = alloc::vec::Vec::new();
-    loop {
-        let n = ecall(PREIMAGE_READ, scratch.0.as_mut_ptr() as u32, 32, 0) as usize;
-        if n == 0 {
-            break;
-        }
-        stream.extend_from_slice(&scratch.0[..n]);
+    let len = open_preimage(key);
+    let mut out = alloc::vec::Vec::with_capacity(len);
+    read_into(out.as_mut_ptr(), len);
+    // Safety: `read_into` wrote all `len` bytes of the capacity (or exited).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// Read the preimage of `key` into `out`, which must be exactly its length;
+/// returns false (reading nothing) if the lengths differ.
+pub fn preimage_into(key: &[u8; 32], out: &mut [u8]) -> bool {
+    if open_preimage(key) != out.len() {
+        return false;
     }
-    // The stream is an 8-byte big-endian length, then the preimage.
-    if stream.len() < 8 {
-        crate::fail(
-            exit_code::BAD_PREIMAGE,
-            "preimage stream shorter than its length prefix",
-        );
-    }
-    stream.split_off(8)
+    read_into(out.as_mut_ptr(), out.len());
+    true
 }
