@@ -17,6 +17,7 @@ extern crate alloc;
 
 pub mod commit;
 pub mod diffusion;
+pub mod divide;
 pub mod error;
 pub mod fixed;
 pub mod footprint;

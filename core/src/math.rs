@@ -17,6 +17,7 @@
 //! `kernels` tests), and a RoPE rotation is within one Q16 unit of `f64` with the
 //! same table entries (`llama` tests).
 
+use crate::divide::{div_u64_by_u32, Divisor};
 use crate::fixed::{round_shift, round_shift_wide, sat_i32, sat_i32_wide, FRAC, FRAC30, ONE30};
 
 /// `log2(e)` in Q30.
@@ -73,7 +74,8 @@ pub fn sigmoid_q30(x: i32) -> u32 {
     let e = u64::from(exp_q30(x.checked_abs().map_or(i32::MIN, |a| -a)));
     let den = (1u64 << FRAC30) + e;
     let num = if x >= 0 { 1u64 << 60 } else { e << FRAC30 };
-    ((num + den / 2) / den) as u32
+    // den is in [2^30, 2^31] and the quotient at most 2^30.
+    div_u64_by_u32(num + den / 2, den as u32)
 }
 
 /// SiLU `x * sigmoid(x)` on Q16.
@@ -103,8 +105,11 @@ pub fn softmax_q30(scores: &[i32], out: &mut [u32]) {
     }
     // sum >= 2^30 because the maximum contributes exactly 2^30. A zero stays zero
     // (sum / 2 < sum), without the division.
+    let divisor = Divisor::new(sum);
     for o in out.iter_mut().filter(|o| **o != 0) {
-        *o = (((u64::from(*o) << FRAC30) + sum / 2) / sum) as u32;
+        // The quotient is at most 2^30.
+        let n = (u128::from(*o) << FRAC30) + u128::from(sum / 2);
+        *o = divisor.quotient_u32(n).unwrap_or(u32::MAX);
     }
 }
 
@@ -160,11 +165,12 @@ pub fn rmsnorm_q16(x: &[i32], weight: &[i32], eps_q32: u32, out: &mut [i32]) {
         })
         .sum();
     let mean_sq_q64 = (sum_sq << 32) / x.len() as u128 + (u128::from(eps_q32) << 32);
-    let rms_q32 = isqrt_u128(mean_sq_q64).max(1) as i128;
+    // rms_q32 < 2^64 (the root of a u128), and at least 1.
+    let rms_q32 = Divisor::new(isqrt_u128(mean_sq_q64).max(1) as u64);
     for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
         // (x*w) is Q32; Q32 << 16 / Q32 = Q16.
         let num = (i128::from(v) * i128::from(w)) << FRAC;
-        *o = sat_i32_wide(div_round_i128(num, rms_q32));
+        *o = rms_q32.div_round_sat_i32(num);
     }
 }
 
