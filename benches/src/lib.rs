@@ -48,6 +48,33 @@ pub fn random_quant(
     (mantissas, rng.bytes(rows * qtype.row_bytes(cols as u32)))
 }
 
+/// The stories15M shape (dim 288, hidden 768, 6 layers, 6 heads, vocab 32000) with
+/// `seq_len` positions.
+pub fn stories15m_config(seq_len: u32) -> LlamaConfig {
+    LlamaConfig {
+        dim: 288,
+        hidden_dim: 768,
+        n_layers: 6,
+        n_heads: 6,
+        n_kv_heads: 6,
+        vocab_size: 32000,
+        seq_len,
+        shared_classifier: true,
+        norm_eps_q32: 42950,
+        bos: 1,
+        eos: 2,
+    }
+}
+
+/// Multiply-accumulates of the matrix-vector products of one position (the
+/// attention's own products over past positions not counted).
+pub fn matrix_macs_per_position(c: &LlamaConfig) -> u64 {
+    let (dim, hidden) = (u64::from(c.dim), u64::from(c.hidden_dim));
+    let kv_dim = dim * u64::from(c.n_kv_heads) / u64::from(c.n_heads);
+    let layer = 2 * dim * dim + 2 * dim * kv_dim + 3 * dim * hidden;
+    u64::from(c.n_layers) * layer + dim * u64::from(c.vocab_size)
+}
+
 /// The stories110M shape (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000)
 /// with `seq_len` positions.
 pub fn stories110m_config(seq_len: u32) -> LlamaConfig {
