@@ -10,7 +10,8 @@ use super::weights::LlamaWeights;
 use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
 use crate::kernels::{matvec, silu_in_place, Exec};
-use crate::math::{dot_q32, inv_sqrt_q30, narrow_q, rmsnorm_q16, softmax_q30};
+use crate::math::{inv_sqrt_q30, rmsnorm_q16};
+use crate::nn::attention::cached_query;
 use crate::quant::quantize_activations;
 
 /// Activations and KV cache of one sequence.
@@ -163,28 +164,21 @@ impl LlamaState {
             rotate_pairs(&mut self.q, rope, hs);
             rotate_pairs(&mut self.key_cache[cache_at..cache_at + kv_dim], rope, hs);
 
+            let layer_base = l * seq * kv_dim;
             for h in 0..c.n_heads as usize {
-                let q = &self.q[h * hs..(h + 1) * hs];
-                let kv_off = (h / kv_mul) * hs;
-                let layer_base = l * seq * kv_dim;
-                for t in 0..=pos {
-                    let at = layer_base + t * kv_dim + kv_off;
-                    let dot = dot_q32(q, &self.key_cache[at..at + hs]);
-                    // Q32 * Q30 -> Q16; |dot| < hs * 2^62, times 2^30 fits i128.
-                    self.att[t] = narrow_q(dot * i128::from(self.inv_sqrt_head), FRAC + FRAC30);
-                }
-                softmax_q30(&self.att[..=pos], &mut self.probs[..=pos]);
-                let out = &mut self.xb[h * hs..(h + 1) * hs];
-                for (i, o) in out.iter_mut().enumerate() {
-                    // |v| <= 2^31 and sum(p) <= 2^30 + seq_len, so the sum is
-                    // below 2^62.
-                    let mut acc: i64 = 0;
-                    for t in 0..=pos {
-                        let v = self.value_cache[layer_base + t * kv_dim + kv_off + i];
-                        acc += i64::from(self.probs[t]) * i64::from(v);
-                    }
-                    *o = sat_i32(round_shift(acc, FRAC30));
-                }
+                let kv_at = layer_base + (h / kv_mul) * hs;
+                cached_query(
+                    exec.simd,
+                    &self.q[h * hs..(h + 1) * hs],
+                    &self.key_cache[kv_at..],
+                    &self.value_cache[kv_at..],
+                    kv_dim,
+                    pos + 1,
+                    self.inv_sqrt_head,
+                    &mut self.att,
+                    &mut self.probs,
+                    &mut self.xb[h * hs..(h + 1) * hs],
+                );
             }
             let shift = quantize_activations(&self.xb, &mut self.xq[..dim]);
             matvec(exec, &lw.wo, &self.xq[..dim], shift, &mut self.xb2);

@@ -116,6 +116,118 @@ pub fn attention_masked(
     query_rows(q, k, v, shape, 0, out);
 }
 
+/// Longest head [`cached_query`] sums in an `i64` array on the stack (longer heads
+/// take the `i128` path).
+const CACHED_HEAD_MAX: usize = 256;
+
+/// One query row of one head against the first `n` rows of a KV cache (a decode
+/// step): `out = softmax(q·k_j · inv_sqrt) · v`, with row `j` of `keys` and `values`
+/// at `j * stride` (`q.len()` channels each) and `inv_sqrt = inv_sqrt_q30(q.len())`.
+/// `scores` and `probs` are scratch of at least `n` elements.
+///
+/// The numerics are [`attention`]'s (exact dot products, one Q16 rounding of each
+/// score, [`softmax_q30`], exact `i64` sums of `p · v`), so every `simd` gives the
+/// same bits; the dot products run in `i64` lanes when the head's values allow it
+/// (scalar `i64` in the VM, where `i128` arithmetic is a chain of 32-bit steps).
+///
+/// # Panics
+/// If a slice is shorter than its shape says (a caller bug, not bad input).
+#[allow(clippy::too_many_arguments)]
+pub fn cached_query(
+    simd: Simd,
+    q: &[i32],
+    keys: &[i32],
+    values: &[i32],
+    stride: usize,
+    n: usize,
+    inv_sqrt: i64,
+    scores: &mut [i32],
+    probs: &mut [u32],
+    out: &mut [i32],
+) {
+    let hd = q.len();
+    let (scores, probs, out) = (&mut scores[..n], &mut probs[..n], &mut out[..hd]);
+    if n == 0 {
+        out.fill(0);
+        return;
+    }
+    let inv_sqrt = i128::from(inv_sqrt);
+    let narrow = hd <= CACHED_HEAD_MAX && cached_dots_fit_i64(q, keys, stride, n);
+    let kind = match simd.resolve() {
+        _ if !narrow => DotKind::Wide,
+        Simd::Avx512Vnni if cfg!(target_arch = "x86_64") => DotKind::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => DotKind::Avx2,
+        _ => DotKind::Narrow,
+    };
+    let score = |dot: i128| narrow_q(dot * inv_sqrt, FRAC + FRAC30);
+    #[cfg(target_arch = "x86_64")]
+    if kind == DotKind::Avx512 {
+        let mut dots = [0i64; 64];
+        for (block, chunk) in scores.chunks_mut(64).enumerate() {
+            let dots = &mut dots[..chunk.len()];
+            // Safety: `Avx512` is only chosen when the resolved family is AVX-512;
+            // the dots fit i64 (checked above).
+            unsafe { avx512::dots_i64(q, &keys[block * 64 * stride..], stride, dots) };
+            for (s, &dot) in chunk.iter_mut().zip(dots.iter()) {
+                *s = score(i128::from(dot));
+            }
+        }
+        // Safety: as above.
+        unsafe { avx512::softmax_q30(scores, probs) };
+        let mut acc = [0i64; CACHED_HEAD_MAX];
+        // Safety: as above; |p · v| <= 2^30 · 2^31 and Σ p <= 2^30 + n/2.
+        unsafe { avx512::axpys_i64(&mut acc[..hd], probs, values, stride) };
+        for (o, &a) in out.iter_mut().zip(&acc[..hd]) {
+            *o = sat_i32(round_shift(a, FRAC30));
+        }
+        return;
+    }
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = score(dot(q, &keys[j * stride..j * stride + hd], kind));
+    }
+    softmax_q30(scores, probs);
+    if matches!(kind, DotKind::Wide | DotKind::Narrow) {
+        // |v| <= 2^31 and Σ p <= 2^30 + n/2, so each sum is below 2^62.
+        for (i, o) in out.iter_mut().enumerate() {
+            let mut acc: i64 = 0;
+            for (j, &p) in probs.iter().enumerate() {
+                acc += i64::from(p) * i64::from(values[j * stride + i]);
+            }
+            *o = sat_i32(round_shift(acc, FRAC30));
+        }
+    } else {
+        let mut acc = [0i64; CACHED_HEAD_MAX];
+        for (j, &p) in probs.iter().enumerate() {
+            axpy(
+                &mut acc[..hd],
+                p,
+                &values[j * stride..j * stride + hd],
+                kind,
+            );
+        }
+        for (o, &a) in out.iter_mut().zip(&acc[..hd]) {
+            *o = sat_i32(round_shift(a, FRAC30));
+        }
+    }
+}
+
+/// [`dots_fit_i64`] for `n` cache rows of `stride`: from `max|q|` alone when even
+/// the largest `i32` keys would fit (the usual case, no scan of the keys).
+fn cached_dots_fit_i64(q: &[i32], keys: &[i32], stride: usize, n: usize) -> bool {
+    let hd = q.len() as u128;
+    let max_q = u128::from(q.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0));
+    if max_q * (1u128 << 31) * hd <= i64::MAX as u128 {
+        return true;
+    }
+    let max_k = (0..n)
+        .flat_map(|j| &keys[j * stride..j * stride + q.len()])
+        .map(|v| v.unsigned_abs())
+        .max()
+        .unwrap_or(0);
+    max_q * u128::from(max_k) * hd <= i64::MAX as u128
+}
+
 /// Whether every `q·k` of one head fits an `i64` accumulator: each product is at
 /// most `max|q| · max|k|` and there are `head_dim` of them.
 fn dots_fit_i64(q: &[i32], k: &[i32], head_dim: usize) -> bool {
@@ -611,8 +723,71 @@ mod tests {
         on
     }
 
+    /// [`cached_query`] as the decode step computed it before it had kernels: `i128`
+    /// dots, channels outer.
+    fn cached_query_reference(
+        q: &[i32],
+        keys: &[i32],
+        values: &[i32],
+        stride: usize,
+        n: usize,
+    ) -> Vec<i32> {
+        let hd = q.len();
+        let inv_sqrt = i128::from(inv_sqrt_q30(hd as u32));
+        let scores: Vec<i32> = (0..n)
+            .map(|j| {
+                narrow_q(
+                    dot_q32(q, &keys[j * stride..j * stride + hd]) * inv_sqrt,
+                    FRAC + FRAC30,
+                )
+            })
+            .collect();
+        let mut probs = vec![0u32; n];
+        softmax_q30(&scores, &mut probs);
+        (0..hd)
+            .map(|i| {
+                let acc: i64 = (0..n)
+                    .map(|j| i64::from(probs[j]) * i64::from(values[j * stride + i]))
+                    .sum();
+                sat_i32(round_shift(acc, FRAC30))
+            })
+            .collect()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Every kernel family's decode-step attention equals the `i128` reference,
+        /// on small values (i64 lanes), large ones (the key scan) and extreme ones
+        /// (the `i128` path), heads of any length, caches past one block of 64 keys.
+        #[test]
+        fn cached_query_equals_the_reference_for_every_family(
+            hd in 1usize..80,
+            n in 1usize..150,
+            extra in 0usize..5,
+            q_shift in 0u32..31,
+            k_shift in 0u32..31,
+            seed in any::<u64>(),
+        ) {
+            let stride = hd + extra;
+            let mut s = seed | 1;
+            let mut next = move |shift: u32| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s as i32) >> shift
+            };
+            let q: Vec<i32> = (0..hd).map(|_| next(q_shift)).collect();
+            let keys: Vec<i32> = (0..n * stride).map(|_| next(k_shift)).collect();
+            let values: Vec<i32> = (0..n * stride).map(|_| next(8)).collect();
+            let want = cached_query_reference(&q, &keys, &values, stride, n);
+            let inv_sqrt = i64::from(inv_sqrt_q30(hd as u32));
+            for simd in Simd::available() {
+                let (mut scores, mut probs, mut out) = (vec![9; n], vec![9; n], vec![9; hd]);
+                cached_query(simd, &q, &keys, &values, stride, n, inv_sqrt, &mut scores, &mut probs, &mut out);
+                prop_assert_eq!(&out, &want, "kernel {}", simd.name());
+            }
+        }
 
         /// The AVX-512 softmax gives the scalar one's probabilities, extremes included.
         #[test]
