@@ -11,7 +11,7 @@ use crate::error::RequestError;
 use crate::fixed::{round_shift, sat_i32, FRAC, FRAC30};
 use crate::kernels::{matvec, silu_in_place, Exec};
 use crate::math::{inv_sqrt_q30, rmsnorm_q16};
-use crate::nn::attention::cached_query;
+use crate::nn::attention::{cached_heads, LayerCache};
 use crate::quant::quantize_activations;
 
 /// Activations and KV cache of one sequence.
@@ -164,22 +164,24 @@ impl LlamaState {
             rotate_pairs(&mut self.q, rope, hs);
             rotate_pairs(&mut self.key_cache[cache_at..cache_at + kv_dim], rope, hs);
 
-            let layer_base = l * seq * kv_dim;
-            for h in 0..c.n_heads as usize {
-                let kv_at = layer_base + (h / kv_mul) * hs;
-                cached_query(
-                    exec.simd,
-                    &self.q[h * hs..(h + 1) * hs],
-                    &self.key_cache[kv_at..],
-                    &self.value_cache[kv_at..],
-                    kv_dim,
-                    pos + 1,
-                    self.inv_sqrt_head,
-                    &mut self.att,
-                    &mut self.probs,
-                    &mut self.xb[h * hs..(h + 1) * hs],
-                );
-            }
+            let layer = l * seq * kv_dim..(l + 1) * seq * kv_dim;
+            let cache = LayerCache {
+                keys: &self.key_cache[layer.clone()],
+                values: &self.value_cache[layer],
+                stride: kv_dim,
+                n: pos + 1,
+            };
+            cached_heads(
+                exec,
+                &self.q,
+                cache,
+                hs,
+                kv_mul,
+                self.inv_sqrt_head,
+                &mut self.att,
+                &mut self.probs,
+                &mut self.xb,
+            );
             let shift = quantize_activations(&self.xb, &mut self.xq[..dim]);
             matvec(exec, &lw.wo, &self.xq[..dim], shift, &mut self.xb2);
             add_residual(&mut self.x, &self.xb2);

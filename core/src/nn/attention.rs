@@ -116,6 +116,85 @@ pub fn attention_masked(
     query_rows(q, k, v, shape, 0, out);
 }
 
+/// Decode-step attention work (`heads · n · head_dim` score multiply-accumulates)
+/// below which [`cached_heads`] stays on one thread.
+pub const CACHED_PARALLEL_MIN_MACS: usize = 1 << 14;
+
+/// The KV cache of one layer as [`cached_heads`] reads it.
+#[derive(Clone, Copy)]
+pub struct LayerCache<'a> {
+    /// Keys: position `j`'s row at `j * stride`, KV head `g` at channels
+    /// `g * head_dim ..`.
+    pub keys: &'a [i32],
+    /// Values, laid out as the keys.
+    pub values: &'a [i32],
+    /// Channels per position (`kv_heads · head_dim`).
+    pub stride: usize,
+    /// Positions to attend to.
+    pub n: usize,
+}
+
+/// Every query head of one decode step: head `h` of `q` (channels `h·head_dim ..`)
+/// attends to KV head `h / group` of `cache` ([`cached_query`]) and writes head `h`
+/// of `out`. `scores` and `probs` are scratch of at least `cache.n` elements.
+///
+/// With `exec.threads > 1` (and the `std` feature) the heads are split over the
+/// worker pool when the step is large enough; each head is computed by the same
+/// code either way, so the result never depends on `exec`.
+#[allow(clippy::too_many_arguments)]
+pub fn cached_heads(
+    exec: Exec,
+    q: &[i32],
+    cache: LayerCache<'_>,
+    head_dim: usize,
+    group: usize,
+    inv_sqrt: i64,
+    scores: &mut [i32],
+    probs: &mut [u32],
+    out: &mut [i32],
+) {
+    let heads = q.len() / head_dim.max(1);
+    let head = |h: usize, scores: &mut [i32], probs: &mut [u32], out: &mut [i32]| {
+        let at = (h / group.max(1)) * head_dim;
+        cached_query(
+            exec.simd,
+            &q[h * head_dim..(h + 1) * head_dim],
+            &cache.keys[at..],
+            &cache.values[at..],
+            cache.stride,
+            cache.n,
+            inv_sqrt,
+            scores,
+            probs,
+            out,
+        );
+    };
+    #[cfg(feature = "std")]
+    if exec.threads > 1 && heads > 1 && heads * cache.n * head_dim >= CACHED_PARALLEL_MIN_MACS {
+        let per = heads.div_ceil(exec.threads);
+        let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> = out[..heads * head_dim]
+            .chunks_mut(per * head_dim)
+            .map(std::sync::Mutex::new)
+            .collect();
+        crate::kernels::pool::run(exec.threads, chunks.len(), &|i| {
+            let mut chunk = chunks[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (mut scores, mut probs) = (vec![0i32; cache.n], vec![0u32; cache.n]);
+            for (k, o) in chunk.chunks_exact_mut(head_dim).enumerate() {
+                head(i * per + k, &mut scores, &mut probs, o);
+            }
+        });
+        return;
+    }
+    for (h, o) in out[..heads * head_dim]
+        .chunks_exact_mut(head_dim)
+        .enumerate()
+    {
+        head(h, scores, probs, o);
+    }
+}
+
 /// Longest head [`cached_query`] sums in an `i64` array on the stack (longer heads
 /// take the `i128` path).
 const CACHED_HEAD_MAX: usize = 256;
@@ -786,6 +865,43 @@ mod tests {
                 let (mut scores, mut probs, mut out) = (vec![9; n], vec![9; n], vec![9; hd]);
                 cached_query(simd, &q, &keys, &values, stride, n, inv_sqrt, &mut scores, &mut probs, &mut out);
                 prop_assert_eq!(&out, &want, "kernel {}", simd.name());
+            }
+        }
+
+        /// All heads of a decode step, split over threads or not, equal each head's
+        /// [`cached_query`] on one thread (grouped KV heads, long caches).
+        #[test]
+        fn cached_heads_on_threads_equal_one_head_at_a_time(
+            kv_heads in 1usize..4,
+            group in 1usize..4,
+            hd in 1usize..70,
+            n in 1usize..300,
+            seed in any::<u64>(),
+        ) {
+            let heads = kv_heads * group;
+            let stride = kv_heads * hd;
+            let mut s = seed | 1;
+            let mut next = move || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s as i32) >> 10
+            };
+            let q: Vec<i32> = (0..heads * hd).map(|_| next()).collect();
+            let keys: Vec<i32> = (0..n * stride).map(|_| next()).collect();
+            let values: Vec<i32> = (0..n * stride).map(|_| next()).collect();
+            let inv_sqrt = i64::from(inv_sqrt_q30(hd as u32));
+            let (mut scores, mut probs) = (vec![0; n], vec![0; n]);
+            let mut want = vec![0; heads * hd];
+            for (h, o) in want.chunks_exact_mut(hd).enumerate() {
+                let at = (h / group) * hd;
+                cached_query(Simd::Off, &q[h * hd..(h + 1) * hd], &keys[at..], &values[at..], stride, n, inv_sqrt, &mut scores, &mut probs, o);
+            }
+            let cache = LayerCache { keys: &keys, values: &values, stride, n };
+            for threads in [1, 2, 3] {
+                let mut got = vec![7; heads * hd];
+                cached_heads(Exec::best(threads), &q, cache, hd, group, inv_sqrt, &mut scores, &mut probs, &mut got);
+                prop_assert_eq!(&got, &want, "{} threads", threads);
             }
         }
 
