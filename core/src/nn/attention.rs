@@ -453,6 +453,32 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
     }
 }
 
+/// Corrections the AVX-512 softmax's normalisation applies after its estimate
+/// (the estimate is at most three below; property-tested in [`normalizer_estimate`]'s
+/// test over the whole range).
+#[cfg(target_arch = "x86_64")]
+const NORMALIZER_CORRECTIONS: usize = 4;
+
+/// The shifts and reciprocal of the AVX-512 softmax's normalisation for `sum` in
+/// `[2^30, 2^62)`: `(right, left, recip)` with `top = sum >> right << left` in
+/// `[2^31, 2^32)` and `recip = floor(2^63 / (top + 1))`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn normalizer_parts(sum: u64) -> (u32, u32, u64) {
+    let bits = u64::BITS - sum.leading_zeros();
+    let (right, left) = if bits > 32 { (bits - 32, 0) } else { (0, 32 - bits) };
+    let top = sum >> right << left;
+    (right, left, (1u64 << 63) / (top + 1))
+}
+
+/// The AVX-512 normalisation's estimate of `floor(num / sum)`, computed as its lanes
+/// compute it (for the test of its error).
+#[cfg(test)]
+fn normalizer_estimate(num: u64, sum: u64) -> u64 {
+    let (right, left, recip) = normalizer_parts(sum);
+    let top = num >> right << left;
+    ((top >> 32) * recip + (((top & 0xFFFF_FFFF) * recip) >> 32)) >> 31
+}
+
 /// The AVX2 twin of the scalar `i64` dot product.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -532,7 +558,6 @@ mod x86 {
 mod avx512 {
     use core::arch::x86_64::*;
 
-    use strength_reduce::StrengthReducedU64;
 
     use crate::kernels::exp512::exp_q30;
 
@@ -572,9 +597,67 @@ mod avx512 {
         }
         // The sum is at least 2^30 (the maximum's term) and below n·2^30 + 1.
         let sum = _mm512_reduce_add_epi64(sum) as u64;
-        let divisor = StrengthReducedU64::new(sum);
-        for o in out[..n].iter_mut().filter(|o| **o != 0) {
-            *o = (((u64::from(*o) << 30) + sum / 2) / divisor) as u32;
+        let norm = Normalizer::new(sum);
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let mask: __mmask8 = if left >= 8 { !0 } else { (1 << left) - 1 };
+            // Safety: the mask reads and writes elements i .. min(i + 8, n) of `out`.
+            unsafe {
+                let e = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(mask, out.as_ptr().add(i).cast()));
+                let p = norm.probabilities(e);
+                _mm256_mask_storeu_epi32(out.as_mut_ptr().add(i).cast(), mask, _mm512_cvtepi64_epi32(p));
+            }
+            i += 8;
+        }
+    }
+
+    /// `floor((e · 2^30 + floor(sum / 2)) / sum)` for eight exponentials `e <= 2^30`
+    /// in `u64` lanes and one `sum` in `[2^30, 2^62)` ([`crate::math::softmax_q30`]'s
+    /// normalisation, a zero staying zero), without a division per lane: an
+    /// estimate from a 32-bit reciprocal of the sum's top 32 bits, at most three
+    /// below the quotient ([`normalizer_estimate`]), then corrected exactly.
+    pub(super) struct Normalizer {
+        sum: __m512i,
+        half: __m512i,
+        /// The sum's top 32 bits are `sum >> right << left` (one shift is zero).
+        right: __m128i,
+        left: __m128i,
+        /// `floor(2^63 / (top + 1))`, in `[2^31, 2^32)`.
+        recip: __m512i,
+    }
+
+    impl Normalizer {
+        #[target_feature(enable = "avx512f")]
+        pub(super) fn new(sum: u64) -> Normalizer {
+            let (right, left, recip) = super::normalizer_parts(sum);
+            Normalizer {
+                sum: _mm512_set1_epi64(sum as i64),
+                half: _mm512_set1_epi64((sum / 2) as i64),
+                right: _mm_cvtsi64_si128(i64::from(right)),
+                left: _mm_cvtsi64_si128(i64::from(left)),
+                recip: _mm512_set1_epi64(recip as i64),
+            }
+        }
+
+        /// The probabilities of eight exponentials.
+        #[target_feature(enable = "avx512f,avx512dq")]
+        pub(super) fn probabilities(&self, e: __m512i) -> __m512i {
+            let num = _mm512_add_epi64(_mm512_slli_epi64::<30>(e), self.half);
+            let top = _mm512_sll_epi64(_mm512_srl_epi64(num, self.right), self.left);
+            // floor(top · recip / 2^63) from two 32 × 32-bit products.
+            let high = _mm512_mul_epu32(_mm512_srli_epi64::<32>(top), self.recip);
+            let low = _mm512_srli_epi64::<32>(_mm512_mul_epu32(top, self.recip));
+            let mut q = _mm512_srli_epi64::<31>(_mm512_add_epi64(high, low));
+            // q <= the quotient, so q · sum <= num fits; add back what is left.
+            let mut rest = _mm512_sub_epi64(num, _mm512_mullo_epi64(q, self.sum));
+            let one = _mm512_set1_epi64(1);
+            for _ in 0..super::NORMALIZER_CORRECTIONS {
+                let more = _mm512_cmpge_epu64_mask(rest, self.sum);
+                q = _mm512_mask_add_epi64(q, more, q, one);
+                rest = _mm512_mask_sub_epi64(rest, more, rest, self.sum);
+            }
+            q
         }
     }
 
@@ -902,6 +985,53 @@ mod tests {
                 let mut got = vec![7; heads * hd];
                 cached_heads(Exec::best(threads), &q, cache, hd, group, inv_sqrt, &mut scores, &mut probs, &mut got);
                 prop_assert_eq!(&got, &want, "{} threads", threads);
+            }
+        }
+
+        /// The AVX-512 normalisation's estimate is never above the quotient and at
+        /// most three below it, over sums of 1 to 2^32 keys' worth and every
+        /// exponential, the edges of each shift included: so its corrections
+        /// always end on the exact quotient.
+        #[test]
+        fn the_softmax_normalizer_estimate_is_at_most_three_low(
+            sum_bits in 31u32..63,
+            sum_low in any::<u64>(),
+            e in 0u64..=(1 << 30),
+            edge in 0usize..6,
+        ) {
+            let lo = 1u64 << (sum_bits - 1);
+            let sum = match edge {
+                0 => lo,
+                1 => (1u64 << sum_bits) - 1,
+                _ => lo + sum_low % lo,
+            }
+            .clamp(1 << 30, (1 << 62) - 1);
+            for e in [e, 0, 1, 1 << 30, (1 << 30) - 1] {
+                let num = (e << 30) + sum / 2;
+                let (q, est) = (num / sum, normalizer_estimate(num, sum));
+                prop_assert!(est <= q && q - est <= 3, "sum {} e {}: q {} estimate {}", sum, e, q, est);
+            }
+        }
+
+        /// The AVX-512 softmax's normalisation equals the division on sums of any
+        /// size (8 lanes at a time).
+        #[test]
+        fn avx512_softmax_normalisation_equals_division(
+            sum in (1u64 << 30)..(1 << 62),
+            es in proptest::collection::vec(0u64..=(1 << 30), 8),
+        ) {
+            if avx512() {
+                let mut got = [0i64; 8];
+                // Safety: the CPU has AVX-512 (checked above); `got` is 64 bytes.
+                unsafe {
+                    use core::arch::x86_64::*;
+                    let norm = avx512::Normalizer::new(sum);
+                    let e = _mm512_loadu_si512(es.as_ptr().cast());
+                    _mm512_storeu_si512(got.as_mut_ptr().cast(), norm.probabilities(e));
+                }
+                for (g, &e) in got.iter().zip(&es) {
+                    prop_assert_eq!(*g as u64, ((e << 30) + sum / 2) / sum);
+                }
             }
         }
 
