@@ -247,9 +247,9 @@ pub fn cached_query(
             let dots = &mut dots[..chunk.len()];
             // Safety: `Avx512` is only chosen when the resolved family is AVX-512;
             // the dots fit i64 (checked above).
-            unsafe { avx512::dots_i64(q, &keys[block * 64 * stride..], stride, dots) };
-            for (s, &dot) in chunk.iter_mut().zip(dots.iter()) {
-                *s = score(i128::from(dot));
+            unsafe {
+                avx512::dots_i64(q, &keys[block * 64 * stride..], stride, dots);
+                avx512::scale_scores(dots, inv_sqrt as u32, chunk);
             }
         }
         // Safety: as above.
@@ -412,9 +412,9 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
             #[cfg(target_arch = "x86_64")]
             if kind == DotKind::Avx512 {
                 // Safety: `Avx512` is only chosen when the resolved family is AVX-512.
-                unsafe { avx512::dots_i64(qi, &kh, head_dim, &mut dots[..seen]) };
-                for (s, &dot) in scores.iter_mut().zip(&dots[..seen]) {
-                    *s = narrow_q(i128::from(dot) * inv_sqrt, FRAC + FRAC30);
+                unsafe {
+                    avx512::dots_i64(qi, &kh, head_dim, &mut dots[..seen]);
+                    avx512::scale_scores(&dots[..seen], inv_sqrt as u32, &mut scores[..seen]);
                 }
             }
             if kind != DotKind::Avx512 {
@@ -465,7 +465,11 @@ const NORMALIZER_CORRECTIONS: usize = 4;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn normalizer_parts(sum: u64) -> (u32, u32, u64) {
     let bits = u64::BITS - sum.leading_zeros();
-    let (right, left) = if bits > 32 { (bits - 32, 0) } else { (0, 32 - bits) };
+    let (right, left) = if bits > 32 {
+        (bits - 32, 0)
+    } else {
+        (0, 32 - bits)
+    };
     let top = sum >> right << left;
     (right, left, (1u64 << 63) / (top + 1))
 }
@@ -558,7 +562,7 @@ mod x86 {
 mod avx512 {
     use core::arch::x86_64::*;
 
-
+    use crate::fixed::{FRAC, FRAC30};
     use crate::kernels::exp512::exp_q30;
 
     /// [`crate::math::softmax_q30`], with the exponentials eight at a time in `i64`
@@ -604,9 +608,16 @@ mod avx512 {
             let mask: __mmask8 = if left >= 8 { !0 } else { (1 << left) - 1 };
             // Safety: the mask reads and writes elements i .. min(i + 8, n) of `out`.
             unsafe {
-                let e = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(mask, out.as_ptr().add(i).cast()));
+                let e = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(
+                    mask,
+                    out.as_ptr().add(i).cast(),
+                ));
                 let p = norm.probabilities(e);
-                _mm256_mask_storeu_epi32(out.as_mut_ptr().add(i).cast(), mask, _mm512_cvtepi64_epi32(p));
+                _mm256_mask_storeu_epi32(
+                    out.as_mut_ptr().add(i).cast(),
+                    mask,
+                    _mm512_cvtepi64_epi32(p),
+                );
             }
             i += 8;
         }
@@ -658,6 +669,40 @@ mod avx512 {
                 rest = _mm512_mask_sub_epi64(rest, more, rest, self.sum);
             }
             q
+        }
+    }
+
+    /// `scores[j] = narrow_q(dots[j] · inv_sqrt, FRAC + FRAC30)` eight at a time: the
+    /// product split at the dot's 32nd bit (`inv_sqrt <= 2^30`, so each part fits
+    /// an `i64` lane), the core's rounding, then saturation to `i32`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn scale_scores(dots: &[i64], inv_sqrt: u32, scores: &mut [i32]) {
+        debug_assert!(inv_sqrt <= 1 << 30);
+        let n = dots.len().min(scores.len());
+        let inv = _mm512_set1_epi64(i64::from(inv_sqrt));
+        let half = _mm512_set1_epi64(1 << (FRAC + FRAC30 - 1));
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let mask: __mmask8 = if left >= 8 { !0 } else { (1 << left) - 1 };
+            // Safety: the mask reads elements i .. min(i + 8, n) of `dots`.
+            let d = unsafe { _mm512_maskz_loadu_epi64(mask, dots.as_ptr().add(i)) };
+            // d · inv + 2^45 = high · 2^32 + low with high = (d >> 32) · inv (signed,
+            // below 2^61) and low = (d mod 2^32) · inv + 2^45 (below 2^63).
+            let high = _mm512_mul_epi32(_mm512_srai_epi64::<32>(d), inv);
+            let low = _mm512_add_epi64(_mm512_mul_epu32(d, inv), half);
+            let x = _mm512_srai_epi64::<{ FRAC + FRAC30 - 32 }>(_mm512_add_epi64(
+                high,
+                _mm512_srli_epi64::<32>(low),
+            ));
+            // Safety: the mask writes elements i .. min(i + 8, n) of `scores`.
+            unsafe {
+                _mm512_mask_cvtsepi64_storeu_epi32(scores.as_mut_ptr().add(i).cast(), mask, x)
+            };
+            i += 8;
         }
     }
 
@@ -1010,6 +1055,28 @@ mod tests {
                 let num = (e << 30) + sum / 2;
                 let (q, est) = (num / sum, normalizer_estimate(num, sum));
                 prop_assert!(est <= q && q - est <= 3, "sum {} e {}: q {} estimate {}", sum, e, q, est);
+            }
+        }
+
+        /// The AVX-512 score scaling equals `narrow_q` on any `i64` dot (the
+        /// saturation edges included) and any factor up to 2^30.
+        #[test]
+        fn avx512_scale_scores_equals_narrow_q(
+            dots in proptest::collection::vec(any::<i64>(), 1..20),
+            shift in 0u32..64,
+            inv in 0u32..=(1 << 30),
+        ) {
+            if avx512() {
+                let mut dots: Vec<i64> = dots.iter().map(|&d| d >> shift).collect();
+                dots.extend([i64::MAX, i64::MIN, 0, -1, 1 << 46, -(1 << 45)]);
+                for inv in [inv, 1 << 30, 0, 1] {
+                    let mut got = vec![7i32; dots.len()];
+                    // Safety: the CPU has AVX-512 (checked above).
+                    unsafe { avx512::scale_scores(&dots, inv, &mut got) };
+                    for (&g, &d) in got.iter().zip(&dots) {
+                        prop_assert_eq!(g, narrow_q(i128::from(d) * i128::from(inv), FRAC + FRAC30), "dot {} inv {}", d, inv);
+                    }
+                }
             }
         }
 
