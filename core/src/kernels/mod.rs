@@ -205,13 +205,8 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
         if exec.threads > 1 && macs >= PARALLEL_MIN_MACS {
             // Parts of whole blocks of four rows (the AVX2 kernel's unit).
             let per = out.len().div_ceil(exec.threads).div_ceil(4) * 4;
-            let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> =
-                out.chunks_mut(per).map(std::sync::Mutex::new).collect();
-            pool::run(exec.threads, chunks.len(), &|i| {
-                let mut chunk = chunks[i]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                rows(simd, m, x, shift, i * per, &mut chunk);
+            pool::run_parts(exec.threads, out, per, &|i, part| {
+                rows(simd, m, x, shift, i * per, part);
             });
             return;
         }
@@ -251,23 +246,16 @@ pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut
             4
         };
         let per = vectors.div_ceil(exec.threads).div_ceil(unit) * unit;
-        let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> = out
-            .chunks_mut(per * rows)
-            .map(std::sync::Mutex::new)
-            .collect();
         let one = Exec { threads: 1, ..exec };
-        pool::run(exec.threads, chunks.len(), &|i| {
-            let mut chunk = chunks[i]
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let n = chunk.len() / rows.max(1);
+        pool::run_parts(exec.threads, out, per * rows, &|i, part| {
+            let n = part.len() / rows.max(1);
             let vs = i * per..i * per + n;
             matmul_one_thread(
                 one,
                 m,
                 &xs[vs.start * cols..vs.end * cols],
                 &shifts[vs],
-                &mut chunk,
+                part,
             );
         });
         return;

@@ -197,3 +197,16 @@ pub fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         panic!("a kernel part panicked");
     }
 }
+
+/// Split `out` into parts of `part_len` elements (the last may be shorter) and call
+/// `f(i, part_i)` for each through [`run`]: the parts are disjoint, so each is handed
+/// to exactly one thread.
+pub fn run_parts<T: Send>(
+    threads: usize,
+    out: &mut [T],
+    part_len: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
+    let parts: Vec<Mutex<&mut [T]>> = out.chunks_mut(part_len.max(1)).map(Mutex::new).collect();
+    run(threads, parts.len(), &|i| f(i, &mut lock(&parts[i])));
+}

@@ -101,13 +101,8 @@ pub fn attention_masked(
         let macs = lq as u64 * lk as u64 * d as u64;
         if exec.threads > 1 && lq > 1 && macs >= PARALLEL_MIN_MACS {
             let per = lq.div_ceil(exec.threads);
-            let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> =
-                out.chunks_mut(per * d).map(std::sync::Mutex::new).collect();
-            crate::kernels::pool::run(exec.threads, chunks.len(), &|i| {
-                let mut chunk = chunks[i]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                query_rows(q, k, v, shape, i * per, &mut chunk);
+            crate::kernels::pool::run_parts(exec.threads, out, per * d, &|i, part| {
+                query_rows(q, k, v, shape, i * per, part);
             });
             return;
         }
@@ -172,16 +167,10 @@ pub fn cached_heads(
     #[cfg(feature = "std")]
     if exec.threads > 1 && heads > 1 && heads * cache.n * head_dim >= CACHED_PARALLEL_MIN_MACS {
         let per = heads.div_ceil(exec.threads);
-        let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> = out[..heads * head_dim]
-            .chunks_mut(per * head_dim)
-            .map(std::sync::Mutex::new)
-            .collect();
-        crate::kernels::pool::run(exec.threads, chunks.len(), &|i| {
-            let mut chunk = chunks[i]
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let out = &mut out[..heads * head_dim];
+        crate::kernels::pool::run_parts(exec.threads, out, per * head_dim, &|i, part| {
             let (mut scores, mut probs) = (vec![0i32; cache.n], vec![0u32; cache.n]);
-            for (k, o) in chunk.chunks_exact_mut(head_dim).enumerate() {
+            for (k, o) in part.chunks_exact_mut(head_dim).enumerate() {
                 head(i * per + k, &mut scores, &mut probs, o);
             }
         });
@@ -257,9 +246,7 @@ pub fn cached_query(
         let mut acc = [0i64; CACHED_HEAD_MAX];
         // Safety: as above; |p · v| <= 2^30 · 2^31 and Σ p <= 2^30 + n/2.
         unsafe { avx512::axpys_i64(&mut acc[..hd], probs, values, stride) };
-        for (o, &a) in out.iter_mut().zip(&acc[..hd]) {
-            *o = sat_i32(round_shift(a, FRAC30));
-        }
+        narrow_mix(&acc[..hd], out);
         return;
     }
     for (j, s) in scores.iter_mut().enumerate() {
@@ -285,9 +272,7 @@ pub fn cached_query(
                 kind,
             );
         }
-        for (o, &a) in out.iter_mut().zip(&acc[..hd]) {
-            *o = sat_i32(round_shift(a, FRAC30));
-        }
+        narrow_mix(&acc[..hd], out);
     }
 }
 
@@ -295,7 +280,7 @@ pub fn cached_query(
 /// the largest `i32` keys would fit (the usual case, no scan of the keys).
 fn cached_dots_fit_i64(q: &[i32], keys: &[i32], stride: usize, n: usize) -> bool {
     let hd = q.len() as u128;
-    let max_q = u128::from(q.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0));
+    let max_q = max_abs(q);
     if max_q * (1u128 << 31) * hd <= i64::MAX as u128 {
         return true;
     }
@@ -310,8 +295,20 @@ fn cached_dots_fit_i64(q: &[i32], keys: &[i32], stride: usize, n: usize) -> bool
 /// Whether every `q·k` of one head fits an `i64` accumulator: each product is at
 /// most `max|q| · max|k|` and there are `head_dim` of them.
 fn dots_fit_i64(q: &[i32], k: &[i32], head_dim: usize) -> bool {
-    let max = |x: &[i32]| u128::from(x.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0));
-    max(q) * max(k) * head_dim as u128 <= i64::MAX as u128
+    max_abs(q) * max_abs(k) * head_dim as u128 <= i64::MAX as u128
+}
+
+/// `max |x_i|` (0 for an empty slice).
+fn max_abs(x: &[i32]) -> u128 {
+    u128::from(x.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0))
+}
+
+/// An output head from its `Σ p · v` sums (Q46): the core's rounding back to Q16,
+/// saturated.
+fn narrow_mix(acc: &[i64], out: &mut [i32]) {
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = sat_i32(round_shift(a, FRAC30));
+    }
 }
 
 /// How a score's dot product is accumulated; every choice gives the same exact sum.
@@ -446,9 +443,7 @@ fn query_rows(q: &[i32], k: &[i32], v: &[i32], s: Shape, first: usize, out: &mut
                     axpy(&mut acc, p, vr, kind);
                 }
             }
-            for (ov, &a) in orow[cols.clone()].iter_mut().zip(&acc) {
-                *ov = sat_i32(round_shift(a, FRAC30));
-            }
+            narrow_mix(&acc, &mut orow[cols.clone()]);
         }
     }
 }

@@ -139,15 +139,8 @@ impl<'a> Conv2d<'a> {
         {
             if exec.threads > 1 && pixels > 1 {
                 let per = pixels.div_ceil(exec.threads);
-                let chunks: std::vec::Vec<std::sync::Mutex<&mut [i32]>> = tmp
-                    .chunks_mut(per * cout)
-                    .map(std::sync::Mutex::new)
-                    .collect();
-                crate::kernels::pool::run(exec.threads, chunks.len(), &|i| {
-                    let mut c = chunks[i]
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    run(i * per, &mut c);
+                crate::kernels::pool::run_parts(exec.threads, &mut tmp, per * cout, &|i, part| {
+                    run(i * per, part)
                 });
             } else {
                 run(0, &mut tmp);
