@@ -57,28 +57,24 @@ impl Divisor {
         Some(q as u32)
     }
 
-    /// `floor((num + floor(d / 2)) / d)` saturated to `i32`: the core's division
-    /// rounded half up ([`crate::math::div_round_i128`]) then narrowed.
+    /// `floor((num + floor(d / 2)) / d)`, the core's division rounded half up
+    /// ([`crate::math::div_round_i128`]), clamped to `[-2^32, 2^32]`: exact wherever a
+    /// caller narrowing it (plus at most an `i32`) to `i32` can tell, so
+    /// `sat_i32(q)` and `sat_i32(q + b)` are what they are on the exact quotient.
     #[inline]
-    pub fn div_round_sat_i32(&self, num: i128) -> i32 {
+    pub fn div_round_clamped(&self, num: i128) -> i64 {
+        const LIMIT: i64 = 1 << 32;
         let Some(n) = num.checked_add(i128::from(self.d / 2)) else {
-            return i32::MAX;
+            return LIMIT;
         };
         if n >= 0 {
-            match self.quotient_u32(n as u128) {
-                Some(q) => i32::try_from(q).unwrap_or(i32::MAX),
-                None => i32::MAX,
-            }
+            self.quotient_u32(n as u128).map_or(LIMIT, i64::from)
         } else {
             // floor(n / d) = -ceil(|n| / d) = -floor((|n| + d - 1) / d).
-            let q = n
-                .unsigned_abs()
+            n.unsigned_abs()
                 .checked_add(u128::from(self.d - 1))
-                .and_then(|a| self.quotient_u32(a));
-            match q {
-                Some(q) if q <= 1 << 31 => (-i64::from(q)) as i32,
-                _ => i32::MIN,
-            }
+                .and_then(|a| self.quotient_u32(a))
+                .map_or(-LIMIT, |q| -i64::from(q))
         }
     }
 }
@@ -138,7 +134,7 @@ fn div_u64_by_u32_narrow(n: u64, d: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed::sat_i32_wide;
+    use crate::fixed::{sat_i32, sat_i32_wide};
     use crate::math::div_round_i128;
     use proptest::prelude::*;
 
@@ -170,14 +166,17 @@ mod tests {
         }
 
         #[test]
-        fn div_round_sat_i32_equals_the_rounded_division(d in divisor(), q in any::<i64>(), r in any::<u64>(), num in any::<i128>()) {
+        fn div_round_clamped_equals_the_rounded_division(d in divisor(), q in any::<i64>(), r in any::<u64>(), num in any::<i128>()) {
             let dv = Divisor::new(d);
             let den = i128::from(d);
             // Numerators near every quotient (the saturation edges included), then any.
             let near = i128::from(q >> (q as u64 % 40)) * den + i128::from(r) % den - den / 2;
             for n in [near, num >> (r % 128), num] {
                 if n.checked_add(den / 2).is_some() {
-                    prop_assert_eq!(dv.div_round_sat_i32(n), sat_i32_wide(div_round_i128(n, den)), "n = {}", n);
+                    let want = div_round_i128(n, den);
+                    let got = dv.div_round_clamped(n);
+                    prop_assert_eq!(i128::from(got), want.clamp(-(1 << 32), 1 << 32), "n = {}", n);
+                    prop_assert_eq!(sat_i32(got), sat_i32_wide(want), "n = {}", n);
                 }
             }
         }

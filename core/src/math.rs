@@ -170,7 +170,7 @@ pub fn rmsnorm_q16(x: &[i32], weight: &[i32], eps_q32: u32, out: &mut [i32]) {
     for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
         // (x*w) is Q32; Q32 << 16 / Q32 = Q16.
         let num = (i128::from(v) * i128::from(w)) << FRAC;
-        *o = rms_q32.div_round_sat_i32(num);
+        *o = sat_i32(rms_q32.div_round_clamped(num));
     }
 }
 

@@ -22,10 +22,11 @@
 
 use alloc::format;
 
+use crate::divide::Divisor;
 use crate::error::FormatError;
-use crate::fixed::{sat_i32_wide, FRAC};
+use crate::fixed::{sat_i32, FRAC};
 use crate::format::ModelFile;
-use crate::math::{div_round_i128, isqrt_u128};
+use crate::math::isqrt_u128;
 
 /// Longest row [`layer_norm`] accepts (keeps every intermediate in its type).
 pub const MAX_LEN: usize = 1 << 15;
@@ -62,12 +63,14 @@ pub fn layer_norm(x: &[i32], gamma: &[i32], beta: &[i32], eps_q32: EpsQ32, out: 
     let s_sq = u128::from(s.unsigned_abs()) * u128::from(s.unsigned_abs());
     // n Q >= S² (Cauchy–Schwarz), so the difference is exact and non-negative.
     let d = n_wide * q - s_sq + u128::from(eps_q32) * n_wide * n_wide;
-    let r = isqrt_u128(d << 32).max(1) as i128;
+    // r < 2^64 (the root of a u128), and at least 1.
+    let r = Divisor::new(isqrt_u128(d << 32).max(1) as u64);
     let n_i = n as i128;
     for ((o, &v), (&g, &b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
         let centred = n_i * i128::from(v) - i128::from(s);
-        let y = div_round_i128((centred * i128::from(g)) << FRAC, r);
-        *o = sat_i32_wide(y + i128::from(b));
+        // |y| is clamped to 2^32, beyond which y + b saturates the same way.
+        let y = r.div_round_clamped((centred * i128::from(g)) << FRAC);
+        *o = sat_i32(y + i64::from(b));
     }
 }
 
