@@ -39,27 +39,19 @@ pub fn commit_output(hash: &[u8; 32]) {
     ecall(COMMIT_OUTPUT, &word as *const Word as u32, 0, 0);
 }
 
+/// Why a preimage read fails when the stream ends before its stated length.
+const EARLY_END: &str = "preimage stream ended early";
+
 /// Select `key`'s preimage and read its 8-byte big-endian length prefix.
 fn open_preimage(key: &[u8; 32]) -> usize {
     let word = Word(*key);
     ecall(PREIMAGE_SET_KEY, &word as *const Word as u32, 0, 0);
     let mut prefix = Word([0; 32]);
-    let mut got = 0;
-    while got < 8 {
-        let n = ecall(
-            PREIMAGE_READ,
-            prefix.0[got..].as_mut_ptr() as u32,
-            (8 - got) as u32,
-            0,
-        );
-        if n == 0 {
-            crate::fail(
-                exit_code::BAD_PREIMAGE,
-                "preimage stream shorter than its length prefix",
-            );
-        }
-        got += n as usize;
-    }
+    read_into(
+        prefix.0.as_mut_ptr(),
+        8,
+        "preimage stream shorter than its length prefix",
+    );
     let mut len = [0u8; 8];
     len.copy_from_slice(&prefix.0[..8]);
     match usize::try_from(u64::from_be_bytes(len)) {
@@ -68,17 +60,18 @@ fn open_preimage(key: &[u8; 32]) -> usize {
     }
 }
 
-/// Fill `out` from the open preimage's stream. The VM writes at most up to the next
-/// 32-byte boundary of the destination per read, so after the first read every read
-/// moves a whole aligned 32 bytes straight into place (no staging copy).
-fn read_into(out: *mut u8, len: usize) {
+/// Fill `len` bytes at `out` from the open preimage's stream; a stream that ends
+/// first fails with `short`. The VM writes at most up to the next 32-byte boundary
+/// of the destination per read, so after the first read every read moves a whole
+/// aligned 32 bytes straight into place (no staging copy).
+fn read_into(out: *mut u8, len: usize, short: &str) {
     let mut got = 0;
     while got < len {
         let want = (len - got).min(32) as u32;
         // Safety of the pointer arithmetic: `got < len`, inside the caller's buffer.
         let n = ecall(PREIMAGE_READ, out.wrapping_add(got) as u32, want, 0);
         if n == 0 {
-            crate::fail(exit_code::BAD_PREIMAGE, "preimage stream ended early");
+            crate::fail(exit_code::BAD_PREIMAGE, short);
         }
         got += n as usize;
     }
@@ -89,7 +82,7 @@ fn read_into(out: *mut u8, len: usize) {
 pub fn preimage(key: &[u8; 32]) -> alloc::vec::Vec<u8> {
     let len = open_preimage(key);
     let mut out = alloc::vec::Vec::with_capacity(len);
-    read_into(out.as_mut_ptr(), len);
+    read_into(out.as_mut_ptr(), len, EARLY_END);
     // Safety: `read_into` wrote all `len` bytes of the capacity (or exited).
     unsafe { out.set_len(len) };
     out
@@ -101,6 +94,6 @@ pub fn preimage_into(key: &[u8; 32], out: &mut [u8]) -> bool {
     if open_preimage(key) != out.len() {
         return false;
     }
-    read_into(out.as_mut_ptr(), out.len());
+    read_into(out.as_mut_ptr(), out.len(), EARLY_END);
     true
 }
