@@ -35,6 +35,32 @@ fn symbol_ranges(elf: &[u8], part: &str) -> Vec<Range<u32>> {
         .collect()
 }
 
+/// The guest functions the figures attribute steps to, found once.
+struct GuestSymbols {
+    /// `oracle_guest::fetch_model`.
+    fetch: Range<u32>,
+    /// `kernels::matvec` and `kernels::scalar::row_total`.
+    kernels: Vec<Range<u32>>,
+}
+
+impl GuestSymbols {
+    fn find(elf: &[u8]) -> GuestSymbols {
+        let fetch = symbol_ranges(elf, "12oracle_guest11fetch_model");
+        let kernels: Vec<Range<u32>> = ["7kernels6matvec", "6scalar9row_total"]
+            .iter()
+            .flat_map(|p| symbol_ranges(elf, p))
+            .collect();
+        assert!(
+            fetch.len() == 1 && kernels.len() >= 2,
+            "guest symbols found"
+        );
+        GuestSymbols {
+            fetch: fetch[0].clone(),
+            kernels,
+        }
+    }
+}
+
 /// One whole request in the VM: total steps, the steps of fetching the model, and
 /// the steps inside the kernels.
 struct Run {
@@ -43,18 +69,9 @@ struct Run {
     kernel_steps: u64,
 }
 
-fn run(elf: &[u8], model: &[u8], positions: u32) -> Run {
+fn run(elf: &[u8], symbols: &GuestSymbols, model: &[u8], positions: u32) -> Run {
     let request = Request::text(b"", positions, SamplingParams::GREEDY);
     let oracle: SharedOracle = Arc::new(guest_oracle(model, &request));
-    let fetch = symbol_ranges(elf, "12oracle_guest11fetch_model");
-    let kernels: Vec<Range<u32>> = ["7kernels6matvec", "6scalar9row_total"]
-        .iter()
-        .flat_map(|p| symbol_ranges(elf, p))
-        .collect();
-    assert!(
-        fetch.len() == 1 && kernels.len() >= 2,
-        "guest symbols found"
-    );
     let mut vm = Vm::from_elf(elf, oracle).expect("guest loads");
     let mut kernel_steps = 0u64;
     // (entry step, return address) of the call to fetch_model, then its steps.
@@ -62,13 +79,13 @@ fn run(elf: &[u8], model: &[u8], positions: u32) -> Run {
     while !vm.halted() {
         let pc = vm.cpu.pc;
         match call {
-            None if pc == fetch[0].start => call = Some((vm.cpu.step, vm.cpu.regs[1])),
+            None if pc == symbols.fetch.start => call = Some((vm.cpu.step, vm.cpu.regs[1])),
             Some((at, ret)) if fetch_steps.is_none() && pc == ret => {
                 fetch_steps = Some(vm.cpu.step - at)
             }
             _ => {}
         }
-        if kernels.iter().any(|r| r.contains(&pc)) {
+        if symbols.kernels.iter().any(|r| r.contains(&pc)) {
             kernel_steps += 1;
         }
         vm.step().expect("steps");
@@ -81,11 +98,11 @@ fn run(elf: &[u8], model: &[u8], positions: u32) -> Run {
     }
 }
 
-fn report(name: &str, elf: &[u8], model: &[u8], extra: u32) {
+fn report(name: &str, elf: &[u8], symbols: &GuestSymbols, model: &[u8], extra: u32) {
     let config = Model::load(model).expect("model loads").config;
     let macs = matrix_macs_per_position(&config);
-    let short = run(elf, model, 1);
-    let long = run(elf, model, 1 + extra);
+    let short = run(elf, symbols, model, 1);
+    let long = run(elf, symbols, model, 1 + extra);
     let per_position = (long.steps - short.steps) as f64 / f64::from(extra);
     println!(
         "{name} ({} bytes, {macs} matrix MACs per position): fetch {} steps = {:.2} per \
@@ -106,7 +123,8 @@ fn main() {
     // `cargo bench` passes `--bench`; any other argument is a filter we ignore.
     let elf = oracle_tests::guest_elf();
     let tiny = LLAMA_FIXTURES[0].model_file(QType::Q8);
-    report("stories260K W8", &elf, &tiny, 16);
+    let symbols = GuestSymbols::find(&elf);
+    report("stories260K W8", &elf, &symbols, &tiny, 16);
     let mid = synthetic_model(stories15m_config(256), QType::Q8, 32, 7);
-    report("stories15M-shaped W8 (random)", &elf, &mid, 2);
+    report("stories15M-shaped W8 (random)", &elf, &symbols, &mid, 2);
 }

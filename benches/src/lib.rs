@@ -57,12 +57,7 @@ pub fn stories15m_config(seq_len: u32) -> LlamaConfig {
         n_layers: 6,
         n_heads: 6,
         n_kv_heads: 6,
-        vocab_size: 32000,
-        seq_len,
-        shared_classifier: true,
-        norm_eps_q32: 42950,
-        bos: 1,
-        eos: 2,
+        ..stories110m_config(seq_len)
     }
 }
 
