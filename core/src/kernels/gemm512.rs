@@ -1,21 +1,11 @@
-//! An AVX-512 VNNI matrix product for many activation vectors at once (a prompt's
-//! positions, a convolution's pixels): sixteen vectors are packed column pair by
-//! column pair, so that one `vpdpwssd` multiplies a broadcast pair of weights by
-//! the same pair of columns of all sixteen vectors, each lane accumulating one
-//! vector's exact group sum. A group's sums are scaled by its mantissa lane-wise
-//! in `i64`, so nothing is summed horizontally, and eight rows share every load of
-//! the packed activations.
-//!
-//! The values are the scalar kernel's: each lane sums exactly the products of one
-//! group of one vector (the bound of [`crate::quant`] keeps it in `i32`), and the
-//! scaled sums are exact in `i64`. Groups must have an even size, so that a column
-//! pair never straddles two groups.
+//! The AVX-512 VNNI GEMM kernel ([`super::gemm`] describes the layout): sixteen
+//! vectors per packed block, one per `i32` lane; one `vpdpwssd` multiplies a
+//! broadcast pair of weights by the same pair of columns of all sixteen, and eight
+//! rows share every load of the packed activations.
 
-use alloc::vec;
-use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
-use crate::quant::{mantissa, QMatrix, QType};
+use crate::quant::{mantissa, QMatrix};
 
 /// Vectors per packed block.
 pub const VECTORS: usize = 16;
@@ -23,56 +13,13 @@ pub const VECTORS: usize = 16;
 /// eight chains hide more of `vpdpwssd`'s latency than four (prefill ~5% faster).
 pub const ROWS: usize = 8;
 
-/// Whether `m` suits this kernel (an even group size).
-pub fn fits(m: &QMatrix<'_>) -> bool {
-    m.group.is_multiple_of(2)
-}
-
-/// Sixteen vectors of `cols` activations packed for [`rows_totals`]: lane `v` of
-/// column pair `i` holds `(x_v[2i], x_v[2i + 1])` as one `i32` (0 past the end).
-pub fn pack(block: &[i16], cols: usize) -> Vec<i32> {
-    let pairs = cols.div_ceil(2);
-    let mut out = vec![0i32; pairs * VECTORS];
-    for (v, x) in block.chunks_exact(cols).take(VECTORS).enumerate() {
-        for (i, pair) in x.chunks(2).enumerate() {
-            let lo = pair[0] as u16 as u32;
-            let hi = pair.get(1).map_or(0, |&h| h as u16 as u32);
-            out[i * VECTORS + v] = ((hi << 16) | lo) as i32;
-        }
-    }
-    out
-}
-
-/// Row `r`'s weights as `i16`, padded with a zero to an even length.
-pub fn widen_row(m: &QMatrix<'_>, r: usize, out: &mut [i16]) {
-    let values = m.row_values(r);
-    let cols = (m.cols as usize).min(out.len());
-    let (body, pad) = out.split_at_mut(cols);
-    match m.qtype {
-        QType::Q8 => {
-            for (w, &v) in body.iter_mut().zip(values) {
-                *w = i16::from(v as i8);
-            }
-        }
-        QType::Q4 => {
-            for (pair, &b) in body.chunks_mut(2).zip(values) {
-                pair[0] = i16::from(b & 0x0F) - 8;
-                if let Some(hi) = pair.get_mut(1) {
-                    *hi = i16::from(b >> 4) - 8;
-                }
-            }
-        }
-    }
-    pad.fill(0);
-}
-
-/// The totals of rows `r..r + n` (`n <= ROWS`, fewer at the end of the matrix)
-/// against one packed block: `out[k][v]` for row `r + k` and vector `v`. `wide`
-/// holds the rows' weights from [`widen_row`], each `cols.div_ceil(2) * 2` long.
+/// The totals of rows `r..r + n` against one packed block ([`super::gemm::RowsTotals`]).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F, BW and VNNI; `fits(m)`; `1 <= n <= ROWS`, rows
-/// `r..r + n` exist; `packed` is a block from [`pack`] for `m.cols` columns.
+/// The CPU must support AVX-512 F, BW and VNNI; `m`'s group size is even;
+/// `1 <= n <= ROWS`, rows `r..r + n` exist; `packed` is a block from
+/// [`super::gemm::pack`] for `m.cols` columns and `wide` holds the rows' widened
+/// weights.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn rows_totals(
     m: &QMatrix<'_>,

@@ -16,6 +16,10 @@ pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod exp512;
 #[cfg(target_arch = "x86_64")]
+pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+pub mod gemm256;
+#[cfg(target_arch = "x86_64")]
 pub mod gemm512;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
@@ -216,10 +220,11 @@ pub fn matvec(exec: Exec, m: &QMatrix<'_>, x: &[i16], shift: u32, out: &mut [i32
 
 /// `out[t·rows + r] = (m · x_t)[r]` in Q16 for the vectors `x_t = xs[t·cols ..
 /// (t + 1)·cols]`, each with its scale exponent `shifts[t]`: the same values as one
-/// [`matvec`] per vector. With the AVX-512 family, blocks of sixteen vectors go
-/// through the GEMM kernel ([`gemm512`], even group sizes) and blocks of four share
-/// each pass over a Q8 row; fewer than four vectors are one product each. With
-/// `exec.threads > 1`, blocks of vectors go to threads.
+/// [`matvec`] per vector. On x86_64, blocks of vectors go through the family's GEMM
+/// kernel ([`gemm`]: sixteen vectors with AVX-512 VNNI, eight with AVX2; even group
+/// sizes), and with AVX-512 blocks of four share each pass over a Q8 row; fewer
+/// than four vectors are one product each. With `exec.threads > 1`, blocks of
+/// vectors go to threads.
 pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut [i32]) {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
     let vectors = shifts.len();
@@ -238,10 +243,11 @@ pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut
     }
     #[cfg(feature = "std")]
     if exec.threads > 1 && rows * cols * vectors >= PARALLEL_MIN_MACS {
-        // Parts of whole blocks of sixteen vectors (the AVX-512 GEMM kernel's
-        // unit), or of four for fewer vectors.
-        let unit = if vectors >= 2 * 16 * exec.threads {
-            16
+        // Parts of whole blocks of the GEMM kernel's vectors, or of four for
+        // fewer vectors.
+        let block = gemm_vectors(exec.simd.resolve());
+        let unit = if vectors >= 2 * block * exec.threads {
+            block
         } else {
             4
         };
@@ -263,10 +269,24 @@ pub fn matmul(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut
     matmul_one_thread(Exec { threads: 1, ..exec }, m, xs, shifts, out);
 }
 
+/// Vectors per block of the family's GEMM kernel (4 where there is none: the
+/// unit the four-vector kernels share).
+#[cfg(feature = "std")]
+fn gemm_vectors(simd: Simd) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    match simd {
+        Simd::Avx512Vnni => return gemm512::VECTORS,
+        Simd::Avx2 => return gemm256::VECTORS,
+        _ => {}
+    }
+    let _ = simd;
+    4
+}
+
 fn matmul_one_thread(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], out: &mut [i32]) {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
     #[cfg(target_arch = "x86_64")]
-    let done = matmul_avx512_blocks(exec, m, xs, shifts, out);
+    let done = matmul_x86_blocks(exec, m, xs, shifts, out);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
     for ((x, o), &shift) in xs
@@ -279,11 +299,11 @@ fn matmul_one_thread(exec: Exec, m: &QMatrix<'_>, xs: &[i16], shifts: &[u32], ou
     }
 }
 
-/// The leading blocks of four vectors with the four-vector AVX-512 kernel when it
-/// applies (Q8 weights, a suitable group size, the AVX-512 family); returns how many
-/// vectors it did.
+/// The leading vectors that share passes over the weights: blocks for the GEMM
+/// kernel of the family (AVX-512 VNNI: sixteen vectors, then blocks of four with
+/// the four-vector Q8 kernel; AVX2: eight vectors); returns how many vectors it did.
 #[cfg(target_arch = "x86_64")]
-fn matmul_avx512_blocks(
+fn matmul_x86_blocks(
     exec: Exec,
     m: &QMatrix<'_>,
     xs: &[i16],
@@ -291,41 +311,15 @@ fn matmul_avx512_blocks(
     out: &mut [i32],
 ) -> usize {
     let (rows, cols) = (m.rows as usize, m.cols as usize);
-    if exec.simd.resolve() != Simd::Avx512Vnni {
-        return 0;
+    match exec.simd.resolve() {
+        Simd::Avx512Vnni => {}
+        // Safety: `Avx2` is only resolved when the CPU has AVX2.
+        Simd::Avx2 => return unsafe { gemm::blocks(gemm256::rows_totals, m, xs, shifts, out) },
+        _ => return 0,
     }
-    let mut done = 0;
     // Blocks of sixteen vectors: the packed GEMM kernel, eight rows at a time.
-    if gemm512::fits(m) && shifts.len() >= gemm512::VECTORS {
-        let blocks = shifts.len() / gemm512::VECTORS;
-        let packed: alloc::vec::Vec<alloc::vec::Vec<i32>> = (0..blocks)
-            .map(|b| {
-                let n = gemm512::VECTORS * cols;
-                gemm512::pack(&xs[b * n..(b + 1) * n], cols)
-            })
-            .collect();
-        let width = cols.div_ceil(2) * 2;
-        let mut wide = alloc::vec![0i16; gemm512::ROWS * width];
-        let mut totals = [[0i64; gemm512::VECTORS]; gemm512::ROWS];
-        for r in (0..rows).step_by(gemm512::ROWS) {
-            let n = gemm512::ROWS.min(rows - r);
-            for (k, w) in wide.chunks_exact_mut(width).take(n).enumerate() {
-                gemm512::widen_row(m, r + k, w);
-            }
-            for (b, p) in packed.iter().enumerate() {
-                // Safety: `Avx512Vnni` is only resolved when the CPU has its
-                // features; `fits` checked the group size; `p` packs `cols` columns.
-                unsafe { gemm512::rows_totals(m, r, n, &wide, p, &mut totals) };
-                for (k, row) in totals.iter().take(n).enumerate() {
-                    for (t, &total) in row.iter().enumerate() {
-                        let v = b * gemm512::VECTORS + t;
-                        out[v * rows + r + k] = finish_row(total, m.exp, shifts[v]);
-                    }
-                }
-            }
-        }
-        done = blocks * gemm512::VECTORS;
-    }
+    // Safety: `Avx512Vnni` is only resolved when the CPU has its features.
+    let done = unsafe { gemm::blocks(gemm512::rows_totals, m, xs, shifts, out) };
     if m.qtype != crate::quant::QType::Q8 || !avx512::fits(m) {
         return done;
     }
