@@ -5,8 +5,9 @@
 //! by the widest on two threads. `generate` times the
 //! whole decode loop (forward, logits hash, sampling, detokenizing) over 32
 //! positions, so that the loop's own cost shows next to the forward pass. `prefill`
-//! runs a 256-token prompt's positions together (`LlamaState::prefill`), printed
-//! next to decode's per-token speed.
+//! runs a 256-token prompt's positions together into the KV cache
+//! (`LlamaState::prefill_cache`, what a request's prompt runs: its positions need
+//! no logits), printed next to decode's per-token speed.
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
@@ -60,9 +61,7 @@ fn bench_decode(c: &mut Criterion) {
             let mut state = LlamaState::new(&model.weights.config);
             let t = Instant::now();
             state
-                .prefill(&model.weights, exec, &prompt, |_, l| {
-                    std::hint::black_box(l);
-                })
+                .prefill_cache(&model.weights, exec, &prompt)
                 .expect("prefill");
             best = best.min(t.elapsed().as_secs_f64());
         }
@@ -105,10 +104,9 @@ fn bench_decode(c: &mut Criterion) {
                 b.iter(|| {
                     let mut state = LlamaState::new(&model.weights.config);
                     state
-                        .prefill(&model.weights, exec, &prompt, |_, l| {
-                            std::hint::black_box(l);
-                        })
+                        .prefill_cache(&model.weights, exec, &prompt)
                         .expect("prefill");
+                    std::hint::black_box(state.kv_cache());
                 })
             },
         );

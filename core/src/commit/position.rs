@@ -530,14 +530,11 @@ impl<'a, 'm> Decoder<'a, 'm> {
 
     /// Run the positions from the start whose next token the prompt gives (and that
     /// neither stop the decode nor reach the step limit) together, with
-    /// [`LlamaState::prefill`]: the same state as that many [`Decoder::step_with`]
-    /// calls, each position's logits handed to `on_logits` in order. Returns the
-    /// number of positions run (0 once past the start or for a one-token prompt).
-    pub fn prefill_with(
-        &mut self,
-        exec: Exec,
-        mut on_logits: impl FnMut(&[i32]),
-    ) -> Result<u32, RequestError> {
+    /// [`LlamaState::prefill_cache`]: the same state as that many
+    /// [`Decoder::step_with`] calls (which compute no logits for them either).
+    /// Returns the number of positions run (0 once past the start or for a
+    /// one-token prompt).
+    pub fn prefill(&mut self, exec: Exec) -> Result<u32, RequestError> {
         if self.done || self.pos != 0 {
             return Ok(0);
         }
@@ -550,9 +547,7 @@ impl<'a, 'm> Decoder<'a, 'm> {
             return Ok(0);
         }
         self.llama
-            .prefill(self.weights, exec, &self.prompt[..forced], |_, logits| {
-                on_logits(logits)
-            })?;
+            .prefill_cache(self.weights, exec, &self.prompt[..forced])?;
         for pos in 0..forced as u32 {
             self.commit_kv_rows(pos)?;
             self.tokens.push(self.prompt[pos as usize + 1]);
@@ -586,7 +581,9 @@ impl<'a, 'm> Decoder<'a, 'm> {
     }
 
     /// [`Decoder::step`], handing the position's logits to `on_logits` (the
-    /// logits hash of `generate`).
+    /// logits hash of `generate`) when it samples its next token. A position whose
+    /// next token the prompt gives computes no logits
+    /// ([`LlamaState::advance`]), so `on_logits` is not called for it.
     pub fn step_with(
         &mut self,
         exec: Exec,
@@ -598,11 +595,16 @@ impl<'a, 'm> Decoder<'a, 'm> {
         let c = self.weights.config;
         let pos = self.pos;
         let token = self.tokens.last().copied().unwrap_or(c.bos);
-        let logits = self.llama.forward(self.weights, exec, token, pos)?;
-        on_logits(logits);
         let (next, forced) = match self.prompt.get(pos as usize + 1) {
-            Some(&forced) => (forced, true),
-            None => (self.sampler.sample(logits), false),
+            Some(&forced) => {
+                self.llama.advance(self.weights, exec, token, pos)?;
+                (forced, true)
+            }
+            None => {
+                let logits = self.llama.forward(self.weights, exec, token, pos)?;
+                on_logits(logits);
+                (self.sampler.sample(logits), false)
+            }
         };
         self.commit_kv_rows(pos)?;
         self.pos = pos + 1;

@@ -1,6 +1,8 @@
 //! The LLaMA forward pass in integers: weights borrowed from the model file
 //! ([`super::weights`]), run state (activations and KV cache) owned separately, one
-//! entry point [`LlamaState::forward`]`(token, pos) -> logits`.
+//! entry point [`LlamaState::forward`]`(token, pos) -> logits`, and
+//! [`LlamaState::advance`] for a position whose logits nobody reads (a prompt
+//! position: its next token is the prompt's).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -115,6 +117,24 @@ impl LlamaState {
         token: u32,
         pos: u32,
     ) -> Result<&[i32], RequestError> {
+        self.advance(w, exec, token, pos)?;
+        let c = self.config;
+        let dim = c.dim as usize;
+        rmsnorm_q16(&self.x, &w.norm, c.norm_eps_q32, &mut self.xb);
+        let shift = quantize_activations(&self.xb, &mut self.xq[..dim]);
+        matvec(exec, &w.output, &self.xq[..dim], shift, &mut self.logits);
+        Ok(&self.logits)
+    }
+
+    /// [`LlamaState::forward`] without the output head: feed `token` at `pos` and
+    /// write its KV rows (the same cache state), computing no logits.
+    pub fn advance(
+        &mut self,
+        w: &LlamaWeights<'_>,
+        exec: Exec,
+        token: u32,
+        pos: u32,
+    ) -> Result<(), RequestError> {
         let c = self.config;
         if token >= c.vocab_size {
             return Err(RequestError::TokenOutOfRange(token));
@@ -199,11 +219,7 @@ impl LlamaState {
             matvec(exec, &lw.w2, &self.xq[..hidden], shift, &mut self.xb);
             add_residual(&mut self.x, &self.xb);
         }
-
-        rmsnorm_q16(&self.x, &w.norm, c.norm_eps_q32, &mut self.xb);
-        let shift = quantize_activations(&self.xb, &mut self.xq[..dim]);
-        matvec(exec, &w.output, &self.xq[..dim], shift, &mut self.logits);
-        Ok(&self.logits)
+        Ok(())
     }
 }
 

@@ -3,9 +3,12 @@
 //! instead of once per position) and each head's causal attention over them is one
 //! call. The values are those of [`LlamaState::forward`] run position by position:
 //! the same integer steps on the same inputs (each position's activations keep
-//! their own scale), which the tests check exactly.
+//! their own scale), which the tests check exactly. [`LlamaState::prefill_cache`]
+//! fills the cache alone: a prompt's positions need no logits (each next token is
+//! the prompt's), and the output head is a fifth of a small model's products.
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 use super::forward::{add_residual, rotate_pairs};
 use super::weights::LlamaWeights;
@@ -29,6 +32,57 @@ impl LlamaState {
         tokens: &[u32],
         mut on_logits: impl FnMut(usize, &[i32]),
     ) -> Result<(), RequestError> {
+        let n = tokens.len();
+        let Some(x) = self.prefill_layers(w, exec, tokens)? else {
+            return Ok(());
+        };
+        let c = self.config;
+        let dim = c.dim as usize;
+        let mut xb = vec![0i32; n * dim];
+        let mut xq = vec![0i16; n * dim];
+        let mut shifts = vec![0u32; n];
+        norm_rows(&x, &w.norm, c.norm_eps_q32, &mut xb, dim);
+        quantize_rows(&xb, dim, &mut xq, &mut shifts);
+        let vocab = c.vocab_size as usize;
+        // Logits in blocks of positions, so that a long prompt does not hold all of
+        // them at once.
+        const BLOCK: usize = 16;
+        let mut logits = vec![0i32; BLOCK.min(n) * vocab];
+        for first in (0..n).step_by(BLOCK) {
+            let m = BLOCK.min(n - first);
+            matmul(
+                exec,
+                &w.output,
+                &xq[first * dim..(first + m) * dim],
+                &shifts[first..first + m],
+                &mut logits[..m * vocab],
+            );
+            for (t, row) in logits[..m * vocab].chunks_exact(vocab).enumerate() {
+                on_logits(first + t, row);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`LlamaState::prefill`] without the output head: the same KV cache, no
+    /// logits.
+    pub fn prefill_cache(
+        &mut self,
+        w: &LlamaWeights<'_>,
+        exec: Exec,
+        tokens: &[u32],
+    ) -> Result<(), RequestError> {
+        self.prefill_layers(w, exec, tokens).map(drop)
+    }
+
+    /// The layers of positions `0..tokens.len()` into a fresh cache; returns the
+    /// residual stream after the last layer (`None` for no tokens).
+    fn prefill_layers(
+        &mut self,
+        w: &LlamaWeights<'_>,
+        exec: Exec,
+        tokens: &[u32],
+    ) -> Result<Option<Vec<i32>>, RequestError> {
         let c = self.config;
         let n = tokens.len();
         if n > c.seq_len as usize {
@@ -38,7 +92,7 @@ impl LlamaState {
             return Err(RequestError::TokenOutOfRange(t));
         }
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let (dim, hidden) = (c.dim as usize, c.hidden_dim as usize);
         let hs = c.head_size() as usize;
@@ -130,27 +184,7 @@ impl LlamaState {
             add_residual(&mut x, &xb);
         }
 
-        norm_rows(&x, &w.norm, c.norm_eps_q32, &mut xb, dim);
-        quantize_rows(&xb, dim, &mut xq, &mut shifts);
-        let vocab = c.vocab_size as usize;
-        // Logits in blocks of positions, so that a long prompt does not hold all of
-        // them at once.
-        const BLOCK: usize = 16;
-        let mut logits = vec![0i32; BLOCK.min(n) * vocab];
-        for first in (0..n).step_by(BLOCK) {
-            let m = BLOCK.min(n - first);
-            matmul(
-                exec,
-                &w.output,
-                &xq[first * dim..(first + m) * dim],
-                &shifts[first..first + m],
-                &mut logits[..m * vocab],
-            );
-            for (t, row) in logits[..m * vocab].chunks_exact(vocab).enumerate() {
-                on_logits(first + t, row);
-            }
-        }
-        Ok(())
+        Ok(Some(x))
     }
 }
 

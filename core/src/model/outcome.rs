@@ -69,7 +69,8 @@ pub enum Outcome {
         output: Vec<u8>,
         /// Tokens generated after the prompt.
         generated: u64,
-        /// keccak256 over every logits vector computed (the cross-target goldens).
+        /// keccak256 over the logits of every sampling position (the cross-target
+        /// goldens).
         logits_hash: Hash,
     },
     /// An image: its PNG bytes (posted as is, or as their hash over the inline

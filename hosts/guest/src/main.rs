@@ -271,7 +271,7 @@ extern "C" fn _start() -> ! {
         } => {
             syscall::write(1, &output);
             syscall::commit_output(&commitment(&output));
-            // For the cross-target golden tests: the hash of every logits vector, on fd 2.
+            // For the cross-target golden tests: the hash of the sampling positions' logits, on fd 2.
             let mut line = Vec::with_capacity(76);
             line.extend_from_slice(b"logits 0x");
             for b in logits_hash {
