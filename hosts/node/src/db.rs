@@ -617,6 +617,18 @@ impl Db {
         self.all(CHECKS)
     }
 
+    /// Every version of request `id`'s result this node checked, in order.
+    pub fn checks_of(&self, id: U256) -> Result<Vec<CheckRecord>, DbError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(CHECKS)?;
+        let mut out = Vec::new();
+        for entry in t.range((key(id), 0)..=(key(id), u32::MAX))? {
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
     /// Our own result of request `id`, if computed.
     pub fn ours(&self, id: U256) -> Result<Option<OurResult>, DbError> {
         self.get(OURS, key(id))

@@ -1,6 +1,8 @@
 //! The node's HTTP listeners, each hardened for a hostile network:
-//! - the **metrics** listener (`--metrics-addr`, loopback by default): `GET /metrics`
-//!   (Prometheus text);
+//! - the **node** listener (`--http`, alias `--metrics-addr`; keep it on loopback or
+//!   a private network): `GET /metrics` (Prometheus text), the JSON API under
+//!   `/api/` ([`crate::api`]) and the web console that reads it at `/`
+//!   ([`crate::console`]);
 //! - the **outputs** listener (`--outputs-addr`, meant to be public): `GET
 //!   /outputs/0x<keccak256>.png`, the image outputs posted on chain as their hash
 //!   ([`crate::serve::outputs`]). A client checks the bytes against the hash on chain
@@ -26,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Semaphore;
 
+use crate::api::{Api, API_PATH};
 use crate::serve::outputs::{parse_name, OutputStore};
 
 /// Path prefix of the image outputs.
@@ -55,7 +58,10 @@ impl Default for Limits {
 /// What a listener serves.
 #[derive(Clone)]
 enum Routes {
-    Metrics(PrometheusHandle),
+    Node {
+        metrics: PrometheusHandle,
+        api: Option<Arc<Api>>,
+    },
     Outputs(OutputStore),
 }
 
@@ -78,11 +84,19 @@ fn metrics_handle() -> Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// Serve `/metrics` on `addr` in the background (call inside the tokio runtime);
-/// returns the bound address (useful with port 0).
-pub fn serve_metrics(addr: SocketAddr, limits: Limits) -> Result<SocketAddr> {
-    let bound = listen(addr, Routes::Metrics(metrics_handle()?), limits)?;
+/// Serve `/metrics` and, given a node's `api`, `/api/` on `addr` in the background
+/// (call inside the tokio runtime); returns the bound address (useful with port 0).
+pub fn serve_node(addr: SocketAddr, api: Option<Api>, limits: Limits) -> Result<SocketAddr> {
+    let with_api = api.is_some();
+    let routes = Routes::Node {
+        metrics: metrics_handle()?,
+        api: api.map(Arc::new),
+    };
+    let bound = listen(addr, routes, limits)?;
     tracing::info!("metrics on http://{bound}/metrics");
+    if with_api {
+        tracing::info!("JSON API on http://{bound}{API_PATH}status");
+    }
     Ok(bound)
 }
 
@@ -161,12 +175,40 @@ impl Routes {
             return reply(StatusCode::METHOD_NOT_ALLOWED, text, "GET only\n");
         }
         let path = req.uri().path();
+        if let (Routes::Node { api: Some(_), .. }, Some((content_type, body))) =
+            (self, crate::console::asset(path))
+        {
+            let mut r = reply(StatusCode::OK, content_type, body);
+            r.headers_mut().insert(
+                hyper::header::CONTENT_SECURITY_POLICY,
+                hyper::header::HeaderValue::from_static(crate::console::CSP),
+            );
+            return r;
+        }
         match self {
-            Routes::Metrics(metrics) if path == "/metrics" => reply(
+            Routes::Node { metrics, .. } if path == "/metrics" => reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
                 metrics.render(),
             ),
+            Routes::Node { api: Some(api), .. } if path.starts_with(API_PATH) => {
+                let api = api.clone();
+                let (path, query) = (path.to_string(), req.uri().query().map(str::to_string));
+                let answer =
+                    tokio::task::spawn_blocking(move || api.answer(&path, query.as_deref())).await;
+                let (status, body) = answer.unwrap_or_else(|_| {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        serde_json::json!({ "error": "the API task failed" }),
+                    )
+                });
+                let mut r = reply(status, "application/json", body.to_string());
+                r.headers_mut().insert(
+                    hyper::header::CACHE_CONTROL,
+                    hyper::header::HeaderValue::from_static("no-store"),
+                );
+                r
+            }
             Routes::Outputs(store) => {
                 let Some(hash) = path.strip_prefix(OUTPUTS_PATH).and_then(parse_name) else {
                     return reply(StatusCode::NOT_FOUND, text, "no such output\n");
@@ -183,7 +225,7 @@ impl Routes {
                     Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, text, "read error\n"),
                 }
             }
-            Routes::Metrics(_) => reply(StatusCode::NOT_FOUND, text, "not found\n"),
+            Routes::Node { .. } => reply(StatusCode::NOT_FOUND, text, "not found\n"),
         }
     }
 }

@@ -4,8 +4,10 @@
 //! on any chain: `deploy`, `register`, `models`, `bond`, `unbond`, `withdraw`,
 //! `balance` (`hosts/node/README.md` has the module map).
 
+mod api;
 mod chain;
 mod cli;
+mod console;
 mod db;
 mod faults;
 mod http;

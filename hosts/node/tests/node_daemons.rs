@@ -115,6 +115,44 @@ async fn two_operators_share_the_requests() {
     .await;
     let page = common::http_get(&metrics, "/metrics");
     assert!(page.contains("# TYPE oracle_requests gauge"), "{page}");
+    // The same listener's JSON API: every request, each final for operator a
+    // (served and finalized, or left to b), and the model it serves with the root
+    // registered on chain.
+    let json = |path: &str| {
+        let (code, body) = common::http_get_status(&metrics, path);
+        let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        (code, value)
+    };
+    let (code, list) = json("/api/requests");
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
+    for id in &ids {
+        let (code, one) = json(&format!("/api/requests/{id}"));
+        assert_eq!(code, 200, "{one}");
+        let last = one["timeline"].as_array().unwrap().last().unwrap().clone();
+        assert!(
+            last["stage"] == "finalized" || last["stage"] == "skipped",
+            "{one}"
+        );
+    }
+    let (_, models) = json("/api/models");
+    let registered = AIOracle::new(chain.oracle, &chain.provider)
+        .getModel(chain.model_id)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(
+        models[0]["root"],
+        serde_json::json!(registered.modelRoot),
+        "{models}"
+    );
+    assert_eq!(models[0]["kind"], "text", "{models}");
+    let (code, bad) = json("/api/requests/not-an-id");
+    assert_eq!(code, 400, "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("not a request id"));
+    let s = common::status_via_api(&metrics);
+    assert!(s.contains("role          operator"), "{s}");
+    assert!(s.contains("seen          4"), "{s}");
     a.stop();
     b.stop();
     for who in [1usize, 4] {
@@ -178,11 +216,12 @@ async fn bad_input_and_faults_do_not_stop_the_node() {
     let anvil_args = ["--state", state_arg.as_str(), "--state-interval", "1"];
     let mut chain = Chain::on(start_anvil(port, &anvil_args), 1).await;
     let log = chain.path("op.log");
+    let http = format!("127.0.0.1:{}", free_port());
     let mut node = chain.spawn(
         "operator",
         1,
         "op.redb",
-        &[],
+        &["--http", &http],
         std::fs::File::create(&log).unwrap(),
     );
     let oracle = AIOracle::new(chain.oracle, &chain.provider);
@@ -251,6 +290,12 @@ async fn bad_input_and_faults_do_not_stop_the_node() {
     drop(chain.anvil.take());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(node.running(), "the node died with the chain");
+    // Without its RPC the node still answers from its database.
+    let s = common::status_via_api(&http);
+    assert!(
+        s.contains(&format!("request {too_long} model 1 finalized: prompt is")),
+        "{s}"
+    );
     chain.anvil = Some(start_anvil(port, &anvil_args));
     let after = chain.ask("Tom saw a dog").await;
     chain.wait_final(after, FINAL).await;

@@ -75,9 +75,10 @@ pub struct NodeArgs {
     /// Milliseconds between polls of the chain [default: 500].
     #[arg(long)]
     pub poll_ms: Option<u64>,
-    /// Serve Prometheus `/metrics` on this address (keep it on loopback or a
-    /// private network, e.g. 127.0.0.1:9100).
-    #[arg(long)]
+    /// Serve Prometheus `/metrics` and the JSON API `/api/` (what `oracle status
+    /// --node` reads) on this address; keep it on loopback or a private network,
+    /// e.g. 127.0.0.1:9100.
+    #[arg(long, visible_alias = "http")]
     pub metrics_addr: Option<SocketAddr>,
     /// Serve the image outputs posted as their hash, `/outputs/0x<keccak256>.png`,
     /// on this address (public, e.g. 0.0.0.0:8080): requesters fetch them there.
@@ -165,16 +166,13 @@ fn default_db(role: &str) -> PathBuf {
 }
 
 /// Open a node from `oracle operator` / `oracle validator` arguments.
-async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
+async fn open(args: &NodeArgs, role: &'static str, faults: Faults) -> Result<Node> {
     let args = args.resolved()?;
     let models = args
         .models
         .clone()
         .context("--models (or `models` in the configuration file) is required")?;
     let db_path = args.db.clone().unwrap_or_else(|| default_db(role));
-    if let Some(addr) = args.metrics_addr {
-        crate::http::serve_metrics(addr, crate::http::Limits::default())?;
-    }
     if let Some(addr) = args.outputs_addr {
         let outputs = OutputStore::new(crate::serve::outputs::dir_for_db(&db_path));
         crate::http::serve_outputs(addr, outputs, crate::http::Limits::default())?;
@@ -255,7 +253,21 @@ async fn open(args: &NodeArgs, role: &str, faults: Faults) -> Result<Node> {
     if let Some((path, d)) = &deployment {
         crate::cli::network::check_chain(&node.provider, d, path).await?;
     }
+    if let Some(addr) = args.metrics_addr {
+        crate::http::serve_node(addr, Some(api(&node, role)), crate::http::Limits::default())?;
+    }
     Ok(node)
+}
+
+/// The JSON API of a running node.
+pub fn api(node: &Node, role: &'static str) -> crate::api::Api {
+    crate::api::Api {
+        role,
+        account: node.account,
+        oracle: node.oracle,
+        db: node.db.clone(),
+        models: node.models.clone(),
+    }
 }
 
 /// What a node is started with.

@@ -72,8 +72,9 @@ pub struct DevnetArgs {
     /// token's forward pass in the VM). Image models always use the one-phase game.
     #[arg(long)]
     pub one_phase_game: bool,
-    /// Serve Prometheus `/metrics` on this address.
-    #[arg(long)]
+    /// Serve Prometheus `/metrics` and the operator's JSON API `/api/` on this
+    /// address (`oracle status --node http://ADDR` reads it).
+    #[arg(long, visible_alias = "http")]
     pub metrics_addr: Option<SocketAddr>,
     /// Serve the operator's image outputs posted as their hash on this address
     /// (`/outputs/0x<keccak256>.png`; `oracle request --output` fetches them).
@@ -271,9 +272,6 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     println!("serving; Ctrl-C stops everything");
 
     empty_data_dir(&args.data_dir)?;
-    if let Some(addr) = args.metrics_addr {
-        crate::http::serve_metrics(addr, crate::http::Limits::default())?;
-    }
     if let Some(addr) = args.outputs_addr {
         let outputs = OutputStore::new(dir_for_db(&args.data_dir.join("operator.redb")));
         crate::http::serve_outputs(addr, outputs, crate::http::Limits::default())?;
@@ -292,7 +290,12 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         budget: Duration::from_secs(600),
         faults: Faults::default(),
     };
-    let op = Operator::new(start(settings("operator.redb"), keys[1].clone().into()).await?);
+    let op_node = start(settings("operator.redb"), keys[1].clone().into()).await?;
+    if let Some(addr) = args.metrics_addr {
+        let api = crate::cli::daemon::api(&op_node, "operator");
+        crate::http::serve_node(addr, Some(api), crate::http::Limits::default())?;
+    }
+    let op = Operator::new(op_node);
     let validator_task = async {
         if args.no_validator {
             return std::future::pending().await;

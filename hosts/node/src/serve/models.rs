@@ -96,6 +96,8 @@ pub struct ServedModel {
     pub bytes: Arc<Vec<u8>>,
     /// Its file name (for logs).
     pub name: String,
+    /// Its model root (the Merkle root of its chunks, as registered).
+    pub root: B256,
     /// How it is served and disputed.
     pub kind: ModelKind,
 }
@@ -273,6 +275,7 @@ pub async fn load(
                     id,
                     bytes: file.bytes.clone(),
                     name: name.clone(),
+                    root: file.root,
                     kind,
                 },
             );

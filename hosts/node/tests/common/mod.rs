@@ -554,14 +554,37 @@ pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool
 
 /// GET `path` from `addr` over plain HTTP/1.0 (for the metrics endpoint); the body.
 pub fn http_get(addr: &str, path: &str) -> String {
+    http_get_status(addr, path).1
+}
+
+/// GET `path` from `addr` over plain HTTP/1.0: the status code and the body.
+pub fn http_get_status(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connecting to the metrics endpoint");
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting to the node's listener");
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n")
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// `oracle status --list --node http://addr`: a running node read through its API.
+pub fn status_via_api(addr: &str) -> String {
+    let out = oracle()
+        .args(["status", "--list", "--node"])
+        .arg(format!("http://{addr}"))
+        .output()
+        .unwrap();
+    assert_success(&out, "oracle status --node");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A metric's value from a Prometheus text page (first line starting with `name`).

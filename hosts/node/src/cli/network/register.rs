@@ -194,6 +194,7 @@ async fn probe(bytes: &[u8], guest: &[u8], kind: ModelKind) -> Result<()> {
         id: U256::ZERO,
         bytes: std::sync::Arc::new(bytes.to_vec()),
         name: "the model".into(),
+        root: oracle_core::commit::merkle::model_root(bytes).into(),
         kind: match kind {
             ModelKind::Image {
                 params,

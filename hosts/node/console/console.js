@@ -1,0 +1,160 @@
+// The node's console: reads the node's JSON API (/api/) and renders it; every view
+// refreshes every two seconds, so a request can be watched live. Everything shown
+// is set through textContent: outputs and errors come from the chain and are never
+// parsed as HTML.
+"use strict";
+
+const REFRESH_MS = 2000;
+const $ = (id) => document.getElementById(id);
+
+/** A U256 as serde writes it ("0x…" hex) in decimal. */
+function dec(v) {
+  if (typeof v === "string" && v.startsWith("0x")) {
+    try { return BigInt(v).toString(); } catch { return v; }
+  }
+  return v === null || v === undefined ? "–" : String(v);
+}
+
+/** "0x…" hex bytes as text when they are UTF-8, else the hex itself. */
+function bytesText(hex) {
+  if (!hex || hex === "0x") return "";
+  const bytes = new Uint8Array((hex.length - 2) / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(2 + 2 * i, 2), 16);
+  try { return new TextDecoder("utf-8", { fatal: true }).decode(bytes); } catch { return hex; }
+}
+
+const short = (h) => (typeof h === "string" && h.length > 18 ? h.slice(0, 10) + "…" + h.slice(-6) : dec(h));
+
+function cell(tr, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+
+function fill(tbody, rows, render) {
+  tbody.replaceChildren();
+  for (const row of rows) {
+    const tr = document.createElement("tr");
+    render(tr, row);
+    tbody.appendChild(tr);
+  }
+  if (rows.length === 0) {
+    const tr = document.createElement("tr");
+    const td = cell(tr, "none yet");
+    td.colSpan = 8;
+    tbody.appendChild(tr);
+  }
+}
+
+async function api(path) {
+  const r = await fetch("/api/" + path, { cache: "no-store" });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
+  return body;
+}
+
+function problem(text) {
+  $("problem").hidden = !text;
+  $("problem").textContent = text || "";
+}
+
+async function showNode() {
+  const status = await api("status");
+  $("node").textContent = `${status.role} ${status.account} · oracle ${status.oracle} · last block ${dec(status.last_block)}`;
+  return status;
+}
+
+async function showList() {
+  const [status, requests, disputes, models, operators] = await Promise.all([
+    showNode(), api("requests?limit=200"), api("disputes"), api("models"), api("operators"),
+  ]);
+  const totals = Object.entries(status.requests).filter(([, n]) => n > 0);
+  totals.push(["checks", status.checks], ["mismatches", status.mismatches], ["disputes", status.disputes]);
+  fill($("totals"), totals, (tr, [name, n]) => { cell(tr, name); cell(tr, String(n)); });
+  fill($("requests"), requests, (tr, r) => {
+    const id = cell(tr, "");
+    const a = document.createElement("a");
+    a.href = "#request/" + dec(r.id);
+    a.textContent = dec(r.id);
+    id.appendChild(a);
+    cell(tr, dec(r.model_id));
+    cell(tr, dec(r.block));
+    cell(tr, r.state, "state-" + r.state);
+    cell(tr, r.input_bytes + " B");
+    cell(tr, r.output_bytes === null ? "–" : r.output_bytes + " B");
+    cell(tr, r.error || "");
+  });
+  fill($("disputes"), disputes, (tr, d) => {
+    cell(tr, dec(d.dispute));
+    cell(tr, dec(d.request));
+    cell(tr, short(d.game), "mono");
+    cell(tr, d.defending ? "defending" : "challenging");
+    cell(tr, d.state);
+    cell(tr, String(d.moves));
+  });
+  fill($("models"), models, (tr, m) => {
+    cell(tr, dec(m.id));
+    cell(tr, m.file);
+    cell(tr, m.kind + (m.chat ? " (chat)" : ""));
+    cell(tr, m.game);
+    cell(tr, short(m.root), "mono");
+    cell(tr, (m.bytes / 1e6).toFixed(2) + " MB");
+  });
+  $("operators").replaceChildren(...operators.map((o) => {
+    const li = document.createElement("li");
+    li.textContent = o;
+    li.className = "mono";
+    return li;
+  }));
+}
+
+async function showRequest(id) {
+  const v = await api("requests/" + id);
+  $("request-id").textContent = id;
+  $("timeline").replaceChildren(...v.timeline.map((s) => {
+    const li = document.createElement("li");
+    const b = document.createElement("b");
+    b.textContent = s.stage;
+    li.appendChild(b);
+    const detail = s.block !== undefined ? "block " + s.block : s.tx ? "tx " + short(s.tx) : s.claim ? "claim " + short(s.claim) : s.reason || "";
+    li.appendChild(document.createTextNode(detail));
+    return li;
+  }));
+  const r = v.request || {};
+  $("request-input").textContent = bytesText(r.input);
+  $("request-output").textContent = r.output ? bytesText(r.output) : "(not served yet)";
+  fill($("request-checks"), v.checks, (tr, c) => {
+    cell(tr, String(c.version));
+    cell(tr, short(c.submitter), "mono");
+    cell(tr, short(c.claim), "mono");
+    cell(tr, String(c.block));
+    cell(tr, c.state + (c.error ? ": " + c.error : ""));
+  });
+  fill($("request-disputes"), v.disputes, (tr, d) => {
+    cell(tr, dec(d.dispute));
+    cell(tr, short(d.game), "mono");
+    cell(tr, d.defending ? "defending" : "challenging");
+    cell(tr, d.state);
+    cell(tr, String(d.moves));
+  });
+  $("request-json").textContent = JSON.stringify(v, null, 2);
+}
+
+async function refresh() {
+  const m = location.hash.match(/^#request\/(\w+)$/);
+  $("request-view").hidden = !m;
+  $("list-view").hidden = !!m;
+  try {
+    if (m) await Promise.all([showNode(), showRequest(m[1])]); else await showList();
+    problem("");
+  } catch (e) {
+    problem("the node did not answer: " + e.message);
+  }
+  document.body.dataset.loaded = "yes";
+}
+
+window.addEventListener("hashchange", refresh);
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,513 @@
+//! The node's JSON API, under `/api/` on its HTTP listener (`--http`, the same one
+//! as `/metrics`): what this node has recorded, read from its database while it
+//! runs, so it answers even when the chain's RPC does not. `oracle status --node`
+//! reads it; so can any client.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/api/status` | role, account, oracle, requests per state, checks, disputes, last block |
+//! | `/api/requests?state=S&limit=N` | request summaries, newest first (`limit` ≤ 1000, default 100) |
+//! | `/api/requests/<id>` | the whole record, its timeline, the checked result versions and its games |
+//! | `/api/disputes` | the games this node plays or played |
+//! | `/api/models` | the models this node serves (id, file, root, kind, bound) |
+//! | `/api/operators` | the operators this node has seen registered |
+//!
+//! Ids are decimal or `0x` hex. Errors are JSON too: `{"error": "..."}` with 400 for
+//! a malformed path or query, 404 for an unknown path or id, 500 when the database
+//! cannot be read.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256};
+use hyper::StatusCode;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::db::{Db, RequestRecord, RequestState};
+use crate::serve::models::{ModelKind, ModelSet};
+
+/// Path prefix of the API.
+pub const API_PATH: &str = "/api/";
+
+/// Most summaries one `/api/requests` answer holds.
+pub const MAX_LIMIT: usize = 1000;
+
+/// What the API reads: the node's database and the models it serves.
+#[derive(Clone)]
+pub struct Api {
+    /// The node's role (`operator`, `validator`).
+    pub role: &'static str,
+    /// The node's account.
+    pub account: Address,
+    /// The AIOracle contract it follows.
+    pub oracle: Address,
+    /// Its database.
+    pub db: Arc<Db>,
+    /// The models it serves.
+    pub models: Arc<ModelSet>,
+}
+
+/// An answer: status and JSON body.
+pub type Answer = (StatusCode, Value);
+
+fn error(status: StatusCode, message: impl Into<String>) -> Answer {
+    (status, json!({ "error": message.into() }))
+}
+
+fn ok(value: impl Serialize) -> Answer {
+    match serde_json::to_value(value) {
+        Ok(v) => (StatusCode::OK, v),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding: {e}")),
+    }
+}
+
+/// A request id from a path segment: decimal or `0x` hex.
+pub fn parse_id(text: &str) -> Option<U256> {
+    if let Some(hex) = text.strip_prefix("0x") {
+        if hex.is_empty() || hex.len() > 64 {
+            return None;
+        }
+        return U256::from_str_radix(hex, 16).ok();
+    }
+    if text.is_empty() || text.len() > 78 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    U256::from_str(text).ok()
+}
+
+/// One `key=value` pair of a query string (no percent-decoding: the API's values
+/// are plain words and numbers).
+fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find_map(|(k, v)| (k == key).then_some(v))
+}
+
+impl Api {
+    /// Answer `GET path?query` (blocking: reads the database).
+    pub fn answer(&self, path: &str, query: Option<&str>) -> Answer {
+        let Some(rest) = path.strip_prefix(API_PATH) else {
+            return error(StatusCode::NOT_FOUND, "not an API path");
+        };
+        let rest = rest.trim_end_matches('/');
+        let result = match rest.split_once('/') {
+            None => match rest {
+                "status" => self.status(),
+                "requests" => self.requests(query),
+                "disputes" => self.db.disputes().map(ok).map_err(Into::into),
+                "models" => Ok(self.models()),
+                "operators" => self.db.operators().map(ok).map_err(Into::into),
+                _ => Ok(error(
+                    StatusCode::NOT_FOUND,
+                    format!("no such endpoint: {path}"),
+                )),
+            },
+            Some(("requests", id)) => match parse_id(id) {
+                Some(id) => self.request(id),
+                None => Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("not a request id: {id:?} (decimal or 0x hex)"),
+                )),
+            },
+            Some(_) => Ok(error(
+                StatusCode::NOT_FOUND,
+                format!("no such endpoint: {path}"),
+            )),
+        };
+        result.unwrap_or_else(|e: anyhow::Error| {
+            tracing::warn!("api {path}: {e:#}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading the database: {e}"),
+            )
+        })
+    }
+
+    fn status(&self) -> anyhow::Result<Answer> {
+        let mut value = status_value(&self.db)?;
+        value["role"] = json!(self.role);
+        value["account"] = json!(self.account);
+        value["oracle"] = json!(self.oracle);
+        Ok(ok(value))
+    }
+
+    fn requests(&self, query: Option<&str>) -> anyhow::Result<Answer> {
+        let limit = match query_value(query, "limit") {
+            None => 100,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        format!("limit must be 1..={MAX_LIMIT}, not {text:?}"),
+                    ))
+                }
+            },
+        };
+        let state = match query_value(query, "state") {
+            None => None,
+            Some(name) => match RequestState::ALL.iter().find(|s| s.name() == name) {
+                Some(&s) => Some(s),
+                None => {
+                    let names: Vec<&str> = RequestState::ALL.iter().map(|s| s.name()).collect();
+                    return Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        format!("state must be one of {}, not {name:?}", names.join(", ")),
+                    ));
+                }
+            },
+        };
+        let summaries: Vec<Value> = self
+            .db
+            .requests()?
+            .iter()
+            .rev()
+            .filter(|r| state.is_none_or(|s| r.state == s))
+            .take(limit)
+            .map(summary)
+            .collect();
+        Ok(ok(summaries))
+    }
+
+    fn request(&self, id: U256) -> anyhow::Result<Answer> {
+        let Some(record) = self.db.request(id)? else {
+            let checks = self.db.checks_of(id)?;
+            if checks.is_empty() {
+                return Ok(error(
+                    StatusCode::NOT_FOUND,
+                    format!("this node has no record of request {id}"),
+                ));
+            }
+            // A validator checks results without serving the request.
+            return Ok(ok(json!({
+                "request": Value::Null,
+                "timeline": [],
+                "checks": checks,
+                "disputes": self.disputes_of(id)?,
+            })));
+        };
+        Ok(ok(json!({
+            "timeline": timeline(&record),
+            "request": record,
+            "checks": self.db.checks_of(id)?,
+            "disputes": self.disputes_of(id)?,
+        })))
+    }
+
+    fn disputes_of(&self, id: U256) -> anyhow::Result<Vec<crate::roles::dispute::DisputeRecord>> {
+        Ok(self
+            .db
+            .disputes()?
+            .into_iter()
+            .filter(|d| d.request == id)
+            .collect())
+    }
+
+    fn models(&self) -> Answer {
+        let models: Vec<Value> = self
+            .models
+            .values()
+            .map(|m| {
+                let (kind, chat) = match m.kind {
+                    ModelKind::Text { chat, .. } => ("text", chat),
+                    ModelKind::TwoPhaseText { chat, .. } => ("text", chat),
+                    ModelKind::Image { .. } => ("image", false),
+                };
+                json!({
+                    "id": m.id,
+                    "file": m.name,
+                    "bytes": m.bytes.len(),
+                    "root": m.root,
+                    "kind": kind,
+                    "game": if m.kind.two_phase() { "two-phase" } else { "one-phase" },
+                    "chat": chat,
+                    "trace_bound": m.kind.trace_bound(),
+                })
+            })
+            .collect();
+        ok(models)
+    }
+}
+
+/// The database's part of `/api/status`: requests per state (in lifecycle order),
+/// checks, mismatches, disputes and the last block processed.
+pub fn status_value(db: &Db) -> anyhow::Result<Value> {
+    let counts = db.counts()?;
+    let requests: serde_json::Map<String, Value> = counts
+        .requests
+        .iter()
+        .map(|(name, n)| ((*name).to_string(), json!(n)))
+        .collect();
+    Ok(json!({
+        "last_block": counts.last_block,
+        "requests": requests,
+        "checks": counts.checks,
+        "mismatches": counts.mismatches,
+        "disputes": db.dispute_count()?,
+    }))
+}
+
+/// One line of `/api/requests`.
+pub fn summary(r: &RequestRecord) -> Value {
+    json!({
+        "id": r.id,
+        "model_id": r.model_id,
+        "block": r.block,
+        "state": r.state.name(),
+        "input_bytes": r.input.len(),
+        "output_bytes": r.output.as_ref().map(|o| o.len()),
+        "claim": r.claim,
+        "error": r.error,
+    })
+}
+
+/// The stages a request's record shows it went through, in order: requested (its
+/// event's block), served (output computed), submitted (the transaction), finalized
+/// or failed/skipped (with the reason).
+pub fn timeline(r: &RequestRecord) -> Vec<Value> {
+    let mut out = vec![json!({ "stage": "requested", "block": r.block })];
+    if r.output.is_some() {
+        out.push(json!({ "stage": "served", "claim": r.claim }));
+    }
+    if r.submit_tx.is_some() || matches!(r.state, RequestState::Submitted | RequestState::Finalized)
+    {
+        out.push(json!({ "stage": "submitted", "tx": r.submit_tx }));
+    }
+    match r.state {
+        RequestState::Finalized => {
+            out.push(json!({ "stage": "finalized", "tx": r.finalize_tx }));
+        }
+        RequestState::Failed | RequestState::Skipped => {
+            out.push(json!({ "stage": r.state.name(), "reason": r.error }));
+        }
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::db::{CheckRecord, CheckState, RequestEvent};
+    use crate::roles::dispute::DisputeRecord;
+    use alloy::primitives::{Bytes, B256};
+
+    fn event(id: u64, model: u64) -> RequestEvent {
+        RequestEvent {
+            id: U256::from(id),
+            model_id: U256::from(model),
+            input: Bytes::from_static(b"Once upon a time"),
+            callback: Address::repeat_byte(0xCB),
+            gas_limit: 100_000,
+            callback_data: Bytes::new(),
+            block: 10 + id,
+        }
+    }
+
+    /// A database with three requests (one finalized with its output, one failed,
+    /// one seen), a checked result with two versions, a game and an operator.
+    pub(crate) fn api() -> (tempfile::TempDir, Api) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("node.redb")).unwrap();
+        db.record_requests(&[event(1, 1), event(2, 1), event(3, 1)], 20, |_| true)
+            .unwrap();
+        let mut done = db.request(U256::from(1u64)).unwrap().unwrap();
+        done.output = Some(Bytes::from_static(b"Once upon a time, there was\n"));
+        done.claim = Some(B256::repeat_byte(7));
+        done.submit_tx = Some(B256::repeat_byte(8));
+        done.finalize_tx = Some(B256::repeat_byte(9));
+        done.state = RequestState::Finalized;
+        db.put_request(&done).unwrap();
+        let mut failed = db.request(U256::from(2u64)).unwrap().unwrap();
+        failed.state = RequestState::Failed;
+        failed.error = Some("the deadline passed".into());
+        db.put_request(&failed).unwrap();
+        for version in 0..2 {
+            db.put_check(&CheckRecord {
+                id: U256::from(1u64),
+                version,
+                submitter: Address::repeat_byte(version as u8 + 1),
+                output: Bytes::from_static(b"x"),
+                claim: B256::repeat_byte(version as u8),
+                block: 30 + u64::from(version),
+                state: if version == 0 {
+                    CheckState::Challenged
+                } else {
+                    CheckState::Agreed
+                },
+                challenge_tx: None,
+                error: None,
+            })
+            .unwrap();
+        }
+        // A check of a request this node never served (a validator's view).
+        db.put_check(&CheckRecord {
+            id: U256::from(40u64),
+            version: 0,
+            submitter: Address::repeat_byte(4),
+            output: Bytes::new(),
+            claim: B256::ZERO,
+            block: 40,
+            state: CheckState::Agreed,
+            challenge_tx: None,
+            error: None,
+        })
+        .unwrap();
+        db.put_dispute(&DisputeRecord::ours(
+            U256::from(5u64),
+            Address::repeat_byte(0x6A),
+            false,
+            &event(1, 1),
+            Bytes::from_static(b"the true output"),
+        ))
+        .unwrap();
+        db.record_operators(&[Address::repeat_byte(0x0B)], 20)
+            .unwrap();
+        let api = Api {
+            role: "validator",
+            account: Address::repeat_byte(0xAC),
+            oracle: Address::repeat_byte(0x0A),
+            db: Arc::new(db),
+            models: Arc::new(ModelSet::new()),
+        };
+        (dir, api)
+    }
+
+    fn get(api: &Api, path_and_query: &str) -> Answer {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        api.answer(path, query)
+    }
+
+    #[test]
+    fn status_counts_every_state_and_names_the_node() {
+        let (_dir, api) = api();
+        let (status, v) = get(&api, "/api/status");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["role"], "validator");
+        assert_eq!(v["account"], json!(Address::repeat_byte(0xAC)));
+        assert_eq!(v["requests"]["finalized"], 1);
+        assert_eq!(v["requests"]["failed"], 1);
+        assert_eq!(v["requests"]["seen"], 1);
+        assert_eq!(v["requests"]["skipped"], 0);
+        assert_eq!(v["checks"], 3);
+        assert_eq!(v["disputes"], 1);
+        assert_eq!(v["last_block"], 20);
+    }
+
+    #[test]
+    fn requests_are_listed_newest_first_filtered_and_limited() {
+        let (_dir, api) = api();
+        let (status, v) = get(&api, "/api/requests");
+        assert_eq!(status, StatusCode::OK);
+        let ids: Vec<&Value> = v.as_array().unwrap().iter().map(|r| &r["id"]).collect();
+        assert_eq!(
+            ids,
+            [
+                &json!(U256::from(3u64)),
+                &json!(U256::from(2u64)),
+                &json!(U256::from(1u64))
+            ]
+        );
+        let (_, v) = get(&api, "/api/requests?state=failed");
+        let list = v.as_array().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["error"], "the deadline passed");
+        let (_, v) = get(&api, "/api/requests?limit=2&state=seen");
+        assert_eq!(v.as_array().unwrap().len(), 1);
+        let (_, v) = get(&api, "/api/requests?limit=1");
+        assert_eq!(v.as_array().unwrap().len(), 1);
+        for bad in ["limit=0", "limit=1001", "limit=ten", "state=lost", "state="] {
+            let (status, v) = get(&api, &format!("/api/requests?{bad}"));
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(v["error"].as_str().unwrap().len() > 10, "{bad}: {v}");
+        }
+    }
+
+    #[test]
+    fn one_request_has_its_record_timeline_checks_and_games() {
+        let (_dir, api) = api();
+        for id in ["1", "0x1", "0x01"] {
+            let (status, v) = get(&api, &format!("/api/requests/{id}"));
+            assert_eq!(status, StatusCode::OK, "{id}");
+            assert_eq!(v["request"]["state"], "Finalized");
+            let stages: Vec<&str> = v["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["stage"].as_str().unwrap())
+                .collect();
+            assert_eq!(stages, ["requested", "served", "submitted", "finalized"]);
+            assert_eq!(v["timeline"][3]["tx"], json!(B256::repeat_byte(9)));
+            assert_eq!(v["checks"].as_array().unwrap().len(), 2);
+            assert_eq!(v["checks"][1]["version"], 1);
+            assert_eq!(v["disputes"][0]["dispute"], json!(U256::from(5u64)));
+        }
+        let (_, v) = get(&api, "/api/requests/2");
+        let last = v["timeline"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            last,
+            json!({ "stage": "failed", "reason": "the deadline passed" })
+        );
+        // Known only as a checked result.
+        let (status, v) = get(&api, "/api/requests/40");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["request"], Value::Null);
+        assert_eq!(v["checks"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_and_unknown_ids_and_paths_are_json_errors() {
+        let (_dir, api) = api();
+        for (path, want) in [
+            ("/api/requests/7", StatusCode::NOT_FOUND),
+            ("/api/requests/abc", StatusCode::BAD_REQUEST),
+            ("/api/requests/-1", StatusCode::BAD_REQUEST),
+            ("/api/requests/0x", StatusCode::BAD_REQUEST),
+            ("/api/requests/0xzz", StatusCode::BAD_REQUEST),
+            ("/api/requests/1.5", StatusCode::BAD_REQUEST),
+            (
+                "/api/requests/115792089237316195423570985008687907853269984665640564039457584007913129639936",
+                StatusCode::BAD_REQUEST,
+            ),
+            ("/api/requests/1/extra", StatusCode::BAD_REQUEST),
+            ("/api/nothing", StatusCode::NOT_FOUND),
+            ("/api/models/1", StatusCode::NOT_FOUND),
+            ("/api/", StatusCode::NOT_FOUND),
+            ("/metrics", StatusCode::NOT_FOUND),
+        ] {
+            let (status, v) = get(&api, path);
+            assert_eq!(status, want, "{path}: {v}");
+            assert!(v["error"].is_string(), "{path}: {v}");
+        }
+    }
+
+    #[test]
+    fn disputes_operators_and_models_are_listed() {
+        let (_dir, api) = api();
+        let (status, v) = get(&api, "/api/disputes");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v[0]["request"], json!(U256::from(1u64)));
+        assert_eq!(v[0]["state"], "Playing");
+        let (_, v) = get(&api, "/api/operators");
+        assert_eq!(v, json!([Address::repeat_byte(0x0B)]));
+        let (status, v) = get(&api, "/api/models");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v, json!([]));
+    }
+
+    #[test]
+    fn ids_parse_in_decimal_and_hex_only() {
+        assert_eq!(parse_id("42"), Some(U256::from(42u64)));
+        assert_eq!(parse_id("0x2a"), Some(U256::from(42u64)));
+        assert_eq!(parse_id("0x2A"), Some(U256::from(42u64)));
+        for bad in ["", "+1", " 1", "1e3", "0x", "0b101", &"f".repeat(65)] {
+            assert_eq!(parse_id(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_id(&format!("0x{}", "f".repeat(64))), Some(U256::MAX));
+    }
+}

@@ -1,0 +1,153 @@
+//! The web console: a page served by the node's HTTP listener at `/` that reads the
+//! JSON API ([`crate::api`]) and shows the node's totals, requests (each one's
+//! timeline, output, checked versions and games, refreshed live), disputes,
+//! models and operators. Static files compiled into the binary
+//! (`hosts/node/console/`), no external resources, and a content security policy
+//! that allows nothing but this origin.
+
+/// The content security policy of every console file.
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+
+/// The console file at `path`, with its content type.
+pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
+    match path {
+        "/" | "/index.html" => Some((
+            "text/html; charset=utf-8",
+            include_str!("../console/index.html"),
+        )),
+        "/console.js" => Some((
+            "text/javascript; charset=utf-8",
+            include_str!("../console/console.js"),
+        )),
+        "/console.css" => Some((
+            "text/css; charset=utf-8",
+            include_str!("../console/console.css"),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use crate::http::{serve_node, Limits};
+
+    /// The system's Chromium (Debian's `chromium` package), or a failure that says
+    /// how to get it: the console's tests never skip silently.
+    fn chromium() -> PathBuf {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            if let Ok(out) = Command::new("which").arg(name).output() {
+                if out.status.success() {
+                    return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                }
+            }
+        }
+        panic!("no headless browser: install Debian's `chromium` (bash .ci/install.sh does)");
+    }
+
+    /// Chromium, headless, with a fresh profile; `args` come last.
+    fn browse(profile: &Path, args: &[String]) -> String {
+        let out = Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--virtual-time-budget=4000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(args)
+            .output()
+            .expect("running chromium");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The page in a real headless browser, against a node's API over a database
+    /// with requests in several states, a checked result, a game and an operator:
+    /// the list view shows them all, the request view shows one request's
+    /// timeline, output, versions and game. Screenshots of both views are taken
+    /// (and written to `docs/console/` with `ORACLE_BLESS=1`, for the README).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_console_shows_the_node_in_a_headless_browser() {
+        let (_dir, api) = crate::api::tests::api();
+        let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
+            .expect("listening");
+        let base = format!("http://{addr}");
+        let profile = tempfile::tempdir().unwrap();
+        let shots = tempfile::tempdir().unwrap();
+        let run = |args: Vec<String>| {
+            let profile = profile.path().to_path_buf();
+            tokio::task::spawn_blocking(move || browse(&profile, &args))
+        };
+
+        let list = run(vec!["--dump-dom".into(), format!("{base}/")])
+            .await
+            .unwrap();
+        assert!(
+            list.contains("data-loaded=\"yes\""),
+            "the script ran: {list}"
+        );
+        for want in [
+            "validator 0xacacacacacacacacacacacacacacacacacacacac",
+            ">finalized<",
+            ">failed<",
+            "the deadline passed",
+            ">challenging<",
+            ">Playing<",
+            "0x0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+            "href=\"#request/3\"",
+        ] {
+            assert!(list.contains(want), "the list view lacks {want:?}: {list}");
+        }
+        assert!(!list.contains("the node did not answer"), "{list}");
+
+        let one = run(vec!["--dump-dom".into(), format!("{base}/#request/1")])
+            .await
+            .unwrap();
+        for want in [
+            "validator 0xacacacacacacacacacacacacacacacacacacacac",
+            "<b>requested</b>block 11",
+            "<b>served</b>",
+            "<b>finalized</b>",
+            "Once upon a time, there was",
+            ">Challenged<",
+            ">Agreed<",
+        ] {
+            assert!(one.contains(want), "the request view lacks {want:?}: {one}");
+        }
+        let missing = run(vec!["--dump-dom".into(), format!("{base}/#request/99")])
+            .await
+            .unwrap();
+        assert!(
+            missing.contains("this node has no record of request 99"),
+            "{missing}"
+        );
+
+        let bless = std::env::var_os("ORACLE_BLESS").is_some();
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
+        for (name, page) in [("list", "/"), ("request", "/#request/1")] {
+            let file = shots.path().join(format!("{name}.png"));
+            run(vec![
+                "--window-size=1280,900".into(),
+                format!("--screenshot={}", file.display()),
+                format!("{base}{page}"),
+            ])
+            .await
+            .unwrap();
+            let png = std::fs::read(&file).expect("a screenshot");
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+            if bless {
+                std::fs::create_dir_all(&docs).unwrap();
+                std::fs::copy(&file, docs.join(format!("{name}.png"))).unwrap();
+            }
+        }
+    }
+}
