@@ -32,6 +32,36 @@ pub fn guest_elf() -> Vec<u8> {
         .expect("guest ELF")
 }
 
+/// Build the core's WebAssembly module (`oracle-wasm` for wasm32-unknown-unknown,
+/// a nested cargo build with its own target directory so it never waits on the
+/// running build's lock) and return its path. Panics with the fix when the build
+/// fails.
+pub fn wasm_module() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target/wasm-build");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "oracle-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "building the wasm module failed (needs `rustup target add wasm32-unknown-unknown`)"
+    );
+    target.join("wasm32-unknown-unknown/release/oracle_wasm.wasm")
+}
+
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
