@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install and build what the devnet needs, then start it: anvil with AIOracle and
 # Prompt deployed, the bundled stories260K (W8) registered with its model root and
-# the guest's program hash, an operator and a validator. Then, in another
+# the guest's program hash, an operator and a validator (with --http ADDR, the
+# operator's JSON API and web console on ADDR). Then, in another
 # terminal: ./target/release/oracle request --wait --prompt "Once upon a time"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/contracts-install.sh >/dev/null
-rustup target add riscv32im-unknown-none-elf >/dev/null
+rustup target add riscv32im-unknown-none-elf wasm32-unknown-unknown >/dev/null
 cargo build --release -q -p oracle-node -p oracle-quant
+# The core for the browser (the web console's "verify in this browser").
+cargo build --release -q -p oracle-wasm --target wasm32-unknown-unknown
 hosts/guest/build.sh -q
 mkdir -p target/models
 ./target/release/oracle-quant convert \

@@ -142,8 +142,81 @@ async function showRequest(id) {
   $("request-json").textContent = JSON.stringify(v, null, 2);
 }
 
+const fromHex = (hex) => {
+  const bytes = new Uint8Array(Math.max(0, (hex.length - 2) / 2));
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(2 + 2 * i, 2), 16);
+  return bytes;
+};
+const toHex = (bytes) => "0x" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+/**
+ * Re-run request `id` with the core's WebAssembly module: fetch the model's file
+ * from the node, check it against the model root the node serves it under (the
+ * registered root), run the request's parameters and input, and compare the bytes
+ * it would post with the posted output. Returns [ok, message].
+ */
+async function verify(id) {
+  const v = await api("requests/" + id);
+  const r = v.request;
+  if (!r || !r.output) return [false, "nothing to verify: this node holds no output for it"];
+  if (!v.params) return [false, "this node does not serve the request's model"];
+  const model = (await api("models")).find((m) => m.id === r.model_id);
+  if (!model) return [false, "this node does not serve the request's model"];
+  const wasmResponse = await fetch("/console/oracle_wasm.wasm");
+  if (!wasmResponse.ok) return [false, (await wasmResponse.json()).error];
+  const { instance } = await WebAssembly.instantiate(await wasmResponse.arrayBuffer(), {});
+  const w = instance.exports;
+  const put = (bytes) => {
+    const ptr = w.oracle_alloc(bytes.length);
+    new Uint8Array(w.memory.buffer, ptr, bytes.length).set(bytes);
+    return [ptr, bytes.length];
+  };
+  const read = (ptr, len) => new Uint8Array(w.memory.buffer, ptr, len).slice();
+  const file = await fetch("/api/models/" + dec(model.id) + "/file");
+  if (!file.ok) return [false, "the node did not send the model file"];
+  const [mp, ml] = put(new Uint8Array(await file.arrayBuffer()));
+  const root = toHex(read(w.oracle_model_root(mp, ml), 32));
+  if (root !== model.root) {
+    return [false, `the model file's root ${short(root)} is not the registered ${short(model.root)}: not run`];
+  }
+  const [pp, pl] = put(fromHex(v.params));
+  const [ip, il] = put(fromHex(r.input));
+  const kind = w.oracle_run(mp, ml, pp, pl, ip, il);
+  const posted = read(w.oracle_posted(), w.oracle_posted_len());
+  const commitment = toHex(read(w.oracle_commitment(), 32));
+  const want = fromHex(r.output);
+  const same = posted.length === want.length && posted.every((b, i) => b === want[i]);
+  const what = ["the error outcome", "text", "image"][kind] || "?";
+  if (same) {
+    return [true, `verified: this browser's run (${what}, model root checked) posts the same ${posted.length} bytes, commitment ${short(commitment)}`];
+  }
+  return [false, `MISMATCH: this browser's run posts other bytes than the recorded output (${posted.length} bytes, commitment ${short(commitment)}): "${bytesText(toHex(posted)).slice(0, 80)}"`];
+}
+
+async function runVerify(id) {
+  const out = $("verify");
+  out.className = "";
+  out.textContent = "running the model in this browser…";
+  try {
+    const [ok, message] = await verify(id);
+    out.className = ok ? "ok" : "bad";
+    out.textContent = message;
+  } catch (e) {
+    out.className = "bad";
+    out.textContent = "verification failed: " + e.message;
+  }
+  out.dataset.done = "yes";
+}
+
+let verifying = null;
+
 async function refresh() {
-  const m = location.hash.match(/^#request\/(\w+)$/);
+  const m = location.hash.match(/^#request\/(\w+)(\/verify)?$/);
+  if (m && m[2] && verifying !== m[1]) {
+    verifying = m[1];
+    runVerify(m[1]);
+  }
+  if (!m) verifying = null;
   $("request-view").hidden = !m;
   $("list-view").hidden = !!m;
   try {
@@ -155,6 +228,13 @@ async function refresh() {
   document.body.dataset.loaded = "yes";
 }
 
-window.addEventListener("hashchange", refresh);
+window.addEventListener("hashchange", () => {
+  $("verify").textContent = "";
+  refresh();
+});
+$("verify-button").addEventListener("click", () => {
+  const m = location.hash.match(/^#request\/(\w+)/);
+  if (m) runVerify(m[1]);
+});
 refresh();
 setInterval(refresh, REFRESH_MS);

@@ -10,6 +10,7 @@
 //! | `/api/requests/<id>` | the whole record, its timeline, the checked result versions and its games |
 //! | `/api/disputes` | the games this node plays or played |
 //! | `/api/models` | the models this node serves (id, file, root, kind, bound) |
+//! | `/api/models/<id>/file` | a served model's file (bytes), for a page to re-run a request |
 //! | `/api/operators` | the operators this node has seen registered |
 //!
 //! Ids are decimal or `0x` hex. Errors are JSON too: `{"error": "..."}` with 400 for
@@ -46,6 +47,33 @@ pub struct Api {
     pub db: Arc<Db>,
     /// The models it serves.
     pub models: Arc<ModelSet>,
+    /// Positions it runs per text request (the parameters of its requests).
+    pub steps: u32,
+    /// The core's WebAssembly module (`hosts/wasm`), served to the console for
+    /// "verify in this browser", when the node has it.
+    pub wasm: Option<Arc<Vec<u8>>>,
+}
+
+/// Where `cargo build -p oracle-wasm --release --target wasm32-unknown-unknown`
+/// puts the module (the node's default `--console-wasm`).
+pub const DEFAULT_WASM: &str = "target/wasm32-unknown-unknown/release/oracle_wasm.wasm";
+
+/// The console's WebAssembly module: the file `path` names (it must be readable), or
+/// the default build's when it exists, or none.
+pub fn load_wasm(path: Option<&std::path::Path>) -> anyhow::Result<Option<Arc<Vec<u8>>>> {
+    use anyhow::Context;
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (std::path::PathBuf::from(DEFAULT_WASM), false),
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.starts_with(b"\0asm") => Ok(Some(Arc::new(bytes))),
+        Ok(_) => anyhow::bail!("{} is not a WebAssembly module", path.display()),
+        Err(_) if !required => Ok(None),
+        Err(e) => {
+            Err(e).with_context(|| format!("reading the console's module {}", path.display()))
+        }
+    }
 }
 
 /// An answer: status and JSON body.
@@ -104,6 +132,13 @@ impl Api {
                     format!("no such endpoint: {path}"),
                 )),
             },
+            Some(("models", file)) if file.ends_with("/file") => Ok(error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "this node serves no model {:?}",
+                    file.trim_end_matches("/file")
+                ),
+            )),
             Some(("requests", id)) => match parse_id(id) {
                 Some(id) => self.request(id),
                 None => Ok(error(
@@ -188,8 +223,13 @@ impl Api {
                 "disputes": self.disputes_of(id)?,
             })));
         };
+        let params = self
+            .models
+            .get(&record.model_id)
+            .map(|m| hex_bytes(&m.request(&record.input, self.steps).encode_params()));
         Ok(ok(json!({
             "timeline": timeline(&record),
+            "params": params,
             "request": record,
             "checks": self.db.checks_of(id)?,
             "disputes": self.disputes_of(id)?,
@@ -228,6 +268,23 @@ impl Api {
             })
             .collect();
         ok(models)
+    }
+}
+
+/// `0x` hex of `bytes`.
+fn hex_bytes(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+impl Api {
+    /// The bytes of served model `id`'s file, for `GET /api/models/<id>/file`
+    /// (`None`: not a model file path, or not a model this node serves).
+    pub fn model_file(&self, path: &str) -> Option<Arc<Vec<u8>>> {
+        let id = path
+            .strip_prefix(API_PATH)?
+            .strip_prefix("models/")?
+            .strip_suffix("/file")?;
+        Some(self.models.get(&parse_id(id)?)?.bytes.clone())
     }
 }
 
@@ -371,6 +428,8 @@ pub(crate) mod tests {
             oracle: Address::repeat_byte(0x0A),
             db: Arc::new(db),
             models: Arc::new(ModelSet::new()),
+            steps: 16,
+            wasm: None,
         };
         (dir, api)
     }

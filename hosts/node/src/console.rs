@@ -1,12 +1,20 @@
 //! The web console: a page served by the node's HTTP listener at `/` that reads the
 //! JSON API ([`crate::api`]) and shows the node's totals, requests (each one's
 //! timeline, output, checked versions and games, refreshed live), disputes,
-//! models and operators. Static files compiled into the binary
-//! (`hosts/node/console/`), no external resources, and a content security policy
-//! that allows nothing but this origin.
+//! models and operators. "Verify in this browser" re-runs a request with the
+//! core's WebAssembly module (`hosts/wasm`, served at [`WASM_PATH`]) on the model
+//! file fetched from the node, checked against the model's registered root first,
+//! and compares the bytes it would post with the recorded output. Static files
+//! compiled into the binary (`hosts/node/console/`), no external resources, and a
+//! content security policy that allows nothing but this origin.
+
+/// Where the console fetches the core's WebAssembly module.
+pub const WASM_PATH: &str = "/console/oracle_wasm.wasm";
 
 /// The content security policy of every console file.
-pub const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+/// (`'wasm-unsafe-eval'` lets the page compile the module it fetched from here.)
+pub const CSP: &str =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; frame-ancestors 'none'";
 
 /// The console file at `path`, with its content type.
 pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
@@ -148,6 +156,126 @@ mod tests {
                 std::fs::create_dir_all(&docs).unwrap();
                 std::fs::copy(&file, docs.join(format!("{name}.png"))).unwrap();
             }
+        }
+    }
+
+    /// "Verify in this browser" runs the core's WebAssembly module in headless
+    /// Chromium on a model file fetched from the node: it agrees with an honest
+    /// output, flags a corrupted one, and refuses weights whose root is not the
+    /// model's registered root.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_in_the_browser_agrees_with_honest_output_and_flags_a_corrupted_one() {
+        use std::sync::Arc;
+
+        use alloy::primitives::{Address, Bytes, B256, U256};
+        use oracle_core::quant::QType;
+
+        use crate::db::{Db, RequestEvent, RequestState};
+        use crate::serve::models::{ModelKind, ModelSet, ServedModel};
+
+        let bytes = Arc::new(oracle_tests::LLAMA_FIXTURES[0].model_file(QType::Q8));
+        let root: B256 = oracle_core::commit::merkle::model_root(&bytes).into();
+        let served = |id: u64, root: B256| ServedModel {
+            id: U256::from(id),
+            bytes: bytes.clone(),
+            name: "stories260K-q8.bin".into(),
+            root,
+            kind: ModelKind::Text {
+                trace_bound: 1 << 40,
+                chat: false,
+            },
+        };
+        let mut models = ModelSet::new();
+        models.insert(U256::from(1u64), served(1, root));
+        // A model whose file does not hash to the root it is listed under.
+        models.insert(U256::from(2u64), served(2, B256::repeat_byte(0xEE)));
+        let steps = 16;
+        let input = b"Once upon a time";
+        let params = models[&U256::from(1u64)]
+            .request(input, steps)
+            .encode_params();
+        let honest = oracle_core::model::outcome::run(
+            &bytes,
+            oracle_core::Exec::best(1),
+            &params,
+            input,
+            |_| {},
+        )
+        .posted();
+        let mut corrupted = honest.clone();
+        corrupted[input.len() + 2] ^= 0x20;
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("node.redb")).unwrap();
+        let event = |id: u64, model: u64| RequestEvent {
+            id: U256::from(id),
+            model_id: U256::from(model),
+            input: Bytes::from_static(input),
+            callback: Address::ZERO,
+            gas_limit: 100_000,
+            callback_data: Bytes::new(),
+            block: id,
+        };
+        db.record_requests(&[event(1, 1), event(2, 1), event(3, 2)], 3, |_| true)
+            .unwrap();
+        for (id, output) in [(1u64, &honest), (2, &corrupted), (3, &honest)] {
+            let mut r = db.request(U256::from(id)).unwrap().unwrap();
+            r.output = Some(Bytes::from(output.clone()));
+            r.state = RequestState::Submitted;
+            db.put_request(&r).unwrap();
+        }
+        let wasm = std::fs::read(oracle_tests::wasm_module()).expect("the wasm module");
+        let api = crate::api::Api {
+            role: "operator",
+            account: Address::repeat_byte(1),
+            oracle: Address::repeat_byte(2),
+            db: Arc::new(db),
+            models: Arc::new(models),
+            steps,
+            wasm: Some(Arc::new(wasm)),
+        };
+        let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
+            .expect("listening");
+        let base = format!("http://{addr}");
+        let profile = tempfile::tempdir().unwrap();
+        let run = |args: Vec<String>| {
+            let profile = profile.path().to_path_buf();
+            tokio::task::spawn_blocking(move || browse(&profile, &args))
+        };
+        let page = |id: u64| {
+            run(vec![
+                "--dump-dom".into(),
+                format!("{base}/#request/{id}/verify"),
+            ])
+        };
+
+        let ok = page(1).await.unwrap();
+        assert!(
+            ok.contains("verified: this browser's run (text, model root checked) posts the same"),
+            "{ok}"
+        );
+        let bad = page(2).await.unwrap();
+        assert!(
+            bad.contains("MISMATCH: this browser's run posts other bytes"),
+            "{bad}"
+        );
+        let refused = page(3).await.unwrap();
+        assert!(
+            refused.contains("is not the registered 0xeeeeeeee"),
+            "{refused}"
+        );
+        assert!(refused.contains("not run"), "{refused}");
+
+        if std::env::var_os("ORACLE_BLESS").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
+            std::fs::create_dir_all(&docs).unwrap();
+            run(vec![
+                "--window-size=1280,700".into(),
+                format!("--screenshot={}", docs.join("verify.png").display()),
+                format!("{base}/#request/2/verify"),
+            ])
+            .await
+            .unwrap();
         }
     }
 }

@@ -159,6 +159,15 @@ fn listen(addr: SocketAddr, routes: Routes, limits: Limits) -> Result<SocketAddr
     Ok(bound)
 }
 
+/// Shared bytes served without a copy.
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
@@ -175,15 +184,37 @@ impl Routes {
             return reply(StatusCode::METHOD_NOT_ALLOWED, text, "GET only\n");
         }
         let path = req.uri().path();
-        if let (Routes::Node { api: Some(_), .. }, Some((content_type, body))) =
-            (self, crate::console::asset(path))
-        {
-            let mut r = reply(StatusCode::OK, content_type, body);
-            r.headers_mut().insert(
-                hyper::header::CONTENT_SECURITY_POLICY,
-                hyper::header::HeaderValue::from_static(crate::console::CSP),
-            );
-            return r;
+        if let Routes::Node { api: Some(api), .. } = self {
+            if let Some((content_type, body)) = crate::console::asset(path) {
+                let mut r = reply(StatusCode::OK, content_type, body);
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_SECURITY_POLICY,
+                    hyper::header::HeaderValue::from_static(crate::console::CSP),
+                );
+                return r;
+            }
+            if path == crate::console::WASM_PATH {
+                return match &api.wasm {
+                    Some(wasm) => reply(
+                        StatusCode::OK,
+                        "application/wasm",
+                        Bytes::from_owner(Shared(wasm.clone())),
+                    ),
+                    None => reply(
+                        StatusCode::NOT_FOUND,
+                        "application/json",
+                        serde_json::json!({ "error": "this node has no WebAssembly module (build it: cargo build -p oracle-wasm --release --target wasm32-unknown-unknown, or give --console-wasm)" })
+                        .to_string(),
+                    ),
+                };
+            }
+            if let Some(bytes) = api.model_file(path) {
+                return reply(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    Bytes::from_owner(Shared(bytes)),
+                );
+            }
         }
         match self {
             Routes::Node { metrics, .. } if path == "/metrics" => reply(

@@ -15,7 +15,11 @@
 //!    logits hash of a text outcome (zeros otherwise);
 //! 4. `oracle_free(ptr, len)` each buffer.
 //!
-//! One request at a time: the results live until the next `oracle_run`.
+//! `oracle_model_root(model, model_len)` is the model root of a file's bytes (the
+//! Merkle root over its chunks that a model is registered under): a page checks the
+//! weights it fetched against the registered root before it runs them.
+//!
+//! One request at a time: the results live until the next call.
 
 use std::sync::Mutex;
 
@@ -27,12 +31,14 @@ struct Last {
     posted: Vec<u8>,
     commitment: [u8; 32],
     logits_hash: [u8; 32],
+    model_root: [u8; 32],
 }
 
 static LAST: Mutex<Last> = Mutex::new(Last {
     posted: Vec::new(),
     commitment: [0; 32],
     logits_hash: [0; 32],
+    model_root: [0; 32],
 });
 
 fn last() -> std::sync::MutexGuard<'static, Last> {
@@ -135,4 +141,17 @@ pub extern "C" fn oracle_commitment() -> *const u8 {
 #[no_mangle]
 pub extern "C" fn oracle_logits_hash() -> *const u8 {
     last().logits_hash.as_ptr()
+}
+
+/// The model root of a model file's bytes; returns a pointer to its 32 bytes.
+///
+/// # Safety
+/// `model` must point at `model_len` readable bytes (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn oracle_model_root(model: *const u8, model_len: usize) -> *const u8 {
+    // Safety: the caller's conditions.
+    let model = unsafe { slice(model, model_len) };
+    let mut last = last();
+    last.model_root = oracle_core::commit::merkle::model_root(model);
+    last.model_root.as_ptr()
 }

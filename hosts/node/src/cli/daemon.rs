@@ -80,6 +80,11 @@ pub struct NodeArgs {
     /// e.g. 127.0.0.1:9100.
     #[arg(long, visible_alias = "http")]
     pub metrics_addr: Option<SocketAddr>,
+    /// The core's WebAssembly module the web console runs for "verify in this
+    /// browser" [default: target/wasm32-unknown-unknown/release/oracle_wasm.wasm,
+    /// when built: cargo build -p oracle-wasm --release --target wasm32-unknown-unknown].
+    #[arg(long)]
+    pub console_wasm: Option<PathBuf>,
     /// Serve the image outputs posted as their hash, `/outputs/0x<keccak256>.png`,
     /// on this address (public, e.g. 0.0.0.0:8080): requesters fetch them there.
     /// Connections are capped and timed out.
@@ -124,6 +129,7 @@ impl NodeArgs {
             confirmations,
             poll_ms,
             metrics_addr,
+            console_wasm,
             outputs_addr,
             state_file,
             workers,
@@ -254,19 +260,23 @@ async fn open(args: &NodeArgs, role: &'static str, faults: Faults) -> Result<Nod
         crate::cli::network::check_chain(&node.provider, d, path).await?;
     }
     if let Some(addr) = args.metrics_addr {
-        crate::http::serve_node(addr, Some(api(&node, role)), crate::http::Limits::default())?;
+        let wasm = crate::api::load_wasm(args.console_wasm.as_deref())?;
+        let api = api(&node, role, wasm);
+        crate::http::serve_node(addr, Some(api), crate::http::Limits::default())?;
     }
     Ok(node)
 }
 
 /// The JSON API of a running node.
-pub fn api(node: &Node, role: &'static str) -> crate::api::Api {
+pub fn api(node: &Node, role: &'static str, wasm: Option<Arc<Vec<u8>>>) -> crate::api::Api {
     crate::api::Api {
         role,
         account: node.account,
         oracle: node.oracle,
         db: node.db.clone(),
         models: node.models.clone(),
+        steps: node.steps,
+        wasm,
     }
 }
 

@@ -292,7 +292,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     };
     let op_node = start(settings("operator.redb"), keys[1].clone().into()).await?;
     if let Some(addr) = args.metrics_addr {
-        let api = crate::cli::daemon::api(&op_node, "operator");
+        let api = crate::cli::daemon::api(&op_node, "operator", crate::api::load_wasm(None)?);
         crate::http::serve_node(addr, Some(api), crate::http::Limits::default())?;
     }
     let op = Operator::new(op_node);
