@@ -18,6 +18,7 @@ use anyhow::{Context, Result};
 use oracle_contracts::devnet::{deploy, DevnetConfig};
 use oracle_contracts::{anvil_path, AIOracle};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::cli::daemon::{start, Settings, DEFAULT_GUEST};
 use crate::faults::Faults;
@@ -67,6 +68,13 @@ pub struct DevnetArgs {
     /// Do not start the validator.
     #[arg(long)]
     pub no_validator: bool,
+    /// Also start a dishonest operator (anvil account 4, bonded) that races the
+    /// honest one and posts a wrong output, bound to a claim of its own, for every
+    /// request it serves: the validator challenges it, the game is played move by
+    /// move (in the logs), the liar loses and is slashed, and the true result is
+    /// delivered. For watching a fraud proof happen; its database is liar.redb.
+    #[arg(long, conflicts_with = "no_validator")]
+    pub liar: bool,
     /// Dispute a text model's results with the one-phase game over the VM steps of
     /// the whole request instead of the two-phase game (decode positions, then one
     /// token's forward pass in the VM). Image models always use the one-phase game.
@@ -205,6 +213,19 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .get_receipt()
         .await?;
     anyhow::ensure!(receipt.status(), "bonding the operator reverted");
+    let liar = accounts.get(4).copied().filter(|_| args.liar);
+    if let Some(liar) = liar {
+        let receipt = oracle
+            .bond()
+            .value(config.submission_bond * U256::from(100))
+            .from(liar)
+            .send()
+            .await
+            .context("bonding the dishonest operator")?
+            .get_receipt()
+            .await?;
+        anyhow::ensure!(receipt.status(), "bonding the dishonest operator reverted");
+    }
 
     let state = DevnetState {
         rpc: anvil.endpoint_url().to_string(),
@@ -235,6 +256,9 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
     );
     if !args.no_validator {
         println!("  validator {validator}");
+    }
+    if let Some(liar) = liar {
+        println!("  liar      {liar} (bonded): posts wrong outputs for every request it wins");
     }
     println!("  data      {}", args.data_dir.display());
     println!();
@@ -276,7 +300,7 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         let outputs = OutputStore::new(dir_for_db(&args.data_dir.join("operator.redb")));
         crate::http::serve_outputs(addr, outputs, crate::http::Limits::default())?;
     }
-    let settings = |db: &str| Settings {
+    let settings = |db: &str, faults: Faults| Settings {
         rpc: anvil.endpoint_url().to_string(),
         oracle: deployment.oracle,
         start_block: 0,
@@ -288,9 +312,13 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         db: args.data_dir.join(db),
         workers: 1,
         budget: Duration::from_secs(600),
-        faults: Faults::default(),
+        faults,
     };
-    let op_node = start(settings("operator.redb"), keys[1].clone().into()).await?;
+    let op_node = start(
+        settings("operator.redb", Faults::default()),
+        keys[1].clone().into(),
+    )
+    .await?;
     if let Some(addr) = args.metrics_addr {
         let api = crate::cli::daemon::api(&op_node, "operator", crate::api::load_wasm(None)?);
         crate::http::serve_node(addr, Some(api), crate::http::Limits::default())?;
@@ -300,12 +328,31 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         if args.no_validator {
             return std::future::pending().await;
         }
-        let node = start(settings("validator.redb"), keys[3].clone().into()).await?;
+        let node = start(
+            settings("validator.redb", Faults::default()),
+            keys[3].clone().into(),
+        )
+        .await?;
         Validator::new(node).run().await
+    };
+    let liar_task = async {
+        if liar.is_none() {
+            return std::future::pending().await;
+        }
+        let lies = Faults {
+            wrong_output: true,
+            ..Faults::default()
+        };
+        let node = start(settings("liar.redb", lies), keys[4].clone().into()).await?;
+        Operator::new(node)
+            .run()
+            .instrument(tracing::info_span!("liar"))
+            .await
     };
     tokio::select! {
         r = op.run() => r,
         r = validator_task => r,
+        r = liar_task => r,
         _ = tokio::signal::ctrl_c() => {
             println!("stopping");
             Ok(())

@@ -151,6 +151,19 @@ fn serve_two_phase(
 ) -> Result<Served> {
     let bytes = &model.bytes;
     let params = model.text_params(steps);
+    if faults.serves_wrong() {
+        // A liar (test faults) posts its lie without the honest chain or the VM
+        // checks, so it is first to submit when it races an honest operator.
+        let chain = crate::serve::positions::commitments(bytes, prompt, params, true)?;
+        return Ok(Served {
+            claim: keccak(&chain.output),
+            output: chain.output,
+            proof: Vec::new(),
+            steps: 0,
+            tokens: chain.generated,
+            rejected: chain.rejected,
+        });
+    }
     let honest = crate::serve::positions::commitments(bytes, prompt, params, false)?;
     let indices = crate::serve::positions::longest_transitions(&honest, steps);
     for (what, index) in ["init", "the last position", "output"]
@@ -174,18 +187,13 @@ fn serve_two_phase(
             budget.steps
         );
     }
-    let chain = if faults.serves_wrong() {
-        crate::serve::positions::commitments(bytes, prompt, params, true)?
-    } else {
-        honest
-    };
     Ok(Served {
-        claim: keccak(&chain.output),
-        output: chain.output,
+        claim: keccak(&honest.output),
+        output: honest.output,
         proof: Vec::new(),
         steps: 0,
-        tokens: chain.generated,
-        rejected: chain.rejected,
+        tokens: honest.generated,
+        rejected: honest.rejected,
     })
 }
 
