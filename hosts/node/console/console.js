@@ -110,6 +110,72 @@ async function showList() {
   }));
 }
 
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const isPng = (bytes) => PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+const dataUrl = (bytes) => "data:image/png;base64," + btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+
+/** The core's WebAssembly module's exports (fetched once). */
+let wasmExports = null;
+async function wasm() {
+  if (wasmExports) return wasmExports;
+  const response = await fetch("/console/oracle_wasm.wasm");
+  if (!response.ok) throw new Error((await response.json()).error);
+  const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), {});
+  wasmExports = instance.exports;
+  return wasmExports;
+}
+
+/** keccak256 of `bytes` as 0x hex, by the core's module. */
+async function keccak(bytes) {
+  const w = await wasm();
+  const ptr = w.oracle_alloc(bytes.length);
+  new Uint8Array(w.memory.buffer, ptr, bytes.length).set(bytes);
+  const hash = toHex(new Uint8Array(w.memory.buffer, w.oracle_keccak(ptr, bytes.length), 32).slice());
+  w.oracle_free(ptr, bytes.length);
+  return hash;
+}
+
+/**
+ * An image output: a PNG posted inline is shown as it is; one posted as its hash
+ * (32 bytes, an image model's) is fetched from this node and shown only if its
+ * keccak256 is the posted hash.
+ */
+async function imageOf(output, model) {
+  const bytes = fromHex(output);
+  if (isPng(bytes)) return [dataUrl(bytes), "the PNG posted on chain"];
+  if (!model || model.kind !== "image" || bytes.length !== 32) return null;
+  const r = await fetch("/outputs/" + output + ".png");
+  if (!r.ok) return [null, "the PNG of hash " + short(output) + " is not on this node"];
+  const png = new Uint8Array(await r.arrayBuffer());
+  const hash = await keccak(png);
+  if (hash !== output) return [null, "the node's PNG hashes to " + short(hash) + ", not the posted hash: not shown"];
+  return [dataUrl(png), "checked in this browser: the PNG hashes to the posted hash"];
+}
+
+let imageShown = null;
+
+async function showImage(id, output, modelId) {
+  const key = id + ":" + output;
+  if (imageShown === key) return;
+  imageShown = key;
+  const box = $("request-image");
+  box.replaceChildren();
+  if (!output) return;
+  const model = (await api("models")).find((m) => m.id === modelId);
+  const shown = await imageOf(output, model);
+  if (!shown) return;
+  const [url, note] = shown;
+  if (url) {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = "the request's image";
+    box.appendChild(img);
+  }
+  const p = document.createElement("p");
+  p.textContent = note;
+  box.appendChild(p);
+}
+
 async function showRequest(id) {
   const v = await api("requests/" + id);
   $("request-id").textContent = id;
@@ -125,6 +191,7 @@ async function showRequest(id) {
   const r = v.request || {};
   $("request-input").textContent = bytesText(r.input);
   $("request-output").textContent = r.output ? bytesText(r.output) : "(not served yet)";
+  await showImage(id, r.output, r.model_id);
   fill($("request-checks"), v.checks, (tr, c) => {
     cell(tr, String(c.version));
     cell(tr, short(c.submitter), "mono");
@@ -162,10 +229,7 @@ async function verify(id) {
   if (!v.params) return [false, "this node does not serve the request's model"];
   const model = (await api("models")).find((m) => m.id === r.model_id);
   if (!model) return [false, "this node does not serve the request's model"];
-  const wasmResponse = await fetch("/console/oracle_wasm.wasm");
-  if (!wasmResponse.ok) return [false, (await wasmResponse.json()).error];
-  const { instance } = await WebAssembly.instantiate(await wasmResponse.arrayBuffer(), {});
-  const w = instance.exports;
+  const w = await wasm();
   const put = (bytes) => {
     const ptr = w.oracle_alloc(bytes.length);
     new Uint8Array(w.memory.buffer, ptr, bytes.length).set(bytes);
@@ -177,6 +241,7 @@ async function verify(id) {
   const [mp, ml] = put(new Uint8Array(await file.arrayBuffer()));
   const root = toHex(read(w.oracle_model_root(mp, ml), 32));
   if (root !== model.root) {
+    w.oracle_free(mp, ml);
     return [false, `the model file's root ${short(root)} is not the registered ${short(model.root)}: not run`];
   }
   const [pp, pl] = put(fromHex(v.params));
@@ -184,6 +249,7 @@ async function verify(id) {
   const kind = w.oracle_run(mp, ml, pp, pl, ip, il);
   const posted = read(w.oracle_posted(), w.oracle_posted_len());
   const commitment = toHex(read(w.oracle_commitment(), 32));
+  for (const [ptr, len] of [[mp, ml], [pp, pl], [ip, il]]) w.oracle_free(ptr, len);
   const want = fromHex(r.output);
   const same = posted.length === want.length && posted.every((b, i) => b === want[i]);
   const what = ["the error outcome", "text", "image"][kind] || "?";

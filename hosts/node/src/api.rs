@@ -52,6 +52,9 @@ pub struct Api {
     /// The core's WebAssembly module (`hosts/wasm`), served to the console for
     /// "verify in this browser", when the node has it.
     pub wasm: Option<Arc<Vec<u8>>>,
+    /// The node's image outputs posted as their hash, also served on this listener
+    /// (`/outputs/0x<keccak256>.png`) for the console to show them.
+    pub outputs: Option<crate::serve::outputs::OutputStore>,
 }
 
 /// Where `cargo build -p oracle-wasm --release --target wasm32-unknown-unknown`
@@ -430,6 +433,7 @@ pub(crate) mod tests {
             models: Arc::new(ModelSet::new()),
             steps: 16,
             wasm: None,
+            outputs: None,
         };
         (dir, api)
     }

@@ -162,7 +162,9 @@ mod tests {
     /// "Verify in this browser" runs the core's WebAssembly module in headless
     /// Chromium on a model file fetched from the node: it agrees with an honest
     /// output, flags a corrupted one, and refuses weights whose root is not the
-    /// model's registered root.
+    /// model's registered root. Image outputs are shown: a PNG posted inline as it
+    /// is, one posted as its hash after the page checked the node's file against it
+    /// (and not at all when the node lacks it).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn verify_in_the_browser_agrees_with_honest_output_and_flags_a_corrupted_one() {
         use std::sync::Arc;
@@ -189,6 +191,20 @@ mod tests {
         models.insert(U256::from(1u64), served(1, root));
         // A model whose file does not hash to the root it is listed under.
         models.insert(U256::from(2u64), served(2, B256::repeat_byte(0xEE)));
+        // An image model (listed only: its requests' outputs are PNGs, inline or as
+        // their hash).
+        let image = ServedModel {
+            kind: ModelKind::Image {
+                params: oracle_core::ImageParams {
+                    steps: 1,
+                    seed: 0,
+                    guidance_q16: 0,
+                },
+                trace_bound: 1 << 40,
+            },
+            ..served(3, root)
+        };
+        models.insert(U256::from(3u64), image);
         let steps = 16;
         let input = b"Once upon a time";
         let params = models[&U256::from(1u64)]
@@ -216,9 +232,41 @@ mod tests {
             callback_data: Bytes::new(),
             block: id,
         };
-        db.record_requests(&[event(1, 1), event(2, 1), event(3, 2)], 3, |_| true)
-            .unwrap();
-        for (id, output) in [(1u64, &honest), (2, &corrupted), (3, &honest)] {
+        let png = |shade: u8| {
+            let pixels: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(shade)).collect();
+            oracle_core::diffusion::png::encode(
+                &pixels,
+                8,
+                8,
+                oracle_core::diffusion::png::ColorType::Gray,
+            )
+            .unwrap()
+        };
+        let outputs = crate::serve::outputs::OutputStore::new(dir.path().join("outputs"));
+        let stored = outputs.put(&png(3)).unwrap().to_vec();
+        let missing = oracle_core::commit::merkle::keccak(&png(5)).to_vec();
+        db.record_requests(
+            &[
+                event(1, 1),
+                event(2, 1),
+                event(3, 2),
+                event(4, 3),
+                event(5, 3),
+                event(6, 3),
+            ],
+            6,
+            |_| true,
+        )
+        .unwrap();
+        let inline = png(7);
+        for (id, output) in [
+            (1u64, &honest),
+            (2, &corrupted),
+            (3, &honest),
+            (4, &inline),
+            (5, &stored),
+            (6, &missing),
+        ] {
             let mut r = db.request(U256::from(id)).unwrap().unwrap();
             r.output = Some(Bytes::from(output.clone()));
             r.state = RequestState::Submitted;
@@ -233,6 +281,7 @@ mod tests {
             models: Arc::new(models),
             steps,
             wasm: Some(Arc::new(wasm)),
+            outputs: Some(outputs),
         };
         let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
             .expect("listening");
@@ -265,6 +314,23 @@ mod tests {
             "{refused}"
         );
         assert!(refused.contains("not run"), "{refused}");
+
+        let view = |id: u64| run(vec!["--dump-dom".into(), format!("{base}/#request/{id}")]);
+        let shown = view(4).await.unwrap();
+        assert!(
+            shown.contains("src=\"data:image/png;base64,")
+                && shown.contains("the PNG posted on chain"),
+            "{shown}"
+        );
+        let checked = view(5).await.unwrap();
+        assert!(
+            checked.contains("src=\"data:image/png;base64,")
+                && checked.contains("checked in this browser: the PNG hashes to the posted hash"),
+            "{checked}"
+        );
+        let absent = view(6).await.unwrap();
+        assert!(absent.contains("is not on this node"), "{absent}");
+        assert!(!absent.contains("<img"), "{absent}");
 
         if std::env::var_os("ORACLE_BLESS").is_some() {
             let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");

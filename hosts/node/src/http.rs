@@ -240,24 +240,36 @@ impl Routes {
                 );
                 r
             }
-            Routes::Outputs(store) => {
-                let Some(hash) = path.strip_prefix(OUTPUTS_PATH).and_then(parse_name) else {
-                    return reply(StatusCode::NOT_FOUND, text, "no such output\n");
-                };
-                let store = store.clone();
-                let found = tokio::task::spawn_blocking(move || store.get(&hash)).await;
-                match found {
-                    Ok(Ok(Some(png))) => reply(StatusCode::OK, "image/png", png),
-                    Ok(Ok(None)) => reply(StatusCode::NOT_FOUND, text, "no such output\n"),
-                    Ok(Err(e)) => {
-                        tracing::warn!("http: {path}: {e:#}");
-                        reply(StatusCode::INTERNAL_SERVER_ERROR, text, "read error\n")
-                    }
-                    Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, text, "read error\n"),
+            Routes::Node { api: Some(api), .. }
+                if path.starts_with(OUTPUTS_PATH) && api.outputs.is_some() =>
+            {
+                match &api.outputs {
+                    Some(store) => serve_output(store, path).await,
+                    None => reply(StatusCode::NOT_FOUND, text, "no such output\n"),
                 }
             }
+            Routes::Outputs(store) => serve_output(store, path).await,
             Routes::Node { .. } => reply(StatusCode::NOT_FOUND, text, "not found\n"),
         }
+    }
+}
+
+/// `GET /outputs/0x<keccak256>.png` from `store`.
+async fn serve_output(store: &OutputStore, path: &str) -> Response<Full<Bytes>> {
+    let text = "text/plain; charset=utf-8";
+    let Some(hash) = path.strip_prefix(OUTPUTS_PATH).and_then(parse_name) else {
+        return reply(StatusCode::NOT_FOUND, text, "no such output\n");
+    };
+    let store = store.clone();
+    let found = tokio::task::spawn_blocking(move || store.get(&hash)).await;
+    match found {
+        Ok(Ok(Some(png))) => reply(StatusCode::OK, "image/png", png),
+        Ok(Ok(None)) => reply(StatusCode::NOT_FOUND, text, "no such output\n"),
+        Ok(Err(e)) => {
+            tracing::warn!("http: {path}: {e:#}");
+            reply(StatusCode::INTERNAL_SERVER_ERROR, text, "read error\n")
+        }
+        Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, text, "read error\n"),
     }
 }
 

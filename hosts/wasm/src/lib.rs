@@ -18,6 +18,7 @@
 //! `oracle_model_root(model, model_len)` is the model root of a file's bytes (the
 //! Merkle root over its chunks that a model is registered under): a page checks the
 //! weights it fetched against the registered root before it runs them.
+//! `oracle_keccak(ptr, len)` is keccak256 (a PNG posted as its hash is checked so).
 //!
 //! One request at a time: the results live until the next call.
 
@@ -31,6 +32,7 @@ struct Last {
     posted: Vec<u8>,
     commitment: [u8; 32],
     logits_hash: [u8; 32],
+    /// The last model root or keccak asked for.
     model_root: [u8; 32],
 }
 
@@ -153,5 +155,19 @@ pub unsafe extern "C" fn oracle_model_root(model: *const u8, model_len: usize) -
     let model = unsafe { slice(model, model_len) };
     let mut last = last();
     last.model_root = oracle_core::commit::merkle::model_root(model);
+    last.model_root.as_ptr()
+}
+
+/// keccak256 of `len` bytes at `ptr` (a page checks a PNG posted as its hash with
+/// it); returns a pointer to its 32 bytes.
+///
+/// # Safety
+/// `ptr` must point at `len` readable bytes (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn oracle_keccak(ptr: *const u8, len: usize) -> *const u8 {
+    // Safety: the caller's conditions.
+    let bytes = unsafe { slice(ptr, len) };
+    let mut last = last();
+    last.model_root = oracle_core::commit::merkle::keccak(bytes);
     last.model_root.as_ptr()
 }

@@ -277,6 +277,7 @@ pub fn api(node: &Node, role: &'static str, wasm: Option<Arc<Vec<u8>>>) -> crate
         models: node.models.clone(),
         steps: node.steps,
         wasm,
+        outputs: Some(node.outputs.clone()),
     }
 }
 
