@@ -206,6 +206,15 @@ async function showRequest(id) {
     cell(tr, d.state);
     cell(tr, String(d.moves));
   });
+  const moves = v.disputes.flatMap((d) => (d.history || []).map((m) => [d, m]));
+  fill($("request-moves"), moves, (tr, [d, m]) => {
+    cell(tr, dec(d.dispute));
+    cell(tr, m.board);
+    cell(tr, `${m.lo}..${m.hi} (${m.hi - m.lo} wide)`);
+    cell(tr, m.action);
+    cell(tr, `${m.defender_clock} s / ${m.challenger_clock} s`);
+    cell(tr, m.gas_used.toLocaleString("en-US"));
+  });
   $("request-json").textContent = JSON.stringify(v, null, 2);
 }
 

@@ -8,7 +8,7 @@
 //! | `/api/status` | role, account, oracle, requests per state, checks, disputes, last block |
 //! | `/api/requests?state=S&limit=N` | request summaries, newest first (`limit` ≤ 1000, default 100) |
 //! | `/api/requests/<id>` | the whole record, its timeline, the checked result versions and its games |
-//! | `/api/disputes` | the games this node plays or played |
+//! | `/api/disputes` | the games this node plays or played, with this node's moves |
 //! | `/api/models` | the models this node serves (id, file, root, kind, bound) |
 //! | `/api/models/<id>/file` | a served model's file (bytes), for a page to re-run a request |
 //! | `/api/operators` | the operators this node has seen registered |
@@ -415,14 +415,30 @@ pub(crate) mod tests {
             error: None,
         })
         .unwrap();
-        db.put_dispute(&DisputeRecord::ours(
+        let mut game = DisputeRecord::ours(
             U256::from(5u64),
             Address::repeat_byte(0x6A),
             false,
             &event(1, 1),
             Bytes::from_static(b"the true output"),
-        ))
-        .unwrap();
+        );
+        for (board, lo, hi, action) in [
+            ("positions", 0, 16, "deny"),
+            ("positions", 0, 8, "agree"),
+            ("steps", 0, 1024, "deny"),
+        ] {
+            game.history.push(crate::roles::dispute::MoveRecord {
+                board: board.into(),
+                lo,
+                hi,
+                action: action.into(),
+                defender_clock: 118,
+                challenger_clock: 120 - hi as u32 / 512,
+                gas_used: 80_000 + hi,
+            });
+        }
+        game.moves = 3;
+        db.put_dispute(&game).unwrap();
         db.record_operators(&[Address::repeat_byte(0x0B)], 20)
             .unwrap();
         let api = Api {
@@ -556,6 +572,8 @@ pub(crate) mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(v[0]["request"], json!(U256::from(1u64)));
         assert_eq!(v[0]["state"], "Playing");
+        assert_eq!(v[0]["history"][2]["board"], "steps");
+        assert_eq!(v[0]["history"][2]["hi"], 1024);
         let (_, v) = get(&api, "/api/operators");
         assert_eq!(v, json!([Address::repeat_byte(0x0B)]));
         let (status, v) = get(&api, "/api/models");

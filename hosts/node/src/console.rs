@@ -128,6 +128,11 @@ mod tests {
             "Once upon a time, there was",
             ">Challenged<",
             ">Agreed<",
+            "0..16 (16 wide)",
+            "0..8 (8 wide)",
+            "0..1024 (1024 wide)",
+            "118 s / 118 s",
+            "81,024",
         ] {
             assert!(one.contains(want), "the request view lacks {want:?}: {one}");
         }

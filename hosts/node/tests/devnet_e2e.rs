@@ -191,6 +191,15 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
         figure(&validator, "mismatches") >= 1 && figure(&validator, "disputes") >= 1,
         "the liar's results were challenged: {validator}"
     );
+    // The validator's moves, in order: phase 1 over positions, then the VM steps of
+    // the disputed transition.
+    assert!(
+        validator.lines().any(|l| l.starts_with("dispute ")
+            && l.contains("challenging")
+            && l.contains("positions 0..")
+            && l.contains("steps ")),
+        "{validator}"
+    );
     let liar = status("liar.redb");
     assert!(figure(&liar, "disputes") >= 1, "the liar played: {liar}");
 }

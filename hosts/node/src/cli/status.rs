@@ -64,6 +64,27 @@ pub fn run(args: &StatusArgs) -> Result<()> {
             );
         }
         if let Source::Db(_, db) = &source {
+            for d in db.disputes()? {
+                let side = if d.defending {
+                    "defending"
+                } else {
+                    "challenging"
+                };
+                let path: Vec<String> = d
+                    .history
+                    .iter()
+                    .map(|m| format!("{} {}..{} {}", m.board, m.lo, m.hi, m.action))
+                    .collect();
+                println!(
+                    "dispute {} request {} {side} {:?}, {} moves{}{}",
+                    d.dispute,
+                    d.request,
+                    d.state,
+                    d.moves,
+                    if path.is_empty() { "" } else { ": " },
+                    path.join(" → ")
+                );
+            }
             for c in db.checks()? {
                 println!(
                     "result {} version {} by {} {:?}{}",

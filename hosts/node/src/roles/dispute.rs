@@ -180,6 +180,29 @@ pub struct DisputeRecord {
     pub state: DisputeState,
     /// Transactions we sent in this game.
     pub moves: u64,
+    /// Each of our moves, in order: what the range was and what we did.
+    #[serde(default)]
+    pub history: Vec<MoveRecord>,
+}
+
+/// One move this node made in a game, with the board as it stood before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRecord {
+    /// The board: `positions` (phase 1 of a two-phase game) or `steps` (a VM game).
+    pub board: String,
+    /// The disputed range before the move.
+    pub lo: u64,
+    /// Its upper end.
+    pub hi: u64,
+    /// What we did: `agree` / `deny` (the midpoint), `step` (the one-step end on
+    /// chain), `claim timeout`.
+    pub action: String,
+    /// The defender's clock (seconds left at its last move), before the move.
+    pub defender_clock: u32,
+    /// The challenger's clock, before the move.
+    pub challenger_clock: u32,
+    /// Gas the move's transaction used.
+    pub gas_used: u64,
 }
 
 impl DisputeRecord {
@@ -204,6 +227,7 @@ impl DisputeRecord {
             callback_data: request.callback_data.clone(),
             state: DisputeState::Playing,
             moves: 0,
+            history: Vec::new(),
         }
     }
 
@@ -678,7 +702,14 @@ impl Disputes {
                 return Ok(Progress::Over(state.winner()));
             }
             let (lo, hi) = (state.lo, state.hi);
+            let clocks = (state.defender_clock, state.challenger_clock);
             let action = board.next_action(record, state, side).await?;
+            let what = match &action {
+                Action::Move { agree: true, .. } => "agree",
+                Action::Move { agree: false, .. } => "deny",
+                Action::Step { .. } => "step",
+                _ => "claim timeout",
+            };
             let receipt = match action {
                 Action::Over => continue,
                 Action::Wait => return Ok(Progress::Waiting),
@@ -706,20 +737,31 @@ impl Disputes {
                 Action::Step { pre } => board.step(record, pre).await?,
             }
             .with_context(|| format!("sending {action:?}"))?;
-            self.moved(record, &receipt)?;
+            let gas_used = self.moved(record, &receipt)?;
+            record.history.push(MoveRecord {
+                board: board.range().to_string(),
+                lo,
+                hi,
+                action: what.to_string(),
+                defender_clock: clocks.0,
+                challenger_clock: clocks.1,
+                gas_used,
+            });
+            self.node.db.put_dispute(record)?;
         }
     }
 
-    /// Count one of our transactions in a game.
+    /// Count one of our transactions in a game; returns its gas.
     fn moved(
         &self,
         record: &mut DisputeRecord,
         receipt: &alloy::rpc::types::TransactionReceipt,
-    ) -> Result<()> {
-        self.node.account_gas(receipt, "dispute");
+    ) -> Result<u64> {
+        let used = self.node.account_gas(receipt, "dispute");
         metrics::counter!("oracle_dispute_moves_total").increment(1);
         record.moves += 1;
-        Ok(self.node.db.put_dispute(record)?)
+        self.node.db.put_dispute(record)?;
+        Ok(used)
     }
 
     /// Apply the outcome on AIOracle (anyone may; the loser has no reason to) and

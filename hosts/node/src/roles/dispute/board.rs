@@ -66,7 +66,7 @@ impl Board for Vm<'_> {
     }
 
     fn range(&self) -> &'static str {
-        "range"
+        "steps"
     }
 
     async fn phase_two(&self) -> Result<Option<Address>> {
