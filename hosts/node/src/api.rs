@@ -199,11 +199,8 @@ impl Api {
         };
         let summaries: Vec<Value> = self
             .db
-            .requests()?
+            .recent_requests(limit, |r| state.is_none_or(|s| r.state == s))?
             .iter()
-            .rev()
-            .filter(|r| state.is_none_or(|s| r.state == s))
-            .take(limit)
             .map(summary)
             .collect();
         Ok(ok(summaries))

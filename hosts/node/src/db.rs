@@ -564,6 +564,30 @@ impl Db {
         self.all(REQUESTS)
     }
 
+    /// Up to `limit` request records that `keep`, newest (highest id) first: read
+    /// from the end of the table, stopping at `limit`, so a long history costs only
+    /// what is listed.
+    pub fn recent_requests(
+        &self,
+        limit: usize,
+        keep: impl Fn(&RequestRecord) -> bool,
+    ) -> Result<Vec<RequestRecord>, DbError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(REQUESTS)?;
+        let mut out = Vec::new();
+        for entry in t.iter()?.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry?;
+            let r: RequestRecord = serde_json::from_slice(v.value())?;
+            if keep(&r) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// Record results that became current (known ones are kept) and move `cursor`
     /// to `block`, atomically.
     pub fn record_checks(
