@@ -62,6 +62,37 @@ pub fn wasm_module() -> PathBuf {
     target.join("wasm32-unknown-unknown/release/oracle_wasm.wasm")
 }
 
+/// Build the web console's chain module (`hosts/node/console/build.sh`: `ask.js`
+/// bundled with viem by esbuild, the npm packages pinned by its lockfile) into
+/// `target/console/ask.js` once per test process, and return its path. Panics with
+/// the fix when the build fails.
+pub fn console_module() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let out = root.join("target/console/ask.js");
+            let ok = std::process::Command::new("bash")
+                .arg(root.join("hosts/node/console/build.sh"))
+                .arg(&out)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(
+                ok,
+                "building the console's chain module failed (needs node and npm: bash .ci/install.sh)"
+            );
+            out
+        })
+        .clone()
+}
+
+/// The script that drives the web console in the system's headless Chromium
+/// (playwright-core, installed by [`console_module`]'s build).
+pub fn console_driver() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hosts/node/console/test/drive.mjs")
+}
+
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")

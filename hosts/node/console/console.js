@@ -51,8 +51,72 @@ function fill(tbody, rows, render) {
 async function api(path) {
   const r = await fetch("/api/" + path, { cache: "no-store" });
   const body = await r.json();
-  if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
+  if (!r.ok) throw Object.assign(new Error(body.error || ("HTTP " + r.status)), { status: r.status });
   return body;
+}
+
+/** The chain module's handle (ask.js, bundled with viem), once connected. */
+let chain = null;
+
+/**
+ * Load the chain module and connect it to the node's chain (/api/chain): on a
+ * devnet it signs with the devnet's user account, elsewhere with an injected
+ * wallet. Without it the page still shows everything but cannot ask.
+ */
+async function connectChain() {
+  let why;
+  try {
+    const info = await api("chain");
+    let module;
+    try {
+      module = await import("/console/ask.js");
+    } catch {
+      throw new Error("this node has no chain module (bash hosts/node/console/build.sh builds it)");
+    }
+    const handle = await module.connect(info);
+    if (handle.signer) chain = handle; else why = handle.why;
+  } catch (e) {
+    why = "cannot ask from here: " + e.message;
+  }
+  $("ask-signer").textContent = chain
+    ? "signed by " + chain.signer + (chain.viaPrompt ? ", through the Prompt contract (its callback stores the answer)" : ", to AIOracle directly (no callback)")
+    : why;
+  $("ask-send").disabled = !chain;
+  document.body.dataset.chain = chain ? "ready" : "none";
+  showFee();
+}
+
+/** The fee of the selected model, from the chain. */
+async function showFee() {
+  const model = $("ask-model").value;
+  if (!chain || !model) return;
+  try {
+    $("ask-fee").textContent = "fee " + chain.formatEther(await chain.fee(model)) + " ETH";
+  } catch (e) {
+    $("ask-fee").textContent = "fee unknown: " + (e.shortMessage || e.message);
+  }
+}
+
+/** Send the prompt to the selected model and watch the request. */
+async function ask(event) {
+  event.preventDefault();
+  const status = $("ask-status");
+  const model = $("ask-model").value;
+  const prompt = $("ask-prompt").value;
+  if (!chain || !model || !prompt) return;
+  $("ask-send").disabled = true;
+  status.className = "";
+  status.textContent = "sending…";
+  try {
+    const sent = await chain.send(model, prompt);
+    status.textContent = `request ${sent.id} sent (tx ${short(sent.tx)}, fee ${chain.formatEther(sent.fee)} ETH)`;
+    location.hash = "#request/" + sent.id;
+  } catch (e) {
+    status.className = "bad";
+    status.textContent = "not sent: " + (e.shortMessage || e.message);
+  } finally {
+    $("ask-send").disabled = false;
+  }
 }
 
 function problem(text) {
@@ -90,10 +154,24 @@ async function showList() {
     cell(tr, dec(d.dispute));
     cell(tr, dec(d.request));
     cell(tr, short(d.game), "mono");
+    cell(tr, player(d));
     cell(tr, d.defending ? "defending" : "challenging");
     cell(tr, d.state);
     cell(tr, String(d.moves));
   });
+  const select = $("ask-model");
+  const keep = select.value;
+  const options = models.map((m) => {
+    const o = document.createElement("option");
+    o.value = dec(m.id);
+    o.textContent = `${dec(m.id)}: ${m.file} (${m.kind})`;
+    return o;
+  });
+  if (select.options.length !== options.length) {
+    select.replaceChildren(...options);
+    if (keep) select.value = keep;
+    showFee();
+  }
   fill($("models"), models, (tr, m) => {
     cell(tr, dec(m.id));
     cell(tr, m.file);
@@ -176,8 +254,57 @@ async function showImage(id, output, modelId) {
   box.appendChild(p);
 }
 
+/** Who plays a game record: the node's role and account. */
+const player = (d) => (d.node || "") + " " + short(d.node_account || "");
+
+/**
+ * Every move of `disputes` (both sides' when the node hosts both players), in the
+ * order played: a game's position board before its VM steps, each board's range
+ * only shrinks, and the clocks (seconds left before each move) only fall.
+ */
+function movesInOrder(disputes) {
+  const moves = disputes.flatMap((d) => (d.history || []).map((m) => [d, m]));
+  const board = (m) => (m.board === "positions" ? 0 : 1);
+  return moves.sort(([da, a], [db, b]) =>
+    Number(BigInt(da.dispute) - BigInt(db.dispute)) || board(a) - board(b) ||
+    (b.hi - b.lo) - (a.hi - a.lo) ||
+    (b.defender_clock + b.challenger_clock) - (a.defender_clock + a.challenger_clock));
+}
+
+/** Seconds from now to unix time `t`, said plainly. */
+function countdown(t) {
+  const s = Math.round(t - Date.now() / 1000);
+  return s > 0 ? `ends in ${s} s` : `ended ${-s} s ago`;
+}
+
+/** The request as the chain holds it, read by the page itself. */
+async function showChain(id) {
+  $("chain-view").hidden = !chain;
+  if (!chain) return;
+  const c = await chain.watch(id);
+  const rows = [
+    ["status", c.status],
+    ["challenge window", c.challengeDeadline ? countdown(c.challengeDeadline) + " (at " + new Date(c.challengeDeadline * 1000).toLocaleTimeString() + ")" : "opens when a result is posted"],
+    ["result", c.submitter ? `version ${c.version} by ${c.submitter}, claim ${short(c.claim)}` : "none posted yet"],
+    ["open disputes", String(c.openDisputes)],
+    ["callback", c.callback],
+  ];
+  fill($("chain-state"), rows, (tr, [k, v]) => { cell(tr, k); cell(tr, v); });
+  $("chain-state").dataset.status = c.status;
+  $("delivered-box").hidden = c.delivered === null && !c.rejected;
+  $("delivered").textContent = c.rejected ? "(rejected: the error outcome)" : c.delivered || "";
+  $("delivered").dataset.final = c.delivered !== null || c.rejected ? "yes" : "";
+}
+
 async function showRequest(id) {
-  const v = await api("requests/" + id);
+  let v;
+  try {
+    v = await api("requests/" + id);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    v = { timeline: [{ stage: "not seen by this node yet" }], checks: [], disputes: [], request: null };
+  }
+  await showChain(id);
   $("request-id").textContent = id;
   $("timeline").replaceChildren(...v.timeline.map((s) => {
     const li = document.createElement("li");
@@ -202,19 +329,29 @@ async function showRequest(id) {
   fill($("request-disputes"), v.disputes, (tr, d) => {
     cell(tr, dec(d.dispute));
     cell(tr, short(d.game), "mono");
+    cell(tr, player(d));
     cell(tr, d.defending ? "defending" : "challenging");
     cell(tr, d.state);
     cell(tr, String(d.moves));
   });
-  const moves = v.disputes.flatMap((d) => (d.history || []).map((m) => [d, m]));
+  const moves = movesInOrder(v.disputes);
   fill($("request-moves"), moves, (tr, [d, m]) => {
     cell(tr, dec(d.dispute));
+    cell(tr, `${d.node || ""} (${d.defending ? "defender" : "challenger"})`);
     cell(tr, m.board);
     cell(tr, `${m.lo}..${m.hi} (${m.hi - m.lo} wide)`);
     cell(tr, m.action);
     cell(tr, `${m.defender_clock} s / ${m.challenger_clock} s`);
     cell(tr, m.gas_used.toLocaleString("en-US"));
   });
+  const gas = {};
+  for (const [d, m] of moves) {
+    const side = d.defending ? "defender" : "challenger";
+    gas[side] = (gas[side] || 0) + m.gas_used;
+  }
+  $("gas-by-side").textContent = Object.keys(gas).length
+    ? "gas spent on moves: " + Object.entries(gas).map(([k, g]) => `${k} ${g.toLocaleString("en-US")}`).join(", ")
+    : "";
   $("request-json").textContent = JSON.stringify(v, null, 2);
 }
 
@@ -307,9 +444,12 @@ window.addEventListener("hashchange", () => {
   $("verify").textContent = "";
   refresh();
 });
+$("ask-form").addEventListener("submit", ask);
+$("ask-model").addEventListener("change", showFee);
 $("verify-button").addEventListener("click", () => {
   const m = location.hash.match(/^#request\/(\w+)/);
   if (m) runVerify(m[1]);
 });
 refresh();
+connectChain();
 setInterval(refresh, REFRESH_MS);

@@ -12,6 +12,7 @@
 //! | `/api/models` | the models this node serves (id, file, root, kind, bound) |
 //! | `/api/models/<id>/file` | a served model's file (bytes), for a page to re-run a request |
 //! | `/api/operators` | the operators this node has seen registered |
+//! | `/api/chain` | what the console's chain module needs to ask and watch on chain: chain id, AIOracle, and on a devnet its RPC, Prompt contract and user key |
 //!
 //! Ids are decimal or `0x` hex. Errors are JSON too: `{"error": "..."}` with 400 for
 //! a malformed path or query, 404 for an unknown path or id, 500 when the database
@@ -55,26 +56,111 @@ pub struct Api {
     /// The node's image outputs posted as their hash, also served on this listener
     /// (`/outputs/0x<keccak256>.png`) for the console to show them.
     pub outputs: Option<crate::serve::outputs::OutputStore>,
+    /// The console's chain module (`hosts/node/console/ask.js` bundled with viem by
+    /// `hosts/node/console/build.sh`), when the node has it.
+    pub ask: Option<Arc<Vec<u8>>>,
+    /// What `/api/chain` tells the console (none: the console cannot ask).
+    pub chain: Option<ChainInfo>,
+    /// Other nodes of this process whose games are shown beside this node's.
+    pub peers: Vec<Peer>,
+}
+
+/// Another node of the same process (the devnet's validator and dishonest
+/// operator): its games are listed beside this node's, so a page shows both
+/// sides' moves of a game, each with its gas.
+#[derive(Clone)]
+pub struct Peer {
+    /// Its role.
+    pub role: &'static str,
+    /// Its account.
+    pub account: Address,
+    /// Its database.
+    pub db: Arc<Db>,
+}
+
+/// What the console's chain module is told (`/api/chain`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ChainInfo {
+    /// The chain's id (a wallet on another chain is asked to switch).
+    pub chain_id: u64,
+    /// The AIOracle contract.
+    pub oracle: Address,
+    /// A JSON-RPC URL the page may use itself (the devnet's anvil; CORS open); else
+    /// the page reads and signs through an injected EIP-1193 wallet.
+    pub rpc: Option<String>,
+    /// A Prompt contract to ask through (its callback stores the answer); else the
+    /// page asks AIOracle directly, without a callback.
+    pub prompt: Option<Address>,
+    /// The devnet user's key (one of anvil's public test keys), so the page signs
+    /// without a wallet. Only ever set by `oracle devnet`.
+    pub devnet_key: Option<String>,
+}
+
+impl Api {
+    /// The Content-Security-Policy of the console's pages: nothing but this node,
+    /// plus the chain's RPC when the page may use it.
+    pub fn csp(&self) -> String {
+        let rpc = self
+            .chain
+            .as_ref()
+            .and_then(|c| c.rpc.as_deref())
+            .and_then(origin);
+        crate::console::csp(rpc.as_deref())
+    }
+}
+
+/// `scheme://host[:port]` of `url`.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+    .then(|| format!("{scheme}://{host}"))
 }
 
 /// Where `cargo build -p oracle-wasm --release --target wasm32-unknown-unknown`
 /// puts the module (the node's default `--console-wasm`).
 pub const DEFAULT_WASM: &str = "target/wasm32-unknown-unknown/release/oracle_wasm.wasm";
 
+/// Where `hosts/node/console/build.sh` puts the chain module (the node's default
+/// `--console-ask`).
+pub const DEFAULT_ASK: &str = "target/console/ask.js";
+
 /// The console's WebAssembly module: the file `path` names (it must be readable), or
 /// the default build's when it exists, or none.
 pub fn load_wasm(path: Option<&std::path::Path>) -> anyhow::Result<Option<Arc<Vec<u8>>>> {
+    load_asset(path, DEFAULT_WASM, "WebAssembly module", |b| {
+        b.starts_with(b"\0asm")
+    })
+}
+
+/// The console's chain module: the file `path` names (it must be readable), or the
+/// default build's when it exists, or none.
+pub fn load_ask(path: Option<&std::path::Path>) -> anyhow::Result<Option<Arc<Vec<u8>>>> {
+    load_asset(path, DEFAULT_ASK, "JavaScript module", |b| {
+        !b.is_empty() && std::str::from_utf8(b).is_ok()
+    })
+}
+
+fn load_asset(
+    path: Option<&std::path::Path>,
+    default: &str,
+    what: &str,
+    valid: impl Fn(&[u8]) -> bool,
+) -> anyhow::Result<Option<Arc<Vec<u8>>>> {
     use anyhow::Context;
     let (path, required) = match path {
         Some(p) => (p.to_path_buf(), true),
-        None => (std::path::PathBuf::from(DEFAULT_WASM), false),
+        None => (std::path::PathBuf::from(default), false),
     };
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.starts_with(b"\0asm") => Ok(Some(Arc::new(bytes))),
-        Ok(_) => anyhow::bail!("{} is not a WebAssembly module", path.display()),
+        Ok(bytes) if valid(&bytes) => Ok(Some(Arc::new(bytes))),
+        Ok(_) => anyhow::bail!("{} is not a {what}", path.display()),
         Err(_) if !required => Ok(None),
         Err(e) => {
-            Err(e).with_context(|| format!("reading the console's module {}", path.display()))
+            Err(e).with_context(|| format!("reading the console's {what} {}", path.display()))
         }
     }
 }
@@ -127,7 +213,14 @@ impl Api {
             None => match rest {
                 "status" => self.status(),
                 "requests" => self.requests(query),
-                "disputes" => self.db.disputes().map(ok).map_err(Into::into),
+                "disputes" => self.disputes(|_| true).map(ok),
+                "chain" => Ok(match &self.chain {
+                    Some(info) => ok(info),
+                    None => error(
+                        StatusCode::NOT_FOUND,
+                        "this node gives the console no chain access",
+                    ),
+                }),
                 "models" => Ok(self.models()),
                 "operators" => self.db.operators().map(ok).map_err(Into::into),
                 _ => Ok(error(
@@ -236,13 +329,31 @@ impl Api {
         })))
     }
 
-    fn disputes_of(&self, id: U256) -> anyhow::Result<Vec<crate::roles::dispute::DisputeRecord>> {
-        Ok(self
-            .db
-            .disputes()?
-            .into_iter()
-            .filter(|d| d.request == id)
-            .collect())
+    fn disputes_of(&self, id: U256) -> anyhow::Result<Vec<Value>> {
+        self.disputes(|d| d.request == id)
+    }
+
+    /// The games of this node and its peers that `keep`, each labelled with the node
+    /// that plays it (`node`: role, `node_account`).
+    fn disputes(
+        &self,
+        keep: impl Fn(&crate::roles::dispute::DisputeRecord) -> bool,
+    ) -> anyhow::Result<Vec<Value>> {
+        let own = Peer {
+            role: self.role,
+            account: self.account,
+            db: self.db.clone(),
+        };
+        let mut out = Vec::new();
+        for node in std::iter::once(&own).chain(&self.peers) {
+            for record in node.db.disputes()?.into_iter().filter(|d| keep(d)) {
+                let mut value = serde_json::to_value(record)?;
+                value["node"] = json!(node.role);
+                value["node_account"] = json!(node.account);
+                out.push(value);
+            }
+        }
+        Ok(out)
     }
 
     fn models(&self) -> Answer {
@@ -447,6 +558,9 @@ pub(crate) mod tests {
             steps: 16,
             wasm: None,
             outputs: None,
+            ask: None,
+            chain: None,
+            peers: Vec::new(),
         };
         (dir, api)
     }

@@ -4,17 +4,32 @@
 //! models and operators. "Verify in this browser" re-runs a request with the
 //! core's WebAssembly module (`hosts/wasm`, served at [`WASM_PATH`]) on the model
 //! file fetched from the node, checked against the model's registered root first,
-//! and compares the bytes it would post with the recorded output. Static files
-//! compiled into the binary (`hosts/node/console/`), no external resources, and a
-//! content security policy that allows nothing but this origin.
+//! and compares the bytes it would post with the recorded output. "Ask" sends a
+//! request from the page and the request view follows it on chain, through the
+//! chain module served at [`ASK_PATH`] (`hosts/node/console/ask.js` bundled with
+//! viem): signed by the devnet's user account on `oracle devnet`, elsewhere by an
+//! injected EIP-1193 wallet. Static files compiled into the binary
+//! (`hosts/node/console/`), no external resources, and a content security policy
+//! that allows nothing but this origin (and, on a devnet, its RPC).
 
 /// Where the console fetches the core's WebAssembly module.
 pub const WASM_PATH: &str = "/console/oracle_wasm.wasm";
 
-/// The content security policy of every console file.
+/// Where the console imports its chain module from.
+pub const ASK_PATH: &str = "/console/ask.js";
+
+/// The content security policy of every console file: this origin only, plus
+/// `rpc` (an origin) for the page's chain reads and transactions when given.
 /// (`'wasm-unsafe-eval'` lets the page compile the module it fetched from here.)
-pub const CSP: &str =
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; frame-ancestors 'none'";
+pub fn csp(rpc: Option<&str>) -> String {
+    let connect = match rpc {
+        Some(origin) => format!("; connect-src 'self' {origin}"),
+        None => String::new(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; frame-ancestors 'none'{connect}"
+    )
+}
 
 /// The console file at `path`, with its content type.
 pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
@@ -287,6 +302,9 @@ mod tests {
             steps,
             wasm: Some(Arc::new(wasm)),
             outputs: Some(outputs),
+            ask: None,
+            chain: None,
+            peers: Vec::new(),
         };
         let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
             .expect("listening");

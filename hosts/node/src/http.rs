@@ -187,11 +187,26 @@ impl Routes {
         if let Routes::Node { api: Some(api), .. } = self {
             if let Some((content_type, body)) = crate::console::asset(path) {
                 let mut r = reply(StatusCode::OK, content_type, body);
-                r.headers_mut().insert(
-                    hyper::header::CONTENT_SECURITY_POLICY,
-                    hyper::header::HeaderValue::from_static(crate::console::CSP),
-                );
+                if let Ok(csp) = hyper::header::HeaderValue::from_str(&api.csp()) {
+                    r.headers_mut()
+                        .insert(hyper::header::CONTENT_SECURITY_POLICY, csp);
+                }
                 return r;
+            }
+            if path == crate::console::ASK_PATH {
+                return match &api.ask {
+                    Some(module) => reply(
+                        StatusCode::OK,
+                        "text/javascript; charset=utf-8",
+                        Bytes::from_owner(Shared(module.clone())),
+                    ),
+                    None => reply(
+                        StatusCode::NOT_FOUND,
+                        "application/json",
+                        serde_json::json!({ "error": "this node has no chain module (build it: bash hosts/node/console/build.sh, or give --console-ask)" })
+                        .to_string(),
+                    ),
+                };
             }
             if path == crate::console::WASM_PATH {
                 return match &api.wasm {

@@ -85,6 +85,11 @@ pub struct NodeArgs {
     /// when built: cargo build -p oracle-wasm --release --target wasm32-unknown-unknown].
     #[arg(long)]
     pub console_wasm: Option<PathBuf>,
+    /// The web console's chain module, for "Ask" (estimateFee and send, signed by an
+    /// injected EIP-1193 wallet) and the on-chain view of a request
+    /// [default: target/console/ask.js, when built: bash hosts/node/console/build.sh].
+    #[arg(long)]
+    pub console_ask: Option<PathBuf>,
     /// Serve the image outputs posted as their hash, `/outputs/0x<keccak256>.png`,
     /// on this address (public, e.g. 0.0.0.0:8080): requesters fetch them there.
     /// Connections are capped and timed out.
@@ -130,6 +135,7 @@ impl NodeArgs {
             poll_ms,
             metrics_addr,
             console_wasm,
+            console_ask,
             outputs_addr,
             state_file,
             workers,
@@ -260,15 +266,18 @@ async fn open(args: &NodeArgs, role: &'static str, faults: Faults) -> Result<Nod
         crate::cli::network::check_chain(&node.provider, d, path).await?;
     }
     if let Some(addr) = args.metrics_addr {
-        let wasm = crate::api::load_wasm(args.console_wasm.as_deref())?;
-        let api = api(&node, role, wasm);
+        let mut api = api(&node, role);
+        api.wasm = crate::api::load_wasm(args.console_wasm.as_deref())?;
+        api.ask = crate::api::load_ask(args.console_ask.as_deref())?;
+        api.chain = Some(chain_info(&node, None).await?);
         crate::http::serve_node(addr, Some(api), crate::http::Limits::default())?;
     }
     Ok(node)
 }
 
-/// The JSON API of a running node.
-pub fn api(node: &Node, role: &'static str, wasm: Option<Arc<Vec<u8>>>) -> crate::api::Api {
+/// The JSON API of a running node (without the console's modules, chain access or
+/// peers: the caller adds what it has).
+pub fn api(node: &Node, role: &'static str) -> crate::api::Api {
     crate::api::Api {
         role,
         account: node.account,
@@ -276,9 +285,37 @@ pub fn api(node: &Node, role: &'static str, wasm: Option<Arc<Vec<u8>>>) -> crate
         db: node.db.clone(),
         models: node.models.clone(),
         steps: node.steps,
-        wasm,
+        wasm: None,
         outputs: Some(node.outputs.clone()),
+        ask: None,
+        chain: None,
+        peers: Vec::new(),
     }
+}
+
+/// What the console is told about `node`'s chain; `devnet` adds the RPC URL the
+/// page may use, the Prompt contract and the user's key.
+pub async fn chain_info(
+    node: &Node,
+    devnet: Option<(String, Address, String)>,
+) -> Result<crate::api::ChainInfo> {
+    use alloy::providers::Provider;
+    let chain_id = node
+        .provider
+        .get_chain_id()
+        .await
+        .context("reading the chain id")?;
+    let (rpc, prompt, devnet_key) = match devnet {
+        Some((rpc, prompt, key)) => (Some(rpc), Some(prompt), Some(key)),
+        None => (None, None, None),
+    };
+    Ok(crate::api::ChainInfo {
+        chain_id,
+        oracle: node.oracle,
+        rpc,
+        prompt,
+        devnet_key,
+    })
 }
 
 /// What a node is started with.

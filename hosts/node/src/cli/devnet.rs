@@ -80,10 +80,20 @@ pub struct DevnetArgs {
     /// token's forward pass in the VM). Image models always use the one-phase game.
     #[arg(long)]
     pub one_phase_game: bool,
-    /// Serve Prometheus `/metrics` and the operator's JSON API `/api/` on this
-    /// address (`oracle status --node http://ADDR` reads it).
+    /// Serve Prometheus `/metrics`, the operator's JSON API `/api/` (with the
+    /// validator's and the liar's games beside its own) and the web console at `/`
+    /// on this address (`oracle status --node http://ADDR` reads it). The console
+    /// asks with the devnet's user account through the devnet's RPC.
     #[arg(long, visible_alias = "http")]
     pub metrics_addr: Option<SocketAddr>,
+    /// The core's WebAssembly module for the console's "verify in this browser"
+    /// [default: target/wasm32-unknown-unknown/release/oracle_wasm.wasm, when built].
+    #[arg(long)]
+    pub console_wasm: Option<PathBuf>,
+    /// The console's chain module, for "Ask" and the on-chain view of a request
+    /// [default: target/console/ask.js, when built: bash hosts/node/console/build.sh].
+    #[arg(long)]
+    pub console_ask: Option<PathBuf>,
     /// Serve the operator's image outputs posted as their hash on this address
     /// (`/outputs/0x<keccak256>.png`; `oracle request --output` fetches them).
     #[arg(long)]
@@ -319,35 +329,68 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         keys[1].clone().into(),
     )
     .await?;
+    let validator_node = if args.no_validator {
+        None
+    } else {
+        Some(
+            start(
+                settings("validator.redb", Faults::default()),
+                keys[3].clone().into(),
+            )
+            .await?,
+        )
+    };
+    let liar_node = match liar {
+        None => None,
+        Some(_) => {
+            let lies = Faults {
+                wrong_output: true,
+                ..Faults::default()
+            };
+            Some(start(settings("liar.redb", lies), keys[4].clone().into()).await?)
+        }
+    };
     if let Some(addr) = args.metrics_addr {
-        let api = crate::cli::daemon::api(&op_node, "operator", crate::api::load_wasm(None)?);
+        let mut api = crate::cli::daemon::api(&op_node, "operator");
+        api.wasm = crate::api::load_wasm(args.console_wasm.as_deref())?;
+        api.ask = crate::api::load_ask(args.console_ask.as_deref())?;
+        let user_key = format!("0x{}", alloy::hex::encode(keys[2].to_bytes()));
+        api.chain = Some(
+            crate::cli::daemon::chain_info(
+                &op_node,
+                Some((state.rpc.clone(), deployment.prompt, user_key)),
+            )
+            .await?,
+        );
+        let peers = [("validator", &validator_node), ("liar", &liar_node)];
+        for (role, node) in peers {
+            if let Some(node) = node {
+                api.peers.push(crate::api::Peer {
+                    role,
+                    account: node.account,
+                    db: node.db.clone(),
+                });
+            }
+        }
         crate::http::serve_node(addr, Some(api), crate::http::Limits::default())?;
     }
     let op = Operator::new(op_node);
     let validator_task = async {
-        if args.no_validator {
-            return std::future::pending().await;
+        match validator_node {
+            Some(node) => Validator::new(node).run().await,
+            None => std::future::pending().await,
         }
-        let node = start(
-            settings("validator.redb", Faults::default()),
-            keys[3].clone().into(),
-        )
-        .await?;
-        Validator::new(node).run().await
     };
     let liar_task = async {
-        if liar.is_none() {
-            return std::future::pending().await;
+        match liar_node {
+            Some(node) => {
+                Operator::new(node)
+                    .run()
+                    .instrument(tracing::info_span!("liar"))
+                    .await
+            }
+            None => std::future::pending().await,
         }
-        let lies = Faults {
-            wrong_output: true,
-            ..Faults::default()
-        };
-        let node = start(settings("liar.redb", lies), keys[4].clone().into()).await?;
-        Operator::new(node)
-            .run()
-            .instrument(tracing::info_span!("liar"))
-            .await
     };
     tokio::select! {
         r = op.run() => r,
