@@ -3,7 +3,9 @@
 # everything is present): rustup targets and components, the aarch64 cross linker
 # and qemu-user for the cross-target runs, the RISC-V binutils for the VM's
 # conformance programs, Node.js (the wasm golden test, the contracts' npm
-# toolchain) and that toolchain, and Chromium (the web console's headless tests).
+# toolchain) and that toolchain, Chromium (the web console's headless tests) and
+# the console's npm packages (viem for its chain module, esbuild to bundle it,
+# playwright-core to drive Chromium in the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +31,4 @@ rustup target add aarch64-unknown-linux-gnu riscv32im-unknown-none-elf wasm32-un
 
 bash .ci/fpvm-install.sh
 bash .ci/contracts-install.sh
+bash hosts/node/console/build.sh

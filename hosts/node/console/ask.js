@@ -37,7 +37,9 @@ const PROMPT_ABI = parseAbi([
   "function estimateFee(uint256 modelId) view returns (uint256)",
   "function calculateAIResult(uint256 modelId, string prompt) payable returns (uint256)",
   "function requests(uint256 requestId) view returns (address sender, uint256 modelId, bytes input)",
-  "function getAIResult(uint256 modelId, string prompt) view returns (string)",
+  // Declared as bytes (the same ABI encoding as string): an image model's answer is
+  // a PNG or its hash, not text.
+  "function getAIResult(uint256 modelId, string prompt) view returns (bytes)",
   "function rejected(uint256 requestId) view returns (bool)",
 ]);
 
@@ -124,7 +126,7 @@ export async function connect(info) {
      * Request `id` as the chain holds it now: status, challenge deadline (unix
      * seconds), current result (submitter, version, claim, open disputes), callback
      * status and, for a request sent through the Prompt contract, the answer its
-     * callback delivered (or that the oracle rejected the input).
+     * callback delivered, as 0x hex (or that the oracle rejected the input).
      */
     async watch(id) {
       const requestId = BigInt(id);
@@ -134,6 +136,7 @@ export async function connect(info) {
       ]);
       const out = {
         status: REQUEST_STATUS[request.status] || String(request.status),
+        modelId: String(request.modelId),
         challengeDeadline: Number(request.challengeDeadline),
         deadline: Number(request.deadline),
         callback: CALLBACK_STATUS[request.callbackStatus] || String(request.callbackStatus),
@@ -147,7 +150,7 @@ export async function connect(info) {
       if (viaPrompt && out.callback === "succeeded") {
         const [, modelId, input] = await client.readContract({ address: info.prompt, abi: PROMPT_ABI, functionName: "requests", args: [requestId] });
         out.rejected = await client.readContract({ address: info.prompt, abi: PROMPT_ABI, functionName: "rejected", args: [requestId] });
-        if (!out.rejected && input !== "0x") {
+        if (!out.rejected) {
           out.delivered = await client.readContract({ address: info.prompt, abi: PROMPT_ABI, functionName: "getAIResult", args: [modelId, hexToString(input)] });
         }
       }

@@ -89,6 +89,8 @@ async function connectChain() {
 /** The fee of the selected model, from the chain. */
 async function showFee() {
   const model = $("ask-model").value;
+  const kind = $("ask-model").selectedOptions[0]?.dataset.kind;
+  $("ask-prompt").placeholder = kind === "image" ? "empty for an unconditional image model" : "a prompt (may be empty)";
   if (!chain || !model) return;
   try {
     $("ask-fee").textContent = "fee " + chain.formatEther(await chain.fee(model)) + " ETH";
@@ -103,7 +105,7 @@ async function ask(event) {
   const status = $("ask-status");
   const model = $("ask-model").value;
   const prompt = $("ask-prompt").value;
-  if (!chain || !model || !prompt) return;
+  if (!chain || !model) return;
   $("ask-send").disabled = true;
   status.className = "";
   status.textContent = "sending…";
@@ -165,6 +167,7 @@ async function showList() {
     const o = document.createElement("option");
     o.value = dec(m.id);
     o.textContent = `${dec(m.id)}: ${m.file} (${m.kind})`;
+    o.dataset.kind = m.kind;
     return o;
   });
   if (select.options.length !== options.length) {
@@ -292,8 +295,37 @@ async function showChain(id) {
   fill($("chain-state"), rows, (tr, [k, v]) => { cell(tr, k); cell(tr, v); });
   $("chain-state").dataset.status = c.status;
   $("delivered-box").hidden = c.delivered === null && !c.rejected;
-  $("delivered").textContent = c.rejected ? "(rejected: the error outcome)" : c.delivered || "";
+  const bytes = c.delivered ? fromHex(c.delivered) : null;
+  const model = bytes ? (await api("models")).find((m) => dec(m.id) === c.modelId) : null;
+  const image = bytes && (isPng(bytes) || (bytes.length === 32 && model?.kind === "image"));
+  $("delivered").textContent = c.rejected ? "(rejected: the error outcome)" : bytes && !image ? bytesText(c.delivered) : "";
+  await showDeliveredImage(id, image ? c.delivered : null, model);
   $("delivered").dataset.final = c.delivered !== null || c.rejected ? "yes" : "";
+}
+
+let deliveredShown = null;
+
+/** The PNG the callback delivered (inline, or fetched from the node by its hash and checked). */
+async function showDeliveredImage(id, delivered, model) {
+  const key = id + ":" + delivered;
+  if (deliveredShown === key) return;
+  const box = $("delivered-image");
+  box.replaceChildren();
+  if (!delivered) {
+    deliveredShown = key;
+    return;
+  }
+  const [url, note] = (await imageOf(delivered, model)) || [null, "not an image"];
+  if (url) {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = "the delivered image";
+    box.appendChild(img);
+  }
+  const p = document.createElement("p");
+  p.textContent = note;
+  box.appendChild(p);
+  deliveredShown = key;
 }
 
 async function showRequest(id) {
@@ -317,7 +349,11 @@ async function showRequest(id) {
   }));
   const r = v.request || {};
   $("request-input").textContent = bytesText(r.input);
-  $("request-output").textContent = r.output ? bytesText(r.output) : "(not served yet)";
+  $("request-output").textContent = r.output
+    ? bytesText(r.output)
+    : r.state === "skipped" || r.state === "failed"
+      ? `(this node did not serve it: ${r.state}; what the chain delivered is above)`
+      : "(not served yet)";
   await showImage(id, r.output, r.model_id);
   fill($("request-checks"), v.checks, (tr, c) => {
     cell(tr, String(c.version));

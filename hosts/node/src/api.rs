@@ -692,6 +692,92 @@ pub(crate) mod tests {
         assert_eq!(v, json!([]));
     }
 
+    /// A peer's games (the devnet's other players) are listed beside the node's
+    /// own, each labelled with the player, in `/api/disputes` and in the request's
+    /// view, so a page sees both sides of a game.
+    #[test]
+    fn peers_games_are_listed_beside_the_nodes_own_and_labelled() {
+        let (_dir, mut api) = api();
+        let peer_dir = tempfile::tempdir().unwrap();
+        let peer_db = Db::open(&peer_dir.path().join("liar.redb")).unwrap();
+        let mut defended = DisputeRecord::ours(
+            U256::from(5u64),
+            Address::repeat_byte(0x6A),
+            true,
+            &event(1, 1),
+            Bytes::from_static(b"a lie"),
+        );
+        defended.moves = 1;
+        peer_db.put_dispute(&defended).unwrap();
+        api.peers.push(Peer {
+            role: "liar",
+            account: Address::repeat_byte(0x11),
+            db: Arc::new(peer_db),
+        });
+        let (_, all) = get(&api, "/api/disputes");
+        let players: Vec<(&Value, &Value, &Value)> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (&d["node"], &d["node_account"], &d["defending"]))
+            .collect();
+        assert_eq!(
+            players,
+            [
+                (
+                    &json!("validator"),
+                    &json!(Address::repeat_byte(0xAC)),
+                    &json!(false)
+                ),
+                (
+                    &json!("liar"),
+                    &json!(Address::repeat_byte(0x11)),
+                    &json!(true)
+                ),
+            ]
+        );
+        let (_, one) = get(&api, "/api/requests/1");
+        assert_eq!(one["disputes"].as_array().unwrap().len(), 2);
+        let (_, other) = get(&api, "/api/requests/3");
+        assert_eq!(other["disputes"], json!([]));
+    }
+
+    /// `/api/chain` tells the console what it may use (404 without chain access),
+    /// and the console's CSP lets the page reach the devnet's RPC origin only.
+    #[test]
+    fn chain_access_and_the_csp_follow_the_nodes_chain_info() {
+        let (_dir, mut api) = api();
+        let (status, v) = get(&api, "/api/chain");
+        assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+        assert!(!api.csp().contains("connect-src"), "{}", api.csp());
+        api.chain = Some(ChainInfo {
+            chain_id: 31337,
+            oracle: Address::repeat_byte(0x0A),
+            rpc: Some("http://localhost:8545/".into()),
+            prompt: Some(Address::repeat_byte(0x0C)),
+            devnet_key: Some(format!("0x{}", "ac".repeat(32))),
+        });
+        let (status, v) = get(&api, "/api/chain");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["chain_id"], 31337);
+        assert_eq!(v["prompt"], json!(Address::repeat_byte(0x0C)));
+        assert!(
+            api.csp()
+                .ends_with("; connect-src 'self' http://localhost:8545"),
+            "{}",
+            api.csp()
+        );
+        // A URL that is not a plain origin adds nothing to the policy.
+        for bad in [
+            "localhost:8545",
+            "http://evil.example; script-src *",
+            "http:///x",
+        ] {
+            api.chain.as_mut().unwrap().rpc = Some(bad.into());
+            assert!(!api.csp().contains("connect-src"), "{bad}: {}", api.csp());
+        }
+    }
+
     #[test]
     fn ids_parse_in_decimal_and_hex_only() {
         assert_eq!(parse_id("42"), Some(U256::from(42u64)));

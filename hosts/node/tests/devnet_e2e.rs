@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_success, oracle, start_devnet};
+use common::{ask_from_the_page, assert_success, oracle, start_devnet};
 use oracle_core::quant::QType;
 use oracle_tests::LLAMA_FIXTURES;
 
@@ -113,11 +113,28 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
     drop(devnet);
 }
 
-/// `oracle devnet --liar`: a dishonest operator races the honest one with wrong
-/// outputs. Whatever it wins is challenged by the validator and played out: every
-/// request still delivers `oracle run`'s text (so each game the liar played, which
-/// its database records, it lost), and the validator's database records the
-/// mismatches and games.
+/// `oracle run`'s text for `prompt`.
+fn run_text(model: &std::path::Path, prompt: &str) -> String {
+    let local = oracle()
+        .args(["run", "--steps", "16", "--prompt", prompt])
+        .arg("--model")
+        .arg(model)
+        .output()
+        .unwrap();
+    assert_success(&local, "oracle run");
+    String::from_utf8(local.stdout).unwrap()
+}
+
+/// `oracle devnet --liar --http`: a dishonest operator races the honest one with
+/// wrong outputs, and requests are asked from the web console in headless
+/// Chromium. Which operator may submit first follows the turn order
+/// (keccak(request id, operator)): on a fresh devnet the honest operator leads for
+/// requests 1 and 2 and the liar for request 3. So request 1, asked from the page,
+/// is delivered undisputed; request 2 goes through `oracle request`; request 3,
+/// asked from the page, is won by the liar, challenged by the validator and played
+/// out while the page shows the game move by move (both players, their clocks and
+/// gas), and the true result is delivered. Every delivered text is `oracle run`'s,
+/// and the databases record the mismatch and the games (the liar's lost).
 #[test]
 fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,6 +144,7 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
     std::fs::write(&guest, oracle_tests::guest_elf()).unwrap();
     let state = dir.path().join("devnet.json");
     let data = dir.path().join("data");
+    let http = format!("127.0.0.1:{}", common::free_port());
     let devnet = start_devnet(
         oracle()
             .args([
@@ -138,7 +156,13 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
                 "--steps",
                 "16",
                 "--liar",
+                "--http",
+                &http,
             ])
+            .arg("--console-wasm")
+            .arg(oracle_tests::wasm_module())
+            .arg("--console-ask")
+            .arg(oracle_tests::console_module())
             .arg("--model")
             .arg(&model)
             .arg("--guest")
@@ -149,27 +173,116 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
             .arg(&data),
         &state,
     );
-    for prompt in ["Once upon a time", "Tom and his dog", "Lily saw a bird"] {
-        let out = oracle()
-            .args(["request", "--wait", "--timeout", "300", "--prompt", prompt])
-            .arg("--state-file")
-            .arg(&state)
-            .output()
-            .unwrap();
-        assert_success(&out, "oracle request");
-        let local = oracle()
-            .args(["run", "--steps", "16", "--prompt", prompt])
-            .arg("--model")
-            .arg(&model)
-            .output()
-            .unwrap();
-        assert!(local.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&local.stdout),
-            "the true result is delivered"
-        );
+    let url = format!("http://{http}/");
+    let bless = std::env::var_os("ORACLE_BLESS").is_some();
+    let shots_dir = tempfile::tempdir().unwrap();
+    let shots = |final_shots: bool| {
+        if bless && final_shots {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console")
+        } else {
+            shots_dir.path().to_path_buf()
+        }
+    };
+
+    // Request 1, from the page: the honest operator is first, nobody disputes.
+    let prompt = "Once upon a time";
+    let honest = ask_from_the_page(&url, prompt, &shots(false));
+    assert_eq!(honest.id, "1");
+    assert!(honest.fee.ends_with(" ETH"), "{}", honest.fee);
+    assert_eq!(
+        honest.delivered,
+        run_text(&model, prompt),
+        "the page shows oracle run's text"
+    );
+    assert!(
+        !honest.seen.status.iter().any(|s| s == "disputed"),
+        "{:?}",
+        honest.seen
+    );
+    assert!(
+        honest.seen.window.iter().any(|w| w.contains("ends in")),
+        "{:?}",
+        honest.seen
+    );
+    assert!(honest.games.is_empty() && honest.moves.is_empty());
+
+    // Request 2, by the CLI.
+    let prompt = "Tom and his dog";
+    let out = oracle()
+        .args(["request", "--wait", "--timeout", "300", "--prompt", prompt])
+        .arg("--state-file")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_success(&out, "oracle request");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        run_text(&model, prompt)
+    );
+
+    // Request 3, from the page: the liar is first; the page shows the fraud proof.
+    let prompt = "Lily saw a bird";
+    let game = ask_from_the_page(&url, prompt, &shots(true));
+    assert_eq!(game.id, "3");
+    assert_eq!(
+        game.delivered,
+        run_text(&model, prompt),
+        "the true result is delivered"
+    );
+    assert!(
+        game.seen.status.iter().any(|s| s == "disputed")
+            && game.seen.status.last().map(String::as_str) == Some("finalized"),
+        "{:?}",
+        game.seen
+    );
+    // Watched live: the move table grew while the game was played.
+    let grew: Vec<usize> = game.seen.moves.iter().copied().filter(|&n| n > 0).collect();
+    assert!(
+        grew.len() >= 2 && grew.windows(2).all(|w| w[0] < w[1]),
+        "{:?}",
+        game.seen
+    );
+    let player = |row: &Vec<String>| row[1].clone();
+    assert!(game
+        .moves
+        .iter()
+        .any(|m| player(m) == "validator (challenger)"));
+    assert!(game.moves.iter().any(|m| player(m) == "liar (defender)"));
+    assert!(
+        game.moves.iter().any(|m| m[2] == "positions")
+            && game.moves.iter().any(|m| m[2] == "steps")
+    );
+    // The range only shrinks, board by board, in the order shown.
+    let width = |m: &Vec<String>| -> u64 {
+        let (lo, hi) = m[3].split(' ').next().unwrap().split_once("..").unwrap();
+        hi.parse::<u64>().unwrap() - lo.parse::<u64>().unwrap()
+    };
+    for pair in game.moves.windows(2) {
+        if pair[0][2] == pair[1][2] {
+            assert!(width(&pair[0]) >= width(&pair[1]), "{:?}", game.moves);
+        }
     }
+    assert!(
+        game.gas.contains("challenger") && game.gas.contains("defender"),
+        "{}",
+        game.gas
+    );
+    let states: Vec<(&str, &str)> = game
+        .games
+        .iter()
+        .map(|g| (g[2].as_str(), g[4].as_str()))
+        .collect();
+    assert!(
+        states
+            .iter()
+            .any(|(p, s)| p.starts_with("liar") && *s == "Lost"),
+        "{states:?}"
+    );
+    let result = game.chain.iter().find(|r| r[0] == "result").unwrap();
+    assert!(
+        result[1].starts_with("version 1 by "),
+        "the validator's result replaced the lie: {result:?}"
+    );
     drop(devnet);
     let status = |db: &str| {
         let out = oracle()

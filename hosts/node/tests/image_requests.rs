@@ -394,7 +394,8 @@ async fn a_wrong_image_is_challenged_and_the_true_png_delivered() {
 
 /// `oracle devnet --model <ddpm-mnist file>` registers the image model with its
 /// parameters and serves it: `oracle request --wait --output` (no other flag) saves
-/// the PNG of the devnet's steps and seed.
+/// the PNG of the devnet's steps and seed, and so does a request asked from its web
+/// console, whose page shows the delivered PNG.
 #[test]
 fn the_devnet_serves_an_image_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -405,11 +406,16 @@ fn the_devnet_serves_an_image_model() {
     std::fs::write(&guest_path, guest()).unwrap();
     let state = dir.path().join("devnet.json");
     let addr = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
     let devnet = start_devnet(
         oracle()
             .args(["devnet", "--port", "0", "--challenge-window", "2"])
             .args(["--image-steps", "1", "--image-seed", "3", "--no-validator"])
-            .args(["--outputs-addr", &addr])
+            .args(["--outputs-addr", &addr, "--http", &http])
+            .arg("--console-wasm")
+            .arg(oracle_tests::wasm_module())
+            .arg("--console-ask")
+            .arg(oracle_tests::console_module())
             .arg("--model")
             .arg(&model)
             .arg("--guest")
@@ -432,6 +438,25 @@ fn the_devnet_serves_an_image_model() {
         .output()
         .unwrap();
     assert_success(&r, "oracle request");
-    assert_eq!(std::fs::read(&out).unwrap(), png(&model_bytes, 1, 3));
+    let want = png(&model_bytes, 1, 3);
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+
+    // Asked from the web console in headless Chromium (the empty prompt of an
+    // unconditional model): the page shows the PNG the Prompt contract received,
+    // byte for byte.
+    let shots = tempfile::tempdir().unwrap();
+    let page = common::ask_from_the_page(&format!("http://{http}/"), "", shots.path());
+    assert_eq!(page.id, "2");
+    assert!(
+        page.image.src.is_some(),
+        "the page shows the delivered image: {page:?}"
+    );
+    assert_eq!(
+        page.image.png_hex.as_deref(),
+        Some(hex::encode(&want).as_str()),
+        "{}",
+        page.image.note
+    );
+    assert_eq!(page.image.note, "the PNG posted on chain");
     drop(devnet);
 }

@@ -5,7 +5,8 @@
 //
 //   node drive.mjs <console URL> <prompt> [screenshot dir] [timeout s]
 //
-// Prints one JSON object: the request id, the fee shown, the delivered text, the
+// Prints one JSON object: the request id, the fee shown, the delivered text (or
+// image), the
 // chain states and move counts the page showed while watching, the final move
 // table and games, and the screenshots taken. Exits non-zero with the reason when
 // the page cannot ask or the answer is not delivered in time.
@@ -13,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const [url, prompt, shots, timeoutArg] = process.argv.slice(2);
-if (!url || !prompt) {
+if (!url || prompt === undefined) {
   console.error("usage: node drive.mjs <console URL> <prompt> [screenshot dir] [timeout s]");
   process.exit(2);
 }
@@ -80,6 +81,11 @@ try {
     fee,
     signer,
     delivered: await page.textContent("#delivered"),
+    // An image answer: the data URL the page shows and what it says about it.
+    image: await page.$eval("#delivered-image", (box) => ({
+      src: box.querySelector("img")?.getAttribute("src") || null,
+      note: box.querySelector("p")?.textContent || "",
+    })),
     seen,
     chain: await table("#chain-state"),
     moves: await table("#request-moves"),
@@ -88,6 +94,8 @@ try {
     output: await page.textContent("#request-output"),
     screenshots: [],
   };
+  const dataUrl = /^data:image\/png;base64,(.*)$/.exec(result.image.src || "");
+  result.image.png_hex = dataUrl ? Buffer.from(dataUrl[1], "base64").toString("hex") : null;
   if (shots) {
     await page.screenshot({ path: `${shots}/delivered.png`, fullPage: true });
     result.screenshots = ["ask.png", ...(shotDuringGame ? ["dispute.png"] : []), "delivered.png"];

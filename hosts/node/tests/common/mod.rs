@@ -617,3 +617,67 @@ fn log_tails(dir: &Path, lines: usize) -> String {
     }
     out
 }
+
+/// What `hosts/node/console/test/drive.mjs` saw of one request asked from the page.
+#[derive(Debug, serde::Deserialize)]
+pub struct Drive {
+    /// The request id the page sent.
+    pub id: String,
+    /// The fee the page showed.
+    pub fee: String,
+    /// The delivered text (empty for an image).
+    pub delivered: String,
+    /// The delivered image the page shows.
+    pub image: Image,
+    /// What the page showed while watching.
+    pub seen: Seen,
+    /// The on-chain table's rows at the end.
+    pub chain: Vec<Vec<String>>,
+    /// The move table's rows at the end.
+    pub moves: Vec<Vec<String>>,
+    /// The games table's rows at the end.
+    pub games: Vec<Vec<String>>,
+    /// The gas-by-side line.
+    pub gas: String,
+    /// Errors the page threw.
+    pub failures: Vec<String>,
+}
+
+/// A delivered image as the page shows it.
+#[derive(Debug, serde::Deserialize)]
+pub struct Image {
+    /// The `img` element's data URL, if one is shown.
+    pub src: Option<String>,
+    /// What the page says about it.
+    pub note: String,
+    /// The bytes of the PNG shown, in hex (decoded from `src` by the driver).
+    pub png_hex: Option<String>,
+}
+
+/// The chain states and move counts the page showed while the request was watched.
+#[derive(Debug, serde::Deserialize)]
+pub struct Seen {
+    /// Chain states, in the order shown.
+    pub status: Vec<String>,
+    /// Move-table sizes, in the order shown.
+    pub moves: Vec<usize>,
+    /// Challenge-window countdowns shown.
+    pub window: Vec<String>,
+}
+
+/// Open the console at `url` in headless Chromium, ask `prompt` from the page (the
+/// Send button) and watch the request until the chain says it was delivered;
+/// screenshots go to `shots`.
+pub fn ask_from_the_page(url: &str, prompt: &str, shots: &Path) -> Drive {
+    let out = Command::new("node")
+        .arg(oracle_tests::console_driver())
+        .args([url, prompt])
+        .arg(shots)
+        .arg("240")
+        .output()
+        .expect("running node (bash .ci/install.sh installs it)");
+    assert_success(&out, "the console driver");
+    let drive: Drive = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(drive.failures.is_empty(), "{:?}", drive.failures);
+    drive
+}
