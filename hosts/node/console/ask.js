@@ -26,6 +26,12 @@ import { privateKeyToAccount } from "viem/accounts";
 const ORACLE_ABI = parseAbi([
   "struct Request { address requester; uint32 modelId; uint32 deadline; uint32 gasLimit; uint96 modelFee; uint96 gasFee; uint40 challengeDeadline; uint8 status; uint8 callbackStatus; uint8 callbackAttempts; bytes32 payloadHash; }",
   "struct Result { address submitter; bool bondLocked; uint32 openDisputes; uint32 version; bytes32 outputHash; bytes32 claim; }",
+  "struct Model { bytes32 modelRoot; bytes32 programHash; address factory; uint32 challengeWindow; uint32 maxInputSize; uint32 maxCallbackGas; address feeToken; uint96 fee; address publisher; uint96 pendingFee; address feeReceiver; uint16 receiverShareBps; uint40 pendingFeeAt; }",
+  "struct Operator { uint96 bond; uint96 locked; uint40 unbondAt; }",
+  "function getModel(uint256 modelId) view returns (Model)",
+  "function getOperator(address operator) view returns (Operator)",
+  "event ResultSubmitted(uint256 indexed requestId, address indexed operator, bytes output, bytes32 claim)",
+  "event BondSlashed(uint256 indexed requestId, address indexed backer, uint256 amount)",
   "function estimateFee(uint256 modelId, uint256 gasLimit) view returns (uint256)",
   "function requestCallback(uint256 modelId, bytes input, address callbackContract, uint64 gasLimit, bytes callbackData) payable returns (uint256)",
   "function getRequest(uint256 requestId) view returns (Request)",
@@ -120,6 +126,39 @@ export async function connect(info) {
       const [event] = parseEventLogs({ abi: ORACLE_ABI, logs: receipt.logs, eventName: "AICallbackRequest" });
       if (!event) throw new Error("no AICallbackRequest event in " + hash);
       return { id: event.args.requestId.toString(), tx: hash, fee: value };
+    },
+
+    /** Registered model `id` as the chain holds it: program hash, fee, window. */
+    async model(id) {
+      const m = await client.readContract({ address: info.oracle, abi: ORACLE_ABI, functionName: "getModel", args: [BigInt(id)] });
+      return {
+        root: m.modelRoot,
+        programHash: m.programHash,
+        fee: formatEther(m.fee) + (m.feeToken === zeroAddress ? " ETH" : " of token " + m.feeToken),
+        challengeWindow: Number(m.challengeWindow),
+        publisher: m.publisher,
+      };
+    },
+
+    /**
+     * Operator `address` as the chain holds it: its bond (and the part locked
+     * behind open results), the results it posted and the times its bond was
+     * slashed (a result of its lost), from the oracle's events since the node's
+     * first block.
+     */
+    async operator(address) {
+      const range = { address: info.oracle, fromBlock: BigInt(info.from_block || 0), toBlock: "latest" };
+      const [o, submitted, slashed] = await Promise.all([
+        client.readContract({ address: info.oracle, abi: ORACLE_ABI, functionName: "getOperator", args: [address] }),
+        client.getLogs({ ...range, event: ORACLE_ABI.find((x) => x.name === "ResultSubmitted"), args: { operator: address } }),
+        client.getLogs({ ...range, event: ORACLE_ABI.find((x) => x.name === "BondSlashed"), args: { backer: address } }),
+      ]);
+      return {
+        bond: formatEther(o.bond) + " ETH",
+        locked: formatEther(o.locked) + " ETH",
+        served: submitted.length,
+        slashed: slashed.length,
+      };
     },
 
     /**

@@ -175,20 +175,45 @@ async function showList() {
     if (keep) select.value = keep;
     showFee();
   }
-  fill($("models"), models, (tr, m) => {
+  const onChain = async (read) => (chain ? read().catch((e) => ({ error: e.shortMessage || e.message })) : null);
+  const modelRows = await Promise.all(models.map(async (m) => [m, await onChain(() => chain.model(dec(m.id)))]));
+  fill($("models"), modelRows, (tr, [m, c]) => {
     cell(tr, dec(m.id));
     cell(tr, m.file);
     cell(tr, m.kind + (m.chat ? " (chat)" : ""));
     cell(tr, m.game);
-    cell(tr, short(m.root), "mono");
+    cell(tr, short(m.root) + (c && c.root && c.root !== m.root ? " (NOT the registered root " + short(c.root) + ")" : ""), "mono");
     cell(tr, (m.bytes / 1e6).toFixed(2) + " MB");
+    cell(tr, c ? c.error || short(c.programHash) : "–", "mono");
+    cell(tr, c ? c.fee || "" : "–");
+    cell(tr, c && c.challengeWindow !== undefined ? c.challengeWindow + " s" : "–");
   });
-  $("operators").replaceChildren(...operators.map((o) => {
-    const li = document.createElement("li");
-    li.textContent = o;
-    li.className = "mono";
-    return li;
-  }));
+  const operatorRows = await Promise.all(operators.map(async (o) => [o, await onChain(() => chain.operator(o))]));
+  fill($("operators"), operatorRows, (tr, [o, c]) => {
+    cell(tr, o, "mono");
+    cell(tr, c ? c.error || c.bond : "–");
+    cell(tr, c ? c.locked || "" : "–");
+    cell(tr, c && c.served !== undefined ? String(c.served) : "–");
+    cell(tr, c && c.slashed !== undefined ? String(c.slashed) : "–");
+  });
+  fill($("figures"), await figures(), (tr, [name, value]) => {
+    cell(tr, name, "mono");
+    cell(tr, value);
+  });
+}
+
+/** The node's own series from its Prometheus text (/metrics): [name{labels}, value]. */
+async function figures() {
+  const r = await fetch("/metrics", { cache: "no-store" });
+  if (!r.ok) return [];
+  return (await r.text())
+    .split("\n")
+    .filter((line) => line.startsWith("oracle_") && !line.includes("_bucket{"))
+    .map((line) => {
+      const at = line.lastIndexOf(" ");
+      const value = Number(line.slice(at + 1));
+      return [line.slice(0, at), Number.isInteger(value) ? value.toLocaleString("en-US") : value.toPrecision(4)];
+    });
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

@@ -94,6 +94,8 @@ pub struct ChainInfo {
     /// The devnet user's key (one of anvil's public test keys), so the page signs
     /// without a wallet. Only ever set by `oracle devnet`.
     pub devnet_key: Option<String>,
+    /// The first block the page reads the oracle's events from (the node's).
+    pub from_block: u64,
 }
 
 impl Api {
@@ -756,6 +758,7 @@ pub(crate) mod tests {
             rpc: Some("http://localhost:8545/".into()),
             prompt: Some(Address::repeat_byte(0x0C)),
             devnet_key: Some(format!("0x{}", "ac".repeat(32))),
+            from_block: 0,
         });
         let (status, v) = get(&api, "/api/chain");
         assert_eq!(status, StatusCode::OK);

@@ -278,6 +278,23 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
             .any(|(p, s)| p.starts_with("liar") && *s == "Lost"),
         "{states:?}"
     );
+    // The list view: the liar's bond was slashed once, the honest operator's never;
+    // the model's program hash and fee come from the chain; the node's figures.
+    let operator = |prefix: &str| {
+        game.operators
+            .iter()
+            .find(|o| o[0].starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {:?}", game.operators))
+            .clone()
+    };
+    let (liar, honest) = (operator("0x15d34aaf"), operator("0x70997970"));
+    assert_eq!((liar[3].as_str(), liar[4].as_str()), ("1", "1"), "{liar:?}");
+    assert_eq!(honest[4], "0", "{honest:?}");
+    assert!(game.models[0][6].starts_with("0x") && game.models[0][7].ends_with(" ETH"));
+    assert!(game
+        .figures
+        .iter()
+        .any(|f| f[0] == "oracle_disputes_total{outcome=\"lost\"}" && f[1] == "1"));
     let result = game.chain.iter().find(|r| r[0] == "result").unwrap();
     assert!(
         result[1].starts_with("version 1 by "),

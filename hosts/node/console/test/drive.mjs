@@ -100,6 +100,17 @@ try {
     await page.screenshot({ path: `${shots}/delivered.png`, fullPage: true });
     result.screenshots = ["ask.png", ...(shotDuringGame ? ["dispute.png"] : []), "delivered.png"];
   }
+  // Back to the list: the models, operators and figures as the page shows them.
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelector("#operators td")?.textContent !== "none yet" &&
+    !Array.from(document.querySelectorAll("#operators td")).some((td) => td.textContent === "–"), null, { timeout: 30000 });
+  result.models = await table("#models");
+  result.operators = await table("#operators");
+  result.figures = await table("#figures");
+  if (shots) {
+    await page.screenshot({ path: `${shots}/explore.png`, fullPage: true });
+    result.screenshots.push("explore.png");
+  }
   result.failures = failures;
   console.log(JSON.stringify(result));
 } catch (e) {

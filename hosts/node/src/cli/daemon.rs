@@ -315,6 +315,7 @@ pub async fn chain_info(
         rpc,
         prompt,
         devnet_key,
+        from_block: node.start_block,
     })
 }
 

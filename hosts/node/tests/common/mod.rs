@@ -639,6 +639,12 @@ pub struct Drive {
     pub games: Vec<Vec<String>>,
     /// The gas-by-side line.
     pub gas: String,
+    /// The list view's models table, after the request.
+    pub models: Vec<Vec<String>>,
+    /// The list view's operators table (with the chain's figures).
+    pub operators: Vec<Vec<String>>,
+    /// The list view's node figures (its metrics).
+    pub figures: Vec<Vec<String>>,
     /// Errors the page threw.
     pub failures: Vec<String>,
 }
