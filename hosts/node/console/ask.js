@@ -183,6 +183,7 @@ export async function connect(info) {
         version: result.version,
         openDisputes: result.openDisputes,
         claim: result.claim,
+        outputHash: result.outputHash,
         delivered: null,
         rejected: false,
       };

@@ -432,7 +432,11 @@ const toHex = (bytes) => "0x" + Array.from(bytes, (b) => b.toString(16).padStart
 async function verify(id) {
   const v = await api("requests/" + id);
   const r = v.request;
-  if (!r || !r.output) return [false, "nothing to verify: this node holds no output for it"];
+  // With chain access the reference is the result on chain (its output hash);
+  // without, the output this node recorded.
+  const onChain = chain ? await chain.watch(id) : null;
+  if (onChain && !onChain.submitter) return [false, "nothing to verify: no result is posted on chain yet"];
+  if (!r || (!onChain && !r.output)) return [false, "nothing to verify: this node holds no output for it"];
   if (!v.params) return [false, "this node does not serve the request's model"];
   const model = (await api("models")).find((m) => m.id === r.model_id);
   if (!model) return [false, "this node does not serve the request's model"];
@@ -451,17 +455,31 @@ async function verify(id) {
     w.oracle_free(mp, ml);
     return [false, `the model file's root ${short(root)} is not the registered ${short(model.root)}: not run`];
   }
+  // With chain access, the root registered on chain is the reference, not the node's word.
+  const registered = chain ? (await chain.model(dec(model.id))).root : null;
+  if (registered && root !== registered) {
+    w.oracle_free(mp, ml);
+    return [false, `the model file's root ${short(root)} is not the root registered on chain ${short(registered)}: not run`];
+  }
+  const rootNote = registered ? "model root checked against the chain" : "model root checked";
   const [pp, pl] = put(fromHex(v.params));
   const [ip, il] = put(fromHex(r.input));
   const kind = w.oracle_run(mp, ml, pp, pl, ip, il);
   const posted = read(w.oracle_posted(), w.oracle_posted_len());
   const commitment = toHex(read(w.oracle_commitment(), 32));
   for (const [ptr, len] of [[mp, ml], [pp, pl], [ip, il]]) w.oracle_free(ptr, len);
+  const what = ["the error outcome", "text", "image"][kind] || "?";
+  if (onChain) {
+    const hash = await keccak(posted);
+    if (hash === onChain.outputHash) {
+      return [true, `verified against the chain: this browser's run (${what}, ${rootNote}) posts ${posted.length} bytes whose keccak256 ${short(hash)} is result version ${onChain.version}'s output hash`];
+    }
+    return [false, `MISMATCH: this browser's run posts ${posted.length} bytes hashing to ${short(hash)}, the chain's result version ${onChain.version} has output hash ${short(onChain.outputHash)}: "${bytesText(toHex(posted)).slice(0, 80)}"`];
+  }
   const want = fromHex(r.output);
   const same = posted.length === want.length && posted.every((b, i) => b === want[i]);
-  const what = ["the error outcome", "text", "image"][kind] || "?";
   if (same) {
-    return [true, `verified: this browser's run (${what}, model root checked) posts the same ${posted.length} bytes, commitment ${short(commitment)}`];
+    return [true, `verified: this browser's run (${what}, ${rootNote}) posts the same ${posted.length} bytes, commitment ${short(commitment)}`];
   }
   return [false, `MISMATCH: this browser's run posts other bytes than the recorded output (${posted.length} bytes, commitment ${short(commitment)}): "${bytesText(toHex(posted)).slice(0, 80)}"`];
 }

@@ -205,6 +205,11 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
         honest.seen
     );
     assert!(honest.games.is_empty() && honest.moves.is_empty());
+    assert!(
+        honest.verify.contains("result version 0's output hash"),
+        "{}",
+        honest.verify
+    );
 
     // Request 2, by the CLI.
     let prompt = "Tom and his dog";

@@ -458,5 +458,11 @@ fn the_devnet_serves_an_image_model() {
         page.image.note
     );
     assert_eq!(page.image.note, "the PNG posted on chain");
+    assert!(
+        page.verify
+            .starts_with("verified against the chain: this browser's run (image"),
+        "{}",
+        page.verify
+    );
     drop(devnet);
 }

@@ -74,6 +74,10 @@ try {
   }
   // One more refresh so the tables hold the finished games.
   await page.waitForTimeout(2500);
+  // Verify in this browser: the core's wasm re-runs the request.
+  await page.click("#verify-button");
+  await page.waitForSelector("#verify[data-done=yes]", { timeout: 120000 });
+  const verify = await page.textContent("#verify");
   const table = (sel) => page.$$eval(sel + " tr", (rows) =>
     rows.filter((tr) => tr.children.length > 1).map((tr) => Array.from(tr.children, (td) => td.textContent)));
   const result = {
@@ -81,6 +85,7 @@ try {
     fee,
     signer,
     delivered: await page.textContent("#delivered"),
+    verify,
     // An image answer: the data URL the page shows and what it says about it.
     image: await page.$eval("#delivered-image", (box) => ({
       src: box.querySelector("img")?.getAttribute("src") || null,

@@ -627,6 +627,8 @@ pub struct Drive {
     pub fee: String,
     /// The delivered text (empty for an image).
     pub delivered: String,
+    /// What "verify in this browser" said of the request.
+    pub verify: String,
     /// The delivered image the page shows.
     pub image: Image,
     /// What the page showed while watching.
