@@ -70,6 +70,31 @@ mod tests {
         panic!("no headless browser: install Debian's `chromium` (bash .ci/install.sh does)");
     }
 
+    /// A node's console served on a free port, and a browser profile to visit it.
+    struct Site {
+        base: String,
+        profile: tempfile::TempDir,
+    }
+
+    impl Site {
+        fn serve(api: crate::api::Api) -> Site {
+            let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
+                .expect("listening");
+            Site {
+                base: format!("http://{addr}"),
+                profile: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        /// Chromium with `args`, off the runtime's threads.
+        async fn browse(&self, args: Vec<String>) -> String {
+            let profile = self.profile.path().to_path_buf();
+            tokio::task::spawn_blocking(move || browse(&profile, &args))
+                .await
+                .unwrap()
+        }
+    }
+
     /// Chromium, headless, with a fresh profile; `args` come last.
     fn browse(profile: &Path, args: &[String]) -> String {
         let out = Command::new(chromium())
@@ -101,19 +126,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_console_shows_the_node_in_a_headless_browser() {
         let (_dir, api) = crate::api::tests::api();
-        let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
-            .expect("listening");
-        let base = format!("http://{addr}");
-        let profile = tempfile::tempdir().unwrap();
+        let site = Site::serve(api);
+        let base = &site.base;
         let shots = tempfile::tempdir().unwrap();
-        let run = |args: Vec<String>| {
-            let profile = profile.path().to_path_buf();
-            tokio::task::spawn_blocking(move || browse(&profile, &args))
-        };
 
-        let list = run(vec!["--dump-dom".into(), format!("{base}/")])
-            .await
-            .unwrap();
+        let list = site
+            .browse(vec!["--dump-dom".into(), format!("{base}/")])
+            .await;
         assert!(
             list.contains("data-loaded=\"yes\""),
             "the script ran: {list}"
@@ -132,9 +151,9 @@ mod tests {
         }
         assert!(!list.contains("the node did not answer"), "{list}");
 
-        let one = run(vec!["--dump-dom".into(), format!("{base}/#request/1")])
-            .await
-            .unwrap();
+        let one = site
+            .browse(vec!["--dump-dom".into(), format!("{base}/#request/1")])
+            .await;
         for want in [
             "validator 0xacacacacacacacacacacacacacacacacacacacac",
             "<b>requested</b>block 11",
@@ -151,9 +170,9 @@ mod tests {
         ] {
             assert!(one.contains(want), "the request view lacks {want:?}: {one}");
         }
-        let missing = run(vec!["--dump-dom".into(), format!("{base}/#request/99")])
-            .await
-            .unwrap();
+        let missing = site
+            .browse(vec!["--dump-dom".into(), format!("{base}/#request/99")])
+            .await;
         // A request the node has not seen (just sent from the page, say) is shown
         // as such; the chain's view needs chain access, which this node lacks.
         assert!(missing.contains("not seen by this node yet"), "{missing}");
@@ -168,13 +187,12 @@ mod tests {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
         for (name, page) in [("list", "/"), ("request", "/#request/1")] {
             let file = shots.path().join(format!("{name}.png"));
-            run(vec![
+            site.browse(vec![
                 "--window-size=1280,900".into(),
                 format!("--screenshot={}", file.display()),
                 format!("{base}{page}"),
             ])
-            .await
-            .unwrap();
+            .await;
             let png = std::fs::read(&file).expect("a screenshot");
             assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
             if bless {
@@ -311,65 +329,59 @@ mod tests {
             chain: None,
             peers: Vec::new(),
         };
-        let addr = serve_node("127.0.0.1:0".parse().unwrap(), Some(api), Limits::default())
-            .expect("listening");
-        let base = format!("http://{addr}");
-        let profile = tempfile::tempdir().unwrap();
-        let run = |args: Vec<String>| {
-            let profile = profile.path().to_path_buf();
-            tokio::task::spawn_blocking(move || browse(&profile, &args))
-        };
+        let site = Site::serve(api);
+        let base = &site.base;
         let page = |id: u64| {
-            run(vec![
+            site.browse(vec![
                 "--dump-dom".into(),
                 format!("{base}/#request/{id}/verify"),
             ])
         };
 
-        let ok = page(1).await.unwrap();
+        let ok = page(1).await;
         assert!(
             ok.contains("verified: this browser's run (text, model root checked) posts the same"),
             "{ok}"
         );
-        let bad = page(2).await.unwrap();
+        let bad = page(2).await;
         assert!(
             bad.contains("MISMATCH: this browser's run posts other bytes"),
             "{bad}"
         );
-        let refused = page(3).await.unwrap();
+        let refused = page(3).await;
         assert!(
             refused.contains("is not the registered 0xeeeeeeee"),
             "{refused}"
         );
         assert!(refused.contains("not run"), "{refused}");
 
-        let view = |id: u64| run(vec!["--dump-dom".into(), format!("{base}/#request/{id}")]);
-        let shown = view(4).await.unwrap();
+        let view =
+            |id: u64| site.browse(vec!["--dump-dom".into(), format!("{base}/#request/{id}")]);
+        let shown = view(4).await;
         assert!(
             shown.contains("src=\"data:image/png;base64,")
                 && shown.contains("the PNG posted on chain"),
             "{shown}"
         );
-        let checked = view(5).await.unwrap();
+        let checked = view(5).await;
         assert!(
             checked.contains("src=\"data:image/png;base64,")
                 && checked.contains("checked in this browser: the PNG hashes to the posted hash"),
             "{checked}"
         );
-        let absent = view(6).await.unwrap();
+        let absent = view(6).await;
         assert!(absent.contains("is not on this node"), "{absent}");
         assert!(!absent.contains("<img"), "{absent}");
 
         if std::env::var_os("ORACLE_BLESS").is_some() {
             let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
             std::fs::create_dir_all(&docs).unwrap();
-            run(vec![
+            site.browse(vec![
                 "--window-size=1280,700".into(),
                 format!("--screenshot={}", docs.join("verify.png").display()),
                 format!("{base}/#request/2/verify"),
             ])
-            .await
-            .unwrap();
+            .await;
         }
     }
 }

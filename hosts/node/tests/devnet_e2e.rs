@@ -8,36 +8,52 @@ use common::{ask_from_the_page, assert_success, oracle, start_devnet};
 use oracle_core::quant::QType;
 use oracle_tests::LLAMA_FIXTURES;
 
+/// A running `oracle devnet` serving the stories260K W8 fixture, in its own
+/// directory (model, guest, state file, data).
+struct Devnet {
+    dir: tempfile::TempDir,
+    model: std::path::PathBuf,
+    state: std::path::PathBuf,
+    /// Stops the devnet when dropped (the files stay while `dir` lives).
+    proc: common::Proc,
+}
+
+impl Devnet {
+    /// `oracle devnet --port 0 <extra>` on fresh files.
+    fn start(extra: &[&str]) -> Devnet {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model.bin");
+        std::fs::write(&model, LLAMA_FIXTURES[0].model_file(QType::Q8)).unwrap();
+        let guest = dir.path().join("guest.elf");
+        std::fs::write(&guest, oracle_tests::guest_elf()).unwrap();
+        let state = dir.path().join("devnet.json");
+        let proc = start_devnet(
+            oracle()
+                .args(["devnet", "--port", "0"])
+                .args(extra)
+                .arg("--model")
+                .arg(&model)
+                .arg("--guest")
+                .arg(&guest)
+                .arg("--state-file")
+                .arg(&state)
+                .arg("--data-dir")
+                .arg(dir.path().join("data")),
+            &state,
+        );
+        Devnet {
+            dir,
+            model,
+            state,
+            proc,
+        }
+    }
+}
+
 #[test]
 fn a_prompt_request_is_served_finalized_and_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.bin");
-    std::fs::write(&model, LLAMA_FIXTURES[0].model_file(QType::Q8)).unwrap();
-    let guest = dir.path().join("guest.elf");
-    std::fs::write(&guest, oracle_tests::guest_elf()).unwrap();
-    let state = dir.path().join("devnet.json");
-
-    let devnet = start_devnet(
-        oracle()
-            .args([
-                "devnet",
-                "--port",
-                "0",
-                "--challenge-window",
-                "2",
-                "--steps",
-                "24",
-            ])
-            .arg("--model")
-            .arg(&model)
-            .arg("--guest")
-            .arg(&guest)
-            .arg("--state-file")
-            .arg(&state)
-            .arg("--data-dir")
-            .arg(dir.path().join("data")),
-        &state,
-    );
+    let net = Devnet::start(&["--challenge-window", "2", "--steps", "24"]);
+    let (model, state) = (&net.model, &net.state);
 
     let prompt = "Once upon a time";
     let out = oracle()
@@ -110,7 +126,7 @@ fn a_prompt_request_is_served_finalized_and_delivered() {
         err.contains("rejected by the model") && err.contains("InvalidInput"),
         "{err}"
     );
-    drop(devnet);
+    drop(net.proc);
 }
 
 /// `oracle run`'s text for `prompt`.
@@ -137,42 +153,23 @@ fn run_text(model: &std::path::Path, prompt: &str) -> String {
 /// and the databases record the mismatch and the games (the liar's lost).
 #[test]
 fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.bin");
-    std::fs::write(&model, LLAMA_FIXTURES[0].model_file(QType::Q8)).unwrap();
-    let guest = dir.path().join("guest.elf");
-    std::fs::write(&guest, oracle_tests::guest_elf()).unwrap();
-    let state = dir.path().join("devnet.json");
-    let data = dir.path().join("data");
     let http = format!("127.0.0.1:{}", common::free_port());
-    let devnet = start_devnet(
-        oracle()
-            .args([
-                "devnet",
-                "--port",
-                "0",
-                "--challenge-window",
-                "4",
-                "--steps",
-                "16",
-                "--liar",
-                "--http",
-                &http,
-            ])
-            .arg("--console-wasm")
-            .arg(oracle_tests::wasm_module())
-            .arg("--console-ask")
-            .arg(oracle_tests::console_module())
-            .arg("--model")
-            .arg(&model)
-            .arg("--guest")
-            .arg(&guest)
-            .arg("--state-file")
-            .arg(&state)
-            .arg("--data-dir")
-            .arg(&data),
-        &state,
-    );
+    let wasm = oracle_tests::wasm_module();
+    let ask = oracle_tests::console_module();
+    let net = Devnet::start(&[
+        "--challenge-window",
+        "4",
+        "--steps",
+        "16",
+        "--liar",
+        "--http",
+        &http,
+        "--console-wasm",
+        wasm.to_str().unwrap(),
+        "--console-ask",
+        ask.to_str().unwrap(),
+    ]);
+    let (model, state, data) = (&net.model, &net.state, net.dir.path().join("data"));
     let url = format!("http://{http}/");
     let bless = std::env::var_os("ORACLE_BLESS").is_some();
     let shots_dir = tempfile::tempdir().unwrap();
@@ -305,7 +302,7 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
         result[1].starts_with("version 1 by "),
         "the validator's result replaced the lie: {result:?}"
     );
-    drop(devnet);
+    drop(net.proc);
     let status = |db: &str| {
         let out = oracle()
             .args(["status", "--list", "--db"])

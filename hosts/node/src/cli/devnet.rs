@@ -213,28 +213,23 @@ pub async fn run(args: &DevnetArgs) -> Result<()> {
         .await
         .context("deploying the contracts")?;
     let oracle = AIOracle::new(deployment.oracle, &provider);
-    let receipt = oracle
-        .bond()
-        .value(config.submission_bond * U256::from(100))
-        .from(operator)
-        .send()
-        .await
-        .context("bonding the operator")?
-        .get_receipt()
-        .await?;
-    anyhow::ensure!(receipt.status(), "bonding the operator reverted");
     let liar = accounts.get(4).copied().filter(|_| args.liar);
-    if let Some(liar) = liar {
+    let bonded = [
+        ("the operator", Some(operator)),
+        ("the dishonest operator", liar),
+    ];
+    for (who, account) in bonded {
+        let Some(account) = account else { continue };
         let receipt = oracle
             .bond()
             .value(config.submission_bond * U256::from(100))
-            .from(liar)
+            .from(account)
             .send()
             .await
-            .context("bonding the dishonest operator")?
+            .with_context(|| format!("bonding {who}"))?
             .get_receipt()
             .await?;
-        anyhow::ensure!(receipt.status(), "bonding the dishonest operator reverted");
+        anyhow::ensure!(receipt.status(), "bonding {who} reverted");
     }
 
     let state = DevnetState {
