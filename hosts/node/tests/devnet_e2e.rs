@@ -53,7 +53,7 @@ impl Devnet {
 #[test]
 fn a_prompt_request_is_served_finalized_and_delivered() {
     let net = Devnet::start(&["--challenge-window", "2", "--steps", "24"]);
-    let (model, state) = (&net.model, &net.state);
+    let (model, state) = (net.model.clone(), net.state.clone());
 
     let prompt = "Once upon a time";
     let out = oracle()
@@ -169,7 +169,11 @@ fn a_lying_operator_on_the_devnet_is_caught_and_the_true_result_delivered() {
         "--console-ask",
         ask.to_str().unwrap(),
     ]);
-    let (model, state, data) = (&net.model, &net.state, net.dir.path().join("data"));
+    let (model, state, data) = (
+        net.model.clone(),
+        net.state.clone(),
+        net.dir.path().join("data"),
+    );
     let url = format!("http://{http}/");
     let bless = std::env::var_os("ORACLE_BLESS").is_some();
     let shots_dir = tempfile::tempdir().unwrap();
