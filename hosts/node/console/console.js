@@ -91,6 +91,8 @@ async function showFee() {
   const model = $("ask-model").value;
   const kind = $("ask-model").selectedOptions[0]?.dataset.kind;
   $("ask-prompt").placeholder = kind === "image" ? "empty for an unconditional image model" : "a prompt (may be empty)";
+  const image = $("ask-model").selectedOptions[0]?.dataset.image;
+  $("ask-params").textContent = image ? `served with the model's registered ${image}` : "";
   if (!chain || !model) return;
   try {
     $("ask-fee").textContent = "fee " + chain.formatEther(await chain.fee(model)) + " ETH";
@@ -168,6 +170,7 @@ async function showList() {
     o.value = dec(m.id);
     o.textContent = `${dec(m.id)}: ${m.file} (${m.kind})`;
     o.dataset.kind = m.kind;
+    if (m.image) o.dataset.image = `steps ${m.image.steps}, seed ${m.image.seed}, guidance ${m.image.guidance}`;
     return o;
   });
   if (select.options.length !== options.length) {
@@ -325,7 +328,10 @@ async function showChain(id) {
   const image = bytes && (isPng(bytes) || (bytes.length === 32 && model?.kind === "image"));
   $("delivered").textContent = c.rejected ? "(rejected: the error outcome)" : bytes && !image ? bytesText(c.delivered) : "";
   await showDeliveredImage(id, image ? c.delivered : null, model);
-  $("delivered").dataset.final = c.delivered !== null || c.rejected ? "yes" : "";
+  // Asked without the Prompt contract there is no delivered answer to read: the
+  // request is done when final.
+  const done = c.delivered !== null || c.rejected || (!chain.viaPrompt && c.status === "finalized");
+  $("delivered").dataset.final = done ? "yes" : "";
 }
 
 let deliveredShown = null;

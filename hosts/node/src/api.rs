@@ -9,7 +9,7 @@
 //! | `/api/requests?state=S&limit=N` | request summaries, newest first (`limit` ≤ 1000, default 100) |
 //! | `/api/requests/<id>` | the whole record, its timeline, the checked result versions and its games |
 //! | `/api/disputes` | the games this node plays or played, with this node's moves |
-//! | `/api/models` | the models this node serves (id, file, root, kind, bound) |
+//! | `/api/models` | the models this node serves (id, file, root, kind, an image model's steps/seed/guidance, bound) |
 //! | `/api/models/<id>/file` | a served model's file (bytes), for a page to re-run a request |
 //! | `/api/operators` | the operators this node has seen registered |
 //! | `/api/chain` | what the console's chain module needs to ask and watch on chain: chain id, AIOracle, and on a devnet its RPC, Prompt contract and user key |
@@ -368,6 +368,16 @@ impl Api {
                     ModelKind::TwoPhaseText { chat, .. } => ("text", chat),
                     ModelKind::Image { .. } => ("image", false),
                 };
+                // The parameters an image request is served with (registered
+                // with the model; a request carries only its prompt).
+                let image = match m.kind {
+                    ModelKind::Image { params, .. } => json!({
+                        "steps": params.steps,
+                        "seed": params.seed,
+                        "guidance": f64::from(params.guidance_q16) / 65536.0,
+                    }),
+                    _ => Value::Null,
+                };
                 json!({
                     "id": m.id,
                     "file": m.name,
@@ -376,6 +386,7 @@ impl Api {
                     "kind": kind,
                     "game": if m.kind.two_phase() { "two-phase" } else { "one-phase" },
                     "chat": chat,
+                    "image": image,
                     "trace_bound": m.kind.trace_bound(),
                 })
             })

@@ -458,6 +458,13 @@ fn the_devnet_serves_an_image_model() {
         page.image.note
     );
     assert_eq!(page.image.note, "the PNG posted on chain");
+    assert!(page.models[0][2] == "image", "{:?}", page.models);
+    assert!(
+        page.ask_params
+            .starts_with("served with the model's registered steps 1, seed 3"),
+        "{}",
+        page.ask_params
+    );
     assert!(
         page.verify
             .starts_with("verified against the chain: this browser's run (image"),

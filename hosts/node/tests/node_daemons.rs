@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use common::{free_port, start_anvil, status, wait_for, Chain};
 use oracle_contracts::{AIOracle, Prompt};
@@ -82,11 +82,17 @@ async fn a_crash_at_any_phase_neither_loses_nor_doubles_a_submission() {
 async fn two_operators_share_the_requests() {
     let chain = Chain::new(1).await;
     let metrics = format!("127.0.0.1:{}", common::free_port());
+    let ask = oracle_tests::console_module();
     let mut a = chain.spawn(
         "operator",
         1,
         "a.redb",
-        &["--metrics-addr", &metrics],
+        &[
+            "--metrics-addr",
+            &metrics,
+            "--console-ask",
+            ask.to_str().unwrap(),
+        ],
         Stdio::null(),
     );
     let mut b = chain.spawn("operator", 4, "b.redb", &[], Stdio::null());
@@ -153,6 +159,29 @@ async fn two_operators_share_the_requests() {
     let s = common::status_via_api(&metrics);
     assert!(s.contains("role          operator"), "{s}");
     assert!(s.contains("seen          4"), "{s}");
+
+    // The console on the same listener, in headless Chromium with an injected
+    // EIP-1193 wallet (this node is no devnet: it gives the page neither an RPC nor
+    // a key): a fifth request asked from the page goes to AIOracle directly (no
+    // callback), the page follows it on chain until final, and the chain holds it
+    // with one submission.
+    let url = format!("http://{metrics}/");
+    let rpc = chain.rpc.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let shots = tempfile::tempdir().unwrap();
+        common::ask_from_the_page_with(&url, "Tom had a red ball", shots.path(), Some(&rpc))
+    })
+    .await
+    .unwrap();
+    assert_eq!(page.id, "5");
+    assert!(
+        page.signer.contains("your wallet") && page.signer.contains("AIOracle directly"),
+        "{}",
+        page.signer
+    );
+    let state = page.chain.iter().find(|r| r[0] == "status").unwrap();
+    assert_eq!(state[1], "finalized", "{:?}", page.chain);
+    assert_eq!(chain.submissions(U256::from(5u64)).await.len(), 1);
     a.stop();
     b.stop();
     for who in [1usize, 4] {
@@ -163,7 +192,7 @@ async fn two_operators_share_the_requests() {
         );
     }
     let (sa, sb) = (status(&chain.path("a.redb")), status(&chain.path("b.redb")));
-    assert!(sa.contains("seen          4") && sb.contains("seen          4"));
+    assert!(sa.contains("seen          5") && sb.contains("seen          5"));
 }
 
 /// An operator posting wrong results (test switch) is caught by the validator

@@ -5,6 +5,9 @@
 //
 //   node drive.mjs <console URL> <prompt> [screenshot dir] [timeout s]
 //
+// With WALLET_RPC=<JSON-RPC URL> the page gets an injected EIP-1193 wallet backed
+// by that node's unlocked accounts (for a node that is not a devnet).
+//
 // Prints one JSON object: the request id, the fee shown, the delivered text (or
 // image), the
 // chain states and move counts the page showed while watching, the final move
@@ -33,7 +36,31 @@ function systemChromium() {
 const browser = await chromium.launch({ executablePath: systemChromium(), args: ["--no-sandbox", "--disable-gpu"] });
 const failures = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  if (process.env.WALLET_RPC) {
+    // An injected EIP-1193 wallet (window.ethereum) whose requests this script
+    // forwards to a node's JSON-RPC with unlocked accounts (anvil's): the page
+    // signs through it as through a browser extension.
+    await context.exposeFunction("__walletRpc", async (method, params) => {
+      const call = method === "eth_requestAccounts" ? "eth_accounts" : method;
+      const r = await fetch(process.env.WALLET_RPC, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: call, params: params || [] }),
+      });
+      const body = await r.json();
+      if (body.error) throw new Error(body.error.message);
+      return body.result;
+    });
+    await context.addInitScript(() => {
+      window.ethereum = {
+        request: ({ method, params }) => window.__walletRpc(method, params),
+        on() {},
+        removeListener() {},
+      };
+    });
+  }
+  const page = await context.newPage();
   page.on("pageerror", (e) => failures.push("page error: " + e.message));
   await page.goto(url);
   await page.waitForSelector("body[data-chain]", { timeout: 30000 });
@@ -42,6 +69,7 @@ try {
   await page.waitForFunction(() => document.querySelector("#ask-model").options.length > 0);
   await page.waitForFunction(() => / ETH$/.test(document.querySelector("#ask-fee").textContent), null, { timeout: 30000 });
   const fee = await page.textContent("#ask-fee");
+  const askParams = await page.textContent("#ask-params");
   await page.fill("#ask-prompt", prompt);
   if (shots) await page.screenshot({ path: `${shots}/ask.png` });
   await page.click("#ask-send");
@@ -84,6 +112,7 @@ try {
     id,
     fee,
     signer,
+    ask_params: askParams,
     delivered: await page.textContent("#delivered"),
     verify,
     // An image answer: the data URL the page shows and what it says about it.

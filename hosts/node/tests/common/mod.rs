@@ -625,6 +625,10 @@ pub struct Drive {
     pub id: String,
     /// The fee the page showed.
     pub fee: String,
+    /// Who the page said signs.
+    pub signer: String,
+    /// The parameters the page said the request is served with (image models).
+    pub ask_params: String,
     /// The delivered text (empty for an image).
     pub delivered: String,
     /// What "verify in this browser" said of the request.
@@ -677,7 +681,22 @@ pub struct Seen {
 /// Send button) and watch the request until the chain says it was delivered;
 /// screenshots go to `shots`.
 pub fn ask_from_the_page(url: &str, prompt: &str, shots: &Path) -> Drive {
-    let out = Command::new("node")
+    ask_from_the_page_with(url, prompt, shots, None)
+}
+
+/// [`ask_from_the_page`], signing with an injected EIP-1193 wallet backed by the
+/// unlocked accounts of `wallet_rpc` when given.
+pub fn ask_from_the_page_with(
+    url: &str,
+    prompt: &str,
+    shots: &Path,
+    wallet_rpc: Option<&str>,
+) -> Drive {
+    let mut driver = Command::new("node");
+    if let Some(rpc) = wallet_rpc {
+        driver.env("WALLET_RPC", rpc);
+    }
+    let out = driver
         .arg(oracle_tests::console_driver())
         .args([url, prompt])
         .arg(shots)
