@@ -77,6 +77,9 @@ export async function connect(info) {
   const client = createPublicClient({ chain, transport });
   const wallet = createWalletClient({ chain, transport, account });
   const viaPrompt = !!info.prompt;
+  /** Per operator: the next block to count events from, and the counts so far. */
+  const tallies = new Map();
+  const eventAbi = (name) => ORACLE_ABI.find((x) => x.type === "event" && x.name === name);
 
   /** The account that signs (asks the wallet the first time). */
   async function from() {
@@ -143,21 +146,36 @@ export async function connect(info) {
     /**
      * Operator `address` as the chain holds it: its bond (and the part locked
      * behind open results), the results it posted and the times its bond was
-     * slashed (a result of its lost), from the oracle's events since the node's
-     * first block.
+     * slashed (a result of its lost), counted from the oracle's events since the
+     * node's first block. The counts are kept and only new blocks are read on the
+     * next call (calls for one address run one after the other).
      */
     async operator(address) {
-      const range = { address: info.oracle, fromBlock: BigInt(info.from_block || 0), toBlock: "latest" };
-      const [o, submitted, slashed] = await Promise.all([
+      const tally = tallies.get(address) || { next: BigInt(info.from_block || 0), served: 0, slashed: 0, queue: Promise.resolve() };
+      tallies.set(address, tally);
+      const update = async () => {
+        const latest = await client.getBlockNumber();
+        if (tally.next > latest) return;
+        const range = { address: info.oracle, fromBlock: tally.next, toBlock: latest };
+        const [submitted, slashed] = await Promise.all([
+          client.getLogs({ ...range, event: eventAbi("ResultSubmitted"), args: { operator: address } }),
+          client.getLogs({ ...range, event: eventAbi("BondSlashed"), args: { backer: address } }),
+        ]);
+        tally.served += submitted.length;
+        tally.slashed += slashed.length;
+        tally.next = latest + 1n;
+      };
+      const counted = tally.queue.then(update);
+      tally.queue = counted.catch(() => {});
+      const [o] = await Promise.all([
         client.readContract({ address: info.oracle, abi: ORACLE_ABI, functionName: "getOperator", args: [address] }),
-        client.getLogs({ ...range, event: ORACLE_ABI.find((x) => x.name === "ResultSubmitted"), args: { operator: address } }),
-        client.getLogs({ ...range, event: ORACLE_ABI.find((x) => x.name === "BondSlashed"), args: { backer: address } }),
+        counted,
       ]);
       return {
         bond: formatEther(o.bond) + " ETH",
         locked: formatEther(o.locked) + " ETH",
-        served: submitted.length,
-        slashed: slashed.length,
+        served: tally.served,
+        slashed: tally.slashed,
       };
     },
 
